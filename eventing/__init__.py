@@ -1,0 +1,9 @@
+"""Events on the wire: one event model, one module per transport binding.
+
+- `events`: the event types and builders of this system.
+- `binding`: CloudEvents in Kafka binary mode (`ce_*` headers, key = device).
+- `transport`: what every transport offers (publish, consume, commit).
+- `kafka`: the confluent-kafka transport; `memory`: the in-process one.
+- `wiring`: the subscriptions read from the Knative manifests.
+- `router`: plays KafkaSource and PingSource for local runs.
+"""

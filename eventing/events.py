@@ -1,0 +1,69 @@
+"""The CloudEvents this system sends, built in one place.
+
+Every event carries `datacontenttype` (the Kafka binding needs it) and a
+`partitionkey` extension, which the binary binding turns into the record key so
+that one device's events stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+READING = "io.iotmon.reading.v1"
+READING_BATCH = "io.iotmon.reading.batch.v1"
+READING_REJECTED = "io.iotmon.reading.rejected.v1"
+PING = "dev.knative.sources.ping"
+
+JSON = "application/json"
+
+
+def make_event(
+    type_: str,
+    source: str,
+    data: Any,
+    *,
+    key: str | None = None,
+    subject: str | None = None,
+    event_id: str | None = None,
+    extensions: Mapping[str, str] | None = None,
+) -> CloudEvent:
+    attributes: dict[str, Any] = {
+        "type": type_,
+        "source": source,
+        "id": event_id or str(uuid.uuid4()),
+        "time": datetime.now(timezone.utc).isoformat(),
+        "datacontenttype": JSON,
+    }
+    if key is not None:
+        attributes["partitionkey"] = key
+    if subject is not None:
+        attributes["subject"] = subject
+    attributes.update(extensions or {})
+    return CloudEvent(attributes, data)
+
+
+def reading_event(reading: Mapping[str, Any], source: str) -> CloudEvent:
+    """One reading, keyed by its device (the seed simulator's message)."""
+    device = reading["deviceId"]
+    return make_event(READING, source, dict(reading), key=device, subject=device)
+
+
+def batch_event(readings: Iterable[Mapping[str, Any]], source: str, key: str) -> CloudEvent:
+    """Many readings in one event, as a gateway (or ingest, towards `metrics`) sends them."""
+    return make_event(READING_BATCH, source, {"readings": list(readings)}, key=key, subject=key)
+
+
+def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: int | None = None) -> CloudEvent:
+    """A dead-letter record: why, what was sent, and which event it came in."""
+    data: dict[str, Any] = {"reason": reason, "original": original}
+    if index is not None:
+        data["index"] = index
+    if cause is not None:
+        data["event"] = {name: cause.get(name) for name in ("id", "type", "source", "subject", "time")}
+    key = cause.get("partitionkey") if cause is not None else None
+    return make_event(READING_REJECTED, "/iotmon/ingest", data, key=key, extensions={"iotmonerror": reason[:200]})

@@ -1,0 +1,128 @@
+"""The Kafka transport, on confluent-kafka.
+
+The producer is idempotent (no duplicates from its own retries) and
+`publish` returns only when every record's delivery report is in, so a
+function that returns has really handed its events on. Consumers never
+auto-commit: the router commits after the function has succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from confluent_kafka import Consumer as _KafkaConsumer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from eventing.binding import encode
+from eventing.transport import DeliveryError, Record
+
+log = logging.getLogger(__name__)
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "batch.size": 1_000_000,
+    "message.max.bytes": 8_000_000,
+}
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "auto.offset.reset": "earliest",
+    "fetch.max.bytes": 16_000_000,
+}
+
+
+class KafkaTransport:
+    def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._base = {"bootstrap.servers": bootstrap_servers, "client.id": client_id}
+        self._producer = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
+        self._flush_lock = threading.Lock()
+
+    def publish(self, topic: str, events: Sequence[CloudEvent], timeout: float = 30.0) -> None:
+        failures: list[str] = []
+
+        def report(error: KafkaError | None, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        for event in events:
+            message = encode(event)
+            headers = list(message.headers.items())
+            while True:
+                try:
+                    self._producer.produce(topic, message.value, message.key, headers=headers, on_delivery=report)
+                    break
+                except BufferError:  # local queue full: let delivery reports drain it
+                    self._producer.poll(0.05)
+        with self._flush_lock:
+            remaining = self._producer.flush(timeout)
+        if failures or remaining:
+            raise DeliveryError(f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}")
+
+    def consumer(self, topic: str, group: str) -> "KafkaConsumer":
+        return KafkaConsumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group}, topic)
+
+    def ensure_topics(self, names: Sequence[str], partitions: int = 4, timeout: float = 30.0) -> None:
+        """Create the topics that are missing (local runs; a cluster declares KafkaTopics)."""
+        admin = AdminClient(self._base)
+        existing = set(admin.list_topics(timeout=timeout).topics)
+        missing = [NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in names if name not in existing]
+        for name, future in (admin.create_topics(missing) if missing else {}).items():
+            try:
+                future.result(timeout)
+            except KafkaException as error:
+                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+
+    def check(self, timeout: float = 2.0) -> None:
+        self._producer.list_topics(timeout=timeout)
+
+    def close(self) -> None:
+        self._producer.flush(10)
+
+
+class KafkaConsumer:
+    def __init__(self, config: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self._consumer = _KafkaConsumer(config)
+        self._consumer.subscribe([topic])
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        batch: list[Record] = []
+        for message in self._consumer.consume(num_messages=max_records, timeout=timeout):
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("kafka consumer error", extra={"topic": self.topic, "error": str(error)})
+                continue
+            batch.append(
+                Record(
+                    topic=message.topic(),
+                    partition=message.partition(),
+                    offset=message.offset(),
+                    key=message.key(),
+                    headers=tuple(message.headers() or ()),
+                    value=message.value(),
+                )
+            )
+        return batch
+
+    def commit(self, records: Sequence[Record]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            position = (record.topic, record.partition)
+            next_offsets[position] = max(next_offsets.get(position, 0), record.offset + 1)
+        if next_offsets:
+            offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,140 @@
+"""The in-process transport: Kafka's contract without a broker.
+
+Used by the embedded run and by unit tests. Records are the same binary-mode
+CloudEvents the Kafka transport carries; topics have partitions chosen by key,
+each consumer group keeps committed offsets, and a consumer that starts again
+resumes from its group's commit, so uncommitted records are delivered again
+(at-least-once). Records every subscribed group has committed are dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+
+from cloudevents.http import CloudEvent
+
+from eventing.binding import encode
+from eventing.transport import Record
+
+UNCONSUMED_LIMIT = 200_000  # per partition, while no group has subscribed yet
+
+
+class _Partition:
+    def __init__(self) -> None:
+        self.base = 0  # offset of records[0]
+        self.records: list[Record] = []
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def read(self, start: int, limit: int) -> list[Record]:
+        first = max(start, self.base) - self.base
+        return self.records[first : first + limit]
+
+    def drop_before(self, offset: int) -> None:
+        if offset > self.base:
+            del self.records[: offset - self.base]
+            self.base = offset
+
+
+class MemoryTransport:
+    def __init__(self, partitions: int = 4) -> None:
+        self.partitions = partitions
+        self._changed = threading.Condition()
+        self._topics: dict[str, list[_Partition]] = {}
+        self._committed: dict[tuple[str, str], list[int]] = {}  # (group, topic) -> next offset per partition
+        self._groups: dict[str, set[str]] = defaultdict(set)  # topic -> groups
+        self._round_robin = 0
+
+    def _topic(self, name: str) -> list[_Partition]:
+        if name not in self._topics:
+            self._topics[name] = [_Partition() for _ in range(self.partitions)]
+        return self._topics[name]
+
+    def _partition_for(self, key: bytes | None) -> int:
+        if key is None:
+            self._round_robin += 1
+            return self._round_robin % self.partitions
+        return zlib.crc32(key) % self.partitions
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        messages = [encode(event) for event in events]
+        with self._changed:
+            partitions = self._topic(topic)
+            for message in messages:
+                number = self._partition_for(message.key)
+                partition = partitions[number]
+                headers = tuple((name, value) for name, value in message.headers.items())
+                partition.records.append(Record(topic, number, partition.end, message.key, headers, message.value))
+                if not self._groups[topic] and len(partition.records) > UNCONSUMED_LIMIT:
+                    partition.drop_before(partition.end - UNCONSUMED_LIMIT)
+            self._changed.notify_all()
+
+    def consumer(self, topic: str, group: str) -> "MemoryConsumer":
+        with self._changed:
+            self._topic(topic)
+            self._groups[topic].add(group)
+            committed = self._committed.setdefault((group, topic), [0] * self.partitions)
+            return MemoryConsumer(self, topic, group, list(committed))
+
+    def records(self, topic: str) -> list[Record]:
+        """Every record still held on a topic, oldest first per partition (for tests and tools)."""
+        with self._changed:
+            return [record for partition in self._topic(topic) for record in partition.records]
+
+    def _poll(self, topic: str, positions: list[int], max_records: int, timeout: float) -> list[Record]:
+        with self._changed:
+            partitions = self._topic(topic)
+            if all(partitions[n].end <= positions[n] for n in range(self.partitions)):
+                self._changed.wait(timeout)
+            batch: list[Record] = []
+            for number, partition in enumerate(partitions):
+                batch.extend(partition.read(positions[number], max_records - len(batch)))
+                if len(batch) >= max_records:
+                    break
+            return batch
+
+    def _commit(self, group: str, topic: str, records: Sequence[Record]) -> None:
+        with self._changed:
+            committed = self._committed[(group, topic)]
+            for record in records:
+                committed[record.partition] = max(committed[record.partition], record.offset + 1)
+            self._prune(topic)
+
+    def _prune(self, topic: str) -> None:
+        groups = [self._committed[(group, topic)] for group in self._groups[topic]]
+        for number, partition in enumerate(self._topic(topic)):
+            partition.drop_before(min(offsets[number] for offsets in groups))
+
+    def check(self) -> None:
+        """Always reachable: it lives in this process."""
+
+    def close(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+
+class MemoryConsumer:
+    """One member of a consumer group (the in-process transport has one per group)."""
+
+    def __init__(self, transport: MemoryTransport, topic: str, group: str, positions: list[int]) -> None:
+        self._transport = transport
+        self.topic = topic
+        self.group = group
+        self._positions = positions
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        batch = self._transport._poll(self.topic, self._positions, max_records, timeout)
+        for record in batch:
+            self._positions[record.partition] = record.offset + 1
+        return batch
+
+    def commit(self, records: Sequence[Record]) -> None:
+        self._transport._commit(self.group, self.topic, records)
+
+    def close(self) -> None:
+        pass

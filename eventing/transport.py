@@ -1,0 +1,51 @@
+"""What every transport offers: the contract shared by Kafka and in-process.
+
+Topics with partitions chosen by record key (so one key stays in order),
+consumer groups that each see every record, and at-least-once delivery: a
+record is delivered again until its group commits past it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cloudevents.http import CloudEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    value: bytes | None
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        """Send events and return once the transport has them durably; raises on failure."""
+
+
+class Consumer(Protocol):
+    def poll(self, max_records: int, timeout: float) -> list[Record]: ...
+
+    def commit(self, records: Sequence[Record]) -> None:
+        """Mark these records (and all before them in their partitions) as done."""
+
+    def close(self) -> None: ...
+
+
+class Transport(Publisher, Protocol):
+    def consumer(self, topic: str, group: str) -> Consumer: ...
+
+    def check(self) -> None:
+        """Raise if the transport cannot be reached (health checks)."""
+
+    def close(self) -> None: ...
+
+
+class DeliveryError(RuntimeError):
+    """The transport did not accept an event; the caller should retry."""

@@ -1,0 +1,8 @@
+"""The stateless CloudEvents functions, one module each.
+
+Each module has a class whose instances take a batch of events in-process
+(the local router and the embedded run use it) and a `handle` entry point for
+functions-framework (`functions-framework --source=functions/<name>.py
+--target=handle --signature-type=cloudevent`), which is what a Knative
+KafkaSource or PingSource calls over HTTP, one event at a time.
+"""

@@ -1,0 +1,146 @@
+"""ingest: sensors-data → PostgreSQL (COPY, idempotent) → metrics; bad events → the dead-letter topic.
+
+A reading event (`io.iotmon.reading.v1`) or a gateway's batch
+(`io.iotmon.reading.batch.v1`) is validated against `schema/events/`. Good
+readings are stored in one COPY and passed on to `metrics` as one batch event
+per device; each bad one goes to `sensors-data.dlq` with the reason and what
+was sent. A redelivered event stores nothing twice; it is passed on again,
+since the first delivery may have failed before it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import functions_framework
+import msgspec
+from cloudevents.http import CloudEvent
+
+from eventing import topics
+from eventing.events import READING, READING_BATCH, make_event, rejected_event
+from eventing.transport import Publisher
+from iotmon import storage
+from iotmon.readings import Reading, Rejection, check_time, parse_batch, parse_reading, to_json, utcnow
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/iotmon/ingest"
+_IDS = uuid.UUID("3b8f5f8e-8d1e-4f4e-9c55-2f6d0e6b1a11")  # namespace for deterministic event ids
+
+
+@dataclass(frozen=True)
+class Sorted:
+    readings: list[Reading]
+    rejected: list[tuple[Rejection, CloudEvent]]
+
+
+def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
+    """Split events into valid readings and rejections (pure: no I/O)."""
+    readings: list[Reading] = []
+    rejected: list[tuple[Rejection, CloudEvent]] = []
+    for event in events:
+        good, bad = _parse(event)
+        for reading in good:
+            reason = check_time(reading, now)
+            if reason is None:
+                readings.append(reading)
+            else:
+                bad.append(Rejection(reason, to_json(reading)))
+        rejected.extend((rejection, event) for rejection in bad)
+    return Sorted(readings, rejected)
+
+
+def _parse(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
+    data = event.get_data()
+    content_type = event.get("datacontenttype") or "application/json"
+    if not content_type.startswith("application/json"):
+        return [], [Rejection(f"data content type {content_type!r} is not application/json", _text(data))]
+    if event["type"] == READING:
+        try:
+            return [parse_reading(data)], []
+        except ValueError as error:
+            return [], [Rejection(str(error), _text(data))]
+    if event["type"] == READING_BATCH:
+        return parse_batch(data)
+    return [], [Rejection(f"unknown event type {event['type']!r} (expected {READING} or {READING_BATCH})", _text(data))]
+
+
+def _text(data: object) -> object:
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            return msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return bytes(data).decode("utf-8", errors="replace")
+    return data
+
+
+def metrics_events(readings: Sequence[Reading]) -> list[CloudEvent]:
+    """One batch event per device, keyed by device so its order holds downstream."""
+    by_device: dict[str, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        by_device[reading.device_id].append(reading)
+    events = []
+    for device, group in by_device.items():
+        data = b'{"readings":' + msgspec.json.encode(group) + b"}"
+        # The same readings give the same id, so consumers can spot a redelivery.
+        event_id = str(uuid.uuid5(_IDS, f"{device}/{group[0].timestamp}/{group[-1].timestamp}/{len(group)}"))
+        events.append(make_event(READING_BATCH, SOURCE, data, key=device, subject=device, event_id=event_id))
+    return events
+
+
+def dead_letters(rejected: Sequence[tuple[Rejection, CloudEvent]]) -> list[CloudEvent]:
+    letters = []
+    for rejection, cause in rejected:
+        letter = rejected_event(rejection.reason, rejection.payload, cause, rejection.index)
+        letter["id"] = str(uuid.uuid5(_IDS, f"{cause['source']}/{cause['id']}/{rejection.index}"))
+        letters.append(letter)
+    return letters
+
+
+class Ingest:
+    """The function's core: takes a batch of events in-process."""
+
+    def __init__(self, pool, publisher: Publisher) -> None:  # type: ignore[no-untyped-def]
+        self.pool = pool
+        self.publisher = publisher
+
+    def __call__(self, events: Sequence[CloudEvent]) -> int:
+        """Handle events; returns the number of new readings stored. Raises to ask for redelivery."""
+        result = sort_events(events, utcnow())
+        stored = 0
+        if result.readings:
+            with self.pool.connection() as conn:
+                storage.ensure_devices(conn, result.readings)
+                stored = storage.write_readings(conn, result.readings)
+            self.publisher.publish(topics.METRICS, metrics_events(result.readings))
+        if result.rejected:
+            self.publisher.publish(topics.SENSORS_DATA_DLQ, dead_letters(result.rejected))
+            for rejection, cause in result.rejected[:5]:
+                log.info("reading rejected", extra={"event": cause["id"], "reason": rejection.reason})
+        return stored
+
+
+# functions-framework entry point: one event per HTTP request, from a KafkaSource.
+
+_instance: Ingest | None = None
+
+
+def _from_environment() -> Ingest:
+    from eventing.kafka import KafkaTransport
+    from iotmon import db
+
+    return Ingest(db.pool(os.environ["DATABASE_URL"]), KafkaTransport(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "ingest"))
+
+
+@functions_framework.cloud_event
+def handle(event: CloudEvent) -> None:
+    global _instance
+    if _instance is None:
+        _instance = _from_environment()
+    _instance([event])
