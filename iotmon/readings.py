@@ -56,8 +56,13 @@ class ReadingBatch(msgspec.Struct, forbid_unknown_fields=True):
     readings: Annotated[list[Reading], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
-class _RawBatch(msgspec.Struct):
+# The shape of a batch without its readings' contract: to say which reading is bad.
+class _RawBatch(msgspec.Struct, forbid_unknown_fields=True):
     readings: list[msgspec.Raw]
+
+
+class _ObjectBatch(msgspec.Struct, forbid_unknown_fields=True):
+    readings: list[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +117,7 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
         if isinstance(data, (bytes, str)):
             items: list[Any] = _raw_batch_decoder.decode(data).readings
         else:
-            items = msgspec.convert(data, _RawBatchObjects).readings
+            items = msgspec.convert(data, _ObjectBatch).readings
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         return [], [Rejection(reason=f"not a reading batch: {error}", payload=_as_text(data))]
     if not items:
@@ -128,10 +133,6 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
         except ValueError as error:
             bad.append(Rejection(reason=str(error), payload=_as_text(raw), index=index))
     return good, bad
-
-
-class _RawBatchObjects(msgspec.Struct):
-    readings: list[Any]
 
 
 def _as_text(data: bytes | str | Any) -> Any:

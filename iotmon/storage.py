@@ -10,7 +10,6 @@ so the common case pays nothing for idempotency.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -105,13 +104,8 @@ def ensure_devices(conn: psycopg.Connection, readings: Sequence[Reading]) -> Non
     _known_devices.update(seen)
 
 
-def history(
-    conn: psycopg.Connection, device_id: str, start: datetime, end: datetime, limit: int
-) -> list[tuple[datetime, float, str, str]]:
-    """A device's readings in [start, end], newest first (timestamp, value, unit, status)."""
-    return conn.execute(
-        "SELECT timestamp, value::float8, unit, status FROM sensor_readings"
-        " WHERE device_id = %s AND timestamp >= %s AND timestamp <= %s"
-        " ORDER BY timestamp DESC LIMIT %s",
-        (device_id, start, end, limit),
-    ).fetchall()
+
+def forget_cache() -> None:
+    """Forget which partitions and devices exist (after they were dropped or truncated)."""
+    _known_months.clear()
+    _known_devices.clear()

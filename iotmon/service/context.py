@@ -1,0 +1,56 @@
+"""What the service's handlers share: connections, the transport, live statistics."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+
+from eventing.transport import Transport
+
+
+class HasHealth(Protocol):
+    def health(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class RequestStats:
+    """Requests and errors over the last minute, for the health report."""
+
+    window: float = 60.0
+    _requests: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    _errors: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+    def record(self, status: int) -> None:
+        now = time.monotonic()
+        self._requests.append(now)
+        if status >= 500:
+            self._errors.append(now)
+
+    def _recent(self, stamps: deque[float]) -> int:
+        cutoff = time.monotonic() - self.window
+        while stamps and stamps[0] < cutoff:
+            stamps.popleft()
+        return len(stamps)
+
+    def per_minute(self) -> int:
+        return self._recent(self._requests)
+
+    def error_rate(self) -> float:
+        requests = self.per_minute()
+        return round(self._recent(self._errors) / requests, 4) if requests else 0.0
+
+
+@dataclass
+class ServiceContext:
+    db: AsyncConnectionPool
+    redis: aioredis.Redis
+    transport: Transport
+    transport_name: str  # "kafka" or "in-process"
+    simulator: HasHealth | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    stats: RequestStats = field(default_factory=RequestStats)

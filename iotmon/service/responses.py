@@ -1,0 +1,62 @@
+"""The seed's response envelopes: `{"success": true, "data", "meta"}` and errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with the error envelope."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> JSONResponse:
+    body: dict[str, Any] = {"success": True, "data": data}
+    body["meta"] = {**(meta or {}), "timestamp": now_iso()}
+    return JSONResponse(body, status_code=status)
+
+
+def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(
+        {"success": False, "error": {"code": code, "message": message, "details": details}}, status_code=status
+    )
+
+
+async def api_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error(exc.status, exc.code, exc.message, exc.details)
+
+
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "request failed"
+    if status == 404:
+        detail = f"no route for {request.method} {request.url.path}"
+    return error(status, _HTTP_CODES.get(status, "HTTP_ERROR"), detail)
+
+
+def now_iso() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def iso(moment: datetime) -> str:
+    """The seed's timestamp format: UTC, milliseconds, Z."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,49 @@
+"""The IoT simulator (architecture §4.1): live seed devices, load generation and dataset replay.
+
+All three publish binary-mode CloudEvents to `sensors-data` through any
+`eventing.transport.Publisher` (Kafka or in-process), with readings that
+satisfy `schema/events/reading.schema.json`.
+"""
+
+from iotmon.simulator.devices import SEED_DEVICES, DeviceProfile, format_timestamp, make_reading
+from iotmon.simulator.live import Simulator
+from iotmon.simulator.load import LoadSummary, gateway_for, generate_batches, load_devices, run_load
+from iotmon.simulator.replay import (
+    ColumnTarget,
+    ReplaySummary,
+    default_mapping,
+    parse_mapping,
+    read_rows,
+    replay,
+    replay_plan,
+    resolve_mapping,
+    sensor_type_for,
+)
+from iotmon.simulator.signals import DEFAULT_ANOMALY_RATE, Sample, SignalState, new_state, next_sample
+
+__all__ = [
+    "DEFAULT_ANOMALY_RATE",
+    "SEED_DEVICES",
+    "ColumnTarget",
+    "DeviceProfile",
+    "LoadSummary",
+    "ReplaySummary",
+    "Sample",
+    "SignalState",
+    "Simulator",
+    "default_mapping",
+    "format_timestamp",
+    "gateway_for",
+    "generate_batches",
+    "load_devices",
+    "make_reading",
+    "new_state",
+    "next_sample",
+    "parse_mapping",
+    "read_rows",
+    "replay",
+    "replay_plan",
+    "resolve_mapping",
+    "run_load",
+    "sensor_type_for",
+]

@@ -1,0 +1,120 @@
+"""The whole system in one process (`iotmon up`): the same code as the cluster.
+
+PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL name real
+ones; events go through the in-process transport unless
+KAFKA_BOOTSTRAP_SERVERS names a Kafka cluster. The local router delivers them
+to the functions exactly as the Knative manifests wire them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+
+from eventing import topics
+from eventing.kafka import KafkaTransport
+from eventing.memory import MemoryTransport
+from eventing.router import Router
+from eventing.transport import Transport
+from eventing.wiring import load_wiring
+from functions.ingest import Ingest
+from iotmon import db
+from iotmon.config import Settings
+from iotmon.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
+from iotmon.service import create_app
+
+log = logging.getLogger(__name__)
+
+
+def make_transport(settings: Settings) -> tuple[Transport, str]:
+    if settings.kafka_bootstrap_servers:
+        kafka = KafkaTransport(settings.kafka_bootstrap_servers, "iotmon")
+        kafka.ensure_topics(topics.ALL)
+        return kafka, "kafka"
+    return MemoryTransport(), "in-process"
+
+
+def make_functions(database_url: str, transport: Transport) -> dict[str, Callable]:
+    """The functions the manifests route to, by Knative service name."""
+    return {"ingest": Ingest(db.pool(database_url), transport)}
+
+
+@dataclass
+class System:
+    settings: Settings
+    fresh: bool = False
+    simulate: bool = True
+    database_url: str = ""
+    redis_url: str = ""
+    _stops: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self) -> str:
+        try:
+            self._start_data()
+            db.migrate(self.database_url)
+            transport, transport_name = make_transport(self.settings)
+            self._stops.append(transport.close)
+            functions = make_functions(self.database_url, transport)
+            self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))
+            router = Router(transport, load_wiring(), functions).start()
+            self._stops.append(router.stop)
+            simulator = self._start_simulator(transport) if self.simulate else None
+            self._start_service(transport, transport_name, simulator)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _start_data(self) -> None:
+        data_dir = self.settings.data_dir
+        if self.fresh:
+            wipe(data_dir)
+        self.database_url = self.settings.database_url or self._embedded(EmbeddedPostgres(data_dir / "postgres"))
+        self.redis_url = self.settings.redis_url or self._embedded(EmbeddedRedis(data_dir / "redis"))
+
+    def _embedded(self, server: EmbeddedPostgres | EmbeddedRedis) -> str:
+        url = server.start()
+        self._stops.append(server.stop)
+        return url
+
+    def _start_simulator(self, transport: Transport):  # type: ignore[no-untyped-def]
+        from iotmon.simulator import Simulator
+
+        simulator = Simulator(transport, anomaly_rate=self.settings.anomaly_rate, seed=self.settings.seed)
+        simulator.start()
+        self._stops.append(simulator.stop)
+        return simulator
+
+    def _start_service(self, transport: Transport, transport_name: str, simulator: object) -> None:
+        app = create_app(self.database_url, self.redis_url, transport, transport_name, simulator)  # type: ignore[arg-type]
+        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="service", daemon=True)
+        thread.start()
+        self._stops.append(lambda: _stop_server(server, thread))
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError(f"the service could not start on {self.url} (is the port taken? set PORT)")
+            thread.join(0.05)
+
+    def stop(self) -> None:
+        """Stop everything started, newest first; safe to call twice."""
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("error while stopping")
+
+
+def _stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(10)

@@ -1,0 +1,40 @@
+"""Session-wide real servers (see tests/support/servers.py) and per-test clean state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from iotmon import db, storage
+from tests.support import servers
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with servers.postgres(tmp_path_factory.mktemp("postgres")) as url:
+        db.migrate(url)
+        yield url
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    """The test database with no readings, alerts or stats (devices back to the seed five)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events")
+        conn.execute("DELETE FROM devices WHERE device_id NOT LIKE 'device-00_'")
+    storage.forget_cache()
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with servers.redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with servers.kafka() as bootstrap:
+        yield bootstrap

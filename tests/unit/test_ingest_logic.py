@@ -1,0 +1,65 @@
+"""ingest's pure part: sorting events into readings and rejections, and what it sends on."""
+
+from datetime import datetime, timezone
+
+import msgspec
+
+from eventing.events import READING_BATCH, batch_event, make_event, reading_event
+from functions.ingest import dead_letters, metrics_events, sort_events
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+
+
+def reading(device="device-001", second=0, value=20.0):
+    return {
+        "deviceId": device,
+        "timestamp": f"2026-06-15T11:59:{second:02d}Z",
+        "sensorType": "temperature",
+        "value": value,
+        "unit": "celsius",
+    }
+
+
+def test_single_and_batch_events_and_bytes_data():
+    batch = batch_event([reading(second=1), reading("device-002", 2)], "/gw", key="gw-1")
+    raw = make_event("io.iotmon.reading.v1", "/s", msgspec.json.encode(reading(second=3)), key="device-001")
+    result = sort_events([reading_event(reading(), "/s"), batch, raw], NOW)
+    assert [r.timestamp[-3:] for r in result.readings] == ["00Z", "01Z", "02Z", "03Z"]
+    assert result.rejected == []
+
+
+def test_each_bad_reading_is_rejected_with_its_event():
+    bad_batch = batch_event([reading(), {**reading(), "value": "x"}], "/gw", key="gw")
+    unknown = make_event("com.example.other", "/s", {}, key="k")
+    text = make_event("io.iotmon.reading.v1", "/s", "hello", key="k")
+    text["datacontenttype"] = "text/plain"
+    future = reading_event({**reading(), "timestamp": "2026-06-16T00:00:00Z"}, "/s")
+    result = sort_events([bad_batch, unknown, text, future], NOW)
+    assert len(result.readings) == 1
+    reasons = [rejection.reason for rejection, _ in result.rejected]
+    assert "at `$.value`" in reasons[0] and result.rejected[0][0].index == 1
+    assert "unknown event type" in reasons[1]
+    assert "not application/json" in reasons[2]
+    assert "in the future" in reasons[3]
+    assert result.rejected[0][1] is bad_batch
+
+
+def test_metrics_get_one_batch_event_per_device_with_stable_ids():
+    result = sort_events([batch_event([reading(second=s, device=f"device-00{s % 2 + 1}") for s in range(6)], "/gw", key="gw")], NOW)
+    events = sorted(metrics_events(result.readings), key=lambda e: e["partitionkey"])
+    assert [e["partitionkey"] for e in events] == ["device-001", "device-002"]
+    assert all(e["type"] == READING_BATCH for e in events)
+    first = msgspec.json.decode(events[0].get_data())["readings"]
+    assert [r["timestamp"][-3:] for r in first] == ["00Z", "02Z", "04Z"]
+    assert sorted(e["id"] for e in metrics_events(result.readings)) == sorted(e["id"] for e in events)
+
+
+def test_dead_letters_carry_reason_original_and_cause_with_stable_ids():
+    event = batch_event([{**reading(), "value": None}], "/gw", key="gw")
+    rejected = sort_events([event], NOW).rejected
+    letter = dead_letters(rejected)[0]
+    data = letter.get_data()
+    assert data["original"]["value"] is None and data["index"] == 0
+    assert data["event"]["id"] == event["id"] and data["event"]["source"] == "/gw"
+    assert letter["partitionkey"] == "gw"
+    assert dead_letters(rejected)[0]["id"] == letter["id"]

@@ -1,0 +1,84 @@
+"""The reading contract in code: parsing, batch splitting and time checks (no servers)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from iotmon.readings import RETENTION, check_time, parse_batch, parse_reading
+
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+GOOD = {
+    "deviceId": "device-001",
+    "timestamp": "2026-06-15T11:59:58.000Z",
+    "sensorType": "temperature",
+    "value": 75.2,
+    "unit": "celsius",
+    "location": "assembly-line-1",
+    "status": "active",
+}
+
+
+def test_seed_simulator_output_parses():
+    reading = parse_reading(GOOD)
+    assert reading.device_id == "device-001"
+    assert reading.at == datetime(2026, 6, 15, 11, 59, 58, tzinfo=timezone.utc)
+    assert parse_reading(__import__("json").dumps(GOOD).encode()) == reading
+
+
+def test_location_and_status_are_optional():
+    reading = parse_reading({k: v for k, v in GOOD.items() if k not in ("location", "status")})
+    assert reading.location is None and reading.status == "active"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"value": "hot"}, "Expected `float`, got `str` - at `$.value`"),
+        ({"value": True}, "at `$.value`"),
+        ({"deviceId": ""}, "at `$.deviceId`"),
+        ({"timestamp": "2026-06-15T11:59:58"}, "at `$.timestamp`"),  # no UTC offset
+        ({"timestamp": "2026-02-30T10:00:00Z"}, "not a real date-time"),
+        ({"status": "broken"}, "at `$.status`"),
+        ({"extra": 1}, "unknown field `extra`"),
+        ({"value": 1e12}, "at `$.value`"),
+    ],
+)
+def test_bad_readings_say_why(change, expected):
+    with pytest.raises(ValueError, match=None) as error:
+        parse_reading({**GOOD, **change})
+    assert expected in str(error.value)
+
+
+def test_missing_field_is_named():
+    with pytest.raises(ValueError, match="sensorType"):
+        parse_reading({k: v for k, v in GOOD.items() if k != "sensorType"})
+
+
+def test_malformed_json_is_refused():
+    with pytest.raises(ValueError, match="malformed JSON"):
+        parse_reading(b'{"deviceId": ')
+
+
+def test_batch_keeps_good_readings_and_names_bad_ones_by_index():
+    good, bad = parse_batch({"readings": [GOOD, {**GOOD, "value": None}, GOOD]})
+    assert len(good) == 2
+    assert [(r.index, r.payload["value"]) for r in bad] == [(1, None)]
+
+
+def test_batch_from_bytes_takes_the_fast_path():
+    good, bad = parse_batch(b'{"readings": [' + __import__("json").dumps(GOOD).encode() + b"]}")
+    assert len(good) == 1 and bad == []
+
+
+@pytest.mark.parametrize("payload", [{"readings": []}, {"readings": "x"}, {"rows": [GOOD]}, b"not json"])
+def test_not_a_batch_is_one_rejection(payload):
+    good, bad = parse_batch(payload)
+    assert good == [] and len(bad) == 1 and bad[0].index is None
+
+
+def test_time_checks():
+    assert check_time(parse_reading(GOOD), NOW) is None
+    future = parse_reading({**GOOD, "timestamp": "2026-06-15T12:10:00Z"})
+    assert "in the future" in check_time(future, NOW)
+    old = (NOW - RETENTION - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert "older than the raw-data retention" in check_time(parse_reading({**GOOD, "timestamp": old}), NOW)
