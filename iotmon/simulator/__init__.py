@@ -12,11 +12,12 @@ from iotmon.simulator.replay import (
     ColumnTarget,
     ReplaySummary,
     default_mapping,
+    device_id_for,
     parse_mapping,
     read_rows,
-    replay,
     replay_plan,
     resolve_mapping,
+    run_replay,
     sensor_type_for,
 )
 from iotmon.simulator.signals import DEFAULT_ANOMALY_RATE, Sample, SignalState, new_state, next_sample
@@ -32,6 +33,7 @@ __all__ = [
     "SignalState",
     "Simulator",
     "default_mapping",
+    "device_id_for",
     "format_timestamp",
     "gateway_for",
     "generate_batches",
@@ -41,9 +43,9 @@ __all__ = [
     "next_sample",
     "parse_mapping",
     "read_rows",
-    "replay",
     "replay_plan",
     "resolve_mapping",
     "run_load",
+    "run_replay",
     "sensor_type_for",
 ]

@@ -132,7 +132,11 @@ class Simulator:
                 self._errors += 1
             log.warning(
                 "simulator could not publish a reading",
-                extra={"deviceId": device.profile.device_id, "topic": SENSORS_DATA, "error": f"{type(error).__name__}: {error}"},
+                extra={
+                    "deviceId": device.profile.device_id,
+                    "topic": SENSORS_DATA,
+                    "error": f"{type(error).__name__}: {error}",
+                },
             )
             return
         with self._lock:

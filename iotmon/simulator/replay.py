@@ -164,7 +164,7 @@ def replay_plan(
         yield delay, _readings(row, targets, at)
 
 
-def replay(
+def run_replay(
     publisher: Publisher,
     path: str | Path,
     mapping: Mapping[str, str | ColumnTarget] | None = None,

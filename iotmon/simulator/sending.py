@@ -45,7 +45,12 @@ class Sender:
             self.lost += readings
             log.warning(
                 "simulator could not publish",
-                extra={"topic": self.topic, "events": len(events), "readings": readings, "error": f"{type(error).__name__}: {error}"},
+                extra={
+                    "topic": self.topic,
+                    "events": len(events),
+                    "readings": readings,
+                    "error": f"{type(error).__name__}: {error}",
+                },
             )
             return
         self.events += len(events)

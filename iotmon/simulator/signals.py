@@ -132,7 +132,8 @@ def _anomaly(profile: DeviceProfile, state: SignalState, rng: random.Random) -> 
         state.stuck_left = rng.randint(*STUCK_RUN) - 1
         return Sample(state.last_normal, "stuck")
     if kind == "drop":
-        return Sample(round(_physical(profile, profile.normal_min - profile.span * rng.uniform(*DROP_DEPTH)), 2), "drop")
+        depth = profile.span * rng.uniform(*DROP_DEPTH)
+        return Sample(round(_physical(profile, profile.normal_min - depth), 2), "drop")
     return Sample(round(_spike(profile, rng), 2), "spike")
 
 

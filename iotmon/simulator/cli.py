@@ -1,0 +1,89 @@
+"""`iotmon simulate`: live seed devices, load, or CSV replay, onto Kafka's `sensors-data`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+from iotmon.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("mode", choices=["live", "load", "replay"], nargs="?", default="live")
+    parser.add_argument("--health-port", type=int, default=3001, help="live mode: health endpoint port (0 = none)")
+    load = parser.add_argument_group("load mode")
+    load.add_argument("--devices", type=int, default=1000, help="number of synthetic devices")
+    load.add_argument("--rate", type=float, default=1000.0, help="readings per second, all devices together")
+    load.add_argument("--batch-size", type=int, default=100, help="readings per batch event")
+    load.add_argument("--duration", type=float, help="seconds to run")
+    load.add_argument("--count", type=int, help="readings to send")
+    replay = parser.add_argument_group("replay mode")
+    replay.add_argument("--file", type=Path, help="a ;-separated CSV, e.g. ../shared/datasets/skab/valve1/0.csv")
+    replay.add_argument("--columns", help="column=device pairs, e.g. Temperature=device-001,Pressure=skab-pressure")
+    replay.add_argument("--speed", type=float, default=1.0, help="1 = real time, 60 = a minute a second, 0 = at once")
+    replay.add_argument("--limit", type=int, help="rows to replay")
+
+
+def _stop_on_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _serve_health(port: int, health: Callable[[], dict[str, Any]]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = json.dumps(health()).encode()
+            self.send_response(200 if self.path in ("/health", "/") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from eventing.kafka import KafkaTransport
+    from iotmon.simulator import Simulator, parse_mapping, run_load, run_replay
+
+    if not settings.kafka_bootstrap_servers:
+        print("error: set KAFKA_BOOTSTRAP_SERVERS (the embedded `iotmon up` runs its own simulator)", file=sys.stderr)
+        return 2
+    if args.mode == "replay" and not args.file:
+        print("error: replay needs --file", file=sys.stderr)
+        return 2
+    transport = KafkaTransport(settings.kafka_bootstrap_servers, "simulator")
+    stop = _stop_on_signal()
+    try:
+        if args.mode == "live":
+            simulator = Simulator(transport, anomaly_rate=settings.anomaly_rate, seed=settings.seed)
+            server = _serve_health(args.health_port, simulator.health) if args.health_port else None
+            print(f"simulating the five seed devices; health on http://127.0.0.1:{args.health_port}/health", file=sys.stderr)
+            simulator.run(stop)
+            if server:
+                server.shutdown()
+        elif args.mode == "load":
+            summary = run_load(
+                transport, devices=args.devices, rate=args.rate, batch_size=args.batch_size,
+                duration=args.duration, count=args.count, seed=settings.seed, stop=stop,
+            )
+            print(json.dumps(summary.as_dict()))
+        else:
+            mapping = parse_mapping(args.columns) if args.columns else None
+            summary = run_replay(transport, args.file, mapping, speed=args.speed, limit=args.limit, stop=stop)
+            print(json.dumps(summary.as_dict()))
+    finally:
+        transport.close()
+    return 0

@@ -1,0 +1,103 @@
+"""Migrations, partitions and the idempotent COPY path on a real PostgreSQL."""
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from iotmon import db, storage
+from iotmon.readings import parse_reading
+
+
+def reading(second: int, device: str = "device-001", day: datetime | None = None) -> object:
+    at = (day or datetime.now(timezone.utc).replace(microsecond=0)) - timedelta(seconds=second)
+    return parse_reading(
+        {
+            "deviceId": device,
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+            "sensorType": "temperature",
+            "value": 20 + second / 100,
+            "unit": "celsius",
+            "location": "assembly-line-1",
+        }
+    )
+
+
+def count(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM sensor_readings").fetchone()[0]
+
+
+def test_migrations_are_safe_to_run_again(database_url):
+    assert db.migrate(database_url) == []
+    with psycopg.connect(database_url) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == [version for version, _, _ in db.migrations()]
+
+
+def test_the_seed_devices_are_there(clean_db):
+    with psycopg.connect(clean_db) as conn:
+        rows = conn.execute(
+            "SELECT device_id, device_type, unit, normal_min::float8, normal_max::float8, alert_min::float8,"
+            " alert_max::float8, update_period_ms FROM devices ORDER BY device_id"
+        ).fetchall()
+    assert rows == [
+        ("device-001", "temperature", "celsius", 20, 80, 15, 85, 2000),
+        ("device-002", "pressure", "psi", 10, 50, 5, 55, 3000),
+        ("device-003", "vibration", "hz", 0, 100, None, 120, 1000),
+        ("device-004", "production", "units/hour", 100, 500, 50, None, 5000),
+        ("device-005", "quality", "percentage", 85, 100, 80, None, 4000),
+    ]
+
+
+def test_partitions_exist_for_the_retention_window_and_ahead(database_url):
+    with psycopg.connect(database_url) as conn:
+        names = {row[0] for row in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'sensor_readings'::regclass"
+        )}
+    now = datetime.now(timezone.utc)
+    for months_ahead in (-3, 0, 1, 2):
+        month = (now.replace(day=15) + timedelta(days=30.5 * months_ahead)).strftime("%Y_%m")
+        assert f"sensor_readings_{month}" in names
+
+
+def test_a_redelivered_batch_stores_nothing_twice(clean_db):
+    batch = [reading(s) for s in range(100)]
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        assert storage.write_readings(conn, batch) == 100
+        assert storage.write_readings(conn, batch) == 0
+        overlapping = [reading(s) for s in range(50, 150)]
+        assert storage.write_readings(conn, overlapping + overlapping[:10]) == 50
+        assert count(conn) == 150
+
+
+def test_values_are_stored_as_sent(clean_db):
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        storage.write_readings(conn, [reading(7)])
+        row = conn.execute("SELECT device_id, sensor_type, value::float8, unit, location, status FROM sensor_readings").fetchone()
+    assert row == ("device-001", "temperature", 20.07, "celsius", "assembly-line-1", "active")
+
+
+def test_a_month_without_a_partition_gets_one(clean_db):
+    far = datetime.now(timezone.utc) + timedelta(days=200)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        assert storage.write_readings(conn, [reading(0, day=far)]) == 1
+        partition = conn.execute("SELECT tableoid::regclass::text FROM sensor_readings").fetchone()[0]
+    assert partition == f"sensor_readings_{far:%Y_%m}"
+
+
+def test_new_devices_register_themselves(clean_db):
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        storage.ensure_devices(conn, [reading(0, device="gw-7-sensor-1")])
+        assert conn.execute("SELECT device_type, location, unit FROM devices WHERE device_id = 'gw-7-sensor-1'").fetchone() == (
+            "temperature",
+            "assembly-line-1",
+            "celsius",
+        )
+
+
+def test_expired_partitions_are_dropped(clean_db):
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute("SELECT ensure_sensor_readings_partitions('2001-01-15', '2001-02-15')")
+        dropped = [row[0] for row in conn.execute("SELECT drop_sensor_readings_partitions_before('2001-02-01')")]
+    assert dropped == ["sensor_readings_2001_01"]

@@ -1,0 +1,354 @@
+"""The simulator: realistic, valid readings at the right pace, in all three modes."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import astuple
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from cloudevents.http import CloudEvent
+
+from eventing.binding import decode
+from eventing.events import READING, READING_BATCH
+from eventing.memory import MemoryTransport
+from eventing.topics import SENSORS_DATA
+from eventing.transport import DeliveryError
+from iotmon.readings import check_time, parse_reading
+from iotmon.simulator import (
+    SEED_DEVICES,
+    DeviceProfile,
+    Simulator,
+    default_mapping,
+    device_id_for,
+    generate_batches,
+    make_reading,
+    new_state,
+    next_sample,
+    parse_mapping,
+    read_rows,
+    replay_plan,
+    resolve_mapping,
+    run_load,
+    run_replay,
+    sensor_type_for,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SKAB_FILE = ROOT.parent / "shared" / "datasets" / "skab" / "valve1" / "0.csv"
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
+START = datetime(2026, 3, 9, 0, 0, tzinfo=timezone.utc)
+
+
+def published(transport: MemoryTransport) -> list[tuple[CloudEvent, Any]]:
+    """Every event on sensors-data with its decoded data."""
+    events = [decode(r.headers, r.key, r.value) for r in transport.records(SENSORS_DATA)]
+    return [(event, msgspec.json.decode(event.get_data())) for event in events]
+
+
+def assert_valid(readings: Sequence[dict[str, Any]], now: datetime | None = None) -> None:
+    now = now or datetime.now(timezone.utc)
+    for reading in readings:
+        parsed = parse_reading(reading)  # raises on any schema violation
+        assert check_time(parsed, now) is None, reading
+        assert set(reading) == {"deviceId", "timestamp", "sensorType", "value", "unit", "location", "status"}
+
+
+def samples(profile: DeviceProfile, n: int, rate: float, seed: int, step_s: float = 17.0) -> list[tuple[datetime, Any]]:
+    # 17 s steps: 5 000 samples cover the daily cycle.
+    rng = random.Random(seed)
+    state = new_state(profile, rng)
+    times = [START + timedelta(seconds=i * step_s) for i in range(n)]
+    return [(at, next_sample(profile, state, at, rng, rate)) for at in times]
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+def test_seed_devices_match_the_seed_migration() -> None:
+    sql = (ROOT / "schema" / "003_seed_devices.sql").read_text()
+    value = r" *([\w.]+),"
+    row = r"\('(device-\d+)', *'[^']*', *'(\w+)', *'([\w-]+)', *'([\w/]+)'," + value * 4 + r" *(\d+)\)"
+    rows = re.findall(row, sql)
+    assert len(rows) == 5
+
+    def number(text: str) -> float | None:
+        return None if text == "NULL" else float(text)
+
+    # SQL order: id, type, location, unit, normal min/max, alert min/max, period in ms
+    from_sql = {(r[0], r[1], r[3], r[2], *map(number, r[4:8]), int(r[8]) / 1000) for r in rows}
+    assert {astuple(device) for device in SEED_DEVICES} == from_sql
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", SEED_DEVICES, ids=lambda p: p.device_id)
+def test_samples_are_realistic_and_valid(profile: DeviceProfile) -> None:
+    produced = samples(profile, 5000, 0.05, seed=1)
+    assert_valid([make_reading(profile, s.value, at) for at, s in produced], now=produced[-1][0])
+    normal = [s.value for _, s in produced if not s.is_anomaly]
+    assert all(profile.normal_min <= v <= profile.normal_max for v in normal)
+    assert max(normal) - min(normal) > 0.2 * profile.span  # it moves: drift, daily cycle, noise
+    repeats = sum(a == b for a, b in zip(normal, normal[1:]))
+    assert repeats < 0.05 * len(normal)  # noisy, not flat (stuck runs are anomalies)
+    if profile.sensor_type == "quality":
+        assert all(s.value <= 100 for _, s in produced)
+    if profile.sensor_type in ("vibration", "production"):
+        assert all(s.value >= 0 for _, s in produced)
+
+
+@pytest.mark.parametrize("profile", SEED_DEVICES, ids=lambda p: p.device_id)
+def test_each_kind_of_anomaly_looks_like_one(profile: DeviceProfile) -> None:
+    produced = samples(profile, 4000, 0.2, seed=2)
+    kinds = Counter(s.anomaly for _, s in produced if s.is_anomaly)
+    assert set(kinds) == {"spike", "drop", "stuck"}
+    last_normal = None
+    for _, sample in produced:
+        if sample.anomaly == "spike":
+            high = profile.alert_max is not None and sample.value > profile.alert_max
+            low = profile.alert_min is not None and sample.value < profile.alert_min
+            assert high or low, sample
+        elif sample.anomaly == "drop":
+            assert sample.value < profile.normal_min or sample.value == 0, sample
+        elif sample.anomaly == "stuck":
+            assert sample.value == last_normal
+        else:
+            last_normal = sample.value
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.2])
+def test_anomaly_fraction_is_near_the_configured_rate(rate: float) -> None:
+    flags = [s.is_anomaly for profile in SEED_DEVICES for _, s in samples(profile, 4000, rate, seed=3)]
+    assert abs(sum(flags) / len(flags) - rate) < max(0.015, rate * 0.15)
+
+
+def test_no_anomalies_at_rate_zero() -> None:
+    assert not any(s.is_anomaly for profile in SEED_DEVICES for _, s in samples(profile, 2000, 0.0, seed=4))
+
+
+def test_the_same_seed_gives_the_same_sequence() -> None:
+    profile = SEED_DEVICES[0]
+    first = [s for _, s in samples(profile, 500, 0.05, seed=42)]
+    assert first == [s for _, s in samples(profile, 500, 0.05, seed=42)]
+    assert first != [s for _, s in samples(profile, 500, 0.05, seed=43)]
+
+
+def test_a_bad_anomaly_rate_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Simulator(MemoryTransport(), anomaly_rate=1.5)
+
+
+# --- live ------------------------------------------------------------------------------------
+
+
+def test_live_simulator_sends_each_device_at_its_period() -> None:
+    transport = MemoryTransport()
+    simulator = Simulator(transport, seed=5)
+    assert simulator.health()["status"] == "stopped"
+    started = time.monotonic()
+    simulator.start()
+    time.sleep(2.5)
+    assert simulator.health()["status"] == "running"
+    stopping = time.monotonic()
+    simulator.stop()
+    assert time.monotonic() - stopping < 1.0
+    elapsed = stopping - started
+
+    events = published(transport)
+    counts = Counter(data["deviceId"] for _, data in events)
+    for profile in SEED_DEVICES:  # the first reading at once, then one per period ± 10 %
+        assert abs(counts[profile.device_id] - (1 + elapsed / profile.period_s)) <= 1, (profile.device_id, counts)
+    assert counts["device-003"] >= 3 and counts["device-004"] == 1
+    for event, data in events:
+        assert event["type"] == READING and event["partitionkey"] == data["deviceId"]
+    assert_valid([data for _, data in events])
+
+    health = simulator.health()
+    assert health["status"] == "stopped"
+    assert health["readingsSent"] == len(events) and health["errors"] == 0
+    assert health["anomalyRate"] == 0.05
+    last = {d: max(data["timestamp"] for _, data in events if data["deviceId"] == d) for d in counts}
+    assert {d: h["lastSent"] for d, h in health["devices"].items()} == last
+
+
+class FlakyPublisher:
+    """Refuses every other publish call, as a broker might during an outage."""
+
+    def __init__(self) -> None:
+        self.transport = MemoryTransport()
+        self.calls = 0
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        self.calls += 1
+        if self.calls % 2 == 0:
+            raise DeliveryError("broker unavailable")
+        self.transport.publish(topic, events)
+
+
+def test_a_publish_failure_is_logged_and_counted_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    fast = DeviceProfile("fast-1", "temperature", "celsius", None, 20, 80, 15, 85, 0.02)
+    publisher = FlakyPublisher()
+    simulator = Simulator(publisher, devices=[fast], seed=6)
+    simulator.start()
+    time.sleep(0.3)
+    health = simulator.health()
+    simulator.stop()
+    assert health["status"] == "running"
+    assert health["errors"] >= 3 and health["readingsSent"] >= 3
+    assert len(publisher.transport.records(SENSORS_DATA)) == simulator.health()["readingsSent"]
+    warning = next(r for r in caplog.records if r.levelname == "WARNING")
+    assert warning.deviceId == "fast-1" and "broker unavailable" in warning.error
+
+
+def test_stop_is_prompt_with_no_devices() -> None:
+    simulator = Simulator(MemoryTransport(), devices=[])
+    simulator.start()
+    stopping = time.monotonic()
+    simulator.stop()
+    assert time.monotonic() - stopping < 0.5 and simulator.health()["status"] == "stopped"
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def test_generated_batches_have_the_right_size_count_and_keys() -> None:
+    batches = list(generate_batches(1050, devices=20, batch_size=100, rate=500.0, start=START, gateways=4, seed=7))
+    readings = [r for _, batch in batches for r in batch]
+    assert len(readings) == 1050
+    assert all(len(batch) == 100 for _, batch in batches[:-4]) and all(len(b) <= 100 for _, b in batches)
+    assert {key for key, _ in batches} == {"gateway-01", "gateway-02", "gateway-03", "gateway-04"}
+    for key, batch in batches:  # a gateway sends only its own devices
+        assert {(int(r["deviceId"][5:]) - 1) % 4 + 1 for r in batch} == {int(key[-2:])}
+    assert_valid(readings, now=START)
+
+    by_device: dict[str, list[datetime]] = defaultdict(list)
+    for reading in readings:
+        by_device[reading["deviceId"]].append(datetime.fromisoformat(reading["timestamp"]))
+    assert sorted(by_device) == [f"load-{i:05d}" for i in range(1, 21)]
+    for times in by_device.values():  # each device reports every devices / rate seconds
+        times.sort()
+        assert {b - a for a, b in zip(times, times[1:])} == {timedelta(seconds=20 / 500)}
+    kinds = [r["sensorType"] for r in sorted(readings, key=lambda r: r["deviceId"])[::53]]
+    assert set(kinds) == {"temperature", "pressure", "vibration", "production", "quality"}
+
+
+def test_load_mode_holds_the_rate_and_spreads_partitions() -> None:
+    transport = MemoryTransport(partitions=4)
+    summary = run_load(transport, devices=50, rate=2000.0, batch_size=50, count=1000, seed=8)
+    events = published(transport)
+    assert all(event["type"] == READING_BATCH for event, _ in events)
+    assert sum(len(data["readings"]) for _, data in events) == summary.sent == 1000
+    assert summary.batches == len(events) and summary.errors == 0
+    assert 0.4 < summary.seconds < 0.8 and abs(summary.rate - 2000) < 400
+    assert len({record.partition for record in transport.records(SENSORS_DATA)}) >= 3
+    assert len({event["partitionkey"] for event, _ in events}) == 8
+    assert_valid([r for _, data in events for r in data["readings"]])
+
+
+def test_load_mode_runs_for_a_duration() -> None:
+    summary = run_load(MemoryTransport(), devices=10, rate=1000.0, batch_size=20, duration=0.3, seed=9)
+    assert summary.sent == 300 and summary.as_dict()["sent"] == 300
+
+
+# --- replay ----------------------------------------------------------------------------------
+
+SMALL_CSV = """datetime;Temperature;Pressure;Volume Flow RateRMS;anomaly;changepoint
+2020-03-09 10:00:00;70.126;0.5;32.0;0.0;0.0
+2020-03-09 10:00:01;71.0;0.6;32.1;0.0;0.0
+2020-03-09 10:00:03;72.0;;32.2;1.0;1.0
+"""
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "run.csv"
+    path.write_text(SMALL_CSV)
+    return path
+
+
+def test_column_names_become_valid_sensor_types_and_device_ids() -> None:
+    assert sensor_type_for("Volume Flow RateRMS") == "volume_flow_raterms"
+    assert sensor_type_for("Temperature") == "temperature"
+    assert sensor_type_for("1st sensor (%)") == "s_1st_sensor"
+    assert device_id_for("Volume Flow RateRMS") == "skab-volume-flow-raterms"
+    assert DEVICE_ID.match(device_id_for("Accelerometer1RMS"))
+
+
+def test_rows_skip_gaps_and_the_default_mapping_skips_labels(small_csv: Path) -> None:
+    columns, rows = read_rows(small_csv)
+    assert len(rows) == 3 and "Pressure" not in rows[2].values
+    targets = default_mapping(columns)
+    assert sorted(targets) == ["Pressure", "Temperature", "Volume Flow RateRMS"]
+    assert targets["Temperature"].device_id == "skab-temperature"
+    assert (targets["Pressure"].sensor_type, targets["Pressure"].unit) == ("pressure", "bar")
+
+
+def test_a_mapping_onto_seed_devices_takes_their_type_unit_and_location(small_csv: Path) -> None:
+    _, rows = read_rows(small_csv)
+    targets = resolve_mapping(parse_mapping("Temperature=device-001, Pressure=device-002"))
+    readings = [r for _, batch in replay_plan(rows, targets, START, speed=1) for r in batch]
+    assert [r["deviceId"] for r in readings] == ["device-001", "device-002"] * 2 + ["device-001"]
+    first = readings[0]
+    assert (first["sensorType"], first["unit"], first["location"], first["value"]) == (
+        "temperature", "celsius", "assembly-line-1", 70.13,
+    )
+    assert_valid(readings, now=START)
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0])
+def test_replay_rebases_timestamps_onto_now_and_divides_intervals_by_speed(small_csv: Path, speed: float) -> None:
+    _, rows = read_rows(small_csv)
+    plan = list(replay_plan(rows, default_mapping(["Temperature"]), START, speed))
+    assert [delay for delay, _ in plan] == pytest.approx([0, 1 / speed, 3 / speed])
+    stamps = [datetime.fromisoformat(batch[0]["timestamp"]) for _, batch in plan]
+    assert [(t - START).total_seconds() for t in stamps] == pytest.approx([0, 1 / speed, 3 / speed])
+
+
+def test_replay_as_fast_as_possible_keeps_intervals_and_ends_now(small_csv: Path) -> None:
+    _, rows = read_rows(small_csv)
+    plan = list(replay_plan(rows, default_mapping(["Temperature"]), START, speed=0))
+    assert [delay for delay, _ in plan] == [0, 0, 0]
+    stamps = [datetime.fromisoformat(batch[0]["timestamp"]) for _, batch in plan]
+    assert stamps == [START - timedelta(seconds=3), START - timedelta(seconds=2), START]
+
+
+def test_replay_sends_at_the_files_pace(small_csv: Path) -> None:
+    transport = MemoryTransport()
+    before = datetime.now(timezone.utc)
+    summary = run_replay(transport, small_csv, {"Temperature": "device-001"}, speed=20)
+    assert summary.rows == 3 and summary.sent == 3 and summary.errors == 0
+    assert 0.14 < summary.seconds < 0.5
+    readings = sorted((data for _, data in published(transport)), key=lambda r: r["timestamp"])
+    assert [r["value"] for r in readings] == [70.13, 71.0, 72.0]
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in readings]
+    assert before <= stamps[0] < before + timedelta(seconds=1)
+    assert [(t - stamps[0]).total_seconds() for t in stamps] == pytest.approx([0, 0.05, 0.15])
+    assert_valid(readings)
+
+
+def test_replay_refuses_a_mapping_to_a_missing_column(small_csv: Path) -> None:
+    with pytest.raises(ValueError, match="Current"):
+        run_replay(MemoryTransport(), small_csv, {"Current": "device-001"}, speed=0)
+
+
+@pytest.mark.skipif(not SKAB_FILE.exists(), reason="SKAB dataset not present")
+def test_replay_of_the_real_skab_file() -> None:
+    transport = MemoryTransport()
+    summary = run_replay(transport, SKAB_FILE, limit=120, speed=0)
+    assert summary.rows == 120 and summary.sent == 120 * 8 and summary.seconds < 2
+    readings = [data for _, data in published(transport)]
+    assert_valid(readings)
+    assert {r["deviceId"] for r in readings} == {
+        "skab-accelerometer1rms", "skab-accelerometer2rms", "skab-current", "skab-pressure",
+        "skab-temperature", "skab-thermocouple", "skab-voltage", "skab-volume-flow-raterms",
+    }
+    newest = max(datetime.fromisoformat(r["timestamp"]) for r in readings)
+    assert abs((datetime.now(timezone.utc) - newest).total_seconds()) < 5
