@@ -66,7 +66,8 @@ class KafkaTransport:
         if failures or remaining:
             raise DeliveryError(f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}")
 
-    def consumer(self, topic: str, group: str) -> "KafkaConsumer":
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> "KafkaConsumer":
+        # Kafka's group protocol spreads the partitions over the members itself.
         return KafkaConsumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group}, topic)
 
     def ensure_topics(self, names: Sequence[str], partitions: int = 4, timeout: float = 30.0) -> None:
@@ -95,8 +96,16 @@ class KafkaConsumer:
         self._consumer.subscribe([topic])
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
+        """Wait up to `timeout` for a first record, then take what else is there already.
+
+        (`consume` alone waits for the whole timeout unless the batch fills,
+        which would add its timeout to every event's latency.)
+        """
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
         batch: list[Record] = []
-        for message in self._consumer.consume(num_messages=max_records, timeout=timeout):
+        for message in [first, *self._consumer.consume(num_messages=max_records - 1, timeout=0)]:
             error = message.error()
             if error is not None:
                 if error.fatal():

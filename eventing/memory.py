@@ -74,26 +74,28 @@ class MemoryTransport:
                     partition.drop_before(partition.end - UNCONSUMED_LIMIT)
             self._changed.notify_all()
 
-    def consumer(self, topic: str, group: str) -> "MemoryConsumer":
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> "MemoryConsumer":
+        """A group member reading partitions member, member + members, … (a static assignment)."""
         with self._changed:
             self._topic(topic)
             self._groups[topic].add(group)
             committed = self._committed.setdefault((group, topic), [0] * self.partitions)
-            return MemoryConsumer(self, topic, group, list(committed))
+            assigned = range(member, self.partitions, members)
+            return MemoryConsumer(self, topic, group, {number: committed[number] for number in assigned})
 
     def records(self, topic: str) -> list[Record]:
         """Every record still held on a topic, oldest first per partition (for tests and tools)."""
         with self._changed:
             return [record for partition in self._topic(topic) for record in partition.records]
 
-    def _poll(self, topic: str, positions: list[int], max_records: int, timeout: float) -> list[Record]:
+    def _poll(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
         with self._changed:
             partitions = self._topic(topic)
-            if all(partitions[n].end <= positions[n] for n in range(self.partitions)):
+            if all(partitions[n].end <= position for n, position in positions.items()):
                 self._changed.wait(timeout)
             batch: list[Record] = []
-            for number, partition in enumerate(partitions):
-                batch.extend(partition.read(positions[number], max_records - len(batch)))
+            for number, position in positions.items():
+                batch.extend(partitions[number].read(position, max_records - len(batch)))
                 if len(batch) >= max_records:
                     break
             return batch
@@ -119,9 +121,9 @@ class MemoryTransport:
 
 
 class MemoryConsumer:
-    """One member of a consumer group (the in-process transport has one per group)."""
+    """One member of a consumer group, with its partitions' positions."""
 
-    def __init__(self, transport: MemoryTransport, topic: str, group: str, positions: list[int]) -> None:
+    def __init__(self, transport: MemoryTransport, topic: str, group: str, positions: dict[int, int]) -> None:
         self._transport = transport
         self.topic = topic
         self.group = group

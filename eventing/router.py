@@ -59,8 +59,10 @@ class Router:
     def start(self) -> "Router":
         for subscription in self.wiring.subscriptions:
             for topic in subscription.topics:
-                consumer = self.transport.consumer(topic, subscription.group)  # joins now, so nothing is missed
-                self._spawn(f"source:{subscription.name}:{topic}", self._consume, subscription, consumer)
+                for member in range(subscription.consumers):
+                    # Join now, so that nothing published after start() is missed.
+                    consumer = self.transport.consumer(topic, subscription.group, member, subscription.consumers)
+                    self._spawn(f"source:{subscription.name}:{topic}:{member}", self._consume, subscription, consumer)
         for schedule in self.wiring.schedules:
             self._spawn(f"ping:{schedule.name}", self._ping, schedule)
         return self

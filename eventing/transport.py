@@ -39,7 +39,8 @@ class Consumer(Protocol):
 
 
 class Transport(Publisher, Protocol):
-    def consumer(self, topic: str, group: str) -> Consumer: ...
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> Consumer:
+        """Member `member` of `members` in a consumer group; the group's members share the partitions."""
 
     def check(self) -> None:
         """Raise if the transport cannot be reached (health checks)."""

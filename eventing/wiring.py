@@ -41,6 +41,7 @@ class KafkaSubscription:
     group: str
     function: str
     delivery: Delivery = field(default_factory=Delivery)
+    consumers: int = 1  # members of the consumer group, sharing the partitions
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def load_wiring(directory: Path = KNATIVE_DIR) -> Wiring:
             group=doc["spec"].get("consumerGroup") or doc["metadata"]["name"],
             function=doc["spec"]["sink"]["ref"]["name"],
             delivery=_delivery(doc["spec"].get("delivery") or {}, sinks),
+            consumers=int(doc["spec"].get("consumers", 1)),
         )
         for doc in documents
         if doc.get("kind") == "KafkaSource"

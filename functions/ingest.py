@@ -3,7 +3,7 @@
 A reading event (`io.iotmon.reading.v1`) or a gateway's batch
 (`io.iotmon.reading.batch.v1`) is validated against `schema/events/`. Good
 readings are stored in one COPY and passed on to `metrics` as one batch event
-per device; each bad one goes to `sensors-data.dlq` with the reason and what
+per arrival key (device or gateway); each bad one goes to `sensors-data.dlq` with the reason and what
 was sent. A redelivered event stores nothing twice; it is passed on again,
 since the first delivery may have failed before it was.
 """
@@ -36,24 +36,28 @@ _IDS = uuid.UUID("3b8f5f8e-8d1e-4f4e-9c55-2f6d0e6b1a11")  # namespace for determ
 
 @dataclass(frozen=True)
 class Sorted:
-    readings: list[Reading]
+    by_key: dict[str, list[Reading]]  # valid readings by the key they arrived under
     rejected: list[tuple[Rejection, CloudEvent]]
+
+    @property
+    def readings(self) -> list[Reading]:
+        return [reading for group in self.by_key.values() for reading in group]
 
 
 def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     """Split events into valid readings and rejections (pure: no I/O)."""
-    readings: list[Reading] = []
+    by_key: dict[str, list[Reading]] = defaultdict(list)
     rejected: list[tuple[Rejection, CloudEvent]] = []
     for event in events:
         good, bad = _parse(event)
         for reading in good:
             reason = check_time(reading, now)
             if reason is None:
-                readings.append(reading)
+                by_key[event.get("partitionkey") or reading.device_id].append(reading)
             else:
                 bad.append(Rejection(reason, to_json(reading)))
         rejected.extend((rejection, event) for rejection in bad)
-    return Sorted(readings, rejected)
+    return Sorted(dict(by_key), rejected)
 
 
 def _parse(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
@@ -80,17 +84,18 @@ def _text(data: object) -> object:
     return data
 
 
-def metrics_events(readings: Sequence[Reading]) -> list[CloudEvent]:
-    """One batch event per device, keyed by device so its order holds downstream."""
-    by_device: dict[str, list[Reading]] = defaultdict(list)
-    for reading in readings:
-        by_device[reading.device_id].append(reading)
+def metrics_events(by_key: dict[str, list[Reading]]) -> list[CloudEvent]:
+    """One batch event per key the readings arrived under (a device, or its gateway).
+
+    Keeping the key keeps each device's readings in order on one partition
+    downstream, with a handful of events per batch rather than one per device.
+    """
     events = []
-    for device, group in by_device.items():
+    for key, group in by_key.items():
         data = b'{"readings":' + msgspec.json.encode(group) + b"}"
         # The same readings give the same id, so consumers can spot a redelivery.
-        event_id = str(uuid.uuid5(_IDS, f"{device}/{group[0].timestamp}/{group[-1].timestamp}/{len(group)}"))
-        events.append(make_event(READING_BATCH, SOURCE, data, key=device, subject=device, event_id=event_id))
+        event_id = str(uuid.uuid5(_IDS, f"{key}/{group[0].timestamp}/{group[-1].timestamp}/{len(group)}"))
+        events.append(make_event(READING_BATCH, SOURCE, data, key=key, subject=key, event_id=event_id))
     return events
 
 
@@ -114,11 +119,12 @@ class Ingest:
         """Handle events; returns the number of new readings stored. Raises to ask for redelivery."""
         result = sort_events(events, utcnow())
         stored = 0
-        if result.readings:
+        readings = result.readings
+        if readings:
             with self.pool.connection() as conn:
-                storage.ensure_devices(conn, result.readings)
-                stored = storage.write_readings(conn, result.readings)
-            self.publisher.publish(topics.METRICS, metrics_events(result.readings))
+                storage.ensure_devices(conn, readings)
+                stored = storage.write_readings(conn, readings)
+            self.publisher.publish(topics.METRICS, metrics_events(result.by_key))
         if result.rejected:
             self.publisher.publish(topics.SENSORS_DATA_DLQ, dead_letters(result.rejected))
             for rejection, cause in result.rejected[:5]:

@@ -1,4 +1,4 @@
-"""The `iotmon` command: up, migrate, router, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, simulate."""
 
 from __future__ import annotations
 
@@ -80,6 +80,26 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Local distributed mode: only the long-lived service, on real Kafka, PostgreSQL and Redis."""
+    import uvicorn
+
+    from iotmon.service import create_app
+    from iotmon.system import make_transport
+
+    if not (settings.kafka_bootstrap_servers and settings.database_url and settings.redis_url):
+        print("error: set KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and REDIS_URL (or use `iotmon up`)", file=sys.stderr)
+        return 2
+    db.migrate(settings.database_url)
+    transport, name = make_transport(settings)
+    app = create_app(settings.database_url, settings.redis_url, transport, name)
+    try:
+        uvicorn.run(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
+    finally:
+        transport.close()
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.simulator import cli as simulator_cli
 
@@ -102,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("router", help="play KafkaSource/PingSource for the functions (local distributed mode)").set_defaults(
         run=cmd_router
     )
+
+    serve = commands.add_parser("serve", help="run only the REST + Socket.IO service (local distributed mode)")
+    serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
+    serve.set_defaults(run=cmd_serve)
 
     from iotmon.simulator import cli as simulator_cli
 

@@ -1,6 +1,7 @@
 """The pipeline on a real Kafka broker: sensors-data → router → ingest → PostgreSQL, metrics and the DLQ."""
 
 import time
+from dataclasses import replace
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -63,10 +64,10 @@ def run_router(transport: KafkaTransport, database_url: str, group_suffix: str) 
     """The manifests' wiring with a consumer group of this test's own (the broker is shared)."""
     wiring = load_wiring()
     subscriptions = tuple(
-        type(s)(s.name, s.topics, f"{s.group}-{group_suffix}", s.function, s.delivery) for s in wiring.subscriptions
+        replace(s, group=f"{s.group}-{group_suffix}") for s in wiring.subscriptions
     )
     ingest = Ingest(db.pool(database_url), transport)
-    return Router(transport, type(wiring)(subscriptions, ()), {"ingest": ingest}).start()
+    return Router(transport, replace(wiring, subscriptions=subscriptions, schedules=()), {"ingest": ingest}).start()
 
 
 def test_readings_flow_to_postgres_metrics_and_the_dead_letter_topic(transport, clean_db):

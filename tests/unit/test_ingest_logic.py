@@ -24,7 +24,8 @@ def test_single_and_batch_events_and_bytes_data():
     batch = batch_event([reading(second=1), reading("device-002", 2)], "/gw", key="gw-1")
     raw = make_event("io.iotmon.reading.v1", "/s", msgspec.json.encode(reading(second=3)), key="device-001")
     result = sort_events([reading_event(reading(), "/s"), batch, raw], NOW)
-    assert [r.timestamp[-3:] for r in result.readings] == ["00Z", "01Z", "02Z", "03Z"]
+    assert sorted(r.timestamp[-3:] for r in result.readings) == ["00Z", "01Z", "02Z", "03Z"]
+    assert sorted(result.by_key) == ["device-001", "gw-1"]
     assert result.rejected == []
 
 
@@ -44,14 +45,16 @@ def test_each_bad_reading_is_rejected_with_its_event():
     assert result.rejected[0][1] is bad_batch
 
 
-def test_metrics_get_one_batch_event_per_device_with_stable_ids():
-    result = sort_events([batch_event([reading(second=s, device=f"device-00{s % 2 + 1}") for s in range(6)], "/gw", key="gw")], NOW)
-    events = sorted(metrics_events(result.readings), key=lambda e: e["partitionkey"])
-    assert [e["partitionkey"] for e in events] == ["device-001", "device-002"]
+def test_metrics_get_one_batch_event_per_arrival_key_with_stable_ids():
+    gateway = batch_event([reading(second=s, device=f"device-00{s % 2 + 1}") for s in range(6)], "/gw", key="gw-1")
+    single = reading_event(reading("device-003", 9), "/s")
+    result = sort_events([gateway, single], NOW)
+    events = metrics_events(result.by_key)
+    assert [e["partitionkey"] for e in events] == ["gw-1", "device-003"]
     assert all(e["type"] == READING_BATCH for e in events)
     first = msgspec.json.decode(events[0].get_data())["readings"]
-    assert [r["timestamp"][-3:] for r in first] == ["00Z", "02Z", "04Z"]
-    assert sorted(e["id"] for e in metrics_events(result.readings)) == sorted(e["id"] for e in events)
+    assert [r["timestamp"][-3:] for r in first] == ["00Z", "01Z", "02Z", "03Z", "04Z", "05Z"]
+    assert [e["id"] for e in metrics_events(result.by_key)] == [e["id"] for e in events]
 
 
 def test_dead_letters_carry_reason_original_and_cause_with_stable_ids():

@@ -55,3 +55,12 @@ def test_records_every_group_committed_are_dropped():
     assert len(transport.records("t")) == 5  # b has not committed yet
     b.commit(b.poll(100, 0))
     assert transport.records("t") == []
+
+
+def test_members_of_a_group_share_the_partitions():
+    transport = MemoryTransport(partitions=4)
+    members = [transport.consumer("t", "g", member, 2) for member in range(2)]
+    transport.publish("t", [e for key in ("a", "b", "c", "d", "e", "f") for e in events(key, 5)])
+    taken = [member.poll(100, 0) for member in members]
+    assert sum(len(records) for records in taken) == 30
+    assert not {r.partition for r in taken[0]} & {r.partition for r in taken[1]}
