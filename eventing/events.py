@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 from cloudevents.http import CloudEvent
 
 READING = "io.iotmon.reading.v1"
@@ -20,6 +21,7 @@ READING_REJECTED = "io.iotmon.reading.rejected.v1"
 PING = "dev.knative.sources.ping"
 
 JSON = "application/json"
+MAX_ORIGINAL = 256 * 1024  # bytes of a rejected payload kept in its dead letter (Kafka records stop at 1 MB)
 
 
 def make_event(
@@ -60,6 +62,9 @@ def batch_event(readings: Iterable[Mapping[str, Any]], source: str, key: str) ->
 
 def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: int | None = None) -> CloudEvent:
     """A dead-letter record: why, what was sent, and which event it came in."""
+    encoded = msgspec.json.encode(original)
+    if len(encoded) > MAX_ORIGINAL:
+        original = {"truncated": True, "bytes": len(encoded), "head": encoded[:MAX_ORIGINAL].decode("utf-8", "replace")}
     data: dict[str, Any] = {"reason": reason, "original": original}
     if index is not None:
         data["index"] = index

@@ -29,7 +29,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger.ms": 5,
     "compression.type": "lz4",
     "batch.size": 1_000_000,
-    "message.max.bytes": 8_000_000,
 }
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,

@@ -32,7 +32,7 @@ Function = Callable[[Sequence[CloudEvent]], object]
 
 log = logging.getLogger(__name__)
 
-POLL_RECORDS = 500
+POLL_RECORDS = 100  # records per delivery: gateway batches of 500 readings make 50,000
 POLL_TIMEOUT = 0.5
 
 

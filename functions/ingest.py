@@ -26,11 +26,21 @@ from eventing import topics
 from eventing.events import READING, READING_BATCH, make_event, rejected_event
 from eventing.transport import Publisher
 from iotmon import storage
-from iotmon.readings import Reading, Rejection, check_time, parse_batch, parse_reading, to_json, utcnow
+from iotmon.readings import (
+    Reading,
+    Rejection,
+    batch_positions,
+    check_time,
+    parse_batch,
+    parse_reading,
+    to_json,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/iotmon/ingest"
+METRICS_BATCH = 1000  # readings per event on `metrics`: ~200 kB, well under Kafka's 1 MB record limit
 _IDS = uuid.UUID("3b8f5f8e-8d1e-4f4e-9c55-2f6d0e6b1a11")  # namespace for deterministic event ids
 
 
@@ -50,12 +60,13 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     rejected: list[tuple[Rejection, CloudEvent]] = []
     for event in events:
         good, bad = _parse(event)
-        for reading in good:
+        in_batch = event["type"] == READING_BATCH
+        for position, reading in zip(batch_positions(good, bad), good):
             reason = check_time(reading, now)
             if reason is None:
                 by_key[event.get("partitionkey") or reading.device_id].append(reading)
             else:
-                bad.append(Rejection(reason, to_json(reading)))
+                bad.append(Rejection(reason, to_json(reading), position if in_batch else None))
         rejected.extend((rejection, event) for rejection in bad)
     return Sorted(dict(by_key), rejected)
 
@@ -91,11 +102,13 @@ def metrics_events(by_key: dict[str, list[Reading]]) -> list[CloudEvent]:
     downstream, with a handful of events per batch rather than one per device.
     """
     events = []
-    for key, group in by_key.items():
-        data = b'{"readings":' + msgspec.json.encode(group) + b"}"
-        # The same readings give the same id, so consumers can spot a redelivery.
-        event_id = str(uuid.uuid5(_IDS, f"{key}/{group[0].timestamp}/{group[-1].timestamp}/{len(group)}"))
-        events.append(make_event(READING_BATCH, SOURCE, data, key=key, subject=key, event_id=event_id))
+    for key, readings in by_key.items():
+        for start in range(0, len(readings), METRICS_BATCH):
+            group = readings[start : start + METRICS_BATCH]
+            data = b'{"readings":' + msgspec.json.encode(group) + b"}"
+            # The same readings give the same id, so consumers can spot a redelivery.
+            event_id = str(uuid.uuid5(_IDS, f"{key}/{group[0].timestamp}/{group[-1].timestamp}/{len(group)}"))
+            events.append(make_event(READING_BATCH, SOURCE, data, key=key, subject=key, event_id=event_id))
     return events
 
 

@@ -140,6 +140,12 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
     return good, bad
 
 
+def batch_positions(good: list[Reading], bad: list[Rejection]) -> list[int]:
+    """Each good reading's position in its batch (the bad ones took the others)."""
+    skipped = {rejection.index for rejection in bad}
+    return [i for i in range(len(good) + len(skipped)) if i not in skipped][: len(good)]
+
+
 def _as_text(data: bytes | str | Any) -> Any:
     """The payload in a JSON-friendly form for a dead-letter record."""
     if isinstance(data, bytes):

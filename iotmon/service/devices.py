@@ -111,9 +111,12 @@ async def device_history(request: Request) -> JSONResponse:
                 "SELECT timestamp, value::float8, unit, status FROM sensor_readings"
                 " WHERE device_id = %s AND timestamp >= %s AND timestamp <= %s"
                 " ORDER BY timestamp DESC LIMIT %s",
-                (device_id, start, end, limit),
+                (device_id, start, end, limit + 1),  # one more tells whether the range was cut
             )
         ).fetchall()
-    readings = [{"timestamp": iso(ts), "value": value, "unit": unit, "status": status} for ts, value, unit, status in reversed(rows)]
-    meta = {"count": len(readings), "from": iso(start), "to": iso(end), "limit": limit, "truncated": len(rows) == limit}
+    truncated = len(rows) > limit
+    readings = [
+        {"timestamp": iso(ts), "value": value, "unit": unit, "status": status} for ts, value, unit, status in reversed(rows[:limit])
+    ]
+    meta = {"count": len(readings), "from": iso(start), "to": iso(end), "limit": limit, "truncated": truncated}
     return ok({"deviceId": device_id, "readings": readings}, meta)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from eventing import topics
 from eventing.events import batch_event, reading_event
-from iotmon.readings import check_time, parse_batch, parse_reading, to_json, utcnow
+from iotmon.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.service.context import ServiceContext
 from iotmon.service.responses import ApiError, JSONResponse, ok
 
@@ -35,20 +35,21 @@ def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     """Good readings (as JSON objects) and one problem per bad reading."""
     if not isinstance(payload, dict):
         return [], [{"reason": "expected a reading object or {\"readings\": [...]}"}]
-    if "readings" in payload:
+    in_batch = "readings" in payload
+    if in_batch:
         good, bad = parse_batch(payload)
-        problems = [{"index": r.index, "reason": r.reason} for r in bad]
     else:
         try:
-            good, problems = [parse_reading(payload)], []
+            good, bad = [parse_reading(payload)], []
         except ValueError as error:
-            good, problems = [], [{"reason": str(error)}]
+            good, bad = [], [Rejection(str(error), payload)]
     now = utcnow()
-    for index, reading in enumerate(good):
+    for position, reading in zip(batch_positions(good, bad), good):
         reason = check_time(reading, now)
         if reason:
-            problems.append({"index": index, "reason": reason} if "readings" in payload else {"reason": reason})
-    return [to_json(reading) for reading in good], problems
+            bad.append(Rejection(reason, to_json(reading), position if in_batch else None))
+    problems = [{"reason": r.reason} if r.index is None else {"index": r.index, "reason": r.reason} for r in bad]
+    return [to_json(reading) for reading in good], sorted(problems, key=lambda p: p.get("index", -1))
 
 
 async def post_readings(request: Request) -> JSONResponse:

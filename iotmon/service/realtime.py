@@ -11,7 +11,9 @@ from iotmon.service.responses import now_iso
 
 
 def create_server(client_manager: socketio.AsyncManager | None = None) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], client_manager=client_manager)
+    # Same-origin only until CORS becomes configurable; always_connect confirms
+    # the connection before `connection-status` is sent.
+    sio = socketio.AsyncServer(async_mode="asgi", always_connect=True, client_manager=client_manager)
 
     @sio.event
     async def connect(sid: str, _environ: dict[str, Any], _auth: Any = None) -> None:

@@ -232,11 +232,6 @@ def test_a_batch_with_one_bad_reading_stores_nothing(api, clean_db):
     assert stored_count(clean_db, "device-004") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: iotmon/service/readings.py _validate numbers time problems by position among the "
-    "schema-valid readings, not by position in the batch",
-)
 def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api):
     base = now() - timedelta(seconds=20)
     batch = [reading("device-001", 1, base), {**reading("device-001", 2, base), "value": "x"}, reading("device-001", 3, now() + timedelta(hours=2))]
@@ -259,6 +254,11 @@ def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api)
 )
 def test_a_body_that_is_not_a_reading_is_refused(api, content, content_type):
     assert_error(api.post("/api/readings", content=content, headers={"content-type": content_type}), 400, "VALIDATION_ERROR")
+
+
+def test_a_body_over_8_mib_is_refused(api):
+    big = b'{"readings": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    assert_error(api.post("/api/readings", content=big, headers={"content-type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
 
 
 # --------------------------------------------------------------------------- GET /api/devices
@@ -468,3 +468,4 @@ def test_socketio_polling_says_connection_status(service):
         name, data = next(e for p in packets if (e := _event(p)))
         assert name == "connection-status" and data["status"] == "connected"
         client.post("/socket.io/", params=params, content="1")  # close
+

@@ -38,3 +38,12 @@ def test_a_record_without_cloudevent_headers_is_refused():
 def test_a_record_missing_required_attributes_is_refused():
     with pytest.raises(ValueError, match="invalid CloudEvent"):
         decode([("ce_specversion", b"1.0")], None, b"{}")
+
+
+def test_a_huge_rejected_payload_is_cut_to_fit_a_kafka_record():
+    from eventing.events import MAX_ORIGINAL, rejected_event
+
+    letter = rejected_event("not a reading batch", "x" * (2 * MAX_ORIGINAL), None)
+    original = letter.get_data()["original"]
+    assert original["truncated"] is True and len(original["head"]) == MAX_ORIGINAL
+    assert len(encode(letter).value) < 1_000_000

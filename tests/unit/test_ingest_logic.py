@@ -66,3 +66,19 @@ def test_dead_letters_carry_reason_original_and_cause_with_stable_ids():
     assert data["event"]["id"] == event["id"] and data["event"]["source"] == "/gw"
     assert letter["partitionkey"] == "gw"
     assert dead_letters(rejected)[0]["id"] == letter["id"]
+
+
+def test_metrics_events_stay_small():
+    from functions.ingest import METRICS_BATCH
+
+    many = [reading(second=s % 60, device=f"d-{s}") for s in range(METRICS_BATCH * 2 + 5)]
+    result = sort_events([batch_event(many, "/gw", key="gw")], NOW)
+    events = metrics_events(result.by_key)
+    assert [len(msgspec.json.decode(e.get_data())["readings"]) for e in events] == [METRICS_BATCH, METRICS_BATCH, 5]
+    assert len({e["id"] for e in events}) == 3
+
+
+def test_a_time_problem_in_a_batch_names_its_position():
+    batch = batch_event([reading(), {**reading(), "value": "x"}, {**reading(), "timestamp": "2026-06-16T00:00:00Z"}], "/gw", key="gw")
+    rejected = sort_events([batch], NOW).rejected
+    assert sorted(rejection.index for rejection, _ in rejected) == [1, 2]

@@ -1,0 +1,211 @@
+"""`iotmon up` as a user runs it: a real process with embedded PostgreSQL and Redis.
+
+It prints its URL, the simulated seed devices' readings show up in the API,
+SIGTERM stops it cleanly (exit 0, no server processes left behind), and a
+second start on the same data directory still has the first run's readings.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.support.kafka_broker import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
+URL_LINE = re.compile(r"iot-monitoring is running: (http://127\.0\.0\.1:(\d+))")
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def iotmon_command() -> str:
+    beside_python = Path(sys.executable).parent / "iotmon"
+    return str(beside_python if beside_python.exists() else REPO / ".venv" / "bin" / "iotmon")
+
+
+class Up:
+    """One `iotmon up` process; stdout is read on a thread so the pipe never fills."""
+
+    def __init__(self, port: int, data_dir: Path, log: Path, fresh: bool) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "IOTMON_FRESH", "HOST"}}
+        env.update({"PORT": str(port), "IOTMON_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
+        self.log = log
+        self._stderr = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [iotmon_command(), "up", *(["--fresh"] if fresh else [])],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=True,  # our SIGTERM reaches it alone, as a service manager's would
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for_url(self, timeout: float = START_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError(f"iotmon up exited ({self.proc.wait()}) before printing its URL:\n{''.join(seen)}{self.stderr()}")
+            seen.append(line)
+            if match := URL_LINE.search(line):
+                return match.group(1)
+        raise AssertionError(f"no URL line within {timeout:.0f} s:\n{''.join(seen)}{self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"iotmon up did not stop within {timeout:.0f} s of SIGTERM:\n{self.stderr()}") from None
+
+    def kill(self) -> None:
+        """Whatever happened: the process gone (by its pid) and the log closed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._stderr.close()
+
+
+def server_processes(data_dir: Path, also: tuple[str, ...] = ()) -> list[psutil.Process]:
+    """Live (not zombie) processes working in or naming the data directory (or one of `also`)."""
+    marks = (str(data_dir), *also)
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            command = " ".join(process.cmdline())
+            try:
+                cwd = process.cwd()
+            except psutil.AccessDenied:
+                cwd = ""
+            if any(mark in command for mark in marks) or cwd.startswith(str(data_dir)):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def redis_sockets(processes: list[psutil.Process]) -> tuple[str, ...]:
+    sockets = []
+    for process in processes:
+        try:
+            sockets += re.findall(r"unixsocket:(\S+)", " ".join(process.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    return tuple(sockets)
+
+
+def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
+    """After a failure: the servers this test's run started (found by its data dir), by pid."""
+    for process in server_processes(data_dir, also):
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def devices(url: str) -> dict[str, dict[str, Any]]:
+    response = httpx.get(f"{url}/api/devices", timeout=10)
+    assert response.status_code == 200, response.text
+    return {device["deviceId"]: device for device in response.json()["data"]["devices"]}
+
+
+def history(url: str, device: str, since: datetime) -> list[str]:
+    since_text = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    response = httpx.get(f"{url}/api/devices/{device}/history", params={"from": since_text, "limit": 10000}, timeout=10)
+    assert response.status_code == 200, response.text
+    return [reading["timestamp"] for reading in response.json()["data"]["readings"]]
+
+
+def test_up_serves_live_readings_stops_cleanly_and_keeps_its_data(tmp_path):
+    data_dir = tmp_path / "data"
+    started_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+
+    first = Up(free_port(), data_dir, tmp_path / "first.log", fresh=True)
+    sockets: tuple[str, ...] = ()
+    kept: list[str] = []
+    try:
+        url = first.wait_for_url()
+        assert httpx.get(f"{url}/api/health", timeout=10).json()["status"] == "healthy"
+
+        # The simulator's readings go through the in-process pipeline into PostgreSQL.
+        listed = wait_for(
+            lambda: (found := devices(url)) and all(found[d]["lastReading"] for d in SEED_DEVICES) and found,
+            timeout=8,
+            what="a lastReading on all five seed devices",
+        )
+        assert set(SEED_DEVICES) <= set(listed)
+        before = history(url, "device-003", started_at)  # vibration: one reading a second
+        time.sleep(1.5)
+        after = wait_for(lambda: (h := history(url, "device-003", started_at)) and len(h) > len(before) and h, 3, "more history")
+        assert after[: len(before)] == before
+        assert after == sorted(after)
+
+        servers = server_processes(data_dir)
+        commands = [" ".join(p.cmdline()) for p in servers]
+        assert any("postgres" in c for c in commands), commands
+        assert any("redis-server" in c for c in commands), commands
+        sockets = redis_sockets(servers)
+
+        assert first.terminate() == 0, first.stderr()
+        left = server_processes(data_dir, sockets)
+        assert left == [], f"still running after iotmon up exited: {[' '.join(p.cmdline()) for p in left]}"
+        kept = after
+    finally:
+        first.kill()
+        kill_leftovers(data_dir, sockets)
+
+    second = Up(free_port(), data_dir, tmp_path / "second.log", fresh=False)
+    try:
+        url = second.wait_for_url()
+        again = history(url, "device-003", started_at)
+        assert set(kept) <= set(again), "readings of the first run are gone after a restart"
+        assert all(devices(url)[d]["lastReading"] for d in SEED_DEVICES)
+        sockets = redis_sockets(server_processes(data_dir))
+        assert second.terminate() == 0, second.stderr()
+        assert server_processes(data_dir, sockets) == []
+    finally:
+        second.kill()
+        kill_leftovers(data_dir, sockets)
