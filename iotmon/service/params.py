@@ -17,7 +17,9 @@ def timestamp(name: str, raw: str | None, default: datetime) -> datetime:
         # An unencoded "+" in a query string arrives as a space.
         parsed = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
     except (ValueError, OverflowError, OSError):
-        raise ApiError(400, "VALIDATION_ERROR", f"'{name}' must be an ISO 8601 time or epoch milliseconds", {name: raw})
+        raise ApiError(
+            400, "VALIDATION_ERROR", f"'{name}' must be an ISO 8601 time or epoch milliseconds", {name: raw}
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

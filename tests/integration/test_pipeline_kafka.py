@@ -1,8 +1,8 @@
 """The pipeline on a real Kafka broker: sensors-data → router → ingest → PostgreSQL, metrics and the DLQ."""
 
 import time
-from dataclasses import replace
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import msgspec
@@ -17,6 +17,7 @@ from eventing.router import Router
 from eventing.wiring import load_wiring
 from functions.ingest import Ingest
 from iotmon import db
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -34,12 +35,6 @@ def stored(url: str, device_prefix: str) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT count(*) FROM sensor_readings WHERE device_id LIKE %s", (device_prefix + "%",)).fetchone()[0]
 
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def drain(transport: KafkaTransport, topic: str, group: str, expected: int, timeout: float = 30.0) -> list:

@@ -11,7 +11,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,6 +25,7 @@ from iotmon.config import Settings
 from iotmon.readings import parse_reading
 from iotmon.system import System
 from tests.support.kafka_broker import free_port
+from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -52,15 +53,6 @@ def reading(device: str = "device-001", value: float = 42.5, at: datetime | None
         **fields,
     }
 
-
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def stored_count(url: str, device: str) -> int:

@@ -3,7 +3,6 @@
 from datetime import datetime, timedelta, timezone
 
 import psycopg
-import pytest
 
 from iotmon import db, storage
 from iotmon.readings import parse_reading

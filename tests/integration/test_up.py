@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import httpx
 import psutil
 
 from tests.support.kafka_broker import free_port
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
@@ -135,15 +135,6 @@ def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
         except psutil.NoSuchProcess:
             pass
 
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
-        time.sleep(0.2)
 
 
 def devices(url: str) -> dict[str, dict[str, Any]]:

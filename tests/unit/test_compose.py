@@ -6,10 +6,11 @@ import yaml
 from jsonschema import Draft7Validator
 
 from iotmon import ROOT
+from tests.support.paths import COMPOSE_SCHEMA
 
 
 def test_compose_file_is_valid():
-    schema = json.loads((ROOT.parent / "shared" / "schemas" / "compose-spec.json").read_text())
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
     document = yaml.safe_load((ROOT / "compose-dev" / "compose.yaml").read_text())
     errors = [error.message for error in Draft7Validator(schema).iter_errors(document)]
     assert not errors

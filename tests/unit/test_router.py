@@ -14,6 +14,7 @@ from eventing.events import PING, make_event
 from eventing.memory import MemoryTransport
 from eventing.router import Router
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
+from tests.support.waiting import wait_for
 
 DLQ = "in.dlq"
 SUBSCRIPTION = KafkaSubscription("src", ("in",), "group", "fn", Delivery(retry=2, backoff_delay=0.01, dead_letter_topic=DLQ))
@@ -22,12 +23,6 @@ SUBSCRIPTION = KafkaSubscription("src", ("in",), "group", "fn", Delivery(retry=2
 def wiring(*schedules: PingSchedule) -> Wiring:
     return Wiring((SUBSCRIPTION,), schedules)
 
-
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def dead_letters(transport):

@@ -21,6 +21,7 @@ from eventing.events import READING, READING_BATCH
 from eventing.memory import MemoryTransport
 from eventing.topics import SENSORS_DATA
 from eventing.transport import DeliveryError
+from iotmon import ROOT
 from iotmon.readings import check_time, parse_reading
 from iotmon.simulator import (
     SEED_DEVICES,
@@ -40,9 +41,9 @@ from iotmon.simulator import (
     run_replay,
     sensor_type_for,
 )
+from tests.support.paths import SKAB
 
-ROOT = Path(__file__).resolve().parents[2]
-SKAB_FILE = ROOT.parent / "shared" / "datasets" / "skab" / "valve1" / "0.csv"
+SKAB_FILE = SKAB / "valve1" / "0.csv"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
 START = datetime(2026, 3, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -339,7 +340,6 @@ def test_replay_refuses_a_mapping_to_a_missing_column(small_csv: Path) -> None:
         run_replay(MemoryTransport(), small_csv, {"Current": "device-001"}, speed=0)
 
 
-@pytest.mark.skipif(not SKAB_FILE.exists(), reason="SKAB dataset not present")
 def test_replay_of_the_real_skab_file() -> None:
     transport = MemoryTransport()
     summary = run_replay(transport, SKAB_FILE, limit=120, speed=0)

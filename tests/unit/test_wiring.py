@@ -9,8 +9,8 @@ from jsonschema import Draft202012Validator
 from eventing import topics
 from eventing.wiring import Delivery, load_wiring, parse_duration, read_manifests
 from iotmon import ROOT
+from tests.support.paths import K8S_SCHEMAS
 
-SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas" / "k8s"
 SCHEMA_FILES = {
     ("serving.knative.dev", "Service"): "serving.knative.dev/service_v1.json",
     ("sources.knative.dev", "KafkaSource"): "sources.knative.dev/kafkasource_v1.json",
@@ -32,7 +32,7 @@ def test_ingest_hears_sensors_data_with_a_dead_letter_topic():
 @pytest.mark.parametrize("document", read_manifests(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_manifest_is_valid(document):
     key = (document["apiVersion"].split("/")[0], document["kind"])
-    schema = json.loads((SHARED_SCHEMAS / SCHEMA_FILES[key]).read_text())
+    schema = json.loads((K8S_SCHEMAS / SCHEMA_FILES[key]).read_text())
     errors = sorted(Draft202012Validator(schema).iter_errors(document), key=str)
     assert not errors, [e.message for e in errors]
 
