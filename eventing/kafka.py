@@ -40,11 +40,18 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 class KafkaTransport:
     def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
-        self._base = {"bootstrap.servers": bootstrap_servers, "client.id": client_id}
-        self._producer = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
+        # librdkafka's own log lines go through Python logging, so they are structured too.
+        self._base = {"bootstrap.servers": bootstrap_servers, "client.id": client_id, "logger": logging.getLogger("librdkafka")}
+        self._producer: Producer | None = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
         self._flush_lock = threading.Lock()
 
+    def _live(self) -> Producer:
+        if self._producer is None:
+            raise DeliveryError("the Kafka transport is closed")
+        return self._producer
+
     def publish(self, topic: str, events: Sequence[CloudEvent], timeout: float = 30.0) -> None:
+        producer = self._live()
         failures: list[str] = []
 
         def report(error: KafkaError | None, _message: Any) -> None:
@@ -56,12 +63,12 @@ class KafkaTransport:
             headers = list(message.headers.items())
             while True:
                 try:
-                    self._producer.produce(topic, message.value, message.key, headers=headers, on_delivery=report)
+                    producer.produce(topic, message.value, message.key, headers=headers, on_delivery=report)
                     break
                 except BufferError:  # local queue full: let delivery reports drain it
-                    self._producer.poll(0.05)
+                    producer.poll(0.05)
         with self._flush_lock:
-            remaining = self._producer.flush(timeout)
+            remaining = producer.flush(timeout)
         if failures or remaining:
             raise DeliveryError(f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}")
 
@@ -82,10 +89,14 @@ class KafkaTransport:
                     raise
 
     def check(self, timeout: float = 2.0) -> None:
-        self._producer.list_topics(timeout=timeout)
+        self._live().list_topics(timeout=timeout)
 
     def close(self) -> None:
-        self._producer.flush(10)
+        """Deliver what is queued and disconnect; safe to call twice."""
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer.close()
+            self._producer = None
 
 
 class KafkaConsumer:
