@@ -11,12 +11,12 @@ since the first delivery may have failed before it was.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import functions_framework
 import msgspec
@@ -25,6 +25,7 @@ from cloudevents.http import CloudEvent
 from eventing import topics
 from eventing.events import READING, READING_BATCH, make_event, rejected_event
 from eventing.transport import Publisher
+from functions import environment
 from iotmon import storage
 from iotmon.readings import (
     Reading,
@@ -147,19 +148,12 @@ class Ingest:
 
 # functions-framework entry point: one event per HTTP request, from a KafkaSource.
 
-_instance: Ingest | None = None
 
-
-def _from_environment() -> Ingest:
-    from eventing.kafka import KafkaTransport
-    from iotmon import db
-
-    return Ingest(db.pool(os.environ["DATABASE_URL"]), KafkaTransport(os.environ["KAFKA_BOOTSTRAP_SERVERS"], "ingest"))
+@cache
+def _instance() -> Ingest:
+    return Ingest(environment.database(), environment.kafka())
 
 
 @functions_framework.cloud_event
 def handle(event: CloudEvent) -> None:
-    global _instance
-    if _instance is None:
-        _instance = _from_environment()
-    _instance([event])
+    _instance()([event])

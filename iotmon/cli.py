@@ -70,7 +70,9 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     db.migrate(settings.database_url)
     transport, _ = make_transport(settings)
-    router = Router(transport, load_wiring(), make_functions(settings.database_url, transport)).start()
+    router = Router(
+        transport, load_wiring(), make_functions(settings.database_url, transport), tick_seconds=settings.tick_seconds
+    ).start()
     print(f"router running: {len(router.wiring.subscriptions)} Kafka source(s), {len(router.wiring.schedules)} schedule(s)")
     try:
         _wait_for_signal()

@@ -25,4 +25,6 @@ class Settings:
     admin_password: str | None = field(default_factory=lambda: _env("IOTMON_ADMIN_PASSWORD"))
     log_level: str = field(default_factory=lambda: _env("IOTMON_LOG_LEVEL", "INFO") or "INFO")
     anomaly_rate: float = field(default_factory=lambda: float(_env("IOTMON_ANOMALY_RATE", "0.05") or 0.05))
+    # Seconds between PingSource ticks in local runs (None: the manifests' cron schedule).
+    tick_seconds: float | None = field(default_factory=lambda: float(s) if (s := _env("IOTMON_TICK_SECONDS")) else None)
     seed: int | None = field(default_factory=lambda: int(s) if (s := _env("IOTMON_SEED")) else None)

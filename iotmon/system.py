@@ -64,7 +64,7 @@ class System:
             self._stops.append(transport.close)
             functions = make_functions(self.database_url, transport)
             self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))
-            router = Router(transport, load_wiring(), functions).start()
+            router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)
             simulator = self._start_simulator(transport) if self.simulate else None
             self._start_service(transport, transport_name, simulator)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from iotmon import db, storage
+from iotmon import SCHEMA_DIR, db, storage
 from tests.support import servers
 
 
@@ -20,10 +20,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clean_db(database_url: str) -> str:
-    """The test database with no readings, alerts or stats (devices back to the seed five)."""
+    """The test database with no readings, alerts or stats (devices back to the seed five, with their seed config)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events")
-        conn.execute("DELETE FROM devices WHERE device_id NOT LIKE 'device-00_'")
+        conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events CASCADE")
+        conn.execute("DELETE FROM devices")
+        conn.execute((SCHEMA_DIR / "003_seed_devices.sql").read_text())
     storage.forget_cache()
     return database_url
 

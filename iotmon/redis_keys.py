@@ -1,0 +1,29 @@
+"""The seed's Redis data (architecture §4.3) and the Socket.IO rooms: one place for the names.
+
+Values are JSON strings. TTLs are the seed's: real-time data 1 hour,
+statistics 24 hours.
+"""
+
+CURRENT_TTL_S = 3600
+STATS_TTL_S = 86_400
+WINDOWS = {"1h": 3600, "24h": 86_400}  # statistics windows, seconds
+
+ALERTS_ACTIVE = "alerts:active"
+SYSTEM_METRICS = "system:metrics"
+
+# python-socketio's Redis manager channel: functions publish on it (write-only), every service replica listens.
+SOCKETIO_CHANNEL = "iotmon-socketio"
+ALERTS_ROOM = "alerts"
+SYSTEM_ROOM = "system"
+
+
+def current(device_id: str) -> str:
+    return f"device:{device_id}:current"
+
+
+def stats(device_id: str, window: str) -> str:
+    return f"device:{device_id}:stats:{window}"
+
+
+def device_room(device_id: str) -> str:
+    return f"device:{device_id}"
