@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventing.transport import Transport
 from iotmon import ROOT, db
-from iotmon.service import devices, health, readings, realtime
+from iotmon.service import devices, health, readings
+from iotmon.service.realtime import Realtime
 from iotmon.service.context import HasHealth, ServiceContext
 from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
 
@@ -93,12 +94,16 @@ def create_app(
         simulator=simulator,
     )
 
+    realtime = Realtime(context, redis_url)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await context.db.open(wait=True, timeout=30)
+        realtime.start()
         try:
             yield
         finally:
+            await realtime.stop()
             await context.db.close()
             await context.redis.aclose()
 
@@ -118,7 +123,7 @@ def create_app(
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, Exception: unexpected_error},
     )
     app.state.context = context
-    return socketio.ASGIApp(realtime.create_server(), other_asgi_app=RequestLog(app, context), socketio_path="socket.io")
+    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(app, context), socketio_path="socket.io")
 
 
 async def _unknown_api(request: Request) -> Response:

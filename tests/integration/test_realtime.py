@@ -1,0 +1,160 @@
+"""The Socket.IO protocol on two service replicas sharing Redis, with real clients.
+
+Functions publish through python-socketio's write-only Redis manager (as
+aggregate and notify do); each replica delivers to the clients in the rooms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+import redis
+import socketio
+
+from functions.environment import socketio_manager
+from iotmon import redis_keys
+from iotmon.config import Settings
+from iotmon.system import System
+from tests.support.kafka_broker import free_port
+
+
+@pytest.fixture(scope="module")
+def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
+    systems = []
+    try:
+        for n in range(2):
+            settings = Settings(
+                database_url=database_url,
+                redis_url=redis_url,
+                kafka_bootstrap_servers=None,
+                port=free_port(),
+                data_dir=tmp_path_factory.mktemp(f"replica-{n}"),
+            )
+            system = System(settings, simulate=False)
+            system.start()
+            systems.append(system)
+        yield [system.url for system in systems]
+    finally:
+        for system in systems:
+            system.stop()
+
+
+@pytest.fixture
+def connect(replicas) -> Iterator:
+    clients: list[socketio.SimpleClient] = []
+
+    def open_client(replica: int = 0) -> socketio.SimpleClient:
+        client = socketio.SimpleClient()
+        client.connect(replicas[replica], transports=["websocket"])
+        clients.append(client)
+        event, data = client.receive(timeout=5)
+        assert event == "connection-status" and data["status"] == "connected"
+        return client
+
+    yield open_client
+    for client in clients:
+        client.disconnect()
+
+
+def receive(client: socketio.SimpleClient, wanted: str, timeout: float = 5.0) -> dict:
+    """The next `wanted` event (other events in between are skipped)."""
+    while True:
+        event, data = client.receive(timeout=timeout)
+        if event == wanted:
+            return data
+
+
+def nothing_arrives(client: socketio.SimpleClient, event_name: str, timeout: float = 0.5) -> bool:
+    try:
+        while True:
+            event, _ = client.receive(timeout=timeout)
+            if event == event_name:
+                return False
+    except socketio.exceptions.TimeoutError:
+        return True
+
+
+def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect, redis_url):
+    first, second, other = connect(0), connect(1), connect(1)
+    assert first.call("subscribe-device", {"deviceId": "device-001"}) == {"success": True, "deviceId": "device-001"}
+    assert second.call("subscribe-device", "device-001")["success"] is True
+    assert other.call("subscribe-device", "device-002")["success"] is True
+    payload = {
+        "deviceId": "device-001",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "data": {"value": 71.5, "unit": "celsius", "status": "normal"},
+        "stats": {"avg": 70.1, "trend": "stable"},
+    }
+    socketio_manager(redis_url).emit("sensor-data", payload, room=redis_keys.device_room("device-001"))
+    assert receive(first, "sensor-data") == payload
+    assert receive(second, "sensor-data") == payload
+    assert nothing_arrives(other, "sensor-data")
+
+
+def test_unsubscribe_stops_the_stream(connect, redis_url):
+    client = connect()
+    client.call("subscribe-device", "device-003")
+    assert client.call("unsubscribe-device", "device-003")["success"] is True
+    socketio_manager(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=redis_keys.device_room("device-003"))
+    assert nothing_arrives(client, "sensor-data")
+
+
+def test_subscribing_sends_the_current_value_at_once(connect, redis_url):
+    store = redis.Redis.from_url(redis_url)
+    store.set(redis_keys.current("device-004"), json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}))
+    store.set(redis_keys.stats("device-004", "1h"), json.dumps({"avg": 300.5, "trend": "increasing"}))
+    client = connect()
+    client.call("subscribe-device", "device-004")
+    snapshot = receive(client, "sensor-data")
+    assert snapshot["data"] == {"value": 321.0, "unit": "units/hour", "status": "normal"}
+    assert snapshot["stats"] == {"avg": 300.5, "trend": "increasing"}
+
+
+@pytest.mark.parametrize("payload", [{"deviceId": "device-999"}, {"id": 1}, 42, None])
+def test_bad_subscriptions_get_an_error_event(connect, payload):
+    client = connect()
+    answer = client.call("subscribe-device", payload)
+    assert answer["success"] is False
+    error = receive(client, "error")
+    assert error["event"] == "subscribe-device" and error["message"]
+
+
+def test_alerts_room_and_the_replay_of_missed_alerts(connect, clean_db, redis_url):
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        number = conn.execute(
+            "INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at)"
+            " VALUES ('device-002', 'threshold_exceeded', 'Pressure above 55 psi', 'high', 58.5, 55, 'triggered', now())"
+            " RETURNING id"
+        ).fetchone()[0]
+        sequences = [
+            conn.execute(
+                "INSERT INTO alert_history (alert_id, action, from_status, to_status) VALUES (%s, %s, %s, %s) RETURNING id",
+                (number, action, before, after),
+            ).fetchone()[0]
+            for action, before, after in [("triggered", None, "triggered"), ("resolved", "triggered", "resolved")]
+        ]
+    client = connect(1)
+    answer = client.call("subscribe-alerts", {"since": sequences[0] - 1})
+    assert answer == {"success": True, "replayed": 2}
+    triggered = receive(client, "alert-triggered")
+    assert triggered["alertId"] == f"alert-{number:03d}" and triggered["severity"] == "high" and triggered["replayed"]
+    assert receive(client, "alert-resolved")["sequence"] == sequences[1]
+    assert client.call("subscribe-alerts", {"since": sequences[1]}) == {"success": True, "replayed": 0}
+    live = {"alertId": "alert-999", "deviceId": "device-001", "type": "threshold_exceeded", "severity": "critical"}
+    socketio_manager(redis_url).emit("alert-triggered", live, room=redis_keys.ALERTS_ROOM)
+    assert receive(client, "alert-triggered") == live
+    assert client.call("subscribe-alerts", {"since": "yesterday"})["success"] is False
+
+
+def test_system_status_on_subscription_and_ping(connect):
+    client = connect()
+    assert client.call("subscribe-system")["success"] is True
+    status = receive(client, "system-status")
+    assert status["status"] == "healthy" and set(status["dependencies"]) >= {"database", "redis", "kafka"}
+    pong = client.call("ping")
+    assert pong["status"] == "pong"
+    assert datetime.fromisoformat(pong["timestamp"]).tzinfo == timezone.utc
