@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from eventing.events import alert_id, alert_number
 from iotmon import redis_keys
 from iotmon.service.context import ServiceContext
+from iotmon.service.health import dependencies, overall
 from iotmon.service.responses import iso, now_iso
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,6 @@ class Realtime:
         return len(rows)
 
     async def system_status(self) -> dict[str, Any]:
-        from iotmon.service.health import dependencies, overall
-
         found = await dependencies(self.context)
         metrics = await self.context.redis.get(redis_keys.SYSTEM_METRICS)
         return {
