@@ -65,13 +65,16 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     from eventing.wiring import load_wiring
     from iotmon.system import make_functions, make_transport
 
-    if not (settings.kafka_bootstrap_servers and settings.database_url):
-        print("error: set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL for the router (or use `iotmon up`)", file=sys.stderr)
+    if not (settings.kafka_bootstrap_servers and settings.database_url and settings.redis_url):
+        print("error: set KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and REDIS_URL for the router (or use `iotmon up`)", file=sys.stderr)
         return 2
     db.migrate(settings.database_url)
     transport, _ = make_transport(settings)
     router = Router(
-        transport, load_wiring(), make_functions(settings.database_url, transport), tick_seconds=settings.tick_seconds
+        transport,
+        load_wiring(),
+        make_functions(settings.database_url, settings.redis_url, transport),
+        tick_seconds=settings.tick_seconds,
     ).start()
     print(f"router running: {len(router.wiring.subscriptions)} Kafka source(s), {len(router.wiring.schedules)} schedule(s)")
     try:

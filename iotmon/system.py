@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import redis
 import uvicorn
 
 from eventing import topics
@@ -21,7 +22,9 @@ from eventing.memory import MemoryTransport
 from eventing.router import Router
 from eventing.transport import Transport
 from eventing.wiring import load_wiring
+from functions.environment import socketio_manager
 from functions.ingest import Ingest
+from functions.notify import Notify
 from iotmon import db
 from iotmon.config import Settings
 from iotmon.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
@@ -38,9 +41,12 @@ def make_transport(settings: Settings) -> tuple[Transport, str]:
     return MemoryTransport(), "in-process"
 
 
-def make_functions(database_url: str, transport: Transport) -> dict[str, Callable]:
-    """The functions the manifests route to, by Knative service name."""
-    return {"ingest": Ingest(db.pool(database_url), transport)}
+def make_functions(database_url: str, redis_url: str, transport: Transport) -> dict[str, Callable]:
+    """The functions the manifests route to, by Knative service name (each with its own connections)."""
+    return {
+        "ingest": Ingest(db.pool(database_url), transport),
+        "notify": Notify(db.pool(database_url), redis.Redis.from_url(redis_url), socketio_manager(redis_url)),
+    }
 
 
 @dataclass
@@ -62,7 +68,7 @@ class System:
             db.migrate(self.database_url)
             transport, transport_name = make_transport(self.settings)
             self._stops.append(transport.close)
-            functions = make_functions(self.database_url, transport)
+            functions = make_functions(self.database_url, self.redis_url, transport)
             self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)

@@ -1,0 +1,229 @@
+"""notify: alert changes (`alerts`) → Socket.IO live view, email, webhooks.
+
+For each alert event (schema/events/alert.schema.json):
+
+- Socket.IO, always: `alert-triggered` / `alert-resolved` to the `alerts`
+  room, and `device-status` for `device_offline` alerts
+  (iotmon/notifications/live.py), through python-socketio's Redis manager in
+  write-only mode. Not routed, silenced or rate-limited: it is the live view.
+- Email and webhooks, as routed by severity and action
+  (iotmon/notifications/routing.py); suppressed by an active silence for the
+  device or for all devices (logged `silenced`); limited by a token bucket per
+  channel in Redis (logged `rate_limited`, not sent).
+
+Deduplication, at-least-once. Every outcome goes into the `notifications`
+log under (alert id, change, channel, target) AFTER the attempt. Before
+sending, the log is read: a channel whose row is final (sent, silenced,
+rate_limited) is skipped, so a redelivered event sends nothing again. The
+chosen side is "log after send": a crash between a send and its row (or two
+replicas handed the same event during a rebalance) can send that one
+notification twice, never lose it. For alerts a rare duplicate is better than
+a missed page. Email carries a Message-ID per change and the webhook a `ce-id`,
+so receivers can drop such a duplicate.
+
+Failures. A channel that fails is logged `failed` and does not stop the
+others. If any failure can be retried (server down, timeout, 5xx, 429) the
+function raises after everything else is done: the KafkaSource redelivers the
+event, and thanks to the log the retry only attempts the failed channels. A
+permanent failure (refused recipient, 4xx) is logged and not raised: a retry
+could not help. After the KafkaSource's retries the event goes to the
+dead-letter topic, and the `failed` rows say what did not go out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import functions_framework
+import msgspec
+import redis
+from cloudevents.http import CloudEvent
+
+from eventing.events import ALERT_ACTIONS
+from functions import environment
+from iotmon.notifications import store
+from iotmon.notifications.config import (
+    EMAIL,
+    SEVERITIES,
+    SOCKETIO,
+    WEBHOOK,
+    ChannelConfig,
+)
+from iotmon.notifications.delivery import DeliveryError
+from iotmon.notifications.email import send_email
+from iotmon.notifications.live import live_messages
+from iotmon.notifications.ratelimit import TokenBucket
+from iotmon.notifications.routing import route, webhook_target
+from iotmon.notifications.silences import Silence, active_silence
+from iotmon.notifications.webhook import post_webhook
+
+log = logging.getLogger(__name__)
+
+ALERT_TYPE_PREFIX = "io.iotmon.alert."
+_REQUIRED = ("alertId", "deviceId", "type", "severity", "status", "action", "message", "timestamp")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    alert_id: str
+    channel: str
+    target: str
+    status: str  # sent, failed, rate_limited, silenced
+    error: str | None = None
+    retryable: bool = False
+
+
+class NotificationsFailed(RuntimeError):
+    """Some notifications can still go out: raised so the event is delivered again."""
+
+    def __init__(self, failures: Sequence[Outcome]) -> None:
+        self.failures = list(failures)
+        listed = "; ".join(f"{f.alert_id} {f.channel}{'/' + f.target if f.target else ''}: {f.error}" for f in failures)
+        super().__init__(f"{len(failures)} notification(s) failed and will be retried: {listed}")
+
+
+def parse_change(event: CloudEvent) -> dict[str, Any] | str:
+    """The alert change an event carries, or why it is not one (pure)."""
+    if not str(event["type"]).startswith(ALERT_TYPE_PREFIX):
+        return f"not an alert event: {event['type']!r}"
+    data = event.get_data()
+    if isinstance(data, (bytes, bytearray, str)):
+        try:
+            data = msgspec.json.decode(data)
+        except msgspec.DecodeError as error:
+            return f"alert event data is not JSON: {error}"
+    if not isinstance(data, dict):
+        return "alert event data is not an object"
+    if missing := [name for name in _REQUIRED if data.get(name) in (None, "")]:
+        return f"alert event lacks {', '.join(missing)}"
+    if data["action"] not in ALERT_ACTIONS:
+        return f"unknown alert action {data['action']!r}"
+    if data["severity"] not in SEVERITIES:
+        return f"unknown severity {data['severity']!r}"
+    return data
+
+
+@dataclass(frozen=True)
+class _Target:
+    channel: str
+    target: str
+    send: Callable[[], object]
+
+
+class Notify:
+    """The function's core: takes a batch of alert events in-process."""
+
+    def __init__(self, pool, redis_client: redis.Redis, emitter, channels: ChannelConfig | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.pool = pool
+        self.redis = redis_client
+        self.emitter = emitter  # socketio.RedisManager(write_only=True), or anything with .emit(event, data, room=)
+        self.channels = channels if channels is not None else ChannelConfig.from_env()
+        self.buckets = TokenBucket(redis_client)
+
+    def __call__(self, events: Sequence[CloudEvent]) -> list[Outcome]:
+        """Notify about each change; returns what was done. Raises NotificationsFailed to ask for redelivery."""
+        done: list[Outcome] = []
+        with self.pool.connection() as conn:
+            for event in events:
+                change = parse_change(event)
+                if isinstance(change, str):
+                    log.warning("event ignored", extra={"event": event["id"], "reason": change})
+                    continue
+                done.extend(self._notify(conn, event, change))
+        if retry := [outcome for outcome in done if outcome.status == store.FAILED and outcome.retryable]:
+            raise NotificationsFailed(retry)
+        return done
+
+    def _notify(self, conn, event: CloudEvent, change: dict[str, Any]) -> list[Outcome]:  # type: ignore[no-untyped-def]
+        logged = store.outcomes(conn, change)
+        done: list[Outcome] = []
+        if logged.get((SOCKETIO, "")) not in store.FINAL:  # the live view: never routed, silenced or limited
+            done.append(self._attempt(conn, change, _Target(SOCKETIO, "", lambda: self._emit(change))))
+        pending = [t for t in self._targets(event, change) if logged.get((t.channel, t.target)) not in store.FINAL]
+        if not pending:
+            return done
+        silence = active_silence(conn, change["deviceId"])
+        for target in pending:
+            if silence is not None:
+                done.append(self._silenced(conn, change, target, silence))
+            elif not self._take_token(target.channel):
+                store.record(conn, change, target.channel, target.target, store.RATE_LIMITED)
+                log.warning("notification rate-limited", extra=_fields(change, target))
+                done.append(Outcome(change["alertId"], target.channel, target.target, store.RATE_LIMITED))
+            else:
+                done.append(self._attempt(conn, change, target))
+        return done
+
+    def _targets(self, event: CloudEvent, change: Mapping[str, Any]) -> list[_Target]:
+        channels = route(change["severity"], change["action"], self.channels)
+        targets = []
+        if EMAIL in channels and (smtp := self.channels.smtp) is not None:
+            targets.append(_Target(EMAIL, "", lambda: send_email(change, smtp)))
+        if WEBHOOK in channels:
+            attributes = {name: event.get(name) for name in ("id", "type", "source", "subject", "time")}
+            timeout = self.channels.webhook_timeout
+            for url in self.channels.webhook_urls:
+                send = lambda url=url: post_webhook(url, change, attributes, timeout)
+                targets.append(_Target(WEBHOOK, webhook_target(url), send))
+        return targets
+
+    def _attempt(self, conn, change: Mapping[str, Any], target: _Target) -> Outcome:  # type: ignore[no-untyped-def]
+        try:
+            target.send()
+        except DeliveryError as error:
+            store.record(conn, change, target.channel, target.target, store.FAILED, error=str(error))
+            log.warning("notification failed", extra={**_fields(change, target), "error": str(error), "retryable": error.retryable})
+            return Outcome(change["alertId"], target.channel, target.target, store.FAILED, str(error), error.retryable)
+        store.record(conn, change, target.channel, target.target, store.SENT)
+        log.info("notification sent", extra=_fields(change, target))
+        return Outcome(change["alertId"], target.channel, target.target, store.SENT)
+
+    def _silenced(self, conn, change: Mapping[str, Any], target: _Target, silence: Silence) -> Outcome:  # type: ignore[no-untyped-def]
+        store.record(conn, change, target.channel, target.target, store.SILENCED, silence_id=silence.id)
+        log.info("notification silenced", extra={**_fields(change, target), "silence": silence.id})
+        return Outcome(change["alertId"], target.channel, target.target, store.SILENCED)
+
+    def _emit(self, change: Mapping[str, Any]) -> None:
+        try:
+            for message in live_messages(change):
+                self.emitter.emit(message.event, message.data, room=message.room)
+        except (redis.RedisError, OSError) as error:
+            raise DeliveryError(f"Socket.IO publish failed: {error}", retryable=True) from error
+
+    def _take_token(self, channel: str) -> bool:
+        limit = self.channels.limits.get(channel)
+        if limit is None:
+            return True
+        try:
+            return self.buckets.take(channel, limit)
+        except redis.RedisError as error:
+            # Fail open: a rate limiter that cannot answer must not swallow alerts.
+            log.warning("rate limiter unavailable; sending anyway", extra={"channel": channel, "error": str(error)})
+            return True
+
+
+def _fields(change: Mapping[str, Any], target: _Target) -> dict[str, Any]:
+    return {
+        "alert": change["alertId"],
+        "action": change["action"],
+        "device": change["deviceId"],
+        "channel": target.channel,
+        "target": target.target,
+    }
+
+
+# functions-framework entry point: one event per HTTP request, from a KafkaSource.
+
+
+@cache
+def _instance() -> Notify:
+    return Notify(environment.database(), environment.redis_client(), environment.socketio_emitter())
+
+
+@functions_framework.cloud_event
+def handle(event: CloudEvent) -> None:
+    _instance()([event])

@@ -1,0 +1,338 @@
+"""notify against real servers: PostgreSQL, Redis, an SMTP server (aiosmtpd) and an HTTP receiver.
+
+The Socket.IO side is read where the service replicas read it: python-socketio's
+Redis manager publishes JSON messages on our channel, and the test subscribes to
+that channel and checks event name, payload and room.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from eventing.events import alert_event
+from functions.environment import socketio_manager
+from functions.notify import NotificationsFailed, Notify
+from iotmon import db
+from iotmon.notifications.config import ChannelConfig, RateLimit, SmtpConfig
+from iotmon.notifications.ratelimit import KEY_PREFIX
+from iotmon.notifications.silences import create_silence, list_silences
+from iotmon.redis_keys import SOCKETIO_CHANNEL
+from tests.support.kafka_broker import free_port
+
+SOURCE = "/iotmon/test"
+
+
+def change(alert: int = 1, action: str = "triggered", severity: str = "high", **extra: Any) -> dict[str, Any]:
+    return {
+        "alertId": f"alert-{alert:03d}",
+        "deviceId": "device-002",
+        "type": "threshold_exceeded",
+        "severity": severity,
+        "status": action if action != "updated" else "triggered",
+        "action": action,
+        "message": "Pressure reading above threshold",
+        "value": 58.5,
+        "threshold": 55.0,
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "sequence": alert * 100 + ["triggered", "updated", "acknowledged", "escalated", "resolved"].index(action),
+        **extra,
+    }
+
+
+# the servers
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        mail["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(mail)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+class SmtpServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.mailbox = Mailbox()
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.mailbox.messages
+
+
+class Receiver(ThreadingHTTPServer):
+    """Records every POST; answers with `status`."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], Any]] = []
+        self.status = 204
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hooks/alerts"
+
+    @property
+    def bodies(self) -> list[Any]:
+        return [body for _, body in self.requests]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+class LiveView:
+    """What the service replicas receive from the Redis manager: (event, data, room)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._client = redis.Redis.from_url(redis_url)
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(SOCKETIO_CHANNEL)
+        self.seen: list[tuple[str, Any, str]] = []
+
+    def drain(self, quiet: float = 0.15) -> list[tuple[str, Any, str]]:
+        while (message := self._pubsub.get_message(timeout=quiet)) is not None or self._pubsub.connection is None:
+            if message and message["type"] == "message":
+                packet = json.loads(message["data"])
+                self.seen.append((packet["event"], packet["data"][0], packet["room"]))
+        return self.seen
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()
+
+
+@pytest.fixture
+def live(redis_url: str) -> Iterator[LiveView]:
+    view = LiveView(redis_url)
+    view.drain(0.05)
+    yield view
+    view.close()
+
+
+@pytest.fixture
+def notify_env(clean_db: str, redis_url: str) -> Iterator[tuple[Any, redis.Redis, Any]]:
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute("TRUNCATE notifications, silences")
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(KEY_PREFIX + "*"):
+        client.delete(key)
+    pool = db.pool(clean_db)
+    yield pool, client, socketio_manager(redis_url)
+    pool.close()
+    client.close()
+
+
+def make_notify(notify_env, smtp_port: int | None, webhooks: tuple[str, ...] = (), **config: Any) -> Notify:
+    pool, client, emitter = notify_env
+    smtp = SmtpConfig(host="127.0.0.1", port=smtp_port, recipients=("ops@example.com", "lead@example.com"), timeout=3) if smtp_port else None
+    return Notify(pool, client, emitter, ChannelConfig(smtp=smtp, webhook_urls=webhooks, webhook_timeout=3, **config))
+
+
+def logged(notify: Notify) -> list[tuple[str, str, str, int]]:
+    with notify.pool.connection() as conn:
+        return conn.execute(
+            "SELECT alert_id, channel, status, attempts FROM notifications ORDER BY alert_id, channel"
+        ).fetchall()
+
+
+# the tests
+
+
+def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    alert = change(severity="high", details={"breaches": 3})
+    event = alert_event(alert, SOURCE)
+    notify([event])
+
+    [(name, data, room)] = live.drain()
+    assert (name, room) == ("alert-triggered", "alerts")
+    assert {k: data[k] for k in ("alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp")} == {
+        k: alert[k] for k in ("alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp")
+    }
+    assert data["status"] == "triggered" and data["action"] == "triggered" and data["details"] == {"breaches": 3}
+
+    [mail] = smtp.messages
+    assert mail["Subject"] == "[HIGH] device-002 threshold_exceeded: Pressure reading above threshold"
+    assert mail["X-Envelope-To"] == "ops@example.com, lead@example.com"
+    text = mail.get_content()
+    assert "Alert:        alert-001" in text and "Value:        58.5" in text and "Threshold:    55.0" in text
+
+    [(headers, body)] = receiver.requests
+    assert body == alert
+    assert headers["content-type"] == "application/json"
+    assert headers["ce-id"] == event["id"] and headers["ce-type"] == "io.iotmon.alert.triggered.v1"
+
+    assert logged(notify) == [("alert-001", "email", "sent", 1), ("alert-001", "socketio", "sent", 1), ("alert-001", "webhook", "sent", 1)]
+
+
+def test_low_severity_goes_only_to_the_webhook(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    notify([alert_event(change(severity="low"), SOURCE)])
+    assert [name for name, _, _ in live.drain()] == ["alert-triggered"]
+    assert smtp.messages == []
+    assert len(receiver.requests) == 1
+
+
+def test_a_redelivered_event_sends_nothing_again(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    event = alert_event(change(), SOURCE)
+    notify([event, event])  # twice in one batch
+    again = notify([alert_event(change() | {"timestamp": event.data["timestamp"]}, SOURCE)])  # and later, rebuilt
+    assert again == []
+    assert len(live.drain()) == 1 and len(smtp.messages) == 1 and len(receiver.requests) == 1
+    assert [status for _, _, status, _ in logged(notify)] == ["sent", "sent", "sent"]
+
+
+def test_the_email_bucket_limits_and_records_rate_limited(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,), limits={"email": RateLimit(per_minute=1, burst=2)})
+    notify([alert_event(change(alert=n), SOURCE) for n in (1, 2, 3)])
+    assert len(smtp.messages) == 2
+    assert len(receiver.requests) == 3 and len(live.drain()) == 3  # other channels unaffected
+    emails = [(alert, status) for alert, channel, status, _ in logged(notify) if channel == "email"]
+    assert emails == [("alert-001", "sent"), ("alert-002", "sent"), ("alert-003", "rate_limited")]
+    notify([alert_event(change(alert=3) | {"timestamp": "x"}, SOURCE)])  # redelivered: rate_limited is final
+    assert len(smtp.messages) == 2
+
+
+def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    with notify.pool.connection() as conn:
+        silence = create_silence(
+            conn, device_id="device-002", reason="pump maintenance", created_by="alice",
+            ends_at=datetime.now(timezone.utc) + timedelta(hours=1),
+        )
+        create_silence(
+            conn, device_id="device-003", reason="quick fix", created_by="alice",
+            ends_at=datetime.now(timezone.utc) + timedelta(seconds=0.3),
+        )
+        assert [s.id for s in list_silences(conn, device_id="device-002")] == [silence.id]
+    notify([alert_event(change(alert=1), SOURCE)])
+    assert [name for name, _, _ in live.drain()] == ["alert-triggered"]
+    assert smtp.messages == [] and receiver.requests == []
+    with notify.pool.connection() as conn:
+        rows = conn.execute("SELECT channel, status, silence_id FROM notifications WHERE channel <> 'socketio' ORDER BY channel").fetchall()
+    assert rows == [("email", "silenced", silence.id), ("webhook", "silenced", silence.id)]
+
+    time.sleep(0.35)  # device-003's silence has expired
+    notify([alert_event(change(alert=2, deviceId="device-003"), SOURCE)])
+    assert len(smtp.messages) == 1 and len(receiver.requests) == 1
+
+
+def test_a_silence_for_every_device(notify_env, smtp, receiver, live):
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    with notify.pool.connection() as conn:
+        create_silence(conn, device_id=None, reason="plant shutdown", created_by="bob", ends_at=datetime.now(timezone.utc) + timedelta(hours=8))
+    notify([alert_event(change(alert=1, deviceId="device-004"), SOURCE)])
+    assert smtp.messages == [] and receiver.requests == [] and len(live.drain()) == 1
+
+
+def test_smtp_down_does_not_block_the_webhook_and_the_retry_sends_only_the_email(notify_env, receiver, live):
+    smtp = SmtpServer()  # its port, nothing listening yet
+    notify = make_notify(notify_env, smtp.port, (receiver.url,))
+    event = alert_event(change(severity="critical"), SOURCE)
+    with pytest.raises(NotificationsFailed, match="email"):
+        notify([event])
+    assert len(receiver.requests) == 1 and len(live.drain()) == 1
+    assert [(channel, status) for _, channel, status, _ in logged(notify)] == [("email", "failed"), ("socketio", "sent"), ("webhook", "sent")]
+
+    smtp.start()
+    try:
+        outcomes = notify([event])  # the KafkaSource's retry
+        assert [(o.channel, o.status) for o in outcomes] == [("email", "sent")]
+        [mail] = smtp.messages
+        assert mail["Subject"].startswith("[CRITICAL] device-002 threshold_exceeded:")
+    finally:
+        smtp.stop()
+    assert len(receiver.requests) == 1 and len(live.drain()) == 1
+    assert ("alert-001", "email", "sent", 2) in logged(notify)
+
+
+def test_webhook_errors_retry_on_5xx_and_not_on_4xx(notify_env, receiver, live):
+    notify = make_notify(notify_env, None, (receiver.url,))
+    receiver.status = 500
+    with pytest.raises(NotificationsFailed, match="webhook answered 500"):
+        notify([alert_event(change(alert=1), SOURCE)])
+    receiver.status = 400
+    [_, failed] = notify([alert_event(change(alert=2), SOURCE)])  # a retry cannot fix a 400: logged, not raised
+    assert (failed.channel, failed.status, failed.retryable) == ("webhook", "failed", False)
+
+
+def test_resolved_sends_alert_resolved(notify_env, smtp, live):
+    notify = make_notify(notify_env, smtp.port)
+    resolved = change(action="resolved", actor="bob")
+    notify([alert_event(resolved, SOURCE)])
+    [(name, data, room)] = live.drain()
+    assert (name, room) == ("alert-resolved", "alerts")
+    assert data["alertId"] == "alert-001" and data["resolvedAt"] == resolved["timestamp"] and data["resolvedBy"] == "bob"
+    assert smtp.messages[0]["Subject"].startswith("[RESOLVED] device-002 threshold_exceeded:")
+
+
+def test_device_offline_moves_device_status(notify_env, live):
+    notify = make_notify(notify_env, None)
+    offline = change(alert=4, type="device_offline", value=None, threshold=None, deviceId="device-005", message="No data for 30 s")
+    notify([alert_event(offline, SOURCE)])
+    notify([alert_event(offline | {"action": "resolved", "status": "resolved", "sequence": 999}, SOURCE)])
+    seen = [(name, room, data.get("status")) for name, data, room in live.drain()]
+    assert seen == [
+        ("alert-triggered", "alerts", "triggered"),
+        ("device-status", "device:device-005", "offline"),
+        ("device-status", "system", "offline"),
+        ("alert-resolved", "alerts", "resolved"),
+        ("device-status", "device:device-005", "online"),
+        ("device-status", "system", "online"),
+    ]
