@@ -92,7 +92,9 @@ class TimedIngest:
 
 def pipeline_router(transport: KafkaTransport, function: TimedIngest, run: str) -> Router:
     wiring = load_wiring()
-    subscriptions = tuple(replace(s, group=f"{s.group}-bench-{run}") for s in wiring.subscriptions)
+    subscriptions = tuple(
+        replace(s, group=f"{s.group}-bench-{run}") for s in wiring.subscriptions if s.function == "ingest"
+    )
     return Router(transport, replace(wiring, subscriptions=subscriptions, schedules=()), {"ingest": function})
 
 

@@ -59,7 +59,7 @@ def run_router(transport: KafkaTransport, database_url: str, group_suffix: str) 
     """The manifests' wiring with a consumer group of this test's own (the broker is shared)."""
     wiring = load_wiring()
     subscriptions = tuple(
-        replace(s, group=f"{s.group}-{group_suffix}") for s in wiring.subscriptions
+        replace(s, group=f"{s.group}-{group_suffix}") for s in wiring.subscriptions if s.function == "ingest"
     )
     ingest = Ingest(db.pool(database_url), transport)
     return Router(transport, replace(wiring, subscriptions=subscriptions, schedules=()), {"ingest": ingest}).start()
