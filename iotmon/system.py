@@ -23,6 +23,8 @@ from eventing.router import Router
 from eventing.transport import Transport
 from eventing.wiring import load_wiring
 from functions.environment import socketio_manager
+from functions.escalate_cron import EscalateCron
+from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
 from iotmon import db
@@ -43,9 +45,12 @@ def make_transport(settings: Settings) -> tuple[Transport, str]:
 
 def make_functions(database_url: str, redis_url: str, transport: Transport) -> dict[str, Callable]:
     """The functions the manifests route to, by Knative service name (each with its own connections)."""
+    store = redis.Redis.from_url(redis_url, socket_timeout=5)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
-        "notify": Notify(db.pool(database_url), redis.Redis.from_url(redis_url), socketio_manager(redis_url)),
+        "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
+        "escalate-cron": EscalateCron(db.pool(database_url), store, transport),
+        "notify": Notify(db.pool(database_url), store, socketio_manager(redis_url)),
     }
 
 

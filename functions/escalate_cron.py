@@ -1,0 +1,217 @@
+"""escalate-cron: on every PingSource tick, escalate, detect offline devices, apply retention.
+
+- Alerts still `triggered` (unacknowledged) for longer than `escalate_after_s`
+  become `escalated` (history row, `escalated` event: notify sends again).
+- A device with no data for more than its `offline_timeout_s` (or the
+  constructor's override) raises `device_offline` (one open alert, the same
+  `iotmon.alerts` machinery); the next tick that sees its data again resolves
+  it. This function owns the offline rule end to end — evaluate-rule never
+  touches `device_offline` — so resolution takes at most one tick. Last seen is
+  `device:<id>:current` in Redis when present, else max(timestamp) from
+  sensor_readings (one query for all such devices). A device that never sent
+  anything, or whose status is not `active`, raises nothing.
+- Retention (schema/002 and the design's policy): raw readings 3 months (whole
+  monthly partitions), hourly stats 1 year, resolved alerts 6 months (their
+  history goes with them), system events 1 month.
+
+All of it runs in one transaction under `pg_try_advisory_xact_lock`: a tick
+that finds another one running does nothing, and every move is a no-op when
+repeated, so ticks may overlap or be redelivered freely. Events are published
+after the commit, then the seed's `alerts:active` is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from eventing import topics
+from eventing.events import alert_event
+from eventing.transport import Publisher
+from functions import environment
+from iotmon import alerts, storage
+from iotmon.redis_keys import current
+from iotmon.rules import DEVICE_OFFLINE
+
+log = logging.getLogger(__name__)
+
+SOURCE = "/iotmon/escalate-cron"
+LOCK_ID = 7_301_003  # pg_try_advisory_xact_lock: one tick at a time
+RETENTION_SQL = (
+    "SELECT drop_sensor_readings_partitions_before(%(now)s::timestamptz - interval '3 months')",
+    "DELETE FROM device_stats_hourly WHERE hour_timestamp < %(now)s::timestamptz - interval '1 year'",
+    "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < %(now)s::timestamptz - interval '6 months'",
+    "DELETE FROM system_events WHERE timestamp < %(now)s::timestamptz - interval '1 month'",
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EscalateCron:
+    """The function's core: one call is one tick; returns the alert changes made."""
+
+    def __init__(
+        self,
+        pool,  # type: ignore[no-untyped-def]
+        redis,
+        publisher: Publisher,
+        *,
+        escalate_after_s: float = 300.0,
+        offline_timeout_s: float
+        | None = None,  # None: each device's devices.offline_timeout_s
+        retention: bool = True,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.publisher = publisher
+        self.escalate_after_s = escalate_after_s
+        self.offline_timeout_s = offline_timeout_s
+        self.retention = retention
+        self.clock = clock
+        self.last_tick: dict[str, Any] = {}
+
+    def __call__(self, events: Sequence[CloudEvent] = ()) -> list[dict[str, Any]]:
+        now = self.clock()
+        changes: list[dict[str, Any]] = []
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                if not conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,)
+                ).fetchone()[0]:
+                    self.last_tick = {"skipped": True}
+                    return []
+                changes += alerts.escalate_due(
+                    conn, now - timedelta(seconds=self.escalate_after_s), at=now
+                )
+                changes += self._offline(conn, now)
+                dropped = self._retain(conn, now) if self.retention else {}
+            if changes:
+                self.publisher.publish(
+                    topics.ALERTS, [alert_event(change, SOURCE) for change in changes]
+                )
+            alerts.refresh_active(conn, self.redis)
+        self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
+        return changes
+
+    def _offline(self, conn, now: datetime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+        devices = conn.execute(
+            "SELECT device_id, offline_timeout_s, coalesce(status, 'active') FROM devices ORDER BY device_id"
+        ).fetchall()
+        if not devices:
+            return []
+        seen = self._last_seen(conn, [device for device, _, _ in devices])
+        open_offline = {
+            row[0]
+            for row in conn.execute(
+                "SELECT device_id FROM alerts WHERE alert_type = %s AND status <> 'resolved'",
+                (DEVICE_OFFLINE,),
+            )
+        }
+        changes = []
+        for device, device_timeout, status in devices:
+            last = seen.get(device)
+            if last is None:
+                continue
+            timeout = float(self.offline_timeout_s or device_timeout)
+            silent = (now - last).total_seconds()
+            details = {
+                "lastSeen": alerts.iso(last),
+                "silentSeconds": round(silent, 1),
+                "timeoutSeconds": timeout,
+            }
+            if silent > timeout and status == "active":
+                made = alerts.trigger(
+                    conn,
+                    device,
+                    DEVICE_OFFLINE,
+                    severity="high",
+                    message=f"{device} has sent no data for {silent:.0f} s (timeout {timeout:g} s)",
+                    value=None,
+                    threshold=timeout,
+                    details=details,
+                    at=now,
+                )
+            elif silent <= timeout and device in open_offline:
+                made = alerts.resolve_open(
+                    conn,
+                    device,
+                    DEVICE_OFFLINE,
+                    at=now,
+                    note="data received again",
+                    details=details,
+                )
+            else:
+                made = None
+            if made is not None:
+                changes.append(made)
+        return changes
+
+    def _last_seen(self, conn, devices: list[str]) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
+        """Each device's last reading time: Redis's current value, else PostgreSQL (one query for the rest)."""
+        seen: dict[str, datetime] = {}
+        for device, raw in zip(
+            devices, self.redis.mget([current(device) for device in devices])
+        ):
+            if raw:
+                try:
+                    seen[device] = datetime.fromisoformat(json.loads(raw)["timestamp"])
+                except (ValueError, KeyError, TypeError):
+                    pass
+        missing = [device for device in devices if device not in seen]
+        if missing:
+            rows = conn.execute(
+                "SELECT d, (SELECT max(timestamp) FROM sensor_readings r WHERE r.device_id = d)"
+                " FROM unnest(%s::text[]) AS d",
+                (missing,),
+            ).fetchall()
+            seen.update({device: last for device, last in rows if last is not None})
+        return seen
+
+    def _retain(self, conn, now: datetime) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        params = {"now": now}
+        partitions = [
+            row[0] for row in conn.execute(RETENTION_SQL[0], params).fetchall()
+        ]
+        stats, alerts_deleted, events = (
+            conn.execute(query, params).rowcount for query in RETENTION_SQL[1:]
+        )
+        if partitions:
+            storage.forget_cache()
+            log.info(
+                "partitions dropped by retention", extra={"partitions": partitions}
+            )
+        return {
+            "droppedPartitions": partitions,
+            "deletedStats": stats,
+            "deletedAlerts": alerts_deleted,
+            "deletedEvents": events,
+        }
+
+
+# functions-framework entry point: one PingSource event per HTTP request.
+
+
+@cache
+def _instance() -> EscalateCron:
+    return EscalateCron(
+        environment.database(),
+        environment.redis_client(),
+        environment.kafka(),
+        escalate_after_s=float(os.environ.get("ESCALATE_AFTER_S", "300")),
+    )
+
+
+@functions_framework.cloud_event
+def handle(event: CloudEvent) -> None:
+    _instance()([event])

@@ -1,0 +1,413 @@
+"""Alerts in PostgreSQL: the lifecycle's moves, each one atomic with its history row.
+
+States (architecture §4.4): triggered → acknowledged / escalated → resolved.
+PostgreSQL guarantees one open alert per (device, type) (`idx_alerts_one_open`),
+so concurrent evaluators and redeliveries meet in the database: a move that
+has already been made is a no-op and returns nothing. Every move that happens
+writes exactly one `alert_history` row in the same statement and returns the
+change as the alert event's data (schema/events/alert.schema.json), with
+`sequence` = that row's id.
+
+System moves (rules, escalation) return `None` or `[]` when there is nothing to
+do; operator moves (`acknowledge`, `resolve`) raise `AlertNotFound` or
+`InvalidTransition`, which the REST API turns into 404 / 409.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from eventing.events import alert_id
+from iotmon.redis_keys import ALERTS_ACTIVE
+
+SYSTEM = "system"
+OPEN_STATES = ("triggered", "acknowledged", "escalated")
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+
+# to-status → the statuses it may be reached from
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "acknowledged": ("triggered", "escalated"),
+    "escalated": ("triggered",),
+    "resolved": ("triggered", "acknowledged", "escalated"),
+}
+
+
+class AlertNotFound(LookupError):
+    pass
+
+
+class InvalidTransition(ValueError):
+    """The alert's state does not allow the move (e.g. acknowledging a resolved alert)."""
+
+    def __init__(self, number: int, status: str, to_status: str) -> None:
+        allowed = ", ".join(ALLOWED[to_status])
+        super().__init__(
+            f"{alert_id(number)} is {status}: it cannot be {to_status} (only from {allowed})"
+        )
+        self.number, self.status, self.to_status = number, status, to_status
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return (
+        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def change(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The event data of one change: an alert row joined with its history row (seq, action, actor, note, at)."""
+    return {
+        "alertId": alert_id(row["id"]),
+        "deviceId": row["device_id"],
+        "type": row["alert_type"],
+        "severity": row["severity"],
+        "status": row["status"],
+        "action": row["action"],
+        "message": row["message"],
+        "value": _number(row["value"]),
+        "threshold": _number(row["threshold"]),
+        "timestamp": iso(row["at"]),
+        "triggeredAt": iso(row["triggered_at"]),
+        "actor": row["actor"],
+        "note": row["note"],
+        "details": _json_safe(row["details"] or {}),
+        "sequence": row["seq"],
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(
+        json.dumps(
+            value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)
+        )
+    )
+
+
+def _lock(conn: psycopg.Connection, device_id: str, alert_type: str) -> None:
+    """Serialise the moves that open or close the alert of one (device, type), until the transaction ends.
+
+    The unique index alone is not enough under READ COMMITTED: an INSERT whose
+    snapshot predates a concurrent resolve would see no resolved alert (so its
+    redelivery guard passes) and no conflict (the resolved row has left the
+    partial index), and open a second alert. Under this lock each statement's
+    snapshot sees the other's commit.
+    """
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7301004))",
+        (f"{device_id}/{alert_type}",),
+    )
+
+
+_MOVE = """
+WITH old AS (
+  SELECT id, status FROM alerts WHERE {where} ORDER BY id FOR UPDATE
+), moved AS (
+  UPDATE alerts a SET {sets}, updated_at = %(at)s FROM old WHERE a.id = old.id
+  RETURNING a.*, old.status AS from_status
+), history AS (
+  INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, note, details, at)
+  SELECT id, %(action)s, from_status, status, %(actor)s, %(note)s, %(history)s, %(at)s FROM moved
+  RETURNING id AS seq, alert_id, action, actor, note, at
+)
+SELECT moved.*, history.seq, history.action, history.actor, history.note, history.at
+FROM moved JOIN history ON history.alert_id = moved.id ORDER BY history.seq
+"""
+
+
+def _move(
+    conn: psycopg.Connection,
+    where: str,
+    sets: str,
+    params: Mapping[str, Any],
+    *,
+    action: str,
+    at: datetime,
+    actor: str = SYSTEM,
+    note: str | None = None,
+    history: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Change the open alerts matching `where` and write their history rows, in one statement."""
+    query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))  # type: ignore[arg-type]
+    values = {
+        **params,
+        "action": action,
+        "at": at,
+        "actor": actor,
+        "note": note,
+        "history": Jsonb(dict(history or {})),
+    }
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return [change(row) for row in cursor.execute(query, values).fetchall()]
+
+
+# System moves: rules and escalation
+
+
+def trigger(
+    conn: psycopg.Connection,
+    device_id: str,
+    alert_type: str,
+    *,
+    severity: str,
+    message: str,
+    value: float | None,
+    threshold: float | None,
+    details: Mapping[str, Any],
+    at: datetime,
+) -> dict[str, Any] | None:
+    """Open an alert, or nothing if one is open already (or one was resolved at or after `at`: a redelivery)."""
+    query = """
+    WITH new AS (
+      INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at, updated_at, details)
+      SELECT %(device)s::varchar, %(type)s::varchar, %(message)s::text, %(severity)s::varchar, %(value)s::numeric,
+             %(threshold)s::numeric, 'triggered', %(at)s::timestamptz, %(at)s::timestamptz, %(details)s::jsonb
+      WHERE NOT EXISTS (
+        SELECT 1 FROM alerts WHERE device_id = %(device)s::varchar AND alert_type = %(type)s::varchar
+          AND status = 'resolved' AND resolved_at >= %(at)s::timestamptz)
+      ON CONFLICT (device_id, alert_type) WHERE status <> 'resolved' DO NOTHING
+      RETURNING *
+    ), history AS (
+      INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, details, at)
+      SELECT id, 'triggered', NULL, 'triggered', %(actor)s, details, triggered_at FROM new
+      RETURNING id AS seq, alert_id, action, actor, note, at
+    )
+    SELECT new.*, history.seq, history.action, history.actor, history.note, history.at
+    FROM new JOIN history ON history.alert_id = new.id
+    """
+    params = {
+        "device": device_id,
+        "type": alert_type,
+        "message": message,
+        "severity": severity,
+        "value": value,
+        "threshold": threshold,
+        "at": at,
+        "details": Jsonb(dict(details)),
+        "actor": SYSTEM,
+    }
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
+        _lock(conn, device_id, alert_type)
+        row = cursor.execute(query, params).fetchone()
+    return change(row) if row else None
+
+
+def raise_severity(
+    conn: psycopg.Connection,
+    device_id: str,
+    alert_type: str,
+    *,
+    severity: str,
+    message: str,
+    value: float | None,
+    threshold: float | None,
+    details: Mapping[str, Any],
+    at: datetime,
+) -> dict[str, Any] | None:
+    """`updated`: the open alert's severity rises (nothing if it is already as high)."""
+    where = (
+        "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
+        " AND array_position(%(order)s::text[], severity) < array_position(%(order)s::text[], %(severity)s)"
+    )
+    sets = "severity = %(severity)s, message = %(message)s, value = %(value)s, threshold = %(threshold)s, details = a.details || %(details)s"
+    params = {
+        "device": device_id,
+        "type": alert_type,
+        "order": list(SEVERITY_ORDER),
+        "severity": severity,
+        "message": message,
+        "value": value,
+        "threshold": threshold,
+        "details": Jsonb(dict(details)),
+    }
+    moved = _move(
+        conn,
+        where,
+        sets,
+        params,
+        action="updated",
+        at=at,
+        history={"severity": severity, **details},
+    )
+    return moved[0] if moved else None
+
+
+def mark_flapping(
+    conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime
+) -> dict[str, Any] | None:
+    """`updated`: the open alert is flapping (details.flapping = true), once."""
+    where = (
+        "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
+        " AND NOT coalesce((details ->> 'flapping')::boolean, false)"
+    )
+    sets = "details = a.details || %(flag)s"
+    params = {
+        "device": device_id,
+        "type": alert_type,
+        "flag": Jsonb({"flapping": True, "flappingSince": iso(at)}),
+    }
+    moved = _move(
+        conn, where, sets, params, action="updated", at=at, history={"flapping": True}
+    )
+    return moved[0] if moved else None
+
+
+def resolve_open(
+    conn: psycopg.Connection,
+    device_id: str,
+    alert_type: str,
+    *,
+    at: datetime,
+    note: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """`resolved` by the system: the condition is gone (nothing if no alert is open)."""
+    where = "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
+    sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
+    with conn.transaction():
+        _lock(conn, device_id, alert_type)
+        moved = _move(
+            conn,
+            where,
+            sets,
+            {"device": device_id, "type": alert_type},
+            action="resolved",
+            at=at,
+            note=note,
+            history=details,
+        )
+    return moved[0] if moved else None
+
+
+def escalate_due(
+    conn: psycopg.Connection, cutoff: datetime, *, at: datetime
+) -> list[dict[str, Any]]:
+    """`escalated`: every alert still `triggered` (unacknowledged) since before `cutoff`."""
+    where = "status = 'triggered' AND triggered_at < %(cutoff)s"
+    sets = "status = 'escalated', escalated_at = %(at)s"
+    return _move(
+        conn,
+        where,
+        sets,
+        {"cutoff": cutoff},
+        action="escalated",
+        at=at,
+        history={"triggeredBefore": iso(cutoff)},
+    )
+
+
+# Operator moves (the REST API): by alert number, with a clear error on an invalid move
+
+
+def acknowledge(
+    conn: psycopg.Connection, number: int, actor: str, note: str | None = None
+) -> dict[str, Any]:
+    sets = (
+        "status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
+    )
+    return _operator_move(conn, number, "acknowledged", sets, actor, note)
+
+
+def resolve(
+    conn: psycopg.Connection, number: int, actor: str, note: str | None = None
+) -> dict[str, Any]:
+    sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
+    return _operator_move(conn, number, "resolved", sets, actor, note)
+
+
+def _operator_move(
+    conn: psycopg.Connection,
+    number: int,
+    to_status: str,
+    sets: str,
+    actor: str,
+    note: str | None,
+) -> dict[str, Any]:
+    with conn.transaction():
+        found = conn.execute(
+            "SELECT device_id, alert_type FROM alerts WHERE id = %s", (number,)
+        ).fetchone()
+        if found is None:
+            raise AlertNotFound(f"{alert_id(number)} does not exist")
+        _lock(conn, *found)
+        row = conn.execute(
+            "SELECT status FROM alerts WHERE id = %s FOR UPDATE", (number,)
+        ).fetchone()
+        if row[0] not in ALLOWED[to_status]:
+            raise InvalidTransition(number, row[0], to_status)
+        now = datetime.now(UTC)
+        return _move(
+            conn,
+            "id = %(id)s",
+            sets,
+            {"id": number},
+            action=to_status,
+            at=now,
+            actor=actor,
+            note=note,
+        )[0]
+
+
+# Reading alerts
+
+
+def open_alerts(
+    conn: psycopg.Connection, device_ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The open alerts (newest first) in the seed's `alerts:active` shape, plus status and message."""
+    query = (
+        "SELECT id, device_id, alert_type, value, threshold, severity, triggered_at, status, message"
+        " FROM alerts WHERE status <> 'resolved'"
+    )
+    params: tuple[Any, ...] = ()
+    if device_ids is not None:
+        query += " AND device_id = ANY(%s)"
+        params = (device_ids,)
+    rows = conn.execute(
+        query + " ORDER BY triggered_at DESC, id DESC", params
+    ).fetchall()
+    return [
+        {
+            "id": alert_id(number),
+            "deviceId": device,
+            "type": kind,
+            "value": _number(value),
+            "threshold": _number(threshold),
+            "severity": severity,
+            "timestamp": iso(triggered_at),
+            "status": status,
+            "message": message,
+        }
+        for number, device, kind, value, threshold, severity, triggered_at, status, message in rows
+    ]
+
+
+def refresh_active(conn: psycopg.Connection, redis: Any) -> list[dict[str, Any]]:
+    """Rebuild the seed's `alerts:active` key from PostgreSQL's open alerts (one query, one SET)."""
+    active = open_alerts(conn)
+    redis.set(ALERTS_ACTIVE, json.dumps(active))
+    return active
+
+
+def history(conn: psycopg.Connection, number: int) -> list[dict[str, Any]]:
+    """An alert's history, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        rows = cursor.execute(
+            "SELECT id, action, from_status, to_status, actor, note, details, at FROM alert_history"
+            " WHERE alert_id = %s ORDER BY id",
+            (number,),
+        ).fetchall()
+    return [{**row, "at": iso(row["at"])} for row in rows]
