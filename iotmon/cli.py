@@ -16,6 +16,8 @@ from iotmon.config import Settings
 
 log = logging.getLogger("iotmon")
 
+EMBEDDED_TICK_S = 10.0
+
 
 def _wait_for_signal() -> None:
     """Block until Ctrl-C or SIGTERM."""
@@ -31,6 +33,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.port:
         settings = dataclasses.replace(settings, port=args.port)
+    if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
+        settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
     system = System(settings, fresh=args.fresh, simulate=not args.no_simulator)
     print("starting iot-monitoring (embedded PostgreSQL and Redis, in-process events)…", file=sys.stderr, flush=True)
     started = time.monotonic()
