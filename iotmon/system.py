@@ -22,6 +22,7 @@ from eventing.memory import MemoryTransport
 from eventing.router import Router
 from eventing.transport import Transport
 from eventing.wiring import load_wiring
+from functions.aggregate import Aggregate
 from functions.environment import socketio_manager
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
@@ -48,6 +49,7 @@ def make_functions(database_url: str, redis_url: str, transport: Transport) -> d
     store = redis.Redis.from_url(redis_url, socket_timeout=5)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
+        "aggregate": Aggregate(db.pool(database_url), store, socketio_manager(redis_url)),
         "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
         "escalate-cron": EscalateCron(db.pool(database_url), store, transport),
         "notify": Notify(db.pool(database_url), store, socketio_manager(redis_url)),

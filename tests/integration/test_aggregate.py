@@ -1,0 +1,209 @@
+"""The aggregate function on real PostgreSQL and Redis: live state, windows, rollups, Socket.IO, rebuild."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+import redis
+
+from eventing.events import batch_event
+from functions.aggregate import Aggregate
+from functions.environment import socketio_manager
+from iotmon import db, redis_keys, storage
+from iotmon.readings import parse_reading, to_json
+from tests.support.waiting import wait_for
+
+UNITS = {"device-001": ("temperature", "celsius"), "device-002": ("pressure", "psi")}
+
+
+def reading(device: str, at: datetime, value: float):
+    sensor, unit = UNITS[device]
+    return parse_reading({
+        "deviceId": device, "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "sensorType": sensor, "value": value, "unit": unit, "location": "assembly-line-1",
+    })
+
+
+def series(device: str, end: datetime, count: int, every_s: float, seed: int = 0) -> list:
+    rng = np.random.default_rng(seed)
+    values = np.round(50 + np.linspace(0, 10, count) + rng.normal(0, 3, count), 2)
+    return [reading(device, end - timedelta(seconds=every_s * (count - 1 - i)), float(v)) for i, v in enumerate(values)]
+
+
+def event(readings):
+    return batch_event([to_json(r) for r in readings], "/test", readings[0].device_id)
+
+
+def epoch(r) -> float:
+    return datetime.fromisoformat(r.timestamp).timestamp()
+
+
+def expected(readings, since: float | None = None, until: float | None = None):
+    chosen = [r for r in readings if (since is None or epoch(r) > since) and (until is None or epoch(r) <= until)]
+    t = np.array([epoch(r) for r in chosen])
+    v = np.array([r.value for r in chosen])
+    slope = float(np.polyfit(t - t.mean(), v, 1)[0]) if len(t) > 1 else 0.0
+    return {"count": len(v), "avg": float(v.mean()), "min": float(v.min()), "max": float(v.max()),
+            "std": float(v.std()), "median": statistics.median(v.tolist()), "slope": slope}
+
+
+def assert_stats(doc: dict, want: dict) -> None:
+    assert doc["count"] == want["count"]
+    for name in ("avg", "min", "max", "std", "median", "slope"):
+        assert doc[name] == pytest.approx(want[name], rel=1e-9, abs=1e-9), name
+
+
+@pytest.fixture
+def rds(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def pool(clean_db):
+    pool = db.pool(clean_db)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def aggregate(pool, rds, redis_url):
+    return Aggregate(pool, rds, socketio_manager(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
+
+
+def store(pool, readings) -> None:
+    with pool.connection() as conn:
+        storage.write_readings(conn, readings)
+
+
+def feed(aggregate, pool, *batches) -> None:
+    for batch in batches:
+        store(pool, batch)
+        aggregate([event(batch)])
+
+
+def stats_doc(rds, device, window) -> dict:
+    return json.loads(rds.get(redis_keys.stats(device, window)))
+
+
+def hourly(pool) -> list:
+    with pool.connection() as conn:
+        return conn.execute(
+            "SELECT device_id, hour_timestamp, avg_value, min_value, max_value, count_readings, std_deviation"
+            " FROM device_stats_hourly ORDER BY 1, 2").fetchall()
+
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def test_current_and_window_stats_are_exact_with_the_seed_ttls(aggregate, pool, rds):
+    readings = series("device-001", NOW, 400, 15.0)  # 100 minutes, so the 1 h window drops some
+    feed(aggregate, pool, readings[:150], readings[150:300], readings[300:])
+    current = json.loads(rds.get(redis_keys.current("device-001")))
+    last = readings[-1]
+    assert current == {"value": last.value, "timestamp": last.timestamp, "status": "normal", "unit": "celsius"}
+    assert 3590 <= rds.ttl(redis_keys.current("device-001")) <= 3600
+    for window in ("1h", "24h"):
+        assert 86_390 <= rds.ttl(redis_keys.stats("device-001", window)) <= 86_400
+    end = epoch(last)
+    hour = stats_doc(rds, "device-001", "1h")
+    assert_stats(hour, expected(readings, since=end - 3600))
+    assert hour["count"] == 240 and hour["trend"] in ("increasing", "stable", "decreasing")
+    assert hour["windowEnd"] == last.timestamp
+    assert_stats(stats_doc(rds, "device-001", "24h"), expected(readings))
+    # the hourly rollups equal the raw data per hour
+    rows = hourly(pool)
+    by_hour: dict = {}
+    for r in readings:
+        by_hour.setdefault(datetime.fromisoformat(r.timestamp).replace(minute=0, second=0, microsecond=0), []).append(r.value)
+    assert [(row[1], row[5]) for row in rows] == [(hour, len(values)) for hour, values in sorted(by_hour.items())]
+    for row in rows:
+        values = np.array(by_hour[row[1]])
+        assert [float(x) for x in row[2:5]] == pytest.approx([values.mean(), values.min(), values.max()], abs=0.005)
+        assert float(row[6]) == pytest.approx(values.std(), abs=0.005)
+
+
+def test_a_redelivery_changes_nothing(aggregate, pool, rds):
+    readings = series("device-002", NOW, 120, 20.0, seed=1)
+    feed(aggregate, pool, readings[:60], readings[60:])
+    before = {w: stats_doc(rds, "device-002", w) for w in ("1h", "24h")}
+    rollups = hourly(pool)
+    current = rds.get(redis_keys.current("device-002"))
+    aggregate([event(readings[:60]), event(readings[60:]), event(readings[30:90])])
+    for window, doc in before.items():
+        again = stats_doc(rds, "device-002", window)
+        assert {k: v for k, v in again.items() if k != "updatedAt"} == {k: v for k, v in doc.items() if k != "updatedAt"}
+    assert hourly(pool) == rollups
+    assert rds.get(redis_keys.current("device-002")) == current
+
+
+def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggregate, pool, rds):
+    readings = series("device-001", NOW - timedelta(seconds=10), 300, 15.0, seed=2)
+    feed(aggregate, pool, readings[:200], readings[200:])
+    rds.flushall()
+    one_more = reading("device-001", NOW, 77.77)
+    feed(aggregate, pool, [one_more])
+    everything = readings + [one_more]
+    assert_stats(stats_doc(rds, "device-001", "1h"), expected(everything, since=epoch(one_more) - 3600))
+    assert_stats(stats_doc(rds, "device-001", "24h"), expected(everything))
+    assert json.loads(rds.get(redis_keys.current("device-001")))["value"] == 77.77
+
+
+def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, pool, rds):
+    recent = series("device-002", NOW, 60, 10.0, seed=3)
+    late = series("device-002", NOW - timedelta(hours=3), 30, 10.0, seed=4)
+    feed(aggregate, pool, recent, late)
+    aggregate([event(late)])  # redelivered: older than the hour, checked against PostgreSQL
+    assert_stats(stats_doc(rds, "device-002", "1h"), expected(recent))
+    assert_stats(stats_doc(rds, "device-002", "24h"), expected(recent + late))
+    assert json.loads(rds.get(redis_keys.current("device-002")))["timestamp"] == recent[-1].timestamp
+
+
+def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, rds):
+    # python-socketio >= 5.12's RedisManager publishes its message as JSON (older versions pickled it).
+    pubsub = rds.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(redis_keys.SOCKETIO_CHANNEL)
+    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and rds.pubsub_numsub(redis_keys.SOCKETIO_CHANNEL)[0][1])
+    few = series("device-002", NOW - timedelta(minutes=5), 3, 3.0, seed=5)
+    many = series("device-001", NOW, 50, 1.0, seed=6)
+    feed(aggregate, pool, few, many)
+    messages = []
+    wait_for(lambda: (m := pubsub.get_message(timeout=0.1)) and messages.append(json.loads(m["data"])) or len(messages) >= 4)
+    pubsub.close()
+    assert [m["room"] for m in messages] == ["device:device-002"] * 3 + ["device:device-001"]
+    assert all(m["method"] == "emit" and m["event"] == "sensor-data" and m["namespace"] == "/" for m in messages)
+    stats_1h = stats_doc(rds, "device-002", "1h")
+    assert messages[0]["data"] == [{
+        "deviceId": "device-002", "timestamp": few[0].timestamp,
+        "data": {"value": few[0].value, "unit": "psi", "status": "warning" if few[0].value > 50 else "normal"},
+        "stats": {"avg": stats_1h["avg"], "trend": stats_1h["trend"], "min": stats_1h["min"], "max": stats_1h["max"]},
+    }]
+    assert messages[3]["data"][0]["timestamp"] == many[-1].timestamp  # 50 readings of one device: only the latest
+
+
+def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, rds):
+    feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=2), 82.0)])
+    assert json.loads(rds.get(redis_keys.current("device-001")))["status"] == "warning"
+    with pool.connection() as conn:
+        conn.execute("UPDATE devices SET alert_max = 81 WHERE device_id = 'device-001'")
+    feed(aggregate, pool, [reading("device-001", NOW, 82.0)])
+    assert json.loads(rds.get(redis_keys.current("device-001")))["status"] == "critical"
+
+
+def test_system_metrics(aggregate, pool, rds):
+    feed(aggregate, pool, series("device-001", NOW, 10, 2.0), series("device-002", NOW, 10, 3.0))
+    metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
+    assert metrics == {"totalDevices": 5, "activeDevices": 2, "activeAlertsCount": 0,
+                       "dataPointsLastHour": 20, "systemHealth": "degraded"}
+    rds.set(redis_keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
+    feed(aggregate, pool, [reading("device-001", NOW + timedelta(seconds=1), 50.0)])
+    metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
+    assert metrics["activeAlertsCount"] == 2 and metrics["dataPointsLastHour"] == 21
+    assert rds.get(redis_keys.ALERTS_ACTIVE) is not None
