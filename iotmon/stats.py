@@ -143,6 +143,11 @@ def median(values: Sequence[float] | np.ndarray) -> float | None:
     return float(np.median(np.asarray(values, dtype=np.float64)))
 
 
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    """Readable figures (values are stored to 2 decimals; 4 keep the statistics honest)."""
+    return None if value is None else round(value, digits)
+
+
 def summary(
     m: Moments,
     *,
@@ -157,14 +162,14 @@ def summary(
     k = slope(m)
     span = normal_span if normal_span and normal_span > 0 else (m.max - m.min if m.n else None)
     return {
-        "avg": m.mean_v if m.n else None,
+        "avg": _rounded(m.mean_v if m.n else None),
         "min": m.min if m.n else None,
         "max": m.max if m.n else None,
         "count": m.n,
         "trend": trend(k, window_s, span),
-        "std": std(m),
-        "median": median_value,
-        "slope": k,
+        "std": _rounded(std(m)),
+        "median": _rounded(median_value),
+        "slope": _rounded(k, 9),
         "windowStart": window_start,
         "windowEnd": window_end,
         "updatedAt": updated_at,
