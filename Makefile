@@ -17,7 +17,7 @@ test: $(INSTALLED) java
 	$(BIN)/pytest
 
 bench: $(INSTALLED) java
-	$(BIN)/python -m tests.bench.pipeline
+	$(BIN)/python -m tests.bench
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(call apt_install,python3-venv)

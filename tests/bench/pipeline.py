@@ -6,13 +6,11 @@
    produce to the last reading committed in PostgreSQL;
 3. latency: a paced stream, each event timed from produce to committed.
 
-Prints a table, then one JSON object as the last line.
+`python -m tests.bench` runs it with the end-to-end benchmark and prints the report.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -21,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -126,61 +125,44 @@ def latency(transport: KafkaTransport, function: TimedIngest, events: list[Cloud
     return np.array([(function.done[i] - t) * 1000 for i, t in sent.items()])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readings", type=int, default=600_000, help="readings in the throughput run")
-    parser.add_argument("--batch-size", type=int, default=500, help="readings per gateway batch event")
-    parser.add_argument("--devices", type=int, default=1000)
-    parser.add_argument("--latency-events", type=int, default=400, help="events in the paced latency run")
-    parser.add_argument("--latency-rate", type=float, default=20.0, help="events per second in the latency run")
-    args = parser.parse_args()
+def measure(
+    readings: int = 600_000,
+    batch_size: int = 500,
+    devices: int = 1000,
+    latency_events: int = 400,
+    latency_rate: float = 20.0,
+) -> dict[str, Any]:
     run = datetime.now(timezone.utc).strftime("%H%M%S")
-
     with tempfile.TemporaryDirectory(prefix="iotmon-bench-") as tmp, servers.postgres(Path(tmp) / "pg") as url:
         db.migrate(url)
-        say("starting the Kafka broker (jars fetched once from Maven Central)…")
+        say("pipeline: starting the Kafka broker (jars fetched once from Maven Central)…")
         with servers.kafka() as bootstrap:
-            say(f"generating {args.readings:,} readings…")
-            events = make_events(args.readings, args.batch_size, args.devices, 20_000, run)
-            paced = make_events(args.latency_events * args.batch_size, args.batch_size, args.devices, 20_000, run + "L")
-            say("raw ceiling: COPY straight into sensor_readings…")
+            say(f"pipeline: generating {readings:,} readings…")
+            events = make_events(readings, batch_size, devices, 20_000, run)
+            paced = make_events(latency_events * batch_size, batch_size, devices, 20_000, run + "L")
+            say("pipeline: raw ceiling, COPY straight into sensor_readings…")
             raw_rate = raw_copy(url, events)
             transport = KafkaTransport(bootstrap, "bench")
             function = TimedIngest(Ingest(db.pool(url), transport))
             router = pipeline_router(transport, function, run).start()
             try:
-                say("throughput: Kafka → ingest → PostgreSQL…")
-                rate = throughput(transport, function, events, args.readings)
-                say(f"latency: {args.latency_rate:g} events/s of {args.batch_size} readings…")
-                lat = latency(transport, function, paced, args.latency_rate)
+                say("pipeline: throughput, Kafka → ingest → PostgreSQL…")
+                rate = throughput(transport, function, events, readings)
+                say(f"pipeline: latency at {latency_rate:g} events/s of {batch_size} readings…")
+                lat = latency(transport, function, paced, latency_rate)
             finally:
                 router.stop()
                 transport.close()
             with psycopg.connect(url) as conn:
                 stored = conn.execute("SELECT count(*) FROM sensor_readings").fetchone()[0]
-
-    expected = args.readings + args.latency_events * args.batch_size
-    result = {
+    return {
         "readings_per_s": round(rate),
         "raw_copy_rows_per_s": round(raw_rate),
         "ratio": round(rate / raw_rate, 3),
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p99_ms": round(float(np.percentile(lat, 99)), 1),
-        "latency_readings_per_s": round(args.latency_rate * args.batch_size),
-        "readings": args.readings,
-        "batch_size": args.batch_size,
-        "stored_exactly_once": stored == expected,
+        "latency_readings_per_s": round(latency_rate * batch_size),
+        "readings": readings,
+        "batch_size": batch_size,
+        "stored_exactly_once": stored == readings + latency_events * batch_size,
     }
-    print(f"{'measure':<34}{'value':>14}")
-    print(f"{'pipeline readings/s (Kafka→PG)':<34}{result['readings_per_s']:>14,}")
-    print(f"{'raw COPY rows/s (ceiling)':<34}{result['raw_copy_rows_per_s']:>14,}")
-    print(f"{'ratio':<34}{result['ratio']:>14}")
-    print(f"{'latency p50 ms (produce→stored)':<34}{result['p50_ms']:>14}")
-    print(f"{'latency p99 ms':<34}{result['p99_ms']:>14}")
-    print(f"{'stored exactly once':<34}{str(result['stored_exactly_once']):>14}")
-    print(json.dumps(result))
-    return 0 if result["stored_exactly_once"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

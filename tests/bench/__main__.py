@@ -1,0 +1,40 @@
+"""`make bench`: the ingest pipeline against the raw COPY ceiling, then the whole chain end to end.
+
+Prints a table, then one JSON object with every figure as the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from tests.bench import end_to_end, pipeline
+
+ROWS = [
+    ("pipeline readings/s (Kafka → ingest → PG)", "readings_per_s"),
+    ("raw COPY rows/s (same rows, same table)", "raw_copy_rows_per_s"),
+    ("ratio", "ratio"),
+    ("pipeline latency p50 ms (produce → stored)", "p50_ms"),
+    ("pipeline latency p99 ms", "p99_ms"),
+    ("stored exactly once", "stored_exactly_once"),
+    ("end-to-end readings/s (all functions)", "e2e_readings_per_s"),
+    ("reading → Socket.IO p50 ms", "reading_to_socket_p50_ms"),
+    ("reading → Socket.IO p99 ms", "reading_to_socket_p99_ms"),
+    ("out-of-range → alert-triggered p50 ms", "alert_p50_ms"),
+    ("out-of-range → alert-triggered p99 ms", "alert_p99_ms"),
+]
+
+
+def main() -> int:
+    result = {**pipeline.measure(), **end_to_end.measure()}
+    width = max(len(label) for label, _ in ROWS) + 2
+    print(f"{'measure':<{width}}{'value':>12}")
+    for label, key in ROWS:
+        value = result[key]
+        print(f"{label:<{width}}{value:>12,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{label:<{width}}{str(value):>12}")
+    print(json.dumps(result))
+    return 0 if result["stored_exactly_once"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The whole chain on a real Kafka broker: ingest → aggregate / evaluate-rule → notify → Socket.IO.
+
+`iotmon up` runs as its own process on the broker, PostgreSQL and Redis (as in
+local distributed mode), so the measuring client does not share its CPU time
+with the system under test:
+
+1. throughput: gateway batches on `sensors-data`, timed from the first produce
+   until every consumer group (ingest on `sensors-data`; aggregate and
+   evaluate-rule on `metrics`) has committed everything;
+2. reading → browser: single readings of the five seed devices, each timed from
+   produce to the `sensor-data` a Socket.IO client receives;
+3. out-of-range reading → `alert-triggered`: devices made for the run get two
+   breaching readings; timed from the second one's produce.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import psycopg
+import socketio
+from confluent_kafka import Consumer, TopicPartition
+
+from eventing import topics
+from eventing.events import batch_event, reading_event
+from eventing.kafka import KafkaTransport
+from iotmon import db
+from iotmon.simulator import generate_batches
+from tests.support import servers
+from tests.support.kafka_broker import free_port
+from tests.support.waiting import wait_for
+
+GROUPS = {"ingest": topics.SENSORS_DATA, "aggregate": topics.METRICS, "evaluate-rule": topics.METRICS}
+SEED_DEVICES = [("device-001", "temperature", "celsius", 50), ("device-002", "pressure", "psi", 30),
+                ("device-003", "vibration", "hz", 50), ("device-004", "production", "units/hour", 300),
+                ("device-005", "quality", "percentage", 92)]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def stamp(at: datetime | None = None) -> str:
+    return (at or datetime.now(timezone.utc)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@contextmanager
+def system(url: str, redis_url: str, bootstrap: str) -> Iterator[str]:
+    """`iotmon up` as a separate process on the given servers; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "PORT": str(port), "IOTMON_LOG_LEVEL": "WARNING"}
+    iotmon = Path(sys.executable).parent / "iotmon"
+    process = subprocess.Popen([str(iotmon), "up", "--no-simulator"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:  # type: ignore[union-attr]
+            if "is running:" in line:
+                break
+        else:
+            raise RuntimeError("iotmon up ended before it served")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def lag(consumer: Consumer, bootstrap: str) -> int:
+    """Records not yet committed by the system's consumer groups."""
+    behind = 0
+    for group, topic in GROUPS.items():
+        probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            partitions = [TopicPartition(topic, p) for p in consumer.list_topics(topic).topics[topic].partitions]
+            for tp in probe.committed(partitions, timeout=10):
+                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                behind += high - max(tp.offset, 0)
+        finally:
+            probe.close()
+    return behind
+
+
+def throughput(transport: KafkaTransport, bootstrap: str, readings: int, batch_size: int, devices: int) -> float:
+    start = datetime.now(timezone.utc) - timedelta(seconds=readings / 20_000 + 60)
+    events = [batch_event(batch, "/bench/e2e", key=gateway)
+              for gateway, batch in generate_batches(readings, devices=devices, batch_size=batch_size, rate=20_000, start=start)]
+    watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-watcher"})
+    try:
+        started = time.perf_counter()
+        transport.publish(topics.SENSORS_DATA, events)
+        time.sleep(0.5)
+        wait_for(lambda: lag(watcher, bootstrap) == 0, timeout=240, what="the consumer groups to catch up", every=0.1)
+        return readings / (time.perf_counter() - started)
+    finally:
+        watcher.close()
+
+
+class Listener:
+    """A Socket.IO client in a thread, noting when each event arrives."""
+
+    def __init__(self, url: str, devices: list[str]) -> None:
+        self.client = socketio.SimpleClient()
+        self.client.connect(url, transports=["websocket"])
+        for device in devices:
+            self.client.call("subscribe-device", device)
+        self.client.call("subscribe-alerts", {})
+        self.seen: dict[tuple[str, str], float] = {}
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                event, data = self.client.receive()
+            except Exception:
+                return
+            at = time.perf_counter()
+            if event == "sensor-data":
+                self.seen.setdefault(("sensor-data", f"{data['deviceId']}@{data['timestamp']}"), at)
+            elif event == "alert-triggered" and data.get("action") == "triggered":
+                self.seen.setdefault(("alert", data["deviceId"]), at)
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def reading_latency(transport: KafkaTransport, listener: Listener, count: int, per_second: float) -> np.ndarray:
+    sent: dict[tuple[str, str], float] = {}
+    for n in range(count):
+        time.sleep(max(0.0, 1 / per_second))
+        device, sensor, unit, value = SEED_DEVICES[n % len(SEED_DEVICES)]
+        at = datetime.now(timezone.utc)
+        # Milliseconds: the seed's timestamp format, which the service sends back.
+        timestamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sent[("sensor-data", f"{device}@{timestamp}")] = time.perf_counter()
+        transport.publish(topics.SENSORS_DATA, [reading_event(
+            {"deviceId": device, "timestamp": timestamp, "sensorType": sensor, "value": value, "unit": unit}, "/bench")])
+    wait_for(lambda: set(sent) <= set(listener.seen), timeout=30, what="every sensor-data event")
+    return np.array([(listener.seen[key] - t) * 1000 for key, t in sent.items()])
+
+
+def alert_devices(url: str, count: int) -> list[str]:
+    """Devices of the run's own, configured before the system starts (its config cache is then warm)."""
+    devices = [f"bench-alert-{n:03d}" for n in range(count)]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO devices (device_id, device_type, location, unit, normal_min, normal_max, alert_max)"
+            " SELECT d, 'temperature', 'bench', 'celsius', 20, 80, 85 FROM unnest(%s::text[]) d ON CONFLICT DO NOTHING",
+            (devices,),
+        )
+    return devices
+
+
+def alert_latency(transport: KafkaTransport, listener: Listener, devices: list[str]) -> np.ndarray:
+    sent: dict[tuple[str, str], float] = {}
+    for device in devices:
+        for value in (95.0, 96.0):  # two breaches: the rule's default breach_count
+            at = stamp()
+            sent[("alert", device)] = time.perf_counter()
+            transport.publish(topics.SENSORS_DATA, [reading_event(
+                {"deviceId": device, "timestamp": at, "sensorType": "temperature", "value": value, "unit": "celsius"}, "/bench")])
+            time.sleep(0.05)
+        time.sleep(0.2)
+    wait_for(lambda: set(sent) <= set(listener.seen), timeout=30, what="every alert-triggered event")
+    return np.array([(listener.seen[key] - t) * 1000 for key, t in sent.items()])
+
+
+def measure(readings: int = 200_000, batch_size: int = 500, devices: int = 1000,
+            latency_readings: int = 200, latency_rate: float = 10.0, alerts: int = 20) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="iotmon-e2e-") as tmp, servers.postgres(Path(tmp) / "pg") as url, \
+            servers.redis(Path(tmp) / "redis") as redis_url:
+        db.migrate(url)
+        breaching = alert_devices(url, alerts)
+        say("end to end: starting the Kafka broker and `iotmon up` on it…")
+        with servers.kafka() as bootstrap, system(url, redis_url, bootstrap) as service:
+            transport = KafkaTransport(bootstrap, "bench-e2e")
+            listener = Listener(service, [device for device, *_ in SEED_DEVICES])
+            try:
+                say(f"end to end: reading → Socket.IO at {latency_readings / latency_rate * 1:.0f} s of {latency_rate:g} readings/s…")
+                readings_ms = reading_latency(transport, listener, latency_readings, latency_rate)
+                say(f"end to end: {alerts} out-of-range readings → alert-triggered…")
+                alerts_ms = alert_latency(transport, listener, breaching)
+                say(f"end to end: {readings:,} readings through every function…")
+                rate = throughput(transport, bootstrap, readings, batch_size, devices)
+            finally:
+                listener.close()
+                transport.close()
+    return {
+        "e2e_readings_per_s": round(rate),
+        "reading_to_socket_p50_ms": round(float(np.percentile(readings_ms, 50)), 1),
+        "reading_to_socket_p99_ms": round(float(np.percentile(readings_ms, 99)), 1),
+        "alert_p50_ms": round(float(np.percentile(alerts_ms, 50)), 1),
+        "alert_p99_ms": round(float(np.percentile(alerts_ms, 99)), 1),
+    }
