@@ -21,10 +21,16 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def clean_db(database_url: str) -> str:
     """The test database with no readings, alerts or stats (devices back to the seed five, with their seed config)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events CASCADE")
-        conn.execute("DELETE FROM devices")
-        conn.execute((SCHEMA_DIR / "003_seed_devices.sql").read_text())
+    for attempt in range(5):  # a system left running by a module fixture may hold locks: deadlocks are retried
+        try:
+            with psycopg.connect(database_url) as conn, conn.transaction():
+                conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events CASCADE")
+                conn.execute("DELETE FROM devices")
+                conn.execute((SCHEMA_DIR / "003_seed_devices.sql").read_text())
+            break
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 4:
+                raise
     storage.forget_cache()
     return database_url
 
