@@ -21,10 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventing.transport import Transport
 from iotmon import ROOT, db
-from iotmon.service import devices, health, readings
-from iotmon.service.realtime import Realtime
 from iotmon.service.context import HasHealth, ServiceContext
+from iotmon.service.realtime import Realtime
 from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
+from iotmon.service.routes import API_ROUTES, FALLBACK
 
 log = logging.getLogger("iotmon.service")
 
@@ -107,13 +107,7 @@ def create_app(
             await context.db.close()
             await context.redis.aclose()
 
-    routes = [
-        Route("/api/health", health.health),
-        Route("/api/readings", readings.post_readings, methods=["POST"]),
-        Route("/api/devices", devices.list_devices),
-        Route("/api/devices/{device_id}/history", devices.device_history),
-        Mount("/api", routes=[Route("/{path:path}", _unknown_api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])]),
-    ]
+    routes = [*API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=DASHBOARD_DIR / "assets")))
     routes.append(Route("/{path:path}", dashboard))
@@ -125,6 +119,3 @@ def create_app(
     app.state.context = context
     return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(app, context), socketio_path="socket.io")
 
-
-async def _unknown_api(request: Request) -> Response:
-    return error(404, "NOT_FOUND", f"no route for {request.method} {request.url.path}")
