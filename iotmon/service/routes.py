@@ -6,19 +6,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from iotmon.service import devices, health, readings
+from iotmon.service import alerts, analytics, devices, health, readings, status
 from iotmon.service.responses import error
 
 
 async def _unknown_api(request: Request) -> Response:
+    # A known path asked with another method is a 404 too (tests/integration/test_service.py holds that contract).
     return error(404, "NOT_FOUND", f"no route for {request.method} {request.url.path}")
 
 
 API_ROUTES: list[BaseRoute] = [
     Route("/api/health", health.health),
+    Route("/api/status", status.status),
     Route("/api/readings", readings.post_readings, methods=["POST"]),
+    # devices
     Route("/api/devices", devices.list_devices),
+    Route("/api/devices/{device_id}", devices.get_device),
+    Route("/api/devices/{device_id}/current", devices.current_reading),
     Route("/api/devices/{device_id}/history", devices.device_history),
+    Route("/api/devices/{device_id}/history.csv", devices.history_csv),
+    Route("/api/devices/{device_id}/config", devices.put_config, methods=["PUT"]),
+    # alerts: the fixed paths before /api/alerts/{alert_id}
+    Route("/api/alerts", alerts.list_alerts),
+    Route("/api/alerts/history", alerts.alert_history),
+    Route("/api/alerts/export.csv", alerts.alerts_csv),
+    Route("/api/alerts/{alert_id}", alerts.get_alert),
+    Route("/api/alerts/{alert_id}/acknowledge", alerts.acknowledge_alert, methods=["PUT"]),
+    Route("/api/alerts/{alert_id}/resolve", alerts.resolve_alert, methods=["PUT"]),
+    # silences
+    Route("/api/silences", alerts.list_silences),
+    Route("/api/silences", alerts.create_silence, methods=["POST"]),
+    Route("/api/silences/{silence_id}", alerts.delete_silence, methods=["DELETE"]),
+    # metrics and analytics
+    Route("/api/metrics/dashboard", analytics.dashboard),
+    Route("/api/metrics/system", analytics.system_metrics),
+    Route("/api/analytics/trends/{device_id}", analytics.trends),
+    Route("/api/analytics/summary", analytics.summary),
 ]
 
 # Last: anything else under /api is a 404 in the envelope, not the dashboard's page.

@@ -1,0 +1,247 @@
+"""Metrics, analytics and status endpoints (architecture §4.5) on the real service over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import redis as redis_lib
+
+from iotmon import redis_keys
+from iotmon.config import Settings
+from iotmon.system import System
+from tests.support.kafka_broker import free_port
+
+
+@pytest.fixture(scope="module")
+def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=None,
+        host="127.0.0.1",
+        port=free_port(),
+        data_dir=tmp_path_factory.mktemp("api-analytics"),
+        tick_seconds=10**6,  # no escalate-cron ticks during the module
+    )
+    system = System(settings, simulate=False)
+    system.start()
+    try:
+        yield system
+    finally:
+        system.stop()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> redis_lib.Redis:
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        yield client
+
+
+def sql(url: str, query: str, *params: Any) -> Any:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(query, params)
+        return cursor.fetchall() if cursor.description else cursor.rowcount
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def reading(url: str, device: str, at: datetime, value: float) -> None:
+    sql(url, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
+        " VALUES (%s, %s, 'temperature', %s, 'celsius', 'normal')", device, at, value)
+
+
+def alert(url: str, device: str, kind: str, severity: str, triggered: datetime, *, ack_s: float | None = None,
+          resolve_s: float | None = None) -> None:
+    status = "resolved" if resolve_s is not None else "acknowledged" if ack_s is not None else "triggered"
+    sql(
+        url,
+        "INSERT INTO alerts (device_id, alert_type, message, severity, status, triggered_at, acknowledged_at, resolved_at)"
+        " VALUES (%s, %s, 'm', %s, %s, %s, %s, %s)",
+        device, kind, severity, status, triggered,
+        None if ack_s is None else triggered + timedelta(seconds=ack_s),
+        None if resolve_s is None else triggered + timedelta(seconds=resolve_s),
+    )
+
+
+def data_of(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True and body["meta"]["timestamp"].endswith("Z")
+    return body["data"]
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and body["error"]["code"] == code and set(body["error"]) == {"code", "message", "details"}
+
+
+# --------------------------------------------------------------------------- dashboard, system, status
+
+
+def test_dashboard_summary(api, clean_db, redis):
+    now = datetime.now(UTC)
+    for i in range(3):
+        reading(clean_db, "device-001", now - timedelta(seconds=5 + i), 70 + i)
+    reading(clean_db, "device-002", now - timedelta(seconds=10), 30)
+    reading(clean_db, "device-003", now - timedelta(minutes=10), 50)  # offline, outside the last minute
+    alert(clean_db, "device-001", "threshold_exceeded", "critical", now - timedelta(minutes=30))
+    alert(clean_db, "device-002", "anomaly", "high", now - timedelta(hours=2), ack_s=60)
+    alert(clean_db, "device-003", "trend_warning", "low", now - timedelta(hours=3), ack_s=120, resolve_s=600)
+    alert(clean_db, "device-004", "anomaly", "medium", now - timedelta(days=3), ack_s=1, resolve_s=2)  # outside 24 h
+    redis.set(redis_keys.current("device-002"), json.dumps({"value": 31.5, "timestamp": iso(now), "status": "warning"}))
+    redis.set(redis_keys.SYSTEM_METRICS, json.dumps({"dataPointsLastHour": 1234, "systemHealth": "degraded"}))
+
+    data = data_of(api.get("/api/metrics/dashboard"))
+    assert (data["devices"]["total"], data["devices"]["online"], data["devices"]["offline"]) == (5, 2, 3)
+    items = {d["deviceId"]: d for d in data["devices"]["items"]}
+    assert items["device-001"]["value"] == 70.0 and items["device-001"]["alertStatus"] == "critical"
+    assert items["device-002"]["value"] == 31.5 and items["device-002"]["readingStatus"] == "warning"  # Redis first
+    assert items["device-005"]["value"] is None and items["device-005"]["status"] == "offline"
+    assert data["readings"] == {"lastMinute": 4, "perMinute": 4, "dataPointsLastHour": 1234}
+    alerts = data["alerts"]
+    assert alerts["open"] == 2 and alerts["bySeverity"] == {"critical": 1, "high": 1, "medium": 0, "low": 0}
+    assert (alerts["triggered24h"], alerts["acknowledged24h"], alerts["resolved24h"]) == (3, 2, 1)
+    assert alerts["mttaSeconds24h"] == 90.0 and alerts["mttrSeconds24h"] == 600.0
+    assert data["systemHealth"] == "degraded"
+
+
+def test_system_metrics(api, redis):
+    metrics = {"totalDevices": 5, "activeDevices": 4, "activeAlertsCount": 1, "dataPointsLastHour": 10, "systemHealth": "degraded"}
+    redis.set(redis_keys.SYSTEM_METRICS, json.dumps(metrics))
+    data = data_of(api.get("/api/metrics/system"))
+    assert data["metrics"] == metrics
+    assert data["database"]["sizeBytes"] > 1_000_000 and data["database"]["connections"] >= 1
+    assert data["redis"]["usedMemoryBytes"] > 0 and data["redis"]["keys"] >= 1
+    assert data["process"]["uptimeSeconds"] >= 0 and data["process"]["transport"] == "in-process"
+    redis.delete(redis_keys.SYSTEM_METRICS)
+    assert data_of(api.get("/api/metrics/system"))["metrics"] is None
+
+
+def test_status_overview(api, clean_db):
+    reading(clean_db, "device-004", datetime.now(UTC) - timedelta(seconds=1), 300)
+    sql(clean_db, "UPDATE devices SET status = 'maintenance' WHERE device_id = 'device-005'")
+    alert(clean_db, "device-004", "anomaly", "medium", datetime.now(UTC) - timedelta(minutes=1))
+    data = data_of(api.get("/api/status"))
+    assert data["status"] == "healthy" and data["services"] == {"database": "healthy", "redis": "healthy", "kafka": "healthy"}
+    assert data["devices"] == {"total": 5, "online": 1, "offline": 3, "inactive": 0, "maintenance": 1}
+    assert data["alerts"]["open"] == 1 and data["alerts"]["bySeverity"]["medium"] == 1
+    versions = data["versions"]
+    assert versions["iotmon"] and versions["python"] and versions["postgres"] and versions["redis"]
+    assert data["transport"] == "in-process" and data["uptimeSeconds"] >= 0
+
+
+# --------------------------------------------------------------------------- trends
+
+
+def test_trend_slope_forecast_and_time_to_threshold(api, clean_db):
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(seconds=3599)
+    # device-001: 50 rising 0.005 / s over the last hour; alertMax 85
+    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+        " SELECT 'device-001', %s::timestamptz + i * interval '1 second', 'temperature', 50 + 0.005 * i, 'celsius'"
+        " FROM generate_series(0, 3599) AS i", start)
+    data = data_of(api.get("/api/analytics/trends/device-001", params={"window": "1h"}))
+    assert data["count"] == 3600 and data["trend"] == "increasing"
+    assert data["slopePerSecond"] == pytest.approx(0.005, rel=0.01) and data["slopePerHour"] == pytest.approx(18, rel=0.01)
+    assert data["fittedNow"] == pytest.approx(68.0, abs=0.2)
+    assert [p["minutes"] for p in data["forecast"]] == [15, 30, 60]
+    assert [p["value"] for p in data["forecast"]] == pytest.approx([72.5, 77.0, 86.0], abs=0.2)
+    crossing = data["timeToThreshold"]
+    assert crossing["threshold"] == "alertMax" and crossing["value"] == 85.0
+    assert crossing["seconds"] == pytest.approx(3400, abs=40)
+    assert datetime.fromisoformat(crossing["at"]) > now
+    assert data["thresholds"] == {"alertMin": 15.0, "alertMax": 85.0}
+
+    day = api.get("/api/analytics/trends/device-001")  # 24h by default: the same readings
+    assert day.json()["meta"]["source"] == "readings" and data_of(day)["window"] == "24h"
+    # 7d reads the hourly rollups when there are any
+    sql(clean_db, "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
+        " SELECT 'device-001', date_trunc('hour', now()) - h * interval '1 hour', 80 - h, 79 - h, 81 - h, 3600"
+        " FROM generate_series(0, 47) AS h")
+    week = api.get("/api/analytics/trends/device-001", params={"window": "7d"})
+    assert week.json()["meta"]["source"] == "hourly"
+    assert data_of(week)["slopePerHour"] == pytest.approx(1.0, rel=0.01) and data_of(week)["count"] == 48 * 3600
+
+
+def test_a_falling_trend_crosses_alert_min_and_a_flat_one_never(api, clean_db):
+    now = datetime.now(UTC).replace(microsecond=0)
+    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+        " SELECT 'device-002', %s::timestamptz + i * interval '10 second', 'pressure', 30 - 0.02 * i, 'psi'"
+        " FROM generate_series(0, 359) AS i", now - timedelta(hours=1))
+    data = data_of(api.get("/api/analytics/trends/device-002", params={"window": "1h"}))
+    assert data["trend"] == "decreasing" and data["timeToThreshold"]["threshold"] == "alertMin"
+    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+        " SELECT 'device-003', %s::timestamptz + i * interval '10 second', 'vibration', 40, 'hz'"
+        " FROM generate_series(0, 100) AS i", now - timedelta(minutes=30))
+    flat = data_of(api.get("/api/analytics/trends/device-003", params={"window": "1h"}))
+    assert flat["trend"] == "stable" and flat["timeToThreshold"] is None and flat["slopePerSecond"] == 0
+    empty = data_of(api.get("/api/analytics/trends/device-004"))
+    assert empty["count"] == 0 and empty["trend"] is None and empty["forecast"] == [] and empty["timeToThreshold"] is None
+
+
+def test_trend_errors(api):
+    error_of(api.get("/api/analytics/trends/device-001", params={"window": "2d"}), 400, "VALIDATION_ERROR")
+    error_of(api.get("/api/analytics/trends/device-404"), 404, "DEVICE_NOT_FOUND")
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_summary_per_device_and_day_with_mtta_and_mttr(api, clean_db):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - timedelta(days=1)
+    rows = [  # device, hour, avg, min, max, count
+        ("device-001", yesterday + timedelta(hours=1), 10, 5, 20, 100),
+        ("device-001", yesterday + timedelta(hours=2), 40, 30, 50, 300),
+        ("device-001", today, 70, 60, 75, 50),
+        ("device-002", today, 30, 29, 31, 10),
+        ("device-002", today - timedelta(days=10), 1, 1, 1, 99),  # outside the 2 days
+    ]
+    for device, hour, avg, low, high, count in rows:
+        sql(clean_db, "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
+            " VALUES (%s, %s, %s, %s, %s, %s)", device, hour, avg, low, high, count)
+    alert(clean_db, "device-001", "threshold_exceeded", "high", yesterday + timedelta(hours=3), ack_s=60, resolve_s=300)
+    alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=5), ack_s=120, resolve_s=900)
+    alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=9))
+    alert(clean_db, "device-002", "threshold_exceeded", "low", today + timedelta(seconds=1), resolve_s=30)
+
+    data = data_of(api.get("/api/analytics/summary", params={"days": 2}))
+    assert (data["days"], data["from"], data["to"]) == (2, yesterday.date().isoformat(), today.date().isoformat())
+    devices = {d["deviceId"]: d for d in data["devices"]}
+    assert list(devices) == ["device-001", "device-002", "device-003", "device-004", "device-005"]
+    one = devices["device-001"]
+    assert one["days"][0] == {
+        "date": yesterday.date().isoformat(), "readings": 400, "avg": 32.5, "min": 5.0, "max": 50.0,
+        "alerts": {"threshold_exceeded": 1, "anomaly": 2}, "alertsTotal": 3, "mttaSeconds": 90.0, "mttrSeconds": 600.0,
+    }
+    assert one["days"][1] | {"alerts": None} == {
+        "date": today.date().isoformat(), "readings": 50, "avg": 70.0, "min": 60.0, "max": 75.0,
+        "alerts": None, "alertsTotal": 0, "mttaSeconds": None, "mttrSeconds": None,
+    }
+    assert one["totals"] == {"readings": 450, "alerts": 3, "mttaSeconds": 90.0, "mttrSeconds": 600.0}
+    assert devices["device-002"]["totals"] == {"readings": 10, "alerts": 1, "mttaSeconds": None, "mttrSeconds": 30.0}
+    assert devices["device-003"] == {"deviceId": "device-003", "days": [], "totals": {"readings": 0, "alerts": 0, "mttaSeconds": None, "mttrSeconds": None}}
+    assert data["overall"] == {"readings": 460, "alerts": 4, "mttaSeconds": 90.0, "mttrSeconds": 410.0}
+    default = data_of(api.get("/api/analytics/summary"))
+    assert default["days"] == 7 and default["overall"]["readings"] == 460
+
+
+@pytest.mark.parametrize("days", ["0", "91", "week", "-1"])
+def test_summary_errors(api, days):
+    error_of(api.get("/api/analytics/summary", params={"days": days}), 400, "VALIDATION_ERROR")
