@@ -82,7 +82,7 @@ class System:
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)
             simulator = self._start_simulator(transport) if self.simulate else None
-            self._start_service(transport, transport_name, simulator)
+            self._start_service(transport, transport_name, simulator, router)
         except BaseException:
             self.stop()
             raise
@@ -108,8 +108,10 @@ class System:
         self._stops.append(simulator.stop)
         return simulator
 
-    def _start_service(self, transport: Transport, transport_name: str, simulator: object) -> None:
-        app = create_app(self.database_url, self.redis_url, transport, transport_name, simulator, self.settings)  # type: ignore[arg-type]
+    def _start_service(self, transport: Transport, transport_name: str, simulator: object, router: Router) -> None:
+        app = create_app(
+            self.database_url, self.redis_url, transport, transport_name, simulator, self.settings, router  # type: ignore[arg-type]
+        )
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="service", daemon=True)

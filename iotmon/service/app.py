@@ -24,12 +24,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventing.router import Router
 from eventing.transport import Transport
 from iotmon import ROOT, db, users
 from iotmon.config import Settings
 from iotmon.service import auth
 from iotmon.service.auth import Access, AccessControl
 from iotmon.service.context import HasHealth, ServiceContext
+from iotmon.service.metrics import Metrics
 from iotmon.service.realtime import Realtime
 from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
 from iotmon.service.routes import API_ROUTES, FALLBACK
@@ -44,8 +46,8 @@ FALLBACK_PAGE = Path(__file__).with_name("status.html")
 class RequestLog:
     """Counts requests for the health report, logs them with an id, and turns crashes into 500 envelopes."""
 
-    def __init__(self, app: ASGIApp, context: ServiceContext) -> None:
-        self.app, self.context = app, context
+    def __init__(self, app: ASGIApp, context: ServiceContext, metrics: Metrics) -> None:
+        self.app, self.context, self.metrics = app, context, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +65,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             self.context.stats.record(status)
+            endpoint = getattr(scope.get("endpoint"), "__name__", "unmatched")  # the router put it in the scope
+            self.metrics.observe(scope["method"], endpoint, status, seconds)
             if scope["path"].startswith("/api"):
                 log.info(
                     "request",
@@ -72,7 +77,7 @@ class RequestLog:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "ms": round(seconds * 1000, 1),
                     },
                 )
 
@@ -104,6 +109,7 @@ def create_app(
     transport_name: str,
     simulator: HasHealth | None = None,
     settings: Settings | None = None,
+    router: Router | None = None,
 ) -> ASGIApp:
     context = ServiceContext(
         db=db.async_pool(database_url),
@@ -129,7 +135,10 @@ def create_app(
             await context.db.close()
             await context.redis.aclose()
 
-    routes = [*auth.ROUTES, *API_ROUTES, *FALLBACK]
+    metrics = Metrics()
+    if router is not None:
+        metrics.watch_router(router)
+    routes = [Route("/metrics", metrics.endpoint), *auth.ROUTES, *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=DASHBOARD_DIR / "assets")))
     routes.append(Route("/{path:path}", dashboard))
@@ -152,7 +161,7 @@ def create_app(
             expose_headers=["X-Request-Id", "Retry-After"],
         )
     guarded = SecurityHeaders(guarded)
-    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(guarded, context), socketio_path="socket.io")
+    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io")
 
 
 def _signing_key(database_url: str) -> str:

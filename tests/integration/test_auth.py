@@ -191,3 +191,22 @@ def test_reading_can_require_a_login(database_url, redis_url, tmp_path):
         assert httpx.get(f"{base}/api/devices", headers=bearer(base, database_url, "viewer")).status_code == 200
         with pytest.raises(socketio.exceptions.ConnectionError):
             socketio.SimpleClient().connect(base, transports=["websocket"])
+
+
+def test_prometheus_metrics_count_requests_events_and_lag(url, database_url):
+    from datetime import datetime, timezone
+
+    reading = {
+        "deviceId": "device-003",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "sensorType": "vibration",
+        "value": 40.0,
+        "unit": "hz",
+    }
+    httpx.post(f"{url}/api/readings", json=reading)
+    httpx.get(f"{url}/api/devices")
+    text = httpx.get(f"{url}/metrics").text
+    assert 'iotmon_http_requests_total{endpoint="list_devices",method="GET",status="200"}' in text
+    assert 'iotmon_http_request_duration_seconds_bucket{endpoint="post_readings"' in text
+    assert 'iotmon_router_events_total{outcome="delivered"}' in text
+    assert 'iotmon_consumer_lag{group="ingest",topic="sensors-data"}' in text
