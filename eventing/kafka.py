@@ -134,6 +134,13 @@ class KafkaConsumer:
             )
         return batch
 
+    def lag(self) -> int:
+        behind = 0
+        for position in self._consumer.position(self._consumer.assignment()):
+            low, high = self._consumer.get_watermark_offsets(position, timeout=1)
+            behind += max(0, high - (position.offset if position.offset >= 0 else low))  # not started: all of it
+        return behind
+
     def commit(self, records: Sequence[Record]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
         for record in records:

@@ -100,6 +100,11 @@ class MemoryTransport:
                     break
             return batch
 
+    def _lag(self, topic: str, positions: dict[int, int]) -> int:
+        with self._changed:
+            partitions = self._topic(topic)
+            return sum(max(0, partitions[n].end - position) for n, position in positions.items())
+
     def _commit(self, group: str, topic: str, records: Sequence[Record]) -> None:
         with self._changed:
             committed = self._committed[(group, topic)]
@@ -137,6 +142,9 @@ class MemoryConsumer:
 
     def commit(self, records: Sequence[Record]) -> None:
         self._transport._commit(self.group, self.topic, records)
+
+    def lag(self) -> int:
+        return self._transport._lag(self.topic, self._positions)
 
     def close(self) -> None:
         pass

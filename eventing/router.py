@@ -25,7 +25,7 @@ from croniter import croniter
 
 from eventing.binding import decode
 from eventing.events import PING, make_event, rejected_event
-from eventing.transport import Record, Transport
+from eventing.transport import Consumer, Record, Transport
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
 
 Function = Callable[[Sequence[CloudEvent]], object]
@@ -55,6 +55,7 @@ class Router:
         self.counts: Counter[str] = Counter()  # delivered / retried / dead_lettered, per function
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._consumers: list[tuple[str, Consumer]] = []  # (group, consumer), for the lag
 
     def start(self) -> "Router":
         for subscription in self.wiring.subscriptions:
@@ -62,10 +63,21 @@ class Router:
                 for member in range(subscription.consumers):
                     # Join now, so that nothing published after start() is missed.
                     consumer = self.transport.consumer(topic, subscription.group, member, subscription.consumers)
+                    self._consumers.append((subscription.group, consumer))
                     self._spawn(f"source:{subscription.name}:{topic}:{member}", self._consume, subscription, consumer)
         for schedule in self.wiring.schedules:
             self._spawn(f"ping:{schedule.name}", self._ping, schedule)
         return self
+
+    def lag(self) -> dict[tuple[str, str], int]:
+        """Records each (consumer group, topic) has yet to take, as far as its consumers know."""
+        behind: dict[tuple[str, str], int] = {}
+        for group, consumer in self._consumers:
+            try:
+                behind[(group, consumer.topic)] = behind.get((group, consumer.topic), 0) + consumer.lag()
+            except Exception:  # a consumer between assignments cannot tell; leave it out
+                continue
+        return behind
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()

@@ -30,7 +30,12 @@ class Publisher(Protocol):
 
 
 class Consumer(Protocol):
+    topic: str
+
     def poll(self, max_records: int, timeout: float) -> list[Record]: ...
+
+    def lag(self) -> int:
+        """Records on this member's partitions not yet polled."""
 
     def commit(self, records: Sequence[Record]) -> None:
         """Mark these records (and all before them in their partitions) as done."""

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from iotmon import db, logs
+from iotmon import db, logs, users
 from iotmon.config import Settings
 
 log = logging.getLogger("iotmon")
@@ -28,6 +28,14 @@ def _wait_for_signal() -> None:
         pass
 
 
+def _show_admin_password(password: str | None) -> None:
+    if password:
+        print(
+            f"  first start: user `admin`, password `{password}` (shown once; set IOTMON_ADMIN_PASSWORD to choose it)\n",
+            flush=True,
+        )
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.system import System
 
@@ -41,6 +49,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     try:
         url = system.start()
         print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
+        _show_admin_password(system.generated_admin_password)
         log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
         _wait_for_signal()
         print("stopping…", file=sys.stderr, flush=True)
@@ -100,8 +109,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print("error: set KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and REDIS_URL (or use `iotmon up`)", file=sys.stderr)
         return 2
     db.migrate(settings.database_url)
+    _show_admin_password(users.prepare_admin(settings.database_url, settings.admin_password))
     transport, name = make_transport(settings)
-    app = create_app(settings.database_url, settings.redis_url, transport, name)
+    app = create_app(settings.database_url, settings.redis_url, transport, name, settings=settings)
     try:
         uvicorn.run(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
     finally:

@@ -23,6 +23,12 @@ class Settings:
         default_factory=lambda: Path(_env("IOTMON_DATA_DIR", str(Path.home() / ".local/share/iotmon")) or "")
     )
     admin_password: str | None = field(default_factory=lambda: _env("IOTMON_ADMIN_PASSWORD"))
+    anonymous_read: bool = field(default_factory=lambda: (_env("IOTMON_ANONYMOUS_READ", "true") or "").lower() != "false")
+    cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: tuple(o.strip() for o in (_env("IOTMON_CORS_ORIGINS", "") or "").split(",") if o.strip())
+    )
+    rate_limit_per_minute: int = field(default_factory=lambda: int(_env("IOTMON_RATE_LIMIT", "100") or 100))
+    token_ttl_s: int = field(default_factory=lambda: int(_env("IOTMON_TOKEN_TTL_S", "28800") or 28800))
     log_level: str = field(default_factory=lambda: _env("IOTMON_LOG_LEVEL", "INFO") or "INFO")
     anomaly_rate: float = field(default_factory=lambda: float(_env("IOTMON_ANOMALY_RATE", "0.05") or 0.05))
     # Seconds between PingSource ticks in local runs (None: the manifests' cron schedule).

@@ -28,7 +28,7 @@ from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
-from iotmon import db
+from iotmon import db, users
 from iotmon.config import Settings
 from iotmon.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.service import create_app
@@ -63,6 +63,7 @@ class System:
     simulate: bool = True
     database_url: str = ""
     redis_url: str = ""
+    generated_admin_password: str | None = None  # set when the first admin was made with a new password
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -73,6 +74,7 @@ class System:
         try:
             self._start_data()
             db.migrate(self.database_url)
+            self.generated_admin_password = users.prepare_admin(self.database_url, self.settings.admin_password)
             transport, transport_name = make_transport(self.settings)
             self._stops.append(transport.close)
             functions = make_functions(self.database_url, self.redis_url, transport)
@@ -80,7 +82,7 @@ class System:
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)
             simulator = self._start_simulator(transport) if self.simulate else None
-            self._start_service(transport, transport_name, simulator)
+            self._start_service(transport, transport_name, simulator, router)
         except BaseException:
             self.stop()
             raise
@@ -106,8 +108,10 @@ class System:
         self._stops.append(simulator.stop)
         return simulator
 
-    def _start_service(self, transport: Transport, transport_name: str, simulator: object) -> None:
-        app = create_app(self.database_url, self.redis_url, transport, transport_name, simulator)  # type: ignore[arg-type]
+    def _start_service(self, transport: Transport, transport_name: str, simulator: object, router: Router) -> None:
+        app = create_app(
+            self.database_url, self.redis_url, transport, transport_name, simulator, self.settings, router  # type: ignore[arg-type]
+        )
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="service", daemon=True)

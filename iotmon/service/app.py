@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import time
 import uuid
@@ -9,22 +11,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 import redis.asyncio as aioredis
 import socketio
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from eventing.router import Router
 from eventing.transport import Transport
-from iotmon import ROOT, db
+from iotmon import ROOT, db, users
+from iotmon.config import Settings
+from iotmon.service import auth
+from iotmon.service.auth import Access, AccessControl
 from iotmon.service.context import HasHealth, ServiceContext
+from iotmon.service.metrics import Metrics
 from iotmon.service.realtime import Realtime
 from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
 from iotmon.service.routes import API_ROUTES, FALLBACK
+from iotmon.service.security import CONTENT_SECURITY_POLICY, RateLimit, SecurityHeaders
 
 log = logging.getLogger("iotmon.service")
 
@@ -35,8 +46,8 @@ FALLBACK_PAGE = Path(__file__).with_name("status.html")
 class RequestLog:
     """Counts requests for the health report, logs them with an id, and turns crashes into 500 envelopes."""
 
-    def __init__(self, app: ASGIApp, context: ServiceContext) -> None:
-        self.app, self.context = app, context
+    def __init__(self, app: ASGIApp, context: ServiceContext, metrics: Metrics) -> None:
+        self.app, self.context, self.metrics = app, context, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +65,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             self.context.stats.record(status)
+            endpoint = getattr(scope.get("endpoint"), "__name__", "unmatched")  # the router put it in the scope
+            self.metrics.observe(scope["method"], endpoint, status, seconds)
             if scope["path"].startswith("/api"):
                 log.info(
                     "request",
@@ -63,7 +77,7 @@ class RequestLog:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "ms": round(seconds * 1000, 1),
                     },
                 )
 
@@ -73,10 +87,19 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error(500, "INTERNAL_ERROR", "the service failed to answer; the error is logged")
 
 
+def _fallback_page() -> HTMLResponse:
+    """The status page, with a CSP that allows exactly its own inline script."""
+    html = FALLBACK_PAGE.read_text()
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
+    return HTMLResponse(html, headers={"content-security-policy": policy})
+
+
 async def dashboard(_request: Request) -> Response:
     """The built dashboard's index for every client-side route; a status page until it is built."""
     index = DASHBOARD_DIR / "index.html"
-    return FileResponse(index if index.exists() else FALLBACK_PAGE)
+    return FileResponse(index) if index.exists() else _fallback_page()
 
 
 def create_app(
@@ -85,6 +108,8 @@ def create_app(
     transport: Transport,
     transport_name: str,
     simulator: HasHealth | None = None,
+    settings: Settings | None = None,
+    router: Router | None = None,
 ) -> ASGIApp:
     context = ServiceContext(
         db=db.async_pool(database_url),
@@ -94,11 +119,14 @@ def create_app(
         simulator=simulator,
     )
 
-    realtime = Realtime(context, redis_url)
+    settings = settings or Settings()
+    access = Access(database_url, anonymous_read=settings.anonymous_read, token_ttl_s=settings.token_ttl_s)
+    realtime = Realtime(context, redis_url, access, settings.cors_origins)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await context.db.open(wait=True, timeout=30)
+        access.signing_key = await run_in_threadpool(_signing_key, database_url)
         realtime.start()
         try:
             yield
@@ -107,7 +135,10 @@ def create_app(
             await context.db.close()
             await context.redis.aclose()
 
-    routes = [*API_ROUTES, *FALLBACK]
+    metrics = Metrics()
+    if router is not None:
+        metrics.watch_router(router)
+    routes = [Route("/metrics", metrics.endpoint), *auth.ROUTES, *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=DASHBOARD_DIR / "assets")))
     routes.append(Route("/{path:path}", dashboard))
@@ -117,5 +148,23 @@ def create_app(
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, Exception: unexpected_error},
     )
     app.state.context = context
-    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(app, context), socketio_path="socket.io")
+    app.state.access = access
+    # Outermost first: log every request, add headers to every answer (429s included), CORS, limit, then authorise.
+    guarded: ASGIApp = AccessControl(app, access)
+    guarded = RateLimit(guarded, context.redis, settings.rate_limit_per_minute)
+    if settings.cors_origins:
+        guarded = CORSMiddleware(
+            guarded,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+        )
+    guarded = SecurityHeaders(guarded)
+    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io")
+
+
+def _signing_key(database_url: str) -> str:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return users.signing_key(conn)
 

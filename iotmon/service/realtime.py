@@ -20,9 +20,10 @@ from psycopg.rows import dict_row
 
 from eventing.events import alert_id, alert_number
 from iotmon import redis_keys
+from iotmon.service.auth import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall
-from iotmon.service.responses import iso, now_iso
+from iotmon.service.responses import ApiError, iso, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,14 @@ def _replay_cursor(data: Any) -> tuple[int, int] | str:
 class Realtime:
     """The Socket.IO server of one service replica."""
 
-    def __init__(self, context: ServiceContext, redis_url: str) -> None:
+    def __init__(self, context: ServiceContext, redis_url: str, access: Access, cors_origins: tuple[str, ...] = ()) -> None:
         self.context = context
+        self.access = access
         manager = socketio.AsyncRedisManager(redis_url, channel=redis_keys.SOCKETIO_CHANNEL)
-        # Same-origin only until CORS becomes configurable; always_connect
-        # confirms the connection before `connection-status` is sent.
-        self.sio = socketio.AsyncServer(async_mode="asgi", always_connect=True, client_manager=manager)
+        # Same origin, plus IOTMON_CORS_ORIGINS.
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", client_manager=manager, cors_allowed_origins=list(cors_origins) or None
+        )
         self._status_task: asyncio.Task[None] | None = None
         self._register()
 
@@ -112,8 +115,20 @@ class Realtime:
         await self.sio.emit("error", payload, to=sid)
         return {"success": False, "error": message}
 
-    async def connect(self, sid: str, _environ: dict[str, Any], _auth: Any = None) -> None:
-        await self.sio.emit("connection-status", {"status": "connected", "clientId": sid, "timestamp": now_iso()}, to=sid)
+    async def connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        """The handshake accepts the REST API's token: `io(url, {auth: {token}})`."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            user = self.access.verify(token) if token else None
+        except ApiError as denied:
+            raise socketio.exceptions.ConnectionRefusedError({"code": denied.code, "message": denied.message}) from None
+        if user is None and not self.access.anonymous_read:
+            raise socketio.exceptions.ConnectionRefusedError({"code": "UNAUTHORIZED", "message": "a token is required"})
+        await self.sio.save_session(sid, {"user": user})
+        status = {"status": "connected", "clientId": sid, "timestamp": now_iso()}
+        if user is not None:
+            status |= {"username": user.name, "role": user.role}
+        await self.sio.emit("connection-status", status, to=sid)
 
     async def subscribe_device(self, sid: str, data: Any = None) -> dict[str, Any]:
         device = _device_id(data)

@@ -33,6 +33,7 @@ def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
                 kafka_bootstrap_servers=None,
                 port=free_port(),
                 data_dir=tmp_path_factory.mktemp(f"replica-{n}"),
+                rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
             )
             system = System(settings, simulate=False)
             system.start()

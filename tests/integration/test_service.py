@@ -24,6 +24,7 @@ from iotmon import storage
 from iotmon.config import Settings
 from iotmon.readings import parse_reading
 from iotmon.system import System
+from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
@@ -88,6 +89,7 @@ def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPath
         host="127.0.0.1",
         port=free_port(),
         data_dir=tmp_path_factory.mktemp("service-data"),
+        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
     )
     system = System(settings, simulate=False)
     system.start()
@@ -385,8 +387,9 @@ def test_history_of_an_unknown_device_is_404(api):
 
 
 @pytest.mark.parametrize("method, path", [("GET", "/api/nothing-here"), ("POST", "/api/devices/device-001"), ("DELETE", "/api/readings")])
-def test_unknown_api_routes_answer_404_in_the_envelope(api, method, path):
-    assert_error(api.request(method, path), 404, "NOT_FOUND")
+def test_unknown_api_routes_answer_404_in_the_envelope(api, service, database_url, method, path):
+    headers = bearer(service.url, database_url, "admin")  # writes are checked for a token before routing
+    assert_error(api.request(method, path, headers=headers), 404, "NOT_FOUND")
 
 
 def test_every_response_has_its_own_request_id(api):

@@ -1,0 +1,60 @@
+"""Prometheus metrics at /metrics: requests, latencies, events processed, consumer lag where known."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventing.router import Router
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    """One registry per service instance (several run side by side in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "iotmon_http_requests", "HTTP requests answered", ["method", "endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "iotmon_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, endpoint, str(status)).inc()
+        self.latency.labels(method, endpoint).observe(seconds)
+
+    def watch_router(self, router: Router) -> None:
+        self.registry.register(RouterCollector(router.counts, router.lag))
+
+    async def endpoint(self, _request: Request) -> Response:
+        body = await run_in_threadpool(generate_latest, self.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class RouterCollector:
+    """Events the local router delivered, retried and dead-lettered, and how far its consumers lag."""
+
+    def __init__(self, counts: Mapping[str, int], lag: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self.counts, self.lag = counts, lag
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        events = CounterMetricFamily("iotmon_router_events", "Events handled by the local router", labels=["outcome"])
+        for outcome in ("delivered", "retried", "dead_lettered"):
+            events.add_metric([outcome], self.counts.get(outcome, 0))
+        yield events
+        lag = GaugeMetricFamily("iotmon_consumer_lag", "Records not yet consumed, per group and topic", labels=["group", "topic"])
+        for (group, topic), behind in self.lag().items():
+            lag.add_metric([group, topic], behind)
+        yield lag
