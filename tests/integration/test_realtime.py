@@ -44,6 +44,14 @@ def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
             system.stop()
 
 
+@pytest.fixture(autouse=True)
+def no_current_values(redis_url) -> None:
+    """Subscribing sends a device's current value first; earlier tests may have left some."""
+    store = redis.Redis.from_url(redis_url)
+    for key in store.scan_iter("device:*:current"):
+        store.delete(key)
+
+
 @pytest.fixture
 def connect(replicas) -> Iterator:
     clients: list[socketio.SimpleClient] = []
@@ -80,8 +88,6 @@ def nothing_arrives(client: socketio.SimpleClient, event_name: str, timeout: flo
 
 
 def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect, redis_url):
-    # No current values: subscribing would send them as a first `sensor-data`.
-    redis.Redis.from_url(redis_url).delete(redis_keys.current("device-001"), redis_keys.current("device-002"))
     first, second, other = connect(0), connect(1), connect(1)
     assert first.call("subscribe-device", {"deviceId": "device-001"}) == {"success": True, "deviceId": "device-001"}
     assert second.call("subscribe-device", "device-001")["success"] is True
