@@ -74,6 +74,12 @@ MATRIX = [
     ("GET", "/api/devices", 200, 200, 200, 200),
     ("POST", "/api/readings", 400, 400, 400, 400),  # open to gateways; the empty body is refused
     ("PUT", "/api/some/write", 401, 403, 404, 404),
+    ("PUT", "/api/alerts/alert-999999/acknowledge", 401, 403, 404, 404),
+    ("PUT", "/api/alerts/alert-999999/resolve", 401, 403, 404, 404),
+    ("POST", "/api/silences", 401, 403, 400, 400),
+    ("DELETE", "/api/silences/999999", 401, 403, 404, 404),
+    ("PUT", "/api/devices/device-999/config", 401, 403, 400, 400),  # the empty body is refused first
+    ("GET", "/api/alerts", 200, 200, 200, 200),
     ("GET", "/api/users", 401, 403, 403, 200),
     ("POST", "/api/users", 401, 403, 403, 400),
 ]
