@@ -341,6 +341,7 @@ class Aggregate:
             return
         ordered = sorted(due)
         conn.execute(_ROLLUP, ([d for d, _ in ordered], [at(h * HOUR_US) for _, h in ordered]))
+        self.redis.incr(redis_keys.cache_generation("rollups"))  # the API's cached analytics are stale now
         self._pending -= due
         for pair in ordered:
             self._rolled[pair] = now

@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from eventing.events import alert_id
-from iotmon.redis_keys import ALERTS_ACTIVE
+from iotmon.redis_keys import ALERTS_ACTIVE, cache_generation
 
 SYSTEM = "system"
 OPEN_STATES = ("triggered", "acknowledged", "escalated")
@@ -398,7 +398,10 @@ def open_alerts(
 def refresh_active(conn: psycopg.Connection, redis: Any) -> list[dict[str, Any]]:
     """Rebuild the seed's `alerts:active` key from PostgreSQL's open alerts (one query, one SET)."""
     active = open_alerts(conn)
-    redis.set(ALERTS_ACTIVE, json.dumps(active))
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(ALERTS_ACTIVE, json.dumps(active))
+    pipe.incr(cache_generation("alerts"))  # the API's cached alert views are stale now
+    pipe.execute()
     return active
 
 

@@ -27,3 +27,8 @@ def stats(device_id: str, window: str) -> str:
 
 def device_room(device_id: str) -> str:
     return f"device:{device_id}"
+
+
+def cache_generation(dependency: str) -> str:
+    """A counter bumped whenever data the API caches changes (alerts, devices, rollups)."""
+    return f"cache:generation:{dependency}"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import redis
 
 from iotmon import SCHEMA_DIR, db, storage
 from tests.support import servers
@@ -19,7 +20,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def clean_db(database_url: str) -> str:
+def clean_db(database_url: str, redis_url: str) -> str:
     """The test database with no readings, alerts or stats (devices back to the seed five, with their seed config)."""
     for attempt in range(5):  # a system left running by a module fixture may hold locks: deadlocks are retried
         try:
@@ -32,6 +33,9 @@ def clean_db(database_url: str) -> str:
             if attempt == 4:
                 raise
     storage.forget_cache()
+    store = redis.Redis.from_url(redis_url)
+    for key in store.scan_iter("cache:*"):  # the API's cached answers were about the old data
+        store.delete(key)
     return database_url
 
 

@@ -30,6 +30,7 @@ from iotmon import ROOT, db, users
 from iotmon.config import Settings
 from iotmon.service import auth
 from iotmon.service.auth import Access, AccessControl
+from iotmon.service.cache import ResponseCache
 from iotmon.service.context import HasHealth, ServiceContext
 from iotmon.service.metrics import Metrics
 from iotmon.service.realtime import Realtime
@@ -149,8 +150,8 @@ def create_app(
     )
     app.state.context = context
     app.state.access = access
-    # Outermost first: log every request, add headers to every answer (429s included), CORS, limit, then authorise.
-    guarded: ASGIApp = AccessControl(app, access)
+    # Outermost first: log every request, add headers to every answer (429s included), CORS, limit, authorise, cache.
+    guarded: ASGIApp = AccessControl(ResponseCache(app, context.redis), access)
     guarded = RateLimit(guarded, context.redis, settings.rate_limit_per_minute)
     if settings.cors_origins:
         guarded = CORSMiddleware(
