@@ -64,6 +64,7 @@ class System:
     database_url: str = ""
     redis_url: str = ""
     generated_admin_password: str | None = None  # set when the first admin was made with a new password
+    transport: Transport | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -76,6 +77,7 @@ class System:
             db.migrate(self.database_url)
             self.generated_admin_password = users.prepare_admin(self.database_url, self.settings.admin_password)
             transport, transport_name = make_transport(self.settings)
+            self.transport = transport
             self._stops.append(transport.close)
             functions = make_functions(self.database_url, self.redis_url, transport)
             self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))

@@ -22,46 +22,20 @@ import redis as redis_lib
 from eventing import topics
 from eventing.binding import decode, json_data
 from iotmon import alerts as store
-from iotmon import system as system_module
-from iotmon.config import Settings
 from iotmon.redis_keys import ALERTS_ACTIVE
 from iotmon.system import System
 from tests.support.auth import bearer
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        host="127.0.0.1",
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("api-alerts"),
-        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
-        tick_seconds=10**6,  # no escalate-cron ticks during the module
-    )
-    made: dict[str, Any] = {}
-    original = system_module.make_transport
-
-    def capture(settings: Settings):  # type: ignore[no-untyped-def]
-        made["transport"], name = original(settings)
-        return made["transport"], name
-
-    system = System(settings, simulate=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(system_module, "make_transport", capture)
-        system.start()
-    system.transport = made["transport"]  # type: ignore[attr-defined]
-    # A group that never commits: the transport keeps every `alerts` record for the test to read.
-    made["transport"].consumer(topics.ALERTS, "test-api-alerts")
-    try:
+def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-alerts")) as system:
+        # A group that never commits: the transport keeps every `alerts` record for the test to read.
+        system.transport.consumer(topics.ALERTS, "test-api-alerts")
         yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture

@@ -20,32 +20,17 @@ from eventing.events import batch_event
 from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
 from iotmon import db, redis_keys
-from iotmon.config import Settings
 from iotmon.system import System
 from tests.support.auth import bearer
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 
 HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
 def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        host="127.0.0.1",
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("api-devices"),
-        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
-        tick_seconds=10**6,  # no escalate-cron ticks during the module
-    )
-    system = System(settings, simulate=False)
-    system.start()
-    try:
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-devices")) as system:
         yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import jwt
@@ -14,34 +12,14 @@ import redis
 import socketio
 
 from iotmon import users
-from iotmon.config import Settings
-from iotmon.system import System
 from tests.support.auth import PASSWORD, bearer, ensure_user, token
-from tests.support.kafka_broker import free_port
-
-
-@contextmanager
-def running(database_url: str, redis_url: str, data_dir, **overrides) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        port=free_port(),
-        data_dir=data_dir,
-        rate_limit_per_minute=1_000_000,
-    )
-    system = System(dataclasses.replace(settings, **overrides), simulate=False)
-    system.start()
-    try:
-        yield system.url
-    finally:
-        system.stop()
+from tests.support.service import running_system
 
 
 @pytest.fixture(scope="module")
 def url(database_url, redis_url, tmp_path_factory) -> Iterator[str]:
-    with running(database_url, redis_url, tmp_path_factory.mktemp("auth")) as base:
-        yield base
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("auth")) as system:
+        yield system.url
 
 
 def test_login_gives_a_token_with_the_role(url, database_url):
@@ -157,9 +135,11 @@ def test_security_headers_on_the_api_and_the_page(url):
 
 
 def test_the_rate_limit_is_shared_by_replicas(database_url, redis_url, tmp_path):
-    with running(database_url, redis_url, tmp_path / "a", rate_limit_per_minute=6) as first, running(
-        database_url, redis_url, tmp_path / "b", rate_limit_per_minute=6
-    ) as second:
+    with (
+        running_system(database_url, redis_url, tmp_path / "a", rate_limit_per_minute=6) as first_system,
+        running_system(database_url, redis_url, tmp_path / "b", rate_limit_per_minute=6) as second_system,
+    ):
+        first, second = first_system.url, second_system.url
         store = redis.Redis.from_url(redis_url)
         for key in store.scan_iter("ratelimit:*"):  # a fresh minute for this test
             store.delete(key)
@@ -172,7 +152,8 @@ def test_the_rate_limit_is_shared_by_replicas(database_url, redis_url, tmp_path)
 
 
 def test_cors_allows_only_the_configured_origins(database_url, redis_url, tmp_path):
-    with running(database_url, redis_url, tmp_path, cors_origins=("http://dashboard.example",)) as base:
+    with running_system(database_url, redis_url, tmp_path, cors_origins=("http://dashboard.example",)) as system:
+        base = system.url
         preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"}
         allowed = httpx.options(f"{base}/api/devices", headers={"Origin": "http://dashboard.example", **preflight})
         assert allowed.headers["access-control-allow-origin"] == "http://dashboard.example"
@@ -192,7 +173,8 @@ def test_socketio_takes_the_same_token(url, database_url):
 
 
 def test_reading_can_require_a_login(database_url, redis_url, tmp_path):
-    with running(database_url, redis_url, tmp_path, anonymous_read=False) as base:
+    with running_system(database_url, redis_url, tmp_path, anonymous_read=False) as system:
+        base = system.url
         assert httpx.get(f"{base}/api/devices").status_code == 401
         assert httpx.get(f"{base}/api/devices", headers=bearer(base, database_url, "viewer")).status_code == 200
         with pytest.raises(socketio.exceptions.ConnectionError):

@@ -11,30 +11,15 @@ import pytest
 import redis
 
 from iotmon import alerts
-from iotmon.config import Settings
 from iotmon.redis_keys import cache_generation
-from iotmon.system import System
 from tests.support.auth import bearer
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 
 
 @pytest.fixture(scope="module")
 def url(database_url, redis_url, tmp_path_factory) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("cache"),
-        rate_limit_per_minute=1_000_000,
-        tick_seconds=3600.0,  # no escalation ticks behind the test's back
-    )
-    system = System(settings, simulate=False)
-    system.start()
-    try:
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("cache")) as system:
         yield system.url
-    finally:
-        system.stop()
 
 
 def open_alert(database_url: str) -> int:

@@ -16,9 +16,7 @@ import redis
 import socketio
 
 from iotmon import redis_keys
-from iotmon.config import Settings
-from iotmon.system import System
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -31,21 +29,9 @@ def stamp(seconds_ago: float = 0.0) -> str:
 
 @pytest.fixture(scope="module")
 def chain(database_url, redis_url, kafka_bootstrap, tmp_path_factory) -> Iterator[str]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("chain"),
-        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
-        tick_seconds=1.0,
-    )
-    system = System(settings, simulate=False)
-    system.start()
-    try:
+    data_dir = tmp_path_factory.mktemp("chain")
+    with running_system(database_url, redis_url, data_dir, kafka_bootstrap_servers=kafka_bootstrap, tick_seconds=1.0) as system:
         yield system.url
-    finally:
-        system.stop()
 
 
 @pytest.fixture

@@ -17,31 +17,16 @@ import socketio
 
 from functions.environment import socketio_manager
 from iotmon import redis_keys
-from iotmon.config import Settings
-from iotmon.system import System
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 
 
 @pytest.fixture(scope="module")
 def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
-    systems = []
-    try:
-        for n in range(2):
-            settings = Settings(
-                database_url=database_url,
-                redis_url=redis_url,
-                kafka_bootstrap_servers=None,
-                port=free_port(),
-                data_dir=tmp_path_factory.mktemp(f"replica-{n}"),
-                rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
-            )
-            system = System(settings, simulate=False)
-            system.start()
-            systems.append(system)
-        yield [system.url for system in systems]
-    finally:
-        for system in systems:
-            system.stop()
+    with (
+        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-0")) as first,
+        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-1")) as second,
+    ):
+        yield [first.url, second.url]
 
 
 @pytest.fixture(autouse=True)

@@ -21,11 +21,10 @@ import pytest
 import simple_websocket
 
 from iotmon import storage
-from iotmon.config import Settings
 from iotmon.readings import parse_reading
 from iotmon.system import System
 from tests.support.auth import bearer
-from tests.support.kafka_broker import free_port
+from tests.support.service import running_system
 from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
@@ -82,21 +81,8 @@ def is_number(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,  # the in-process transport
-        host="127.0.0.1",
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("service-data"),
-        rate_limit_per_minute=1_000_000,  # this suite's own requests must not be limited
-    )
-    system = System(settings, simulate=False)
-    system.start()
-    try:
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("service-data")) as system:
         yield system
-    finally:
-        system.stop()
 
 
 def _has_request_id(response: httpx.Response) -> None:

@@ -1,0 +1,34 @@
+"""The whole system in the test process, on the suite's servers, for tests over real HTTP and Socket.IO."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from iotmon.config import Settings
+from iotmon.system import System
+from tests.support.kafka_broker import free_port
+
+
+@contextmanager
+def running_system(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Iterator[System]:
+    """`iotmon up` without the simulator: in-process events, no rate limit, no cron ticks, unless overridden."""
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        kafka_bootstrap_servers=None,
+        host="127.0.0.1",
+        port=free_port(),
+        data_dir=data_dir,
+        rate_limit_per_minute=1_000_000,  # the tests' own requests must not be limited
+        tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
+    )
+    system = System(dataclasses.replace(settings, **overrides), simulate=False)
+    system.start()
+    try:
+        yield system
+    finally:
+        system.stop()
