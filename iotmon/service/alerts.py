@@ -29,6 +29,7 @@ from iotmon.redis_keys import ALERTS_ACTIVE
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
+from iotmon.service.openapi import FROM, TO, Query, Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,27 @@ async def _page(context: ServiceContext, where: str, values: dict[str, Any], lim
     return [alert_json(row) for row in rows], meta
 
 
+FILTERS = {
+    "status": Query(str, "Comma list of triggered, acknowledged, escalated, resolved; open (or active) for the open ones, all for every one."),
+    "severity": Query(str, "Comma list of critical, high, medium, low."),
+    "deviceId": Query(str, "Only this device's alerts.", maxLength=100),
+    "type": Query(str, "Only alerts of this type (threshold_high, anomaly, device_offline...).", maxLength=100),
+}
+PAGING = {
+    "limit": Query(int, "Page size.", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT),
+    "offset": Query(int, "Alerts to skip.", minimum=0, maximum=MAX_OFFSET, default=0),
+}
+ALERT_PAGE = Reply(
+    "A page of alerts, newest first; meta has totalAlerts, criticalAlerts, highAlerts, mediumAlerts, lowAlerts, count, limit, offset.",
+    data=obj({"alerts": {"type": "array", "items": {"type": "object"}}}, ["alerts"]),
+)
+ALERT_PATH = {"alert_id": "Alert id, e.g. alert-000042 (or the bare number)."}
+NOTE_BODY = obj({"note": {"type": ["string", "null"], "maxLength": MAX_NOTE}}, additionalProperties=False)
+
+
+@documented(query={**FILTERS, **PAGING}, responses={200: ALERT_PAGE, 400: "A bad filter or paging value (VALIDATION_ERROR)."})
 async def list_alerts(request: Request) -> JSONResponse:
-    """GET /api/alerts: open alerts by default; status, severity, deviceId, type, limit, offset."""
+    """List alerts: the open ones by default, filtered by status, severity, deviceId and type, paged."""
     context: ServiceContext = request.app.state.context
     where, values = alert_filter(request, default_status=store.OPEN_STATES, times=False)
     limit, offset = _paging(request)
@@ -198,8 +218,12 @@ async def list_alerts(request: Request) -> JSONResponse:
     return ok({"alerts": found}, meta)
 
 
+@documented(
+    query={**FILTERS, "from": FROM, "to": TO, **PAGING},
+    responses={200: ALERT_PAGE, 400: "A bad filter, time or paging value (VALIDATION_ERROR)."},
+)
 async def alert_history(request: Request) -> JSONResponse:
-    """GET /api/alerts/history: every alert (any status unless `status`), from/to on triggeredAt, newest first."""
+    """Alert history: every alert (any status unless `status`), from/to on triggeredAt, newest first."""
     context: ServiceContext = request.app.state.context
     where, values = alert_filter(request, default_status=None, times=True)
     limit, offset = _paging(request)
@@ -248,8 +272,15 @@ async def _alert_with_history(context: ServiceContext, number: int) -> dict[str,
     return found
 
 
+@documented(
+    path=ALERT_PATH,
+    responses={
+        200: Reply("The alert with its history (oldest first).", data=obj({"alert": {"type": "object"}}, ["alert"])),
+        404: "No such alert (ALERT_NOT_FOUND).",
+    },
+)
 async def get_alert(request: Request) -> JSONResponse:
-    """GET /api/alerts/{id}: the alert and its history, oldest first."""
+    """An alert and its history of changes, oldest first."""
     context: ServiceContext = request.app.state.context
     number = _number(request)
     found = await _alert_with_history(context, number)
@@ -318,13 +349,41 @@ async def _operator_move(request: Request, move: Any) -> JSONResponse:
     return ok({"alert": found, "change": change}, {"action": change["action"], "eventPublished": published})
 
 
+@documented(
+    path=ALERT_PATH,
+    body=NOTE_BODY,
+    body_required=False,
+    body_description="An optional note, kept in the alert's history.",
+    responses={
+        200: Reply("The alert after the move and the change; meta has action and eventPublished.",
+                   data=obj({"alert": {"type": "object"}, "change": {"type": "object"}}, ["alert", "change"])),
+        400: "A bad body (VALIDATION_ERROR).",
+        404: "No such alert (ALERT_NOT_FOUND).",
+        409: "Not allowed from the alert's status (INVALID_TRANSITION).",
+        413: "The body is over 64 KiB.",
+    },
+)
 async def acknowledge_alert(request: Request) -> JSONResponse:
-    """PUT /api/alerts/{id}/acknowledge (optional {"note"}): triggered/escalated → acknowledged, else 409."""
+    """Acknowledge an alert: triggered or escalated → acknowledged, else 409."""
     return await _operator_move(request, store.acknowledge)
 
 
+@documented(
+    path=ALERT_PATH,
+    body=NOTE_BODY,
+    body_required=False,
+    body_description="An optional note, kept in the alert's history.",
+    responses={
+        200: Reply("The alert after the move and the change; meta has action and eventPublished.",
+                   data=obj({"alert": {"type": "object"}, "change": {"type": "object"}}, ["alert", "change"])),
+        400: "A bad body (VALIDATION_ERROR).",
+        404: "No such alert (ALERT_NOT_FOUND).",
+        409: "Not allowed from the alert's status (INVALID_TRANSITION).",
+        413: "The body is over 64 KiB.",
+    },
+)
 async def resolve_alert(request: Request) -> JSONResponse:
-    """PUT /api/alerts/{id}/resolve (optional {"note"}): any open state → resolved, else 409."""
+    """Resolve an alert: any open state → resolved, else 409."""
     return await _operator_move(request, store.resolve)
 
 
@@ -344,8 +403,15 @@ def _alert_csv_row(row: tuple) -> list[Any]:
             stamp(trig), stamp(ack), ack_by, stamp(esc), stamp(res), res_by]
 
 
+@documented(
+    query={**FILTERS, "from": FROM, "to": TO},
+    responses={
+        200: Reply("CSV: " + ", ".join(ALERT_CSV_HEADER) + ".", media_type="text/csv"),
+        400: "A bad filter or time (VALIDATION_ERROR).",
+    },
+)
 async def alerts_csv(request: Request) -> StreamingResponse:
-    """GET /api/alerts/export.csv: the filters of /api/alerts (and from/to), no limit, streamed."""
+    """Alerts as CSV: the filters of /api/alerts (and from/to), no limit, streamed."""
     context: ServiceContext = request.app.state.context
     where, values = alert_filter(request, default_status=store.OPEN_STATES, times=True)
     sql = f"SELECT {_COLUMNS} FROM alerts WHERE {where} ORDER BY triggered_at DESC, id DESC"
@@ -376,8 +442,28 @@ def _create_sync(conninfo: str, **fields: Any) -> dict[str, Any]:
         return silences.create_silence(conn, **fields).to_json()
 
 
+SILENCE_BODY = obj(
+    {
+        "deviceId": {"type": ["string", "null"], "minLength": 1, "maxLength": 50, "description": "null: every device."},
+        "reason": {"type": "string"},
+        "endsAt": {"type": "string", "description": "ISO 8601 time or epoch milliseconds."},
+        "startsAt": {"type": ["string", "null"], "description": "ISO 8601 time or epoch milliseconds (default: now)."},
+    },
+    ["reason", "endsAt"],
+    additionalProperties=False,
+)
+
+
+@documented(
+    body=SILENCE_BODY,
+    responses={
+        201: Reply("The silence.", data=obj({"silence": {"type": "object"}}, ["silence"])),
+        400: "A bad body (VALIDATION_ERROR).",
+        413: "The body is over 64 KiB.",
+    },
+)
 async def create_silence(request: Request) -> JSONResponse:
-    """POST /api/silences {deviceId|null, reason, endsAt, startsAt?} → 201."""
+    """Create a silence: no notifications for a device (or every device) until endsAt."""
     context: ServiceContext = request.app.state.context
     body = await read_json(request)
     if not isinstance(body, dict):
@@ -413,8 +499,18 @@ def _list_sync(conninfo: str, device: str | None, include_expired: bool) -> list
         return [s.to_json() for s in silences.list_silences(conn, device_id=device, include_expired=include_expired)]
 
 
+@documented(
+    query={
+        "includeExpired": Query(str, "Also the silences that have ended.", enum=["true", "false", "1", "0"]),
+        "deviceId": Query(str, "Only this device's silences (and those for every device).", maxLength=50),
+    },
+    responses={
+        200: Reply("The silences; meta.count.", data=obj({"silences": {"type": "array", "items": {"type": "object"}}}, ["silences"])),
+        400: "A bad parameter (VALIDATION_ERROR).",
+    },
+)
 async def list_silences(request: Request) -> JSONResponse:
-    """GET /api/silences (?includeExpired=true, ?deviceId=): current and future silences, soonest ending first."""
+    """List current and future silences, soonest ending first."""
     context: ServiceContext = request.app.state.context
     raw = (request.query_params.get("includeExpired") or "false").lower()
     if raw not in ("true", "false", "1", "0"):
@@ -429,8 +525,12 @@ def _delete_sync(conninfo: str, number: int) -> bool:
         return silences.delete_silence(conn, number)
 
 
+@documented(
+    path={"silence_id": "The silence's number."},
+    responses={200: Reply("Deleted.", data=obj({"deleted": {"type": "integer"}}, ["deleted"])), 404: "No such silence (SILENCE_NOT_FOUND)."},
+)
 async def delete_silence(request: Request) -> JSONResponse:
-    """DELETE /api/silences/{id}: 200, or 404 if there is none."""
+    """Delete a silence."""
     context: ServiceContext = request.app.state.context
     raw = request.path_params["silence_id"]
     number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 20 else -1

@@ -15,6 +15,7 @@ from iotmon import redis_keys, stats
 from iotmon.alerts import OPEN_STATES
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
+from iotmon.service.openapi import Query, Reply, documented, obj
 from iotmon.service.devices import _redis_json, _status, device_rows, one_device
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
@@ -58,8 +59,13 @@ async def alert_overview(conn: Any, since: datetime) -> dict[str, Any]:
     }
 
 
+@documented(
+    responses={200: Reply("Devices, readings per minute, alerts by severity with MTTA/MTTR, system health.",
+                          data=obj({"devices": {"type": "object"}, "readings": {"type": "object"}, "alerts": {"type": "object"}},
+                                   ["devices", "readings", "alerts"]))},
+)
 async def dashboard(request: Request) -> JSONResponse:
-    """GET /api/metrics/dashboard: what the overview page shows, in one answer."""
+    """The dashboard summary: what the overview page shows, in one answer."""
     context: ServiceContext = request.app.state.context
     now = datetime.now(timezone.utc)
     rows = await device_rows(context)
@@ -112,8 +118,13 @@ async def dashboard(request: Request) -> JSONResponse:
     return ok(data)
 
 
+@documented(
+    responses={200: Reply("system:metrics, the process, the database and Redis.",
+                          data=obj({"process": {"type": "object"}, "database": {"type": "object"}, "redis": {"type": "object"}},
+                                   ["process", "database", "redis"]))},
+)
 async def system_metrics(request: Request) -> JSONResponse:
-    """GET /api/metrics/system: the seed's `system:metrics`, uptime, database and Redis sizes."""
+    """System metrics: the seed's `system:metrics`, uptime, request rate, database and Redis sizes."""
     context: ServiceContext = request.app.state.context
     (metrics,) = await _redis_json(context, [redis_keys.SYSTEM_METRICS])
     async with context.db.connection() as conn:
@@ -182,8 +193,19 @@ def time_to_threshold(fitted_now: float, slope: float, alert_min: float | None, 
     return None
 
 
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    query={"window": Query(str, "The window fitted (default 24h; 7d from the hourly rollups).", enum=list(TREND_WINDOWS))},
+    responses={
+        200: Reply("Slope, trend, forecast at 15/30/60 min and time to the alert thresholds; meta.source.",
+                   data=obj({"deviceId": {"type": "string"}, "window": {"type": "string"}, "forecast": {"type": "array"}},
+                            ["deviceId", "window", "forecast"])),
+        400: "A bad window (VALIDATION_ERROR).",
+        404: "No such device (DEVICE_NOT_FOUND).",
+    },
+)
 async def trends(request: Request) -> JSONResponse:
-    """GET /api/analytics/trends/{deviceId}?window=1h|24h|7d: least-squares slope, trend, forecast, time to threshold."""
+    """A device's trend: least-squares slope, trend, forecast and time to threshold."""
     context: ServiceContext = request.app.state.context
     device_id = request.path_params["device_id"]
     window = request.query_params.get("window") or "24h"
@@ -275,9 +297,17 @@ class _Times:
         }
 
 
+@documented(
+    query={"days": Query(int, "How many UTC days, today included.", minimum=1, maximum=MAX_SUMMARY_DAYS, default=7)},
+    responses={
+        200: Reply("Per device and day, and totals.", data=obj({"devices": {"type": "array"}, "overall": {"type": "object"}}, ["devices", "overall"])),
+        400: "A bad days (VALIDATION_ERROR).",
+    },
+)
 async def summary(request: Request) -> JSONResponse:
-    """GET /api/analytics/summary?days=7 (≤ 90): per device and UTC day, readings (from the hourly rollups)
-    and alerts by type with MTTA and MTTR; totals per device and overall."""
+    """Analytics summary: per device and UTC day, readings and alerts by type with MTTA and MTTR.
+
+    Readings come from the hourly rollups; totals per device and overall."""
     context: ServiceContext = request.app.state.context
     days = params.integer("days", request.query_params.get("days"), 7, 1, MAX_SUMMARY_DAYS)
     today = datetime.now(timezone.utc).date()

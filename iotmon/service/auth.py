@@ -16,12 +16,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import jwt
+import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotmon import users
+from iotmon.service.openapi import Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, error, iso, ok
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -112,25 +114,39 @@ class AccessControl:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
+    try:  # msgspec, like the other endpoints: it refuses lone surrogates, which no encoder (or PostgreSQL) takes
+        body = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
         raise ApiError(400, "VALIDATION_ERROR", "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise ApiError(400, "VALIDATION_ERROR", "the body must be a JSON object")
     return body
 
 
+@documented(
+    body=obj({"username": {"type": "string"}, "password": {"type": "string"}}, ["username", "password"]),
+    responses={
+        200: Reply("A bearer token and the user's role.",
+                   data=obj({"token": {"type": "string"}, "tokenType": {"const": "Bearer"}, "username": {"type": "string"},
+                             "role": {"enum": list(users.ROLES)}, "expiresAt": {"type": "string"}},
+                            ["token", "tokenType", "username", "role", "expiresAt"])),
+        400: "No username or password (VALIDATION_ERROR).",
+        401: "Unknown username or wrong password (INVALID_CREDENTIALS), or a bad token sent along.",
+    },
+)
 async def login(request: Request) -> JSONResponse:
+    """Log in: trade a username and password for a JWT bearer token carrying the role."""
     access: Access = request.app.state.access
     body = await _json_object(request)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "VALIDATION_ERROR", "username and password (strings) are required")
-    async with request.app.state.context.db.connection() as conn:
-        row = await (
-            await conn.execute("SELECT password_hash, role FROM users WHERE username = %s", (username,))
-        ).fetchone()
+    row = None
+    if "\x00" not in username:  # PostgreSQL text cannot hold NUL: no such user
+        async with request.app.state.context.db.connection() as conn:
+            row = await (
+                await conn.execute("SELECT password_hash, role FROM users WHERE username = %s", (username,))
+            ).fetchone()
     # The hash is checked even for an unknown user, so timing does not tell which names exist.
     valid = await run_in_threadpool(users.verify_password, password, row[0] if row else users.hash_password("x"))
     if not row or not valid:
@@ -142,14 +158,26 @@ async def login(request: Request) -> JSONResponse:
     )
 
 
+@documented(responses={200: Reply("The users (never their passwords).", data=obj({"users": {"type": "array"}}, ["users"]))})
 async def list_users(request: Request) -> JSONResponse:
+    """List the users and their roles."""
     async with request.app.state.context.db.connection() as conn:
         rows = await (await conn.execute("SELECT username, role, created_at FROM users ORDER BY username")).fetchall()
     found = [{"username": name, "role": role, "createdAt": iso(created)} for name, role, created in rows]
     return ok({"users": found}, {"total": len(found)})
 
 
+@documented(
+    body=obj({"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": list(users.ROLES)}},
+             ["username", "password"]),
+    responses={
+        201: Reply("Created.", data=obj({"username": {"type": "string"}, "role": {"type": "string"}}, ["username", "role"])),
+        400: "An invalid username, password or role (VALIDATION_ERROR).",
+        409: "The user exists already (USER_EXISTS).",
+    },
+)
 async def create_user(request: Request) -> JSONResponse:
+    """Create a user with a role (viewer by default)."""
     body = await _json_object(request)
     username, password, role = body.get("username", ""), body.get("password", ""), body.get("role", "viewer")
     if not all(isinstance(v, str) for v in (username, password, role)):
@@ -170,12 +198,23 @@ async def create_user(request: Request) -> JSONResponse:
     return ok({"username": username, "role": role}, status=201)
 
 
+@documented(
+    path={"username": "The user's name."},
+    responses={
+        200: Reply("Deleted.", data=obj({"username": {"type": "string"}, "deleted": {"const": True}}, ["username", "deleted"])),
+        404: "No such user (USER_NOT_FOUND).",
+        409: "An admin cannot delete their own account (CANNOT_DELETE_SELF).",
+    },
+)
 async def delete_user(request: Request) -> JSONResponse:
+    """Delete a user."""
     username = request.path_params["username"]
     if username == request.state.user.name:
         raise ApiError(409, "CANNOT_DELETE_SELF", "an admin cannot delete their own account")
-    async with request.app.state.context.db.connection() as conn:
-        gone = await (await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))).fetchone()
+    gone = None
+    if "\x00" not in username:  # PostgreSQL text cannot hold NUL: no such user
+        async with request.app.state.context.db.connection() as conn:
+            gone = await (await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))).fetchone()
     if not gone:
         raise ApiError(404, "USER_NOT_FOUND", f"no user {username!r}")
     return ok({"username": username, "deleted": True})

@@ -16,6 +16,7 @@ from iotmon import redis_keys
 from iotmon.service import downsample, params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
+from iotmon.service.openapi import FROM, TO, Query, Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
 HISTORY_DEFAULT_SPAN = timedelta(hours=1)
@@ -128,7 +129,16 @@ def device_json(row: dict[str, Any], stats_24h: dict[str, Any] | None, now: date
     }
 
 
+@documented(
+    responses={
+        200: Reply(
+            "Every device; meta has totalDevices and activeDevices.",
+            data=obj({"devices": {"type": "array", "items": {"type": "object"}}}, ["devices"]),
+        )
+    }
+)
 async def list_devices(request: Request) -> JSONResponse:
+    """List the devices with their status, last reading, worst open alert, 24 h average and trend."""
     context: ServiceContext = request.app.state.context
     rows = await device_rows(context)
     stats = await _redis_json(context, [redis_keys.stats(row["device_id"], "24h") for row in rows])
@@ -152,8 +162,12 @@ def device_detail(row: dict[str, Any], stats_1h: Any, stats_24h: Any, now: datet
     return device
 
 
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    responses={200: Reply("The device.", data=obj({"device": {"type": "object"}}, ["device"])), 404: "No such device (DEVICE_NOT_FOUND)."},
+)
 async def get_device(request: Request) -> JSONResponse:
-    """GET /api/devices/{id}: details, configuration, last reading, 1 h and 24 h statistics."""
+    """A device: details, configuration, last reading, 1 h and 24 h statistics."""
     context: ServiceContext = request.app.state.context
     device_id = request.path_params["device_id"]
     row = await one_device(context, device_id)
@@ -163,8 +177,18 @@ async def get_device(request: Request) -> JSONResponse:
     return ok({"device": device_detail(row, stats_1h, stats_24h, datetime.now(timezone.utc))})
 
 
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    responses={
+        200: Reply("The current reading (null if none); meta.source is redis or database.",
+                   data=obj({"deviceId": {"type": "string"}, "current": {"type": ["object", "null"]}}, ["deviceId", "current"])),
+        404: "No such device (DEVICE_NOT_FOUND).",
+    },
+)
 async def current_reading(request: Request) -> JSONResponse:
-    """GET /api/devices/{id}/current: Redis `device:<id>:current`, else the newest stored reading."""
+    """A device's current reading.
+
+    The aggregate function's live value in Redis (`device:<id>:current`), else the newest stored reading."""
     context: ServiceContext = request.app.state.context
     device_id = request.path_params["device_id"]
     row = await one_device(context, device_id)
@@ -277,8 +301,29 @@ def _point(bucket: datetime, avg: float | None, low: float | None, high: float |
     }
 
 
+HISTORY_QUERY = {
+    "from": FROM,
+    "to": TO,
+    "resolution": Query(str, "raw (default), 1m, 5m or 1h buckets, or auto: the finest within 2,000 points.",
+                        enum=list(downsample.RESOLUTIONS)),
+}
+
+
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    query={**HISTORY_QUERY, "limit": Query(int, "At most this many points (the newest).", minimum=1, maximum=HISTORY_MAX_LIMIT)},
+    responses={
+        200: Reply("Readings or buckets, oldest first; meta has count, from, to, limit, truncated (and resolution).",
+                   data=obj({"deviceId": {"type": "string"}, "readings": {"type": "array", "items": {"type": "object"}}},
+                            ["deviceId", "readings"])),
+        400: "A bad from, to, limit or resolution (VALIDATION_ERROR).",
+        404: "No such device (DEVICE_NOT_FOUND).",
+    },
+)
 async def device_history(request: Request) -> JSONResponse:
-    """GET /api/devices/{id}/history: raw readings (default) or `resolution` buckets."""
+    """A device's history: raw readings (default) or downsampled `resolution` buckets.
+
+    From the last hour by default; buckets of 1 h come from the hourly rollups."""
     context: ServiceContext = request.app.state.context
     q = HistoryQuery(request)
     limit = q.limit or HISTORY_DEFAULT_LIMIT
@@ -316,8 +361,18 @@ async def device_history(request: Request) -> JSONResponse:
     return ok({"deviceId": q.device_id, "readings": readings}, meta)
 
 
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    query={**HISTORY_QUERY, "limit": Query(int, "At most this many rows (default: all).", minimum=1, maximum=CSV_MAX_LIMIT)},
+    responses={
+        200: Reply("CSV: timestamp, deviceId, value, unit, status (raw) or value, min, max, count (buckets).",
+                   media_type="text/csv"),
+        400: "A bad from, to, limit or resolution (VALIDATION_ERROR).",
+        404: "No such device (DEVICE_NOT_FOUND).",
+    },
+)
 async def history_csv(request: Request) -> StreamingResponse:
-    """GET /api/devices/{id}/history.csv: the same query, streamed from a server-side cursor."""
+    """A device's history as CSV, streamed from a server-side cursor (the parameters of /history)."""
     context: ServiceContext = request.app.state.context
     q = HistoryQuery(request, csv_export=True)
     async with context.db.connection() as conn:
@@ -460,8 +515,45 @@ def check_ranges(merged: dict[str, Any]) -> list[dict[str, str]]:
     return problems
 
 
+_NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": -DECIMAL_LIMIT, "maximum": DECIMAL_LIMIT}
+CONFIG_BODY = obj(
+    {
+        "normalMin": _NUMBER_OR_NULL,
+        "normalMax": _NUMBER_OR_NULL,
+        "alertMin": _NUMBER_OR_NULL,
+        "alertMax": _NUMBER_OR_NULL,
+        "offlineTimeoutS": {"type": "integer", "minimum": 1, "maximum": 7 * 86_400},
+        "anomalySensitivity": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+        "trendHorizonS": {"type": "integer", "minimum": 1, "maximum": 7 * 86_400},
+        "breachCount": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "clearAfterS": {"type": "integer", "minimum": 0, "maximum": 7 * 86_400},
+        "hysteresisPct": {"type": "number", "minimum": 0, "maximum": 100},
+        "updatePeriodMs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86_400_000},
+        "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 100},
+        "location": {"type": "string", "minLength": 1, "maxLength": 100},
+        "status": {"enum": ["active", "inactive", "maintenance"]},
+    },
+    minProperties=1,
+    additionalProperties=False,
+    description="Any of the fields; set bounds must satisfy alertMin < normalMin < normalMax < alertMax.",
+)
+
+
+@documented(
+    path={"device_id": "Device id, e.g. device-001."},
+    body=CONFIG_BODY,
+    responses={
+        200: Reply("The device's new configuration; meta.updated lists the fields set.",
+                   data=obj({"deviceId": {"type": "string"}, "config": {"type": "object"}}, ["deviceId", "config"])),
+        400: "Unknown or invalid fields, or ranges out of order (VALIDATION_ERROR, every problem in details).",
+        404: "No such device (DEVICE_NOT_FOUND).",
+        413: "The body is over 64 KiB.",
+    },
+)
 async def put_config(request: Request) -> JSONResponse:
-    """PUT /api/devices/{id}/config: validated, applied to `devices` (the rule engine re-reads it within seconds)."""
+    """Change a device's configuration: thresholds, normal range, offline timeout, anomaly sensitivity...
+
+    Validated, written to `devices`; the rule engine re-reads it within seconds, without a restart."""
     from iotmon.service.alerts import read_json  # shared body parsing
 
     context: ServiceContext = request.app.state.context

@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from iotmon import __version__
 from iotmon.service.context import ServiceContext
+from iotmon.service.openapi import Reply, documented, obj
 from iotmon.service.responses import JSONResponse, now_iso
 
 CHECK_TIMEOUT = 2.0
@@ -53,7 +54,28 @@ def overall(found: dict[str, dict[str, Any]]) -> str:
     return "unhealthy" if found["database"]["status"] != "healthy" else "degraded"
 
 
+_DEPENDENCY = obj({"status": {"enum": ["healthy", "unhealthy"]}, "responseTime": {"type": "number"}}, ["status"])
+HEALTH_SCHEMA = obj(
+    {
+        "status": {"enum": ["healthy", "degraded", "unhealthy"]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "version": {"type": "string"},
+        "dependencies": obj({"database": _DEPENDENCY, "redis": _DEPENDENCY, "kafka": _DEPENDENCY}, ["database", "redis", "kafka"]),
+        "metrics": obj({"uptime": {"type": "number"}, "requestsPerMinute": {"type": "number"}, "errorRate": {"type": "number"}}),
+    },
+    ["status", "timestamp", "version", "dependencies", "metrics"],
+    description="The seed's health format (architecture §10.2), not the envelope.",
+)
+
+
+@documented(
+    responses={
+        200: Reply("Healthy, or degraded (Redis or the transport down).", schema=HEALTH_SCHEMA),
+        503: Reply("Unhealthy: the database is down.", schema=HEALTH_SCHEMA),
+    },
+)
 async def health(request: Request) -> JSONResponse:
+    """Health of the service and its dependencies, in the seed's format (never rate-limited)."""
     context: ServiceContext = request.app.state.context
     found = await dependencies(context)
     status = overall(found)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventing.router import Router
+from iotmon.service.openapi import Reply, documented
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -38,7 +39,12 @@ class Metrics:
     def watch_router(self, router: Router) -> None:
         self.registry.register(RouterCollector(router.counts, router.lag))
 
+    @documented(
+        responses={200: Reply("Prometheus text exposition format.", media_type="text/plain")},
+        operation_id="prometheus_metrics",
+    )
     async def endpoint(self, _request: Request) -> Response:
+        """Prometheus metrics: request rates and latencies per endpoint, router events, consumer lag."""
         body = await run_in_threadpool(generate_latest, self.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -13,6 +13,7 @@ from eventing import topics
 from eventing.events import batch_event, reading_event
 from iotmon.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.service.context import ServiceContext
+from iotmon.service.openapi import Reply, documented, obj, ref
 from iotmon.service.responses import ApiError, JSONResponse, ok
 
 MAX_BODY = 8 * 1024 * 1024
@@ -52,7 +53,20 @@ def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return [to_json(reading) for reading in good], sorted(problems, key=lambda p: p.get("index", -1))
 
 
+@documented(
+    body={"oneOf": [ref("Reading"), ref("ReadingBatch")]},
+    body_description="One reading, or a batch {\"readings\": [...]} (schema/events/*.schema.json).",
+    responses={
+        202: Reply("Queued on sensors-data; meta has topic and events.", data=obj({"accepted": {"type": "integer"}}, ["accepted"])),
+        400: "Not JSON, or invalid readings (VALIDATION_ERROR, one problem per reading with its index); nothing is accepted.",
+        413: "The body is over 8 MiB.",
+        503: "The event transport could not take them (TRANSPORT_UNAVAILABLE); try again.",
+    },
+)
 async def post_readings(request: Request) -> JSONResponse:
+    """Send readings, as a gateway would: validated, then queued on `sensors-data` for the pipeline.
+
+    All or nothing: one invalid reading refuses the whole request."""
     context: ServiceContext = request.app.state.context
     payload = await _body(request)
     readings, problems = _validate(payload)

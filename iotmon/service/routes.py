@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from iotmon.service import alerts, analytics, devices, health, readings, status
+from iotmon.service import alerts, analytics, devices, health, openapi, readings, status
 from iotmon.service.responses import error
 
 
@@ -42,6 +42,9 @@ API_ROUTES: list[BaseRoute] = [
     Route("/api/metrics/system", analytics.system_metrics),
     Route("/api/analytics/trends/{device_id}", analytics.trends),
     Route("/api/analytics/summary", analytics.summary),
+    # the API's own description (iotmon/service/openapi.py builds it from these routes)
+    Route("/api/openapi.json", openapi.openapi_json),
+    Route("/api/docs", openapi.docs_page),
 ]
 
 # Last: anything else under /api is a 404 in the envelope, not the dashboard's page.

@@ -13,10 +13,17 @@ from iotmon.service.analytics import alert_overview
 from iotmon.service.context import ServiceContext
 from iotmon.service.devices import _status, device_rows
 from iotmon.service.health import dependencies, overall
+from iotmon.service.openapi import Reply, documented, obj
 from iotmon.service.responses import JSONResponse, ok
 
 
+@documented(
+    responses={200: Reply("Health summary, devices online/offline, open alerts, uptime and versions.",
+                          data=obj({"status": {"enum": ["healthy", "degraded", "unhealthy"]}, "versions": {"type": "object"}},
+                                   ["status", "versions"]))},
+)
 async def status(request: Request) -> JSONResponse:
+    """The system at a glance: health summary, devices online/offline, open alerts, versions."""
     context: ServiceContext = request.app.state.context
     found = await dependencies(context)
     now = datetime.now(timezone.utc)
