@@ -189,60 +189,48 @@ def _round(value: float, digits: int = 4) -> float:
 # Thresholds
 
 
-def threshold_exceeded(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray
-) -> Series | None:
+def threshold_exceeded(rules: DeviceRules, times: np.ndarray, values: np.ndarray) -> Series | None:
+    """Above alert_max; clear once below alert_max − hysteresis."""
     if rules.alert_max is None:
         return None
-    limit, h, span = rules.alert_max, rules.hysteresis, rules.normal_span
-    kinds = np.where(
-        values > limit, BREACH, np.where(values <= limit - h, CLEAR, HOLD)
-    ).astype(np.int8)
-    severities = severity_index(np.maximum(values - limit, 0.0), span)
-
-    def describe(i: int) -> Finding:
-        value = float(values[i])
-        return Finding(
-            f"{rules.device_id} value {value:g} above the alert maximum {limit:g}",
-            value,
-            limit,
-            {
-                "excess": _round(value - limit),
-                "normalSpan": span,
-                "hysteresis": _round(h),
-                "readingAt": iso(times[i]),
-            },
-        )
-
-    return Series(THRESHOLD_EXCEEDED, kinds, severities, describe)
+    return _threshold(rules, times, values, THRESHOLD_EXCEEDED, rules.alert_max, direction=1)
 
 
-def threshold_below(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray
-) -> Series | None:
+def threshold_below(rules: DeviceRules, times: np.ndarray, values: np.ndarray) -> Series | None:
+    """Below alert_min; clear once above alert_min + hysteresis."""
     if rules.alert_min is None:
         return None
-    limit, h, span = rules.alert_min, rules.hysteresis, rules.normal_span
-    kinds = np.where(
-        values < limit, BREACH, np.where(values >= limit + h, CLEAR, HOLD)
-    ).astype(np.int8)
-    severities = severity_index(np.maximum(limit - values, 0.0), span)
+    return _threshold(rules, times, values, THRESHOLD_BELOW, rules.alert_min, direction=-1)
+
+
+def _threshold(
+    rules: DeviceRules, times: np.ndarray, values: np.ndarray, rule: str, limit: float, direction: int
+) -> Series:
+    """One threshold rule; `direction` 1 breaches above the limit, -1 below it."""
+    h, span = rules.hysteresis, rules.normal_span
+    if direction > 0:
+        breached, cleared = values > limit, values <= limit - h
+    else:  # compared as written, not through a subtraction, so a value exactly at the hysteresis bound clears
+        breached, cleared = values < limit, values >= limit + h
+    kinds = np.where(breached, BREACH, np.where(cleared, CLEAR, HOLD)).astype(np.int8)
+    severities = severity_index(np.maximum((values - limit) * direction, 0.0), span)
+    words, measure = ("above the alert maximum", "excess") if direction > 0 else ("below the alert minimum", "shortfall")
 
     def describe(i: int) -> Finding:
         value = float(values[i])
         return Finding(
-            f"{rules.device_id} value {value:g} below the alert minimum {limit:g}",
+            f"{rules.device_id} value {value:g} {words} {limit:g}",
             value,
             limit,
             {
-                "shortfall": _round(limit - value),
+                measure: _round(abs(value - limit)),
                 "normalSpan": span,
                 "hysteresis": _round(h),
                 "readingAt": iso(times[i]),
             },
         )
 
-    return Series(THRESHOLD_BELOW, kinds, severities, describe)
+    return Series(rule, kinds, severities, describe)
 
 
 # Anomaly: median and MAD of the previous readings

@@ -349,7 +349,8 @@ async def _operator_move(request: Request, move: Any) -> JSONResponse:
     return ok({"alert": found, "change": change}, {"action": change["action"], "eventPublished": published})
 
 
-@documented(
+# Acknowledge and resolve take the same body and answer alike.
+MOVE_DOCS = dict(
     path=ALERT_PATH,
     body=NOTE_BODY,
     body_required=False,
@@ -363,25 +364,15 @@ async def _operator_move(request: Request, move: Any) -> JSONResponse:
         413: "The body is over 64 KiB.",
     },
 )
+
+
+@documented(**MOVE_DOCS)
 async def acknowledge_alert(request: Request) -> JSONResponse:
     """Acknowledge an alert: triggered or escalated → acknowledged, else 409."""
     return await _operator_move(request, store.acknowledge)
 
 
-@documented(
-    path=ALERT_PATH,
-    body=NOTE_BODY,
-    body_required=False,
-    body_description="An optional note, kept in the alert's history.",
-    responses={
-        200: Reply("The alert after the move and the change; meta has action and eventPublished.",
-                   data=obj({"alert": {"type": "object"}, "change": {"type": "object"}}, ["alert", "change"])),
-        400: "A bad body (VALIDATION_ERROR).",
-        404: "No such alert (ALERT_NOT_FOUND).",
-        409: "Not allowed from the alert's status (INVALID_TRANSITION).",
-        413: "The body is over 64 KiB.",
-    },
-)
+@documented(**MOVE_DOCS)
 async def resolve_alert(request: Request) -> JSONResponse:
     """Resolve an alert: any open state → resolved, else 409."""
     return await _operator_move(request, store.resolve)
