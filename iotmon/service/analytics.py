@@ -15,8 +15,8 @@ from iotmon import redis_keys, stats
 from iotmon.alerts import OPEN_STATES
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
-from iotmon.service.openapi import Query, Reply, documented, obj
 from iotmon.service.devices import _redis_json, _status, device_rows, one_device
+from iotmon.service.openapi import Query, Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
 SEVERITIES = ("critical", "high", "medium", "low")
