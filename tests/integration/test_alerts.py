@@ -9,7 +9,6 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 import redis as redis_lib
 from jsonschema import Draft202012Validator, FormatChecker
@@ -22,6 +21,7 @@ from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule, state_key
 from iotmon import SCHEMA_DIR, alerts, db
 from iotmon.redis_keys import ALERTS_ACTIVE, current
+from tests.support.database import sql
 
 VALIDATOR = Draft202012Validator(
     json.loads((SCHEMA_DIR / "events" / "alert.schema.json").read_text()),
@@ -85,11 +85,6 @@ def events(transport):
         found.append((event["type"], json_data(event)))
     return found
 
-
-def sql(url, query, *params):
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(query, params)
-        return cursor.fetchall() if cursor.description else cursor.rowcount
 
 
 def history(url):

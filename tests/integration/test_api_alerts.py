@@ -24,8 +24,7 @@ from eventing.binding import decode, json_data
 from iotmon import alerts as store
 from iotmon.redis_keys import ALERTS_ACTIVE
 from iotmon.system import System
-from tests.support.auth import bearer
-from tests.support.service import running_system
+from tests.support.service import operator_client, running_system
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -43,9 +42,7 @@ def api(service: System, clean_db: str, redis_url: str) -> Iterator[httpx.Client
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute("DELETE FROM silences")
     redis_lib.Redis.from_url(redis_url).delete(ALERTS_ACTIVE)
-    # An operator: these tests are about the endpoints; tests/integration/test_auth.py checks the roles.
-    operator = bearer(service.url, clean_db, "operator")
-    with httpx.Client(base_url=service.url, timeout=10, headers=operator) as client:
+    with operator_client(service, clean_db, timeout=10) as client:
         yield client
 
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis as redis_lib
 
@@ -21,8 +20,8 @@ from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
 from iotmon import db, redis_keys
 from iotmon.system import System
-from tests.support.auth import bearer
-from tests.support.service import running_system
+from tests.support.database import sql
+from tests.support.service import operator_client, running_system
 
 HOUR = timedelta(hours=1)
 
@@ -42,16 +41,9 @@ def redis(redis_url: str) -> redis_lib.Redis:
 
 @pytest.fixture
 def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
-    # An operator: these tests are about the endpoints; tests/integration/test_auth.py checks the roles.
-    operator = bearer(service.url, clean_db, "operator")
-    with httpx.Client(base_url=service.url, timeout=30, headers=operator) as client:
+    with operator_client(service, clean_db) as client:
         yield client
 
-
-def sql(url: str, query: str, *params: Any) -> Any:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(query, params)
-        return cursor.fetchall() if cursor.description else cursor.rowcount
 
 
 def iso(moment: datetime) -> str:

@@ -8,8 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from iotmon.config import Settings
 from iotmon.system import System
+from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
 
 
@@ -32,3 +35,10 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         yield system
     finally:
         system.stop()
+
+
+@contextmanager
+def operator_client(system: System, database_url: str, timeout: float = 30.0) -> Iterator[httpx.Client]:
+    """An HTTP client acting as an operator (tests of the endpoints; tests/integration/test_auth.py checks roles)."""
+    with httpx.Client(base_url=system.url, timeout=timeout, headers=bearer(system.url, database_url, "operator")) as client:
+        yield client
