@@ -72,16 +72,31 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _has_servers(settings: Settings, what: str) -> bool:
+    """Local distributed mode runs on real servers; say which are missing."""
+    missing = [
+        name
+        for name, value in (
+            ("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers),
+            ("DATABASE_URL", settings.database_url),
+            ("REDIS_URL", settings.redis_url),
+        )
+        if not value
+    ]
+    if missing:
+        print(f"error: {what} needs {', '.join(missing)} set (or run everything embedded with `iotmon up`)", file=sys.stderr)
+    return not missing
+
+
 def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     """Local distributed mode: the router and the functions against real Kafka and PostgreSQL."""
     from eventing.router import Router
     from eventing.wiring import load_wiring
     from iotmon.system import make_functions, make_transport
 
-    if not (settings.kafka_bootstrap_servers and settings.database_url and settings.redis_url):
-        print("error: set KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and REDIS_URL for the router (or use `iotmon up`)", file=sys.stderr)
+    if not _has_servers(settings, "the router"):
         return 2
-    db.migrate(settings.database_url)
+    db.migrate(settings.database_url)  # type: ignore[arg-type]
     transport, _ = make_transport(settings)
     router = Router(
         transport,
@@ -105,16 +120,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.service import create_app
     from iotmon.system import make_transport
 
-    if not (settings.kafka_bootstrap_servers and settings.database_url and settings.redis_url):
-        print("error: set KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and REDIS_URL (or use `iotmon up`)", file=sys.stderr)
+    if not _has_servers(settings, "the service"):
         return 2
-    db.migrate(settings.database_url)
+    db.migrate(settings.database_url)  # type: ignore[arg-type]
     _show_admin_password(users.prepare_admin(settings.database_url, settings.admin_password))
     transport, name = make_transport(settings)
     app = create_app(settings.database_url, settings.redis_url, transport, name, settings=settings)
+    config = uvicorn.Config(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="service", daemon=True)
+    thread.start()  # in a thread, so that Ctrl-C and SIGTERM reach the orderly stop below
     try:
-        uvicorn.run(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
+        _wait_for_signal()
     finally:
+        server.should_exit = True
+        thread.join(10)
         transport.close()
     return 0
 
