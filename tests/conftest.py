@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-import redis
+import redis as redis_lib
 
 from iotmon import SCHEMA_DIR, db, storage
 from tests.support import servers
@@ -35,7 +35,7 @@ def clean_db(database_url: str, redis_url: str) -> str:
                 raise
     storage.forget_cache()
     # Redis holds state derived from PostgreSQL (windows, rule machines, cached answers): it goes too.
-    redis.Redis.from_url(redis_url).flushdb()
+    redis_lib.Redis.from_url(redis_url).flushdb()
     return database_url
 
 
@@ -49,3 +49,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def kafka_bootstrap() -> Iterator[str]:
     with servers.kafka() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture
+def redis(clean_db: str, redis_url: str) -> redis_lib.Redis:
+    """A client on the suite's Redis, emptied with the database."""
+    return redis_lib.Redis.from_url(redis_url)

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis as redis_lib
 
 from iotmon import redis_keys
 from iotmon.system import System
@@ -21,13 +20,6 @@ from tests.support.service import operator_client, running_system
 def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-analytics")) as system:
         yield system
-
-
-@pytest.fixture
-def redis(redis_url: str) -> redis_lib.Redis:
-    client = redis_lib.Redis.from_url(redis_url)
-    client.flushdb()
-    return client
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis as redis_lib
 
 from eventing.events import batch_event
 from eventing.memory import MemoryTransport
@@ -30,13 +29,6 @@ HOUR = timedelta(hours=1)
 def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-devices")) as system:
         yield system
-
-
-@pytest.fixture
-def redis(redis_url: str) -> redis_lib.Redis:
-    client = redis_lib.Redis.from_url(redis_url)
-    client.flushdb()
-    return client
 
 
 @pytest.fixture
