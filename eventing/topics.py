@@ -1,8 +1,9 @@
-"""Kafka topic names: the seed's three, and the dead-letter topic."""
+"""Kafka topic names: the seed's three, and a dead-letter topic per event contract."""
 
 SENSORS_DATA = "sensors-data"
 METRICS = "metrics"
 ALERTS = "alerts"
-SENSORS_DATA_DLQ = "sensors-data.dlq"
+SENSORS_DATA_DLQ = "sensors-data.dlq"  # readings ingest rejects, and readings no function could take
+ALERTS_DLQ = "alerts.dlq"  # alert changes notify could not handle
 
-ALL = (SENSORS_DATA, METRICS, ALERTS, SENSORS_DATA_DLQ)
+ALL = (SENSORS_DATA, METRICS, ALERTS, SENSORS_DATA_DLQ, ALERTS_DLQ)

@@ -1,9 +1,12 @@
-"""The event wiring, read from the Knative manifests in `knative/`.
+"""The event wiring, read from the Knative manifests in `knative/base/`.
 
 The cluster's KafkaSources and PingSources are the one source of truth for
-which function hears which topic (in which consumer group, with which retry
-policy and dead-letter sink) and which function runs on which schedule; the
-local router follows exactly what they say.
+which function hears which topic (in which consumer group, in which order, with
+which retry policy, timeout and dead-letter sink) and which function runs on
+which schedule; the local router follows exactly what they say. The files are
+found the way kustomize finds them: the `resources` of `kustomization.yaml`,
+following nested kustomizations. The overlays only tune scale, resources and
+images, never the wiring.
 """
 
 from __future__ import annotations
@@ -17,6 +20,13 @@ import yaml
 
 from iotmon import KNATIVE_DIR
 
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Kustomization fields that change resources: the router reads the files as they are, so the base must not use them.
+_TRANSFORMING = (
+    "patches", "patchesStrategicMerge", "patchesJson6902", "replacements", "components",
+    "configMapGenerator", "secretGenerator", "images", "replicas", "nameSuffix", "namePrefix",
+)
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -26,6 +36,7 @@ class Delivery:
     backoff_policy: str = "exponential"
     backoff_delay: float = 0.2  # seconds
     dead_letter_topic: str | None = None
+    timeout: float | None = None  # seconds each try may take (None: the sender's default)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number `attempt` (1-based), as Knative computes it."""
@@ -42,6 +53,8 @@ class KafkaSubscription:
     function: str
     delivery: Delivery = field(default_factory=Delivery)
     consumers: int = 1  # members of the consumer group, sharing the partitions
+    ordering: str = "ordered"  # ordered: a partition's next event waits for the answer to the previous one
+    initial_offset: str = "latest"  # where a new consumer group starts: earliest or latest
 
 
 @dataclass(frozen=True)
@@ -54,9 +67,25 @@ class PingSchedule:
 
 
 @dataclass(frozen=True)
+class FunctionService:
+    """A Knative Service: a function the sources deliver to, its image and the port it listens on."""
+
+    name: str
+    image: str
+    port: int = 8080
+
+
+@dataclass(frozen=True)
 class Wiring:
     subscriptions: tuple[KafkaSubscription, ...]
     schedules: tuple[PingSchedule, ...]
+    services: tuple[FunctionService, ...] = ()
+
+    def topics(self) -> frozenset[str]:
+        """Every topic the sources read or dead-letter to."""
+        read = {topic for s in self.subscriptions for topic in s.topics}
+        dead = {s.delivery.dead_letter_topic for s in self.subscriptions if s.delivery.dead_letter_topic}
+        return frozenset(read | dead)
 
 
 _DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
@@ -72,12 +101,31 @@ def parse_duration(text: str) -> float:
 
 
 def read_manifests(directory: Path = KNATIVE_DIR) -> list[dict[str, Any]]:
+    """The documents of a kustomization's resources (recursively), or of every *.yaml in a plain folder."""
+    kustomization = next((directory / name for name in KUSTOMIZATION_FILES if (directory / name).is_file()), None)
+    if kustomization is None:
+        return [doc for path in sorted(directory.glob("*.yaml")) for doc in _documents(path)]
+    spec = yaml.safe_load(kustomization.read_text()) or {}
+    if used := [name for name in _TRANSFORMING if spec.get(name)]:
+        raise ValueError(
+            f"{kustomization}: {', '.join(used)} would change what the local router reads; do that in an overlay"
+        )
     documents: list[dict[str, Any]] = []
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name == "kustomization.yaml":
-            continue
-        documents.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
+    for entry in spec.get("resources") or []:
+        if "://" in entry or entry.startswith(("github.com/", "git@")):
+            raise ValueError(f"{kustomization}: remote resource {entry!r} cannot be read offline")
+        path = (directory / entry).resolve()
+        if path.is_dir():
+            documents.extend(read_manifests(path))
+        elif path.is_file():
+            documents.extend(_documents(path))
+        else:
+            raise ValueError(f"{kustomization}: resource {entry!r} does not exist")
     return documents
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
 def load_wiring(directory: Path = KNATIVE_DIR) -> Wiring:
@@ -91,6 +139,8 @@ def load_wiring(directory: Path = KNATIVE_DIR) -> Wiring:
             function=doc["spec"]["sink"]["ref"]["name"],
             delivery=_delivery(doc["spec"].get("delivery") or {}, sinks),
             consumers=int(doc["spec"].get("consumers", 1)),
+            ordering=doc["spec"].get("ordering", "ordered"),
+            initial_offset=doc["spec"].get("initialOffset", "latest"),
         )
         for doc in documents
         if doc.get("kind") == "KafkaSource"
@@ -106,7 +156,18 @@ def load_wiring(directory: Path = KNATIVE_DIR) -> Wiring:
         for doc in documents
         if doc.get("kind") == "PingSource"
     )
-    return Wiring(subscriptions, schedules)
+    services = tuple(
+        _service(doc)
+        for doc in documents
+        if doc.get("kind") == "Service" and doc.get("apiVersion", "").startswith("serving.knative.dev/")
+    )
+    return Wiring(subscriptions, schedules, services)
+
+
+def _service(doc: dict[str, Any]) -> FunctionService:
+    container = doc["spec"]["template"]["spec"]["containers"][0]
+    ports = container.get("ports") or [{}]
+    return FunctionService(doc["metadata"]["name"], container["image"], int(ports[0].get("containerPort", 8080)))
 
 
 def _delivery(spec: dict[str, Any], sinks: dict[str, str]) -> Delivery:
@@ -120,4 +181,5 @@ def _delivery(spec: dict[str, Any], sinks: dict[str, str]) -> Delivery:
         backoff_policy=spec.get("backoffPolicy", "exponential"),
         backoff_delay=parse_duration(spec.get("backoffDelay", "PT0.2S")),
         dead_letter_topic=sinks.get(dead_letter.get("name", "")),
+        timeout=parse_duration(spec["timeout"]) if spec.get("timeout") else None,
     )

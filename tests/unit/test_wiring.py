@@ -1,22 +1,14 @@
-"""The wiring read from knative/, and the manifests valid against the resources' schemas."""
+"""The wiring the local router reads from knative/base (the manifests themselves are checked in test_manifests.py)."""
 
-import json
 from pathlib import Path
 
 import pytest
-from jsonschema import Draft202012Validator
 
 from eventing import topics
 from eventing.wiring import Delivery, load_wiring, parse_duration, read_manifests
-from iotmon import ROOT
-from tests.support.paths import K8S_SCHEMAS
+from iotmon import KNATIVE_DIR
 
-SCHEMA_FILES = {
-    ("serving.knative.dev", "Service"): "serving.knative.dev/service_v1.json",
-    ("sources.knative.dev", "KafkaSource"): "sources.knative.dev/kafkasource_v1.json",
-    ("sources.knative.dev", "PingSource"): "sources.knative.dev/pingsource_v1.json",
-    ("eventing.knative.dev", "KafkaSink"): "eventing.knative.dev/kafkasink_v1alpha1.json",
-}
+FUNCTIONS = {"ingest", "aggregate", "evaluate-rule", "escalate-cron", "notify"}
 
 
 def test_ingest_hears_sensors_data_with_a_dead_letter_topic():
@@ -29,19 +21,41 @@ def test_ingest_hears_sensors_data_with_a_dead_letter_topic():
     assert ingest[0].delivery.dead_letter_topic == topics.SENSORS_DATA_DLQ
 
 
-@pytest.mark.parametrize("document", read_manifests(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
-def test_manifest_is_valid(document):
-    key = (document["apiVersion"].split("/")[0], document["kind"])
-    schema = json.loads((K8S_SCHEMAS / SCHEMA_FILES[key]).read_text())
-    errors = sorted(Draft202012Validator(schema).iter_errors(document), key=str)
-    assert not errors, [e.message for e in errors]
+def test_the_wiring_of_the_five_functions():
+    wiring = load_wiring()
+    heard = {(s.function, s.topics, s.group) for s in wiring.subscriptions}
+    assert heard == {
+        ("ingest", (topics.SENSORS_DATA,), "ingest"),
+        ("aggregate", (topics.METRICS,), "aggregate"),
+        ("evaluate-rule", (topics.METRICS,), "evaluate-rule"),
+        ("notify", (topics.ALERTS,), "notify"),
+    }
+    assert [(s.function, s.schedule) for s in wiring.schedules] == [("escalate-cron", "* * * * *")]
+    assert {s.name for s in wiring.services} == FUNCTIONS
+    assert all(s.port == 8080 for s in wiring.services)
 
 
-def test_kustomization_lists_every_manifest():
-    import yaml
+def test_alert_changes_have_their_own_dead_letter_topic():
+    notify = next(s for s in load_wiring().subscriptions if s.function == "notify")
+    assert notify.delivery.dead_letter_topic == topics.ALERTS_DLQ
 
-    listed = set(yaml.safe_load((ROOT / "knative" / "kustomization.yaml").read_text())["resources"])
-    assert listed == {p.name for p in (ROOT / "knative").glob("*.yaml")} - {"kustomization.yaml"}
+
+def test_every_source_is_ordered_with_a_timeout_and_starts_at_the_earliest_offset():
+    for subscription in load_wiring().subscriptions:
+        assert subscription.ordering == "ordered", subscription.name
+        assert subscription.initial_offset == "earliest", subscription.name
+        assert subscription.delivery.timeout == pytest.approx(30), subscription.name
+        assert subscription.delivery.backoff_policy == "exponential", subscription.name
+
+
+def test_the_topics_the_wiring_uses_are_the_known_ones():
+    assert load_wiring().topics() == set(topics.ALL)
+
+
+def test_the_router_reads_the_base():
+    assert KNATIVE_DIR.name == "base" and (KNATIVE_DIR / "kustomization.yaml").is_file()
+    kinds = {doc["kind"] for doc in read_manifests()}
+    assert {"KafkaSource", "PingSource", "KafkaSink", "KafkaTopic", "Namespace", "Deployment", "Job"} <= kinds
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("PT0.2S", 0.2), ("PT1M", 60), ("PT1H30M", 5400), ("P1D", 86400)])
@@ -60,14 +74,53 @@ def test_backoff_follows_knative():
     assert Delivery(backoff_policy="linear", backoff_delay=0.1).delay(3) == pytest.approx(0.3)
 
 
+PING = (
+    "apiVersion: sources.knative.dev/v1\nkind: PingSource\nmetadata: {name: tick}\n"
+    "spec:\n  schedule: '*/1 * * * *'\n  data: '{\"a\": 1}'\n  sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: cron}}\n"
+)
+
+
 def test_ping_sources_are_read(tmp_path: Path):
-    (tmp_path / "cron.yaml").write_text(
-        "apiVersion: sources.knative.dev/v1\nkind: PingSource\nmetadata: {name: tick}\n"
-        "spec:\n  schedule: '*/1 * * * *'\n  data: '{\"a\": 1}'\n  sink: {ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: cron}}\n"
-    )
+    (tmp_path / "cron.yaml").write_text(PING)
     wiring = load_wiring(tmp_path)
     assert wiring.subscriptions == ()
     assert [(s.name, s.schedule, s.function, s.data) for s in wiring.schedules] == [("tick", "*/1 * * * *", "cron", '{"a": 1}')]
+
+
+def test_nested_kustomizations_are_followed_and_unlisted_files_ignored(tmp_path: Path):
+    (tmp_path / "kustomization.yaml").write_text("resources: [inner]\n")
+    (tmp_path / "stray.yaml").write_text(PING.replace("tick", "stray"))
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "inner" / "kustomization.yaml").write_text("namespace: x\nresources: [cron.yaml]\n")
+    (tmp_path / "inner" / "cron.yaml").write_text(PING)
+    assert [s.name for s in load_wiring(tmp_path).schedules] == ["tick"]
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "error"),
+    [
+        ("resources: [cron.yaml]\npatches: [{path: p.yaml}]\n", "patches would change"),
+        ("resources: [https://example.com/x.yaml]\n", "remote resource"),
+        ("resources: [missing.yaml]\n", "does not exist"),
+    ],
+)
+def test_what_the_router_could_not_follow_is_refused(tmp_path: Path, kustomization, error):
+    (tmp_path / "kustomization.yaml").write_text(kustomization)
+    (tmp_path / "cron.yaml").write_text(PING)
+    with pytest.raises(ValueError, match=error):
+        load_wiring(tmp_path)
+
+
+def test_delivery_timeout_and_ordering_are_read(tmp_path: Path):
+    (tmp_path / "source.yaml").write_text(
+        "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata: {name: s}\n"
+        "spec:\n  topics: [t]\n  bootstrapServers: [k:9092]\n  ordering: unordered\n  sink: {ref: {kind: Service, name: f}}\n"
+        "  delivery: {retry: 2, backoffPolicy: linear, backoffDelay: PT1S, timeout: PT2.5S}\n"
+    )
+    (subscription,) = load_wiring(tmp_path).subscriptions
+    assert subscription.ordering == "unordered"
+    assert subscription.initial_offset == "latest"  # Knative's default
+    assert subscription.delivery == Delivery(retry=2, backoff_policy="linear", backoff_delay=1.0, timeout=2.5)
 
 
 def test_a_dead_letter_sink_must_be_declared(tmp_path: Path):
