@@ -1,0 +1,74 @@
+// The REST client: the seed's envelope in, typed data or an ApiError out.
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: unknown = null,
+  ) {
+    super(message);
+  }
+
+  /** The service could not be reached (network down, service stopped, gateway errors). */
+  get unreachable(): boolean {
+    return this.status === 0 || this.status === 502 || this.status === 503 || this.status === 504;
+  }
+}
+
+export interface Envelope<T> {
+  data: T;
+  meta: Record<string, unknown>;
+}
+
+type Listener = (reachable: boolean) => void;
+
+let token: string | null = null;
+const reachability = new Set<Listener>();
+
+export function setToken(value: string | null): void {
+  token = value;
+}
+
+/** Hear whether the last request reached the service (for the offline banner). */
+export function onReachability(listener: Listener): () => void {
+  reachability.add(listener);
+  return () => reachability.delete(listener);
+}
+
+function report(reachable: boolean): void {
+  reachability.forEach((listener) => listener(reachable));
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    report(false);
+    throw new ApiError(0, "UNREACHABLE", "the service cannot be reached; the last data stays on screen");
+  }
+  const payload = await response.json().catch(() => null);
+  const error = new ApiError(response.status, payload?.error?.code ?? "HTTP_" + response.status, payload?.error?.message ?? response.statusText, payload?.error?.details);
+  report(!error.unreachable);
+  if (!response.ok || !payload?.success) throw error;
+  return { data: payload.data as T, meta: payload.meta ?? {} };
+}
+
+export const get = <T>(path: string) => request<T>("GET", path).then((reply) => reply.data);
+export const put = <T>(path: string, body: unknown) => request<T>("PUT", path, body).then((reply) => reply.data);
+export const post = <T>(path: string, body: unknown) => request<T>("POST", path, body).then((reply) => reply.data);
+export const del = <T>(path: string) => request<T>("DELETE", path).then((reply) => reply.data);
+
+/** A query string from the defined values only. */
+export function query(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}

@@ -1,0 +1,75 @@
+// The device configuration editor: validated here and by the service; operators only.
+import { useEffect, useState, type FormEvent } from "react";
+import { toast } from "react-toastify";
+import { put } from "../api/client";
+import type { Device } from "../api/types";
+import { canOperate, refreshDevices, session, showError } from "../state/app";
+import { checkConfig, CONFIG_FIELDS, toForm, type ConfigForm } from "../state/config";
+import { useStore } from "../state/store";
+
+export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): void }) {
+  const operator = canOperate(useStore(session, (s) => s));
+  const [form, setForm] = useState<ConfigForm>(() => toForm(device.config));
+  const [saving, setSaving] = useState(false);
+  const [touched, setTouched] = useState(false);
+  useEffect(() => {
+    if (!touched) setForm(toForm(device.config));
+  }, [device.config, touched]);
+
+  const { body, problems } = checkConfig(form, device.config);
+  const changed = Object.keys(body).length > 0;
+  const valid = Object.keys(problems).length === 0;
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!valid || !changed) return;
+    setSaving(true);
+    try {
+      await put(`/api/devices/${device.deviceId}/config`, body);
+      toast.success(`Saved ${device.deviceId}'s configuration; the rules use it within seconds.`);
+      setTouched(false);
+      await refreshDevices();
+      onSaved();
+    } catch (error) {
+      showError(error, "Saving the configuration");
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <form className="form config-form" onSubmit={submit} aria-label="Device configuration">
+      <fieldset disabled={!operator || saving}>
+        <div className="config-grid">
+          {CONFIG_FIELDS.map((field) => (
+            <label key={field.key} title={field.hint}>
+              {field.label}
+              <input
+                name={field.key}
+                inputMode="decimal"
+                value={form[field.key]}
+                aria-invalid={problems[field.key] ? true : undefined}
+                aria-describedby={problems[field.key] ? `${field.key}-problem` : undefined}
+                onChange={(e) => {
+                  setTouched(true);
+                  setForm({ ...form, [field.key]: e.target.value });
+                }}
+              />
+              {problems[field.key] && <span className="problem small" id={`${field.key}-problem`}>{problems[field.key]}</span>}
+            </label>
+          ))}
+        </div>
+      </fieldset>
+      {operator ? (
+        <div className="buttons">
+          <button type="button" className="ghost" disabled={!touched} onClick={() => { setTouched(false); setForm(toForm(device.config)); }}>
+            Reset
+          </button>
+          <button type="submit" disabled={!valid || !changed || saving}>{saving ? "Saving…" : "Save configuration"}</button>
+        </div>
+      ) : (
+        <p className="muted small">Read-only: log in as an operator to change the configuration.</p>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,86 @@
+// A Plotly chart: loaded on first use, drawn with Plotly.react, themed, resized with its box.
+import type { Config, Data, Layout, PlotlyHTMLElement } from "plotly.js";
+import { useEffect, useRef } from "react";
+import { preferences, type Theme } from "../state/app";
+import { useStore } from "../state/store";
+
+type PlotlyModule = typeof import("plotly.js");
+
+let plotly: Promise<PlotlyModule> | null = null;
+export const loadPlotly = (): Promise<PlotlyModule> =>
+  (plotly ??= import("plotly.js-dist-min").then((module) => module.default as unknown as PlotlyModule));
+
+const THEME: Record<Theme, { text: string; grid: string }> = {
+  dark: { text: "#d6dbe4", grid: "rgba(214,219,228,0.12)" },
+  light: { text: "#1d2430", grid: "rgba(29,36,48,0.12)" },
+};
+
+export function themedLayout(layout: Partial<Layout>, theme: Theme): Partial<Layout> {
+  const colors = THEME[theme];
+  const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid };
+  return {
+    margin: { l: 48, r: 16, t: 12, b: 36 },
+    ...layout,
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { color: colors.text, family: "system-ui, sans-serif", size: 12, ...layout.font },
+    xaxis: { ...axis, ...layout.xaxis },
+    yaxis: { ...axis, ...layout.yaxis },
+    legend: { orientation: "h", y: -0.2, ...layout.legend },
+  };
+}
+
+export interface PlotProps {
+  data: Data[];
+  layout?: Partial<Layout>;
+  config?: Partial<Config>;
+  height?: number;
+  label: string; // what the chart shows, for screen readers
+  onRelayout?: (event: Record<string, unknown>) => void;
+  plotRef?: React.MutableRefObject<PlotlyHTMLElement | null>;
+}
+
+export function Plot({ data, layout = {}, config = {}, height = 280, label, onRelayout, plotRef }: PlotProps) {
+  const box = useRef<HTMLDivElement>(null);
+  const theme = useStore(preferences, (p) => p.theme);
+  const relayout = useRef(onRelayout);
+  relayout.current = onRelayout;
+
+  useEffect(() => {
+    let cancelled = false;
+    loadPlotly().then((Plotly) => {
+      if (cancelled || !box.current) return;
+      Plotly.react(box.current, data, themedLayout({ height, ...layout }, theme), {
+        displaylogo: false,
+        responsive: true,
+        displayModeBar: "hover",
+        ...config,
+      }).then((element) => {
+        if (plotRef) plotRef.current = element;
+        const withEvents = element as PlotlyHTMLElement & { _iotmonBound?: boolean };
+        if (!withEvents._iotmonBound) {
+          withEvents._iotmonBound = true;
+          element.on("plotly_relayout", (event) => relayout.current?.(event as Record<string, unknown>));
+        }
+      });
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [data, layout, config, height, theme, plotRef]);
+
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const observer = new ResizeObserver(() => {
+      if (plotly && element.querySelector(".main-svg")) plotly.then((Plotly) => Plotly.Plots.resize(element));
+    });
+    observer.observe(element);
+    return () => {
+      observer.disconnect();
+      plotly?.then((Plotly) => Plotly.purge(element));
+    };
+  }, []);
+
+  return <div ref={box} className="plot" style={{ minHeight: height }} role="img" aria-label={label} />;
+}

@@ -1,0 +1,98 @@
+import { fireEvent, render, screen } from "@testing-library/react";
+import { MemoryRouter } from "react-router-dom";
+import type { Alert } from "../api/types";
+import { live, outbox, session } from "../state/app";
+import { initialLive } from "../state/live";
+import { device } from "../test-fixtures";
+import { AlertsTable } from "./AlertsTable";
+import { bulletScale, zone } from "./Bullet";
+import { ConfigEditor } from "./ConfigEditor";
+import { DeviceCard } from "./DeviceCard";
+import { Layout } from "./Layout";
+
+const alert: Alert = {
+  id: "alert-001", deviceId: "device-002", type: "high_pressure", message: "above threshold", severity: "high",
+  value: 58.5, threshold: 55, status: "triggered", triggeredAt: "2026-11-30T10:05:00.000Z", acknowledgedAt: null, resolvedAt: null,
+};
+const operator = { token: "t", username: "olga", role: "operator" as const, expiresAt: "2999-01-01T00:00:00Z" };
+const inRouter = (ui: React.ReactNode) => render(<MemoryRouter>{ui}</MemoryRouter>);
+
+afterEach(() => {
+  session.update(() => null);
+  live.update(() => initialLive);
+  outbox.update(() => []);
+});
+
+describe("DeviceCard", () => {
+  it("shows the live value with its unit, the status, the trend and a link to the device", () => {
+    inRouter(<DeviceCard device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }} points={[]} />);
+    expect(screen.getByTestId("device-value").textContent).toMatch(/86[.,]50\s°C/);
+    expect(screen.getByText("High alert")).toBeTruthy();
+    expect(screen.getByLabelText("trend stable")).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Temperature sensor #1" }).getAttribute("href")).toBe("/devices/device-001");
+    expect(screen.getByRole("meter").getAttribute("aria-valuenow")).toBe("86.5");
+  });
+});
+
+describe("Bullet", () => {
+  it("spans the limits and the value, and names the zone", () => {
+    const { config } = device();
+    const [low, high] = bulletScale(config, 200);
+    expect(low).toBeLessThanOrEqual(15);
+    expect(high).toBeGreaterThan(200);
+    expect([zone(config, 50), zone(config, 82), zone(config, 90), zone(config, null)]).toEqual(["normal", "warning", "alert", "unknown"]);
+  });
+});
+
+describe("AlertsTable", () => {
+  it("is read-only for viewers", () => {
+    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    expect(screen.getByText("High pressure")).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Acknowledge" })).toBeNull();
+  });
+
+  it("asks an operator to confirm, with an optional note", () => {
+    session.update(() => operator);
+    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    fireEvent.click(screen.getByRole("button", { name: "Acknowledge" }));
+    const dialog = screen.getByRole("dialog", { name: "Acknowledge alert-001?" });
+    expect(dialog.querySelector("textarea")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("dialog")).toBeNull();
+  });
+});
+
+describe("ConfigEditor", () => {
+  it("is disabled for viewers", () => {
+    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    expect(screen.getByRole("textbox", { name: /Alert above/ }).matches(":disabled")).toBe(true);
+    expect(screen.getByText(/log in as an operator/)).toBeTruthy();
+  });
+
+  it("shows an operator what is wrong before anything is sent", () => {
+    session.update(() => operator);
+    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    fireEvent.change(screen.getByRole("textbox", { name: /Alert above/ }), { target: { value: "70" } });
+    expect(screen.getByText("must be above normal to")).toBeTruthy();
+    expect((screen.getByRole("button", { name: "Save configuration" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe("Layout", () => {
+  it("shows the offline banner and the queued actions when the service is unreachable", () => {
+    live.update((s) => ({ ...s, connection: "offline" }));
+    outbox.update(() => [{ alertId: "alert-001", kind: "acknowledge", note: "", queuedAt: "" }]);
+    inRouter(<Layout><p>content</p></Layout>);
+    expect(screen.getByRole("alert").textContent).toMatch(/unreachable.*1 action\(s\) queued/);
+    expect(screen.getByRole("status").textContent).toMatch(/Reconnecting/);
+  });
+
+  it("toggles and remembers the theme", () => {
+    inRouter(<Layout><p>content</p></Layout>);
+    const before = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;
+    fireEvent.click(screen.getByTestId("theme-toggle"));
+    const after = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;
+    expect(after).not.toBe(before);
+    expect(["dark", "light"]).toContain(after);
+  });
+});

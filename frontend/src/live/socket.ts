@@ -1,0 +1,60 @@
+// The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
+import { io, type Socket } from "socket.io-client";
+import type { AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
+import { flushOutbox, live, refreshDashboard, refreshDevices, refreshOpenAlerts } from "../state/app";
+import { applyAlertEvent, applyDeviceStatus, applySensorData, type Connection } from "../state/live";
+
+export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
+
+export interface LiveHandlers {
+  onAlert(event: AlertEvent, resolved: boolean): void;
+}
+
+function setConnection(connection: Connection): void {
+  live.update((state) => (state.connection === connection ? state : { ...state, connection }));
+}
+
+/** Connect with the session's token (or none); returns a function that disconnects. */
+export function connectLive(token: string | null, handlers: LiveHandlers): () => void {
+  const socket: Socket = io({
+    auth: token ? { token } : {},
+    transports: ["websocket", "polling"],
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+  });
+
+  socket.on("connect", () => {
+    setConnection("online");
+    const { lastSequence } = live.get();
+    socket.emit("subscribe-system");
+    socket.emit("subscribe-alerts", lastSequence === null ? {} : { since: lastSequence });
+    // Missed readings are not replayed; the REST state catches up, then devices stream again.
+    refreshDevices()
+      .then(() => Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })))
+      .catch(() => undefined);
+    refreshOpenAlerts().catch(() => undefined);
+    refreshDashboard().catch(() => undefined);
+    flushOutbox().catch(() => undefined);
+  });
+  socket.on("disconnect", () => setConnection("offline"));
+  socket.on("connect_error", () => setConnection("offline"));
+
+  socket.on("sensor-data", (event: SensorData) => live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS));
+  socket.on("alert-triggered", (event: AlertEvent) => {
+    live.update((state) => applyAlertEvent(state, event, false));
+    handlers.onAlert(event, false);
+  });
+  socket.on("alert-resolved", (event: AlertEvent) => {
+    live.update((state) => applyAlertEvent(state, event, true));
+    handlers.onAlert(event, true);
+  });
+  socket.on("device-status", (event: DeviceStatusEvent) =>
+    live.update((state) => applyDeviceStatus(state, event.deviceId, event.status === "online")),
+  );
+  socket.on("system-status", (system: SystemStatus) => live.update((state) => ({ ...state, system })));
+
+  return () => {
+    socket.removeAllListeners();
+    socket.disconnect();
+  };
+}

@@ -1,0 +1,109 @@
+// The dashboard's stores and the actions that talk to the service.
+import { toast } from "react-toastify";
+import { ApiError, get, onReachability, post, put, query, setToken } from "../api/client";
+import type { Alert, Dashboard, Device, Session } from "../api/types";
+import { initialLive, setDevices, setOpenAlerts, type LiveState } from "./live";
+import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
+import { load, save } from "./persisted";
+import { createStore } from "./store";
+
+export type Theme = "dark" | "light";
+
+export interface Preferences {
+  theme: Theme;
+  sound: boolean;
+}
+
+const preferredTheme = (): Theme =>
+  typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark";
+
+export const live = createStore<LiveState>(initialLive);
+export const preferences = createStore<Preferences>(load("preferences", { theme: preferredTheme(), sound: false }));
+export const session = createStore<Session | null>(validSession(load<Session | null>("session", null)));
+export const outbox = createStore<QueuedAction[]>(load("outbox", []));
+
+preferences.subscribe(() => save("preferences", preferences.get()));
+outbox.subscribe(() => save("outbox", outbox.get()));
+session.subscribe(() => {
+  save("session", session.get());
+  setToken(session.get()?.token ?? null);
+});
+setToken(session.get()?.token ?? null);
+onReachability((reachable) => live.update((state) => (state.reachable === reachable ? state : { ...state, reachable })));
+
+function validSession(found: Session | null): Session | null {
+  return found && Date.parse(found.expiresAt) > Date.now() ? found : null;
+}
+
+export const canOperate = (current: Session | null): boolean => current?.role === "operator" || current?.role === "admin";
+
+export async function login(username: string, password: string): Promise<Session> {
+  const found = await post<Session>("/api/auth/login", { username, password });
+  session.update(() => found);
+  return found;
+}
+
+export function logout(): void {
+  session.update(() => null);
+}
+
+/** Any API error as a toast that says what to do next. */
+export function showError(error: unknown, doing: string): void {
+  if (error instanceof ApiError && error.status === 401) {
+    logout();
+    toast.error(`${doing}: your session has ended; log in again.`);
+  } else {
+    toast.error(`${doing}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+export async function refreshDevices(): Promise<void> {
+  const { devices } = await get<{ devices: Device[] }>("/api/devices");
+  live.update((state) => setDevices(state, devices));
+}
+
+export async function refreshOpenAlerts(): Promise<void> {
+  const { alerts } = await get<{ alerts: Alert[] }>(`/api/alerts${query({ status: "open", limit: 500 })}`);
+  live.update((state) => setOpenAlerts(state, alerts));
+}
+
+export async function refreshDashboard(): Promise<void> {
+  const dashboard = await get<Dashboard>("/api/metrics/dashboard");
+  live.update((state) => ({ ...state, dashboard }));
+}
+
+const sendAction = (action: QueuedAction) =>
+  put<{ alert: Alert }>(`/api/alerts/${encodeURIComponent(action.alertId)}/${action.kind}`, action.note ? { note: action.note } : {});
+
+/** Acknowledge or resolve; while the service is unreachable the action waits in the outbox. */
+export async function alertAction(alertId: string, kind: ActionKind, note: string): Promise<"sent" | "queued"> {
+  const action: QueuedAction = { alertId, kind, note, queuedAt: new Date().toISOString() };
+  try {
+    await sendAction(action);
+    await refreshOpenAlerts().catch(() => undefined);
+    return "sent";
+  } catch (error) {
+    if (error instanceof ApiError && error.unreachable) {
+      outbox.update((queue) => enqueue(queue, action));
+      return "queued";
+    }
+    throw error;
+  }
+}
+
+let flushing = false;
+
+/** Send what waited while offline (on every reconnect). */
+export async function flushOutbox(): Promise<void> {
+  if (flushing || outbox.get().length === 0) return;
+  flushing = true;
+  try {
+    const result = await flush(outbox.get(), sendAction);
+    outbox.update(() => result.remaining);
+    if (result.sent.length) toast.success(`Sent ${result.sent.length} queued action(s).`);
+    for (const { action, reason } of result.refused) toast.warn(`Queued ${action.kind} of ${action.alertId} was refused: ${reason}`);
+    if (result.sent.length) await refreshOpenAlerts().catch(() => undefined);
+  } finally {
+    flushing = false;
+  }
+}
