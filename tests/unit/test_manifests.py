@@ -1,0 +1,287 @@
+"""knative/ rendered by kustomize (base, dev, prod): valid offline, wired as the router reads it, scaled on purpose."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from eventing import topics
+from eventing.wiring import load_wiring, read_manifests
+from iotmon import KNATIVE_DIR, ROOT, __version__
+from tests.support.deployment import (
+    FUNCTIONS,
+    KNATIVE,
+    LAYERS,
+    containerfile_stages,
+    image,
+    load,
+    load_all,
+    render,
+    schema_errors,
+    split_image,
+)
+
+TAGS = {"base": "latest", "dev": "dev", "prod": __version__}
+NAMESPACE = "iot-monitoring"
+SOURCE_KINDS = ("KafkaSource", "PingSource")
+WIRING_KINDS = (*SOURCE_KINDS, "KafkaSink")
+
+# The seed's resource table (architecture §7.1), by the service each process takes over.
+SEED_SIZES = {
+    "data-ingestion": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "400m", "memory": "512Mi"}},
+    "data-processing": {"requests": {"cpu": "300m", "memory": "512Mi"}, "limits": {"cpu": "600m", "memory": "1Gi"}},
+    "alert-service": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
+    "api-gateway": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "400m", "memory": "512Mi"}},
+    "iot-simulator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
+}
+SEED_SERVICE = {
+    "ingest": "data-ingestion",
+    "aggregate": "data-processing",
+    "evaluate-rule": "data-processing",  # the seed's processing service also raised the alerts
+    "escalate-cron": "alert-service",
+    "notify": "alert-service",
+    "iotmon-service": "api-gateway",  # REST and Socket.IO in one service: the larger of api-gateway and websocket-service
+    "iotmon-simulator": "iot-simulator",
+}
+
+layers = pytest.mark.parametrize("layer", list(LAYERS))
+
+
+def of_kind(documents: list[dict[str, Any]], kind: str, group: str | None = None) -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d
+        for d in documents
+        if d["kind"] == kind and (group is None or d["apiVersion"].startswith(group + "/"))
+    }
+
+
+def knative_services(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return of_kind(documents, "Service", "serving.knative.dev")
+
+
+def pod_spec(document: dict[str, Any]) -> dict[str, Any]:
+    return document["spec"]["template"]["spec"]
+
+
+def containers(documents: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{d['kind']}/{d['metadata']['name']}", c)
+        for d in documents
+        if d["kind"] in ("Service", "Deployment", "Job") and "template" in d.get("spec", {})
+        for c in pod_spec(d)["containers"]
+    ]
+
+
+def env_from(container: dict[str, Any], ref: str) -> dict[str, bool]:
+    """The ConfigMaps or Secrets (`ref`: configMapRef, secretRef) a container takes its environment from → optional."""
+    return {e[ref]["name"]: bool(e[ref].get("optional")) for e in container.get("envFrom", []) if ref in e}
+
+
+# Validity
+
+
+@layers
+def test_every_resource_is_valid_offline(layer):
+    errors = [error for document in render(layer) for error in schema_errors(document)]
+    assert not errors, "\n".join(errors)
+
+
+def test_the_secret_templates_are_valid_and_cover_what_the_workloads_need():
+    templates = [d for d in load_all((KNATIVE_DIR / "iot-monitoring" / "secrets.example.yaml").read_text()) if d]
+    assert all(d["kind"] == "Secret" for d in templates)
+    assert not [error for d in templates for error in schema_errors(d)]
+    assert all("CHANGE-ME" in str(d["stringData"]) for d in templates), "placeholders must be plainly marked"
+    named = {d["metadata"]["name"] for d in templates}
+    used = {name for _, c in containers(render("base")) for name in env_from(c, "secretRef")}
+    assert used == named
+    for document in render("base"):  # the templates stay templates: no Secret is ever applied by kustomize
+        assert document["kind"] != "Secret"
+
+
+def test_every_setting_is_one_the_code_reads():
+    """A key of the ConfigMap or of a Secret template that no code reads is a typo or a leftover."""
+    code = "\n".join(p.read_text() for folder in ("iotmon", "functions", "eventing") for p in (ROOT / folder).rglob("*.py"))
+    read_by_functions_framework = {"THREADS"}
+    config = of_kind(render("base"), "ConfigMap")["iot-monitoring-config"]["data"]
+    templates = [d for d in load_all((KNATIVE_DIR / "iot-monitoring" / "secrets.example.yaml").read_text()) if d]
+    names = set(config) | {key for d in templates for key in d["stringData"]}
+    unread = {name for name in names - read_by_functions_framework if f'"{name}"' not in code}
+    assert not unread
+
+
+def test_every_manifest_file_is_in_a_kustomization():
+    listed: set[str] = set()
+    for kustomization in KNATIVE.rglob("kustomization.yaml"):
+        listed |= {str((kustomization.parent / r).resolve()) for r in load(kustomization).get("resources", [])}
+    files = {str(p.resolve()) for p in KNATIVE.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    templates = {f for f in files if f.endswith(".example.yaml")}
+    assert files - templates - listed == set()
+
+
+@layers
+def test_resources_land_in_their_namespaces(layer):
+    for document in render(layer):
+        if document["kind"] == "Namespace":
+            assert document["metadata"]["name"] == NAMESPACE
+        elif document["kind"] == "KafkaTopic":
+            assert document["metadata"]["namespace"] == kafka_cluster(render(layer))[1]
+        else:
+            assert document["metadata"]["namespace"] == NAMESPACE, document["metadata"]["name"]
+
+
+# Wiring: every function has a Service and a source, every topic a KafkaTopic, the router reads the same.
+
+
+@layers
+def test_every_function_has_a_knative_service_and_a_source(layer):
+    documents = render(layer)
+    assert set(knative_services(documents)) == set(FUNCTIONS)
+    sinks = Counter(d["spec"]["sink"]["ref"]["name"] for d in documents if d["kind"] in SOURCE_KINDS)
+    assert set(sinks) == set(FUNCTIONS)
+    for d in documents:
+        if d["kind"] in SOURCE_KINDS:
+            assert d["spec"]["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": d["spec"]["sink"]["ref"]["name"]}
+
+
+@layers
+def test_every_topic_used_has_a_kafka_topic(layer):
+    documents = render(layer)
+    declared = {d["spec"].get("topicName", d["metadata"]["name"]) for d in documents if d["kind"] == "KafkaTopic"}
+    read = {t for d in documents if d["kind"] == "KafkaSource" for t in d["spec"]["topics"]}
+    dead_letter = {d["spec"]["topic"] for d in documents if d["kind"] == "KafkaSink"}
+    assert read | dead_letter | set(topics.ALL) == declared
+
+
+@layers
+def test_one_kafka_cluster_everywhere(layer):
+    """The ConfigMap, the sources and the sinks name the bootstrap service of the Strimzi cluster the topics belong to."""
+    documents = render(layer)
+    cluster, namespace = kafka_cluster(documents)
+    bootstrap = f"{cluster}-kafka-bootstrap.{namespace}:9092"
+    assert of_kind(documents, "ConfigMap")["iot-monitoring-config"]["data"]["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
+    for d in documents:
+        if d["kind"] in ("KafkaSource", "KafkaSink"):
+            assert d["spec"]["bootstrapServers"] == [bootstrap], d["metadata"]["name"]
+
+
+def kafka_cluster(documents: list[dict[str, Any]]) -> tuple[str, str]:
+    found = {(d["metadata"]["labels"]["strimzi.io/cluster"], d["metadata"]["namespace"]) for d in documents if d["kind"] == "KafkaTopic"}
+    assert len(found) == 1, found
+    return found.pop()
+
+
+@layers
+def test_the_router_reads_the_wiring_every_layer_deploys(layer):
+    """load_wiring() reads knative/base's files; what each layer applies wires the same (overlays tune, never rewire)."""
+
+    def wiring_of(documents: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+        return {(d["kind"], d["metadata"]["name"]): d["spec"] for d in documents if d["kind"] in WIRING_KINDS}
+
+    assert wiring_of(render(layer)) == wiring_of(read_manifests())
+    wiring = load_wiring()
+    assert {s.name for s in wiring.subscriptions} == {n for k, n in wiring_of(render(layer)) if k == "KafkaSource"}
+    assert {s.name for s in wiring.schedules} == {n for k, n in wiring_of(render(layer)) if k == "PingSource"}
+
+
+def test_the_metrics_topic_has_two_consumer_groups():
+    groups = {d["spec"]["consumerGroup"] for d in render("base") if d["kind"] == "KafkaSource" and d["spec"]["topics"] == [topics.METRICS]}
+    assert groups == {"aggregate", "evaluate-rule"}
+
+
+# Workloads: images, probes, environment, sizes, scaling.
+
+
+@layers
+def test_images_are_containerfile_targets_with_the_layers_tag(layer):
+    targets = set(containerfile_stages())
+    for where, container in containers(render(layer)):
+        name, tag = split_image(container["image"])
+        assert name.startswith(image("")) and name.removeprefix(image("")) in targets, (where, name)
+        assert tag == TAGS[layer], (where, container["image"])
+    for name, service in knative_services(render(layer)).items():
+        assert split_image(pod_spec(service)["containers"][0]["image"])[0] == image(name)
+
+
+@layers
+def test_functions_probe_their_port_and_take_the_shared_environment(layer):
+    for name, service in knative_services(render(layer)).items():
+        (container,) = pod_spec(service)["containers"]
+        (port,) = [p["containerPort"] for p in container["ports"]]
+        assert container["readinessProbe"]["tcpSocket"]["port"] == port
+        assert container["livenessProbe"]["tcpSocket"]["port"] == port
+        assert env_from(container, "configMapRef") == {"iot-monitoring-config": False}
+        assert env_from(container, "secretRef").get("iot-monitoring") is False, name
+
+
+def test_the_service_is_probed_on_its_health_and_the_simulator_is_probed():
+    deployments = of_kind(render("base"), "Deployment")
+    service = pod_spec(deployments["iotmon-service"])["containers"][0]
+    assert service["readinessProbe"]["httpGet"]["path"] == "/api/health"
+    assert "livenessProbe" in service
+    simulator = pod_spec(deployments["iotmon-simulator"])["containers"][0]
+    assert "3001/health" in " ".join(simulator["livenessProbe"]["exec"]["command"])
+
+
+def test_base_sizes_follow_the_seed():
+    documents = render("base")
+    workloads = {**knative_services(documents), **of_kind(documents, "Deployment")}
+    assert set(workloads) == set(SEED_SERVICE)
+    for name, workload in workloads.items():
+        assert pod_spec(workload)["containers"][0]["resources"] == SEED_SIZES[SEED_SERVICE[name]], name
+
+
+def test_dev_asks_for_less_and_scales_to_zero():
+    base, dev = knative_services(render("base")), knative_services(render("dev"))
+    for name in FUNCTIONS:
+        annotations = dev[name]["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+        assert annotations["autoscaling.knative.dev/max-scale"] == "1"
+        dev_resources = pod_spec(dev[name])["containers"][0]["resources"]
+        base_resources = pod_spec(base[name])["containers"][0]["resources"]
+        assert quantity(dev_resources["requests"]["cpu"]) <= quantity(base_resources["requests"]["cpu"])
+        assert dev_resources["limits"] == base_resources["limits"]
+    assert all(d["spec"]["replicas"] == 1 for d in of_kind(render("dev"), "Deployment").values())
+    assert all(t["spec"]["replicas"] == 1 for t in of_kind(render("dev"), "KafkaTopic").values())
+
+
+def test_prod_runs_two_service_replicas_and_more_pods_per_function():
+    prod, base = render("prod"), render("base")
+    assert of_kind(prod, "Deployment")["iotmon-service"]["spec"]["replicas"] == 2
+    assert "iotmon-service" in of_kind(prod, "PodDisruptionBudget")
+    for name in ("ingest", "aggregate", "evaluate-rule"):
+        assert max_scale(knative_services(prod)[name]) > max_scale(knative_services(base)[name])
+
+
+@layers
+def test_scaling_matches_the_partitions(layer):
+    """An ordered KafkaSource has one event in flight per partition: the pods can take them all (max-scale ×
+    containerConcurrency ≥ partitions), and max-scale asks for no pod the autoscaler could never fill."""
+    documents = render(layer)
+    partitions = {t["metadata"]["name"]: t["spec"]["partitions"] for t in of_kind(documents, "KafkaTopic").values()}
+    services = knative_services(documents)
+    for source in of_kind(documents, "KafkaSource").values():
+        assert source["spec"]["ordering"] == "ordered"
+        service = services[source["spec"]["sink"]["ref"]["name"]]
+        in_flight = sum(partitions[t] for t in source["spec"]["topics"])
+        concurrency = pod_spec(service)["containerConcurrency"]
+        target = int(service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/target"])
+        assert max_scale(service) * concurrency >= in_flight, service["metadata"]["name"]
+        assert max_scale(service) <= math.ceil(in_flight / target), service["metadata"]["name"]
+    for service in services.values():
+        (container,) = pod_spec(service)["containers"]
+        threads = {e["name"]: e["value"] for e in container["env"]}["THREADS"]
+        assert int(threads) == pod_spec(service)["containerConcurrency"], "one functions-framework thread per request"
+
+
+def max_scale(service: dict[str, Any]) -> int:
+    return int(service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"])
+
+
+def quantity(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|Mi|Gi)?", text)
+    assert match, text
+    return float(match[1]) * {None: 1, "m": 0.001, "Mi": 2**20, "Gi": 2**30}[match[2]]
