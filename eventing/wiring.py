@@ -23,8 +23,17 @@ from iotmon import KNATIVE_DIR
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Kustomization fields that change resources: the router reads the files as they are, so the base must not use them.
 _TRANSFORMING = (
-    "patches", "patchesStrategicMerge", "patchesJson6902", "replacements", "components",
-    "configMapGenerator", "secretGenerator", "images", "replicas", "nameSuffix", "namePrefix",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "replacements",
+    "components",
+    "configMapGenerator",
+    "secretGenerator",
+    "images",
+    "replicas",
+    "nameSuffix",
+    "namePrefix",
 )
 
 
@@ -88,7 +97,9 @@ class Wiring:
         return frozenset(read | dead)
 
 
-_DURATION = re.compile(r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
 
 
 def parse_duration(text: str) -> float:

@@ -83,7 +83,10 @@ def test_the_containers_reach_the_servers_compose_runs(compose):
         environment = services[name]["environment"]
         database = urlsplit(environment["DATABASE_URL"])
         assert (database.hostname, database.username, database.password, database.path) == (
-            "postgres", postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], "/" + postgres["POSTGRES_DB"]
+            "postgres",
+            postgres["POSTGRES_USER"],
+            postgres["POSTGRES_PASSWORD"],
+            "/" + postgres["POSTGRES_DB"],
         )
         assert urlsplit(environment["REDIS_URL"]).hostname == "redis"
         assert f"//{environment['KAFKA_BOOTSTRAP_SERVERS']}" in kafka["KAFKA_ADVERTISED_LISTENERS"]

@@ -57,5 +57,9 @@ def test_what_the_build_copies_exists_and_is_not_ignored():
                 continue
             for source in sources:
                 assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
-                hits = [p for p in ignored if fnmatch.fnmatch(source.rstrip("/"), p.rstrip("/")) or source.startswith(p + "/")]
+                hits = [
+                    p
+                    for p in ignored
+                    if fnmatch.fnmatch(source.rstrip("/"), p.rstrip("/")) or source.startswith(p + "/")
+                ]
                 assert not hits, f"COPY {source} is excluded by .dockerignore {hits}"

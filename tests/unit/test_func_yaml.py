@@ -15,7 +15,11 @@ from tests.support.paths import SHARED
 
 def service(name):
     (document,) = [
-        d for d in read_manifests() if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev/") and d["metadata"]["name"] == name
+        d
+        for d in read_manifests()
+        if d["kind"] == "Service"
+        and d["apiVersion"].startswith("serving.knative.dev/")
+        and d["metadata"]["name"] == name
     ]
     return document
 
@@ -23,7 +27,12 @@ def service(name):
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_func_yaml_is_valid(function):
     schema = json.loads(need_shared(SHARED / "schemas" / "func_yaml-schema.json").read_text())
-    errors = [f"{list(e.path)}: {e.message}" for e in Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(load(ROOT / "func" / function / "func.yaml"))]
+    errors = [
+        f"{list(e.path)}: {e.message}"
+        for e in Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(
+            load(ROOT / "func" / function / "func.yaml")
+        )
+    ]
     assert not errors
 
 
@@ -50,13 +59,18 @@ def test_func_yaml_says_what_the_knative_service_says(function):
     }
     resources = func["deploy"]["options"]["resources"]
     assert resources["requests"] == container["resources"]["requests"]
-    assert resources["limits"] == {**container["resources"]["limits"], "concurrency": template["spec"]["containerConcurrency"]}
+    assert resources["limits"] == {
+        **container["resources"]["limits"],
+        "concurrency": template["spec"]["containerConcurrency"],
+    }
 
     envs = func["run"]["envs"]
     imported = {e["value"] for e in envs if "name" not in e}
     required = {f"{{{{ configMap:{e['configMapRef']['name']} }}}}" for e in container["envFrom"] if "configMapRef" in e}
     required |= {
-        f"{{{{ secret:{e['secretRef']['name']} }}}}" for e in container["envFrom"] if "secretRef" in e and not e["secretRef"].get("optional")
+        f"{{{{ secret:{e['secretRef']['name']} }}}}"
+        for e in container["envFrom"]
+        if "secretRef" in e and not e["secretRef"].get("optional")
     }
     assert imported == required
     assert {e["name"]: e["value"] for e in envs if "name" in e} == {e["name"]: e["value"] for e in container["env"]}

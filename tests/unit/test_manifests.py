@@ -104,7 +104,9 @@ def test_the_secret_templates_are_valid_and_cover_what_the_workloads_need():
 
 def test_every_setting_is_one_the_code_reads():
     """A key of the ConfigMap or of a Secret template that no code reads is a typo or a leftover."""
-    code = "\n".join(p.read_text() for folder in ("iotmon", "functions", "eventing") for p in (ROOT / folder).rglob("*.py"))
+    code = "\n".join(
+        p.read_text() for folder in ("iotmon", "functions", "eventing") for p in (ROOT / folder).rglob("*.py")
+    )
     read_by_functions_framework = {"THREADS"}
     config = of_kind(render("base"), "ConfigMap")["iot-monitoring-config"]["data"]
     templates = [d for d in load_all((KNATIVE_DIR / "iot-monitoring" / "secrets.example.yaml").read_text()) if d]
@@ -144,7 +146,11 @@ def test_every_function_has_a_knative_service_and_a_source(layer):
     assert set(sinks) == set(FUNCTIONS)
     for d in documents:
         if d["kind"] in SOURCE_KINDS:
-            assert d["spec"]["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": d["spec"]["sink"]["ref"]["name"]}
+            assert d["spec"]["sink"]["ref"] == {
+                "apiVersion": "serving.knative.dev/v1",
+                "kind": "Service",
+                "name": d["spec"]["sink"]["ref"]["name"],
+            }
 
 
 @layers
@@ -169,7 +175,11 @@ def test_one_kafka_cluster_everywhere(layer):
 
 
 def kafka_cluster(documents: list[dict[str, Any]]) -> tuple[str, str]:
-    found = {(d["metadata"]["labels"]["strimzi.io/cluster"], d["metadata"]["namespace"]) for d in documents if d["kind"] == "KafkaTopic"}
+    found = {
+        (d["metadata"]["labels"]["strimzi.io/cluster"], d["metadata"]["namespace"])
+        for d in documents
+        if d["kind"] == "KafkaTopic"
+    }
     assert len(found) == 1, found
     return found.pop()
 
@@ -188,7 +198,11 @@ def test_the_router_reads_the_wiring_every_layer_deploys(layer):
 
 
 def test_the_metrics_topic_has_two_consumer_groups():
-    groups = {d["spec"]["consumerGroup"] for d in render("base") if d["kind"] == "KafkaSource" and d["spec"]["topics"] == [topics.METRICS]}
+    groups = {
+        d["spec"]["consumerGroup"]
+        for d in render("base")
+        if d["kind"] == "KafkaSource" and d["spec"]["topics"] == [topics.METRICS]
+    }
     assert groups == {"aggregate", "evaluate-rule"}
 
 

@@ -84,7 +84,9 @@ def test_ping_sources_are_read(tmp_path: Path):
     (tmp_path / "cron.yaml").write_text(PING)
     wiring = load_wiring(tmp_path)
     assert wiring.subscriptions == ()
-    assert [(s.name, s.schedule, s.function, s.data) for s in wiring.schedules] == [("tick", "*/1 * * * *", "cron", '{"a": 1}')]
+    assert [(s.name, s.schedule, s.function, s.data) for s in wiring.schedules] == [
+        ("tick", "*/1 * * * *", "cron", '{"a": 1}')
+    ]
 
 
 def test_nested_kustomizations_are_followed_and_unlisted_files_ignored(tmp_path: Path):
