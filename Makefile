@@ -1,6 +1,7 @@
 # The two commands: `make up` runs the whole system, `make test` passes the tests.
-# Both set up what they need on a fresh machine (virtualenv, packages, a JDK and
-# Maven for the test Kafka broker).
+# Both set up what they need on a fresh machine (virtualenv, Python and npm
+# packages, the built dashboard, a JDK and Maven for the test Kafka broker,
+# Chromium for the browser tests).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,12 +9,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: up test bench java clean
+DASHBOARD := frontend/dist/index.html
+DASHBOARD_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
+NODE_MODULES := frontend/node_modules/.package-lock.json
 
-up: $(INSTALLED)
+.PHONY: up test bench java chromium node dashboard clean
+
+up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
 
-test: $(INSTALLED) java
+test: $(INSTALLED) java chromium $(DASHBOARD)
+	cd frontend && npm test --silent
 	$(BIN)/pytest
 
 bench: $(INSTALLED) java
@@ -27,6 +33,26 @@ $(INSTALLED): pyproject.toml
 	@$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+# The dashboard: npm packages from the lock file, then a Vite build the service serves at /.
+dashboard: $(DASHBOARD)
+
+$(DASHBOARD): $(NODE_MODULES) $(DASHBOARD_SOURCES)
+	@echo "building the dashboard (frontend/dist)…"
+	@cd frontend && npm run build --silent
+	@touch $@
+
+$(NODE_MODULES): frontend/package-lock.json | node
+	@echo "installing the dashboard's npm packages…"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+
+# Node.js 20.19+ builds the dashboard (Vite 8).
+node:
+	@command -v npm >/dev/null || $(call apt_install,nodejs npm)
+
+# Debian's Chromium runs the browser tests (Playwright drives it; it never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null || $(call apt_install,chromium)
+
 # Java 17+ and Maven fetch and run the real Kafka broker the tests start.
 java:
 	@command -v java >/dev/null && command -v mvn >/dev/null || $(call apt_install,default-jdk-headless maven)
@@ -38,4 +64,4 @@ define apt_install
 endef
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info frontend/node_modules frontend/dist

@@ -15,6 +15,8 @@ const THEME: Record<Theme, { text: string; grid: string }> = {
   light: { text: "#1d2430", grid: "rgba(29,36,48,0.12)" },
 };
 
+const narrow = () => typeof matchMedia === "function" && matchMedia("(max-width: 600px)").matches;
+
 export function themedLayout(layout: Partial<Layout>, theme: Theme): Partial<Layout> {
   const colors = THEME[theme];
   const axis = { gridcolor: colors.grid, zerolinecolor: colors.grid, linecolor: colors.grid };
@@ -53,7 +55,7 @@ export function Plot({ data, layout = {}, config = {}, height = 280, label, onRe
       Plotly.react(box.current, data, themedLayout({ height, ...layout }, theme), {
         displaylogo: false,
         responsive: true,
-        displayModeBar: "hover",
+        displayModeBar: narrow() ? false : "hover", // on phones it would cover the chart; the card has PNG/CSV
         ...config,
       }).then((element) => {
         if (plotRef) plotRef.current = element;

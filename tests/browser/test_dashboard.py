@@ -1,0 +1,226 @@
+"""The dashboard in real headless Chromium against a running `iotmon up` (embedded, simulator on).
+
+The four views with live data, both device charts, the heatmap, an operator
+acknowledging an alert (in the list and in the API), the theme toggle, the
+phone layout without horizontal scrolling, and the offline banner with an
+action queued while the service is down and sent when it is back.
+Screenshots of every view land in build/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.browser import ConsoleErrors, chromium, screenshot
+from tests.support.kafka_broker import free_port
+from tests.support.up import REPO, Up
+from tests.support.waiting import wait_for
+
+ADMIN_PASSWORD = "browser-test-admin"
+DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
+VIEWS = {"overview": "/", "device": "/devices/device-001", "alerts": "/alerts", "analytics": "/analytics"}
+OFFLINE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection", "Failed to load resource")
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class Service:
+    """`iotmon up` on a fixed port and data directory, so that it can be stopped and started again."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.port, self.data_dir, self.log = free_port(), data_dir, log
+        self.env = {"IOTMON_ADMIN_PASSWORD": ADMIN_PASSWORD, "IOTMON_RATE_LIMIT": "1000000", "IOTMON_ANONYMOUS_READ": "true"}
+        self.up: Up | None = None
+        self.url = ""
+
+    def start(self, fresh: bool = False) -> None:
+        self.up = Up(self.port, self.data_dir, self.log, fresh=fresh, env=self.env)
+        self.url = self.up.wait_for_url()
+
+    def stop(self) -> None:
+        if self.up:
+            assert self.up.terminate() == 0
+            self.up.kill()
+            self.up = None
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[Service]:
+    assert (REPO / "frontend" / "dist" / "index.html").exists(), "the dashboard is not built: run `make dashboard`"
+    running = Service(tmp_path_factory.mktemp("dashboard-data"), tmp_path_factory.mktemp("logs") / "up.log")
+    running.start(fresh=True)
+    try:
+        yield running
+    finally:
+        if running.up:
+            running.up.terminate()
+            running.up.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, service: Service) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=service.url)
+    opened = context.new_page()
+    opened.errors = ConsoleErrors(opened, ignore=OFFLINE_NOISE if service.up is None else ())
+    yield opened
+    errors = list(opened.errors)
+    context.close()
+    assert errors == [], f"console errors: {errors}"
+
+
+def log_in(page: Page) -> None:
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("dialog").get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="admin · Log out")).to_be_visible()
+
+
+def open_alert(service: Service, device: str, value: float, sensor_type: str, unit: str) -> str:
+    """Readings past a device's alert limit, as a gateway posts them; returns the alert they open."""
+    now = datetime.now(timezone.utc)
+    readings = [
+        {"deviceId": device, "timestamp": (now + timedelta(milliseconds=10 * i)).isoformat(timespec="milliseconds").replace("+00:00", "Z"), "sensorType": sensor_type, "value": value, "unit": unit}
+        for i in range(3)
+    ]
+    assert httpx.post(f"{service.url}/api/readings", json={"readings": readings}, timeout=10).status_code == 202
+
+    def opened() -> str | None:
+        alerts = httpx.get(f"{service.url}/api/alerts", params={"deviceId": device, "status": "open"}, timeout=10).json()["data"]["alerts"]
+        return next((a["id"] for a in alerts if a["value"] == value), None)
+
+    return wait_for(opened, timeout=20, what=f"an alert for {device} at {value}")
+
+
+def card_values(page: Page) -> dict[str, str]:
+    return {device: page.locator(f"[data-device={device}] [data-testid=device-value]").inner_text() for device in DEVICES}
+
+
+def plotted(page: Page, trace_type: str) -> int:
+    """Plotly charts on the page with a drawn trace of this type."""
+    return page.evaluate(
+        "(type) => [...document.querySelectorAll('.js-plotly-plot')].filter(el => (el.data || []).some(t => (t.type || 'scatter') === type && (t.x || t.z || []).length > 0)).length",
+        trace_type,
+    )
+
+
+def test_overview_shows_five_live_devices_whose_values_change(page: Page):
+    page.goto("/")
+    expect(page.locator("[data-device]")).to_have_count(5)
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=15_000)
+    wait_for(lambda: "—" not in "".join(card_values(page).values()), timeout=20, what="a value on every card")
+    first = card_values(page)
+    changed = wait_for(
+        lambda: (n := sum(card_values(page)[d] != first[d] for d in DEVICES)) >= 4 and n, timeout=30, what="live values changing"
+    )
+    assert changed >= 4
+    expect(page.get_by_label("System health").get_by_text("Database")).to_be_visible()
+    screenshot(page, "overview")
+
+
+def test_device_page_draws_the_live_and_the_history_chart(page: Page):
+    page.goto(VIEWS["device"])
+    expect(page.get_by_role("heading", name="Temperature sensor #1")).to_be_visible()
+    wait_for(lambda: plotted(page, "scatter") >= 2, timeout=30, what="both device charts drawn")
+    expect(page.get_by_label("Live (last 5 minutes)").locator(".scatterlayer .trace path.js-line")).to_have_count(1)
+    page.get_by_role("button", name="24h").click()
+    expect(page.get_by_role("button", name="24h")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_label("Statistics").get_by_role("row")).to_have_count(3)
+    expect(page.get_by_test_id("time-to-threshold")).not_to_be_empty()
+    screenshot(page, "device")
+
+
+def test_analytics_draws_the_heatmap_and_comparisons(page: Page, service: Service):
+    page.goto(VIEWS["analytics"])
+    wait_for(lambda: plotted(page, "heatmap") == 1, timeout=30, what="the hourly heatmap")
+    wait_for(lambda: plotted(page, "bar") >= 1 and plotted(page, "scatter") >= 1, timeout=30, what="comparison and utilisation charts")
+    expect(page.get_by_label("Trends across devices").get_by_role("row")).to_have_count(6)
+    screenshot(page, "analytics")
+
+
+def test_an_operator_acknowledges_an_alert_in_the_list_and_the_api(page: Page, service: Service):
+    alert_id = open_alert(service, "device-002", 70.0, "pressure", "psi")
+    page.goto(VIEWS["alerts"])
+    row = page.locator(f"tr[data-alert={alert_id}]").first
+    expect(row).to_be_visible(timeout=15_000)
+    expect(row.get_by_role("button", name="Acknowledge")).to_have_count(0)  # viewers read only
+    log_in(page)
+    row.get_by_role("button", name="Acknowledge").click()
+    dialog = page.get_by_role("dialog", name=f"Acknowledge {alert_id}?")
+    dialog.get_by_label("Note (optional)").fill("valve checked")
+    dialog.get_by_role("button", name="Acknowledge").click()
+    expect(row.get_by_test_id("alert-status")).to_contain_text("Acknowledged", timeout=15_000)
+
+    found = httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"]
+    assert found["status"] == "acknowledged" and found["acknowledgedBy"] == "admin"
+    assert any(change["action"] == "acknowledged" and change["note"] == "valve checked" for change in found["history"])
+    screenshot(page, "alerts")
+
+
+def test_theme_toggle_is_remembered(page: Page):
+    page.goto("/")
+    before = page.locator("html").get_attribute("data-theme")
+    page.get_by_test_id("theme-toggle").click()
+    after = page.locator("html").get_attribute("data-theme")
+    assert {before, after} == {"dark", "light"}
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", after)
+    expect(page.locator("[data-device]")).to_have_count(5)
+    screenshot(page, f"overview-{after}")
+
+
+def test_phone_viewport_has_no_horizontal_scrolling(browser: Browser, service: Service):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, base_url=service.url, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors = ConsoleErrors(page)
+    try:
+        for name, path in VIEWS.items():
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            wait_for(lambda: page.locator("main").inner_text().strip() != "", timeout=15, what=f"{name} rendered")
+            page.wait_for_timeout(1500)  # charts drawn
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"{name} is {width} px wide on a 375 px phone"
+            screenshot(page, f"{name}-phone")
+    finally:
+        context.close()
+    assert list(errors) == []
+
+
+def test_offline_banner_and_an_action_queued_until_the_service_is_back(page: Page, service: Service):
+    alert_id = open_alert(service, "device-004", 10.0, "production", "units/hour")
+    page.goto(VIEWS["alerts"])
+    log_in(page)
+    row = page.locator(f"tr[data-alert={alert_id}]").first
+    expect(row).to_be_visible(timeout=15_000)
+    page.errors.ignore = OFFLINE_NOISE  # from here the browser will fail to reach the stopped service
+
+    service.stop()
+    banner = page.get_by_role("alert").filter(has_text="unreachable")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect(row).to_be_visible()  # the last data stays
+    screenshot(page, "alerts-offline")
+    row.get_by_role("button", name="Resolve").click()
+    page.get_by_role("dialog").get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("alert").filter(has_text="1 action(s) queued")).to_be_visible()
+
+    service.start()
+    expect(banner).to_be_hidden(timeout=60_000)
+    resolved = wait_for(
+        lambda: httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"]["status"] == "resolved",
+        timeout=30,
+        what="the queued resolve sent",
+    )
+    assert resolved

@@ -1,0 +1,84 @@
+"""`iotmon up` as a separate process, as a user runs it (tests of the embedded run and of the dashboard)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+URL_LINE = re.compile(r"iot-monitoring is running: (http://127\.0\.0\.1:(\d+))")
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def iotmon_command() -> str:
+    beside_python = Path(sys.executable).parent / "iotmon"
+    return str(beside_python if beside_python.exists() else REPO / ".venv" / "bin" / "iotmon")
+
+
+class Up:
+    """One `iotmon up` process; stdout is read on a thread so the pipe never fills."""
+
+    def __init__(self, port: int, data_dir: Path, log: Path, fresh: bool, env: Mapping[str, str] | None = None) -> None:
+        inherited = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "IOTMON_FRESH", "HOST"}}
+        env = {**inherited, "PORT": str(port), "IOTMON_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.log = log
+        self._stderr = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [iotmon_command(), "up", *(["--fresh"] if fresh else [])],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            start_new_session=True,  # our SIGTERM reaches it alone, as a service manager's would
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for_url(self, timeout: float = START_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                raise AssertionError(f"iotmon up exited ({self.proc.wait()}) before printing its URL:\n{''.join(seen)}{self.stderr()}")
+            seen.append(line)
+            if match := URL_LINE.search(line):
+                return match.group(1)
+        raise AssertionError(f"no URL line within {timeout:.0f} s:\n{''.join(seen)}{self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"iotmon up did not stop within {timeout:.0f} s of SIGTERM:\n{self.stderr()}") from None
+
+    def kill(self) -> None:
+        """Whatever happened: the process gone (by its pid) and the log closed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._stderr.close()
