@@ -116,6 +116,16 @@ def plotted(page: Page, trace_type: str) -> int:
     )
 
 
+def test_the_service_serves_the_built_dashboard_compressed_and_cacheable(service: Service):
+    index = httpx.get(f"{service.url}/devices/device-003", timeout=10)  # a client-side route gets the app
+    assert index.status_code == 200 and '<div id="root">' in index.text
+    assert index.headers["cache-control"] == "no-cache"
+    script = next(line.split('src="')[1].split('"')[0] for line in index.text.splitlines() if "<script" in line)
+    asset = httpx.get(f"{service.url}{script}", headers={"accept-encoding": "gzip"}, timeout=10)
+    assert asset.status_code == 200 and asset.headers["content-encoding"] == "gzip"
+    assert "immutable" in asset.headers["cache-control"]
+
+
 def test_overview_shows_five_live_devices_whose_values_change(page: Page):
     page.goto("/")
     expect(page.locator("[data-device]")).to_have_count(5)
@@ -151,8 +161,10 @@ def test_analytics_draws_the_heatmap_and_comparisons(page: Page, service: Servic
 
 
 def test_an_operator_acknowledges_an_alert_in_the_list_and_the_api(page: Page, service: Service):
-    alert_id = open_alert(service, "device-002", 70.0, "pressure", "psi")
     page.goto(VIEWS["alerts"])
+    expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=15_000)
+    alert_id = open_alert(service, "device-002", 70.0, "pressure", "psi")
+    expect(page.locator(".Toastify").get_by_text("device-002 Threshold exceeded")).to_be_visible(timeout=15_000)  # heard live
     row = page.locator(f"tr[data-alert={alert_id}]").first
     expect(row).to_be_visible(timeout=15_000)
     expect(row.get_by_role("button", name="Acknowledge")).to_have_count(0)  # viewers read only
