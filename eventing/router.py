@@ -1,39 +1,67 @@
 """The local router: plays KafkaSource and PingSource for local and embedded runs.
 
 For each KafkaSource in the wiring it consumes the topics in the source's
-consumer group and hands the events to the named function, a poll's worth at a
-time (a function's core accepts a batch in-process). A failed delivery is
-retried as the source's `delivery` block says; then each event is tried alone
-and the ones that still fail go to the dead-letter topic, with Knative's error
-extensions, exactly once. Offsets are committed only after that. For each
-PingSource it fires `dev.knative.sources.ping` events on the cron schedule
-(or every `tick_seconds`, to make schedules testable).
+consumer group and turns each record into the event the KafkaSource would send
+(eventing.sources). It delivers them to the named function
+(eventing.delivery): in-process, a poll's worth at a time; over HTTP, one
+event per request, several requests in flight, and, when the source's ordering
+is `ordered` (Knative's default), one at a time per partition.
+
+A failed delivery is retried as the source's `delivery` block says (retry
+count, exponential or linear backoff from backoffDelay, a per-request
+timeout); an event the function refuses (HTTP 3xx/4xx other than 404, 409,
+429; `Rejected` in-process) is not retried. Then it goes to the dead-letter
+topic with Knative's extensions: knativeerrordest, and when the function
+answered, knativeerrorcode and knativeerrordata (the answer, base64, at most
+1 KiB). In-process, a failed batch is retried whole, then each event is tried
+alone so that only the ones that fail are dead-lettered. Offsets are committed
+only once every event of the poll is handled or dead-lettered.
+
+For each PingSource it fires `dev.knative.sources.ping` events on the cron
+schedule (or every `tick_seconds`, to make schedules testable).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cloudevents.http import CloudEvent
 from croniter import croniter
 
-from eventing.binding import decode
-from eventing.events import PING, make_event, rejected_event
+from eventing.delivery import Core, Failure, Function, as_function
+from eventing.sources import NAMESPACE, ping_event, record_event
 from eventing.transport import Consumer, Record, Transport
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
-
-Function = Callable[[Sequence[CloudEvent]], object]
 
 log = logging.getLogger(__name__)
 
 POLL_RECORDS = 100  # records per delivery: gateway batches of 500 readings make 50,000
 POLL_TIMEOUT = 0.5
+RESTART_DELAY = 1.0  # seconds before a source whose consumer failed joins its group again
+PING_DELIVERY = Delivery(retry=2, backoff_delay=0.5)
+PING_CONTENT_TYPE = "application/json"  # the PingSource's contentType in knative/
+
+
+class Stopping(RuntimeError):
+    """The router is stopping: the batch is left uncommitted, for redelivery."""
+
+
+def lanes(records: Sequence[Record], events: Sequence[CloudEvent], ordered: bool) -> list[list[CloudEvent]]:
+    """Events that must go one after the other: per partition when ordered, else each alone."""
+    if not ordered:
+        return [[event] for event in events]
+    by_partition: dict[tuple[str, int], list[CloudEvent]] = {}
+    for record, event in zip(records, events):
+        by_partition.setdefault((record.topic, record.partition), []).append(event)
+    return list(by_partition.values())
 
 
 class Router:
@@ -41,7 +69,7 @@ class Router:
         self,
         transport: Transport,
         wiring: Wiring,
-        functions: Mapping[str, Function],
+        functions: Mapping[str, Function | Core],
         *,
         tick_seconds: float | None = None,
     ) -> None:
@@ -50,21 +78,27 @@ class Router:
             raise ValueError(f"the manifests route to functions that are not running: {sorted(missing)}")
         self.transport = transport
         self.wiring = wiring
-        self.functions = functions
+        self.functions = {name: as_function(name, target) for name, target in functions.items()}
         self.tick_seconds = tick_seconds
-        self.counts: Counter[str] = Counter()  # delivered / retried / dead_lettered, per function
+        self.counts: Counter[str] = Counter()  # delivered / retried / dead_lettered
+        self._counts_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._consumers: list[tuple[str, Consumer]] = []  # (group, consumer), for the lag
+        self._consumers: dict[str, tuple[str, Consumer]] = {}  # thread name -> (group, consumer), for the lag
+        self._pools = {
+            name: ThreadPoolExecutor(function.concurrency, thread_name_prefix=f"deliver:{name}")
+            for name, function in self.functions.items()
+            if not function.batch and function.concurrency > 1
+        }
 
     def start(self) -> "Router":
         for subscription in self.wiring.subscriptions:
             for topic in subscription.topics:
                 for member in range(subscription.consumers):
+                    name = f"source:{subscription.name}:{topic}:{member}"
                     # Join now, so that nothing published after start() is missed.
-                    consumer = self.transport.consumer(topic, subscription.group, member, subscription.consumers)
-                    self._consumers.append((subscription.group, consumer))
-                    self._spawn(f"source:{subscription.name}:{topic}:{member}", self._consume, subscription, consumer)
+                    self._consumers[name] = (subscription.group, self._join(subscription, topic, member))
+                    self._spawn(name, self._consume, subscription, topic, member)
         for schedule in self.wiring.schedules:
             self._spawn(f"ping:{schedule.name}", self._ping, schedule)
         return self
@@ -72,7 +106,7 @@ class Router:
     def lag(self) -> dict[tuple[str, str], int]:
         """Records each (consumer group, topic) has yet to take, as far as its consumers know."""
         behind: dict[tuple[str, str], int] = {}
-        for group, consumer in self._consumers:
+        for group, consumer in list(self._consumers.values()):
             try:
                 behind[(group, consumer.topic)] = behind.get((group, consumer.topic), 0) + consumer.lag()
             except Exception:  # a consumer between assignments cannot tell; leave it out
@@ -84,83 +118,130 @@ class Router:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+        for function in self.functions.values():
+            function.close()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
+    def _count(self, outcome: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self.counts[outcome] += n
+
+    def _wait(self, seconds: float) -> None:
+        if self._stopping.wait(seconds):
+            raise Stopping("router stopping; leaving the batch uncommitted for redelivery")
+
     # KafkaSource
 
-    def _consume(self, subscription: KafkaSubscription, consumer) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while not self._stopping.is_set():
-                records = consumer.poll(POLL_RECORDS, POLL_TIMEOUT)
-                if records:
-                    self.deliver_records(subscription, records)
-                    consumer.commit(records)
-        except Exception:
-            log.exception("kafka source stopped", extra={"source": subscription.name})
-        finally:
-            consumer.close()
+    def _join(self, subscription: KafkaSubscription, topic: str, member: int) -> Consumer:
+        return self.transport.consumer(topic, subscription.group, member, subscription.consumers)
+
+    def _consume(self, subscription: KafkaSubscription, topic: str, member: int) -> None:
+        name = threading.current_thread().name
+        group, consumer = self._consumers[name]
+        while True:
+            try:
+                while not self._stopping.is_set():
+                    records = consumer.poll(POLL_RECORDS, POLL_TIMEOUT)
+                    if records:
+                        self.deliver_records(subscription, records)
+                        consumer.commit(records)
+                return
+            except Stopping:
+                return
+            except Exception:
+                # Nothing past the last commit is lost: a new member resumes from it.
+                log.exception("kafka source failed; joining again", extra={"source": subscription.name, "topic": topic})
+            finally:
+                consumer.close()
+            if self._stopping.wait(RESTART_DELAY):
+                return
+            consumer = self._join(subscription, topic, member)
+            self._consumers[name] = (group, consumer)
 
     def deliver_records(self, subscription: KafkaSubscription, records: Sequence[Record]) -> None:
         """Deliver records to the subscription's function; returns when each is handled or dead-lettered."""
-        events: list[CloudEvent] = []
-        for record in records:
-            try:
-                events.append(decode(record.headers, record.key, record.value))
-            except ValueError as error:
-                self._dead_letter_record(subscription, record, str(error))
-        if not events:
-            return
+        events = [record_event(record, subscription.name, NAMESPACE) for record in records]
         function = self.functions[subscription.function]
-        if self._attempt(function, events, subscription.delivery, subscription.name) is None:
+        if function.batch:
+            self._deliver_batch(subscription, function, events)
+            return
+        work = lanes(records, events, ordered=subscription.ordering != "unordered")
+        if len(work) == 1 or subscription.function not in self._pools:
+            for lane in work:
+                self._deliver_lane(subscription, function, lane)
+            return
+        futures = [self._pools[subscription.function].submit(self._deliver_lane, subscription, function, lane) for lane in work]
+        wait(futures)
+        for future in futures:
+            future.result()  # raises the first error (Stopping, a dead-letter topic that failed): nothing is committed
+
+    def _deliver_batch(self, subscription: KafkaSubscription, function: Function, events: list[CloudEvent]) -> None:
+        failure = self._attempt(function, events, subscription.delivery, subscription.name)
+        if failure is None:
+            return
+        if len(events) == 1:
+            self._dead_letter(subscription, function, events[0], failure)
             return
         for event in events:  # find the event(s) the batch failed on
-            error = self._attempt(function, [event], Delivery(), subscription.name)
-            if error is not None:
-                self._dead_letter(subscription, event, error)
+            alone = self._attempt(function, [event], Delivery(), subscription.name)
+            if alone is not None:
+                self._dead_letter(subscription, function, event, alone)
 
-    def _attempt(self, function: Function, events: list[CloudEvent], delivery: Delivery, source: str) -> str | None:
-        """Deliver with retries; None on success, else the last error."""
-        error = "not attempted"
+    def _deliver_lane(self, subscription: KafkaSubscription, function: Function, lane: list[CloudEvent]) -> None:
+        for event in lane:
+            failure = self._attempt(function, [event], subscription.delivery, subscription.name)
+            if failure is not None:
+                self._dead_letter(subscription, function, event, failure)
+
+    def _attempt(self, function: Function, events: list[CloudEvent], delivery: Delivery, source: str) -> Failure | None:
+        """Deliver with retries; None on success, else the last failure."""
+        failure: Failure | None = None
         for attempt in range(delivery.retry + 1):
             if attempt:
-                self.counts["retried"] += 1
-                if self._stopping.wait(delivery.delay(attempt)):
-                    raise RuntimeError("router stopping; leaving the batch uncommitted for redelivery")
-            try:
-                function(events)
-                self.counts["delivered"] += len(events)
+                self._count("retried")
+                self._wait(delivery.delay(attempt))
+            failure = function.attempt(events, delivery.timeout)
+            if failure is None:
+                self._count("delivered", len(events))
                 return None
-            except Exception as failure:
-                error = f"{type(failure).__name__}: {failure}"
-                log.warning(
-                    "delivery failed",
-                    extra={"source": source, "events": len(events), "attempt": attempt + 1, "error": error},
-                )
-        return error
+            log.warning(
+                "delivery failed",
+                extra={
+                    "source": source,
+                    "function": function.name,
+                    "events": len(events),
+                    "id": events[0]["id"] if len(events) == 1 else None,
+                    "attempt": attempt + 1,
+                    "status": failure.status,
+                    "retryable": failure.retryable,
+                    "error": failure.reason[:500],
+                },
+            )
+            if not failure.retryable:
+                break
+        return failure
 
-    def _dead_letter(self, subscription: KafkaSubscription, event: CloudEvent, error: str) -> None:
+    def _dead_letter(self, subscription: KafkaSubscription, function: Function, event: CloudEvent, failure: Failure) -> None:
         topic = subscription.delivery.dead_letter_topic
-        self.counts["dead_lettered"] += 1
+        self._count("dead_lettered")
         if topic is None:
             log.error("event dropped: no dead-letter sink", extra={"source": subscription.name, "id": event["id"]})
             return
-        # Knative's dead-letter extensions: where it was going, the status, the reply.
-        event["knativeerrordest"] = subscription.function
-        event["knativeerrorcode"] = "500"
-        event["knativeerrordata"] = error[:1000]
+        # Knative's dead-letter extensions: where it was going, the status, the answer.
+        event["knativeerrordest"] = function.destination
+        if failure.status is not None:
+            event["knativeerrorcode"] = str(failure.status)
+            if failure.body:
+                event["knativeerrordata"] = base64.b64encode(failure.body).decode()
+        if not event.get("datacontenttype"):  # a wrapped plain record may have none; the Kafka binding needs one
+            event["datacontenttype"] = "application/octet-stream"
         self.transport.publish(topic, [event])
-
-    def _dead_letter_record(self, subscription: KafkaSubscription, record: Record, reason: str) -> None:
-        topic = subscription.delivery.dead_letter_topic
-        self.counts["dead_lettered"] += 1
-        original = (record.value or b"").decode("utf-8", errors="replace")
-        log.warning("undecodable record", extra={"source": subscription.name, "reason": reason})
-        if topic is not None:
-            self.transport.publish(topic, [rejected_event(reason, original, None)])
 
     # PingSource
 
@@ -169,10 +250,13 @@ class Router:
         for fire_at in self._ticks(schedule):
             if self._stopping.wait(max(0.0, fire_at - time.time())):
                 return
-            event = make_event(PING, f"/apis/v1/namespaces/iot-monitoring/pingsources/{schedule.name}", schedule.data)
-            event["datacontenttype"] = "application/json"
-            if self._attempt(function, [event], Delivery(retry=2, backoff_delay=0.5), schedule.name) is not None:
-                log.error("ping delivery failed", extra={"source": schedule.name})
+            event = ping_event(schedule.name, schedule.data, PING_CONTENT_TYPE, NAMESPACE)
+            try:
+                failure = self._attempt(function, [event], PING_DELIVERY, schedule.name)
+            except Stopping:
+                return
+            if failure is not None:
+                log.error("ping delivery failed", extra={"source": schedule.name, "error": failure.reason[:500]})
 
     def _ticks(self, schedule: PingSchedule):  # type: ignore[no-untyped-def]
         if self.tick_seconds:

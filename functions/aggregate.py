@@ -51,14 +51,16 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 
-import functions_framework
 import msgspec
 import redis
 import socketio
 from cloudevents.http import CloudEvent
 
+from eventing.delivery import Rejected
 from eventing.events import READING, READING_BATCH
+from eventing.sources import unwrap
 from functions import environment
+from functions.serving import entry_point
 from iotmon import redis_keys
 from iotmon.live_state import (
     DEVICES_SEEN,
@@ -109,17 +111,25 @@ def iso(us: int) -> str:
     return at(us).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def group_readings(events: Sequence[CloudEvent]) -> dict[str, list[Item]]:
-    """The events' readings by device, oldest first (pure)."""
+def group_readings(events: Sequence[CloudEvent]) -> tuple[dict[str, list[Item]], list[str]]:
+    """The events' readings by device, oldest first, and why each event without any is refused (pure)."""
     by_device: dict[str, list[Item]] = defaultdict(list)
-    for event in events:
+    refused: list[str] = []
+    for event in map(unwrap, events):
         data = event.get_data()
-        if event["type"] == READING_BATCH:
-            readings, bad = parse_batch(data)
-        elif event["type"] == READING:
-            readings, bad = [parse_reading(data)], []
-        else:
-            log.warning("ignored event", extra={"event": event["id"], "type": event["type"]})
+        try:
+            if event["type"] == READING_BATCH:
+                readings, bad = parse_batch(data)
+            elif event["type"] == READING:
+                readings, bad = [parse_reading(data)], []
+            else:
+                refused.append(f"event {event['id']}: unknown type {event['type']!r}")
+                continue
+        except ValueError as error:
+            refused.append(f"event {event['id']}: {error}")
+            continue
+        if bad and not readings:
+            refused.append(f"event {event['id']}: {bad[0].reason}")
             continue
         if bad:  # ingest validated them: this would be a contract break upstream
             log.warning("invalid readings on metrics", extra={"event": event["id"], "count": len(bad)})
@@ -127,7 +137,7 @@ def group_readings(events: Sequence[CloudEvent]) -> dict[str, list[Item]]:
             by_device[reading.device_id].append(Item(micros(reading.timestamp), stored_value(reading.value), reading))
     for items in by_device.values():
         items.sort(key=lambda item: item.us)
-    return dict(by_device)
+    return dict(by_device), refused
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
@@ -228,10 +238,17 @@ class Aggregate:
         self._pending: set[tuple[str, int]] = set()
 
     def __call__(self, events: Sequence[CloudEvent]) -> int:
-        """Handle events; returns the number of readings new to the windows. Raises to ask for redelivery."""
-        by_device = group_readings(events)
-        if not by_device:
-            return 0
+        """Handle events; returns the number of readings new to the windows.
+
+        Raises to ask for redelivery, or, once the rest is done, Rejected for events without readings.
+        """
+        by_device, refused = group_readings(events)
+        added = self._handle(by_device) if by_device else 0
+        if refused:
+            raise Rejected("; ".join(refused[:10]))
+        return added
+
+    def _handle(self, by_device: dict[str, list[Item]]) -> int:
         with self.pool.connection() as conn:
             windows = self._apply(conn, by_device)
             devices = self._configuration(conn)
@@ -472,6 +489,4 @@ def _instance() -> Aggregate:
     return Aggregate(environment.database(), environment.redis_client(), environment.socketio_emitter())
 
 
-@functions_framework.cloud_event
-def handle(event: CloudEvent) -> None:
-    _instance()([event])
+handle = entry_point(_instance)

@@ -30,13 +30,13 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-import functions_framework
 from cloudevents.http import CloudEvent
 
 from eventing import topics
 from eventing.events import alert_event
 from eventing.transport import Publisher
 from functions import environment
+from functions.serving import entry_point
 from iotmon import alerts, storage
 from iotmon.redis_keys import current
 from iotmon.rules import DEVICE_OFFLINE
@@ -212,6 +212,4 @@ def _instance() -> EscalateCron:
     )
 
 
-@functions_framework.cloud_event
-def handle(event: CloudEvent) -> None:
-    _instance()([event])
+handle = entry_point(_instance)

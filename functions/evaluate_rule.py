@@ -32,15 +32,18 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-import functions_framework
+import msgspec
 import numpy as np
 from cloudevents.http import CloudEvent
 
 from eventing import topics
 from eventing.binding import json_data
+from eventing.delivery import Rejected
 from eventing.events import READING, READING_BATCH, alert_event
+from eventing.sources import unwrap
 from eventing.transport import Publisher
 from functions import environment
+from functions.serving import entry_point
 from iotmon import alert_machine, alerts, rules
 from iotmon.alert_machine import FLAPPING, RESOLVE, TRIGGER, MachineState
 from iotmon.rules import SEVERITIES, DeviceRules, Series
@@ -96,16 +99,22 @@ def _text(value: bytes | str) -> str:
 
 def readings_by_device(
     events: Sequence[CloudEvent],
-) -> dict[str, list[tuple[float, float]]]:
-    """(epoch seconds, value) per device from reading and batch events (pure)."""
+) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
+    """(epoch seconds, value) per device from reading and batch events, and why others are refused (pure)."""
     found: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for event in events:
+    refused: list[str] = []
+    for event in map(unwrap, events):
         if event["type"] not in (READING, READING_BATCH):
-            log.warning(
-                "event ignored", extra={"type": event["type"], "event": event["id"]}
-            )
+            refused.append(f"event {event['id']}: unknown type {event['type']!r}")
             continue
-        data = json_data(event)
+        try:
+            data = json_data(event)
+        except msgspec.DecodeError as error:
+            refused.append(f"event {event['id']}: malformed JSON: {error}")
+            continue
+        if not isinstance(data, dict):
+            refused.append(f"event {event['id']}: data is not a JSON object")
+            continue
         items = data.get("readings", []) if event["type"] == READING_BATCH else [data]
         for item in items:
             try:
@@ -113,7 +122,7 @@ def readings_by_device(
                 found[item["deviceId"]].append((at, float(item["value"])))
             except (KeyError, TypeError, ValueError):
                 log.warning("reading ignored", extra={"event": event["id"]})
-    return found
+    return found, refused
 
 
 def run_machines(
@@ -172,10 +181,14 @@ class EvaluateRule:
         self._save = redis.register_script(_SAVE_STATE)
 
     def __call__(self, events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
-        """Handle events; raises to ask for redelivery."""
-        found = readings_by_device(events)
-        if not found:
-            return []
+        """Handle events; raises to ask for redelivery, or, once the rest is done, Rejected for events that are not readings."""
+        found, refused = readings_by_device(events)
+        changes = self._handle(found) if found else []
+        if refused:
+            raise Rejected("; ".join(refused[:10]))
+        return changes
+
+    def _handle(self, found: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
         runs = self._load_state(found)
         if not runs:
             return []
@@ -347,6 +360,4 @@ def _instance() -> EvaluateRule:
     )
 
 
-@functions_framework.cloud_event
-def handle(event: CloudEvent) -> None:
-    _instance()([event])
+handle = entry_point(_instance)

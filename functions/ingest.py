@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-import functions_framework
 import msgspec
 from cloudevents.http import CloudEvent
 
 from eventing import topics
 from eventing.events import READING, READING_BATCH, make_event, rejected_event
+from eventing.sources import unwrap
 from eventing.transport import Publisher
 from functions import environment
+from functions.serving import entry_point
 from iotmon import storage
 from iotmon.readings import (
     Reading,
@@ -60,8 +61,9 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     by_key: dict[str, list[Reading]] = defaultdict(list)
     rejected: list[tuple[Rejection, CloudEvent]] = []
     for event in events:
-        good, bad = _parse(event)
-        in_batch = event["type"] == READING_BATCH
+        typed = unwrap(event)  # a KafkaSource-wrapped plain record, as the reading (batch) it carries
+        good, bad = _parse(typed)
+        in_batch = typed["type"] == READING_BATCH
         for position, reading in zip(batch_positions(good, bad), good):
             reason = check_time(reading, now)
             if reason is None:
@@ -154,6 +156,4 @@ def _instance() -> Ingest:
     return Ingest(environment.database(), environment.kafka())
 
 
-@functions_framework.cloud_event
-def handle(event: CloudEvent) -> None:
-    _instance()([event])
+handle = entry_point(_instance)

@@ -27,7 +27,9 @@ function raises after everything else is done: the KafkaSource redelivers the
 event, and thanks to the log the retry only attempts the failed channels. A
 permanent failure (refused recipient, 4xx) is logged and not raised: a retry
 could not help. After the KafkaSource's retries the event goes to the
-dead-letter topic, and the `failed` rows say what did not go out.
+dead-letter topic, and the `failed` rows say what did not go out. An event
+that is no alert change is refused (`Rejected`, HTTP 400): it goes to the
+dead-letter topic at once.
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import functions_framework
 import msgspec
 import redis
 from cloudevents.http import CloudEvent
 
+from eventing.delivery import Rejected
 from eventing.events import ALERT_ACTIONS
+from eventing.sources import unwrap
 from functions import environment
+from functions.serving import entry_point
 from iotmon.notifications import store
 from iotmon.notifications.config import (
     EMAIL,
@@ -88,6 +92,7 @@ class NotificationsFailed(RuntimeError):
 
 def parse_change(event: CloudEvent) -> dict[str, Any] | str:
     """The alert change an event carries, or why it is not one (pure)."""
+    event = unwrap(event)  # a KafkaSource-wrapped plain record, as the alert change it carries
     if not str(event["type"]).startswith(ALERT_TYPE_PREFIX):
         return f"not an alert event: {event['type']!r}"
     data = event.get_data()
@@ -125,17 +130,24 @@ class Notify:
         self.buckets = TokenBucket(redis_client)
 
     def __call__(self, events: Sequence[CloudEvent]) -> list[Outcome]:
-        """Notify about each change; returns what was done. Raises NotificationsFailed to ask for redelivery."""
+        """Notify about each change; returns what was done.
+
+        Raises NotificationsFailed to ask for redelivery, or, once the rest is done, Rejected for events that are
+        not alert changes.
+        """
         done: list[Outcome] = []
+        refused: list[str] = []
         with self.pool.connection() as conn:
             for event in events:
                 change = parse_change(event)
                 if isinstance(change, str):
-                    log.warning("event ignored", extra={"event": event["id"], "reason": change})
+                    refused.append(f"event {event['id']}: {change}")
                     continue
                 done.extend(self._notify(conn, event, change))
         if retry := [outcome for outcome in done if outcome.status == store.FAILED and outcome.retryable]:
             raise NotificationsFailed(retry)
+        if refused:
+            raise Rejected("; ".join(refused[:10]))
         return done
 
     def _notify(self, conn, event: CloudEvent, change: dict[str, Any]) -> list[Outcome]:  # type: ignore[no-untyped-def]
@@ -224,6 +236,4 @@ def _instance() -> Notify:
     return Notify(environment.database(), environment.redis_client(), environment.socketio_emitter())
 
 
-@functions_framework.cloud_event
-def handle(event: CloudEvent) -> None:
-    _instance()([event])
+handle = entry_point(_instance)

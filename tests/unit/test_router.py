@@ -3,16 +3,20 @@
 Runs on the in-process transport; the functions are small recorders written here.
 """
 
+import base64
 import threading
 import time
 
 import msgspec
 import pytest
 
-from eventing.binding import decode
-from eventing.events import PING, make_event
+from eventing.binding import decode, encode
+from eventing.delivery import Rejected
+from eventing.events import PING, READING, make_event
 from eventing.memory import MemoryTransport
 from eventing.router import Router
+from eventing.sources import unwrap
+from eventing.transport import Record
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
 from tests.support.waiting import wait_for
 
@@ -24,9 +28,13 @@ def wiring(*schedules: PingSchedule) -> Wiring:
     return Wiring((SUBSCRIPTION,), schedules)
 
 
-
 def dead_letters(transport):
     return [decode(r.headers, r.key, r.value) for r in transport.records(DLQ)]
+
+
+def records(events):
+    """The records the events make on topic `in`, partition 0."""
+    return [Record("in", 0, n, m.key, tuple(m.headers.items()), m.value) for n, m in enumerate(map(encode, events))]
 
 
 def test_routes_to_a_missing_function_are_refused():
@@ -84,18 +92,48 @@ def test_a_poison_event_is_dead_lettered_alone_with_the_reason():
     assert msgspec.json.decode(letter.get_data()) == {"n": 3}
     assert letter["knativeerrordest"] == "fn"
     assert letter["knativeerrorcode"] == "500"
-    assert "cannot handle 3" in letter["knativeerrordata"]
+    assert base64.b64decode(letter["knativeerrordata"]) == b"ValueError: cannot handle 3"
 
 
-def test_a_record_that_is_not_a_cloudevent_is_dead_lettered():
-    transport = MemoryTransport()
-    router = Router(transport, wiring(), {"fn": lambda events: None})
-    from eventing.transport import Record
+def test_an_event_the_function_rejects_is_dead_lettered_at_once():
+    transport, calls = MemoryTransport(), []
 
-    router.deliver_records(SUBSCRIPTION, [Record("in", 0, 0, b"k", (), b"garbage")])
-    letter = dead_letters(transport)[0]
-    data = msgspec.json.decode(letter.get_data())
-    assert data["original"] == "garbage" and "not a binary-mode CloudEvent" in data["reason"]
+    def strict(events):
+        calls.append(len(events))
+        if any(msgspec.json.decode(e.get_data())["n"] == 1 for e in events):
+            raise Rejected("n must not be 1")
+
+    router = Router(transport, wiring(), {"fn": strict})
+    router.deliver_records(SUBSCRIPTION, records([make_event("t", "/s", {"n": n}, key="k") for n in range(3)]))
+    assert calls == [3, 1, 1, 1]  # the batch once (no retries), then each event alone, once
+    [letter] = dead_letters(transport)
+    assert msgspec.json.decode(letter.get_data()) == {"n": 1}
+    assert letter["knativeerrorcode"] == "400"
+    assert base64.b64decode(letter["knativeerrordata"]) == b"n must not be 1"
+    assert router.counts["retried"] == 0
+
+
+def test_a_plain_record_is_delivered_as_the_kafka_source_wraps_it():
+    transport, seen = MemoryTransport(), []
+    router = Router(transport, wiring(), {"fn": seen.extend})
+    headers = (("content-type", b"application/json"), ("Trace-Id", b"abc"))
+    router.deliver_records(SUBSCRIPTION, [Record("in", 2, 17, b"device-001", headers, b'{"deviceId": "device-001"}')])
+    [event] = seen
+    assert event["type"] == "dev.knative.kafka.event"
+    assert event["source"] == "/apis/v1/namespaces/iot-monitoring/kafkasources/src#in"
+    assert event["id"] == "partition:2/offset:17" and event["subject"] == "partition:2#17"
+    assert event["partitionkey"] == event["key"] == "device-001"
+    assert event["datacontenttype"] == "application/json" and event["kafkaheadertraceid"] == "abc"
+    assert event.get_data() == b'{"deviceId": "device-001"}'
+    assert unwrap(event)["type"] == READING
+
+
+def test_a_record_with_broken_cloudevent_headers_is_wrapped_too():
+    transport, seen = MemoryTransport(), []
+    router = Router(transport, wiring(), {"fn": seen.extend})
+    router.deliver_records(SUBSCRIPTION, [Record("in", 0, 0, None, (("ce_specversion", b"1.0"),), b"garbage")])
+    assert seen[0]["type"] == "dev.knative.kafka.event" and seen[0]["kafkaheadercespecversion"] == "1.0"
+    assert unwrap(seen[0]) is seen[0]  # not JSON: stays what it is, for the function to refuse
 
 
 def test_stopping_during_backoff_leaves_the_batch_uncommitted():

@@ -1,0 +1,108 @@
+"""What Knative's sources send: KafkaSource's event for a Kafka record, PingSource's tick.
+
+A KafkaSource forwards a record that carries a binary-mode CloudEvent (`ce_*`
+headers) as that event. Any other record, it wraps: type
+`dev.knative.kafka.event`, source
+`/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>`, subject
+`partition:<p>#<offset>`, id `partition:<p>/offset:<o>`, the record key as the
+`partitionkey` and `key` extensions, each other header as a
+`kafkaheader<name>` extension, `content-type` as `datacontenttype`, and the
+value as the data. (The data plane's InvalidCloudEventInterceptor does this.)
+
+A function that receives such a wrapped record calls `unwrap` to see it as the
+event of this system it stands for, judged by the shape of its data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from cloudevents.http import CloudEvent
+
+from eventing.binding import decode
+from eventing.events import ALERT_ACTIONS, PING, READING, READING_BATCH, alert_type, make_event
+from eventing.transport import Record
+
+KAFKA_EVENT = "dev.knative.kafka.event"
+NAMESPACE = "iot-monitoring"  # knative/'s kustomization puts every resource here
+
+_NOT_IN_A_NAME = re.compile(r"[^a-z0-9]")
+
+
+def kafka_source(name: str, namespace: str = NAMESPACE) -> str:
+    return f"/apis/v1/namespaces/{namespace}/kafkasources/{name}"
+
+
+def ping_source(name: str, namespace: str = NAMESPACE) -> str:
+    return f"/apis/v1/namespaces/{namespace}/pingsources/{name}"
+
+
+def record_event(record: Record, source_name: str, namespace: str = NAMESPACE) -> CloudEvent:
+    """The event a KafkaSource named `source_name` sends for `record`."""
+    if any(name.lower() == "ce_specversion" for name, _ in record.headers):
+        try:
+            return decode(record.headers, record.key, record.value)
+        except ValueError:
+            pass  # CloudEvent headers that do not make a valid event: wrapped like a plain record
+    return wrap_record(record, source_name, namespace)
+
+
+def wrap_record(record: Record, source_name: str, namespace: str = NAMESPACE) -> CloudEvent:
+    attributes: dict[str, Any] = {
+        "type": KAFKA_EVENT,
+        "source": f"{kafka_source(source_name, namespace)}#{record.topic}",
+        "subject": f"partition:{record.partition}#{record.offset}",
+        "id": f"partition:{record.partition}/offset:{record.offset}",
+    }
+    if record.key is not None:
+        key = record.key.decode("utf-8", errors="replace") if isinstance(record.key, bytes) else str(record.key)
+        attributes["partitionkey"] = attributes["key"] = key
+    for name, value in record.headers:
+        text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+        if name.lower() == "content-type":
+            attributes["datacontenttype"] = text.lower()
+        else:
+            attributes["kafkaheader" + _NOT_IN_A_NAME.sub("", name.lower())] = text
+    return CloudEvent(attributes, record.value)
+
+
+def ping_event(name: str, data: str, content_type: str | None = "application/json", namespace: str = NAMESPACE) -> CloudEvent:
+    """A PingSource tick: its `spec.data` as the data, sent as is."""
+    event = make_event(PING, ping_source(name, namespace), data)
+    if content_type:
+        event["datacontenttype"] = content_type
+    else:
+        del event["datacontenttype"]
+    return event
+
+
+def unwrap(event: CloudEvent) -> CloudEvent:
+    """For a wrapped plain record, the event of this system its JSON data makes it; any other event as it is.
+
+    `{"readings": [...]}` is a reading batch, an object with `alertId` and a known
+    `action` an alert change, any other object with `deviceId` a reading. Data
+    that is none of these leaves the event as `dev.knative.kafka.event`, which
+    the functions refuse as an unknown type.
+    """
+    if event["type"] != KAFKA_EVENT:
+        return event
+    data = event.get_data()
+    try:
+        shape = msgspec.json.decode(data) if isinstance(data, (bytes, bytearray, str)) else data
+    except msgspec.DecodeError:
+        return event
+    if not isinstance(shape, dict):
+        return event
+    if isinstance(shape.get("readings"), list):
+        type_ = READING_BATCH
+    elif "alertId" in shape and shape.get("action") in ALERT_ACTIONS:
+        type_ = alert_type(shape["action"])
+    elif "deviceId" in shape:
+        type_ = READING
+    else:
+        return event
+    attributes = {**event.get_attributes(), "type": type_}
+    attributes.setdefault("datacontenttype", "application/json")
+    return CloudEvent(attributes, data)

@@ -1,0 +1,54 @@
+"""How a function answers Knative over HTTP (functions-framework, one event per request).
+
+- 2xx: handled. A source discards any reply, so the functions send none; what
+  they pass on, they produce to Kafka themselves.
+- 400: the event can never be handled (the core raised `Rejected`, or the
+  request is not a readable CloudEvent). Knative dead-letters it without
+  retrying. (ingest does not get here for bad readings: it dead-letters them
+  itself, with the reason, and answers 2xx.)
+- 500 (any other exception, with the error as the body, through
+  functions-framework's crash handler): a transient failure. Knative retries
+  with backoff, then dead-letters with the body as knativeerrordata.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import flask
+import functions_framework
+from cloudevents.exceptions import GenericException
+from cloudevents.http import CloudEvent
+from werkzeug.exceptions import BadRequest, InternalServerError
+
+from eventing.delivery import Rejected
+
+log = logging.getLogger(__name__)
+
+
+def _refuse(reason: str) -> flask.Response:
+    return flask.Response(reason, status=400, mimetype="text/plain")
+
+
+def entry_point(core: Callable[[], Callable[[Sequence[CloudEvent]], object]]) -> Callable[[CloudEvent], None]:
+    """The functions-framework CloudEvent entry point `handle` for a function whose core `core()` returns."""
+    # Registered on the app that is loading this function (a no-op when imported outside functions-framework).
+    functions_framework.errorhandler(GenericException)(lambda error: _refuse(f"not a readable CloudEvent: {error}"))
+
+    first = threading.Lock()  # the server's threads build the core (and its connections) once
+
+    def handle(event: CloudEvent) -> None:
+        with first:
+            function = core()
+        try:
+            function([event])
+        except Rejected as rejected:
+            log.warning("event refused", extra={"id": event["id"], "type": event["type"], "reason": str(rejected)})
+            raise BadRequest(response=_refuse(str(rejected))) from None
+        except Exception as error:
+            log.exception("event failed; the source will retry it", extra={"id": event["id"], "type": event["type"]})
+            raise InternalServerError(f"{type(error).__name__}: {error}") from error
+
+    return functions_framework.cloud_event(handle)
