@@ -22,7 +22,7 @@ test: $(INSTALLED) java chromium $(DASHBOARD)
 	cd frontend && npm test --silent
 	$(BIN)/pytest
 
-bench: $(INSTALLED) java
+bench: $(INSTALLED) java chromium $(DASHBOARD)
 	$(BIN)/python -m tests.bench
 
 $(INSTALLED): pyproject.toml

@@ -1,4 +1,4 @@
-"""`make bench`: the ingest pipeline against the raw COPY ceiling, then the whole chain end to end.
+"""`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end, the dashboard.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.bench import end_to_end, pipeline
+from tests.bench import dashboard, end_to_end, pipeline
 
 ROWS = [
     ("pipeline readings/s (Kafka → ingest → PG)", "readings_per_s"),
@@ -22,11 +22,16 @@ ROWS = [
     ("reading → Socket.IO p99 ms", "reading_to_socket_p99_ms"),
     ("out-of-range → alert-triggered p50 ms", "alert_p50_ms"),
     ("out-of-range → alert-triggered p99 ms", "alert_p99_ms"),
+    ("dashboard first view ms (five live values)", "dashboard_first_view_ms"),
+    ("dashboard long tasks > 100 ms (live, 40 s)", "dashboard_long_tasks_over_100ms"),
+    ("dashboard longest task ms (live)", "dashboard_longest_task_ms"),
+    ("dashboard Plotly first load ms (once)", "dashboard_plotly_first_load_ms"),
+    ("dashboard JS heap MiB", "dashboard_js_heap_mib"),
 ]
 
 
 def main() -> int:
-    result = {**pipeline.measure(), **end_to_end.measure()}
+    result = {**pipeline.measure(), **end_to_end.measure(), **dashboard.measure()}
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")
     for label, key in ROWS:
