@@ -1,4 +1,4 @@
-"""The `iotmon` command: up, migrate, router, serve, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, simulate."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
+from eventing import endpoints
 from iotmon import db, logs, users
 from iotmon.config import Settings
 
 log = logging.getLogger("iotmon")
 
 EMBEDDED_TICK_S = 10.0
+SERVERS = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL")
 
 
 def _wait_for_signal() -> None:
@@ -72,44 +75,76 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _has_servers(settings: Settings, what: str) -> bool:
+def _missing_servers(settings: Settings, names: tuple[str, ...] = SERVERS) -> list[str]:
+    given = {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+    }
+    return [name for name in names if not given[name]]
+
+
+def _has_servers(settings: Settings, what: str, names: tuple[str, ...] = SERVERS) -> bool:
     """Local distributed mode runs on real servers; say which are missing."""
-    missing = [
-        name
-        for name, value in (
-            ("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers),
-            ("DATABASE_URL", settings.database_url),
-            ("REDIS_URL", settings.redis_url),
-        )
-        if not value
-    ]
+    missing = _missing_servers(settings, names)
     if missing:
         print(f"error: {what} needs {', '.join(missing)} set (or run everything embedded with `iotmon up`)", file=sys.stderr)
     return not missing
 
 
 def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
-    """Local distributed mode: the router and the functions against real Kafka and PostgreSQL."""
+    """Local distributed mode: KafkaSource and PingSource, delivering over HTTP to `iotmon func run` servers."""
+    from eventing.endpoints import function_urls
+    from eventing.http_sink import OverHttp
     from eventing.router import Router
     from eventing.wiring import load_wiring
-    from iotmon.system import make_functions, make_transport
+    from iotmon.system import make_transport
 
-    if not _has_servers(settings, "the router"):
+    if not _has_servers(settings, "the router", ("KAFKA_BOOTSTRAP_SERVERS",)):
         return 2
-    db.migrate(settings.database_url)  # type: ignore[arg-type]
+    wiring = load_wiring()
+    try:
+        urls = function_urls(
+            (s.function for s in wiring.subscriptions + wiring.schedules),  # type: ignore[operator]
+            os.environ,
+            args.function_url,
+            args.functions_base_port,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     transport, _ = make_transport(settings)
-    router = Router(
-        transport,
-        load_wiring(),
-        make_functions(settings.database_url, settings.redis_url, transport),
-        tick_seconds=settings.tick_seconds,
-    ).start()
-    print(f"router running: {len(router.wiring.subscriptions)} Kafka source(s), {len(router.wiring.schedules)} schedule(s)")
+    functions = {name: OverHttp(name, url) for name, url in urls.items()}
+    router = Router(transport, wiring, functions, tick_seconds=settings.tick_seconds).start()
+    print(
+        f"router running: {len(wiring.subscriptions)} Kafka source(s), {len(wiring.schedules)} schedule(s), delivering to\n"
+        + "".join(f"  {name:<14} {url}\n" for name, url in sorted(urls.items())),
+        end="",
+        flush=True,
+    )
     try:
         _wait_for_signal()
     finally:
         router.stop()
         transport.close()
+    return 0
+
+
+def cmd_func_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve one function over HTTP with functions-framework, as `func run` (and Knative) would."""
+    from functions_framework import create_app
+    from functions_framework._http import create_server
+
+    import functions
+
+    source = Path(functions.__file__).parent / f"{args.name.replace('-', '_')}.py"
+    if missing := _missing_servers(settings):
+        print(f"warning: {', '.join(missing)} not set: events that need them will fail (500)", file=sys.stderr)
+    os.environ.setdefault("K_SERVICE", args.name)  # as Knative sets it
+    port = args.port or settings.port
+    app = create_app("handle", str(source), "cloudevent")
+    print(f"{args.name} listening on http://{settings.host}:{port} (CloudEvents, binary or structured)", flush=True)
+    create_server(app, False).run(settings.host, port)  # gunicorn: stops on SIGTERM or Ctrl-C
     return 0
 
 
@@ -158,9 +193,33 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
 
     commands.add_parser("migrate", help="apply the SQL migrations in schema/").set_defaults(run=cmd_migrate)
-    commands.add_parser("router", help="play KafkaSource/PingSource for the functions (local distributed mode)").set_defaults(
-        run=cmd_router
+
+    router = commands.add_parser(
+        "router",
+        help="play KafkaSource/PingSource, delivering over HTTP to the function servers (local distributed mode)",
+        description=endpoints.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    router.add_argument(
+        "--function-url",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help=f"where a function listens (repeatable; wins over ${endpoints.URLS_ENV})",
+    )
+    router.add_argument(
+        "--functions-base-port",
+        type=int,
+        metavar="PORT",
+        help=f"first port of the default URLs (default ${endpoints.BASE_PORT_ENV} or {endpoints.DEFAULT_BASE_PORT})",
+    )
+    router.set_defaults(run=cmd_router)
+
+    func = commands.add_parser("func", help="the functions, one at a time").add_subparsers(dest="func_command", required=True)
+    func_run = func.add_parser("run", help="serve one function over HTTP with functions-framework, as `func run` would")
+    func_run.add_argument("name", choices=endpoints.FUNCTIONS, help="the function's Knative Service name")
+    func_run.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
+    func_run.set_defaults(run=cmd_func_run)
 
     serve = commands.add_parser("serve", help="run only the REST + Socket.IO service (local distributed mode)")
     serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")

@@ -1,28 +1,33 @@
-"""Local distributed mode as the README runs it: `iotmon router`, `iotmon serve` and `iotmon simulate`
-as separate processes on real Kafka, PostgreSQL and Redis."""
+"""Local distributed mode as the README runs it, every part its own process, on real Kafka, PostgreSQL and Redis.
+
+`iotmon simulate` → Kafka → `iotmon router` (KafkaSource and PingSource) →
+HTTP → five `iotmon func run <name>` servers → PostgreSQL, Redis, Kafka →
+`iotmon serve` → a Socket.IO client, which sees live readings and an alert.
+The router finds the function servers through IOTMON_FUNCTION_URLS, as
+compose-dev sets it.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import socketio
 
+from eventing.endpoints import FUNCTIONS
 from tests.support.kafka_broker import free_port
-from tests.support.waiting import wait_for
+from tests.support.processes import function_servers, start, stop, wait_listening
 
 pytestmark = pytest.mark.kafka
-IOTMON = str(Path(sys.executable).parent / "iotmon")
 
 
 @pytest.fixture
-def processes(clean_db, redis_url, kafka_bootstrap) -> Iterator[str]:
+def system(clean_db, redis_url, kafka_bootstrap, tmp_path: Path) -> Iterator[str]:
     env = {
         **os.environ,
         "DATABASE_URL": clean_db,
@@ -31,43 +36,56 @@ def processes(clean_db, redis_url, kafka_bootstrap) -> Iterator[str]:
         "IOTMON_LOG_LEVEL": "WARNING",
         "IOTMON_ADMIN_PASSWORD": "distributed-admin",
         "IOTMON_RATE_LIMIT": "1000000",  # the test polls
+        "IOTMON_TICK_SECONDS": "2",  # the PingSource fires every 2 s instead of every minute
     }
-    port = free_port()
-    started = [
-        subprocess.Popen([IOTMON, "router"], env=env, stdout=subprocess.DEVNULL),
-        subprocess.Popen([IOTMON, "serve", "--port", str(port)], env=env),
-        subprocess.Popen([IOTMON, "simulate", "--health-port", "0"], env=env, stderr=subprocess.DEVNULL),
-    ]
+    with function_servers(FUNCTIONS, env, tmp_path) as urls:
+        port = free_port()
+        router_env = {**env, "IOTMON_FUNCTION_URLS": ",".join(f"{name}={url}" for name, url in urls.items())}
+        started = [
+            start(["router"], router_env, tmp_path / "router.log"),
+            start(["serve", "--port", str(port)], env, tmp_path / "serve.log"),
+            start(["simulate", "--health-port", "0"], env, tmp_path / "simulate.log"),
+        ]
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_listening(url, started[1], tmp_path / "serve.log")
+            yield url
+            codes = stop(started)
+            assert codes == [0, 0, 0], [(p.args, (tmp_path / log).read_text()[-2000:]) for p, log in
+                                        zip(started, ("router.log", "serve.log", "simulate.log"))]
+        finally:
+            stop(started)
+
+
+def receive(client: socketio.SimpleClient, wanted: str, match=lambda data: True, timeout: float = 30.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The next `wanted` event that `match`es (others are skipped)."""
+    deadline = datetime.now().timestamp() + timeout
+    while True:
+        left = deadline - datetime.now().timestamp()
+        assert left > 0, f"no {wanted} event in {timeout:.0f} s"
+        event, data = client.receive(timeout=left)
+        if event == wanted and match(data):
+            return data
+
+
+def test_readings_and_an_alert_reach_a_socketio_client(system):
+    client = socketio.SimpleClient()
+    client.connect(system, transports=["websocket"])
     try:
-        yield f"http://127.0.0.1:{port}"
-        for process in started:
-            process.send_signal(signal.SIGTERM)
-        assert [process.wait(30) for process in started] == [0, 0, 0]  # each stops cleanly
+        assert client.call("subscribe-device", "device-003")["success"] is True  # sends every second
+        assert client.call("subscribe-device", "device-002")["success"] is True
+        assert client.call("subscribe-alerts", {})["success"] is True
+        # The simulator's readings, through ingest and aggregate, served over HTTP by the router.
+        live = receive(client, "sensor-data", lambda d: d["deviceId"] == "device-003" and "timestamp" in d, timeout=40)
+        assert live["data"]["unit"] == "hz"
+        # A breach sent through the API goes the same way, and evaluate-rule and notify raise the alert.
+        for value in (60.0, 61.0):
+            at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            reading = {"deviceId": "device-002", "timestamp": at, "sensorType": "pressure", "value": value, "unit": "psi"}
+            assert httpx.post(f"{system}/api/readings", json=reading, timeout=10).status_code == 202
+        breach = receive(client, "sensor-data", lambda d: d["deviceId"] == "device-002" and d["data"]["value"] == 60.0)
+        assert breach["data"]["status"] == "critical"
+        alert = receive(client, "alert-triggered", lambda d: d["deviceId"] == "device-002")
+        assert alert["type"] == "threshold_exceeded" and alert["severity"]
     finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-
-
-def devices_reporting(url: str) -> set[str]:
-    try:
-        devices = httpx.get(f"{url}/api/devices", timeout=5).json()["data"]["devices"]
-    except httpx.HTTPError:
-        return set()
-    return {d["deviceId"] for d in devices if d["lastReading"]}
-
-
-def test_the_processes_work_together(processes):
-    url = processes
-    seed = {f"device-00{n}" for n in range(1, 6)}
-    wait_for(lambda: seed <= devices_reporting(url), timeout=40, what="the simulator's devices through Kafka", every=0.5)
-    for value in (60.0, 61.0):
-        at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        reading = {"deviceId": "device-002", "timestamp": at, "sensorType": "pressure", "value": value, "unit": "psi"}
-        assert httpx.post(f"{url}/api/readings", json=reading).status_code == 202
-    alerts = wait_for(
-        lambda: [a for a in httpx.get(f"{url}/api/alerts").json()["data"]["alerts"] if a["deviceId"] == "device-002"],
-        timeout=20,
-        what="the alert from the router's functions",
-    )
-    assert [a["type"] for a in alerts] == ["threshold_exceeded"]
+        client.disconnect()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -20,21 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
-import psycopg
 import pytest
 
 from eventing import topics
 from eventing.binding import decode
 from eventing.events import READING_REJECTED
 from eventing.kafka import KafkaTransport
+from tests.support.database import sql
 from tests.support.kafka_broker import free_port
+from tests.support.processes import start, stop, wait_listening
 
 pytestmark = pytest.mark.kafka
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SOURCE = "/apis/v1/namespaces/iot-monitoring/kafkasources/ingest-sensors-data#sensors-data"
-READY_TIMEOUT = 30.0
 
 
 def functions_framework() -> str:
@@ -63,10 +61,7 @@ def unique_device(prefix: str) -> str:
 
 
 def stored(url: str, device: str) -> list[tuple[str, float]]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", (device,)
-        ).fetchall()
+    rows = sql(url, "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", device)
     return [(iso(ts), value) for ts, value in rows]
 
 
@@ -75,56 +70,16 @@ def stored(url: str, device: str) -> list[tuple[str, float]]:
 
 @pytest.fixture(scope="module")
 def function_url(database_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("function") / "functions-framework.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"}},
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "PYTHONUNBUFFERED": "1",
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                functions_framework(),
-                "--source", "functions/ingest.py",
-                "--target", "handle",
-                "--signature-type", "cloudevent",
-                "--host", "127.0.0.1",
-                "--port", str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    children: list[psutil.Process] = []
+    """`functions-framework` itself, as the container image runs it."""
+    port, log = free_port(), tmp_path_factory.mktemp("function") / "functions-framework.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    args = ["--source", str(REPO / "functions/ingest.py"), "--target", "handle", "--signature-type", "cloudevent"]
+    process = start([*args, "--host", "127.0.0.1", "--port", str(port)], env, log, program=functions_framework())
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            assert proc.poll() is None, f"functions-framework exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"functions-framework not answering on {url}:\n{log_path.read_text()[-3000:]}"
-            try:
-                httpx.get(url, timeout=1)  # any answer means it listens
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        children = psutil.Process(proc.pid).children(recursive=True)  # gunicorn's workers
-        yield url
+        wait_listening(f"http://127.0.0.1:{port}", process, log)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        for child in children:  # the workers we started, by pid, if the master left any
-            try:
-                child.kill()
-            except psutil.NoSuchProcess:
-                pass
+        stop([process])
 
 
 @pytest.fixture
@@ -197,8 +152,7 @@ def test_a_reading_event_is_stored_once_however_often_it_is_delivered(function_u
     assert 200 <= again.status_code < 300, again.text
     assert stored(db_url, device) == [(sent["timestamp"], 33.25)]
     # The device registered itself.
-    with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT device_type, unit FROM devices WHERE device_id = %s", (device,)).fetchone() == ("pressure", "psi")
+    assert sql(db_url, "SELECT device_type, unit FROM devices WHERE device_id = %s", device) == [("pressure", "psi")]
     # It was passed on to `metrics`, keyed by device.
     metrics = consume(kafka_bootstrap, topics.METRICS, lambda e: e.get("partitionkey") == device, 1)
     assert metrics, "no metrics event for the stored reading"
