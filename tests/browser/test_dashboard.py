@@ -193,6 +193,24 @@ def test_theme_toggle_is_remembered(page: Page):
     screenshot(page, f"overview-{after}")
 
 
+def test_keyboard_reaches_the_content_and_the_login_dialog(page: Page):
+    page.goto("/")
+    expect(page.locator("[data-device]")).to_have_count(5)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.get_by_role("button", name="Log in").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Username")).to_be_focused()
+    for _ in range(4):  # username, password, cancel, log in: then back to the start
+        page.keyboard.press("Tab")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("button", name="Log in")).to_be_focused()
+
+
 def test_phone_viewport_has_no_horizontal_scrolling(browser: Browser, service: Service):
     context = browser.new_context(viewport={"width": 375, "height": 812}, base_url=service.url, is_mobile=True, has_touch=True)
     page = context.new_page()

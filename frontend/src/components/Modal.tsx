@@ -1,4 +1,4 @@
-// A modal dialog: focus moves in, Escape closes, the page behind is inert.
+// A modal dialog: focus moves in and stays in (Tab wraps), Escape closes, focus goes back after.
 import { useEffect, useRef, type ReactNode } from "react";
 
 interface ModalProps {
@@ -12,7 +12,19 @@ export function Modal({ title, onClose, children }: ModalProps) {
   useEffect(() => {
     const previous = document.activeElement as HTMLElement | null;
     box.current?.querySelector<HTMLElement>("input, textarea, select, button")?.focus();
-    const onKey = (event: KeyboardEvent) => event.key === "Escape" && onClose();
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape") onClose();
+      if (event.key !== "Tab" || !box.current) return;
+      const focusable = [...box.current.querySelectorAll<HTMLElement>("input, textarea, select, button:not([disabled])")];
+      const [first, last] = [focusable[0], focusable[focusable.length - 1]];
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last?.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first?.focus();
+      }
+    };
     document.addEventListener("keydown", onKey);
     return () => {
       document.removeEventListener("keydown", onKey);
