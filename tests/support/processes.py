@@ -66,7 +66,8 @@ def stop(processes: Iterable[subprocess.Popen], timeout: float = 20.0) -> list[i
 
 @contextmanager
 def function_servers(names: Iterable[str], env: Mapping[str, str], log_dir: Path) -> Iterator[dict[str, str]]:
-    """`iotmon func run <name>` for each name on a free port; yields {name: url} once all answer, stops them after."""
+    """`iotmon func run <name>` for each name on a free port; yields {name: url} once all answer, then stops them
+    (each must exit 0 on SIGTERM)."""
     started: dict[str, tuple[str, subprocess.Popen, Path]] = {}
     try:
         for name in names:
@@ -75,5 +76,7 @@ def function_servers(names: Iterable[str], env: Mapping[str, str], log_dir: Path
         for url, process, log in started.values():
             wait_listening(url, process, log)
         yield {name: url for name, (url, _, _) in started.items()}
+        codes = stop(process for _, process, _ in started.values())
+        assert codes == [0] * len(started), f"function servers did not stop cleanly: {dict(zip(started, codes))}"
     finally:
         stop(process for _, process, _ in started.values())
