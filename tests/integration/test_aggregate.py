@@ -200,12 +200,13 @@ def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, rds
 
 
 def test_system_metrics(aggregate, pool, rds):
-    feed(aggregate, pool, series("device-001", NOW, 10, 2.0), series("device-002", NOW, 10, 3.0))
+    now = datetime.now(timezone.utc).replace(microsecond=0)  # 'active' means heard from lately: not the module's now
+    feed(aggregate, pool, series("device-001", now, 10, 2.0), series("device-002", now, 10, 3.0))
     metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
     assert metrics == {"totalDevices": 5, "activeDevices": 2, "activeAlertsCount": 0,
                        "dataPointsLastHour": 20, "systemHealth": "degraded"}
     rds.set(redis_keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
-    feed(aggregate, pool, [reading("device-001", NOW + timedelta(seconds=1), 50.0)])
+    feed(aggregate, pool, [reading("device-001", now + timedelta(seconds=1), 50.0)])
     metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
     assert metrics["activeAlertsCount"] == 2 and metrics["dataPointsLastHour"] == 21
     assert rds.get(redis_keys.ALERTS_ACTIVE) is not None
