@@ -3,6 +3,7 @@ import { useState, type ReactNode } from "react";
 import { NavLink } from "react-router-dom";
 import { logout, live, outbox, preferences, session } from "../state/app";
 import { useStore } from "../state/store";
+import { beep } from "../util/sound";
 import { LoginDialog } from "./LoginDialog";
 
 const LINKS = [
@@ -49,7 +50,10 @@ export function Layout({ children }: { children: ReactNode }) {
   const current = useStore(session, (s) => s);
   const [loggingIn, setLoggingIn] = useState(false);
   const toggleTheme = () => preferences.update((p) => ({ ...p, theme: p.theme === "dark" ? "light" : "dark" }));
-  const toggleSound = () => preferences.update((p) => ({ ...p, sound: !p.sound }));
+  const toggleSound = () => {
+    preferences.update((p) => ({ ...p, sound: !p.sound }));
+    if (preferences.get().sound) beep("low"); // a sample, and browsers allow audio only after a click like this one
+  };
 
   return (
     <>

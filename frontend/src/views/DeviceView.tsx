@@ -15,6 +15,7 @@ import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitLabel } from "../util/format";
 
 const LIVE_WINDOW_MS = 5 * 60_000;
+const STATS_REFRESH_MS = 60_000; // the 1 h / 24 h statistics move slowly
 const PRESETS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
 type Preset = keyof typeof PRESETS;
 
@@ -197,7 +198,7 @@ function TrendPanel({ device }: { device: Device }) {
 export function DeviceView() {
   const { deviceId = "" } = useParams();
   const [version, setVersion] = useState(0);
-  const details = useApi(() => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device), [deviceId, version]);
+  const details = useApi(() => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device), [deviceId, version], STATS_REFRESH_MS);
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
   const openAlerts = useStore(live, (s) => s.alerts);
   const alertHistory = useApi(
