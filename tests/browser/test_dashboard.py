@@ -149,6 +149,12 @@ def test_device_page_draws_the_live_and_the_history_chart(page: Page):
     expect(page.get_by_role("button", name="24h")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_label("Statistics").get_by_role("row")).to_have_count(3)
     expect(page.get_by_test_id("time-to-threshold")).not_to_be_empty()
+    with page.expect_download() as csv:
+        page.get_by_role("button", name="Download History data as CSV").click()
+    assert Path(csv.value.path()).read_bytes().startswith((b"timestamp,value\r\n", b"timestamp,mean,min,max,count\r\n"))
+    with page.expect_download() as png:
+        page.get_by_role("button", name="Download Live (last 5 minutes) as PNG").click()
+    assert Path(png.value.path()).read_bytes().startswith(b"\x89PNG")
     screenshot(page, "device")
 
 

@@ -5,18 +5,14 @@ import type { Alert } from "../api/types";
 import { canOperate, session } from "../state/app";
 import type { ActionKind } from "../state/outbox";
 import { useStore } from "../state/store";
-import { download, stamp, toCsv } from "../util/csv";
 import { formatDuration, formatTime, formatValue, titleCase } from "../util/format";
 import { AlertActionDialog } from "./AlertActionDialog";
+import { CsvButton } from "./CsvButton";
 
-const CSV_HEADER = ["id", "deviceId", "type", "severity", "status", "value", "threshold", "message", "triggeredAt", "acknowledgedAt", "resolvedAt"];
-
-export function alertsCsv(alerts: Alert[]): string {
-  return toCsv(
-    CSV_HEADER,
-    alerts.map((a) => [a.id, a.deviceId, a.type, a.severity, a.status, a.value, a.threshold, a.message, a.triggeredAt, a.acknowledgedAt, a.resolvedAt]),
-  );
-}
+const alertsTable = (alerts: Alert[]) => ({
+  header: ["id", "deviceId", "type", "severity", "status", "value", "threshold", "message", "triggeredAt", "acknowledgedAt", "resolvedAt"],
+  rows: alerts.map((a) => [a.id, a.deviceId, a.type, a.severity, a.status, a.value, a.threshold, a.message, a.triggeredAt, a.acknowledgedAt, a.resolvedAt]),
+});
 
 interface AlertsTableProps {
   alerts: Alert[];
@@ -35,9 +31,7 @@ export function AlertsTable({ alerts, title, name, onChanged, showDevice = true 
       <header className="card-header">
         <h2>{title} <span className="muted">({alerts.length})</span></h2>
         <div className="toolbar">
-          <button type="button" className="ghost small" onClick={() => download(`${name}-${stamp()}.csv`, alertsCsv(alerts))} aria-label={`Download ${title} as CSV`}>
-            CSV
-          </button>
+          <CsvButton title={title} name={name} table={() => alertsTable(alerts)} />
         </div>
       </header>
       {alerts.length === 0 ? (

@@ -1,7 +1,8 @@
 // A titled chart with PNG and CSV export.
 import type { PlotlyHTMLElement } from "plotly.js";
 import { useRef, type ReactNode } from "react";
-import { download, stamp, toCsv } from "../util/csv";
+import { stamp } from "../util/csv";
+import { CsvButton } from "./CsvButton";
 import { loadPlotly, Plot, type PlotProps } from "./Plot";
 
 export interface CsvTable {
@@ -23,10 +24,6 @@ export function ChartCard({ title, name, csv, actions, footer, ...plot }: ChartC
     const Plotly = await loadPlotly();
     if (plotRef.current) await Plotly.downloadImage(plotRef.current, { format: "png", filename: `${name}-${stamp()}`, width: 1200, height: 600 });
   };
-  const saveCsv = () => {
-    const table = csv();
-    download(`${name}-${stamp()}.csv`, toCsv(table.header, table.rows));
-  };
   return (
     <section className="card chart-card" aria-label={title}>
       <header className="card-header">
@@ -36,9 +33,7 @@ export function ChartCard({ title, name, csv, actions, footer, ...plot }: ChartC
           <button type="button" className="ghost small" onClick={savePng} aria-label={`Download ${title} as PNG`}>
             PNG
           </button>
-          <button type="button" className="ghost small" onClick={saveCsv} aria-label={`Download ${title} data as CSV`}>
-            CSV
-          </button>
+          <CsvButton title={`${title} data`} name={name} table={csv} />
         </div>
       </header>
       <Plot {...plot} label={title} plotRef={plotRef} />

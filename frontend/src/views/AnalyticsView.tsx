@@ -6,6 +6,7 @@ import { get, query } from "../api/client";
 import type { Device, HistoryPage, Summary, SystemMetrics, TrendAnalysis } from "../api/types";
 import { useApi } from "../api/useApi";
 import { ChartCard } from "../components/ChartCard";
+import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
 import { live } from "../state/app";
 import { useStore } from "../state/store";
@@ -37,7 +38,17 @@ async function loadDays(devices: Device[]): Promise<DeviceDay[]> {
 function TrendsTable({ days }: { days: DeviceDay[] }) {
   return (
     <section className="card" aria-label="Trends across devices">
-      <h2>Trends across devices (24 h)</h2>
+      <header className="card-header">
+        <h2>Trends across devices (24 h)</h2>
+        <CsvButton
+          title="Trends across devices"
+          name="trends"
+          table={() => ({
+            header: ["deviceId", "unit", "mean", "min", "max", "trend", "slopePerHour", "forecast60min", "secondsToThreshold"],
+            rows: days.map(({ device, trend }) => [device.deviceId, device.unit, trend?.avg, trend?.min, trend?.max, trend?.trend, trend?.slopePerHour, trend?.forecast.find((f) => f.minutes === 60)?.value, trend?.timeToThreshold?.seconds]),
+          })}
+        />
+      </header>
       <div className="table-wrap">
         <table>
           <thead>

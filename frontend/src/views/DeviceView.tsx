@@ -8,6 +8,7 @@ import { useApi } from "../api/useApi";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
+import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
 import { live } from "../state/app";
 import { seedSeries } from "../state/live";
@@ -143,7 +144,17 @@ function StatsTable({ device }: { device: Device }) {
   const cell = (v: number | null | undefined) => formatValue(v, device.unit, 2);
   return (
     <section className="card" aria-label="Statistics">
-      <h2>Statistics</h2>
+      <header className="card-header">
+        <h2>Statistics</h2>
+        <CsvButton
+          title="Statistics"
+          name={`${device.deviceId}-statistics`}
+          table={() => ({
+            header: ["window", "mean", "median", "min", "max", "std", "count", "trend"],
+            rows: windows.map(([label, s]) => [label, s?.avg, s?.median, s?.min, s?.max, s?.std, s?.count, s?.trend]),
+          })}
+        />
+      </header>
       <div className="table-wrap">
         <table>
           <thead>
