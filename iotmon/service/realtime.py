@@ -121,9 +121,10 @@ class Realtime:
         try:
             user = self.access.verify(token) if token else None
         except ApiError as denied:
-            raise socketio.exceptions.ConnectionRefusedError({"code": denied.code, "message": denied.message}) from None
+            raise socketio.exceptions.ConnectionRefusedError(denied.message, {"code": denied.code}) from None
         if user is None and not self.access.anonymous_read:
-            raise socketio.exceptions.ConnectionRefusedError({"code": "UNAUTHORIZED", "message": "a token is required"})
+            # The client's connect_error gets the message and `data.code`, as the REST API's errors carry them.
+            raise socketio.exceptions.ConnectionRefusedError("a token is required", {"code": "UNAUTHORIZED"})
         await self.sio.save_session(sid, {"user": user})
         status = {"status": "connected", "clientId": sid, "timestamp": now_iso()}
         if user is not None:

@@ -25,6 +25,7 @@ type Listener = (reachable: boolean) => void;
 
 let token: string | null = null;
 const reachability = new Set<Listener>();
+const unauthorized = new Set<() => void>();
 
 export function setToken(value: string | null): void {
   token = value;
@@ -34,6 +35,12 @@ export function setToken(value: string | null): void {
 export function onReachability(listener: Listener): () => void {
   reachability.add(listener);
   return () => reachability.delete(listener);
+}
+
+/** Hear of a read refused with 401: the service wants a login to show its data (or the token expired). */
+export function onUnauthorized(listener: () => void): () => void {
+  unauthorized.add(listener);
+  return () => unauthorized.delete(listener);
 }
 
 function report(reachable: boolean): void {
@@ -54,6 +61,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   const payload = await response.json().catch(() => null);
   const error = new ApiError(response.status, payload?.error?.code ?? "HTTP_" + response.status, payload?.error?.message ?? response.statusText, payload?.error?.details);
   report(!error.unreachable);
+  if (response.status === 401 && method === "GET") unauthorized.forEach((listener) => listener());
   if (!response.ok || !payload?.success) throw error;
   return { data: payload.data as T, meta: payload.meta ?? {} };
 }

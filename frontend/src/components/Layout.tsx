@@ -23,11 +23,23 @@ function SoundIcon({ on }: { on: boolean }) {
 
 function ConnectionIndicator() {
   const connection = useStore(live, (s) => s.connection);
-  const text = { online: "Live", connecting: "Connecting…", offline: "Reconnecting…" }[connection];
+  const text = { online: "Live", connecting: "Connecting…", offline: "Reconnecting…", refused: "Login required" }[connection];
   return (
     <span className={`connection ${connection}`} role="status" aria-live="polite" title={`Live updates: ${text}`}>
       <span className="dot" aria-hidden="true" /> {text}
     </span>
+  );
+}
+
+function LoginRequiredBanner({ onLogIn }: { onLogIn(): void }) {
+  const required = useStore(live, (s) => s.loginRequired);
+  const loggedIn = useStore(session, (s) => s !== null);
+  if (!required || loggedIn) return null;
+  return (
+    <div className="banner pending" role="alert">
+      This service shows its data to signed-in users only.{" "}
+      <button type="button" className="small" onClick={onLogIn}>Log in</button>
+    </div>
   );
 }
 
@@ -87,6 +99,7 @@ export function Layout({ children }: { children: ReactNode }) {
         </div>
       </header>
       <OfflineBanner />
+      <LoginRequiredBanner onLogIn={() => setLoggingIn(true)} />
       <main id="main" tabIndex={-1}>{children}</main>
       <footer className="bottom">
         <span>Times are local ({Intl.DateTimeFormat().resolvedOptions().timeZone}).</span>

@@ -87,6 +87,14 @@ describe("Layout", () => {
     expect(screen.getByRole("status").textContent).toMatch(/Reconnecting/);
   });
 
+  it("asks for a login when the service answers reads only to signed-in users", () => {
+    live.update((s) => ({ ...s, loginRequired: true }));
+    inRouter(<Layout><p>content</p></Layout>);
+    expect(screen.getByRole("alert").textContent).toMatch(/signed-in users only/);
+    fireEvent.click(screen.getByRole("alert").querySelector("button")!);
+    expect(screen.getByRole("dialog", { name: "Log in" })).toBeTruthy();
+  });
+
   it("toggles and remembers the theme", () => {
     inRouter(<Layout><p>content</p></Layout>);
     const before = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;

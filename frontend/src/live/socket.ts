@@ -10,6 +10,11 @@ export interface LiveHandlers {
   onAlert(event: AlertEvent, resolved: boolean): void;
 }
 
+/** Devices, open alerts and the dashboard figures from the REST API; failures leave the last state. */
+function refreshState(): Promise<void> {
+  return Promise.allSettled([refreshDevices(), refreshOpenAlerts(), refreshDashboard()]).then(() => undefined);
+}
+
 function setConnection(connection: Connection): void {
   live.update((state) => (state.connection === connection ? state : { ...state, connection }));
 }
@@ -23,21 +28,27 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     reconnectionDelayMax: 5000,
   });
 
+  refreshState(); // at once, so the page fills even where a proxy holds WebSockets back
+
   socket.on("connect", () => {
     setConnection("online");
     const { lastSequence } = live.get();
     socket.emit("subscribe-system");
     socket.emit("subscribe-alerts", lastSequence === null ? {} : { since: lastSequence });
     // Missed readings are not replayed; the REST state catches up, then devices stream again.
-    refreshDevices()
-      .then(() => Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })))
-      .catch(() => undefined);
-    refreshOpenAlerts().catch(() => undefined);
-    refreshDashboard().catch(() => undefined);
+    refreshState().then(() => Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })));
     flushOutbox().catch(() => undefined);
   });
   socket.on("disconnect", () => setConnection("offline"));
-  socket.on("connect_error", () => setConnection("offline"));
+  socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
+    // Refused by the service (it wants a login): not an outage, and no use retrying until the token changes.
+    if (!socket.active && error.data?.code) {
+      setConnection("refused");
+      live.update((state) => ({ ...state, loginRequired: true }));
+    } else {
+      setConnection("offline");
+    }
+  });
 
   socket.on("sensor-data", (event: SensorData) => live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS));
   socket.on("alert-triggered", (event: AlertEvent) => {

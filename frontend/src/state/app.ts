@@ -1,6 +1,6 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
-import { ApiError, get, onReachability, post, put, query, setToken } from "../api/client";
+import { ApiError, get, onReachability, onUnauthorized, post, put, query, setToken } from "../api/client";
 import type { Alert, Dashboard, Device, Session } from "../api/types";
 import { initialLive, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
@@ -30,6 +30,7 @@ session.subscribe(() => {
 });
 setToken(session.get()?.token ?? null);
 onReachability((reachable) => live.update((state) => (state.reachable === reachable ? state : { ...state, reachable })));
+onUnauthorized(() => live.update((state) => (state.loginRequired ? state : { ...state, loginRequired: true })));
 
 function validSession(found: Session | null): Session | null {
   return found && Date.parse(found.expiresAt) > Date.now() ? found : null;
@@ -40,6 +41,7 @@ export const canOperate = (current: Session | null): boolean => current?.role ==
 export async function login(username: string, password: string): Promise<Session> {
   const found = await post<Session>("/api/auth/login", { username, password });
   session.update(() => found);
+  live.update((state) => ({ ...state, loginRequired: false }));
   return found;
 }
 

@@ -8,7 +8,7 @@ export interface Point {
   v: number;
 }
 
-export type Connection = "connecting" | "online" | "offline";
+export type Connection = "connecting" | "online" | "offline" | "refused";
 
 export interface LiveState {
   devices: Record<string, Device>;
@@ -17,6 +17,7 @@ export interface LiveState {
   lastSequence: number | null; // of the last alert change heard, for replay after a reconnect
   connection: Connection;
   reachable: boolean; // did the last REST request reach the service
+  loginRequired: boolean; // the service refused to answer without a login (IOTMON_ANONYMOUS_READ=false)
   system: SystemStatus | null;
   dashboard: Dashboard | null;
 }
@@ -28,6 +29,7 @@ export const initialLive: LiveState = {
   lastSequence: null,
   connection: "connecting",
   reachable: true,
+  loginRequired: false,
   system: null,
   dashboard: null,
 };
