@@ -14,7 +14,6 @@ export function useApi<T>(load: (() => Promise<T>) | null, deps: unknown[], refr
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [loading, setLoading] = useState(load !== null);
   const generation = useRef(0);
-  // eslint-disable-next-line react-hooks/exhaustive-deps
   const run = useCallback(load ?? (() => Promise.resolve(null as T)), deps);
 
   const reload = useCallback(() => {
@@ -36,7 +35,6 @@ export function useApi<T>(load: (() => Promise<T>) | null, deps: unknown[], refr
     if (!refreshMs) return;
     const timer = setInterval(reload, refreshMs);
     return () => clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [reload, refreshMs]);
 
   return { data, error, loading, reload };

@@ -92,7 +92,6 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
         colorbar: { title: { text: "% of normal" }, thickness: 12 },
       } as Data,
     ],
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [days, means],
   );
   const layout = useMemo<Partial<Layout>>(() => ({ margin: { l: 90, r: 16, t: 12, b: 48 }, xaxis: { type: "category", tickangle: -45 } }), []);
