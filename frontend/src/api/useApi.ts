@@ -14,6 +14,7 @@ export function useApi<T>(load: (() => Promise<T>) | null, deps: unknown[], refr
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [loading, setLoading] = useState(load !== null);
   const generation = useRef(0);
+  // `load` is a new closure at every render; `deps` say when it asks for something else (as useEffect's do).
   const run = useCallback(load ?? (() => Promise.resolve(null as T)), deps);
 
   const reload = useCallback(() => {

@@ -76,12 +76,11 @@ function TrendsTable({ days }: { days: DeviceDay[] }) {
 function Heatmap({ days }: { days: DeviceDay[] }) {
   const hours = useMemo(() => lastHours(HOURS), []);
   const means = useMemo(() => days.map(({ readings }) => hourlyMeans(readings, hours)), [days, hours]);
-  const labels = hours.map((h) => new Date(h).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }));
   const data = useMemo<Data[]>(
     () => [
       {
         type: "heatmap",
-        x: labels,
+        x: hours.map((h) => new Date(h).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })),
         y: days.map((d) => d.device.deviceId),
         z: days.map(({ device }, i) => means[i].map((v) => percentOfNormal(v, device.config))),
         text: days.map(({ device }, i) => means[i].map((v) => formatValue(v, device.unit, 2))) as unknown as string[],
@@ -92,7 +91,7 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
         colorbar: { title: { text: "% of normal" }, thickness: 12 },
       } as Data,
     ],
-    [days, means],
+    [days, means, hours],
   );
   const layout = useMemo<Partial<Layout>>(() => ({ margin: { l: 90, r: 16, t: 12, b: 48 }, xaxis: { type: "category", tickangle: -45 } }), []);
   return (
