@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from eventing.events import alert_id
+from iotmon import timestamps
 from iotmon.redis_keys import ALERTS_ACTIVE, cache_generation
 
 SYSTEM = "system"
@@ -57,11 +58,7 @@ class InvalidTransition(ValueError):
 
 
 def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return (
-        moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    return None if moment is None else timestamps.iso(moment)
 
 
 def _number(value: Any) -> float | None:

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from iotmon import timestamps
+
 BREACH, HOLD, CLEAR, NONE = (
     1,
     0,
@@ -174,12 +176,7 @@ def severity_for(excess: float, span: float) -> str:
 
 
 def iso(epoch: float) -> str:
-    """A time as the seed writes it: 2025-01-11T10:05:00.000Z."""
-    return (
-        datetime.fromtimestamp(epoch, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return timestamps.iso(datetime.fromtimestamp(epoch, UTC))
 
 
 def _round(value: float, digits: int = 4) -> float:

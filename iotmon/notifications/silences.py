@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.rows import class_row
 
+from iotmon.timestamps import iso
+
 MAX_REASON = 500
 
 
@@ -39,9 +41,9 @@ class Silence:
             "deviceId": self.device_id,
             "reason": self.reason,
             "createdBy": self.created_by,
-            "startsAt": _iso(self.starts_at),
-            "endsAt": _iso(self.ends_at),
-            "createdAt": _iso(self.created_at),
+            "startsAt": iso(self.starts_at),
+            "endsAt": iso(self.ends_at),
+            "createdAt": iso(self.created_at),
         }
 
 
@@ -127,10 +129,6 @@ def active_silence(conn: psycopg.Connection, device_id: str) -> Silence | None:
             " ORDER BY device_id NULLS LAST, ends_at DESC LIMIT 1",
             (device_id,),
         ).fetchone()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from iotmon import redis_keys, stats
 from iotmon.alerts import OPEN_STATES
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
-from iotmon.service.devices import _redis_json, _status, device_rows, one_device
+from iotmon.service.devices import _redis_json, device_rows, device_summary, one_device
 from iotmon.service.openapi import Query, Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
@@ -87,13 +87,7 @@ async def dashboard(request: Request) -> JSONResponse:
         current = current if isinstance(current, dict) else None
         devices.append(
             {
-                "deviceId": row["device_id"],
-                "name": row["name"],
-                "type": row["device_type"],
-                "location": row["location"],
-                "unit": row["unit"],
-                "status": _status(row, now),
-                "alertStatus": row["alert_severity"] or "normal",
+                **device_summary(row, now),
                 "value": current.get("value") if current else row["last_value"],
                 "readingStatus": current.get("status") if current else row["last_status"],
                 "timestamp": current.get("timestamp") if current else (iso(row["last_timestamp"]) if row["last_timestamp"] else None),

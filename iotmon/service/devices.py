@@ -110,8 +110,8 @@ def config_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def device_json(row: dict[str, Any], stats_24h: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-    last = row["last_timestamp"]
+def device_summary(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What every answer says of a device: who it is, its status and its worst open alert."""
     return {
         "deviceId": row["device_id"],
         "name": row["name"],
@@ -119,8 +119,15 @@ def device_json(row: dict[str, Any], stats_24h: dict[str, Any] | None, now: date
         "location": row["location"],
         "unit": row["unit"],
         "status": _status(row, now),
-        "lastReading": None if last is None else {"value": row["last_value"], "timestamp": iso(last)},
         "alertStatus": row["alert_severity"] or "normal",
+    }
+
+
+def device_json(row: dict[str, Any], stats_24h: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    last = row["last_timestamp"]
+    return {
+        **device_summary(row, now),
+        "lastReading": None if last is None else {"value": row["last_value"], "timestamp": iso(last)},
         "stats": {
             "avg24h": (stats_24h or {}).get("avg"),
             "trend": (stats_24h or {}).get("trend"),

@@ -9,6 +9,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from iotmon.timestamps import iso
+
 
 class JSONResponse(Response):
     media_type = "application/json"
@@ -57,6 +59,3 @@ def now_iso() -> str:
     return iso(datetime.now(timezone.utc))
 
 
-def iso(moment: datetime) -> str:
-    """The seed's timestamp format: UTC, milliseconds, Z."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -24,7 +24,7 @@ from eventing.binding import decode, json_data
 from iotmon import alerts as store
 from iotmon.redis_keys import ALERTS_ACTIVE
 from iotmon.system import System
-from tests.support.service import operator_client, running_system
+from tests.support.service import error_of, operator_client, running_system
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -72,14 +72,6 @@ def seeded(api, clean_db) -> dict[str, str]:
         "low": seed(clean_db, "device-003", "trend_warning", "low", ago_s=20),
         "done": seed(clean_db, "device-001", "anomaly", "high", ago_s=7200, status="resolved"),
     }
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def alerts_of(response: httpx.Response) -> list[dict[str, Any]]:

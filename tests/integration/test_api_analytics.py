@@ -12,8 +12,9 @@ import pytest
 
 from iotmon import redis_keys
 from iotmon.system import System
+from iotmon.timestamps import iso
 from tests.support.database import sql
-from tests.support.service import operator_client, running_system
+from tests.support.service import error_of, operator_client, running_system
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,6 @@ def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
         yield client
 
 
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def reading(url: str, device: str, at: datetime, value: float) -> None:
@@ -56,12 +54,6 @@ def data_of(response: httpx.Response) -> Any:
     body = response.json()
     assert body["success"] is True and body["meta"]["timestamp"].endswith("Z")
     return body["data"]
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and body["error"]["code"] == code and set(body["error"]) == {"code", "message", "details"}
 
 
 # --------------------------------------------------------------------------- dashboard, system, status

@@ -19,8 +19,9 @@ from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
 from iotmon import db, redis_keys
 from iotmon.system import System
+from iotmon.timestamps import iso
 from tests.support.database import sql
-from tests.support.service import operator_client, running_system
+from tests.support.service import error_of, operator_client, running_system
 
 HOUR = timedelta(hours=1)
 
@@ -37,9 +38,6 @@ def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
         yield client
 
 
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def insert_series(url: str, device: str, start: datetime, seconds: int, step_s: int = 1, value_sql: str = "50 + (i %% 10)") -> None:
@@ -69,14 +67,6 @@ def ok_data(response: httpx.Response) -> Any:
     body = response.json()
     assert body["success"] is True and "meta" in body
     return body["data"]
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def minute_start() -> datetime:

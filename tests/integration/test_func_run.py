@@ -23,6 +23,7 @@ import pytest
 
 from eventing.endpoints import FUNCTIONS
 from iotmon import redis_keys
+from iotmon.timestamps import iso
 from tests.support.database import sql
 from tests.support.kafka_broker import free_port
 from tests.support.processes import function_servers
@@ -54,9 +55,6 @@ def urls(server_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
 def db(clean_db: str, urls: dict[str, str]) -> str:
     return clean_db
 
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def reading(device: str = "device-002", value: float = 42.5, seconds_ago: float = 0.0) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from eventing import topics
 from eventing.binding import decode
 from eventing.events import READING_REJECTED
 from eventing.kafka import KafkaTransport
+from iotmon.timestamps import iso
 from tests.support.database import sql
 from tests.support.kafka_broker import free_port
 from tests.support.processes import start, stop, wait_listening
@@ -39,9 +40,6 @@ def functions_framework() -> str:
     beside_python = Path(sys.executable).parent / "functions-framework"
     return str(beside_python if beside_python.exists() else REPO / ".venv" / "bin" / "functions-framework")
 
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def reading(device: str, seconds_ago: float = 0.0, value: Any = 42.5) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import simple_websocket
 from iotmon import storage
 from iotmon.readings import parse_reading
 from iotmon.system import System
+from iotmon.timestamps import iso
 from tests.support.auth import bearer
 from tests.support.service import running_system
 from tests.support.waiting import wait_for
@@ -33,9 +34,6 @@ ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 # --------------------------------------------------------------------------- helpers
 
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def now() -> datetime:

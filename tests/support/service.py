@@ -42,3 +42,12 @@ def operator_client(system: System, database_url: str, timeout: float = 30.0) ->
     """An HTTP client acting as an operator (tests of the endpoints; tests/integration/test_auth.py checks roles)."""
     with httpx.Client(base_url=system.url, timeout=timeout, headers=bearer(system.url, database_url, "operator")) as client:
         yield client
+
+
+def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error of a refused request, checked against the seed's envelope."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code, body
+    return body["error"]
