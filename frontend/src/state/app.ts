@@ -1,8 +1,8 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
 import { ApiError, get, onReachability, onUnauthorized, post, put, query, setToken } from "../api/client";
-import type { Alert, Dashboard, Device, Session } from "../api/types";
-import { initialLive, setDevices, setOpenAlerts, type LiveState } from "./live";
+import type { Alert, Dashboard, Device, HistoryPage, Session } from "../api/types";
+import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
 import { load, save } from "./persisted";
 import { createStore } from "./store";
@@ -67,6 +67,14 @@ export async function refreshDevices(): Promise<void> {
 export async function refreshOpenAlerts(): Promise<void> {
   const { alerts } = await get<{ alerts: Alert[] }>(`/api/alerts${query({ status: "open", limit: 500 })}`);
   live.update((state) => setOpenAlerts(state, alerts));
+}
+
+/** Fill a device's live buffer from the last `windowMs` of history, unless readings are already there. */
+export async function seedLive(deviceId: string, windowMs: number): Promise<void> {
+  if ((live.get().series[deviceId]?.length ?? 0) > 1) return;
+  const from = new Date(Date.now() - windowMs).toISOString();
+  const page = await get<HistoryPage>(`/api/devices/${deviceId}/history${query({ from, resolution: "raw", limit: 2000 })}`);
+  live.update((state) => seedSeries(state, deviceId, page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value }))));
 }
 
 export async function refreshDashboard(): Promise<void> {

@@ -10,8 +10,7 @@ import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
-import { live } from "../state/app";
-import { seedSeries } from "../state/live";
+import { live, seedLive } from "../state/app";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitLabel } from "../util/format";
 
@@ -43,11 +42,7 @@ function limitShapes(device: Device): Partial<Layout>["shapes"] {
 function LiveChart({ device }: { device: Device }) {
   const points = useStore(live, (s) => s.series[device.deviceId]) ?? [];
   useEffect(() => {
-    if ((live.get().series[device.deviceId]?.length ?? 0) > 1) return;
-    const from = new Date(Date.now() - LIVE_WINDOW_MS).toISOString();
-    get<HistoryPage>(`/api/devices/${device.deviceId}/history${query({ from, resolution: "raw", limit: 2000 })}`)
-      .then((page) => live.update((s) => seedSeries(s, device.deviceId, page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value })))))
-      .catch(() => undefined);
+    seedLive(device.deviceId, LIVE_WINDOW_MS).catch(() => undefined);
   }, [device.deviceId]);
 
   const data = useMemo<Data[]>(

@@ -1,32 +1,16 @@
 // The overview (`/`): five live device cards, system health, open alerts, key figures.
 import { useEffect, useMemo } from "react";
 import { Link } from "react-router-dom";
-import { get, query } from "../api/client";
-import type { HistoryPage } from "../api/types";
 import { DeviceCard } from "../components/DeviceCard";
 import { Notice } from "../components/Notice";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
-import { live, refreshDashboard } from "../state/app";
-import { seedSeries, sortAlerts } from "../state/live";
+import { live, refreshDashboard, seedLive } from "../state/app";
+import { sortAlerts } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, titleCase } from "../util/format";
 
 const DASHBOARD_REFRESH_MS = 30_000;
 const SPARKLINE_MINUTES = 10;
-
-/** Fill the sparklines from the last minutes of history, once per device. */
-async function seedSparklines(deviceIds: string[]): Promise<void> {
-  const from = new Date(Date.now() - SPARKLINE_MINUTES * 60_000).toISOString();
-  await Promise.all(
-    deviceIds
-      .filter((deviceId) => (live.get().series[deviceId]?.length ?? 0) < 2)
-      .map(async (deviceId) => {
-        const page = await get<HistoryPage>(`/api/devices/${deviceId}/history${query({ from, resolution: "raw", limit: 600 })}`);
-        const points = page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value }));
-        live.update((state) => seedSeries(state, deviceId, points));
-      }),
-  );
-}
 
 function Kpi({ label, value, hint }: { label: string; value: string | number; hint?: string }) {
   return (
@@ -48,7 +32,8 @@ export function OverviewView() {
   const deviceKey = devices.map((d) => d.deviceId).join(",");
 
   useEffect(() => {
-    if (deviceKey) seedSparklines(deviceKey.split(",")).catch(() => undefined);
+    // The sparklines start from the last minutes of history.
+    if (deviceKey) deviceKey.split(",").forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
   }, [deviceKey]);
 
   useEffect(() => {
