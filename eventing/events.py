@@ -15,10 +15,11 @@ from typing import Any
 import msgspec
 from cloudevents.http import CloudEvent
 
+from iotmon.core.alerts import ACTIONS
+
 READING = "io.iotmon.reading.v1"
 READING_BATCH = "io.iotmon.reading.batch.v1"
 READING_REJECTED = "io.iotmon.reading.rejected.v1"
-ALERT_ACTIONS = ("triggered", "updated", "acknowledged", "escalated", "resolved")
 PING = "dev.knative.sources.ping"
 
 JSON = "application/json"
@@ -77,21 +78,9 @@ def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: 
 
 def alert_type(action: str) -> str:
     """The CloudEvent type of an alert change: io.iotmon.alert.<action>.v1."""
-    if action not in ALERT_ACTIONS:
+    if action not in ACTIONS:
         raise ValueError(f"unknown alert action {action!r}")
     return f"io.iotmon.alert.{action}.v1"
-
-
-def alert_id(number: int) -> str:
-    """The public id of alerts.id (the seed's alert-001 form)."""
-    return f"alert-{number:03d}"
-
-
-def alert_number(public_id: str) -> int:
-    """alerts.id from a public id; ValueError if it is not one."""
-    if not public_id.startswith("alert-") or not public_id[6:].isdigit():
-        raise ValueError(f"not an alert id: {public_id!r}")
-    return int(public_id[6:])
 
 
 def alert_event(change: Mapping[str, Any], source: str) -> CloudEvent:

@@ -22,7 +22,8 @@ import msgspec
 from cloudevents.http import CloudEvent
 
 from eventing.binding import decode
-from eventing.events import ALERT_ACTIONS, PING, READING, READING_BATCH, alert_type, make_event
+from eventing.events import PING, READING, READING_BATCH, alert_type, make_event
+from iotmon.core.alerts import ACTIONS
 from eventing.transport import Record
 
 KAFKA_EVENT = "dev.knative.kafka.event"
@@ -97,7 +98,7 @@ def unwrap(event: CloudEvent) -> CloudEvent:
         return event
     if isinstance(shape.get("readings"), list):
         type_ = READING_BATCH
-    elif "alertId" in shape and shape.get("action") in ALERT_ACTIONS:
+    elif "alertId" in shape and shape.get("action") in ACTIONS:
         type_ = alert_type(shape["action"])
     elif "deviceId" in shape:
         type_ = READING

@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
-from iotmon import KNATIVE_DIR
 
+# knative/base at the repository root, carried in the package (a link here, files in a wheel).
+MANIFESTS = Path(__file__).with_name("manifests")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 # Kustomization fields that change resources: the router reads the files as they are, so the base must not use them.
 _TRANSFORMING = (
@@ -111,7 +112,7 @@ def parse_duration(text: str) -> float:
     return parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600 + parts.get("m", 0) * 60 + parts.get("s", 0)
 
 
-def read_manifests(directory: Path = KNATIVE_DIR) -> list[dict[str, Any]]:
+def read_manifests(directory: Path = MANIFESTS) -> list[dict[str, Any]]:
     """The documents of a kustomization's resources (recursively), or of every *.yaml in a plain folder."""
     kustomization = next((directory / name for name in KUSTOMIZATION_FILES if (directory / name).is_file()), None)
     if kustomization is None:
@@ -139,7 +140,7 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def load_wiring(directory: Path = KNATIVE_DIR) -> Wiring:
+def load_wiring(directory: Path = MANIFESTS) -> Wiring:
     documents = read_manifests(directory)
     sinks = {doc["metadata"]["name"]: doc["spec"]["topic"] for doc in documents if doc.get("kind") == "KafkaSink"}
     subscriptions = tuple(

@@ -61,8 +61,9 @@ from eventing.events import READING, READING_BATCH
 from eventing.sources import unwrap
 from functions import environment
 from functions.serving import entry_point
-from iotmon import redis_keys
-from iotmon.live_state import (
+from iotmon.adapters.redis import keys
+from iotmon.core import live
+from iotmon.adapters.redis.live_windows import (
     DEVICES_SEEN,
     MINUTE_US,
     MINUTES_24H,
@@ -72,8 +73,8 @@ from iotmon.live_state import (
     Snapshot,
     Window,
 )
-from iotmon.readings import Reading, parse_batch, parse_reading
-from iotmon.stats import Moments, Ranges, status, stored_value, summary
+from iotmon.core.readings import Reading, parse_batch, parse_reading
+from iotmon.core.stats import Moments, Ranges, status, stored_value, summary
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +359,7 @@ class Aggregate:
             return
         ordered = sorted(due)
         conn.execute(_ROLLUP, ([d for d, _ in ordered], [at(h * HOUR_US) for _, h in ordered]))
-        self.redis.incr(redis_keys.cache_generation("rollups"))  # the API's cached analytics are stale now
+        self.redis.incr(keys.cache_generation("rollups"))  # the API's cached analytics are stale now
         self._pending -= due
         for pair in ordered:
             self._rolled[pair] = now
@@ -388,8 +389,8 @@ class Aggregate:
                 window_start=iso(window.day_start_us), window_end=iso(window.end_us), updated_at=updated,
             )
             stats_1h[device] = hour
-            pipe.set(redis_keys.stats(device, "1h"), _encode(hour), ex=redis_keys.STATS_TTL_S)
-            pipe.set(redis_keys.stats(device, "24h"), _encode(day), ex=redis_keys.STATS_TTL_S)
+            pipe.set(keys.stats(device, "1h"), _encode(hour), ex=keys.STATS_TTL_S)
+            pipe.set(keys.stats(device, "24h"), _encode(day), ex=keys.STATS_TTL_S)
             latest = items[-1]
             if latest.us >= window.end_us:  # a late batch does not replace a newer current value
                 current = {
@@ -398,8 +399,8 @@ class Aggregate:
                     "status": status(latest.value, ranges),
                     "unit": latest.reading.unit,
                 }
-                pipe.set(redis_keys.current(device), _encode(current), ex=redis_keys.CURRENT_TTL_S)
-        pipe.get(redis_keys.ALERTS_ACTIVE)
+                pipe.set(keys.current(device), _encode(current), ex=keys.CURRENT_TTL_S)
+        pipe.get(keys.ALERTS_ACTIVE)
         pipe.zrangebyscore(DEVICES_SEEN, now_us / 1e6 - max(
             [d.offline_timeout_s for d in devices.values()] or [DEFAULT_OFFLINE_S]), "+inf", withscores=True)
         pipe.hgetall(SYSTEM_MINUTES)
@@ -433,7 +434,7 @@ class Aggregate:
             "systemHealth": health,
         }
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(redis_keys.SYSTEM_METRICS, _encode(metrics), ex=redis_keys.CURRENT_TTL_S)
+        pipe.set(keys.SYSTEM_METRICS, _encode(metrics), ex=keys.CURRENT_TTL_S)
         if old:
             pipe.hdel(SYSTEM_MINUTES, *old)
         pipe.execute()
@@ -453,7 +454,7 @@ class Aggregate:
                     "data": {"value": item.value, "unit": item.reading.unit, "status": status(item.value, ranges)},
                     "stats": brief,
                 }
-                messages.append((redis_keys.device_room(device), payload))
+                messages.append((live.device_room(device), payload))
         emit_all(self.emitter, "sensor-data", messages)
 
 

@@ -2,13 +2,12 @@
 
 In-process (the router, `iotmon up`) the functions get their connections
 passed in; served over HTTP by Knative they build them here once per process
-(the template's start hook), from DATABASE_URL, REDIS_URL and
-KAFKA_BOOTSTRAP_SERVERS.
+(the template's start hook), from the settings (DATABASE_URL, REDIS_URL,
+KAFKA_BOOTSTRAP_SERVERS, …).
 """
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import redis
@@ -16,36 +15,35 @@ import socketio
 from psycopg_pool import ConnectionPool
 
 from eventing.kafka import KafkaTransport
-from iotmon import db
-from iotmon.redis_keys import SOCKETIO_CHANNEL
+from iotmon.adapters.postgres import db
+from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
+from iotmon.adapters.settings import Settings
 
 
-def _required(name: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"{name} is not set: the function needs it to reach its server")
-    return value
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
 
 
 @cache
 def database() -> ConnectionPool:
-    return db.pool(_required("DATABASE_URL"))
+    return db.pool(settings().server("DATABASE_URL"))
 
 
 @cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(_required("REDIS_URL"), socket_timeout=5)
+    return redis.Redis.from_url(settings().server("REDIS_URL"), socket_timeout=5)
 
 
 @cache
 def kafka() -> KafkaTransport:
-    return KafkaTransport(_required("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("K_SERVICE", "iotmon-function"))
+    return KafkaTransport(settings().server("KAFKA_BOOTSTRAP_SERVERS"), settings().client_id)
 
 
 @cache
 def socketio_emitter() -> socketio.RedisManager:
     """Publishes Socket.IO events through Redis to every service replica (write-only: no listener thread)."""
-    return socketio_manager(_required("REDIS_URL"))
+    return socketio_manager(settings().server("REDIS_URL"))
 
 
 def socketio_manager(redis_url: str) -> socketio.RedisManager:

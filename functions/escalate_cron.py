@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -37,9 +36,9 @@ from eventing.events import alert_event
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon import alerts, storage
-from iotmon.redis_keys import current
-from iotmon.rules import DEVICE_OFFLINE
+from iotmon.adapters.postgres import alerts, storage
+from iotmon.adapters.redis.keys import current
+from iotmon.core.rules import DEVICE_OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +207,7 @@ def _instance() -> EscalateCron:
         environment.database(),
         environment.redis_client(),
         environment.kafka(),
-        escalate_after_s=float(os.environ.get("ESCALATE_AFTER_S", "300")),
+        escalate_after_s=environment.settings().escalate_after_s,
     )
 
 

@@ -44,9 +44,10 @@ from eventing.sources import unwrap
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon import alert_machine, alerts, rules
-from iotmon.alert_machine import FLAPPING, RESOLVE, TRIGGER, MachineState
-from iotmon.rules import SEVERITIES, DeviceRules, Series
+from iotmon.adapters.postgres import alerts
+from iotmon.core import alert_machine, rules
+from iotmon.core.alert_machine import FLAPPING, RESOLVE, TRIGGER, MachineState
+from iotmon.core.rules import SEVERITIES, DeviceRules, Series
 
 log = logging.getLogger(__name__)
 

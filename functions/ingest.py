@@ -27,8 +27,8 @@ from eventing.sources import unwrap
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon import storage
-from iotmon.readings import (
+from iotmon.adapters.postgres import storage
+from iotmon.core.readings import (
     Reading,
     Rejection,
     batch_positions,

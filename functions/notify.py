@@ -45,25 +45,18 @@ import redis
 from cloudevents.http import CloudEvent
 
 from eventing.delivery import Rejected
-from eventing.events import ALERT_ACTIONS
 from eventing.sources import unwrap
 from functions import environment
 from functions.serving import entry_point
-from iotmon.notifications import store
-from iotmon.notifications.config import (
-    EMAIL,
-    SEVERITIES,
-    SOCKETIO,
-    WEBHOOK,
-    ChannelConfig,
-)
-from iotmon.notifications.delivery import DeliveryError
-from iotmon.notifications.email import send_email
-from iotmon.notifications.live import live_messages
-from iotmon.notifications.ratelimit import TokenBucket
-from iotmon.notifications.routing import route, webhook_target
-from iotmon.notifications.silences import Silence, active_silence
-from iotmon.notifications.webhook import post_webhook
+from iotmon.adapters.postgres import notification_log
+from iotmon.core.alerts import ACTIONS, SEVERITIES
+from iotmon.core.channels import EMAIL, SOCKETIO, WEBHOOK, ChannelConfig, DeliveryError
+from iotmon.adapters.email import send_email
+from iotmon.core.live import live_messages
+from iotmon.adapters.redis.ratelimit import TokenBucket
+from iotmon.core.routing import route, webhook_target
+from iotmon.adapters.postgres.silences import Silence, active_silence
+from iotmon.adapters.webhook import post_webhook
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +98,7 @@ def parse_change(event: CloudEvent) -> dict[str, Any] | str:
         return "alert event data is not an object"
     if missing := [name for name in _REQUIRED if data.get(name) in (None, "")]:
         return f"alert event lacks {', '.join(missing)}"
-    if data["action"] not in ALERT_ACTIONS:
+    if data["action"] not in ACTIONS:
         return f"unknown alert action {data['action']!r}"
     if data["severity"] not in SEVERITIES:
         return f"unknown severity {data['severity']!r}"
@@ -126,7 +119,7 @@ class Notify:
         self.pool = pool
         self.redis = redis_client
         self.emitter = emitter  # socketio.RedisManager(write_only=True), or anything with .emit(event, data, room=)
-        self.channels = channels if channels is not None else ChannelConfig.from_env()
+        self.channels = channels if channels is not None else ChannelConfig()
         self.buckets = TokenBucket(redis_client)
 
     def __call__(self, events: Sequence[CloudEvent]) -> list[Outcome]:
@@ -144,18 +137,18 @@ class Notify:
                     refused.append(f"event {event['id']}: {change}")
                     continue
                 done.extend(self._notify(conn, event, change))
-        if retry := [outcome for outcome in done if outcome.status == store.FAILED and outcome.retryable]:
+        if retry := [outcome for outcome in done if outcome.status == notification_log.FAILED and outcome.retryable]:
             raise NotificationsFailed(retry)
         if refused:
             raise Rejected("; ".join(refused[:10]))
         return done
 
     def _notify(self, conn, event: CloudEvent, change: dict[str, Any]) -> list[Outcome]:  # type: ignore[no-untyped-def]
-        logged = store.outcomes(conn, change)
+        logged = notification_log.outcomes(conn, change)
         done: list[Outcome] = []
-        if logged.get((SOCKETIO, "")) not in store.FINAL:  # the live view: never routed, silenced or limited
+        if logged.get((SOCKETIO, "")) not in notification_log.FINAL:  # the live view: never routed, silenced or limited
             done.append(self._attempt(conn, change, _Target(SOCKETIO, "", lambda: self._emit(change))))
-        pending = [t for t in self._targets(event, change) if logged.get((t.channel, t.target)) not in store.FINAL]
+        pending = [t for t in self._targets(event, change) if logged.get((t.channel, t.target)) not in notification_log.FINAL]
         if not pending:
             return done
         silence = active_silence(conn, change["deviceId"])
@@ -163,9 +156,9 @@ class Notify:
             if silence is not None:
                 done.append(self._silenced(conn, change, target, silence))
             elif not self._take_token(target.channel):
-                store.record(conn, change, target.channel, target.target, store.RATE_LIMITED)
+                notification_log.record(conn, change, target.channel, target.target, notification_log.RATE_LIMITED)
                 log.warning("notification rate-limited", extra=_fields(change, target))
-                done.append(Outcome(change["alertId"], target.channel, target.target, store.RATE_LIMITED))
+                done.append(Outcome(change["alertId"], target.channel, target.target, notification_log.RATE_LIMITED))
             else:
                 done.append(self._attempt(conn, change, target))
         return done
@@ -187,17 +180,17 @@ class Notify:
         try:
             target.send()
         except DeliveryError as error:
-            store.record(conn, change, target.channel, target.target, store.FAILED, error=str(error))
+            notification_log.record(conn, change, target.channel, target.target, notification_log.FAILED, error=str(error))
             log.warning("notification failed", extra={**_fields(change, target), "error": str(error), "retryable": error.retryable})
-            return Outcome(change["alertId"], target.channel, target.target, store.FAILED, str(error), error.retryable)
-        store.record(conn, change, target.channel, target.target, store.SENT)
+            return Outcome(change["alertId"], target.channel, target.target, notification_log.FAILED, str(error), error.retryable)
+        notification_log.record(conn, change, target.channel, target.target, notification_log.SENT)
         log.info("notification sent", extra=_fields(change, target))
-        return Outcome(change["alertId"], target.channel, target.target, store.SENT)
+        return Outcome(change["alertId"], target.channel, target.target, notification_log.SENT)
 
     def _silenced(self, conn, change: Mapping[str, Any], target: _Target, silence: Silence) -> Outcome:  # type: ignore[no-untyped-def]
-        store.record(conn, change, target.channel, target.target, store.SILENCED, silence_id=silence.id)
+        notification_log.record(conn, change, target.channel, target.target, notification_log.SILENCED, silence_id=silence.id)
         log.info("notification silenced", extra={**_fields(change, target), "silence": silence.id})
-        return Outcome(change["alertId"], target.channel, target.target, store.SILENCED)
+        return Outcome(change["alertId"], target.channel, target.target, notification_log.SILENCED)
 
     def _emit(self, change: Mapping[str, Any]) -> None:
         try:
@@ -233,7 +226,12 @@ def _fields(change: Mapping[str, Any], target: _Target) -> dict[str, Any]:
 
 @cache
 def _instance() -> Notify:
-    return Notify(environment.database(), environment.redis_client(), environment.socketio_emitter())
+    return Notify(
+        environment.database(),
+        environment.redis_client(),
+        environment.socketio_emitter(),
+        environment.settings().channels,
+    )
 
 
 handle = entry_point(_instance)

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 from eventing import endpoints
-from iotmon import db, logs, users
-from iotmon.config import Settings
+from iotmon.adapters import logs
+from iotmon.adapters.postgres import db, users
+from iotmon.adapters.settings import SERVERS, Settings
 
 log = logging.getLogger("iotmon")
 
 EMBEDDED_TICK_S = 10.0
-SERVERS = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL")
 
 
 def _wait_for_signal() -> None:
@@ -62,7 +62,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    from iotmon.embedded import EmbeddedPostgres
+    from iotmon.adapters.embedded import EmbeddedPostgres
 
     embedded = None if settings.database_url else EmbeddedPostgres(settings.data_dir / "postgres")
     url = settings.database_url or embedded.start()  # type: ignore[union-attr]
@@ -75,18 +75,9 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _missing_servers(settings: Settings, names: tuple[str, ...] = SERVERS) -> list[str]:
-    given = {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-    }
-    return [name for name in names if not given[name]]
-
-
 def _has_servers(settings: Settings, what: str, names: tuple[str, ...] = SERVERS) -> bool:
     """Local distributed mode runs on real servers; say which are missing."""
-    missing = _missing_servers(settings, names)
+    missing = settings.missing_servers(names)
     if missing:
         print(f"error: {what} needs {', '.join(missing)} set (or run everything embedded with `iotmon up`)", file=sys.stderr)
     return not missing
@@ -138,7 +129,7 @@ def cmd_func_run(args: argparse.Namespace, settings: Settings) -> int:
     import functions
 
     source = Path(functions.__file__).parent / f"{args.name.replace('-', '_')}.py"
-    if missing := _missing_servers(settings):
+    if missing := settings.missing_servers():
         print(f"warning: {', '.join(missing)} not set: events that need them will fail (500)", file=sys.stderr)
     os.environ.setdefault("K_SERVICE", args.name)  # as Knative sets it
     port = args.port or settings.port
@@ -235,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = Settings.from_env()
     logs.setup(settings.log_level)
     return args.run(args, settings)
 

@@ -28,9 +28,9 @@ from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
-from iotmon import db, users
-from iotmon.config import Settings
-from iotmon.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
+from iotmon.adapters.postgres import db, users
+from iotmon.adapters.settings import Settings
+from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.service import create_app
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,17 @@ def make_transport(settings: Settings) -> tuple[Transport, str]:
     return MemoryTransport(), "in-process"
 
 
-def make_functions(database_url: str, redis_url: str, transport: Transport) -> dict[str, Callable]:
+def make_functions(settings: Settings, database_url: str, redis_url: str, transport: Transport) -> dict[str, Callable]:
     """The functions the manifests route to, by Knative service name (each with its own connections)."""
     store = redis.Redis.from_url(redis_url, socket_timeout=5)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
         "aggregate": Aggregate(db.pool(database_url), store, socketio_manager(redis_url)),
         "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
-        "escalate-cron": EscalateCron(db.pool(database_url), store, transport),
-        "notify": Notify(db.pool(database_url), store, socketio_manager(redis_url)),
+        "escalate-cron": EscalateCron(
+            db.pool(database_url), store, transport, escalate_after_s=settings.escalate_after_s
+        ),
+        "notify": Notify(db.pool(database_url), store, socketio_manager(redis_url), settings.channels),
     }
 
 
@@ -79,7 +81,7 @@ class System:
             transport, transport_name = make_transport(self.settings)
             self.transport = transport
             self._stops.append(transport.close)
-            functions = make_functions(self.database_url, self.redis_url, transport)
+            functions = make_functions(self.settings, self.database_url, self.redis_url, transport)
             self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)

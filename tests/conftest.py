@@ -8,7 +8,9 @@ import psycopg
 import pytest
 import redis as redis_lib
 
-from iotmon import SCHEMA_DIR, db, storage
+from tests.support.paths import SCHEMA_DIR
+
+from iotmon.adapters.postgres import db, storage
 from tests.support import servers
 
 

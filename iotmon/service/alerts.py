@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from eventing import topics
-from eventing.events import alert_event, alert_id, alert_number
-from iotmon import alerts as store
-from iotmon.notifications import silences
-from iotmon.redis_keys import ALERTS_ACTIVE
+from eventing.events import alert_event
+from iotmon.adapters.postgres import alerts as store
+from iotmon.core.alerts import ALLOWED, OPEN_STATUSES, SEVERITIES, STATUSES, AlertNotFound, InvalidTransition, alert_id, alert_number
+from iotmon.adapters.postgres import silences
+from iotmon.adapters.redis.keys import ALERTS_ACTIVE
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
@@ -35,8 +36,6 @@ from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 log = logging.getLogger(__name__)
 
 SOURCE = "/iotmon/api"
-STATUSES = ("triggered", "acknowledged", "escalated", "resolved")
-SEVERITIES = ("critical", "high", "medium", "low")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_OFFSET = 10_000_000
 MAX_NOTE = 1000
@@ -111,7 +110,7 @@ def _statuses(raw: str | None, default: tuple[str, ...] | None) -> list[str] | N
         return list(default) if default else None
     if raw.strip() == "all":
         return None
-    expanded = ",".join(",".join(store.OPEN_STATES) if p.strip() in ("open", "active") else p for p in raw.split(","))
+    expanded = ",".join(",".join(OPEN_STATUSES) if p.strip() in ("open", "active") else p for p in raw.split(","))
     return _list("status", expanded, STATUSES)
 
 
@@ -128,7 +127,7 @@ def alert_filter(request: Request, *, default_status: tuple[str, ...] | None, ti
     query = request.query_params
     values: dict[str, Any] = {
         "status": _statuses(query.get("status"), default_status),
-        "severity": _list("severity", query.get("severity"), SEVERITIES),
+        "severity": _list("severity", query.get("severity"), tuple(reversed(SEVERITIES))),
         "device": _text("deviceId", query.get("deviceId")),
         "type": _text("type", query.get("type")),
     }
@@ -212,7 +211,7 @@ NOTE_BODY = obj({"note": {"type": ["string", "null"], "maxLength": MAX_NOTE}}, a
 async def list_alerts(request: Request) -> JSONResponse:
     """List alerts: the open ones by default, filtered by status, severity, deviceId and type, paged."""
     context: ServiceContext = request.app.state.context
-    where, values = alert_filter(request, default_status=store.OPEN_STATES, times=False)
+    where, values = alert_filter(request, default_status=OPEN_STATUSES, times=False)
     limit, offset = _paging(request)
     found, meta = await _page(context, where, values, limit, offset)
     return ok({"alerts": found}, meta)
@@ -325,14 +324,14 @@ async def _operator_move(request: Request, move: Any) -> JSONResponse:
     actor = actor_of(request)
     try:
         change, active = await run_in_threadpool(_move_sync, context.db.conninfo, move, number, actor, note)
-    except store.AlertNotFound as missing:
+    except AlertNotFound as missing:
         raise ApiError(404, "ALERT_NOT_FOUND", str(missing), {"alertId": alert_id(number)}) from None
-    except store.InvalidTransition as invalid:
+    except InvalidTransition as invalid:
         details = {
             "alertId": alert_id(number),
             "status": invalid.status,
             "to": invalid.to_status,
-            "allowedFrom": list(store.ALLOWED[invalid.to_status]),
+            "allowedFrom": list(ALLOWED[invalid.to_status]),
         }
         raise ApiError(409, "INVALID_TRANSITION", str(invalid), details) from None
     published = True
@@ -404,7 +403,7 @@ def _alert_csv_row(row: tuple) -> list[Any]:
 async def alerts_csv(request: Request) -> StreamingResponse:
     """Alerts as CSV: the filters of /api/alerts (and from/to), no limit, streamed."""
     context: ServiceContext = request.app.state.context
-    where, values = alert_filter(request, default_status=store.OPEN_STATES, times=True)
+    where, values = alert_filter(request, default_status=OPEN_STATUSES, times=True)
     sql = f"SELECT {_COLUMNS} FROM alerts WHERE {where} ORDER BY triggered_at DESC, id DESC"
     return StreamingResponse(
         stream_csv(context, sql, values, ALERT_CSV_HEADER, _alert_csv_row),

@@ -11,15 +11,16 @@ from typing import Any
 from psycopg.rows import dict_row
 from starlette.requests import Request
 
-from iotmon import redis_keys, stats
-from iotmon.alerts import OPEN_STATES
+from iotmon.adapters.redis import keys
+
+from iotmon.core import stats
+from iotmon.core.alerts import OPEN_STATUSES, SEVERITIES
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.devices import _redis_json, device_rows, device_summary, one_device
 from iotmon.service.openapi import Query, Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, iso, ok
 
-SEVERITIES = ("critical", "high", "medium", "low")
 TREND_WINDOWS = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400}
 FORECAST_MINUTES = (15, 30, 60)
 THRESHOLD_HORIZON_S = 7 * 86_400  # a crossing further out than this is reported as null
@@ -35,10 +36,10 @@ async def alert_overview(conn: Any, since: datetime) -> dict[str, Any]:
     cursor = conn.cursor(row_factory=dict_row)
     rows = await (
         await cursor.execute(
-            "SELECT severity, count(*) AS n FROM alerts WHERE status = ANY(%s) GROUP BY severity", (list(OPEN_STATES),)
+            "SELECT severity, count(*) AS n FROM alerts WHERE status = ANY(%s) GROUP BY severity", (list(OPEN_STATUSES),)
         )
     ).fetchall()
-    by_severity = {severity: 0 for severity in SEVERITIES} | {row["severity"]: row["n"] for row in rows}
+    by_severity = {severity: 0 for severity in reversed(SEVERITIES)} | {row["severity"]: row["n"] for row in rows}
     times = await (
         await cursor.execute(
             "SELECT count(*) AS triggered,"
@@ -70,7 +71,7 @@ async def dashboard(request: Request) -> JSONResponse:
     now = datetime.now(timezone.utc)
     rows = await device_rows(context)
     ids = [row["device_id"] for row in rows]
-    live = await _redis_json(context, [redis_keys.current(device) for device in ids] + [redis_keys.SYSTEM_METRICS])
+    live = await _redis_json(context, [keys.current(device) for device in ids] + [keys.SYSTEM_METRICS])
     currents, system = live[:-1], live[-1]
     async with context.db.connection() as conn:
         last_minute = (
@@ -120,7 +121,7 @@ async def dashboard(request: Request) -> JSONResponse:
 async def system_metrics(request: Request) -> JSONResponse:
     """System metrics: the seed's `system:metrics`, uptime, request rate, database and Redis sizes."""
     context: ServiceContext = request.app.state.context
-    (metrics,) = await _redis_json(context, [redis_keys.SYSTEM_METRICS])
+    (metrics,) = await _redis_json(context, [keys.SYSTEM_METRICS])
     async with context.db.connection() as conn:
         size, connections = await (
             await conn.execute(

@@ -27,8 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventing.router import Router
 from eventing.transport import Transport
-from iotmon import ROOT, db, users
-from iotmon.config import Settings
+from iotmon.adapters.postgres import db, users
+from iotmon.adapters.settings import Settings
 from iotmon.service import auth
 from iotmon.service.auth import Access, AccessControl
 from iotmon.service.cache import ResponseCache
@@ -41,7 +41,8 @@ from iotmon.service.security import CONTENT_SECURITY_POLICY, RateLimit, Security
 
 log = logging.getLogger("iotmon.service")
 
-DASHBOARD_DIR = ROOT / "frontend" / "dist"
+# frontend/dist once built, carried in the package (a link here, files in a wheel).
+DASHBOARD_DIR = Path(__file__).with_name("dashboard")
 FALLBACK_PAGE = Path(__file__).with_name("status.html")
 
 
@@ -130,7 +131,7 @@ def create_app(
         simulator=simulator,
     )
 
-    settings = settings or Settings()
+    settings = settings or Settings.from_env()
     access = Access(database_url, anonymous_read=settings.anonymous_read, token_ttl_s=settings.token_ttl_s)
     realtime = Realtime(context, redis_url, access, settings.cors_origins)
 

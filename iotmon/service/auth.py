@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from iotmon import users
+from iotmon.adapters.postgres import users
 from iotmon.service.openapi import Reply, documented, obj
 from iotmon.service.responses import ApiError, JSONResponse, error, iso, ok
 

@@ -21,7 +21,7 @@ import msgspec
 import redis.asyncio as aioredis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from iotmon.redis_keys import cache_generation
+from iotmon.adapters.redis.keys import cache_generation
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,10 @@ from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from iotmon import redis_keys
-from iotmon.service import downsample, params
+from iotmon.adapters.redis import keys
+from iotmon.core.alerts import OPEN_STATUSES
+from iotmon.core import downsample
+from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
 from iotmon.service.openapi import FROM, TO, Query, Reply, documented, obj
@@ -23,7 +25,6 @@ HISTORY_DEFAULT_SPAN = timedelta(hours=1)
 HISTORY_DEFAULT_LIMIT = 1000
 HISTORY_MAX_LIMIT = 10_000
 CSV_MAX_LIMIT = 100_000_000
-OPEN_ALERT_STATES = ("active", "triggered", "acknowledged", "escalated")
 
 _DEVICES_SQL = """
 SELECT d.device_id, d.name, d.device_type, d.location, d.unit, d.status,
@@ -46,14 +47,14 @@ ORDER BY d.device_id
 """
 
 
-async def _redis_json(context: ServiceContext, keys: list[str]) -> list[Any]:
+async def _redis_json(context: ServiceContext, names: list[str]) -> list[Any]:
     """Values the aggregate function keeps in Redis (JSON strings); None where absent."""
-    if not keys:
+    if not names:
         return []
     try:
-        raw = await context.redis.mget(keys)
+        raw = await context.redis.mget(names)
     except Exception:  # Redis down: the API still answers from PostgreSQL
-        return [None] * len(keys)
+        return [None] * len(names)
     found = []
     for value in raw:
         try:
@@ -68,7 +69,7 @@ async def device_rows(context: ServiceContext, device_id: str | None = None) -> 
     where = "WHERE d.device_id = %(device)s" if device_id is not None else ""
     async with context.db.connection() as conn:
         cursor = conn.cursor(row_factory=dict_row)
-        await cursor.execute(_DEVICES_SQL.format(where=where), {"open": list(OPEN_ALERT_STATES), "device": device_id})
+        await cursor.execute(_DEVICES_SQL.format(where=where), {"open": list(OPEN_STATUSES), "device": device_id})
         return await cursor.fetchall()
 
 
@@ -148,7 +149,7 @@ async def list_devices(request: Request) -> JSONResponse:
     """List the devices with their status, last reading, worst open alert, 24 h average and trend."""
     context: ServiceContext = request.app.state.context
     rows = await device_rows(context)
-    stats = await _redis_json(context, [redis_keys.stats(row["device_id"], "24h") for row in rows])
+    stats = await _redis_json(context, [keys.stats(row["device_id"], "24h") for row in rows])
     now = datetime.now(timezone.utc)
     devices = [device_json(row, stat, now) for row, stat in zip(rows, stats)]
     meta = {"totalDevices": len(devices), "activeDevices": sum(d["status"] == "active" for d in devices)}
@@ -179,7 +180,7 @@ async def get_device(request: Request) -> JSONResponse:
     device_id = request.path_params["device_id"]
     row = await one_device(context, device_id)
     stats_1h, stats_24h = await _redis_json(
-        context, [redis_keys.stats(device_id, "1h"), redis_keys.stats(device_id, "24h")]
+        context, [keys.stats(device_id, "1h"), keys.stats(device_id, "24h")]
     )
     return ok({"device": device_detail(row, stats_1h, stats_24h, datetime.now(timezone.utc))})
 
@@ -199,7 +200,7 @@ async def current_reading(request: Request) -> JSONResponse:
     context: ServiceContext = request.app.state.context
     device_id = request.path_params["device_id"]
     row = await one_device(context, device_id)
-    (live,) = await _redis_json(context, [redis_keys.current(device_id)])
+    (live,) = await _redis_json(context, [keys.current(device_id)])
     if isinstance(live, dict) and "value" in live:
         reading = {
             "value": live.get("value"),

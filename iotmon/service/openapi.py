@@ -27,10 +27,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from iotmon import ROOT, __version__
+from iotmon import __version__
+from iotmon.adapters.postgres.db import SCHEMA_DIR
 from iotmon.service.responses import JSONResponse
 
-EVENT_SCHEMAS = ROOT / "schema" / "events"
+EVENT_SCHEMAS = SCHEMA_DIR / "events"
 ATTRIBUTE = "__openapi__"
 OPENAPI_VERSION = "3.1.0"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from eventing import topics
 from eventing.events import batch_event, reading_event
-from iotmon.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
+from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.service.context import ServiceContext
 from iotmon.service.openapi import Reply, documented, obj, ref
 from iotmon.service.responses import ApiError, JSONResponse, ok

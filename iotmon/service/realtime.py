@@ -18,8 +18,9 @@ from typing import Any
 import socketio
 from psycopg.rows import dict_row
 
-from eventing.events import alert_id, alert_number
-from iotmon import redis_keys
+from iotmon.core.alerts import alert_id, alert_number
+from iotmon.adapters.redis import keys
+from iotmon.core import live
 from iotmon.service.auth import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall
@@ -92,7 +93,7 @@ class Realtime:
     def __init__(self, context: ServiceContext, redis_url: str, access: Access, cors_origins: tuple[str, ...] = ()) -> None:
         self.context = context
         self.access = access
-        manager = socketio.AsyncRedisManager(redis_url, channel=redis_keys.SOCKETIO_CHANNEL)
+        manager = socketio.AsyncRedisManager(redis_url, channel=keys.SOCKETIO_CHANNEL)
         # Same origin, plus IOTMON_CORS_ORIGINS.
         self.sio = socketio.AsyncServer(
             async_mode="asgi", client_manager=manager, cors_allowed_origins=list(cors_origins) or None
@@ -137,7 +138,7 @@ class Realtime:
             return await self.error(sid, "subscribe-device", 'expected "device-001" or {"deviceId": "device-001"}')
         if not await self._device_exists(device):
             return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
-        await self.sio.enter_room(sid, redis_keys.device_room(device))
+        await self.sio.enter_room(sid, live.device_room(device))
         snapshot = await self._snapshot(device)
         if snapshot is not None:
             await self.sio.emit("sensor-data", snapshot, to=sid)
@@ -147,23 +148,23 @@ class Realtime:
         device = _device_id(data)
         if device is None:
             return await self.error(sid, "unsubscribe-device", 'expected "device-001" or {"deviceId": "device-001"}')
-        await self.sio.leave_room(sid, redis_keys.device_room(device))
+        await self.sio.leave_room(sid, live.device_room(device))
         return {"success": True, "deviceId": device}
 
     async def subscribe_alerts(self, sid: str, data: Any = None) -> dict[str, Any]:
         cursor = _replay_cursor(data)
         if isinstance(cursor, str):
             return await self.error(sid, "subscribe-alerts", cursor)
-        await self.sio.enter_room(sid, redis_keys.ALERTS_ROOM)
+        await self.sio.enter_room(sid, live.ALERTS_ROOM)
         replayed = await self._replay(sid, *cursor) if cursor != (-1, -1) else 0
         return {"success": True, "replayed": replayed}
 
     async def unsubscribe_alerts(self, sid: str, _data: Any = None) -> dict[str, Any]:
-        await self.sio.leave_room(sid, redis_keys.ALERTS_ROOM)
+        await self.sio.leave_room(sid, live.ALERTS_ROOM)
         return {"success": True}
 
     async def subscribe_system(self, sid: str, _data: Any = None) -> dict[str, Any]:
-        await self.sio.enter_room(sid, redis_keys.SYSTEM_ROOM)
+        await self.sio.enter_room(sid, live.SYSTEM_ROOM)
         await self.sio.emit("system-status", await self.system_status(), to=sid)
         return {"success": True}
 
@@ -177,7 +178,7 @@ class Realtime:
 
     async def _snapshot(self, device: str) -> dict[str, Any] | None:
         """The device's latest `sensor-data`, from what aggregate keeps in Redis."""
-        current, stats = await self.context.redis.mget(redis_keys.current(device), redis_keys.stats(device, "1h"))
+        current, stats = await self.context.redis.mget(keys.current(device), keys.stats(device, "1h"))
         if not current:
             return None
         value = json.loads(current)
@@ -202,7 +203,7 @@ class Realtime:
 
     async def system_status(self) -> dict[str, Any]:
         found = await dependencies(self.context)
-        metrics = await self.context.redis.get(redis_keys.SYSTEM_METRICS)
+        metrics = await self.context.redis.get(keys.SYSTEM_METRICS)
         return {
             "status": overall(found),
             "timestamp": now_iso(),
@@ -215,7 +216,7 @@ class Realtime:
             await asyncio.sleep(SYSTEM_STATUS_EVERY_S)
             try:
                 # Local clients only: every replica sends its own, through Redis it would be sent N times.
-                await self.sio.emit("system-status", await self.system_status(), room=redis_keys.SYSTEM_ROOM, ignore_queue=True)
+                await self.sio.emit("system-status", await self.system_status(), room=live.SYSTEM_ROOM, ignore_queue=True)
             except Exception:
                 log.exception("system-status broadcast failed")
 

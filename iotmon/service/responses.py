@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 
 
 class JSONResponse(Response):

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
-from iotmon.config import Settings
+from iotmon.adapters.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -34,7 +34,7 @@ from confluent_kafka import Consumer, TopicPartition
 from eventing import topics
 from eventing.events import batch_event, reading_event
 from eventing.kafka import KafkaTransport
-from iotmon import db
+from iotmon.adapters.postgres import db
 from iotmon.simulator import generate_batches
 from tests.support import servers
 from tests.support.kafka_broker import free_port

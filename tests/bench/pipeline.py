@@ -31,8 +31,8 @@ from eventing.kafka import KafkaTransport
 from eventing.router import Router
 from eventing.wiring import load_wiring
 from functions.ingest import Ingest
-from iotmon import db, storage
-from iotmon.readings import parse_reading
+from iotmon.adapters.postgres import db, storage
+from iotmon.core.readings import parse_reading
 from iotmon.simulator import generate_batches
 from tests.support import servers
 

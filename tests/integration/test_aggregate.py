@@ -13,8 +13,9 @@ import redis
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
 from functions.environment import socketio_manager
-from iotmon import db, redis_keys, storage
-from iotmon.readings import parse_reading, to_json
+from iotmon.adapters.postgres import db, storage
+from iotmon.adapters.redis import keys
+from iotmon.core.readings import parse_reading, to_json
 from tests.support.waiting import wait_for
 
 UNITS = {"device-001": ("temperature", "celsius"), "device-002": ("pressure", "psi")}
@@ -92,7 +93,7 @@ def feed(aggregate, pool, *batches) -> None:
 
 
 def stats_doc(rds, device, window) -> dict:
-    return json.loads(rds.get(redis_keys.stats(device, window)))
+    return json.loads(rds.get(keys.stats(device, window)))
 
 
 def hourly(pool) -> list:
@@ -108,12 +109,12 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 def test_current_and_window_stats_are_exact_with_the_seed_ttls(aggregate, pool, rds):
     readings = series("device-001", NOW, 400, 15.0)  # 100 minutes, so the 1 h window drops some
     feed(aggregate, pool, readings[:150], readings[150:300], readings[300:])
-    current = json.loads(rds.get(redis_keys.current("device-001")))
+    current = json.loads(rds.get(keys.current("device-001")))
     last = readings[-1]
     assert current == {"value": last.value, "timestamp": last.timestamp, "status": "normal", "unit": "celsius"}
-    assert 3590 <= rds.ttl(redis_keys.current("device-001")) <= 3600
+    assert 3590 <= rds.ttl(keys.current("device-001")) <= 3600
     for window in ("1h", "24h"):
-        assert 86_390 <= rds.ttl(redis_keys.stats("device-001", window)) <= 86_400
+        assert 86_390 <= rds.ttl(keys.stats("device-001", window)) <= 86_400
     end = epoch(last)
     hour = stats_doc(rds, "device-001", "1h")
     assert_stats(hour, expected(readings, since=end - 3600))
@@ -137,13 +138,13 @@ def test_a_redelivery_changes_nothing(aggregate, pool, rds):
     feed(aggregate, pool, readings[:60], readings[60:])
     before = {w: stats_doc(rds, "device-002", w) for w in ("1h", "24h")}
     rollups = hourly(pool)
-    current = rds.get(redis_keys.current("device-002"))
+    current = rds.get(keys.current("device-002"))
     aggregate([event(readings[:60]), event(readings[60:]), event(readings[30:90])])
     for window, doc in before.items():
         again = stats_doc(rds, "device-002", window)
         assert {k: v for k, v in again.items() if k != "updatedAt"} == {k: v for k, v in doc.items() if k != "updatedAt"}
     assert hourly(pool) == rollups
-    assert rds.get(redis_keys.current("device-002")) == current
+    assert rds.get(keys.current("device-002")) == current
 
 
 def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggregate, pool, rds):
@@ -155,7 +156,7 @@ def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggr
     everything = readings + [one_more]
     assert_stats(stats_doc(rds, "device-001", "1h"), expected(everything, since=epoch(one_more) - 3600))
     assert_stats(stats_doc(rds, "device-001", "24h"), expected(everything))
-    assert json.loads(rds.get(redis_keys.current("device-001")))["value"] == 77.77
+    assert json.loads(rds.get(keys.current("device-001")))["value"] == 77.77
 
 
 def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, pool, rds):
@@ -165,14 +166,14 @@ def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, po
     aggregate([event(late)])  # redelivered: older than the hour, checked against PostgreSQL
     assert_stats(stats_doc(rds, "device-002", "1h"), expected(recent))
     assert_stats(stats_doc(rds, "device-002", "24h"), expected(recent + late))
-    assert json.loads(rds.get(redis_keys.current("device-002")))["timestamp"] == recent[-1].timestamp
+    assert json.loads(rds.get(keys.current("device-002")))["timestamp"] == recent[-1].timestamp
 
 
 def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, rds):
     # python-socketio >= 5.12's RedisManager publishes its message as JSON (older versions pickled it).
     pubsub = rds.pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(redis_keys.SOCKETIO_CHANNEL)
-    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and rds.pubsub_numsub(redis_keys.SOCKETIO_CHANNEL)[0][1])
+    pubsub.subscribe(keys.SOCKETIO_CHANNEL)
+    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and rds.pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1])
     few = series("device-002", NOW - timedelta(minutes=5), 3, 3.0, seed=5)
     many = series("device-001", NOW, 50, 1.0, seed=6)
     feed(aggregate, pool, few, many)
@@ -192,21 +193,21 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
 
 def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, rds):
     feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=2), 82.0)])
-    assert json.loads(rds.get(redis_keys.current("device-001")))["status"] == "warning"
+    assert json.loads(rds.get(keys.current("device-001")))["status"] == "warning"
     with pool.connection() as conn:
         conn.execute("UPDATE devices SET alert_max = 81 WHERE device_id = 'device-001'")
     feed(aggregate, pool, [reading("device-001", NOW, 82.0)])
-    assert json.loads(rds.get(redis_keys.current("device-001")))["status"] == "critical"
+    assert json.loads(rds.get(keys.current("device-001")))["status"] == "critical"
 
 
 def test_system_metrics(aggregate, pool, rds):
     now = datetime.now(timezone.utc).replace(microsecond=0)  # 'active' means heard from lately: not the module's now
     feed(aggregate, pool, series("device-001", now, 10, 2.0), series("device-002", now, 10, 3.0))
-    metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
+    metrics = json.loads(rds.get(keys.SYSTEM_METRICS))
     assert metrics == {"totalDevices": 5, "activeDevices": 2, "activeAlertsCount": 0,
                        "dataPointsLastHour": 20, "systemHealth": "degraded"}
-    rds.set(redis_keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
+    rds.set(keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
     feed(aggregate, pool, [reading("device-001", now + timedelta(seconds=1), 50.0)])
-    metrics = json.loads(rds.get(redis_keys.SYSTEM_METRICS))
+    metrics = json.loads(rds.get(keys.SYSTEM_METRICS))
     assert metrics["activeAlertsCount"] == 2 and metrics["dataPointsLastHour"] == 21
-    assert rds.get(redis_keys.ALERTS_ACTIVE) is not None
+    assert rds.get(keys.ALERTS_ACTIVE) is not None

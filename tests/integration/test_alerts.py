@@ -19,8 +19,9 @@ from eventing.events import PING, batch_event, make_event
 from eventing.memory import MemoryTransport
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule, state_key
-from iotmon import SCHEMA_DIR, alerts, db
-from iotmon.redis_keys import ALERTS_ACTIVE, current
+from tests.support.paths import SCHEMA_DIR
+from iotmon.adapters.postgres import alerts, db
+from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
 from tests.support.database import sql
 
 VALIDATOR = Draft202012Validator(

@@ -21,8 +21,8 @@ import redis as redis_lib
 
 from eventing import topics
 from eventing.binding import decode, json_data
-from iotmon import alerts as store
-from iotmon.redis_keys import ALERTS_ACTIVE
+from iotmon.adapters.postgres import alerts as store
+from iotmon.adapters.redis.keys import ALERTS_ACTIVE
 from iotmon.system import System
 from tests.support.service import error_of, operator_client, running_system
 

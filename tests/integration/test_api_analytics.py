@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from iotmon import redis_keys
+from iotmon.adapters.redis import keys
 from iotmon.system import System
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 from tests.support.database import sql
 from tests.support.service import error_of, operator_client, running_system
 
@@ -69,8 +69,8 @@ def test_dashboard_summary(api, clean_db, redis):
     alert(clean_db, "device-002", "anomaly", "high", now - timedelta(hours=2), ack_s=60)
     alert(clean_db, "device-003", "trend_warning", "low", now - timedelta(hours=3), ack_s=120, resolve_s=600)
     alert(clean_db, "device-004", "anomaly", "medium", now - timedelta(days=3), ack_s=1, resolve_s=2)  # outside 24 h
-    redis.set(redis_keys.current("device-002"), json.dumps({"value": 31.5, "timestamp": iso(now), "status": "warning"}))
-    redis.set(redis_keys.SYSTEM_METRICS, json.dumps({"dataPointsLastHour": 1234, "systemHealth": "degraded"}))
+    redis.set(keys.current("device-002"), json.dumps({"value": 31.5, "timestamp": iso(now), "status": "warning"}))
+    redis.set(keys.SYSTEM_METRICS, json.dumps({"dataPointsLastHour": 1234, "systemHealth": "degraded"}))
 
     data = data_of(api.get("/api/metrics/dashboard"))
     assert (data["devices"]["total"], data["devices"]["online"], data["devices"]["offline"]) == (5, 2, 3)
@@ -88,13 +88,13 @@ def test_dashboard_summary(api, clean_db, redis):
 
 def test_system_metrics(api, redis):
     metrics = {"totalDevices": 5, "activeDevices": 4, "activeAlertsCount": 1, "dataPointsLastHour": 10, "systemHealth": "degraded"}
-    redis.set(redis_keys.SYSTEM_METRICS, json.dumps(metrics))
+    redis.set(keys.SYSTEM_METRICS, json.dumps(metrics))
     data = data_of(api.get("/api/metrics/system"))
     assert data["metrics"] == metrics
     assert data["database"]["sizeBytes"] > 1_000_000 and data["database"]["connections"] >= 1
     assert data["redis"]["usedMemoryBytes"] > 0 and data["redis"]["keys"] >= 1
     assert data["process"]["uptimeSeconds"] >= 0 and data["process"]["transport"] == "in-process"
-    redis.delete(redis_keys.SYSTEM_METRICS)
+    redis.delete(keys.SYSTEM_METRICS)
     assert data_of(api.get("/api/metrics/system"))["metrics"] is None
 
 

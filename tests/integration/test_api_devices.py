@@ -17,9 +17,10 @@ import pytest
 from eventing.events import batch_event
 from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
-from iotmon import db, redis_keys
+from iotmon.adapters.postgres import db
+from iotmon.adapters.redis import keys
 from iotmon.system import System
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 from tests.support.database import sql
 from tests.support.service import error_of, operator_client, running_system
 
@@ -91,8 +92,8 @@ def test_device_details_with_config_last_reading_and_stats(api, clean_db, redis)
     sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
         " VALUES ('device-001', %s, 'temperature', 71.25, 'celsius', 'normal')", at)
     day = {"avg": 70.5, "min": 60.0, "max": 80.0, "count": 9, "trend": "stable"}
-    redis.set(redis_keys.stats("device-001", "24h"), json.dumps(day))
-    redis.set(redis_keys.stats("device-001", "1h"), json.dumps({**day, "trend": "increasing"}))
+    redis.set(keys.stats("device-001", "24h"), json.dumps(day))
+    redis.set(keys.stats("device-001", "1h"), json.dumps({**day, "trend": "increasing"}))
     device = ok_data(api.get("/api/devices/device-001"))["device"]
     assert device["status"] == "active"
     assert device["lastReading"] == {"value": 71.25, "timestamp": iso(at), "status": "normal"}
@@ -109,7 +110,7 @@ def test_current_reading_from_redis_then_postgres(api, clean_db, redis):
     assert ok_data(response)["current"] == {"value": 33.5, "timestamp": iso(at), "status": "normal", "unit": "psi"}
     assert response.json()["meta"]["source"] == "database"
     live = {"value": 34.0, "timestamp": iso(at + timedelta(seconds=3)), "status": "warning", "unit": "psi"}
-    redis.set(redis_keys.current("device-002"), json.dumps(live))
+    redis.set(keys.current("device-002"), json.dumps(live))
     response = api.get("/api/devices/device-002/current")
     assert ok_data(response)["current"] == live and response.json()["meta"]["source"] == "redis"
     assert ok_data(response)["deviceId"] == "device-002"

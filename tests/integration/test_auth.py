@@ -11,7 +11,7 @@ import pytest
 import redis
 import socketio
 
-from iotmon import users
+from iotmon.adapters.postgres import users
 from tests.support.auth import PASSWORD, bearer, ensure_user, token
 from tests.support.service import running_system
 

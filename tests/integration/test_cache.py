@@ -10,8 +10,8 @@ import psycopg
 import pytest
 import redis
 
-from iotmon import alerts
-from iotmon.redis_keys import cache_generation
+from iotmon.adapters.postgres import alerts
+from iotmon.adapters.redis.keys import cache_generation
 from tests.support.auth import bearer
 from tests.support.service import running_system
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 import socketio
 
-from iotmon import redis_keys
+from iotmon.adapters.redis import keys
 from tests.support.service import running_system
 from tests.support.waiting import wait_for
 
@@ -61,7 +61,7 @@ def test_a_breach_flows_from_the_api_to_alert_triggered(chain, client, clean_db,
     post(chain, "device-002", 30.0, "pressure", "psi", seconds_ago=2)
     live = next_event(client, "sensor-data", lambda d: d["deviceId"] == "device-002")
     assert live["data"] == {"value": 30.0, "unit": "psi", "status": "normal"}
-    current = wait_for(lambda: redis.Redis.from_url(redis_url).get(redis_keys.current("device-002")))
+    current = wait_for(lambda: redis.Redis.from_url(redis_url).get(keys.current("device-002")))
     assert json.loads(current)["value"] == 30.0
     for value in (58.5, 59.0, 60.0):  # breach_count is 2: one alert, not three
         post(chain, "device-002", value, "pressure", "psi")

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from eventing.endpoints import FUNCTIONS
-from iotmon import redis_keys
-from iotmon.timestamps import iso
+from iotmon.adapters.redis import keys
+from iotmon.core.timestamps import iso
 from tests.support.database import sql
 from tests.support.kafka_broker import free_port
 from tests.support.processes import function_servers
@@ -177,9 +177,9 @@ def test_aggregate_writes_the_live_state_to_redis(urls, db, redis):
     batch = [reading(value=40.0 + n, seconds_ago=3 - n) for n in range(3)]
     headers = forwarded("io.iotmon.reading.batch.v1", "/iotmon/ingest", "device-002")
     assert_ok(binary(urls["aggregate"], headers, {"readings": batch}))
-    current = json.loads(redis.get(redis_keys.current("device-002")))
+    current = json.loads(redis.get(keys.current("device-002")))
     assert current["value"] == 42.0 and current["timestamp"] == batch[-1]["timestamp"]
-    stats = json.loads(redis.get(redis_keys.stats("device-002", "1h")))
+    stats = json.loads(redis.get(keys.stats("device-002", "1h")))
     assert stats["count"] == 3 and stats["min"] == 40.0 and stats["max"] == 42.0
 
 

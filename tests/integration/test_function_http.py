@@ -25,7 +25,7 @@ from eventing import topics
 from eventing.binding import decode
 from eventing.events import READING_REJECTED
 from eventing.kafka import KafkaTransport
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 from tests.support.database import sql
 from tests.support.kafka_broker import free_port
 from tests.support.processes import start, stop, wait_listening

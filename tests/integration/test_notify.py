@@ -25,11 +25,11 @@ from aiosmtpd.controller import Controller
 from eventing.events import alert_event
 from functions.environment import socketio_manager
 from functions.notify import NotificationsFailed, Notify
-from iotmon import db
-from iotmon.notifications.config import ChannelConfig, RateLimit, SmtpConfig
-from iotmon.notifications.ratelimit import KEY_PREFIX
-from iotmon.notifications.silences import create_silence, list_silences
-from iotmon.redis_keys import SOCKETIO_CHANNEL
+from iotmon.adapters.postgres import db
+from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
+from iotmon.adapters.redis.ratelimit import KEY_PREFIX
+from iotmon.adapters.postgres.silences import create_silence, list_silences
+from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
 from tests.support.kafka_broker import free_port
 
 SOURCE = "/iotmon/test"

@@ -29,8 +29,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from iotmon import ROOT
-from iotmon.config import Settings
+from tests.support.paths import REPO
+from iotmon.adapters.settings import Settings
 from iotmon.service import alerts, auth, devices
 from iotmon.service.routes import API_ROUTES
 from iotmon.system import System
@@ -127,7 +127,7 @@ def test_operations_carry_the_roles_of_the_access_control(document):
 def test_bodies_are_the_code_s_own(document):
     """The readings body is the pipeline's JSON Schemas; the other bodies list exactly the fields the handlers accept."""
     schemas = document["components"]["schemas"]
-    reading = json.loads((ROOT / "schema" / "events" / "reading.schema.json").read_text())
+    reading = json.loads((REPO / "schema" / "events" / "reading.schema.json").read_text())
     assert schemas["Reading"]["properties"] == reading["properties"]
     assert schemas["ReadingBatch"]["properties"]["readings"]["items"] == {"$ref": "#/components/schemas/Reading"}
     body = document["paths"]["/api/readings"]["post"]["requestBody"]["content"]["application/json"]["schema"]

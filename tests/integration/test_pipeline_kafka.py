@@ -16,7 +16,7 @@ from eventing.kafka import KafkaTransport
 from eventing.router import Router
 from eventing.wiring import load_wiring
 from functions.ingest import Ingest
-from iotmon import db
+from iotmon.adapters.postgres import db
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka

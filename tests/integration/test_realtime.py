@@ -16,7 +16,8 @@ import redis
 import socketio
 
 from functions.environment import socketio_manager
-from iotmon import redis_keys
+from iotmon.adapters.redis import keys
+from iotmon.core.live import ALERTS_ROOM, device_room
 from tests.support.service import running_system
 
 
@@ -83,7 +84,7 @@ def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect
         "data": {"value": 71.5, "unit": "celsius", "status": "normal"},
         "stats": {"avg": 70.1, "trend": "stable"},
     }
-    socketio_manager(redis_url).emit("sensor-data", payload, room=redis_keys.device_room("device-001"))
+    socketio_manager(redis_url).emit("sensor-data", payload, room=device_room("device-001"))
     assert receive(first, "sensor-data") == payload
     assert receive(second, "sensor-data") == payload
     assert nothing_arrives(other, "sensor-data")
@@ -93,14 +94,14 @@ def test_unsubscribe_stops_the_stream(connect, redis_url):
     client = connect()
     client.call("subscribe-device", "device-003")
     assert client.call("unsubscribe-device", "device-003")["success"] is True
-    socketio_manager(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=redis_keys.device_room("device-003"))
+    socketio_manager(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=device_room("device-003"))
     assert nothing_arrives(client, "sensor-data")
 
 
 def test_subscribing_sends_the_current_value_at_once(connect, redis_url):
     store = redis.Redis.from_url(redis_url)
-    store.set(redis_keys.current("device-004"), json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}))
-    store.set(redis_keys.stats("device-004", "1h"), json.dumps({"avg": 300.5, "trend": "increasing"}))
+    store.set(keys.current("device-004"), json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}))
+    store.set(keys.stats("device-004", "1h"), json.dumps({"avg": 300.5, "trend": "increasing"}))
     client = connect()
     client.call("subscribe-device", "device-004")
     snapshot = receive(client, "sensor-data")
@@ -139,7 +140,7 @@ def test_alerts_room_and_the_replay_of_missed_alerts(connect, clean_db, redis_ur
     assert receive(client, "alert-resolved")["sequence"] == sequences[1]
     assert client.call("subscribe-alerts", {"since": sequences[1]}) == {"success": True, "replayed": 0}
     live = {"alertId": "alert-999", "deviceId": "device-001", "type": "threshold_exceeded", "severity": "critical"}
-    socketio_manager(redis_url).emit("alert-triggered", live, room=redis_keys.ALERTS_ROOM)
+    socketio_manager(redis_url).emit("alert-triggered", live, room=ALERTS_ROOM)
     assert receive(client, "alert-triggered") == live
     assert client.call("subscribe-alerts", {"since": "yesterday"})["success"] is False
 

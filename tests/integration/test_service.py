@@ -20,10 +20,10 @@ import psycopg
 import pytest
 import simple_websocket
 
-from iotmon import storage
-from iotmon.readings import parse_reading
+from iotmon.adapters.postgres import storage
+from iotmon.core.readings import parse_reading
 from iotmon.system import System
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 from tests.support.auth import bearer
 from tests.support.service import running_system
 from tests.support.waiting import wait_for

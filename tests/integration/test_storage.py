@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 
-from iotmon import db, storage
-from iotmon.readings import parse_reading
+from iotmon.adapters.postgres import db, storage
+from iotmon.core.readings import parse_reading
 
 
 def reading(second: int, device: str = "device-001", day: datetime | None = None) -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import psycopg
 
-from iotmon.users import hash_password
+from iotmon.adapters.postgres.users import hash_password
 
 PASSWORD = "correct horse battery"
 

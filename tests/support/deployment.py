@@ -24,12 +24,12 @@ import yaml
 from jsonschema import FormatChecker
 from jsonschema.validators import validator_for
 
-from iotmon import ROOT
+from tests.support.paths import REPO
 from tests.support.paths import K8S_SCHEMAS, SHARED
 
-KNATIVE = ROOT / "knative"
+KNATIVE = REPO / "knative"
 LAYERS = {"base": KNATIVE / "base", "dev": KNATIVE / "overlays" / "dev", "prod": KNATIVE / "overlays" / "prod"}
-CONTAINERFILE = ROOT / "Containerfile"
+CONTAINERFILE = REPO / "Containerfile"
 IMAGE_REPOSITORY = "ghcr.io/iot-monitoring"  # image = <repository>/<Containerfile target>:<tag>
 FUNCTIONS = ("ingest", "aggregate", "evaluate-rule", "escalate-cron", "notify")
 

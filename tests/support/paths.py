@@ -1,8 +1,12 @@
-"""Where the shared, read-only material sits: `../shared` beside the checkout (CI lays it there too)."""
+"""Where things are: the repository, and the shared, read-only material beside it (`../shared`, as in CI)."""
 
-from iotmon import ROOT
+from pathlib import Path
 
-SHARED = ROOT.parent / "shared"
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA_DIR = REPO / "schema"
+KNATIVE_DIR = REPO / "knative" / "base"
+
+SHARED = REPO.parent / "shared"
 K8S_SCHEMAS = SHARED / "schemas" / "k8s"
 COMPOSE_SCHEMA = SHARED / "schemas" / "compose-spec.json"
 SKAB = SHARED / "datasets" / "skab"

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 from eventing import topics
-from iotmon.embedded import EmbeddedPostgres, EmbeddedRedis
+from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.kafka_broker import KafkaBroker
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from iotmon.config import Settings
+from iotmon.adapters.settings import Settings
 from iotmon.system import System
 from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port

@@ -1,6 +1,6 @@
 """The per-(device, rule) alert state machine: pure, on reading timestamps (no servers)."""
 
-from iotmon.alert_machine import (
+from iotmon.core.alert_machine import (
     FLAPPING,
     RESOLVE,
     TRIGGER,
@@ -10,7 +10,7 @@ from iotmon.alert_machine import (
     opened,
     step,
 )
-from iotmon.rules import BREACH, CLEAR, HOLD, NONE
+from iotmon.core.rules import BREACH, CLEAR, HOLD, NONE
 
 SETTINGS = Settings(
     breach_count=3, clear_after_s=30, flap_window_s=600, flap_transitions=4

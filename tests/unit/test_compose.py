@@ -10,11 +10,11 @@ import pytest
 from jsonschema import Draft7Validator
 
 from eventing.wiring import load_wiring
-from iotmon import ROOT
+from tests.support.paths import REPO
 from tests.support.deployment import FUNCTIONS, containerfile_stages, load, need_shared
 from tests.support.paths import COMPOSE_SCHEMA
 
-COMPOSE = ROOT / "compose-dev" / "compose.yaml"
+COMPOSE = REPO / "compose-dev" / "compose.yaml"
 # How the router is told where each function listens (the router reads the same variable): name=url,name=url,…
 FUNCTION_URLS = "IOTMON_FUNCTION_URLS"
 SERVERS = {"kafka", "postgres", "redis"}
@@ -44,7 +44,7 @@ def test_processes_are_built_from_the_containerfile_targets(compose):
     stages = containerfile_stages()
     for name in PROCESSES:
         build = compose["services"][name]["build"]
-        assert (COMPOSE.parent / build["context"]).resolve() == ROOT
+        assert (COMPOSE.parent / build["context"]).resolve() == REPO
         assert build["dockerfile"] == "Containerfile"
         assert build["target"] in stages
     for function in FUNCTIONS:

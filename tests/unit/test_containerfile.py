@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from iotmon import ROOT
+from tests.support.paths import REPO
 from iotmon.cli import build_parser
 from tests.support.deployment import FUNCTIONS, containerfile_stages
 
@@ -21,8 +21,8 @@ def test_each_function_has_a_target_serving_its_handler(function):
     assert stage["cmd"][0] == "functions-framework"
     match = FRAMEWORK.fullmatch(" ".join(stage["cmd"][1:]))
     assert match, stage["cmd"]
-    source = ROOT / match["source"]
-    assert source == ROOT / "functions" / f"{function.replace('-', '_')}.py"
+    source = REPO / match["source"]
+    assert source == REPO / "functions" / f"{function.replace('-', '_')}.py"
     module = importlib.import_module(f"functions.{source.stem}")  # as functions-framework loads it: no connection yet
     assert callable(getattr(module, match["target"], None)), f"{source} has no {match['target']}()"
     assert match["signature"] == "cloudevent"
@@ -35,11 +35,11 @@ def test_the_long_lived_processes_run_iotmon_commands(target, command):
     build_parser().parse_args(cmd[1:])  # the command exists
 
 
-def test_the_default_target_is_the_service_with_the_built_dashboard():
+def test_the_default_target_is_the_service_and_the_package_carries_the_built_dashboard():
     stages = containerfile_stages()
     assert list(stages)[-1] == "service"
-    assert ("from", ["/src/frontend/dist"], "frontend/dist") in stages["service"]["copies"]
-    text = (ROOT / "Containerfile").read_text()
+    assert ("from", ["/src/frontend/dist"], "frontend/dist") in stages["python"]["copies"]
+    text = (REPO / "Containerfile").read_text()
     assert "RUN npm ci" in text and "RUN npm run build" in text
 
 
@@ -50,13 +50,13 @@ def test_every_target_builds_on_the_one_python_stage():
 
 
 def test_what_the_build_copies_exists_and_is_not_ignored():
-    ignored = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    ignored = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     for stage in containerfile_stages().values():
         for origin, sources, _ in stage["copies"]:
             if origin != "context":
                 continue
             for source in sources:
-                assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+                assert (REPO / source).exists(), f"COPY {source}: not in the repository"
                 hits = [
                     p
                     for p in ignored

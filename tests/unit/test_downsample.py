@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iotmon.service import downsample
+from iotmon.core import downsample
 
 HOUR, DAY = 3600, 86_400
 

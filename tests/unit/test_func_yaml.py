@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
 from eventing.wiring import read_manifests
-from iotmon import ROOT
+from tests.support.paths import REPO
 from tests.support.deployment import FUNCTIONS, load, need_shared
 from tests.support.paths import SHARED
 
@@ -30,19 +30,19 @@ def test_func_yaml_is_valid(function):
     errors = [
         f"{list(e.path)}: {e.message}"
         for e in Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(
-            load(ROOT / "func" / function / "func.yaml")
+            load(REPO / "func" / function / "func.yaml")
         )
     ]
     assert not errors
 
 
 def test_there_is_one_func_yaml_per_function():
-    assert {p.parent.name for p in (ROOT / "func").glob("*/func.yaml")} == set(FUNCTIONS)
+    assert {p.parent.name for p in (REPO / "func").glob("*/func.yaml")} == set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_func_yaml_says_what_the_knative_service_says(function):
-    func = load(ROOT / "func" / function / "func.yaml")
+    func = load(REPO / "func" / function / "func.yaml")
     knative = service(function)
     template = knative["spec"]["template"]
     annotations = template["metadata"]["annotations"]

@@ -11,7 +11,8 @@ import pytest
 
 from eventing import topics
 from eventing.wiring import load_wiring, read_manifests
-from iotmon import KNATIVE_DIR, ROOT, __version__
+from iotmon import __version__
+from tests.support.paths import KNATIVE_DIR, REPO
 from tests.support.deployment import (
     FUNCTIONS,
     KNATIVE,
@@ -105,7 +106,7 @@ def test_the_secret_templates_are_valid_and_cover_what_the_workloads_need():
 def test_every_setting_is_one_the_code_reads():
     """A key of the ConfigMap or of a Secret template that no code reads is a typo or a leftover."""
     code = "\n".join(
-        p.read_text() for folder in ("iotmon", "functions", "eventing") for p in (ROOT / folder).rglob("*.py")
+        p.read_text() for folder in ("iotmon", "functions", "eventing") for p in (REPO / folder).rglob("*.py")
     )
     read_by_functions_framework = {"THREADS"}
     config = of_kind(render("base"), "ConfigMap")["iot-monitoring-config"]["data"]

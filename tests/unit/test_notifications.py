@@ -8,11 +8,13 @@ import pytest
 
 from eventing.events import alert_event
 from functions.notify import parse_change
-from iotmon.notifications.config import SEVERITIES, ChannelConfig, RateLimit, SmtpConfig
-from iotmon.notifications.email import body, message, subject
-from iotmon.notifications.live import live_messages
-from iotmon.notifications.routing import change_key, dedup_key, route, webhook_target
-from iotmon.notifications.silences import SilenceError, validate
+from iotmon.adapters.settings import channels_from_env
+from iotmon.core.alerts import SEVERITIES
+from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
+from iotmon.adapters.email import body, message, subject
+from iotmon.core.live import live_messages
+from iotmon.core.routing import change_key, dedup_key, route, webhook_target
+from iotmon.adapters.postgres.silences import SilenceError, validate
 
 NOW = datetime(2026, 1, 11, 10, 0, tzinfo=timezone.utc)
 SMTP = SmtpConfig(host="127.0.0.1", recipients=("ops@example.com",))
@@ -59,7 +61,7 @@ def test_routes_follow_actions():
 
 
 def test_routes_from_the_environment():
-    config = ChannelConfig.from_env(
+    config = channels_from_env(
         {
             "IOTMON_SMTP_HOST": "mail",
             "IOTMON_SMTP_TO": "a@x, b@x",
@@ -82,7 +84,7 @@ def test_routes_from_the_environment():
 
 
 def test_defaults_from_an_empty_environment():
-    config = ChannelConfig.from_env({})
+    config = channels_from_env({})
     assert config.smtp is None and config.webhook_urls == ()
     assert config.routes["email"] == {"high", "critical"} and config.routes["webhook"] == set(SEVERITIES)
     assert config.limits["email"] == RateLimit(10, 20)
@@ -100,7 +102,7 @@ def test_defaults_from_an_empty_environment():
 )
 def test_bad_configuration_is_refused(environ):
     with pytest.raises(ValueError):
-        ChannelConfig.from_env(environ)
+        channels_from_env(environ)
 
 
 # deduplication keys

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from iotmon.readings import RETENTION, check_time, parse_batch, parse_reading
+from iotmon.core.readings import RETENTION, check_time, parse_batch, parse_reading
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
 GOOD = {

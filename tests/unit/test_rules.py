@@ -5,8 +5,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from iotmon import rules
-from iotmon.rules import BREACH, CLEAR, HOLD, NONE, DeviceRules
+from iotmon.core import rules
+from iotmon.core.rules import BREACH, CLEAR, HOLD, NONE, DeviceRules
 
 TEMPERATURE = DeviceRules(
     "device-001",

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from iotmon import SCHEMA_DIR
-from iotmon.readings import parse_batch, parse_reading, parse_time
+from tests.support.paths import SCHEMA_DIR
+from iotmon.core.readings import parse_batch, parse_reading, parse_time
 
 READING_SCHEMA = json.loads((SCHEMA_DIR / "events" / "reading.schema.json").read_text())
 BATCH_SCHEMA = json.loads((SCHEMA_DIR / "events" / "reading-batch.schema.json").read_text())

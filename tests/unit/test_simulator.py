@@ -21,8 +21,8 @@ from eventing.events import READING, READING_BATCH
 from eventing.memory import MemoryTransport
 from eventing.topics import SENSORS_DATA
 from eventing.transport import DeliveryError
-from iotmon import ROOT
-from iotmon.readings import check_time, parse_reading
+from tests.support.paths import REPO
+from iotmon.core.readings import check_time, parse_reading
 from iotmon.simulator import (
     SEED_DEVICES,
     DeviceProfile,
@@ -74,7 +74,7 @@ def samples(profile: DeviceProfile, n: int, rate: float, seed: int, step_s: floa
 
 
 def test_seed_devices_match_the_seed_migration() -> None:
-    sql = (ROOT / "schema" / "003_seed_devices.sql").read_text()
+    sql = (REPO / "schema" / "003_seed_devices.sql").read_text()
     value = r" *([\w.]+),"
     row = r"\('(device-\d+)', *'[^']*', *'(\w+)', *'([\w-]+)', *'([\w/]+)'," + value * 4 + r" *(\d+)\)"
     rows = re.findall(row, sql)

@@ -6,8 +6,8 @@ import statistics
 import numpy as np
 import pytest
 
-from iotmon import stats
-from iotmon.stats import Moments, Ranges
+from iotmon.core import stats
+from iotmon.core.stats import Moments, Ranges
 
 
 def reference(t, v):

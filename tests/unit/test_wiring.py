@@ -6,7 +6,7 @@ import pytest
 
 from eventing import topics
 from eventing.wiring import Delivery, load_wiring, parse_duration, read_manifests
-from iotmon import KNATIVE_DIR
+from tests.support.paths import KNATIVE_DIR
 
 FUNCTIONS = {"ingest", "aggregate", "evaluate-rule", "escalate-cron", "notify"}
 

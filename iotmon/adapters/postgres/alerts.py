@@ -26,35 +26,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from eventing.events import alert_id
-from iotmon import timestamps
-from iotmon.redis_keys import ALERTS_ACTIVE, cache_generation
+from iotmon.adapters.redis.keys import ALERTS_ACTIVE, cache_generation
+from iotmon.core import timestamps
+from iotmon.core.alerts import ALLOWED, SEVERITIES, AlertNotFound, InvalidTransition, alert_id
 
 SYSTEM = "system"
-OPEN_STATES = ("triggered", "acknowledged", "escalated")
-SEVERITY_ORDER = ("low", "medium", "high", "critical")
-
-# to-status → the statuses it may be reached from
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "acknowledged": ("triggered", "escalated"),
-    "escalated": ("triggered",),
-    "resolved": ("triggered", "acknowledged", "escalated"),
-}
-
-
-class AlertNotFound(LookupError):
-    pass
-
-
-class InvalidTransition(ValueError):
-    """The alert's state does not allow the move (e.g. acknowledging a resolved alert)."""
-
-    def __init__(self, number: int, status: str, to_status: str) -> None:
-        allowed = ", ".join(ALLOWED[to_status])
-        super().__init__(
-            f"{alert_id(number)} is {status}: it cannot be {to_status} (only from {allowed})"
-        )
-        self.number, self.status, self.to_status = number, status, to_status
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -223,7 +199,7 @@ def raise_severity(
     params = {
         "device": device_id,
         "type": alert_type,
-        "order": list(SEVERITY_ORDER),
+        "order": list(SEVERITIES),
         "severity": severity,
         "message": message,
         "value": value,

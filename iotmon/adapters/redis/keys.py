@@ -1,7 +1,8 @@
-"""The seed's Redis data (architecture §4.3) and the Socket.IO rooms: one place for the names.
+"""The Redis keys other processes read (the API, the dashboard's snapshots): one place for the names.
 
-Values are JSON strings. TTLs are the seed's: real-time data 1 hour,
-statistics 24 hours.
+Values are JSON strings. Real-time values live 1 hour, statistics 24 hours.
+Each module that keeps private state in Redis (live windows, rule machines,
+rate limits) names its own keys beside its code.
 """
 
 CURRENT_TTL_S = 3600
@@ -13,8 +14,6 @@ SYSTEM_METRICS = "system:metrics"
 
 # python-socketio's Redis manager channel: functions publish on it (write-only), every service replica listens.
 SOCKETIO_CHANNEL = "iotmon-socketio"
-ALERTS_ROOM = "alerts"
-SYSTEM_ROOM = "system"
 
 
 def current(device_id: str) -> str:
@@ -23,10 +22,6 @@ def current(device_id: str) -> str:
 
 def stats(device_id: str, window: str) -> str:
     return f"device:{device_id}:stats:{window}"
-
-
-def device_room(device_id: str) -> str:
-    return f"device:{device_id}"
 
 
 def cache_generation(dependency: str) -> str:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from iotmon import timestamps
+from iotmon.core import timestamps
 
 BREACH, HOLD, CLEAR, NONE = (
     1,

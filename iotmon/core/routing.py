@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from iotmon.notifications.config import OUTBOUND, ChannelConfig
+from iotmon.core.channels import OUTBOUND, ChannelConfig
 
 
 def route(severity: str, action: str, config: ChannelConfig) -> frozenset[str]:

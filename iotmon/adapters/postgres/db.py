@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from iotmon import SCHEMA_DIR
 
 log = logging.getLogger(__name__)
 
+# schema/ at the repository root, carried in the package (a link here, files in a wheel).
+SCHEMA_DIR = Path(__file__).with_name("schema")
 _MIGRATION = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _LOCK_ID = 7_301_001  # advisory lock that serialises concurrent `migrate` runs
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iotmon import __version__
-from iotmon.notifications.delivery import DeliveryError
+from iotmon.core.channels import DeliveryError
 
 _RETRYABLE_STATUS = {408, 425, 429}
 

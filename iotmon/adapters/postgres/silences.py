@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import psycopg
 from psycopg.rows import class_row
 
-from iotmon.timestamps import iso
+from iotmon.core.timestamps import iso
 
 MAX_REASON = 500
 

@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from iotmon.redis_keys import ALERTS_ROOM, SYSTEM_ROOM, device_room
+
+# Rooms a client joins: a device's readings and status, the alerts, the system's status.
+ALERTS_ROOM = "alerts"
+SYSTEM_ROOM = "system"
+
+
+def device_room(device_id: str) -> str:
+    return f"device:{device_id}"
+
 
 ALERT_TRIGGERED = "alert-triggered"
 ALERT_RESOLVED = "alert-resolved"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from iotmon.rules import BREACH, CLEAR, NONE, SEVERITIES
+from iotmon.core.rules import BREACH, CLEAR, NONE, SEVERITIES
 
 TRIGGER, UPDATE, FLAPPING, RESOLVE = "trigger", "update", "flapping", "resolve"
 

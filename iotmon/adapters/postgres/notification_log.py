@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from iotmon.notifications.routing import change_key
+from iotmon.core.routing import change_key
 
 SENT = "sent"
 FAILED = "failed"

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 
 import redis
 
-from iotmon.redis_keys import STATS_TTL_S, WINDOWS
-from iotmon.stats import Moments, merge_all, moments
+from iotmon.adapters.redis.keys import STATS_TTL_S, WINDOWS
+from iotmon.core.stats import Moments, merge_all, moments
 
 MINUTE_US = 60_000_000
 WINDOW_1H_US = WINDOWS["1h"] * 1_000_000

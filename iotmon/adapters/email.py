@@ -11,9 +11,9 @@ from email.policy import SMTP
 from email.utils import formatdate
 from typing import Any
 
-from iotmon.notifications.config import SmtpConfig
-from iotmon.notifications.delivery import DeliveryError
-from iotmon.notifications.routing import change_key
+from iotmon.core.channels import SmtpConfig
+from iotmon.core.channels import DeliveryError
+from iotmon.core.routing import change_key
 
 # CRLF lines; headers up to RFC 5322's hard limit, so a subject is never folded (subjects are cut at 250).
 _POLICY = SMTP.clone(max_line_length=998)

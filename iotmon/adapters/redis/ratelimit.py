@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import redis
 
-from iotmon.notifications.config import RateLimit
+from iotmon.core.channels import RateLimit
 
 KEY_PREFIX = "notify:ratelimit:"  # + channel; notify's own keys, beside the seed's in iotmon/redis_keys.py
 

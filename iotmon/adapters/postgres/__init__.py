@@ -1,0 +1,1 @@
+"""PostgreSQL: pools and migrations (`db`), readings (`storage`), alerts, silences, users, the notifications log."""

@@ -1,0 +1,1 @@
+"""Redis: key names (`keys`), the live windows, notification rate limits."""
