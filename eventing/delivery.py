@@ -36,7 +36,7 @@ class Failure:
     body: bytes = b""  # the answer, for knativeerrordata
 
     @classmethod
-    def of_status(cls, status: int, body: bytes) -> "Failure":
+    def of_status(cls, status: int, body: bytes) -> Failure:
         return cls(f"HTTP {status}", retryable_status(status), status, body[:MAX_ERROR_DATA])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -40,7 +40,7 @@ def make_event(
         "type": type_,
         "source": source,
         "id": event_id or str(uuid.uuid4()),
-        "time": datetime.now(timezone.utc).isoformat(),
+        "time": datetime.now(UTC).isoformat(),
         "datacontenttype": JSON,
     }
     if key is not None:

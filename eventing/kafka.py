@@ -41,7 +41,11 @@ class KafkaTransport:
     def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
         # librdkafka's own log lines go through Python logging, so they are structured too.
-        self._base = {"bootstrap.servers": bootstrap_servers, "client.id": client_id, "logger": logging.getLogger("librdkafka")}
+        self._base = {
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "logger": logging.getLogger("librdkafka"),
+        }
         self._producer: Producer | None = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
         self._flush_lock = threading.Lock()
 
@@ -70,9 +74,11 @@ class KafkaTransport:
         with self._flush_lock:
             remaining = producer.flush(timeout)
         if failures or remaining:
-            raise DeliveryError(f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}")
+            raise DeliveryError(
+                f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}"
+            )
 
-    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> "KafkaConsumer":
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> KafkaConsumer:
         # Kafka's group protocol spreads the partitions over the members itself.
         return KafkaConsumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group}, topic)
 
@@ -80,7 +86,9 @@ class KafkaTransport:
         """Create the topics that are missing (local runs; a cluster declares KafkaTopics)."""
         admin = AdminClient(self._base)
         existing = set(admin.list_topics(timeout=timeout).topics)
-        missing = [NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in names if name not in existing]
+        missing = [
+            NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in names if name not in existing
+        ]
         for name, future in (admin.create_topics(missing) if missing else {}).items():
             try:
                 future.result(timeout)

@@ -74,7 +74,7 @@ class MemoryTransport:
                     partition.drop_before(partition.end - UNCONSUMED_LIMIT)
             self._changed.notify_all()
 
-    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> "MemoryConsumer":
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> MemoryConsumer:
         """A group member reading partitions member, member + members, … (a static assignment)."""
         with self._changed:
             self._topic(topic)

@@ -91,7 +91,7 @@ class Router:
             if not function.batch and function.concurrency > 1
         }
 
-    def start(self) -> "Router":
+    def start(self) -> Router:
         for subscription in self.wiring.subscriptions:
             for topic in subscription.topics:
                 for member in range(subscription.consumers):
@@ -176,7 +176,9 @@ class Router:
             for lane in work:
                 self._deliver_lane(subscription, function, lane)
             return
-        futures = [self._pools[subscription.function].submit(self._deliver_lane, subscription, function, lane) for lane in work]
+        futures = [
+            self._pools[subscription.function].submit(self._deliver_lane, subscription, function, lane) for lane in work
+        ]
         wait(futures)
         for future in futures:
             future.result()  # raises the first error (Stopping, a dead-letter topic that failed): nothing is committed
@@ -227,7 +229,9 @@ class Router:
                 break
         return failure
 
-    def _dead_letter(self, subscription: KafkaSubscription, function: Function, event: CloudEvent, failure: Failure) -> None:
+    def _dead_letter(
+        self, subscription: KafkaSubscription, function: Function, event: CloudEvent, failure: Failure
+    ) -> None:
         topic = subscription.delivery.dead_letter_topic
         self._count("dead_lettered")
         if topic is None:

@@ -23,8 +23,8 @@ from cloudevents.http import CloudEvent
 
 from eventing.binding import decode
 from eventing.events import PING, READING, READING_BATCH, alert_type, make_event
-from iotmon.core.alerts import ACTIONS
 from eventing.transport import Record
+from iotmon.core.alerts import ACTIONS
 
 KAFKA_EVENT = "dev.knative.kafka.event"
 NAMESPACE = "iot-monitoring"  # knative/'s kustomization puts every resource here
@@ -69,7 +69,9 @@ def wrap_record(record: Record, source_name: str, namespace: str = NAMESPACE) ->
     return CloudEvent(attributes, record.value)
 
 
-def ping_event(name: str, data: str, content_type: str | None = "application/json", namespace: str = NAMESPACE) -> CloudEvent:
+def ping_event(
+    name: str, data: str, content_type: str | None = "application/json", namespace: str = NAMESPACE
+) -> CloudEvent:
     """A PingSource tick: its `spec.data` as the data, sent as is."""
     event = make_event(PING, ping_source(name, namespace), data)
     if content_type:

@@ -18,7 +18,6 @@ from typing import Any
 
 import yaml
 
-
 # knative/base at the repository root, carried in the package (a link here, files in a wheel).
 MANIFESTS = Path(__file__).with_name("manifests")
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")

@@ -47,7 +47,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -62,7 +62,6 @@ from eventing.sources import unwrap
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.redis import keys
-from iotmon.core import live
 from iotmon.adapters.redis.live_windows import (
     DEVICES_SEEN,
     MINUTE_US,
@@ -73,12 +72,13 @@ from iotmon.adapters.redis.live_windows import (
     Snapshot,
     Window,
 )
+from iotmon.core import live
 from iotmon.core.readings import Reading, parse_batch, parse_reading
 from iotmon.core.stats import Moments, Ranges, status, stored_value, summary
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR_US = 3_600_000_000
 DEFAULT_OFFLINE_S = 30
 _encode = msgspec.json.Encoder().encode  # the JSON strings of the seed's Redis values
@@ -304,7 +304,11 @@ class Aggregate:
         found = _buckets(
             conn.execute(
                 _BUCKETS,
-                ([d for d, _ in pairs], [at(m * MINUTE_US) for _, m in pairs], [at((m + 1) * MINUTE_US) for _, m in pairs]),
+                (
+                    [d for d, _ in pairs],
+                    [at(m * MINUTE_US) for _, m in pairs],
+                    [at((m + 1) * MINUTE_US) for _, m in pairs],
+                ),
             ).fetchall()
         )
         replaced = self.windows.set_buckets(
@@ -329,7 +333,8 @@ class Aggregate:
     def _medians_24h(self, conn, windows: dict[str, Window]) -> dict[str, float | None]:  # type: ignore[no-untyped-def]
         now = time.monotonic()
         stale = [
-            d for d, w in windows.items()
+            d
+            for d, w in windows.items()
             if (cached := self._medians.get(d)) is None
             or now - cached[0] >= self.median_interval_s
             or cached[1] > w.day_start_us  # never reuse a median of a later window (after a rebuild)
@@ -381,12 +386,22 @@ class Aggregate:
             ranges = config.ranges if config else Ranges()
             span = ranges.normal_span
             hour = summary(
-                window.hour, median_value=window.median_hour, window_s=3600, normal_span=span,
-                window_start=iso(window.end_us - WINDOW_1H_US), window_end=iso(window.end_us), updated_at=updated,
+                window.hour,
+                median_value=window.median_hour,
+                window_s=3600,
+                normal_span=span,
+                window_start=iso(window.end_us - WINDOW_1H_US),
+                window_end=iso(window.end_us),
+                updated_at=updated,
             )
             day = summary(
-                window.day, median_value=medians.get(device), window_s=86_400, normal_span=span,
-                window_start=iso(window.day_start_us), window_end=iso(window.end_us), updated_at=updated,
+                window.day,
+                median_value=medians.get(device),
+                window_s=86_400,
+                normal_span=span,
+                window_start=iso(window.day_start_us),
+                window_end=iso(window.end_us),
+                updated_at=updated,
             )
             stats_1h[device] = hour
             pipe.set(keys.stats(device, "1h"), _encode(hour), ex=keys.STATS_TTL_S)
@@ -401,8 +416,12 @@ class Aggregate:
                 }
                 pipe.set(keys.current(device), _encode(current), ex=keys.CURRENT_TTL_S)
         pipe.get(keys.ALERTS_ACTIVE)
-        pipe.zrangebyscore(DEVICES_SEEN, now_us / 1e6 - max(
-            [d.offline_timeout_s for d in devices.values()] or [DEFAULT_OFFLINE_S]), "+inf", withscores=True)
+        pipe.zrangebyscore(
+            DEVICES_SEEN,
+            now_us / 1e6 - max([d.offline_timeout_s for d in devices.values()] or [DEFAULT_OFFLINE_S]),
+            "+inf",
+            withscores=True,
+        )
         pipe.hgetall(SYSTEM_MINUTES)
         *_, alerts_active, seen, minutes = pipe.execute()
         self._write_system(devices, alerts_active, open_alerts, seen, minutes, now_us)
@@ -411,8 +430,10 @@ class Aggregate:
     def _write_system(self, devices, alerts_active, open_alerts, seen, minutes, now_us: int) -> None:  # type: ignore[no-untyped-def]
         now_s = now_us / 1e6
         active = sum(
-            1 for member, last in seen
-            if now_s - last <= (devices[name].offline_timeout_s if (name := member.decode()) in devices else DEFAULT_OFFLINE_S)
+            1
+            for member, last in seen
+            if now_s - last
+            <= (devices[name].offline_timeout_s if (name := member.decode()) in devices else DEFAULT_OFFLINE_S)
         )
         if alerts_active is not None:
             try:
@@ -476,8 +497,17 @@ def emit_all(manager, event: str, messages: Sequence[tuple[str, Any]]) -> None: 
         client = manager.redis
     pipe = client.pipeline(transaction=False)
     for room, data in messages:
-        message = {"method": "emit", "event": event, "data": [data], "binary": False, "namespace": "/",
-                   "room": room, "skip_sid": None, "callback": None, "host_id": manager.host_id}
+        message = {
+            "method": "emit",
+            "event": event,
+            "data": [data],
+            "binary": False,
+            "namespace": "/",
+            "room": room,
+            "skip_sid": None,
+            "callback": None,
+            "host_id": manager.host_id,
+        }
         pipe.publish(manager.channel, manager.json.dumps(message))
     pipe.execute()
 

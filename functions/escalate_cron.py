@@ -66,8 +66,7 @@ class EscalateCron:
         publisher: Publisher,
         *,
         escalate_after_s: float = 300.0,
-        offline_timeout_s: float
-        | None = None,  # None: each device's devices.offline_timeout_s
+        offline_timeout_s: float | None = None,  # None: each device's devices.offline_timeout_s
         retention: bool = True,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -85,20 +84,14 @@ class EscalateCron:
         changes: list[dict[str, Any]] = []
         with self.pool.connection() as conn:
             with conn.transaction():
-                if not conn.execute(
-                    "SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,)
-                ).fetchone()[0]:
+                if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,)).fetchone()[0]:
                     self.last_tick = {"skipped": True}
                     return []
-                changes += alerts.escalate_due(
-                    conn, now - timedelta(seconds=self.escalate_after_s), at=now
-                )
+                changes += alerts.escalate_due(conn, now - timedelta(seconds=self.escalate_after_s), at=now)
                 changes += self._offline(conn, now)
                 dropped = self._retain(conn, now) if self.retention else {}
             if changes:
-                self.publisher.publish(
-                    topics.ALERTS, [alert_event(change, SOURCE) for change in changes]
-                )
+                self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
             alerts.refresh_active(conn, self.redis)
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
@@ -159,9 +152,7 @@ class EscalateCron:
     def _last_seen(self, conn, devices: list[str]) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
         """Each device's last reading time: Redis's current value, else PostgreSQL (one query for the rest)."""
         seen: dict[str, datetime] = {}
-        for device, raw in zip(
-            devices, self.redis.mget([current(device) for device in devices])
-        ):
+        for device, raw in zip(devices, self.redis.mget([current(device) for device in devices])):
             if raw:
                 try:
                     seen[device] = datetime.fromisoformat(json.loads(raw)["timestamp"])
@@ -179,17 +170,11 @@ class EscalateCron:
 
     def _retain(self, conn, now: datetime) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         params = {"now": now}
-        partitions = [
-            row[0] for row in conn.execute(RETENTION_SQL[0], params).fetchall()
-        ]
-        stats, alerts_deleted, events = (
-            conn.execute(query, params).rowcount for query in RETENTION_SQL[1:]
-        )
+        partitions = [row[0] for row in conn.execute(RETENTION_SQL[0], params).fetchall()]
+        stats, alerts_deleted, events = (conn.execute(query, params).rowcount for query in RETENTION_SQL[1:])
         if partitions:
             storage.forget_cache()
-            log.info(
-                "partitions dropped by retention", extra={"partitions": partitions}
-            )
+            log.info("partitions dropped by retention", extra={"partitions": partitions})
         return {
             "droppedPartitions": partitions,
             "deletedStats": stats,

@@ -54,9 +54,7 @@ log = logging.getLogger(__name__)
 SOURCE = "/iotmon/evaluate-rule"
 STATE_TTL_S = 86_400
 CONFIG_TTL_S = 5.0
-FLAP = (
-    alert_machine.Settings()
-)  # flap window and transitions (breach_count and clear_after_s come per device)
+FLAP = alert_machine.Settings()  # flap window and transitions (breach_count and clear_after_s come per device)
 RULE_TYPES = rules.RULES
 
 # KEYS: state, window. ARGV: lastTs, machines JSON, ttl, cap, window entries…
@@ -150,9 +148,7 @@ def run_machines(
         first = 0 if not machine.quiet else int(breaches[0])
         for i in range(first, len(kinds)):
             at = float(times[i])
-            transition = alert_machine.step(
-                machine, int(kinds[i]), int(severities[i]), at, settings
-            )
+            transition = alert_machine.step(machine, int(kinds[i]), int(severities[i]), at, settings)
             if transition is not None:
                 found.append((at, rule_series.rule, transition, i))
     found.sort(key=lambda item: item[0])
@@ -202,30 +198,22 @@ class EvaluateRule:
                 if device is None:
                     continue  # not registered (yet): no rules to apply
                 series = rules.evaluate(device, run.times, run.values, run.start)
-                transitions = run_machines(
-                    device, series, run.times[run.start :], run.machines, self.flap
-                )
+                transitions = run_machines(device, series, run.times[run.start :], run.machines, self.flap)
                 by_rule = {s.rule: s for s in series}
                 for rule, transition, i in transitions:
                     at = datetime.fromtimestamp(float(run.times[run.start + i]), UTC)
-                    made = self._apply(
-                        conn, run.device_id, by_rule[rule], transition, i, at
-                    )
+                    made = self._apply(conn, run.device_id, by_rule[rule], transition, i, at)
                     if made is not None:
                         changes.append(made)
             if changes:
-                self.publisher.publish(
-                    topics.ALERTS, [alert_event(change, SOURCE) for change in changes]
-                )
+                self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
                 alerts.refresh_active(conn, self.redis)
         self._save_state(runs)
         return changes
 
     # Redis state
 
-    def _load_state(
-        self, found: dict[str, list[tuple[float, float]]]
-    ) -> list[DeviceRun]:
+    def _load_state(self, found: dict[str, list[tuple[float, float]]]) -> list[DeviceRun]:
         devices = list(found)
         pipe = self.redis.pipeline(transaction=False)
         for device in devices:
@@ -234,29 +222,18 @@ class EvaluateRule:
         replies = pipe.execute()
         runs = []
         for n, device in enumerate(devices):
-            state = {
-                _text(name): _text(value) for name, value in replies[2 * n].items()
-            }
+            state = {_text(name): _text(value) for name, value in replies[2 * n].items()}
             window = [_text(entry) for entry in replies[2 * n + 1]]
             last_ts = float(state["lastTs"]) if state.get("lastTs") else None
             machines = {}
             if state.get("machines"):
-                machines = {
-                    rule: MachineState.from_dict(data)
-                    for rule, data in json.loads(state["machines"]).items()
-                }
-            new = sorted(
-                dict(found[device]).items()
-            )  # one value per instant, in time order
+                machines = {rule: MachineState.from_dict(data) for rule, data in json.loads(state["machines"]).items()}
+            new = sorted(dict(found[device]).items())  # one value per instant, in time order
             if last_ts is not None:
                 new = [(t, v) for t, v in new if t > last_ts]
             if not new:
                 continue  # a redelivery: all judged already
-            past = (
-                [tuple(map(float, entry.split(","))) for entry in window]
-                if last_ts is not None
-                else []
-            )
+            past = [tuple(map(float, entry.split(","))) for entry in window] if last_ts is not None else []
             past = [(t, v) for t, v in past if t < new[0][0]]
             both = np.array(past + new, dtype=float).reshape(-1, 2)
             runs.append(
@@ -275,12 +252,8 @@ class EvaluateRule:
         pipe = self.redis.pipeline(transaction=False)
         for run in runs:
             tail = zip(run.times[-rules.WINDOW_CAP :], run.values[-rules.WINDOW_CAP :])
-            entries = [f"{float(t)!r},{float(v)!r}" for t, v in tail][
-                -(len(run.times) - run.start) :
-            ]
-            machines = json.dumps(
-                {rule: machine.to_dict() for rule, machine in run.machines.items()}
-            )
+            entries = [f"{float(t)!r},{float(v)!r}" for t, v in tail][-(len(run.times) - run.start) :]
+            machines = json.dumps({rule: machine.to_dict() for rule, machine in run.machines.items()})
             self._save(
                 keys=[state_key(run.device_id), window_key(run.device_id)],
                 args=[
@@ -301,9 +274,7 @@ class EvaluateRule:
         by_device = {run.device_id: run for run in runs}
         for alert in alerts.open_alerts(conn, list(by_device)):
             if alert["type"] in RULE_TYPES:
-                by_device[alert["deviceId"]].machines[alert["type"]] = (
-                    alert_machine.opened(alert["severity"])
-                )
+                by_device[alert["deviceId"]].machines[alert["type"]] = alert_machine.opened(alert["severity"])
 
     # PostgreSQL
 
@@ -313,10 +284,7 @@ class EvaluateRule:
                 with self.pool.connection() as conn:
                     cursor = conn.execute("SELECT * FROM devices")
                     names = [column.name for column in cursor.description]
-                    self._config = {
-                        row[0]: DeviceRules.from_row(dict(zip(names, row)))
-                        for row in cursor.fetchall()
-                    }
+                    self._config = {row[0]: DeviceRules.from_row(dict(zip(names, row))) for row in cursor.fetchall()}
                 self._config_at = time.monotonic()
             return self._config
 
@@ -330,9 +298,7 @@ class EvaluateRule:
         at: datetime,
     ):  # type: ignore[no-untyped-def]
         if transition == RESOLVE:
-            return alerts.resolve_open(
-                conn, device_id, series.rule, at=at, note="condition cleared"
-            )
+            return alerts.resolve_open(conn, device_id, series.rule, at=at, note="condition cleared")
         if transition == FLAPPING:
             return alerts.mark_flapping(conn, device_id, series.rule, at=at)
         finding = series.describe(i)
@@ -356,9 +322,7 @@ class EvaluateRule:
 
 @cache
 def _instance() -> EvaluateRule:
-    return EvaluateRule(
-        environment.database(), environment.redis_client(), environment.kafka()
-    )
+    return EvaluateRule(environment.database(), environment.redis_client(), environment.kafka())
 
 
 handle = entry_point(_instance)

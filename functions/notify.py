@@ -48,15 +48,15 @@ from eventing.delivery import Rejected
 from eventing.sources import unwrap
 from functions import environment
 from functions.serving import entry_point
+from iotmon.adapters.email import send_email
 from iotmon.adapters.postgres import notification_log
+from iotmon.adapters.postgres.silences import Silence, active_silence
+from iotmon.adapters.redis.ratelimit import TokenBucket
+from iotmon.adapters.webhook import post_webhook
 from iotmon.core.alerts import ACTIONS, SEVERITIES
 from iotmon.core.channels import EMAIL, SOCKETIO, WEBHOOK, ChannelConfig, DeliveryError
-from iotmon.adapters.email import send_email
 from iotmon.core.live import live_messages
-from iotmon.adapters.redis.ratelimit import TokenBucket
 from iotmon.core.routing import route, webhook_target
-from iotmon.adapters.postgres.silences import Silence, active_silence
-from iotmon.adapters.webhook import post_webhook
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,9 @@ class Notify:
         done: list[Outcome] = []
         if logged.get((SOCKETIO, "")) not in notification_log.FINAL:  # the live view: never routed, silenced or limited
             done.append(self._attempt(conn, change, _Target(SOCKETIO, "", lambda: self._emit(change))))
-        pending = [t for t in self._targets(event, change) if logged.get((t.channel, t.target)) not in notification_log.FINAL]
+        pending = [
+            t for t in self._targets(event, change) if logged.get((t.channel, t.target)) not in notification_log.FINAL
+        ]
         if not pending:
             return done
         silence = active_silence(conn, change["deviceId"])
@@ -180,15 +182,24 @@ class Notify:
         try:
             target.send()
         except DeliveryError as error:
-            notification_log.record(conn, change, target.channel, target.target, notification_log.FAILED, error=str(error))
-            log.warning("notification failed", extra={**_fields(change, target), "error": str(error), "retryable": error.retryable})
-            return Outcome(change["alertId"], target.channel, target.target, notification_log.FAILED, str(error), error.retryable)
+            notification_log.record(
+                conn, change, target.channel, target.target, notification_log.FAILED, error=str(error)
+            )
+            log.warning(
+                "notification failed",
+                extra={**_fields(change, target), "error": str(error), "retryable": error.retryable},
+            )
+            return Outcome(
+                change["alertId"], target.channel, target.target, notification_log.FAILED, str(error), error.retryable
+            )
         notification_log.record(conn, change, target.channel, target.target, notification_log.SENT)
         log.info("notification sent", extra=_fields(change, target))
         return Outcome(change["alertId"], target.channel, target.target, notification_log.SENT)
 
     def _silenced(self, conn, change: Mapping[str, Any], target: _Target, silence: Silence) -> Outcome:  # type: ignore[no-untyped-def]
-        notification_log.record(conn, change, target.channel, target.target, notification_log.SILENCED, silence_id=silence.id)
+        notification_log.record(
+            conn, change, target.channel, target.target, notification_log.SILENCED, silence_id=silence.id
+        )
         log.info("notification silenced", extra={**_fields(change, target), "silence": silence.id})
         return Outcome(change["alertId"], target.channel, target.target, notification_log.SILENCED)
 

@@ -79,7 +79,10 @@ def _has_servers(settings: Settings, what: str, names: tuple[str, ...] = SERVERS
     """Local distributed mode runs on real servers; say which are missing."""
     missing = settings.missing_servers(names)
     if missing:
-        print(f"error: {what} needs {', '.join(missing)} set (or run everything embedded with `iotmon up`)", file=sys.stderr)
+        print(
+            f"error: {what} needs {', '.join(missing)} set (or run everything embedded with `iotmon up`)",
+            file=sys.stderr,
+        )
     return not missing
 
 
@@ -178,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run the whole system in one process (embedded by default)")
     up.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
     up.add_argument(
-        "--fresh", action="store_true", default=bool(os.environ.get("IOTMON_FRESH")), help="delete the data directory first"
+        "--fresh",
+        action="store_true",
+        default=bool(os.environ.get("IOTMON_FRESH")),
+        help="delete the data directory first",
     )
     up.add_argument("--no-simulator", action="store_true", help="do not start the device simulator")
     up.set_defaults(run=cmd_up)
@@ -206,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     router.set_defaults(run=cmd_router)
 
-    func = commands.add_parser("func", help="the functions, one at a time").add_subparsers(dest="func_command", required=True)
+    func = commands.add_parser("func", help="the functions, one at a time").add_subparsers(
+        dest="func_command", required=True
+    )
     func_run = func.add_parser("run", help="serve one function over HTTP with functions-framework, as `func run` would")
     func_run.add_argument("name", choices=endpoints.FUNCTIONS, help="the function's Knative Service name")
     func_run.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")

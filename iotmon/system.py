@@ -28,9 +28,9 @@ from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
+from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.settings import Settings
-from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.service import create_app
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,17 @@ class System:
 
     def _start_service(self, transport: Transport, transport_name: str, simulator: object, router: Router) -> None:
         app = create_app(
-            self.database_url, self.redis_url, transport, transport_name, simulator, self.settings, router  # type: ignore[arg-type]
+            self.database_url,
+            self.redis_url,
+            transport,
+            transport_name,
+            simulator,
+            self.settings,
+            router,  # type: ignore[arg-type]
         )
-        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="service", daemon=True)
         thread.start()

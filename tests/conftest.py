@@ -8,10 +8,9 @@ import psycopg
 import pytest
 import redis as redis_lib
 
-from tests.support.paths import SCHEMA_DIR
-
 from iotmon.adapters.postgres import db, storage
 from tests.support import servers
+from tests.support.paths import SCHEMA_DIR
 
 
 @pytest.fixture(scope="session")

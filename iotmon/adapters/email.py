@@ -11,8 +11,7 @@ from email.policy import SMTP
 from email.utils import formatdate
 from typing import Any
 
-from iotmon.core.channels import SmtpConfig
-from iotmon.core.channels import DeliveryError
+from iotmon.core.channels import DeliveryError, SmtpConfig
 from iotmon.core.routing import change_key
 
 # CRLF lines; headers up to RFC 5322's hard limit, so a subject is never folded (subjects are cut at 250).
@@ -75,12 +74,16 @@ def send_email(change: Mapping[str, Any], smtp: SmtpConfig) -> None:
                 client.login(smtp.user, smtp.password)
             refused = client.send_message(message(change, smtp))
     except smtplib.SMTPAuthenticationError as error:
-        raise DeliveryError(f"SMTP login refused: {error.smtp_code} {_text(error.smtp_error)}", retryable=False) from error
+        raise DeliveryError(
+            f"SMTP login refused: {error.smtp_code} {_text(error.smtp_error)}", retryable=False
+        ) from error
     except smtplib.SMTPRecipientsRefused as error:
         permanent = all(code >= 500 for code, _ in error.recipients.values())
         raise DeliveryError(f"SMTP refused every recipient: {error.recipients}", retryable=not permanent) from error
     except smtplib.SMTPResponseException as error:
-        raise DeliveryError(f"SMTP {error.smtp_code} {_text(error.smtp_error)}", retryable=error.smtp_code < 500) from error
+        raise DeliveryError(
+            f"SMTP {error.smtp_code} {_text(error.smtp_error)}", retryable=error.smtp_code < 500
+        ) from error
     except (OSError, smtplib.SMTPException) as error:  # refused, unreachable, timed out, dropped
         raise DeliveryError(f"SMTP {smtp.host}:{smtp.port}: {error}", retryable=True) from error
     if refused:  # some recipients got it: sending again would duplicate theirs

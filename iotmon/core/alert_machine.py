@@ -45,9 +45,7 @@ class MachineState:
     severity: int = 0  # index into SEVERITIES while open
     clear_since: float | None = None  # since when the verdict has been CLEAR while open
     flapping: bool = False
-    transitions: list[float] = field(
-        default_factory=list
-    )  # enter/exit times within the flap window
+    transitions: list[float] = field(default_factory=list)  # enter/exit times within the flap window
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,9 +73,7 @@ class MachineState:
         return not self.open and self.breaches == 0
 
 
-def step(
-    state: MachineState, kind: int, severity: int, at: float, settings: Settings
-) -> str | None:
+def step(state: MachineState, kind: int, severity: int, at: float, settings: Settings) -> str | None:
     """Apply one verdict at time `at` (mutates `state`); the change it makes, if any."""
     if kind == NONE:
         return None
@@ -140,13 +136,9 @@ def _record(state: MachineState, at: float, settings: Settings) -> None:
 
 
 def _prune(state: MachineState, at: float, settings: Settings) -> None:
-    state.transitions = [
-        t for t in state.transitions if at - t < settings.flap_window_s
-    ]
+    state.transitions = [t for t in state.transitions if at - t < settings.flap_window_s]
 
 
 def opened(severity: str) -> MachineState:
     """The state of a machine whose alert is already open (rebuilding lost state from PostgreSQL)."""
-    return MachineState(
-        open=True, severity=SEVERITIES.index(severity) if severity in SEVERITIES else 0
-    )
+    return MachineState(open=True, severity=SEVERITIES.index(severity) if severity in SEVERITIES else 0)

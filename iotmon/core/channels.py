@@ -78,7 +78,9 @@ class ChannelConfig:
 
     def enabled(self) -> frozenset[str]:
         """The outbound channels that have somewhere to send to."""
-        return frozenset(name for name, on in ((EMAIL, self.smtp is not None), (WEBHOOK, bool(self.webhook_urls))) if on)
+        return frozenset(
+            name for name, on in ((EMAIL, self.smtp is not None), (WEBHOOK, bool(self.webhook_urls))) if on
+        )
 
 
 class DeliveryError(Exception):

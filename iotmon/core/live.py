@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-
 # Rooms a client joins: a device's readings and status, the alerts, the system's status.
 ALERTS_ROOM = "alerts"
 SYSTEM_ROOM = "system"

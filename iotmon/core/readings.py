@@ -8,7 +8,7 @@ what lets ingest keep up with COPY.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -128,7 +128,9 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
     if not items:
         return [], [Rejection(reason="batch has no readings (at least 1 required)", payload=_as_text(data))]
     if len(items) > 10_000:
-        return [], [Rejection(reason=f"batch has {len(items)} readings (at most 10000 allowed)", payload=_as_text(data))]
+        return [], [
+            Rejection(reason=f"batch has {len(items)} readings (at most 10000 allowed)", payload=_as_text(data))
+        ]
     good: list[Reading] = []
     bad: list[Rejection] = []
     for index, item in enumerate(items):
@@ -161,4 +163,4 @@ def to_json(reading: Reading) -> dict[str, Any]:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -67,13 +67,9 @@ MIN_SAMPLES = 30  # readings needed before the anomaly and trend rules judge
 ANOMALY_WINDOW = 120  # previous readings the median and MAD are taken over
 TREND_WINDOW = 60  # readings the trend line is fitted to
 TREND_MIN_T = 4.0  # |slope| / its standard error: noise alone rarely gets there
-TREND_CLEAR_FACTOR = (
-    1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
-)
+TREND_CLEAR_FACTOR = 1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
 MAD_CONSISTENCY = 0.6745  # MAD · 1/0.6745 estimates σ of a normal distribution
-WINDOW_CAP = max(
-    ANOMALY_WINDOW, TREND_WINDOW
-)  # readings a device's rolling window must keep
+WINDOW_CAP = max(ANOMALY_WINDOW, TREND_WINDOW)  # readings a device's rolling window must keep
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +101,7 @@ class DeviceRules:
             normal_max=number("normal_max"),
             alert_min=number("alert_min"),
             alert_max=number("alert_max"),
-            anomaly_sensitivity=number("anomaly_sensitivity")
-            or defaults.anomaly_sensitivity,
+            anomaly_sensitivity=number("anomaly_sensitivity") or defaults.anomaly_sensitivity,
             trend_horizon_s=number("trend_horizon_s") or defaults.trend_horizon_s,
             breach_count=int(row.get("breach_count") or defaults.breach_count),
             clear_after_s=float(row["clear_after_s"])
@@ -121,17 +116,9 @@ class DeviceRules:
     @property
     def normal_span(self) -> float:
         """The scale severities and the hysteresis are measured in."""
-        if (
-            self.normal_min is not None
-            and self.normal_max is not None
-            and self.normal_max > self.normal_min
-        ):
+        if self.normal_min is not None and self.normal_max is not None and self.normal_max > self.normal_min:
             return self.normal_max - self.normal_min
-        if (
-            self.alert_min is not None
-            and self.alert_max is not None
-            and self.alert_max > self.alert_min
-        ):
+        if self.alert_min is not None and self.alert_max is not None and self.alert_max > self.alert_min:
             return self.alert_max - self.alert_min
         threshold = self.alert_max if self.alert_max is not None else self.alert_min
         return abs(threshold) if threshold else 1.0
@@ -158,17 +145,13 @@ class Series:
     rule: str
     kinds: np.ndarray  # int8: BREACH, HOLD, CLEAR or NONE
     severities: np.ndarray  # int8 index into SEVERITIES (meaningful where BREACH)
-    describe: Callable[
-        [int], Finding
-    ]  # the finding at one index, built only when an alert needs it
+    describe: Callable[[int], Finding]  # the finding at one index, built only when an alert needs it
 
 
 def severity_index(excess: np.ndarray | float, span: float) -> np.ndarray:
     """Severity indices for distances past a threshold, measured against the normal span."""
     share = np.asarray(excess, dtype=float) / (span if span > 0 else 1.0)
-    return np.searchsorted(np.asarray(SEVERITY_BANDS), share, side="right").astype(
-        np.int8
-    )
+    return np.searchsorted(np.asarray(SEVERITY_BANDS), share, side="right").astype(np.int8)
 
 
 def severity_for(excess: float, span: float) -> str:
@@ -211,7 +194,9 @@ def _threshold(
         breached, cleared = values < limit, values >= limit + h
     kinds = np.where(breached, BREACH, np.where(cleared, CLEAR, HOLD)).astype(np.int8)
     severities = severity_index(np.maximum((values - limit) * direction, 0.0), span)
-    words, measure = ("above the alert maximum", "excess") if direction > 0 else ("below the alert minimum", "shortfall")
+    words, measure = (
+        ("above the alert maximum", "excess") if direction > 0 else ("below the alert minimum", "shortfall")
+    )
 
     def describe(i: int) -> Finding:
         value = float(values[i])
@@ -233,9 +218,7 @@ def _threshold(
 # Anomaly: median and MAD of the previous readings
 
 
-def anomaly_band(
-    window: np.ndarray, sensitivity: float, span: float = 1.0
-) -> tuple[float, float, float, float]:
+def anomaly_band(window: np.ndarray, sensitivity: float, span: float = 1.0) -> tuple[float, float, float, float]:
     """(median, MAD, low, high) of a window: the band outside which a value is an anomaly."""
     median = float(np.median(window))
     mad = max(float(np.median(np.abs(window - median))), _mad_floor(span))
@@ -248,9 +231,7 @@ def _mad_floor(span: float) -> float:
     return max(span * 1e-3, 1e-9)
 
 
-def data_anomaly(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int
-) -> Series | None:
+def data_anomaly(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int) -> Series | None:
     """Verdicts for readings start… of `values` (the earlier ones are the device's rolling window)."""
     n = len(values) - start
     if n <= 0:
@@ -262,16 +243,12 @@ def data_anomaly(
     full = positions >= ANOMALY_WINDOW
     if full.any():
         # Reading j is judged against values[j - ANOMALY_WINDOW : j]: row j - ANOMALY_WINDOW of the view.
-        windows = sliding_window_view(values, ANOMALY_WINDOW)[
-            positions[full] - ANOMALY_WINDOW
-        ]
+        windows = sliding_window_view(values, ANOMALY_WINDOW)[positions[full] - ANOMALY_WINDOW]
         m = np.median(windows, axis=1)
         medians[full] = m
         mads[full] = np.median(np.abs(windows - m[:, None]), axis=1)
         counts[full] = ANOMALY_WINDOW
-    for k in np.flatnonzero(
-        ~full & (positions >= MIN_SAMPLES)
-    ):  # warm-up: windows still growing
+    for k in np.flatnonzero(~full & (positions >= MIN_SAMPLES)):  # warm-up: windows still growing
         window = values[: positions[k]]
         medians[k] = np.median(window)
         mads[k] = np.median(np.abs(window - medians[k]))
@@ -327,9 +304,7 @@ class Forecast:
 
 def fit_trend(times: np.ndarray, values: np.ndarray, rules: DeviceRules) -> Forecast:
     """The trend of one window of readings (the last one is "now")."""
-    slope, fitted, t_stat, threshold, seconds = _forecasts(
-        times[None, :], values[None, :], rules
-    )
+    slope, fitted, t_stat, threshold, seconds = _forecasts(times[None, :], values[None, :], rules)
     return Forecast(
         float(slope[0]),
         float(fitted[0]),
@@ -339,9 +314,7 @@ def fit_trend(times: np.ndarray, values: np.ndarray, rules: DeviceRules) -> Fore
     )
 
 
-def _forecasts(
-    t: np.ndarray, v: np.ndarray, rules: DeviceRules
-) -> tuple[np.ndarray, ...]:
+def _forecasts(t: np.ndarray, v: np.ndarray, rules: DeviceRules) -> tuple[np.ndarray, ...]:
     """Row-wise least squares over windows (rows of t and v)."""
     n = t.shape[1]
     tc = t - t.mean(axis=1, keepdims=True)
@@ -351,9 +324,7 @@ def _forecasts(
         slope = np.where(sxx > 0, (tc * (v - vm[:, None])).sum(axis=1) / sxx, 0.0)
         residuals = v - (vm[:, None] + slope[:, None] * tc)
         dof = max(n - 2, 1)
-        se = np.sqrt(
-            (residuals * residuals).sum(axis=1) / dof / np.where(sxx > 0, sxx, np.inf)
-        )
+        se = np.sqrt((residuals * residuals).sum(axis=1) / dof / np.where(sxx > 0, sxx, np.inf))
         t_stat = np.where(se > 0, np.abs(slope) / se, np.where(slope != 0, np.inf, 0.0))
     fitted = vm + slope * tc[:, -1]
     threshold = np.full(len(slope), np.nan)
@@ -368,15 +339,11 @@ def _forecasts(
             (threshold - fitted) / np.where(slope != 0, slope, np.nan),
         )
     seconds = np.where(np.isnan(seconds), np.inf, seconds)
-    threshold_out = np.array(
-        [None if np.isnan(x) else float(x) for x in threshold], dtype=object
-    )
+    threshold_out = np.array([None if np.isnan(x) else float(x) for x in threshold], dtype=object)
     return slope, fitted, t_stat, threshold_out, seconds
 
 
-def trend_warning(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int
-) -> Series | None:
+def trend_warning(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int) -> Series | None:
     if rules.alert_max is None and rules.alert_min is None:
         return None
     n = len(values) - start
@@ -399,31 +366,20 @@ def trend_warning(
             sliding_window_view(values, TREND_WINDOW)[rows],
             rules,
         )
-        slope[full], fitted[full], t_stat[full], threshold[full], seconds[full] = (
-            columns
-        )
+        slope[full], fitted[full], t_stat[full], threshold[full], seconds[full] = columns
     for k in np.flatnonzero(~full & (positions >= MIN_SAMPLES - 1)):
         j = positions[k]
         columns = _forecasts(times[None, : j + 1], values[None, : j + 1], rules)
-        slope[k], fitted[k], t_stat[k], threshold[k], seconds[k] = (
-            column[0] for column in columns
-        )
+        slope[k], fitted[k], t_stat[k], threshold[k], seconds[k] = (column[0] for column in columns)
     judged = full | (positions >= MIN_SAMPLES - 1)
     horizon = rules.trend_horizon_s
     significant = t_stat >= TREND_MIN_T
     breach = judged & significant & (seconds > 0) & (seconds <= horizon)
-    hold = (
-        judged
-        & ~breach
-        & (t_stat >= TREND_MIN_T / 2)
-        & (seconds <= horizon * TREND_CLEAR_FACTOR)
-    )
+    hold = judged & ~breach & (t_stat >= TREND_MIN_T / 2) & (seconds <= horizon * TREND_CLEAR_FACTOR)
     kinds[judged] = CLEAR
     kinds[hold] = HOLD
     kinds[breach] = BREACH
-    severities[:] = np.where(
-        seconds < horizon / 4, 2, np.where(seconds < horizon / 2, 1, 0)
-    )
+    severities[:] = np.where(seconds < horizon / 4, 2, np.where(seconds < horizon / 2, 1, 0))
 
     def describe(i: int) -> Finding:
         at = float(times[start + i])
@@ -450,9 +406,7 @@ def trend_warning(
     return Series(TREND_WARNING, kinds, severities, describe)
 
 
-def evaluate(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int = 0
-) -> list[Series]:
+def evaluate(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int = 0) -> list[Series]:
     """Every applicable rule over readings start… of a device's readings in time order.
 
     `times` (epoch seconds) and `values` hold the device's rolling window

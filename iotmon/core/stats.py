@@ -65,8 +65,14 @@ def moments(times: Sequence[float] | np.ndarray, values: Sequence[float] | np.nd
     dt = t - t.mean()
     dv = v - v.mean()
     return Moments(
-        int(t.size), float(t.mean()), float(v.mean()),
-        float(dt @ dt), float(dv @ dv), float(dt @ dv), float(v.min()), float(v.max()),
+        int(t.size),
+        float(t.mean()),
+        float(v.mean()),
+        float(dt @ dt),
+        float(dv @ dv),
+        float(dt @ dv),
+        float(v.min()),
+        float(v.max()),
     )
 
 
@@ -106,11 +112,14 @@ def merge_all(parts: Iterable[Moments]) -> Moments:
     mean_v = float((n * mv).sum() / total)
     dt, dv = mt - mean_t, mv - mean_v
     return Moments(
-        int(total), mean_t, mean_v,
+        int(total),
+        mean_t,
+        mean_v,
         float(a[:, 3].sum() + (n * dt * dt).sum()),
         float(a[:, 4].sum() + (n * dv * dv).sum()),
         float(a[:, 5].sum() + (n * dt * dv).sum()),
-        float(a[:, 6].min()), float(a[:, 7].max()),
+        float(a[:, 6].min()),
+        float(a[:, 7].max()),
     )
 
 
@@ -127,7 +136,7 @@ def slope(m: Moments) -> float:
 
 
 def trend(slope_per_s: float, window_s: float, span: float | None, tolerance: float = TREND_TOLERANCE) -> str:
-    """"increasing" / "decreasing" / "stable": is the regression's change across the window within tolerance × span?"""
+    """ "increasing" / "decreasing" / "stable": is the regression's change across the window within tolerance × span?"""
     if span is None or not span > 0:
         return STABLE
     change = slope_per_s * window_s
@@ -193,7 +202,7 @@ class Ranges:
 
 
 def status(value: float, ranges: Ranges) -> str:
-    """"critical" beyond an alert bound (> alert_max or < alert_min), "warning" outside the normal range, else "normal"."""
+    """ "critical" beyond an alert bound (> alert_max or < alert_min), "warning" outside the normal range, else "normal"."""
     if (ranges.alert_max is not None and value > ranges.alert_max) or (
         ranges.alert_min is not None and value < ranges.alert_min
     ):
@@ -214,6 +223,16 @@ def stored_value(value: float) -> float:
 
 
 __all__ = [
-    "Moments", "Ranges", "median", "merge", "merge_all", "moments", "slope", "status", "std", "stored_value",
-    "summary", "trend",
+    "Moments",
+    "Ranges",
+    "median",
+    "merge",
+    "merge_all",
+    "moments",
+    "slope",
+    "status",
+    "std",
+    "stored_value",
+    "summary",
+    "trend",
 ]

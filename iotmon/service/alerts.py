@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -24,9 +24,18 @@ from starlette.responses import StreamingResponse
 from eventing import topics
 from eventing.events import alert_event
 from iotmon.adapters.postgres import alerts as store
-from iotmon.core.alerts import ALLOWED, OPEN_STATUSES, SEVERITIES, STATUSES, AlertNotFound, InvalidTransition, alert_id, alert_number
 from iotmon.adapters.postgres import silences
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE
+from iotmon.core.alerts import (
+    ALLOWED,
+    OPEN_STATUSES,
+    SEVERITIES,
+    STATUSES,
+    AlertNotFound,
+    InvalidTransition,
+    alert_id,
+    alert_number,
+)
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
@@ -118,11 +127,15 @@ def _text(name: str, raw: str | None, high: int = 100) -> str | None:
     if raw is None or raw == "":
         return None
     if len(raw) > high or "\x00" in raw:
-        raise ApiError(400, "VALIDATION_ERROR", f"'{name}' must be at most {high} characters, without NUL", {name: raw[:200]})
+        raise ApiError(
+            400, "VALIDATION_ERROR", f"'{name}' must be at most {high} characters, without NUL", {name: raw[:200]}
+        )
     return raw
 
 
-def alert_filter(request: Request, *, default_status: tuple[str, ...] | None, times: bool) -> tuple[str, dict[str, Any]]:
+def alert_filter(
+    request: Request, *, default_status: tuple[str, ...] | None, times: bool
+) -> tuple[str, dict[str, Any]]:
     """A WHERE clause and its parameters from status, severity, deviceId, type (and from/to)."""
     query = request.query_params
     values: dict[str, Any] = {
@@ -141,12 +154,14 @@ def alert_filter(request: Request, *, default_status: tuple[str, ...] | None, ti
     if values["type"] is not None:
         where.append("alert_type = %(type)s")
     if times:
-        far_past = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        far_future = datetime(9999, 1, 1, tzinfo=timezone.utc)
+        far_past = datetime(1970, 1, 1, tzinfo=UTC)
+        far_future = datetime(9999, 1, 1, tzinfo=UTC)
         start = params.timestamp("from", query.get("from"), far_past)
         end = params.timestamp("to", query.get("to"), far_future)
         if start > end:
-            raise ApiError(400, "VALIDATION_ERROR", "'from' must not be after 'to'", {"from": iso(start), "to": iso(end)})
+            raise ApiError(
+                400, "VALIDATION_ERROR", "'from' must not be after 'to'", {"from": iso(start), "to": iso(end)}
+            )
         if query.get("from"):
             where.append("triggered_at >= %(from)s")
             values["from"] = start
@@ -164,7 +179,9 @@ def _paging(request: Request) -> tuple[int, int]:
     )
 
 
-async def _page(context: ServiceContext, where: str, values: dict[str, Any], limit: int, offset: int) -> tuple[list, dict]:
+async def _page(
+    context: ServiceContext, where: str, values: dict[str, Any], limit: int, offset: int
+) -> tuple[list, dict]:
     counts_sql = (
         "SELECT count(*) AS total,"
         " count(*) FILTER (WHERE severity = 'critical') AS critical, count(*) FILTER (WHERE severity = 'high') AS high,"
@@ -190,7 +207,10 @@ async def _page(context: ServiceContext, where: str, values: dict[str, Any], lim
 
 
 FILTERS = {
-    "status": Query(str, "Comma list of triggered, acknowledged, escalated, resolved; open (or active) for the open ones, all for every one."),
+    "status": Query(
+        str,
+        "Comma list of triggered, acknowledged, escalated, resolved; open (or active) for the open ones, all for every one.",
+    ),
     "severity": Query(str, "Comma list of critical, high, medium, low."),
     "deviceId": Query(str, "Only this device's alerts.", maxLength=100),
     "type": Query(str, "Only alerts of this type (threshold_high, anomaly, device_offline...).", maxLength=100),
@@ -207,7 +227,9 @@ ALERT_PATH = {"alert_id": "Alert id, e.g. alert-000042 (or the bare number)."}
 NOTE_BODY = obj({"note": {"type": ["string", "null"], "maxLength": MAX_NOTE}}, additionalProperties=False)
 
 
-@documented(query={**FILTERS, **PAGING}, responses={200: ALERT_PAGE, 400: "A bad filter or paging value (VALIDATION_ERROR)."})
+@documented(
+    query={**FILTERS, **PAGING}, responses={200: ALERT_PAGE, 400: "A bad filter or paging value (VALIDATION_ERROR)."}
+)
 async def list_alerts(request: Request) -> JSONResponse:
     """List alerts: the open ones by default, filtered by status, severity, deviceId and type, paged."""
     context: ServiceContext = request.app.state.context
@@ -299,7 +321,12 @@ async def _note(request: Request) -> str | None:
         raise ApiError(400, "VALIDATION_ERROR", 'the body must be a JSON object: {"note": "..."}')
     unknown = sorted(set(body) - {"note"})
     if unknown:
-        raise ApiError(400, "VALIDATION_ERROR", f"unknown field(s): {', '.join(unknown)}", {"unknown": unknown, "allowed": ["note"]})
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            f"unknown field(s): {', '.join(unknown)}",
+            {"unknown": unknown, "allowed": ["note"]},
+        )
     note = body.get("note")
     if note is None:
         return None
@@ -355,8 +382,10 @@ MOVE_DOCS = dict(
     body_required=False,
     body_description="An optional note, kept in the alert's history.",
     responses={
-        200: Reply("The alert after the move and the change; meta has action and eventPublished.",
-                   data=obj({"alert": {"type": "object"}, "change": {"type": "object"}}, ["alert", "change"])),
+        200: Reply(
+            "The alert after the move and the change; meta has action and eventPublished.",
+            data=obj({"alert": {"type": "object"}, "change": {"type": "object"}}, ["alert", "change"]),
+        ),
         400: "A bad body (VALIDATION_ERROR).",
         404: "No such alert (ALERT_NOT_FOUND).",
         409: "Not allowed from the alert's status (INVALID_TRANSITION).",
@@ -381,16 +410,44 @@ async def resolve_alert(request: Request) -> JSONResponse:
 
 
 ALERT_CSV_HEADER = [
-    "id", "deviceId", "type", "severity", "status", "message", "value", "threshold",
-    "triggeredAt", "acknowledgedAt", "acknowledgedBy", "escalatedAt", "resolvedAt", "resolvedBy",
+    "id",
+    "deviceId",
+    "type",
+    "severity",
+    "status",
+    "message",
+    "value",
+    "threshold",
+    "triggeredAt",
+    "acknowledgedAt",
+    "acknowledgedBy",
+    "escalatedAt",
+    "resolvedAt",
+    "resolvedBy",
 ]
 
 
 def _alert_csv_row(row: tuple) -> list[Any]:
-    number, device, kind, message, severity, value, threshold, status, trig, ack, res, esc, ack_by, res_by, _details = row
+    number, device, kind, message, severity, value, threshold, status, trig, ack, res, esc, ack_by, res_by, _details = (
+        row
+    )
     stamp = lambda moment: iso(moment) if moment else None  # noqa: E731
-    return [alert_id(number), device, kind, severity, status, message, value, threshold,
-            stamp(trig), stamp(ack), ack_by, stamp(esc), stamp(res), res_by]
+    return [
+        alert_id(number),
+        device,
+        kind,
+        severity,
+        status,
+        message,
+        value,
+        threshold,
+        stamp(trig),
+        stamp(ack),
+        ack_by,
+        stamp(esc),
+        stamp(res),
+        res_by,
+    ]
 
 
 @documented(
@@ -424,7 +481,7 @@ def _moment(name: str, value: Any, required: bool) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ApiError(400, "VALIDATION_ERROR", f"'{name}' must be an ISO 8601 time", {name: value})
-    return params.timestamp(name, value, datetime.now(timezone.utc))
+    return params.timestamp(name, value, datetime.now(UTC))
 
 
 def _create_sync(conninfo: str, **fields: Any) -> dict[str, Any]:
@@ -460,10 +517,17 @@ async def create_silence(request: Request) -> JSONResponse:
         raise ApiError(400, "VALIDATION_ERROR", "the body must be a JSON object {deviceId, reason, endsAt, startsAt?}")
     unknown = sorted(set(body) - SILENCE_FIELDS)
     if unknown:
-        raise ApiError(400, "VALIDATION_ERROR", f"unknown field(s): {', '.join(unknown)}", {"unknown": unknown, "allowed": sorted(SILENCE_FIELDS)})
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            f"unknown field(s): {', '.join(unknown)}",
+            {"unknown": unknown, "allowed": sorted(SILENCE_FIELDS)},
+        )
     device = body.get("deviceId")
     if device is not None and (not isinstance(device, str) or not device or len(device) > 50 or "\x00" in device):
-        raise ApiError(400, "VALIDATION_ERROR", "'deviceId' must be a device id or null (every device)", {"deviceId": device})
+        raise ApiError(
+            400, "VALIDATION_ERROR", "'deviceId' must be a device id or null (every device)", {"deviceId": device}
+        )
     reason = body.get("reason")
     if not isinstance(reason, str) or "\x00" in reason:
         raise ApiError(400, "VALIDATION_ERROR", "'reason' is required (a string, without NUL)")
@@ -495,7 +559,10 @@ def _list_sync(conninfo: str, device: str | None, include_expired: bool) -> list
         "deviceId": Query(str, "Only this device's silences (and those for every device).", maxLength=50),
     },
     responses={
-        200: Reply("The silences; meta.count.", data=obj({"silences": {"type": "array", "items": {"type": "object"}}}, ["silences"])),
+        200: Reply(
+            "The silences; meta.count.",
+            data=obj({"silences": {"type": "array", "items": {"type": "object"}}}, ["silences"]),
+        ),
         400: "A bad parameter (VALIDATION_ERROR).",
     },
 )
@@ -517,7 +584,10 @@ def _delete_sync(conninfo: str, number: int) -> bool:
 
 @documented(
     path={"silence_id": "The silence's number."},
-    responses={200: Reply("Deleted.", data=obj({"deleted": {"type": "integer"}}, ["deleted"])), 404: "No such silence (SILENCE_NOT_FOUND)."},
+    responses={
+        200: Reply("Deleted.", data=obj({"deleted": {"type": "integer"}}, ["deleted"])),
+        404: "No such silence (SILENCE_NOT_FOUND).",
+    },
 )
 async def delete_silence(request: Request) -> JSONResponse:
     """Delete a silence."""

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
 from starlette.requests import Request
 
 from iotmon.adapters.redis import keys
-
 from iotmon.core import stats
 from iotmon.core.alerts import OPEN_STATUSES, SEVERITIES
 from iotmon.service import params
@@ -36,10 +35,11 @@ async def alert_overview(conn: Any, since: datetime) -> dict[str, Any]:
     cursor = conn.cursor(row_factory=dict_row)
     rows = await (
         await cursor.execute(
-            "SELECT severity, count(*) AS n FROM alerts WHERE status = ANY(%s) GROUP BY severity", (list(OPEN_STATUSES),)
+            "SELECT severity, count(*) AS n FROM alerts WHERE status = ANY(%s) GROUP BY severity",
+            (list(OPEN_STATUSES),),
         )
     ).fetchall()
-    by_severity = {severity: 0 for severity in reversed(SEVERITIES)} | {row["severity"]: row["n"] for row in rows}
+    by_severity = dict.fromkeys(reversed(SEVERITIES), 0) | {row["severity"]: row["n"] for row in rows}
     times = await (
         await cursor.execute(
             "SELECT count(*) AS triggered,"
@@ -61,14 +61,20 @@ async def alert_overview(conn: Any, since: datetime) -> dict[str, Any]:
 
 
 @documented(
-    responses={200: Reply("Devices, readings per minute, alerts by severity with MTTA/MTTR, system health.",
-                          data=obj({"devices": {"type": "object"}, "readings": {"type": "object"}, "alerts": {"type": "object"}},
-                                   ["devices", "readings", "alerts"]))},
+    responses={
+        200: Reply(
+            "Devices, readings per minute, alerts by severity with MTTA/MTTR, system health.",
+            data=obj(
+                {"devices": {"type": "object"}, "readings": {"type": "object"}, "alerts": {"type": "object"}},
+                ["devices", "readings", "alerts"],
+            ),
+        )
+    },
 )
 async def dashboard(request: Request) -> JSONResponse:
     """The dashboard summary: what the overview page shows, in one answer."""
     context: ServiceContext = request.app.state.context
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = await device_rows(context)
     ids = [row["device_id"] for row in rows]
     live = await _redis_json(context, [keys.current(device) for device in ids] + [keys.SYSTEM_METRICS])
@@ -91,7 +97,9 @@ async def dashboard(request: Request) -> JSONResponse:
                 **device_summary(row, now),
                 "value": current.get("value") if current else row["last_value"],
                 "readingStatus": current.get("status") if current else row["last_status"],
-                "timestamp": current.get("timestamp") if current else (iso(row["last_timestamp"]) if row["last_timestamp"] else None),
+                "timestamp": current.get("timestamp")
+                if current
+                else (iso(row["last_timestamp"]) if row["last_timestamp"] else None),
             }
         )
     system = system if isinstance(system, dict) else {}
@@ -114,9 +122,15 @@ async def dashboard(request: Request) -> JSONResponse:
 
 
 @documented(
-    responses={200: Reply("system:metrics, the process, the database and Redis.",
-                          data=obj({"process": {"type": "object"}, "database": {"type": "object"}, "redis": {"type": "object"}},
-                                   ["process", "database", "redis"]))},
+    responses={
+        200: Reply(
+            "system:metrics, the process, the database and Redis.",
+            data=obj(
+                {"process": {"type": "object"}, "database": {"type": "object"}, "redis": {"type": "object"}},
+                ["process", "database", "redis"],
+            ),
+        )
+    },
 )
 async def system_metrics(request: Request) -> JSONResponse:
     """System metrics: the seed's `system:metrics`, uptime, request rate, database and Redis sizes."""
@@ -172,8 +186,9 @@ FROM (SELECT avg_value::float8 AS v, extract(epoch FROM hour_timestamp + interva
 """
 
 
-def time_to_threshold(fitted_now: float, slope: float, alert_min: float | None, alert_max: float | None,
-                      now: datetime) -> dict[str, Any] | None:
+def time_to_threshold(
+    fitted_now: float, slope: float, alert_min: float | None, alert_max: float | None, now: datetime
+) -> dict[str, Any] | None:
     """When the regression line crosses alertMax (rising) or alertMin (falling); None if never within the horizon (pure)."""
     for bound, value, going in (("alertMax", alert_max, 1), ("alertMin", alert_min, -1)):
         if value is None:
@@ -184,17 +199,28 @@ def time_to_threshold(fitted_now: float, slope: float, alert_min: float | None, 
         if slope * going > 0:
             seconds = (value - fitted_now) / slope
             if 0 <= seconds <= THRESHOLD_HORIZON_S:
-                return {"threshold": bound, "value": value, "seconds": round(seconds, 1), "at": iso(now + timedelta(seconds=seconds))}
+                return {
+                    "threshold": bound,
+                    "value": value,
+                    "seconds": round(seconds, 1),
+                    "at": iso(now + timedelta(seconds=seconds)),
+                }
     return None
 
 
 @documented(
     path={"device_id": "Device id, e.g. device-001."},
-    query={"window": Query(str, "The window fitted (default 24h; 7d from the hourly rollups).", enum=list(TREND_WINDOWS))},
+    query={
+        "window": Query(str, "The window fitted (default 24h; 7d from the hourly rollups).", enum=list(TREND_WINDOWS))
+    },
     responses={
-        200: Reply("Slope, trend, forecast at 15/30/60 min and time to the alert thresholds; meta.source.",
-                   data=obj({"deviceId": {"type": "string"}, "window": {"type": "string"}, "forecast": {"type": "array"}},
-                            ["deviceId", "window", "forecast"])),
+        200: Reply(
+            "Slope, trend, forecast at 15/30/60 min and time to the alert thresholds; meta.source.",
+            data=obj(
+                {"deviceId": {"type": "string"}, "window": {"type": "string"}, "forecast": {"type": "array"}},
+                ["deviceId", "window", "forecast"],
+            ),
+        ),
         400: "A bad window (VALIDATION_ERROR).",
         404: "No such device (DEVICE_NOT_FOUND).",
     },
@@ -205,9 +231,11 @@ async def trends(request: Request) -> JSONResponse:
     device_id = request.path_params["device_id"]
     window = request.query_params.get("window") or "24h"
     if window not in TREND_WINDOWS:
-        raise ApiError(400, "VALIDATION_ERROR", f"'window' must be one of {', '.join(TREND_WINDOWS)}", {"window": window})
+        raise ApiError(
+            400, "VALIDATION_ERROR", f"'window' must be one of {', '.join(TREND_WINDOWS)}", {"window": window}
+        )
     row = await one_device(context, device_id)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window_s = TREND_WINDOWS[window]
     values = {"device": device_id, "from": now - timedelta(seconds=window_s), "to": now}
     source = "readings"
@@ -222,7 +250,9 @@ async def trends(request: Request) -> JSONResponse:
             source = "readings"
     slope = fit["slope"] or 0.0
     normal_span = (
-        row["normal_max"] - row["normal_min"] if row["normal_min"] is not None and row["normal_max"] is not None else None
+        row["normal_max"] - row["normal_min"]
+        if row["normal_min"] is not None and row["normal_max"] is not None
+        else None
     )
     span = normal_span or ((fit["max"] - fit["min"]) if fit["n"] else None)
     data: dict[str, Any] = {
@@ -295,7 +325,10 @@ class _Times:
 @documented(
     query={"days": Query(int, "How many UTC days, today included.", minimum=1, maximum=MAX_SUMMARY_DAYS, default=7)},
     responses={
-        200: Reply("Per device and day, and totals.", data=obj({"devices": {"type": "array"}, "overall": {"type": "object"}}, ["devices", "overall"])),
+        200: Reply(
+            "Per device and day, and totals.",
+            data=obj({"devices": {"type": "array"}, "overall": {"type": "object"}}, ["devices", "overall"]),
+        ),
         400: "A bad days (VALIDATION_ERROR).",
     },
 )
@@ -305,9 +338,9 @@ async def summary(request: Request) -> JSONResponse:
     Readings come from the hourly rollups; totals per device and overall."""
     context: ServiceContext = request.app.state.context
     days = params.integer("days", request.query_params.get("days"), 7, 1, MAX_SUMMARY_DAYS)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
-    start = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     device_list = await device_rows(context)
     async with context.db.connection() as conn:
         cursor = conn.cursor(row_factory=dict_row)
@@ -318,14 +351,26 @@ async def summary(request: Request) -> JSONResponse:
     def day_of(device: str, day: date) -> dict[str, Any]:
         key = (device, day)
         if key not in per_day:
-            per_day[key] = {"date": day.isoformat(), "readings": 0, "avg": None, "min": None, "max": None,
-                            "alerts": {}, "alertsTotal": 0, "_times": _Times()}
+            per_day[key] = {
+                "date": day.isoformat(),
+                "readings": 0,
+                "avg": None,
+                "min": None,
+                "max": None,
+                "alerts": {},
+                "alertsTotal": 0,
+                "_times": _Times(),
+            }
         return per_day[key]
 
     for row in reading_rows:
         entry = day_of(row["device_id"], row["day"])
-        entry.update(readings=int(row["n"] or 0), avg=None if row["avg"] is None else round(float(row["avg"]), 4),
-                     min=row["min"], max=row["max"])
+        entry.update(
+            readings=int(row["n"] or 0),
+            avg=None if row["avg"] is None else round(float(row["avg"]), 4),
+            min=row["min"],
+            max=row["max"],
+        )
     device_times: dict[str, _Times] = defaultdict(_Times)
     overall_times, overall_alerts = _Times(), 0
     for row in alert_rows:

@@ -153,12 +153,18 @@ def create_app(
     routes = [Route("/metrics", metrics.endpoint), *auth.ROUTES, *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         # Plotly is 4.6 MB of JavaScript and 1.4 MB gzipped.
-        routes.append(Mount("/assets", GZipMiddleware(DashboardAssets(directory=DASHBOARD_DIR / "assets"), minimum_size=1024)))
+        routes.append(
+            Mount("/assets", GZipMiddleware(DashboardAssets(directory=DASHBOARD_DIR / "assets"), minimum_size=1024))
+        )
     routes.append(Route("/{path:path}", dashboard))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler, Exception: unexpected_error},
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error,
+        },
     )
     app.state.context = context
     app.state.access = access
@@ -174,10 +180,11 @@ def create_app(
             expose_headers=["X-Request-Id", "Retry-After"],
         )
     guarded = SecurityHeaders(guarded)
-    return socketio.ASGIApp(realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io")
+    return socketio.ASGIApp(
+        realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io"
+    )
 
 
 def _signing_key(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return users.signing_key(conn)
-

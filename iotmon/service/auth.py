@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -126,10 +126,19 @@ async def _json_object(request: Request) -> dict[str, Any]:
 @documented(
     body=obj({"username": {"type": "string"}, "password": {"type": "string"}}, ["username", "password"]),
     responses={
-        200: Reply("A bearer token and the user's role.",
-                   data=obj({"token": {"type": "string"}, "tokenType": {"const": "Bearer"}, "username": {"type": "string"},
-                             "role": {"enum": list(users.ROLES)}, "expiresAt": {"type": "string"}},
-                            ["token", "tokenType", "username", "role", "expiresAt"])),
+        200: Reply(
+            "A bearer token and the user's role.",
+            data=obj(
+                {
+                    "token": {"type": "string"},
+                    "tokenType": {"const": "Bearer"},
+                    "username": {"type": "string"},
+                    "role": {"enum": list(users.ROLES)},
+                    "expiresAt": {"type": "string"},
+                },
+                ["token", "tokenType", "username", "role", "expiresAt"],
+            ),
+        ),
         400: "No username or password (VALIDATION_ERROR).",
         401: "Unknown username or wrong password (INVALID_CREDENTIALS), or a bad token sent along.",
     },
@@ -158,7 +167,9 @@ async def login(request: Request) -> JSONResponse:
     )
 
 
-@documented(responses={200: Reply("The users (never their passwords).", data=obj({"users": {"type": "array"}}, ["users"]))})
+@documented(
+    responses={200: Reply("The users (never their passwords).", data=obj({"users": {"type": "array"}}, ["users"]))}
+)
 async def list_users(request: Request) -> JSONResponse:
     """List the users and their roles."""
     async with request.app.state.context.db.connection() as conn:
@@ -168,10 +179,14 @@ async def list_users(request: Request) -> JSONResponse:
 
 
 @documented(
-    body=obj({"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": list(users.ROLES)}},
-             ["username", "password"]),
+    body=obj(
+        {"username": {"type": "string"}, "password": {"type": "string"}, "role": {"enum": list(users.ROLES)}},
+        ["username", "password"],
+    ),
     responses={
-        201: Reply("Created.", data=obj({"username": {"type": "string"}, "role": {"type": "string"}}, ["username", "role"])),
+        201: Reply(
+            "Created.", data=obj({"username": {"type": "string"}, "role": {"type": "string"}}, ["username", "role"])
+        ),
         400: "An invalid username, password or role (VALIDATION_ERROR).",
         409: "The user exists already (USER_EXISTS).",
     },
@@ -201,7 +216,9 @@ async def create_user(request: Request) -> JSONResponse:
 @documented(
     path={"username": "The user's name."},
     responses={
-        200: Reply("Deleted.", data=obj({"username": {"type": "string"}, "deleted": {"const": True}}, ["username", "deleted"])),
+        200: Reply(
+            "Deleted.", data=obj({"username": {"type": "string"}, "deleted": {"const": True}}, ["username", "deleted"])
+        ),
         404: "No such user (USER_NOT_FOUND).",
         409: "An admin cannot delete their own account (CANNOT_DELETE_SELF).",
     },
@@ -214,14 +231,16 @@ async def delete_user(request: Request) -> JSONResponse:
     gone = None
     if "\x00" not in username:  # PostgreSQL text cannot hold NUL: no such user
         async with request.app.state.context.db.connection() as conn:
-            gone = await (await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))).fetchone()
+            gone = await (
+                await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))
+            ).fetchone()
     if not gone:
         raise ApiError(404, "USER_NOT_FOUND", f"no user {username!r}")
     return ok({"username": username, "deleted": True})
 
 
 def iso_at(epoch: float) -> str:
-    return iso(datetime.fromtimestamp(epoch, timezone.utc))
+    return iso(datetime.fromtimestamp(epoch, UTC))
 
 
 ROUTES = [

@@ -85,7 +85,9 @@ class ResponseCache:
 
     async def _replay(self, hit: bytes, send: Send) -> None:
         status, headers, body = msgspec.json.decode(hit)
-        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers] + [(b"x-cache", b"HIT")]
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers] + [
+            (b"x-cache", b"HIT")
+        ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
 
@@ -104,7 +106,9 @@ class ResponseCache:
 
         await self.app(scope, receive, capture)
         if start.get("status") == 200:
-            headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"] if n.lower() != b"x-cache"]
+            headers = [
+                (n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"] if n.lower() != b"x-cache"
+            ]
             try:
                 await self.redis.set(key, msgspec.json.encode([200, headers, b"".join(chunks).decode()]), ex=ttl_s)
             except Exception as problem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from iotmon.adapters.redis import keys
-from iotmon.core.alerts import OPEN_STATUSES
 from iotmon.core import downsample
+from iotmon.core.alerts import OPEN_STATUSES
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
@@ -150,7 +150,7 @@ async def list_devices(request: Request) -> JSONResponse:
     context: ServiceContext = request.app.state.context
     rows = await device_rows(context)
     stats = await _redis_json(context, [keys.stats(row["device_id"], "24h") for row in rows])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     devices = [device_json(row, stat, now) for row, stat in zip(rows, stats)]
     meta = {"totalDevices": len(devices), "activeDevices": sum(d["status"] == "active" for d in devices)}
     return ok({"devices": devices}, meta)
@@ -172,24 +172,29 @@ def device_detail(row: dict[str, Any], stats_1h: Any, stats_24h: Any, now: datet
 
 @documented(
     path={"device_id": "Device id, e.g. device-001."},
-    responses={200: Reply("The device.", data=obj({"device": {"type": "object"}}, ["device"])), 404: "No such device (DEVICE_NOT_FOUND)."},
+    responses={
+        200: Reply("The device.", data=obj({"device": {"type": "object"}}, ["device"])),
+        404: "No such device (DEVICE_NOT_FOUND).",
+    },
 )
 async def get_device(request: Request) -> JSONResponse:
     """A device: details, configuration, last reading, 1 h and 24 h statistics."""
     context: ServiceContext = request.app.state.context
     device_id = request.path_params["device_id"]
     row = await one_device(context, device_id)
-    stats_1h, stats_24h = await _redis_json(
-        context, [keys.stats(device_id, "1h"), keys.stats(device_id, "24h")]
-    )
-    return ok({"device": device_detail(row, stats_1h, stats_24h, datetime.now(timezone.utc))})
+    stats_1h, stats_24h = await _redis_json(context, [keys.stats(device_id, "1h"), keys.stats(device_id, "24h")])
+    return ok({"device": device_detail(row, stats_1h, stats_24h, datetime.now(UTC))})
 
 
 @documented(
     path={"device_id": "Device id, e.g. device-001."},
     responses={
-        200: Reply("The current reading (null if none); meta.source is redis or database.",
-                   data=obj({"deviceId": {"type": "string"}, "current": {"type": ["object", "null"]}}, ["deviceId", "current"])),
+        200: Reply(
+            "The current reading (null if none); meta.source is redis or database.",
+            data=obj(
+                {"deviceId": {"type": "string"}, "current": {"type": ["object", "null"]}}, ["deviceId", "current"]
+            ),
+        ),
         404: "No such device (DEVICE_NOT_FOUND).",
     },
 )
@@ -219,7 +224,7 @@ async def current_reading(request: Request) -> JSONResponse:
         source = "database"
     else:
         reading, source = None, None
-    data = {"deviceId": device_id, "current": reading, "deviceStatus": _status(row, datetime.now(timezone.utc))}
+    data = {"deviceId": device_id, "current": reading, "deviceStatus": _status(row, datetime.now(UTC))}
     return ok(data, {"source": source})
 
 
@@ -232,7 +237,7 @@ class HistoryQuery:
     def __init__(self, request: Request, *, csv_export: bool = False) -> None:
         query = request.query_params
         self.device_id: str = request.path_params["device_id"]
-        self.end = params.timestamp("to", query.get("to"), datetime.now(timezone.utc))
+        self.end = params.timestamp("to", query.get("to"), datetime.now(UTC))
         self.start = params.timestamp("from", query.get("from"), self.end - HISTORY_DEFAULT_SPAN)
         if self.start > self.end:
             raise ApiError(
@@ -278,7 +283,10 @@ ORDER BY hour_timestamp DESC LIMIT %(limit)s
 
 
 async def _exists(conn: Any, device_id: str) -> None:
-    if "\x00" in device_id or await (await conn.execute("SELECT 1 FROM devices WHERE device_id = %s", (device_id,))).fetchone() is None:
+    if (
+        "\x00" in device_id
+        or await (await conn.execute("SELECT 1 FROM devices WHERE device_id = %s", (device_id,))).fetchone() is None
+    ):
         raise not_found(device_id)
 
 
@@ -312,18 +320,28 @@ def _point(bucket: datetime, avg: float | None, low: float | None, high: float |
 HISTORY_QUERY = {
     "from": FROM,
     "to": TO,
-    "resolution": Query(str, "raw (default), 1m, 5m or 1h buckets, or auto: the finest within 2,000 points.",
-                        enum=list(downsample.RESOLUTIONS)),
+    "resolution": Query(
+        str,
+        "raw (default), 1m, 5m or 1h buckets, or auto: the finest within 2,000 points.",
+        enum=list(downsample.RESOLUTIONS),
+    ),
 }
 
 
 @documented(
     path={"device_id": "Device id, e.g. device-001."},
-    query={**HISTORY_QUERY, "limit": Query(int, "At most this many points (the newest).", minimum=1, maximum=HISTORY_MAX_LIMIT)},
+    query={
+        **HISTORY_QUERY,
+        "limit": Query(int, "At most this many points (the newest).", minimum=1, maximum=HISTORY_MAX_LIMIT),
+    },
     responses={
-        200: Reply("Readings or buckets, oldest first; meta has count, from, to, limit, truncated (and resolution).",
-                   data=obj({"deviceId": {"type": "string"}, "readings": {"type": "array", "items": {"type": "object"}}},
-                            ["deviceId", "readings"])),
+        200: Reply(
+            "Readings or buckets, oldest first; meta has count, from, to, limit, truncated (and resolution).",
+            data=obj(
+                {"deviceId": {"type": "string"}, "readings": {"type": "array", "items": {"type": "object"}}},
+                ["deviceId", "readings"],
+            ),
+        ),
         400: "A bad from, to, limit or resolution (VALIDATION_ERROR).",
         404: "No such device (DEVICE_NOT_FOUND).",
     },
@@ -353,7 +371,9 @@ async def device_history(request: Request) -> JSONResponse:
     truncated = len(rows) > limit
     rows = list(reversed(rows[:limit]))
     if resolution == "raw":
-        readings = [{"timestamp": iso(ts), "value": value, "unit": unit, "status": status} for ts, value, unit, status in rows]
+        readings = [
+            {"timestamp": iso(ts), "value": value, "unit": unit, "status": status} for ts, value, unit, status in rows
+        ]
     else:
         readings = [_point(*row) for row in rows]
     meta: dict[str, Any] = {
@@ -371,10 +391,15 @@ async def device_history(request: Request) -> JSONResponse:
 
 @documented(
     path={"device_id": "Device id, e.g. device-001."},
-    query={**HISTORY_QUERY, "limit": Query(int, "At most this many rows (default: all).", minimum=1, maximum=CSV_MAX_LIMIT)},
+    query={
+        **HISTORY_QUERY,
+        "limit": Query(int, "At most this many rows (default: all).", minimum=1, maximum=CSV_MAX_LIMIT),
+    },
     responses={
-        200: Reply("CSV: timestamp, deviceId, value, unit, status (raw) or value, min, max, count (buckets).",
-                   media_type="text/csv"),
+        200: Reply(
+            "CSV: timestamp, deviceId, value, unit, status (raw) or value, min, max, count (buckets).",
+            media_type="text/csv",
+        ),
         400: "A bad from, to, limit or resolution (VALIDATION_ERROR).",
         404: "No such device (DEVICE_NOT_FOUND).",
     },
@@ -403,7 +428,7 @@ async def history_csv(request: Request) -> StreamingResponse:
         )
     else:
         header = ["timestamp", "deviceId", "value", "min", "max", "count"]
-        inner = (_HOURLY_SQL if resolution == "1h" else _BUCKET_SQL)
+        inner = _HOURLY_SQL if resolution == "1h" else _BUCKET_SQL
         sql = f"SELECT b.*, %(device)s AS device FROM ({inner}) b ORDER BY 1"
 
     def format_row(row: tuple) -> list[Any]:
@@ -426,8 +451,15 @@ async def history_csv(request: Request) -> StreamingResponse:
 DECIMAL_LIMIT = 99_999_999.99  # DECIMAL(10,2)
 
 
-def _number(name: str, value: Any, *, low: float = -DECIMAL_LIMIT, high: float = DECIMAL_LIMIT,
-            low_open: bool = False, nullable: bool = False) -> float | None:
+def _number(
+    name: str,
+    value: Any,
+    *,
+    low: float = -DECIMAL_LIMIT,
+    high: float = DECIMAL_LIMIT,
+    low_open: bool = False,
+    nullable: bool = False,
+) -> float | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -513,13 +545,20 @@ def validate_config(body: Any) -> dict[str, Any]:
 
 def check_ranges(merged: dict[str, Any]) -> list[dict[str, str]]:
     """alertMin < normalMin < normalMax < alertMax, for the bounds that are set (pure)."""
-    order = [("alertMin", "alert_min"), ("normalMin", "normal_min"), ("normalMax", "normal_max"), ("alertMax", "alert_max")]
+    order = [
+        ("alertMin", "alert_min"),
+        ("normalMin", "normal_min"),
+        ("normalMax", "normal_max"),
+        ("alertMax", "alert_max"),
+    ]
     given = [(name, merged[column]) for name, column in order if merged.get(column) is not None]
     problems = []
     for i, (low_name, low) in enumerate(given):
         for high_name, high in given[i + 1 :]:
             if not low < high:
-                problems.append({"field": high_name, "reason": f"'{low_name}' ({low}) must be below '{high_name}' ({high})"})
+                problems.append(
+                    {"field": high_name, "reason": f"'{low_name}' ({low}) must be below '{high_name}' ({high})"}
+                )
     return problems
 
 
@@ -551,8 +590,10 @@ CONFIG_BODY = obj(
     path={"device_id": "Device id, e.g. device-001."},
     body=CONFIG_BODY,
     responses={
-        200: Reply("The device's new configuration; meta.updated lists the fields set.",
-                   data=obj({"deviceId": {"type": "string"}, "config": {"type": "object"}}, ["deviceId", "config"])),
+        200: Reply(
+            "The device's new configuration; meta.updated lists the fields set.",
+            data=obj({"deviceId": {"type": "string"}, "config": {"type": "object"}}, ["deviceId", "config"]),
+        ),
         400: "Unknown or invalid fields, or ranges out of order (VALIDATION_ERROR, every problem in details).",
         404: "No such device (DEVICE_NOT_FOUND).",
         413: "The body is over 64 KiB.",
@@ -582,14 +623,16 @@ async def put_config(request: Request) -> JSONResponse:
             raise not_found(device_id)
         problems = check_ranges({**current, **columns})
         if problems:
-            raise ApiError(400, "VALIDATION_ERROR", "the ranges must satisfy alertMin < normalMin < normalMax < alertMax", problems)
+            raise ApiError(
+                400, "VALIDATION_ERROR", "the ranges must satisfy alertMin < normalMin < normalMax < alertMax", problems
+            )
         sets = ", ".join(f"{column} = %({column})s" for column in columns)
         await conn.execute(
             f"UPDATE devices SET {sets}, updated_at = now() WHERE device_id = %(device)s",
             {**columns, "device": device_id},
         )
     row = await one_device(context, device_id)
-    device = device_detail(row, None, None, datetime.now(timezone.utc))
+    device = device_detail(row, None, None, datetime.now(UTC))
     data = {
         "deviceId": device_id,
         "name": device["name"],

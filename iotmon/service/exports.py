@@ -27,10 +27,9 @@ async def stream_csv(
 
     writer.writerow(header)
     yield take()
-    async with context.db.connection() as conn, conn.transaction():
-        async with conn.cursor(name="iotmon_csv_export") as cursor:
-            await cursor.execute(sql, values)
-            while rows := await cursor.fetchmany(CSV_BATCH):
-                for row in rows:
-                    writer.writerow(format_row(row))
-                yield take()
+    async with context.db.connection() as conn, conn.transaction(), conn.cursor(name="iotmon_csv_export") as cursor:
+        await cursor.execute(sql, values)
+        while rows := await cursor.fetchmany(CSV_BATCH):
+            for row in rows:
+                writer.writerow(format_row(row))
+            yield take()

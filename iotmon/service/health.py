@@ -60,8 +60,12 @@ HEALTH_SCHEMA = obj(
         "status": {"enum": ["healthy", "degraded", "unhealthy"]},
         "timestamp": {"type": "string", "format": "date-time"},
         "version": {"type": "string"},
-        "dependencies": obj({"database": _DEPENDENCY, "redis": _DEPENDENCY, "kafka": _DEPENDENCY}, ["database", "redis", "kafka"]),
-        "metrics": obj({"uptime": {"type": "number"}, "requestsPerMinute": {"type": "number"}, "errorRate": {"type": "number"}}),
+        "dependencies": obj(
+            {"database": _DEPENDENCY, "redis": _DEPENDENCY, "kafka": _DEPENDENCY}, ["database", "redis", "kafka"]
+        ),
+        "metrics": obj(
+            {"uptime": {"type": "number"}, "requestsPerMinute": {"type": "number"}, "errorRate": {"type": "number"}}
+        ),
     },
     ["status", "timestamp", "version", "dependencies", "metrics"],
     description="The seed's health format (architecture §10.2), not the envelope.",

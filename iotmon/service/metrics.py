@@ -60,7 +60,9 @@ class RouterCollector:
         for outcome in ("delivered", "retried", "dead_lettered"):
             events.add_metric([outcome], self.counts.get(outcome, 0))
         yield events
-        lag = GaugeMetricFamily("iotmon_consumer_lag", "Records not yet consumed, per group and topic", labels=["group", "topic"])
+        lag = GaugeMetricFamily(
+            "iotmon_consumer_lag", "Records not yet consumed, per group and topic", labels=["group", "topic"]
+        )
         for (group, topic), behind in self.lag().items():
             lag.add_metric([group, topic], behind)
         yield lag

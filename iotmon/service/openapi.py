@@ -60,7 +60,13 @@ class Query:
 
     def parameter(self, name: str) -> dict[str, Any]:
         schema = {"type": _TYPES.get(self.kind, self.kind), **self.keywords}
-        return {"name": name, "in": "query", "required": self.required, "description": self.description, "schema": schema}
+        return {
+            "name": name,
+            "in": "query",
+            "required": self.required,
+            "description": self.description,
+            "schema": schema,
+        }
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,9 @@ def documented(
     tag: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Declares an endpoint's query parameters, JSON body and responses; the endpoint is returned unchanged."""
-    replies = {status: reply if isinstance(reply, Reply) else Reply(reply) for status, reply in (responses or {}).items()}
+    replies = {
+        status: reply if isinstance(reply, Reply) else Reply(reply) for status, reply in (responses or {}).items()
+    }
     doc = Doc(query or {}, body, body_required, body_description, replies, path or {}, operation_id, tag)
 
     def mark(endpoint: Callable) -> Callable:
@@ -187,8 +195,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         return node
 
     return {
-        names[path.name]: rewrite(json.loads(path.read_text()))
-        for path in sorted(EVENT_SCHEMAS.glob("*.schema.json"))
+        names[path.name]: rewrite(json.loads(path.read_text())) for path in sorted(EVENT_SCHEMAS.glob("*.schema.json"))
     }
 
 
@@ -375,7 +382,7 @@ def render_docs(document: dict[str, Any]) -> str:
         for method, path, op in by_tag[tag]:
             role = op.get("x-required-role")
             parts.append(f'<div class=op id="{e(op["operationId"])}">')
-            parts.append(f'<span class=role>{e(_ROLE_DOC.get(role, str(role)))}</span>')
+            parts.append(f"<span class=role>{e(_ROLE_DOC.get(role, str(role)))}</span>")
             parts.append(f'<div><span class="m {method}">{method}</span> <code>{e(path)}</code></div>')
             parts.append(f"<p><b>{e(op['summary'])}</b>")
             if op.get("description"):
@@ -392,8 +399,10 @@ def render_docs(document: dict[str, Any]) -> str:
                 parts.append("</table>")
             if op.get("requestBody"):
                 body = op["requestBody"]
-                parts.append(f"<p>Body (JSON{', required' if body.get('required') else ', optional'})"
-                             f"{': ' + e(body['description']) if body.get('description') else ''}</p>")
+                parts.append(
+                    f"<p>Body (JSON{', required' if body.get('required') else ', optional'})"
+                    f"{': ' + e(body['description']) if body.get('description') else ''}</p>"
+                )
                 parts.append(f"<pre>{_schema_text(body['content']['application/json']['schema'])}</pre>")
             parts.append("<table><tr><th>status</th><th>type</th><th>description</th></tr>")
             for status, reply in op["responses"].items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from iotmon.service.responses import ApiError
 
@@ -13,14 +13,14 @@ def timestamp(name: str, raw: str | None, default: datetime) -> datetime:
         return default
     try:
         if raw.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(raw) / 1000, timezone.utc)
+            return datetime.fromtimestamp(int(raw) / 1000, UTC)
         # An unencoded "+" in a query string arrives as a space.
         parsed = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
     except (ValueError, OverflowError, OSError):
         raise ApiError(
             400, "VALIDATION_ERROR", f"'{name}' must be an ISO 8601 time or epoch milliseconds", {name: raw}
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def integer(name: str, raw: str | None, default: int, low: int, high: int) -> int:

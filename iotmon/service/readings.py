@@ -35,7 +35,7 @@ async def _body(request: Request) -> Any:
 def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Good readings (as JSON objects) and one problem per bad reading."""
     if not isinstance(payload, dict):
-        return [], [{"reason": "expected a reading object or {\"readings\": [...]}"}]
+        return [], [{"reason": 'expected a reading object or {"readings": [...]}'}]
     in_batch = "readings" in payload
     if in_batch:
         good, bad = parse_batch(payload)
@@ -55,9 +55,12 @@ def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 @documented(
     body={"oneOf": [ref("Reading"), ref("ReadingBatch")]},
-    body_description="One reading, or a batch {\"readings\": [...]} (schema/events/*.schema.json).",
+    body_description='One reading, or a batch {"readings": [...]} (schema/events/*.schema.json).',
     responses={
-        202: Reply("Queued on sensors-data; meta has topic and events.", data=obj({"accepted": {"type": "integer"}}, ["accepted"])),
+        202: Reply(
+            "Queued on sensors-data; meta has topic and events.",
+            data=obj({"accepted": {"type": "integer"}}, ["accepted"]),
+        ),
         400: "Not JSON, or invalid readings (VALIDATION_ERROR, one problem per reading with its index); nothing is accepted.",
         413: "The body is over 8 MiB.",
         503: "The event transport could not take them (TRANSPORT_UNAVAILABLE); try again.",
@@ -71,7 +74,9 @@ async def post_readings(request: Request) -> JSONResponse:
     payload = await _body(request)
     readings, problems = _validate(payload)
     if problems:
-        raise ApiError(400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are invalid; nothing was accepted", problems)
+        raise ApiError(
+            400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are invalid; nothing was accepted", problems
+        )
     if "readings" in payload:
         by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for reading in readings:

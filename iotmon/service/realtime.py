@@ -18,9 +18,9 @@ from typing import Any
 import socketio
 from psycopg.rows import dict_row
 
-from iotmon.core.alerts import alert_id, alert_number
 from iotmon.adapters.redis import keys
 from iotmon.core import live
+from iotmon.core.alerts import alert_id, alert_number
 from iotmon.service.auth import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall
@@ -75,7 +75,7 @@ def _replay_cursor(data: Any) -> tuple[int, int] | str:
     if data is None or data == {}:
         return (-1, -1)
     if not isinstance(data, dict):
-        return "subscribe-alerts takes an object: {} or {\"since\": <sequence>} or {\"lastAlertId\": \"alert-007\"}"
+        return 'subscribe-alerts takes an object: {} or {"since": <sequence>} or {"lastAlertId": "alert-007"}'
     since, last = data.get("since"), data.get("lastAlertId")
     if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
         return "'since' must be a non-negative integer (the `sequence` of the last alert event seen)"
@@ -90,7 +90,9 @@ def _replay_cursor(data: Any) -> tuple[int, int] | str:
 class Realtime:
     """The Socket.IO server of one service replica."""
 
-    def __init__(self, context: ServiceContext, redis_url: str, access: Access, cors_origins: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, context: ServiceContext, redis_url: str, access: Access, cors_origins: tuple[str, ...] = ()
+    ) -> None:
         self.context = context
         self.access = access
         manager = socketio.AsyncRedisManager(redis_url, channel=keys.SOCKETIO_CHANNEL)
@@ -194,7 +196,9 @@ class Realtime:
         async with self.context.db.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             rows = await (
-                await cursor.execute(_MISSED_ALERTS_SQL, {"since": since, "after_alert": after_alert, "limit": REPLAY_LIMIT})
+                await cursor.execute(
+                    _MISSED_ALERTS_SQL, {"since": since, "after_alert": after_alert, "limit": REPLAY_LIMIT}
+                )
             ).fetchall()
         for row in rows:
             event, payload = replay_payload(row)
@@ -216,7 +220,9 @@ class Realtime:
             await asyncio.sleep(SYSTEM_STATUS_EVERY_S)
             try:
                 # Local clients only: every replica sends its own, through Redis it would be sent N times.
-                await self.sio.emit("system-status", await self.system_status(), room=live.SYSTEM_ROOM, ignore_queue=True)
+                await self.sio.emit(
+                    "system-status", await self.system_status(), room=live.SYSTEM_ROOM, ignore_queue=True
+                )
             except Exception:
                 log.exception("system-status broadcast failed")
 

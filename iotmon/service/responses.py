@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -56,6 +56,4 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 def now_iso() -> str:
-    return iso(datetime.now(timezone.utc))
-
-
+    return iso(datetime.now(UTC))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from starlette.requests import Request
 
@@ -18,15 +18,21 @@ from iotmon.service.responses import JSONResponse, ok
 
 
 @documented(
-    responses={200: Reply("Health summary, devices online/offline, open alerts, uptime and versions.",
-                          data=obj({"status": {"enum": ["healthy", "degraded", "unhealthy"]}, "versions": {"type": "object"}},
-                                   ["status", "versions"]))},
+    responses={
+        200: Reply(
+            "Health summary, devices online/offline, open alerts, uptime and versions.",
+            data=obj(
+                {"status": {"enum": ["healthy", "degraded", "unhealthy"]}, "versions": {"type": "object"}},
+                ["status", "versions"],
+            ),
+        )
+    },
 )
 async def status(request: Request) -> JSONResponse:
     """The system at a glance: health summary, devices online/offline, open alerts, versions."""
     context: ServiceContext = request.app.state.context
     found = await dependencies(context)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     versions = {"iotmon": __version__, "python": platform.python_version(), "postgres": None, "redis": None}
     devices: dict[str, int] = {}
     alerts = None

@@ -7,9 +7,10 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from iotmon.adapters.settings import Settings
 
@@ -39,7 +40,7 @@ def _stop_on_signal() -> threading.Event:
 
 def _serve_health(port: int, health: Callable[[], dict[str, Any]]) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_GET(self) -> None:
             body = json.dumps(health()).encode()
             self.send_response(200 if self.path in ("/health", "/") else 404)
             self.send_header("Content-Type", "application/json")
@@ -70,14 +71,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.mode == "live":
             simulator = Simulator(transport, anomaly_rate=settings.anomaly_rate, seed=settings.seed)
             server = _serve_health(args.health_port, simulator.health) if args.health_port else None
-            print(f"simulating the five seed devices; health on http://127.0.0.1:{args.health_port}/health", file=sys.stderr)
+            print(
+                f"simulating the five seed devices; health on http://127.0.0.1:{args.health_port}/health",
+                file=sys.stderr,
+            )
             simulator.run(stop)
             if server:
                 server.shutdown()
         elif args.mode == "load":
             summary = run_load(
-                transport, devices=args.devices, rate=args.rate, batch_size=args.batch_size,
-                duration=args.duration, count=args.count, seed=settings.seed, stop=stop,
+                transport,
+                devices=args.devices,
+                rate=args.rate,
+                batch_size=args.batch_size,
+                duration=args.duration,
+                count=args.count,
+                seed=settings.seed,
+                stop=stop,
             )
             print(json.dumps(summary.as_dict()))
         else:

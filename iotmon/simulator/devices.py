@@ -7,7 +7,7 @@ simulator's thresholds are the ones the alert rules are configured with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -39,7 +39,7 @@ SEED_DEVICES: tuple[DeviceProfile, ...] = (
 
 def format_timestamp(at: datetime, timespec: str = "milliseconds") -> str:
     """RFC 3339 in UTC with a `Z`, as the reading schema wants (`at` must be aware)."""
-    return at.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def make_reading(profile: DeviceProfile, value: float, at: datetime, timespec: str = "milliseconds") -> dict[str, Any]:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from eventing.events import reading_event
@@ -110,9 +110,7 @@ class Simulator:
                 "errors": self._errors,
                 "anomalies": self._anomalies,
                 "anomalyRate": self.anomaly_rate,
-                "devices": {
-                    d.profile.device_id: {"sent": d.sent, "lastSent": d.last_sent} for d in self._devices
-                },
+                "devices": {d.profile.device_id: {"sent": d.sent, "lastSent": d.last_sent} for d in self._devices},
             }
 
     def _next_due(self, at: float, profile: DeviceProfile) -> float:
@@ -122,7 +120,7 @@ class Simulator:
         return max(at + step, time.monotonic())
 
     def _emit(self, device: _Device) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         sample = next_sample(device.profile, device.state, now, device.rng, self.anomaly_rate)
         reading = make_reading(device.profile, sample.value, now)
         try:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count as counting
 from typing import Any
 
@@ -79,7 +79,7 @@ def generate_batches(
     two readings of one device share a timestamp (microsecond precision).
     """
     _check(devices, batch_size, rate, gateways, anomaly_rate)
-    return _batches(total, devices, batch_size, rate, start or datetime.now(timezone.utc), gateways, anomaly_rate, seed)
+    return _batches(total, devices, batch_size, rate, start or datetime.now(UTC), gateways, anomaly_rate, seed)
 
 
 def _batches(

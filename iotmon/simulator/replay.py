@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ def run_replay(
     stop = stop or threading.Event()
     sender = Sender(publisher)
     started = time.monotonic()
-    for delay, readings in replay_plan(rows, targets, datetime.now(timezone.utc), speed):
+    for delay, readings in replay_plan(rows, targets, datetime.now(UTC), speed):
         ahead = started + delay - time.monotonic()
         if ahead > 0:  # on time: send what fell behind, then wait for this row
             sender.flush()
@@ -209,7 +209,7 @@ def _row(line: dict[str, str], line_number: int, path: str | Path) -> Row:
     except (ValueError, AttributeError):
         raise ValueError(f"{path}:{line_number}: {line.get(TIME_COLUMN)!r} is not a date-time") from None
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     values = {column: value for column, cell in line.items() if (value := _number(cell)) is not None}
     return Row(at, values)
 

@@ -36,7 +36,11 @@ def main() -> int:
     print(f"{'measure':<{width}}{'value':>12}")
     for label, key in ROWS:
         value = result[key]
-        print(f"{label:<{width}}{value:>12,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else f"{label:<{width}}{str(value):>12}")
+        print(
+            f"{label:<{width}}{value:>12,}"
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            else f"{label:<{width}}{value!s:>12}"
+        )
     print(json.dumps(result))
     return 0 if result["stored_exactly_once"] else 1
 

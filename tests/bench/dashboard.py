@@ -27,14 +27,23 @@ OBSERVE_LONG_TASKS = """() => {
 
 def measure() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="iotmon-bench-dashboard-") as scratch:
-        up = Up(free_port(), Path(scratch) / "data", Path(scratch) / "up.log", fresh=True, env={"IOTMON_RATE_LIMIT": "1000000"})
+        up = Up(
+            free_port(),
+            Path(scratch) / "data",
+            Path(scratch) / "up.log",
+            fresh=True,
+            env={"IOTMON_RATE_LIMIT": "1000000"},
+        )
         try:
             url = up.wait_for_url()
             with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 started = time.perf_counter()
                 page.goto(url)
-                page.wait_for_function("() => document.querySelectorAll('[data-device] [data-testid=device-value]').length === 5 && ![...document.querySelectorAll('[data-testid=device-value]')].some(e => e.textContent.startsWith('—'))", timeout=60_000)
+                page.wait_for_function(
+                    "() => document.querySelectorAll('[data-device] [data-testid=device-value]').length === 5 && ![...document.querySelectorAll('[data-testid=device-value]')].some(e => e.textContent.startsWith('—'))",
+                    timeout=60_000,
+                )
                 first_view_ms = (time.perf_counter() - started) * 1000
                 page.wait_for_timeout(3000)  # Plotly parsed, sparklines seeded
                 page.evaluate(OBSERVE_LONG_TASKS)
@@ -43,7 +52,7 @@ def measure() -> dict[str, Any]:
                 page.get_by_role("link", name="Vibration sensor #3").click()  # the busiest device: 1 reading/s
                 page.wait_for_selector(".js-plotly-plot .main-svg")
                 page.wait_for_timeout(3000)
-                plotly_load = page.evaluate("() => window.__longTasks").copy()[len(tasks):]
+                plotly_load = page.evaluate("() => window.__longTasks").copy()[len(tasks) :]
                 page.evaluate(OBSERVE_LONG_TASKS)
                 page.wait_for_timeout(WATCH_S * 1000)
                 tasks += page.evaluate("() => window.__longTasks")

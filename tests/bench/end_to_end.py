@@ -21,10 +21,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -41,9 +42,13 @@ from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
 GROUPS = {"ingest": topics.SENSORS_DATA, "aggregate": topics.METRICS, "evaluate-rule": topics.METRICS}
-SEED_DEVICES = [("device-001", "temperature", "celsius", 50), ("device-002", "pressure", "psi", 30),
-                ("device-003", "vibration", "hz", 50), ("device-004", "production", "units/hour", 300),
-                ("device-005", "quality", "percentage", 92)]
+SEED_DEVICES = [
+    ("device-001", "temperature", "celsius", 50),
+    ("device-002", "pressure", "psi", 30),
+    ("device-003", "vibration", "hz", 50),
+    ("device-004", "production", "units/hour", 300),
+    ("device-005", "quality", "percentage", 92),
+]
 
 
 def say(message: str) -> None:
@@ -51,15 +56,21 @@ def say(message: str) -> None:
 
 
 def stamp(at: datetime | None = None) -> str:
-    return (at or datetime.now(timezone.utc)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return (at or datetime.now(UTC)).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @contextmanager
 def system(url: str, redis_url: str, bootstrap: str) -> Iterator[str]:
     """`iotmon up` as a separate process on the given servers; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "PORT": str(port), "IOTMON_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PORT": str(port),
+        "IOTMON_LOG_LEVEL": "WARNING",
+    }
     iotmon = Path(sys.executable).parent / "iotmon"
     process = subprocess.Popen([str(iotmon), "up", "--no-simulator"], env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -90,9 +101,13 @@ def lag(consumer: Consumer, bootstrap: str) -> int:
 
 
 def throughput(transport: KafkaTransport, bootstrap: str, readings: int, batch_size: int, devices: int) -> float:
-    start = datetime.now(timezone.utc) - timedelta(seconds=readings / 20_000 + 60)
-    events = [batch_event(batch, "/bench/e2e", key=gateway)
-              for gateway, batch in generate_batches(readings, devices=devices, batch_size=batch_size, rate=20_000, start=start)]
+    start = datetime.now(UTC) - timedelta(seconds=readings / 20_000 + 60)
+    events = [
+        batch_event(batch, "/bench/e2e", key=gateway)
+        for gateway, batch in generate_batches(
+            readings, devices=devices, batch_size=batch_size, rate=20_000, start=start
+        )
+    ]
     watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-watcher"})
     try:
         started = time.perf_counter()
@@ -138,12 +153,19 @@ def reading_latency(transport: KafkaTransport, listener: Listener, count: int, p
     for n in range(count):
         time.sleep(max(0.0, 1 / per_second))
         device, sensor, unit, value = SEED_DEVICES[n % len(SEED_DEVICES)]
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         # Milliseconds: the seed's timestamp format, which the service sends back.
         timestamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sent[("sensor-data", f"{device}@{timestamp}")] = time.perf_counter()
-        transport.publish(topics.SENSORS_DATA, [reading_event(
-            {"deviceId": device, "timestamp": timestamp, "sensorType": sensor, "value": value, "unit": unit}, "/bench")])
+        transport.publish(
+            topics.SENSORS_DATA,
+            [
+                reading_event(
+                    {"deviceId": device, "timestamp": timestamp, "sensorType": sensor, "value": value, "unit": unit},
+                    "/bench",
+                )
+            ],
+        )
     wait_for(lambda: set(sent) <= set(listener.seen), timeout=30, what="every sensor-data event")
     return np.array([(listener.seen[key] - t) * 1000 for key, t in sent.items()])
 
@@ -166,18 +188,40 @@ def alert_latency(transport: KafkaTransport, listener: Listener, devices: list[s
         for value in (95.0, 96.0):  # two breaches: the rule's default breach_count
             at = stamp()
             sent[("alert", device)] = time.perf_counter()
-            transport.publish(topics.SENSORS_DATA, [reading_event(
-                {"deviceId": device, "timestamp": at, "sensorType": "temperature", "value": value, "unit": "celsius"}, "/bench")])
+            transport.publish(
+                topics.SENSORS_DATA,
+                [
+                    reading_event(
+                        {
+                            "deviceId": device,
+                            "timestamp": at,
+                            "sensorType": "temperature",
+                            "value": value,
+                            "unit": "celsius",
+                        },
+                        "/bench",
+                    )
+                ],
+            )
             time.sleep(0.05)
         time.sleep(0.2)
     wait_for(lambda: set(sent) <= set(listener.seen), timeout=30, what="every alert-triggered event")
     return np.array([(listener.seen[key] - t) * 1000 for key, t in sent.items()])
 
 
-def measure(readings: int = 200_000, batch_size: int = 500, devices: int = 1000,
-            latency_readings: int = 200, latency_rate: float = 10.0, alerts: int = 20) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="iotmon-e2e-") as tmp, servers.postgres(Path(tmp) / "pg") as url, \
-            servers.redis(Path(tmp) / "redis") as redis_url:
+def measure(
+    readings: int = 200_000,
+    batch_size: int = 500,
+    devices: int = 1000,
+    latency_readings: int = 200,
+    latency_rate: float = 10.0,
+    alerts: int = 20,
+) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="iotmon-e2e-") as tmp,
+        servers.postgres(Path(tmp) / "pg") as url,
+        servers.redis(Path(tmp) / "redis") as redis_url,
+    ):
         db.migrate(url)
         breaching = alert_devices(url, alerts)
         say("end to end: starting the Kafka broker and `iotmon up` on it…")
@@ -185,7 +229,9 @@ def measure(readings: int = 200_000, batch_size: int = 500, devices: int = 1000,
             transport = KafkaTransport(bootstrap, "bench-e2e")
             listener = Listener(service, [device for device, *_ in SEED_DEVICES])
             try:
-                say(f"end to end: reading → Socket.IO at {latency_readings / latency_rate * 1:.0f} s of {latency_rate:g} readings/s…")
+                say(
+                    f"end to end: reading → Socket.IO at {latency_readings / latency_rate * 1:.0f} s of {latency_rate:g} readings/s…"
+                )
                 readings_ms = reading_latency(transport, listener, latency_readings, latency_rate)
                 say(f"end to end: {alerts} out-of-range readings → alert-triggered…")
                 alerts_ms = alert_latency(transport, listener, breaching)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,12 @@ def say(message: str) -> None:
 
 
 def make_events(total: int, batch_size: int, devices: int, rate: float, run: str) -> list[CloudEvent]:
-    start = datetime.now(timezone.utc) - timedelta(seconds=total / rate + 60)
+    start = datetime.now(UTC) - timedelta(seconds=total / rate + 60)
     return [
         batch_event(readings, f"/bench/{run}", key=gateway)
-        for gateway, readings in generate_batches(total, devices=devices, batch_size=batch_size, rate=rate, start=start, seed=run)
+        for gateway, readings in generate_batches(
+            total, devices=devices, batch_size=batch_size, rate=rate, start=start, seed=run
+        )
     ]
 
 
@@ -112,7 +114,9 @@ def throughput(transport: KafkaTransport, function: TimedIngest, events: list[Cl
     return readings / (max(function.done[e["id"]] for e in events) - started)
 
 
-def latency(transport: KafkaTransport, function: TimedIngest, events: list[CloudEvent], per_second: float) -> np.ndarray:
+def latency(
+    transport: KafkaTransport, function: TimedIngest, events: list[CloudEvent], per_second: float
+) -> np.ndarray:
     sent: dict[str, float] = {}
     started = time.perf_counter()
     for n, event in enumerate(events):
@@ -132,7 +136,7 @@ def measure(
     latency_events: int = 400,
     latency_rate: float = 20.0,
 ) -> dict[str, Any]:
-    run = datetime.now(timezone.utc).strftime("%H%M%S")
+    run = datetime.now(UTC).strftime("%H%M%S")
     with tempfile.TemporaryDirectory(prefix="iotmon-bench-") as tmp, servers.postgres(Path(tmp) / "pg") as url:
         db.migrate(url)
         say("pipeline: starting the Kafka broker (jars fetched once from Maven Central)…")

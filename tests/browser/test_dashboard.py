@@ -10,7 +10,7 @@ Screenshots of every view land in build/screenshots/.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -35,7 +35,11 @@ class Service:
 
     def __init__(self, data_dir: Path, log: Path) -> None:
         self.port, self.data_dir, self.log = free_port(), data_dir, log
-        self.env = {"IOTMON_ADMIN_PASSWORD": ADMIN_PASSWORD, "IOTMON_RATE_LIMIT": "1000000", "IOTMON_ANONYMOUS_READ": "true"}
+        self.env = {
+            "IOTMON_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "IOTMON_RATE_LIMIT": "1000000",
+            "IOTMON_ANONYMOUS_READ": "true",
+        }
         self.up: Up | None = None
         self.url = ""
 
@@ -90,22 +94,34 @@ def log_in(page: Page) -> None:
 
 def open_alert(service: Service, device: str, value: float, sensor_type: str, unit: str) -> str:
     """Readings past a device's alert limit, as a gateway posts them; returns the alert they open."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     readings = [
-        {"deviceId": device, "timestamp": (now + timedelta(milliseconds=10 * i)).isoformat(timespec="milliseconds").replace("+00:00", "Z"), "sensorType": sensor_type, "value": value, "unit": unit}
+        {
+            "deviceId": device,
+            "timestamp": (now + timedelta(milliseconds=10 * i))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "sensorType": sensor_type,
+            "value": value,
+            "unit": unit,
+        }
         for i in range(3)
     ]
     assert httpx.post(f"{service.url}/api/readings", json={"readings": readings}, timeout=10).status_code == 202
 
     def opened() -> str | None:
-        alerts = httpx.get(f"{service.url}/api/alerts", params={"deviceId": device, "status": "open"}, timeout=10).json()["data"]["alerts"]
+        alerts = httpx.get(
+            f"{service.url}/api/alerts", params={"deviceId": device, "status": "open"}, timeout=10
+        ).json()["data"]["alerts"]
         return next((a["id"] for a in alerts if a["value"] == value), None)
 
     return wait_for(opened, timeout=20, what=f"an alert for {device} at {value}")
 
 
 def card_values(page: Page) -> dict[str, str]:
-    return {device: page.locator(f"[data-device={device}] [data-testid=device-value]").inner_text() for device in DEVICES}
+    return {
+        device: page.locator(f"[data-device={device}] [data-testid=device-value]").inner_text() for device in DEVICES
+    }
 
 
 def plotted(page: Page, trace_type: str) -> int:
@@ -133,7 +149,9 @@ def test_overview_shows_five_live_devices_whose_values_change(page: Page):
     wait_for(lambda: "—" not in "".join(card_values(page).values()), timeout=20, what="a value on every card")
     first = card_values(page)
     changed = wait_for(
-        lambda: (n := sum(card_values(page)[d] != first[d] for d in DEVICES)) >= 4 and n, timeout=30, what="live values changing"
+        lambda: (n := sum(card_values(page)[d] != first[d] for d in DEVICES)) >= 4 and n,
+        timeout=30,
+        what="live values changing",
     )
     assert changed >= 4
     expect(page.get_by_label("System health").get_by_text("Database")).to_be_visible()
@@ -161,7 +179,11 @@ def test_device_page_draws_the_live_and_the_history_chart(page: Page):
 def test_analytics_draws_the_heatmap_and_comparisons(page: Page, service: Service):
     page.goto(VIEWS["analytics"])
     wait_for(lambda: plotted(page, "heatmap") == 1, timeout=30, what="the hourly heatmap")
-    wait_for(lambda: plotted(page, "bar") >= 1 and plotted(page, "scatter") >= 1, timeout=30, what="comparison and utilisation charts")
+    wait_for(
+        lambda: plotted(page, "bar") >= 1 and plotted(page, "scatter") >= 1,
+        timeout=30,
+        what="comparison and utilisation charts",
+    )
     expect(page.get_by_label("Trends across devices").get_by_role("row")).to_have_count(6)
     screenshot(page, "analytics")
 
@@ -170,7 +192,9 @@ def test_an_operator_acknowledges_an_alert_in_the_list_and_the_api(page: Page, s
     page.goto(VIEWS["alerts"])
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=15_000)
     alert_id = open_alert(service, "device-002", 70.0, "pressure", "psi")
-    expect(page.locator(".Toastify").get_by_text("device-002 Threshold exceeded")).to_be_visible(timeout=15_000)  # heard live
+    expect(page.locator(".Toastify").get_by_text("device-002 Threshold exceeded")).to_be_visible(
+        timeout=15_000
+    )  # heard live
     row = page.locator(f"tr[data-alert={alert_id}]").first
     expect(row).to_be_visible(timeout=15_000)
     expect(row.get_by_role("button", name="Acknowledge")).to_have_count(0)  # viewers read only
@@ -218,7 +242,9 @@ def test_keyboard_reaches_the_content_and_the_login_dialog(page: Page):
 
 
 def test_phone_viewport_has_no_horizontal_scrolling(browser: Browser, service: Service):
-    context = browser.new_context(viewport={"width": 375, "height": 812}, base_url=service.url, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, base_url=service.url, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     errors = ConsoleErrors(page)
     try:
@@ -255,7 +281,10 @@ def test_offline_banner_and_an_action_queued_until_the_service_is_back(page: Pag
     service.start()
     expect(banner).to_be_hidden(timeout=60_000)
     resolved = wait_for(
-        lambda: httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"]["status"] == "resolved",
+        lambda: (
+            httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"]["status"]
+            == "resolved"
+        ),
         timeout=30,
         what="the queued resolve sent",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -23,10 +23,16 @@ UNITS = {"device-001": ("temperature", "celsius"), "device-002": ("pressure", "p
 
 def reading(device: str, at: datetime, value: float):
     sensor, unit = UNITS[device]
-    return parse_reading({
-        "deviceId": device, "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "sensorType": sensor, "value": value, "unit": unit, "location": "assembly-line-1",
-    })
+    return parse_reading(
+        {
+            "deviceId": device,
+            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "sensorType": sensor,
+            "value": value,
+            "unit": unit,
+            "location": "assembly-line-1",
+        }
+    )
 
 
 def series(device: str, end: datetime, count: int, every_s: float, seed: int = 0) -> list:
@@ -48,8 +54,15 @@ def expected(readings, since: float | None = None, until: float | None = None):
     t = np.array([epoch(r) for r in chosen])
     v = np.array([r.value for r in chosen])
     slope = float(np.polyfit(t - t.mean(), v, 1)[0]) if len(t) > 1 else 0.0
-    return {"count": len(v), "avg": float(v.mean()), "min": float(v.min()), "max": float(v.max()),
-            "std": float(v.std()), "median": statistics.median(v.tolist()), "slope": slope}
+    return {
+        "count": len(v),
+        "avg": float(v.mean()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "std": float(v.std()),
+        "median": statistics.median(v.tolist()),
+        "slope": slope,
+    }
 
 
 def assert_stats(doc: dict, want: dict) -> None:
@@ -100,10 +113,11 @@ def hourly(pool) -> list:
     with pool.connection() as conn:
         return conn.execute(
             "SELECT device_id, hour_timestamp, avg_value, min_value, max_value, count_readings, std_deviation"
-            " FROM device_stats_hourly ORDER BY 1, 2").fetchall()
+            " FROM device_stats_hourly ORDER BY 1, 2"
+        ).fetchall()
 
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def test_current_and_window_stats_are_exact_with_the_seed_ttls(aggregate, pool, rds):
@@ -125,7 +139,9 @@ def test_current_and_window_stats_are_exact_with_the_seed_ttls(aggregate, pool, 
     rows = hourly(pool)
     by_hour: dict = {}
     for r in readings:
-        by_hour.setdefault(datetime.fromisoformat(r.timestamp).replace(minute=0, second=0, microsecond=0), []).append(r.value)
+        by_hour.setdefault(datetime.fromisoformat(r.timestamp).replace(minute=0, second=0, microsecond=0), []).append(
+            r.value
+        )
     assert [(row[1], row[5]) for row in rows] == [(hour, len(values)) for hour, values in sorted(by_hour.items())]
     for row in rows:
         values = np.array(by_hour[row[1]])
@@ -142,7 +158,9 @@ def test_a_redelivery_changes_nothing(aggregate, pool, rds):
     aggregate([event(readings[:60]), event(readings[60:]), event(readings[30:90])])
     for window, doc in before.items():
         again = stats_doc(rds, "device-002", window)
-        assert {k: v for k, v in again.items() if k != "updatedAt"} == {k: v for k, v in doc.items() if k != "updatedAt"}
+        assert {k: v for k, v in again.items() if k != "updatedAt"} == {
+            k: v for k, v in doc.items() if k != "updatedAt"
+        }
     assert hourly(pool) == rollups
     assert rds.get(keys.current("device-002")) == current
 
@@ -178,16 +196,26 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
     many = series("device-001", NOW, 50, 1.0, seed=6)
     feed(aggregate, pool, few, many)
     messages = []
-    wait_for(lambda: (m := pubsub.get_message(timeout=0.1)) and messages.append(json.loads(m["data"])) or len(messages) >= 4)
+    wait_for(
+        lambda: ((m := pubsub.get_message(timeout=0.1)) and messages.append(json.loads(m["data"]))) or len(messages) >= 4
+    )
     pubsub.close()
     assert [m["room"] for m in messages] == ["device:device-002"] * 3 + ["device:device-001"]
     assert all(m["method"] == "emit" and m["event"] == "sensor-data" and m["namespace"] == "/" for m in messages)
     stats_1h = stats_doc(rds, "device-002", "1h")
-    assert messages[0]["data"] == [{
-        "deviceId": "device-002", "timestamp": few[0].timestamp,
-        "data": {"value": few[0].value, "unit": "psi", "status": "warning" if few[0].value > 50 else "normal"},
-        "stats": {"avg": stats_1h["avg"], "trend": stats_1h["trend"], "min": stats_1h["min"], "max": stats_1h["max"]},
-    }]
+    assert messages[0]["data"] == [
+        {
+            "deviceId": "device-002",
+            "timestamp": few[0].timestamp,
+            "data": {"value": few[0].value, "unit": "psi", "status": "warning" if few[0].value > 50 else "normal"},
+            "stats": {
+                "avg": stats_1h["avg"],
+                "trend": stats_1h["trend"],
+                "min": stats_1h["min"],
+                "max": stats_1h["max"],
+            },
+        }
+    ]
     assert messages[3]["data"][0]["timestamp"] == many[-1].timestamp  # 50 readings of one device: only the latest
 
 
@@ -201,11 +229,16 @@ def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, rds
 
 
 def test_system_metrics(aggregate, pool, rds):
-    now = datetime.now(timezone.utc).replace(microsecond=0)  # 'active' means heard from lately: not the module's now
+    now = datetime.now(UTC).replace(microsecond=0)  # 'active' means heard from lately: not the module's now
     feed(aggregate, pool, series("device-001", now, 10, 2.0), series("device-002", now, 10, 3.0))
     metrics = json.loads(rds.get(keys.SYSTEM_METRICS))
-    assert metrics == {"totalDevices": 5, "activeDevices": 2, "activeAlertsCount": 0,
-                       "dataPointsLastHour": 20, "systemHealth": "degraded"}
+    assert metrics == {
+        "totalDevices": 5,
+        "activeDevices": 2,
+        "activeAlertsCount": 0,
+        "dataPointsLastHour": 20,
+        "systemHealth": "degraded",
+    }
     rds.set(keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
     feed(aggregate, pool, [reading("device-001", now + timedelta(seconds=1), 50.0)])
     metrics = json.loads(rds.get(keys.SYSTEM_METRICS))

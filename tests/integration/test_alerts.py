@@ -19,10 +19,10 @@ from eventing.events import PING, batch_event, make_event
 from eventing.memory import MemoryTransport
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule, state_key
-from tests.support.paths import SCHEMA_DIR
 from iotmon.adapters.postgres import alerts, db
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
 from tests.support.database import sql
+from tests.support.paths import SCHEMA_DIR
 
 VALIDATOR = Draft202012Validator(
     json.loads((SCHEMA_DIR / "events" / "alert.schema.json").read_text()),
@@ -62,9 +62,7 @@ def readings(values, device="device-001", start=0, period=2.0):
     return [
         {
             "deviceId": device,
-            "timestamp": (BASE + timedelta(seconds=start + period * i))
-            .isoformat()
-            .replace("+00:00", "Z"),
+            "timestamp": (BASE + timedelta(seconds=start + period * i)).isoformat().replace("+00:00", "Z"),
             "sensorType": "temperature",
             "value": value,
             "unit": "celsius",
@@ -87,7 +85,6 @@ def events(transport):
     return found
 
 
-
 def history(url):
     return sql(
         url,
@@ -98,9 +95,7 @@ def history(url):
 def test_a_breach_gives_one_alert_and_recovery_resolves_it_after_clear_after_s(env):
     evaluate = EvaluateRule(env.pool(), env.redis, env.transport)
     normal = readings([70.0] * 10)
-    breach = readings(
-        [86.0, 91.0, 91.5, 90.0, 92.0], start=20
-    )  # 91 is 6 past 85: 10 % of the span 60, medium
+    breach = readings([86.0, 91.0, 91.5, 90.0, 92.0], start=20)  # 91 is 6 past 85: 10 % of the span 60, medium
     assert evaluate([batch(normal)]) == []
     changes = evaluate([batch(breach)])
     assert [c["action"] for c in changes] == ["triggered"]
@@ -117,23 +112,20 @@ def test_a_breach_gives_one_alert_and_recovery_resolves_it_after_clear_after_s(e
         91.0,
         85.0,
     )
-    assert triggered_at == BASE + timedelta(
-        seconds=22
-    )  # the second breach: breach_count 2
+    assert triggered_at == BASE + timedelta(seconds=22)  # the second breach: breach_count 2
     active = json.loads(env.redis.get(ALERTS_ACTIVE))
-    assert [
-        (a["id"], a["deviceId"], a["type"], a["severity"], a["threshold"])
-        for a in active
-    ] == [(f"alert-{number:03d}", "device-001", "threshold_exceeded", "medium", 85.0)]
+    assert [(a["id"], a["deviceId"], a["type"], a["severity"], a["threshold"]) for a in active] == [
+        (f"alert-{number:03d}", "device-001", "threshold_exceeded", "medium", 85.0)
+    ]
     # Back to normal at t = 30 s: resolved by the first reading 30 s later (clear_after_s 30), not before.
     recovery = readings([70.0] * 20, start=30)
     changes = evaluate([batch(recovery[:15])])  # up to t = 58 s
     assert changes == []
     changes = evaluate([batch(recovery[15:])])
     assert [c["action"] for c in changes] == ["resolved"]
-    assert changes[0]["timestamp"] == (BASE + timedelta(seconds=60)).isoformat(
-        timespec="milliseconds"
-    ).replace("+00:00", "Z")
+    assert changes[0]["timestamp"] == (BASE + timedelta(seconds=60)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
     assert json.loads(env.redis.get(ALERTS_ACTIVE)) == []
     assert history(env.url) == [
         (number, "triggered", None, "triggered", "system"),
@@ -144,9 +136,7 @@ def test_a_breach_gives_one_alert_and_recovery_resolves_it_after_clear_after_s(e
         "io.iotmon.alert.triggered.v1",
         "io.iotmon.alert.resolved.v1",
     ]
-    sequences = [
-        row[0] for row in sql(env.url, "SELECT id FROM alert_history ORDER BY id")
-    ]
+    sequences = [row[0] for row in sql(env.url, "SELECT id FROM alert_history ORDER BY id")]
     assert [data["sequence"] for _, data in sent] == sequences
     for _, data in sent:
         assert not list(VALIDATOR.iter_errors(data)), data
@@ -162,9 +152,7 @@ def test_redelivery_changes_nothing(env):
         env.redis.hgetall(state_key("device-001")),
     )
     assert evaluate([event]) == []
-    assert (
-        EvaluateRule(env.pool(), env.redis, env.transport)([event]) == []
-    )  # another replica too
+    assert EvaluateRule(env.pool(), env.redis, env.transport)([event]) == []  # another replica too
     assert (
         history(env.url),
         len(events(env.transport)),
@@ -174,9 +162,7 @@ def test_redelivery_changes_nothing(env):
 
 def test_parallel_evaluators_make_no_duplicates(env):
     devices = ["device-001", "device-002"]
-    values = (
-        [50.0] * 10 + [99.0] * 10 + [40.0] * 30
-    )  # breach, then recovery past clear_after_s
+    values = [50.0] * 10 + [99.0] * 10 + [40.0] * 30  # breach, then recovery past clear_after_s
     plans = []
     for device in devices:
         items = readings(values, device=device)
@@ -200,13 +186,10 @@ def test_parallel_evaluators_make_no_duplicates(env):
             for step in range(6):
                 for plan in plans[shift % 2 :] + plans[: shift % 2]:
                     evaluate([plan[(step + shift) % 6]] if shift >= 2 else [plan[step]])
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
 
-    threads = [
-        threading.Thread(target=work, args=(evaluate, n))
-        for n, evaluate in enumerate(evaluators)
-    ]
+    threads = [threading.Thread(target=work, args=(evaluate, n)) for n, evaluate in enumerate(evaluators)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -232,11 +215,7 @@ def test_parallel_evaluators_make_no_duplicates(env):
         )
         == []
     )
-    sent = [
-        data
-        for _, data in events(env.transport)
-        if data["type"] == "threshold_exceeded"
-    ]
+    sent = [data for _, data in events(env.transport) if data["type"] == "threshold_exceeded"]
     assert len({(d["alertId"], d["sequence"]) for d in sent}) == len(sent)
     assert sorted((d["deviceId"], d["action"]) for d in sent) == [
         ("device-001", "resolved"),
@@ -254,12 +233,10 @@ def test_a_config_change_applies_without_restart(env):
         "UPDATE devices SET alert_max = 80, breach_count = 3 WHERE device_id = 'device-001'",
     )
     changes = evaluate([batch(readings([84.0] * 3, start=10))])
-    assert [(c["action"], c["threshold"], c["type"]) for c in changes] == [
-        ("triggered", 80.0, "threshold_exceeded")
-    ]
-    assert changes[0]["triggeredAt"] == (BASE + timedelta(seconds=14)).isoformat(
-        timespec="milliseconds"
-    ).replace("+00:00", "Z")
+    assert [(c["action"], c["threshold"], c["type"]) for c in changes] == [("triggered", 80.0, "threshold_exceeded")]
+    assert changes[0]["triggeredAt"] == (BASE + timedelta(seconds=14)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
 
 
 def test_severity_rise_is_one_update_and_flapping_notifies_once(env):
@@ -274,9 +251,7 @@ def test_severity_rise_is_one_update_and_flapping_notifies_once(env):
         ("updated", "high"),
         ("resolved", "high"),
     ]
-    changes = evaluate(
-        [batch(readings([86.0, 70.0, 86.0, 70.0, 86.0, 70.0], start=10))]
-    )
+    changes = evaluate([batch(readings([86.0, 70.0, 86.0, 70.0, 86.0, 70.0], start=10))])
     assert [c["action"] for c in changes] == [
         "triggered",
         "updated",
@@ -293,9 +268,7 @@ def test_severity_rise_is_one_update_and_flapping_notifies_once(env):
 def test_lost_redis_state_resumes_from_postgresql(env):
     evaluate = EvaluateRule(env.pool(), env.redis, env.transport)
     evaluate([batch(readings([60.0, 61.0], device="device-002", start=10))])
-    assert sql(env.url, "SELECT alert_type, status FROM alerts") == [
-        ("threshold_exceeded", "triggered")
-    ]
+    assert sql(env.url, "SELECT alert_type, status FROM alerts") == [("threshold_exceeded", "triggered")]
     env.redis.flushdb()  # Redis loses everything
     changes = EvaluateRule(env.pool(), env.redis, env.transport)(
         [batch(readings([30.0] * 20, device="device-002", start=20))]
@@ -324,9 +297,7 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             "alice",
             "looking",
         )
-        with pytest.raises(
-            alerts.InvalidTransition, match="is acknowledged: it cannot be acknowledged"
-        ):
+        with pytest.raises(alerts.InvalidTransition, match="is acknowledged: it cannot be acknowledged"):
             alerts.acknowledge(conn, number, "bob", None)
         assert alerts.escalate_due(conn, datetime.now(UTC), at=datetime.now(UTC)) == []
         resolved = alerts.resolve(conn, number, "alice", "fixed the fan")
@@ -340,9 +311,7 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             "acknowledged",
             "resolved",
         ]
-        assert not list(VALIDATOR.iter_errors(acked)) and not list(
-            VALIDATOR.iter_errors(resolved)
-        )
+        assert not list(VALIDATOR.iter_errors(acked)) and not list(VALIDATOR.iter_errors(resolved))
 
 
 def ping():
@@ -357,12 +326,7 @@ def test_unacknowledged_alerts_escalate_once_even_with_ticks_at_once(env):
     evaluate = EvaluateRule(env.pool(), env.redis, env.transport)
     evaluate([batch(readings([95.0] * 3))])
     sql(env.url, "UPDATE alerts SET triggered_at = now() - interval '10 seconds'")
-    crons = [
-        EscalateCron(
-            env.pool(), env.redis, env.transport, escalate_after_s=1, retention=False
-        )
-        for _ in range(3)
-    ]
+    crons = [EscalateCron(env.pool(), env.redis, env.transport, escalate_after_s=1, retention=False) for _ in range(3)]
     results = [None] * 3
     start = threading.Barrier(3)
 
@@ -378,9 +342,7 @@ def test_unacknowledged_alerts_escalate_once_even_with_ticks_at_once(env):
     escalated = [c for result in results for c in result if c["action"] == "escalated"]
     assert len(escalated) == 1 and escalated[0]["status"] == "escalated"
     assert crons[0]([ping()]) == []  # the next tick: nothing left to escalate
-    assert sql(
-        env.url, "SELECT count(*) FROM alert_history WHERE action = 'escalated'"
-    ) == [(1,)]
+    assert sql(env.url, "SELECT count(*) FROM alert_history WHERE action = 'escalated'") == [(1,)]
     assert [t for t, _ in events(env.transport)][-1] == "io.iotmon.alert.escalated.v1"
     assert json.loads(env.redis.get(ALERTS_ACTIVE))[0]["status"] == "escalated"
 
@@ -414,15 +376,11 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         now - timedelta(seconds=120),
     )
     changes = cron([ping()])
-    assert sorted(
-        (c["deviceId"], c["type"], c["action"], c["severity"]) for c in changes
-    ) == [
+    assert sorted((c["deviceId"], c["type"], c["action"], c["severity"]) for c in changes) == [
         ("device-001", "device_offline", "triggered", "high"),
         ("device-002", "device_offline", "triggered", "high"),
     ]
-    assert (
-        changes[0]["threshold"] == 30.0 and changes[0]["details"]["silentSeconds"] > 30
-    )
+    assert changes[0]["threshold"] == 30.0 and changes[0]["details"]["silentSeconds"] > 30
     assert cron([ping()]) == []  # still offline: still one alert, no new event
     env.redis.set(
         current("device-001"),
@@ -435,12 +393,8 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         ),
     )
     changes = cron([ping()])
-    assert [(c["deviceId"], c["action"]) for c in changes] == [
-        ("device-001", "resolved")
-    ]
-    assert sql(env.url, "SELECT device_id FROM alerts WHERE status <> 'resolved'") == [
-        ("device-002",)
-    ]
+    assert [(c["deviceId"], c["action"]) for c in changes] == [("device-001", "resolved")]
+    assert sql(env.url, "SELECT device_id FROM alerts WHERE status <> 'resolved'") == [("device-002",)]
     for _, data in events(env.transport):
         assert not list(VALIDATOR.iter_errors(data)), data
 

@@ -46,18 +46,28 @@ def api(service: System, clean_db: str, redis_url: str) -> Iterator[httpx.Client
         yield client
 
 
-def seed(url: str, device: str, kind: str, severity: str, *, ago_s: float, value: float = 90.0,
-         status: str = "triggered") -> str:
+def seed(
+    url: str, device: str, kind: str, severity: str, *, ago_s: float, value: float = 90.0, status: str = "triggered"
+) -> str:
     """One alert (and its history) triggered `ago_s` seconds ago, moved to `status`."""
     with psycopg.connect(url, autocommit=True) as conn:
         change = store.trigger(
-            conn, device, kind, severity=severity, message=f"{kind} on {device}", value=value, threshold=85.0,
-            details={"rule": kind}, at=NOW - timedelta(seconds=ago_s),
+            conn,
+            device,
+            kind,
+            severity=severity,
+            message=f"{kind} on {device}",
+            value=value,
+            threshold=85.0,
+            details={"rule": kind},
+            at=NOW - timedelta(seconds=ago_s),
         )
         assert change is not None
         number = int(change["alertId"][6:])
         if status in ("acknowledged", "resolved"):
-            store.acknowledge(conn, number, "seeder", None) if status == "acknowledged" else store.resolve(conn, number, "seeder", "fixed")
+            store.acknowledge(conn, number, "seeder", None) if status == "acknowledged" else store.resolve(
+                conn, number, "seeder", "fixed"
+            )
         if status == "escalated":
             store.escalate_due(conn, NOW, at=NOW)
     return change["alertId"]
@@ -96,19 +106,48 @@ def test_list_defaults_to_open_alerts_in_the_seed_shape_with_meta_counts(api, se
     response = api.get("/api/alerts")
     body = response.json()
     found = alerts_of(response)
-    assert [a["id"] for a in found] == [seeded["low"], seeded["med_ack"], seeded["high"], seeded["crit"]]  # newest first
+    assert [a["id"] for a in found] == [
+        seeded["low"],
+        seeded["med_ack"],
+        seeded["high"],
+        seeded["crit"],
+    ]  # newest first
     assert body["meta"] | {"timestamp": None} == {
-        "totalAlerts": 4, "criticalAlerts": 1, "highAlerts": 1, "mediumAlerts": 1, "lowAlerts": 1,
-        "count": 4, "limit": 50, "offset": 0, "timestamp": None,
+        "totalAlerts": 4,
+        "criticalAlerts": 1,
+        "highAlerts": 1,
+        "mediumAlerts": 1,
+        "lowAlerts": 1,
+        "count": 4,
+        "limit": 50,
+        "offset": 0,
+        "timestamp": None,
     }
     crit = found[-1]
     assert set(crit) == {
-        "id", "deviceId", "type", "message", "severity", "value", "threshold", "status", "triggeredAt",
-        "acknowledgedAt", "resolvedAt", "escalatedAt", "acknowledgedBy", "resolvedBy", "details",
+        "id",
+        "deviceId",
+        "type",
+        "message",
+        "severity",
+        "value",
+        "threshold",
+        "status",
+        "triggeredAt",
+        "acknowledgedAt",
+        "resolvedAt",
+        "escalatedAt",
+        "acknowledgedBy",
+        "resolvedBy",
+        "details",
     }
     assert crit["id"].startswith("alert-") and crit["deviceId"] == "device-001"
     assert (crit["value"], crit["threshold"], crit["status"], crit["severity"]) == (90.0, 85.0, "triggered", "critical")
-    assert crit["triggeredAt"].endswith("Z") and crit["acknowledgedAt"] is None and crit["details"] == {"rule": "threshold_exceeded"}
+    assert (
+        crit["triggeredAt"].endswith("Z")
+        and crit["acknowledgedAt"] is None
+        and crit["details"] == {"rule": "threshold_exceeded"}
+    )
     acked = found[1]
     assert acked["status"] == "acknowledged" and acked["acknowledgedBy"] == "seeder" and acked["acknowledgedAt"]
 
@@ -144,8 +183,14 @@ def test_meta_counts_follow_the_filter(api, seeded):
 @pytest.mark.parametrize(
     "query",
     [
-        {"status": "bogus"}, {"status": "triggered,nope"}, {"severity": "urgent"}, {"limit": 0}, {"limit": 501},
-        {"limit": "ten"}, {"offset": -1}, {"deviceId": "x" * 101},
+        {"status": "bogus"},
+        {"status": "triggered,nope"},
+        {"severity": "urgent"},
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "ten"},
+        {"offset": -1},
+        {"deviceId": "x" * 101},
     ],
 )
 def test_bad_list_parameters_are_400(api, query):
@@ -199,8 +244,14 @@ def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, ser
     alert = body["data"]["alert"]
     assert alert["status"] == "acknowledged" and alert["acknowledgedBy"] == "test-operator" and alert["acknowledgedAt"]
     assert alert["history"][-1] | {"at": None, "sequence": None} == {
-        "action": "acknowledged", "fromStatus": "triggered", "toStatus": "acknowledged", "actor": "test-operator",
-        "note": "on it", "details": {}, "at": None, "sequence": None,
+        "action": "acknowledged",
+        "fromStatus": "triggered",
+        "toStatus": "acknowledged",
+        "actor": "test-operator",
+        "note": "on it",
+        "details": {},
+        "at": None,
+        "sequence": None,
     }
     assert body["meta"]["action"] == "acknowledged" and body["meta"]["eventPublished"] is True
 
@@ -231,7 +282,10 @@ def test_invalid_moves_are_409_and_change_nothing(api, service, seeded):
     before = [e for e in events(service) if e["source"] == "/iotmon/api"]
     error = error_of(api.put(f"/api/alerts/{seeded['med_ack']}/acknowledge"), 409, "INVALID_TRANSITION")
     assert error["details"] == {
-        "alertId": seeded["med_ack"], "status": "acknowledged", "to": "acknowledged", "allowedFrom": ["triggered", "escalated"],
+        "alertId": seeded["med_ack"],
+        "status": "acknowledged",
+        "to": "acknowledged",
+        "allowedFrom": ["triggered", "escalated"],
     }
     error_of(api.put(f"/api/alerts/{seeded['done']}/resolve"), 409, "INVALID_TRANSITION")
     error_of(api.put(f"/api/alerts/{seeded['done']}/acknowledge", json={"note": "late"}), 409, "INVALID_TRANSITION")
@@ -241,7 +295,14 @@ def test_invalid_moves_are_409_and_change_nothing(api, service, seeded):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", b'"note"', b'{"note": 5}', b'{"note": "x", "actor": "me"}', json.dumps({"note": "n" * 1001}).encode()],
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'"note"',
+        b'{"note": 5}',
+        b'{"note": "x", "actor": "me"}',
+        json.dumps({"note": "n" * 1001}).encode(),
+    ],
 )
 def test_bad_move_bodies_are_400(api, seeded, body):
     error_of(api.put(f"/api/alerts/{seeded['crit']}/acknowledge", content=body), 400, "VALIDATION_ERROR")
@@ -265,7 +326,12 @@ def test_alerts_csv_export_uses_the_list_filters_without_limit(api, seeded):
     assert [row["id"] for row in rows] == [seeded[k] for k in ("low", "med_ack", "high", "crit", "done")]
     done = rows[-1]
     assert (done["deviceId"], done["type"], done["severity"], done["status"], done["resolvedBy"]) == (
-        "device-001", "anomaly", "high", "resolved", "seeder")
+        "device-001",
+        "anomaly",
+        "high",
+        "resolved",
+        "seeder",
+    )
     assert float(done["value"]) == 90.0 and done["triggeredAt"].endswith("Z") and done["acknowledgedAt"] == ""
     open_only = list(csv.DictReader(io.StringIO(api.get("/api/alerts/export.csv", params={"severity": "low"}).text)))
     assert [row["id"] for row in open_only] == [seeded["low"]]
@@ -280,17 +346,30 @@ def test_silence_create_list_delete(api):
     created = api.post("/api/silences", json={"deviceId": "device-001", "reason": "maintenance", "endsAt": ends})
     assert created.status_code == 201, created.text
     silence = created.json()["data"]["silence"]
-    assert (silence["deviceId"], silence["reason"], silence["createdBy"]) == ("device-001", "maintenance", "test-operator")
+    assert (silence["deviceId"], silence["reason"], silence["createdBy"]) == (
+        "device-001",
+        "maintenance",
+        "test-operator",
+    )
     assert silence["endsAt"].endswith("Z") and silence["startsAt"].endswith("Z")
-    everywhere = api.post("/api/silences", json={"deviceId": None, "reason": "line stop", "endsAt": ends,
-                                                 "startsAt": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()})
+    everywhere = api.post(
+        "/api/silences",
+        json={
+            "deviceId": None,
+            "reason": "line stop",
+            "endsAt": ends,
+            "startsAt": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+        },
+    )
     assert everywhere.status_code == 201 and everywhere.json()["data"]["silence"]["deviceId"] is None
 
     listed = api.get("/api/silences").json()
     assert [s["id"] for s in listed["data"]["silences"]] == [silence["id"], everywhere.json()["data"]["silence"]["id"]]
     assert listed["meta"]["count"] == 2
     with psycopg.connect(_url(api), autocommit=True) as conn:  # an expired one, inserted directly
-        conn.execute("INSERT INTO silences (reason, starts_at, ends_at) VALUES ('old', now() - interval '2 h', now() - interval '1 h')")
+        conn.execute(
+            "INSERT INTO silences (reason, starts_at, ends_at) VALUES ('old', now() - interval '2 h', now() - interval '1 h')"
+        )
     assert len(api.get("/api/silences").json()["data"]["silences"]) == 2
     assert len(api.get("/api/silences", params={"includeExpired": "true"}).json()["data"]["silences"]) == 3
 
@@ -346,6 +425,12 @@ def test_nul_bytes_are_refused_not_crashed_on(api, seeded):
         error_of(api.get("/api/alerts", params=query), 400, "VALIDATION_ERROR")
         error_of(api.get("/api/alerts/history", params=query), 400, "VALIDATION_ERROR")
     error_of(api.put(f"/api/alerts/{seeded['crit']}/acknowledge", json={"note": "a\u0000"}), 400, "VALIDATION_ERROR")
-    error_of(api.post("/api/silences", json={"reason": "a\u0000", "endsAt": "2999-01-01T00:00:00Z"}), 400, "VALIDATION_ERROR")
-    error_of(api.post("/api/silences", json={"deviceId": "\u0000", "reason": "r", "endsAt": "2999-01-01T00:00:00Z"}), 400, "VALIDATION_ERROR")
+    error_of(
+        api.post("/api/silences", json={"reason": "a\u0000", "endsAt": "2999-01-01T00:00:00Z"}), 400, "VALIDATION_ERROR"
+    )
+    error_of(
+        api.post("/api/silences", json={"deviceId": "\u0000", "reason": "r", "endsAt": "2999-01-01T00:00:00Z"}),
+        400,
+        "VALIDATION_ERROR",
+    )
     error_of(api.get("/api/silences", params={"deviceId": "\x00"}), 400, "VALIDATION_ERROR")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from iotmon.adapters.redis import keys
-from iotmon.system import System
 from iotmon.core.timestamps import iso
+from iotmon.system import System
 from tests.support.database import sql
 from tests.support.service import error_of, operator_client, running_system
 
@@ -29,21 +29,37 @@ def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
         yield client
 
 
-
-
 def reading(url: str, device: str, at: datetime, value: float) -> None:
-    sql(url, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
-        " VALUES (%s, %s, 'temperature', %s, 'celsius', 'normal')", device, at, value)
+    sql(
+        url,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
+        " VALUES (%s, %s, 'temperature', %s, 'celsius', 'normal')",
+        device,
+        at,
+        value,
+    )
 
 
-def alert(url: str, device: str, kind: str, severity: str, triggered: datetime, *, ack_s: float | None = None,
-          resolve_s: float | None = None) -> None:
+def alert(
+    url: str,
+    device: str,
+    kind: str,
+    severity: str,
+    triggered: datetime,
+    *,
+    ack_s: float | None = None,
+    resolve_s: float | None = None,
+) -> None:
     status = "resolved" if resolve_s is not None else "acknowledged" if ack_s is not None else "triggered"
     sql(
         url,
         "INSERT INTO alerts (device_id, alert_type, message, severity, status, triggered_at, acknowledged_at, resolved_at)"
         " VALUES (%s, %s, 'm', %s, %s, %s, %s, %s)",
-        device, kind, severity, status, triggered,
+        device,
+        kind,
+        severity,
+        status,
+        triggered,
         None if ack_s is None else triggered + timedelta(seconds=ack_s),
         None if resolve_s is None else triggered + timedelta(seconds=resolve_s),
     )
@@ -87,7 +103,13 @@ def test_dashboard_summary(api, clean_db, redis):
 
 
 def test_system_metrics(api, redis):
-    metrics = {"totalDevices": 5, "activeDevices": 4, "activeAlertsCount": 1, "dataPointsLastHour": 10, "systemHealth": "degraded"}
+    metrics = {
+        "totalDevices": 5,
+        "activeDevices": 4,
+        "activeAlertsCount": 1,
+        "dataPointsLastHour": 10,
+        "systemHealth": "degraded",
+    }
     redis.set(keys.SYSTEM_METRICS, json.dumps(metrics))
     data = data_of(api.get("/api/metrics/system"))
     assert data["metrics"] == metrics
@@ -103,7 +125,11 @@ def test_status_overview(api, clean_db):
     sql(clean_db, "UPDATE devices SET status = 'maintenance' WHERE device_id = 'device-005'")
     alert(clean_db, "device-004", "anomaly", "medium", datetime.now(UTC) - timedelta(minutes=1))
     data = data_of(api.get("/api/status"))
-    assert data["status"] == "healthy" and data["services"] == {"database": "healthy", "redis": "healthy", "kafka": "healthy"}
+    assert data["status"] == "healthy" and data["services"] == {
+        "database": "healthy",
+        "redis": "healthy",
+        "kafka": "healthy",
+    }
     assert data["devices"] == {"total": 5, "online": 1, "offline": 3, "inactive": 0, "maintenance": 1}
     assert data["alerts"]["open"] == 1 and data["alerts"]["bySeverity"]["medium"] == 1
     versions = data["versions"]
@@ -118,12 +144,18 @@ def test_trend_slope_forecast_and_time_to_threshold(api, clean_db):
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(seconds=3599)
     # device-001: 50 rising 0.005 / s over the last hour; alertMax 85
-    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
         " SELECT 'device-001', %s::timestamptz + i * interval '1 second', 'temperature', 50 + 0.005 * i, 'celsius'"
-        " FROM generate_series(0, 3599) AS i", start)
+        " FROM generate_series(0, 3599) AS i",
+        start,
+    )
     data = data_of(api.get("/api/analytics/trends/device-001", params={"window": "1h"}))
     assert data["count"] == 3600 and data["trend"] == "increasing"
-    assert data["slopePerSecond"] == pytest.approx(0.005, rel=0.01) and data["slopePerHour"] == pytest.approx(18, rel=0.01)
+    assert data["slopePerSecond"] == pytest.approx(0.005, rel=0.01) and data["slopePerHour"] == pytest.approx(
+        18, rel=0.01
+    )
     assert data["fittedNow"] == pytest.approx(68.0, abs=0.2)
     assert [p["minutes"] for p in data["forecast"]] == [15, 30, 60]
     assert [p["value"] for p in data["forecast"]] == pytest.approx([72.5, 77.0, 86.0], abs=0.2)
@@ -136,9 +168,12 @@ def test_trend_slope_forecast_and_time_to_threshold(api, clean_db):
     day = api.get("/api/analytics/trends/device-001")  # 24h by default: the same readings
     assert day.json()["meta"]["source"] == "readings" and data_of(day)["window"] == "24h"
     # 7d reads the hourly rollups when there are any
-    sql(clean_db, "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
+    sql(
+        clean_db,
+        "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
         " SELECT 'device-001', date_trunc('hour', now()) - h * interval '1 hour', 80 - h, 79 - h, 81 - h, 3600"
-        " FROM generate_series(0, 47) AS h")
+        " FROM generate_series(0, 47) AS h",
+    )
     week = api.get("/api/analytics/trends/device-001", params={"window": "7d"})
     assert week.json()["meta"]["source"] == "hourly"
     assert data_of(week)["slopePerHour"] == pytest.approx(1.0, rel=0.01) and data_of(week)["count"] == 48 * 3600
@@ -146,18 +181,28 @@ def test_trend_slope_forecast_and_time_to_threshold(api, clean_db):
 
 def test_a_falling_trend_crosses_alert_min_and_a_flat_one_never(api, clean_db):
     now = datetime.now(UTC).replace(microsecond=0)
-    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
         " SELECT 'device-002', %s::timestamptz + i * interval '10 second', 'pressure', 30 - 0.02 * i, 'psi'"
-        " FROM generate_series(0, 359) AS i", now - timedelta(hours=1))
+        " FROM generate_series(0, 359) AS i",
+        now - timedelta(hours=1),
+    )
     data = data_of(api.get("/api/analytics/trends/device-002", params={"window": "1h"}))
     assert data["trend"] == "decreasing" and data["timeToThreshold"]["threshold"] == "alertMin"
-    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
         " SELECT 'device-003', %s::timestamptz + i * interval '10 second', 'vibration', 40, 'hz'"
-        " FROM generate_series(0, 100) AS i", now - timedelta(minutes=30))
+        " FROM generate_series(0, 100) AS i",
+        now - timedelta(minutes=30),
+    )
     flat = data_of(api.get("/api/analytics/trends/device-003", params={"window": "1h"}))
     assert flat["trend"] == "stable" and flat["timeToThreshold"] is None and flat["slopePerSecond"] == 0
     empty = data_of(api.get("/api/analytics/trends/device-004"))
-    assert empty["count"] == 0 and empty["trend"] is None and empty["forecast"] == [] and empty["timeToThreshold"] is None
+    assert (
+        empty["count"] == 0 and empty["trend"] is None and empty["forecast"] == [] and empty["timeToThreshold"] is None
+    )
 
 
 def test_trend_errors(api):
@@ -179,8 +224,17 @@ def test_summary_per_device_and_day_with_mtta_and_mttr(api, clean_db):
         ("device-002", today - timedelta(days=10), 1, 1, 1, 99),  # outside the 2 days
     ]
     for device, hour, avg, low, high, count in rows:
-        sql(clean_db, "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
-            " VALUES (%s, %s, %s, %s, %s, %s)", device, hour, avg, low, high, count)
+        sql(
+            clean_db,
+            "INSERT INTO device_stats_hourly (device_id, hour_timestamp, avg_value, min_value, max_value, count_readings)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            device,
+            hour,
+            avg,
+            low,
+            high,
+            count,
+        )
     alert(clean_db, "device-001", "threshold_exceeded", "high", yesterday + timedelta(hours=3), ack_s=60, resolve_s=300)
     alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=5), ack_s=120, resolve_s=900)
     alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=9))
@@ -192,16 +246,34 @@ def test_summary_per_device_and_day_with_mtta_and_mttr(api, clean_db):
     assert list(devices) == ["device-001", "device-002", "device-003", "device-004", "device-005"]
     one = devices["device-001"]
     assert one["days"][0] == {
-        "date": yesterday.date().isoformat(), "readings": 400, "avg": 32.5, "min": 5.0, "max": 50.0,
-        "alerts": {"threshold_exceeded": 1, "anomaly": 2}, "alertsTotal": 3, "mttaSeconds": 90.0, "mttrSeconds": 600.0,
+        "date": yesterday.date().isoformat(),
+        "readings": 400,
+        "avg": 32.5,
+        "min": 5.0,
+        "max": 50.0,
+        "alerts": {"threshold_exceeded": 1, "anomaly": 2},
+        "alertsTotal": 3,
+        "mttaSeconds": 90.0,
+        "mttrSeconds": 600.0,
     }
     assert one["days"][1] | {"alerts": None} == {
-        "date": today.date().isoformat(), "readings": 50, "avg": 70.0, "min": 60.0, "max": 75.0,
-        "alerts": None, "alertsTotal": 0, "mttaSeconds": None, "mttrSeconds": None,
+        "date": today.date().isoformat(),
+        "readings": 50,
+        "avg": 70.0,
+        "min": 60.0,
+        "max": 75.0,
+        "alerts": None,
+        "alertsTotal": 0,
+        "mttaSeconds": None,
+        "mttrSeconds": None,
     }
     assert one["totals"] == {"readings": 450, "alerts": 3, "mttaSeconds": 90.0, "mttrSeconds": 600.0}
     assert devices["device-002"]["totals"] == {"readings": 10, "alerts": 1, "mttaSeconds": None, "mttrSeconds": 30.0}
-    assert devices["device-003"] == {"deviceId": "device-003", "days": [], "totals": {"readings": 0, "alerts": 0, "mttaSeconds": None, "mttrSeconds": None}}
+    assert devices["device-003"] == {
+        "deviceId": "device-003",
+        "days": [],
+        "totals": {"readings": 0, "alerts": 0, "mttaSeconds": None, "mttrSeconds": None},
+    }
     assert data["overall"] == {"readings": 460, "alerts": 4, "mttaSeconds": 90.0, "mttrSeconds": 410.0}
     default = data_of(api.get("/api/analytics/summary"))
     assert default["days"] == 7 and default["overall"]["readings"] == 460

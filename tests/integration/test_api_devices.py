@@ -19,8 +19,8 @@ from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import db
 from iotmon.adapters.redis import keys
-from iotmon.system import System
 from iotmon.core.timestamps import iso
+from iotmon.system import System
 from tests.support.database import sql
 from tests.support.service import error_of, operator_client, running_system
 
@@ -39,16 +39,19 @@ def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
         yield client
 
 
-
-
-def insert_series(url: str, device: str, start: datetime, seconds: int, step_s: int = 1, value_sql: str = "50 + (i %% 10)") -> None:
+def insert_series(
+    url: str, device: str, start: datetime, seconds: int, step_s: int = 1, value_sql: str = "50 + (i %% 10)"
+) -> None:
     """Readings every step_s from start, value per i (0, 1, …) given in SQL."""
     sql(
         url,
         "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
         f" SELECT %s, %s::timestamptz + i * %s * interval '1 second', 'temperature', {value_sql}, 'celsius'"
         " FROM generate_series(0, %s - 1) AS i",
-        device, start, step_s, seconds // step_s,
+        device,
+        start,
+        step_s,
+        seconds // step_s,
     )
 
 
@@ -79,18 +82,35 @@ def minute_start() -> datetime:
 
 def test_device_details_with_config_last_reading_and_stats(api, clean_db, redis):
     device = ok_data(api.get("/api/devices/device-001"))["device"]
-    assert (device["deviceId"], device["type"], device["unit"], device["status"]) == ("device-001", "temperature", "celsius", "offline")
+    assert (device["deviceId"], device["type"], device["unit"], device["status"]) == (
+        "device-001",
+        "temperature",
+        "celsius",
+        "offline",
+    )
     assert device["lastReading"] is None and device["alertStatus"] == "normal"
     assert device["config"] == {
-        "normalMin": 20.0, "normalMax": 80.0, "alertMin": 15.0, "alertMax": 85.0, "updatePeriodMs": 2000,
-        "offlineTimeoutS": 30, "anomalySensitivity": 4.0, "trendHorizonS": 900, "breachCount": 2, "clearAfterS": 30,
+        "normalMin": 20.0,
+        "normalMax": 80.0,
+        "alertMin": 15.0,
+        "alertMax": 85.0,
+        "updatePeriodMs": 2000,
+        "offlineTimeoutS": 30,
+        "anomalySensitivity": 4.0,
+        "trendHorizonS": 900,
+        "breachCount": 2,
+        "clearAfterS": 30,
         "hysteresisPct": 2.0,
     }
     assert device["stats"] == {"avg24h": None, "trend": None, "1h": None, "24h": None}
 
     at = datetime.now(UTC) - timedelta(seconds=2)
-    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
-        " VALUES ('device-001', %s, 'temperature', 71.25, 'celsius', 'normal')", at)
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
+        " VALUES ('device-001', %s, 'temperature', 71.25, 'celsius', 'normal')",
+        at,
+    )
     day = {"avg": 70.5, "min": 60.0, "max": 80.0, "count": 9, "trend": "stable"}
     redis.set(keys.stats("device-001", "24h"), json.dumps(day))
     redis.set(keys.stats("device-001", "1h"), json.dumps({**day, "trend": "increasing"}))
@@ -104,8 +124,12 @@ def test_device_details_with_config_last_reading_and_stats(api, clean_db, redis)
 def test_current_reading_from_redis_then_postgres(api, clean_db, redis):
     assert ok_data(api.get("/api/devices/device-002/current"))["current"] is None
     at = datetime.now(UTC) - timedelta(seconds=5)
-    sql(clean_db, "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
-        " VALUES ('device-002', %s, 'pressure', 33.5, 'psi', 'normal')", at)
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit, status)"
+        " VALUES ('device-002', %s, 'pressure', 33.5, 'psi', 'normal')",
+        at,
+    )
     response = api.get("/api/devices/device-002/current")
     assert ok_data(response)["current"] == {"value": 33.5, "timestamp": iso(at), "status": "normal", "unit": "psi"}
     assert response.json()["meta"]["source"] == "database"
@@ -139,15 +163,25 @@ def test_history_without_resolution_is_unchanged_and_raw_is_the_same(api, clean_
 def test_minute_buckets_carry_avg_min_max_count(api, clean_db):
     start = minute_start()
     insert_series(clean_db, "device-001", start, 180, value_sql="i")  # values 0..179, one a second
-    data = api.get("/api/devices/device-001/history",
-                   params={"from": iso(start), "to": iso(start + timedelta(seconds=179)), "resolution": "1m"}).json()
+    data = api.get(
+        "/api/devices/device-001/history",
+        params={"from": iso(start), "to": iso(start + timedelta(seconds=179)), "resolution": "1m"},
+    ).json()
     assert data["meta"]["resolution"] == "1m" and data["meta"]["count"] == 3
     assert data["data"]["readings"] == [
-        {"timestamp": iso(start + timedelta(minutes=m)), "value": 60 * m + 29.5, "min": 60.0 * m, "max": 60.0 * m + 59, "count": 60}
+        {
+            "timestamp": iso(start + timedelta(minutes=m)),
+            "value": 60 * m + 29.5,
+            "min": 60.0 * m,
+            "max": 60.0 * m + 59,
+            "count": 60,
+        }
         for m in range(3)
     ]
-    five = api.get("/api/devices/device-001/history",
-                   params={"from": iso(start - HOUR), "to": iso(start + HOUR), "resolution": "5m"}).json()
+    five = api.get(
+        "/api/devices/device-001/history",
+        params={"from": iso(start - HOUR), "to": iso(start + HOUR), "resolution": "5m"},
+    ).json()
     assert sum(p["count"] for p in five["data"]["readings"]) == 180
     assert all(datetime.fromisoformat(p["timestamp"]).minute % 5 == 0 for p in five["data"]["readings"])
 
@@ -170,13 +204,22 @@ def test_hourly_resolution_reads_the_rollups_and_auto_picks_the_finest_within_20
     assert auto_raw["meta"]["resolution"] == "raw" and auto_raw["meta"]["count"] == 721
     capped = api.get("/api/devices/device-001/history", params={**window, "resolution": "1m", "limit": 10}).json()
     assert capped["meta"]["count"] == 10 and capped["meta"]["truncated"]
-    assert capped["data"]["readings"][-1]["timestamp"] == iso(start + 4 * HOUR - timedelta(minutes=1))  # the newest kept
+    assert capped["data"]["readings"][-1]["timestamp"] == iso(
+        start + 4 * HOUR - timedelta(minutes=1)
+    )  # the newest kept
 
 
 @pytest.mark.parametrize(
     "query",
-    [{"resolution": "2m"}, {"resolution": "RAW"}, {"from": "soon"}, {"limit": 0}, {"limit": 10_001},
-     {"from": "2025-01-02T00:00:00Z", "to": "2025-01-01T00:00:00Z"}, {"to": "99999999999999999999"}],
+    [
+        {"resolution": "2m"},
+        {"resolution": "RAW"},
+        {"from": "soon"},
+        {"limit": 0},
+        {"limit": 10_001},
+        {"from": "2025-01-02T00:00:00Z", "to": "2025-01-01T00:00:00Z"},
+        {"to": "99999999999999999999"},
+    ],
 )
 def test_bad_history_parameters_are_400(api, query):
     error_of(api.get("/api/devices/device-001/history", params=query), 400, "VALIDATION_ERROR")
@@ -194,13 +237,28 @@ def test_history_csv_raw_and_bucketed(api, clean_db):
     assert response.headers["content-disposition"] == 'attachment; filename="device-003-history.csv"'
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 150  # no default limit on an export
-    assert rows[0] == {"timestamp": iso(start), "deviceId": "device-003", "value": "0.0", "unit": "celsius", "status": "active"}
+    assert rows[0] == {
+        "timestamp": iso(start),
+        "deviceId": "device-003",
+        "value": "0.0",
+        "unit": "celsius",
+        "status": "active",
+    }
     assert rows[-1]["value"] == "149.0"
-    limited = list(csv.DictReader(io.StringIO(api.get("/api/devices/device-003/history.csv", params={**window, "limit": 5}).text)))
+    limited = list(
+        csv.DictReader(io.StringIO(api.get("/api/devices/device-003/history.csv", params={**window, "limit": 5}).text))
+    )
     assert [r["value"] for r in limited] == ["145.0", "146.0", "147.0", "148.0", "149.0"]
-    buckets = list(csv.DictReader(io.StringIO(
-        api.get("/api/devices/device-003/history.csv", params={**window, "resolution": "1m"}).text)))
-    assert [(r["count"], r["min"], r["max"]) for r in buckets] == [("60", "0.0", "59.0"), ("60", "60.0", "119.0"), ("30", "120.0", "149.0")]
+    buckets = list(
+        csv.DictReader(
+            io.StringIO(api.get("/api/devices/device-003/history.csv", params={**window, "resolution": "1m"}).text)
+        )
+    )
+    assert [(r["count"], r["min"], r["max"]) for r in buckets] == [
+        ("60", "0.0", "59.0"),
+        ("60", "60.0", "119.0"),
+        ("30", "120.0", "149.0"),
+    ]
 
 
 def test_seven_days_at_1_hz_downsampled(api, clean_db, capsys):
@@ -229,7 +287,9 @@ def test_seven_days_at_1_hz_downsampled(api, clean_db, capsys):
         body = response.json()
         timings[name] = (round(best * 1000, 1), body["meta"]["resolution"], body["meta"]["count"])
     with capsys.disabled():
-        print(f"\n[history timing] seeded 604,800 readings + rollups in {seeded:.1f} s; best of 3 (ms, resolution, points): {timings}")
+        print(
+            f"\n[history timing] seeded 604,800 readings + rollups in {seeded:.1f} s; best of 3 (ms, resolution, points): {timings}"
+        )
     assert timings["7d auto"][1] == "1h" and 168 <= timings["7d auto"][2] <= 169
     assert timings["24h auto"][1] == "1m" and 1440 <= timings["24h auto"][2] <= 1441
     assert timings["7d 5m"][2] == 2000  # the default cap of an aggregated answer
@@ -240,17 +300,42 @@ def test_seven_days_at_1_hz_downsampled(api, clean_db, capsys):
 
 def test_config_update_is_validated_stored_and_returned(api, clean_db):
     before = sql(clean_db, "SELECT updated_at FROM devices WHERE device_id = 'device-002'")[0][0]
-    body = {"normalMin": 12, "normalMax": 48.5, "alertMin": None, "alertMax": 60, "offlineTimeoutS": 90,
-            "anomalySensitivity": 3.5, "trendHorizonS": 600, "breachCount": 3, "clearAfterS": 0, "hysteresisPct": 1.5,
-            "updatePeriodMs": 1000, "name": "Pressure #2 (rebuilt)", "location": "assembly-line-2", "status": "maintenance"}
+    body = {
+        "normalMin": 12,
+        "normalMax": 48.5,
+        "alertMin": None,
+        "alertMax": 60,
+        "offlineTimeoutS": 90,
+        "anomalySensitivity": 3.5,
+        "trendHorizonS": 600,
+        "breachCount": 3,
+        "clearAfterS": 0,
+        "hysteresisPct": 1.5,
+        "updatePeriodMs": 1000,
+        "name": "Pressure #2 (rebuilt)",
+        "location": "assembly-line-2",
+        "status": "maintenance",
+    }
     response = api.put("/api/devices/device-002/config", json=body)
     data = ok_data(response)
     assert data["config"] == {
-        "normalMin": 12.0, "normalMax": 48.5, "alertMin": None, "alertMax": 60.0, "updatePeriodMs": 1000,
-        "offlineTimeoutS": 90, "anomalySensitivity": 3.5, "trendHorizonS": 600, "breachCount": 3, "clearAfterS": 0,
+        "normalMin": 12.0,
+        "normalMax": 48.5,
+        "alertMin": None,
+        "alertMax": 60.0,
+        "updatePeriodMs": 1000,
+        "offlineTimeoutS": 90,
+        "anomalySensitivity": 3.5,
+        "trendHorizonS": 600,
+        "breachCount": 3,
+        "clearAfterS": 0,
         "hysteresisPct": 1.5,
     }
-    assert (data["name"], data["location"], data["status"]) == ("Pressure #2 (rebuilt)", "assembly-line-2", "maintenance")
+    assert (data["name"], data["location"], data["status"]) == (
+        "Pressure #2 (rebuilt)",
+        "assembly-line-2",
+        "maintenance",
+    )
     assert sorted(response.json()["meta"]["updated"]) == sorted(body)
     after = sql(clean_db, "SELECT updated_at, status FROM devices WHERE device_id = 'device-002'")[0]
     assert after[0] > before and after[1] == "maintenance"
@@ -284,11 +369,19 @@ def test_config_update_is_validated_stored_and_returned(api, clean_db):
 def test_invalid_config_is_400_naming_the_field(api, clean_db, body, fields):
     error = error_of(api.put("/api/devices/device-001/config", json=body), 400, "VALIDATION_ERROR")
     assert sorted({problem["field"] for problem in error["details"]}) == fields
-    assert sql(clean_db, "SELECT normal_min, normal_max, alert_max FROM devices WHERE device_id = 'device-001'")[0] == (20, 80, 85)
+    assert sql(clean_db, "SELECT normal_min, normal_max, alert_max FROM devices WHERE device_id = 'device-001'")[0] == (
+        20,
+        80,
+        85,
+    )
 
 
 def test_config_body_errors(api):
-    error = error_of(api.put("/api/devices/device-001/config", json={"alertMax": 90, "colour": "red", "x": 1}), 400, "VALIDATION_ERROR")
+    error = error_of(
+        api.put("/api/devices/device-001/config", json={"alertMax": 90, "colour": "red", "x": 1}),
+        400,
+        "VALIDATION_ERROR",
+    )
     assert error["details"]["unknown"] == ["colour", "x"] and "colour" in error["message"]
     for content in (b"", b"{}", b"[]", b"{bad", b"42"):
         error_of(api.put("/api/devices/device-001/config", content=content), 400, "VALIDATION_ERROR")
@@ -301,8 +394,13 @@ def test_the_rule_engine_applies_a_config_change_without_restart(api, clean_db, 
 
     def batch(values, start_s):
         readings = [
-            {"deviceId": "device-001", "timestamp": iso(base + timedelta(seconds=start_s + 2 * i)),
-             "sensorType": "temperature", "value": v, "unit": "celsius"}
+            {
+                "deviceId": "device-001",
+                "timestamp": iso(base + timedelta(seconds=start_s + 2 * i)),
+                "sensorType": "temperature",
+                "value": v,
+                "unit": "celsius",
+            }
             for i, v in enumerate(values)
         ]
         event = batch_event(readings, "/test", key="device-001")
@@ -315,7 +413,9 @@ def test_the_rule_engine_applies_a_config_change_without_restart(api, clean_db, 
         assert [c["type"] for c in evaluate([batch([84.0] * 5, 0)]) if c["type"] == "threshold_exceeded"] == []
         ok_data(api.put("/api/devices/device-001/config", json={"normalMax": 75, "alertMax": 80}))
         changes = evaluate([batch([84.0] * 3, 10)])
-        assert [(c["action"], c["threshold"]) for c in changes if c["type"] == "threshold_exceeded"] == [("triggered", 80.0)]
+        assert [(c["action"], c["threshold"]) for c in changes if c["type"] == "threshold_exceeded"] == [
+            ("triggered", 80.0)
+        ]
     finally:
         pool.close()
     open_alerts = api.get("/api/alerts", params={"deviceId": "device-001", "type": "threshold_exceeded"}).json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 
 import httpx
 import jwt
@@ -75,7 +76,11 @@ def test_the_role_matrix(url, database_url, method, path, anonymous, viewer, ope
 
 def test_bad_and_expired_tokens_are_refused(url, database_url):
     good = token(url, database_url, "viewer")
-    forged = jwt.encode({"sub": "mallory", "role": "admin", "exp": 9999999999}, "a key of the right length but not the service's", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "mallory", "role": "admin", "exp": 9999999999},
+        "a key of the right length but not the service's",
+        algorithm="HS256",
+    )
     for bad, code in ((good[:-3] + "abc", "INVALID_TOKEN"), (forged, "INVALID_TOKEN"), ("garbage", "INVALID_TOKEN")):
         answer = httpx.get(f"{url}/api/devices", headers={"Authorization": f"Bearer {bad}"})
         assert answer.status_code == 401 and answer.json()["error"]["code"] == code
@@ -90,14 +95,20 @@ def test_admins_manage_users(url, database_url):
     admin = bearer(url, database_url, "admin")
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DELETE FROM users WHERE username = 'victor'")
-    created = httpx.post(f"{url}/api/users", headers=admin, json={"username": "victor", "password": "long enough!", "role": "viewer"})
+    created = httpx.post(
+        f"{url}/api/users", headers=admin, json={"username": "victor", "password": "long enough!", "role": "viewer"}
+    )
     assert created.status_code == 201
-    again = httpx.post(f"{url}/api/users", headers=admin, json={"username": "victor", "password": "long enough!", "role": "viewer"})
+    again = httpx.post(
+        f"{url}/api/users", headers=admin, json={"username": "victor", "password": "long enough!", "role": "viewer"}
+    )
     assert again.status_code == 409
     bad = httpx.post(f"{url}/api/users", headers=admin, json={"username": "a b", "password": "short", "role": "boss"})
     assert bad.status_code == 400 and len(bad.json()["error"]["details"]) == 3
     assert "victor" in [u["username"] for u in httpx.get(f"{url}/api/users", headers=admin).json()["data"]["users"]]
-    assert httpx.post(f"{url}/api/auth/login", json={"username": "victor", "password": "long enough!"}).status_code == 200
+    assert (
+        httpx.post(f"{url}/api/auth/login", json={"username": "victor", "password": "long enough!"}).status_code == 200
+    )
     assert httpx.delete(f"{url}/api/users/victor", headers=admin).status_code == 200
     assert httpx.delete(f"{url}/api/users/victor", headers=admin).status_code == 404
     assert httpx.delete(f"{url}/api/users/test-admin", headers=admin).status_code == 409
@@ -182,11 +193,11 @@ def test_reading_can_require_a_login(database_url, redis_url, tmp_path):
 
 
 def test_prometheus_metrics_count_requests_events_and_lag(url, database_url):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     reading = {
         "deviceId": "device-003",
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "sensorType": "vibration",
         "value": 40.0,
         "unit": "hz",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -48,7 +48,7 @@ def test_changes_made_by_the_functions_invalidate_too(url, clean_db, redis_url):
     httpx.get(f"{url}/api/alerts")
     assert httpx.get(f"{url}/api/alerts").headers["x-cache"] == "HIT"
     with psycopg.connect(clean_db, autocommit=True) as conn:  # as escalate-cron or evaluate-rule would
-        alerts.resolve_open(conn, "device-002", "threshold_exceeded", at=datetime.now(timezone.utc))
+        alerts.resolve_open(conn, "device-002", "threshold_exceeded", at=datetime.now(UTC))
         alerts.refresh_active(conn, redis.Redis.from_url(redis_url))
     after = httpx.get(f"{url}/api/alerts", params={"status": "all"})
     assert after.headers["x-cache"] == "MISS"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -23,14 +23,16 @@ pytestmark = pytest.mark.kafka
 
 
 def stamp(seconds_ago: float = 0.0) -> str:
-    at = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")
 def chain(database_url, redis_url, kafka_bootstrap, tmp_path_factory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("chain")
-    with running_system(database_url, redis_url, data_dir, kafka_bootstrap_servers=kafka_bootstrap, tick_seconds=1.0) as system:
+    with running_system(
+        database_url, redis_url, data_dir, kafka_bootstrap_servers=kafka_bootstrap, tick_seconds=1.0
+    ) as system:
         yield system.url
 
 
@@ -68,7 +70,11 @@ def test_a_breach_flows_from_the_api_to_alert_triggered(chain, client, clean_db,
     alert = next_event(client, "alert-triggered", lambda d: d["deviceId"] == "device-002")
     assert alert["type"] == "threshold_exceeded" and alert["threshold"] == 55 and alert["action"] == "triggered"
     with psycopg.connect(clean_db) as conn:
-        wait_for(lambda: conn.execute("SELECT count(*) FROM sensor_readings WHERE device_id = 'device-002'").fetchone()[0] == 4)
+        wait_for(
+            lambda: (
+                conn.execute("SELECT count(*) FROM sensor_readings WHERE device_id = 'device-002'").fetchone()[0] == 4
+            )
+        )
         open_alerts = conn.execute(
             "SELECT count(*) FROM alerts WHERE device_id = 'device-002' AND status <> 'resolved'"
         ).fetchone()[0]
@@ -82,7 +88,9 @@ def test_unacknowledged_alerts_escalate_on_the_cron_tick(chain, client, clean_db
             "INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at)"
             " VALUES ('device-001', 'threshold_exceeded', 'hot', 'high', 90, 85, 'triggered', now() - interval '10 minutes')"
         )
-    escalated = next_event(client, "alert-triggered", lambda d: d["deviceId"] == "device-001" and d["action"] == "escalated")
+    escalated = next_event(
+        client, "alert-triggered", lambda d: d["deviceId"] == "device-001" and d["action"] == "escalated"
+    )
     assert escalated["status"] == "escalated"
 
 

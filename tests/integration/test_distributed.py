@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,9 @@ def system(clean_db, redis_url, kafka_bootstrap, tmp_path: Path) -> Iterator[str
             stop(started)
 
 
-def receive(client: socketio.SimpleClient, wanted: str, match=lambda data: True, timeout: float = 30.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def receive(
+    client: socketio.SimpleClient, wanted: str, match=lambda data: True, timeout: float = 30.0
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The next `wanted` event that `match`es (others are skipped)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -83,8 +85,14 @@ def test_readings_and_an_alert_reach_a_socketio_client(system):
         assert live["data"]["unit"] == "hz"
         # A breach sent through the API goes the same way, and evaluate-rule and notify raise the alert.
         for value in (60.0, 61.0):
-            at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            reading = {"deviceId": "device-002", "timestamp": at, "sensorType": "pressure", "value": value, "unit": "psi"}
+            at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            reading = {
+                "deviceId": "device-002",
+                "timestamp": at,
+                "sensorType": "pressure",
+                "value": value,
+                "unit": "psi",
+            }
             assert httpx.post(f"{system}/api/readings", json=reading, timeout=10).status_code == 202
         breach = receive(client, "sensor-data", lambda d: d["deviceId"] == "device-002" and d["data"]["value"] == 60.0)
         assert breach["data"]["status"] == "critical"

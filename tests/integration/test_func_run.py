@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -56,9 +56,8 @@ def db(clean_db: str, urls: dict[str, str]) -> str:
     return clean_db
 
 
-
 def reading(device: str = "device-002", value: float = 42.5, seconds_ago: float = 0.0) -> dict[str, Any]:
-    at = datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)
+    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
     return {"deviceId": device, "timestamp": iso(at), "sensorType": "pressure", "value": value, "unit": "psi"}
 
 
@@ -75,7 +74,7 @@ def forwarded(type_: str, source: str, key: str, **extra: str) -> dict[str, str]
         "ce-type": type_,
         "ce-source": source,
         "ce-id": extra.pop("id", str(uuid.uuid4())),
-        "ce-time": iso(datetime.now(timezone.utc)),
+        "ce-time": iso(datetime.now(UTC)),
         "ce-subject": key,
         "ce-partitionkey": key,
         **{f"ce-{name}": value for name, value in extra.items()},
@@ -90,14 +89,16 @@ def wrapped(source: str, partition: int, offset: int, key: str) -> dict[str, str
         "ce-source": source,
         "ce-id": f"partition:{partition}/offset:{offset}",
         "ce-subject": f"partition:{partition}#{offset}",
-        "ce-time": iso(datetime.now(timezone.utc)),
+        "ce-time": iso(datetime.now(UTC)),
         "ce-partitionkey": key,
         "ce-key": key,
     }
 
 
 def readings_of(url: str, device: str) -> list[tuple[str, float]]:
-    rows = sql(url, "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", device)
+    rows = sql(
+        url, "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", device
+    )
     return [(iso(at), value) for at, value in rows]
 
 
@@ -233,7 +234,7 @@ def test_a_ping_source_tick_escalates_an_unacknowledged_alert(urls, db):
         "ce-type": "dev.knative.sources.ping",
         "ce-source": f"{NAMESPACE}/pingsources/escalate-cron-tick",
         "ce-id": str(uuid.uuid4()),
-        "ce-time": iso(datetime.now(timezone.utc)),
+        "ce-time": iso(datetime.now(UTC)),
     }
     assert_ok(binary(urls["escalate-cron"], tick, b'{"job": "escalate"}'))
     assert alerts_of(db, "device-002") == [("threshold_exceeded", "escalated")]
@@ -253,7 +254,7 @@ def alert_change(alert_id: str) -> dict[str, Any]:
         "message": "Pressure above 55 psi",
         "value": 58.5,
         "threshold": 55.0,
-        "timestamp": iso(datetime.now(timezone.utc)),
+        "timestamp": iso(datetime.now(UTC)),
         "sequence": 1,
     }
 

@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +41,10 @@ def functions_framework() -> str:
     return str(beside_python if beside_python.exists() else REPO / ".venv" / "bin" / "functions-framework")
 
 
-
 def reading(device: str, seconds_ago: float = 0.0, value: Any = 42.5) -> dict[str, Any]:
     return {
         "deviceId": device,
-        "timestamp": iso(datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)),
+        "timestamp": iso(datetime.now(UTC) - timedelta(seconds=seconds_ago)),
         "sensorType": "pressure",
         "value": value,
         "unit": "psi",
@@ -57,9 +56,10 @@ def unique_device(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-
 def stored(url: str, device: str) -> list[tuple[str, float]]:
-    rows = sql(url, "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", device)
+    rows = sql(
+        url, "SELECT timestamp, value::float8 FROM sensor_readings WHERE device_id = %s ORDER BY timestamp", device
+    )
     return [(iso(ts), value) for ts, value in rows]
 
 
@@ -160,10 +160,14 @@ def test_a_reading_event_is_stored_once_however_often_it_is_delivered(function_u
 def test_a_batch_event_is_stored(function_url, db_url):
     devices = [unique_device("fn-batch") for _ in range(3)]
     batch = [reading(devices[n % 3], seconds_ago=n, value=float(n)) for n in range(12)]
-    response = post_event(function_url, {"readings": batch}, type_="io.iotmon.reading.batch.v1", key=unique_device("gw"))
+    response = post_event(
+        function_url, {"readings": batch}, type_="io.iotmon.reading.batch.v1", key=unique_device("gw")
+    )
     assert 200 <= response.status_code < 300, response.text
     for device in devices:
-        assert sorted(stored(db_url, device)) == sorted((r["timestamp"], r["value"]) for r in batch if r["deviceId"] == device)
+        assert sorted(stored(db_url, device)) == sorted(
+            (r["timestamp"], r["value"]) for r in batch if r["deviceId"] == device
+        )
 
 
 def test_an_invalid_reading_is_dead_lettered_not_retried(function_url, db_url, kafka_bootstrap):

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,10 +26,10 @@ from eventing.events import alert_event
 from functions.environment import socketio_manager
 from functions.notify import NotificationsFailed, Notify
 from iotmon.adapters.postgres import db
-from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
-from iotmon.adapters.redis.ratelimit import KEY_PREFIX
 from iotmon.adapters.postgres.silences import create_silence, list_silences
 from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
+from iotmon.adapters.redis.ratelimit import KEY_PREFIX
+from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
 from tests.support.kafka_broker import free_port
 
 SOURCE = "/iotmon/test"
@@ -46,7 +46,7 @@ def change(alert: int = 1, action: str = "triggered", severity: str = "high", **
         "message": "Pressure reading above threshold",
         "value": 58.5,
         "threshold": 55.0,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "sequence": alert * 100 + ["triggered", "updated", "acknowledged", "escalated", "resolved"].index(action),
         **extra,
     }
@@ -179,7 +179,11 @@ def notify_env(clean_db: str, redis_url: str) -> Iterator[tuple[Any, redis.Redis
 
 def make_notify(notify_env, smtp_port: int | None, webhooks: tuple[str, ...] = (), **config: Any) -> Notify:
     pool, client, emitter = notify_env
-    smtp = SmtpConfig(host="127.0.0.1", port=smtp_port, recipients=("ops@example.com", "lead@example.com"), timeout=3) if smtp_port else None
+    smtp = (
+        SmtpConfig(host="127.0.0.1", port=smtp_port, recipients=("ops@example.com", "lead@example.com"), timeout=3)
+        if smtp_port
+        else None
+    )
     return Notify(pool, client, emitter, ChannelConfig(smtp=smtp, webhook_urls=webhooks, webhook_timeout=3, **config))
 
 
@@ -201,7 +205,9 @@ def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, recei
 
     [(name, data, room)] = live.drain()
     assert (name, room) == ("alert-triggered", "alerts")
-    assert {k: data[k] for k in ("alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp")} == {
+    assert {
+        k: data[k] for k in ("alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp")
+    } == {
         k: alert[k] for k in ("alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp")
     }
     assert data["status"] == "triggered" and data["action"] == "triggered" and data["details"] == {"breaches": 3}
@@ -217,7 +223,11 @@ def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, recei
     assert headers["content-type"] == "application/json"
     assert headers["ce-id"] == event["id"] and headers["ce-type"] == "io.iotmon.alert.triggered.v1"
 
-    assert logged(notify) == [("alert-001", "email", "sent", 1), ("alert-001", "socketio", "sent", 1), ("alert-001", "webhook", "sent", 1)]
+    assert logged(notify) == [
+        ("alert-001", "email", "sent", 1),
+        ("alert-001", "socketio", "sent", 1),
+        ("alert-001", "webhook", "sent", 1),
+    ]
 
 
 def test_low_severity_goes_only_to_the_webhook(notify_env, smtp, receiver, live):
@@ -253,19 +263,27 @@ def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp,
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
     with notify.pool.connection() as conn:
         silence = create_silence(
-            conn, device_id="device-002", reason="pump maintenance", created_by="alice",
-            ends_at=datetime.now(timezone.utc) + timedelta(hours=1),
+            conn,
+            device_id="device-002",
+            reason="pump maintenance",
+            created_by="alice",
+            ends_at=datetime.now(UTC) + timedelta(hours=1),
         )
         create_silence(
-            conn, device_id="device-003", reason="quick fix", created_by="alice",
-            ends_at=datetime.now(timezone.utc) + timedelta(seconds=0.3),
+            conn,
+            device_id="device-003",
+            reason="quick fix",
+            created_by="alice",
+            ends_at=datetime.now(UTC) + timedelta(seconds=0.3),
         )
         assert [s.id for s in list_silences(conn, device_id="device-002")] == [silence.id]
     notify([alert_event(change(alert=1), SOURCE)])
     assert [name for name, _, _ in live.drain()] == ["alert-triggered"]
     assert smtp.messages == [] and receiver.requests == []
     with notify.pool.connection() as conn:
-        rows = conn.execute("SELECT channel, status, silence_id FROM notifications WHERE channel <> 'socketio' ORDER BY channel").fetchall()
+        rows = conn.execute(
+            "SELECT channel, status, silence_id FROM notifications WHERE channel <> 'socketio' ORDER BY channel"
+        ).fetchall()
     assert rows == [("email", "silenced", silence.id), ("webhook", "silenced", silence.id)]
 
     time.sleep(0.35)  # device-003's silence has expired
@@ -276,7 +294,13 @@ def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp,
 def test_a_silence_for_every_device(notify_env, smtp, receiver, live):
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
     with notify.pool.connection() as conn:
-        create_silence(conn, device_id=None, reason="plant shutdown", created_by="bob", ends_at=datetime.now(timezone.utc) + timedelta(hours=8))
+        create_silence(
+            conn,
+            device_id=None,
+            reason="plant shutdown",
+            created_by="bob",
+            ends_at=datetime.now(UTC) + timedelta(hours=8),
+        )
     notify([alert_event(change(alert=1, deviceId="device-004"), SOURCE)])
     assert smtp.messages == [] and receiver.requests == [] and len(live.drain()) == 1
 
@@ -288,7 +312,11 @@ def test_smtp_down_does_not_block_the_webhook_and_the_retry_sends_only_the_email
     with pytest.raises(NotificationsFailed, match="email"):
         notify([event])
     assert len(receiver.requests) == 1 and len(live.drain()) == 1
-    assert [(channel, status) for _, channel, status, _ in logged(notify)] == [("email", "failed"), ("socketio", "sent"), ("webhook", "sent")]
+    assert [(channel, status) for _, channel, status, _ in logged(notify)] == [
+        ("email", "failed"),
+        ("socketio", "sent"),
+        ("webhook", "sent"),
+    ]
 
     smtp.start()
     try:
@@ -318,13 +346,17 @@ def test_resolved_sends_alert_resolved(notify_env, smtp, live):
     notify([alert_event(resolved, SOURCE)])
     [(name, data, room)] = live.drain()
     assert (name, room) == ("alert-resolved", "alerts")
-    assert data["alertId"] == "alert-001" and data["resolvedAt"] == resolved["timestamp"] and data["resolvedBy"] == "bob"
+    assert (
+        data["alertId"] == "alert-001" and data["resolvedAt"] == resolved["timestamp"] and data["resolvedBy"] == "bob"
+    )
     assert smtp.messages[0]["Subject"].startswith("[RESOLVED] device-002 threshold_exceeded:")
 
 
 def test_device_offline_moves_device_status(notify_env, live):
     notify = make_notify(notify_env, None)
-    offline = change(alert=4, type="device_offline", value=None, threshold=None, deviceId="device-005", message="No data for 30 s")
+    offline = change(
+        alert=4, type="device_offline", value=None, threshold=None, deviceId="device-005", message="No data for 30 s"
+    )
     notify([alert_event(offline, SOURCE)])
     notify([alert_event(offline | {"action": "resolved", "status": "resolved", "sequence": 999}, SOURCE)])
     seen = [(name, room, data.get("status")) for name, data, room in live.drain()]

@@ -29,13 +29,13 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from tests.support.paths import REPO
 from iotmon.adapters.settings import Settings
 from iotmon.service import alerts, auth, devices
 from iotmon.service.routes import API_ROUTES
 from iotmon.system import System
 from tests.support.auth import token
 from tests.support.kafka_broker import free_port
+from tests.support.paths import REPO
 
 MAX_EXAMPLES = int(os.environ.get("IOTMON_OPENAPI_EXAMPLES", "25"))
 NOT_ENVELOPES = {"/api/health", "/api/openapi.json", "/metrics"}  # the seed's health format, the document, Prometheus
@@ -112,8 +112,12 @@ def test_every_route_is_documented_next_to_its_endpoint():
 
 def test_operations_carry_the_roles_of_the_access_control(document):
     paths = document["paths"]
-    for path, method in [("/api/alerts/{alert_id}/acknowledge", "put"), ("/api/silences", "post"),
-                         ("/api/devices/{device_id}/config", "put"), ("/api/silences/{silence_id}", "delete")]:
+    for path, method in [
+        ("/api/alerts/{alert_id}/acknowledge", "put"),
+        ("/api/silences", "post"),
+        ("/api/devices/{device_id}/config", "put"),
+        ("/api/silences/{silence_id}", "delete"),
+    ]:
         assert paths[path][method]["x-required-role"] == "operator"
         assert paths[path][method]["security"] == [{"bearerAuth": []}]
         assert "403" in paths[path][method]["responses"]
@@ -173,7 +177,9 @@ def api_schema(service: System, database_url: str) -> Iterator[Any]:
         conn.execute("DELETE FROM silences WHERE id > %s", (last_silence,))
         conn.execute("DELETE FROM users WHERE NOT username = ANY(%s)", ([row[0] for row in users_before],))
         for row in users_before:
-            conn.execute("INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", row)
+            conn.execute(
+                "INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", row
+            )
 
 
 def assert_in_envelope(case: Any, response: Any) -> None:
@@ -181,7 +187,9 @@ def assert_in_envelope(case: Any, response: Any) -> None:
     media = response.headers.get("content-type", [""])
     media = media[0] if isinstance(media, list) else media
     if path in NOT_ENVELOPES or not media.startswith("application/json"):
-        assert response.status_code < 400 or media.startswith("application/json"), f"{case.operation.label}: error not in JSON"
+        assert response.status_code < 400 or media.startswith("application/json"), (
+            f"{case.operation.label}: error not in JSON"
+        )
         return
     body = response.json()
     if response.status_code < 400:
@@ -234,8 +242,12 @@ HOSTILE = [
     ("POST", "/api/auth/login", '{"username": "admin", "password": %s}' % SURROGATE),
     ("POST", "/api/users", '{"username": "someone", "password": %s}' % SURROGATE),
     ("POST", "/api/users", '{"username": %s, "password": "long enough password"}' % SURROGATE),
-    ("POST", "/api/readings", '{"deviceId": "device-001", "timestamp": "2026-01-01T00:00:00Z", "sensorType": "t",'
-     ' "value": 1, "unit": %s}' % SURROGATE),
+    (
+        "POST",
+        "/api/readings",
+        '{"deviceId": "device-001", "timestamp": "2026-01-01T00:00:00Z", "sensorType": "t",'
+        ' "value": 1, "unit": %s}' % SURROGATE,
+    ),
     ("POST", "/api/silences", '{"deviceId": %s, "reason": "r", "endsAt": "2999-01-01T00:00:00Z"}' % SURROGATE),
     ("POST", "/api/silences", '{"deviceId": null, "reason": %s, "endsAt": "2999-01-01T00:00:00Z"}' % SURROGATE),
     ("PUT", "/api/devices/device-001/config", '{"location": %s}' % SURROGATE),

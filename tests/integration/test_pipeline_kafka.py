@@ -3,7 +3,7 @@
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import psycopg
@@ -23,18 +23,25 @@ pytestmark = pytest.mark.kafka
 
 
 def now_minus(seconds: float) -> str:
-    at = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    at = datetime.now(UTC) - timedelta(seconds=seconds)
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def reading(device: str, seconds_ago: float, value: float = 42.0) -> dict:
-    return {"deviceId": device, "timestamp": now_minus(seconds_ago), "sensorType": "pressure", "value": value, "unit": "psi"}
+    return {
+        "deviceId": device,
+        "timestamp": now_minus(seconds_ago),
+        "sensorType": "pressure",
+        "value": value,
+        "unit": "psi",
+    }
 
 
 def stored(url: str, device_prefix: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT count(*) FROM sensor_readings WHERE device_id LIKE %s", (device_prefix + "%",)).fetchone()[0]
-
+        return conn.execute(
+            "SELECT count(*) FROM sensor_readings WHERE device_id LIKE %s", (device_prefix + "%",)
+        ).fetchone()[0]
 
 
 def drain(transport: KafkaTransport, topic: str, group: str, expected: int, timeout: float = 30.0) -> list:
@@ -75,8 +82,16 @@ def test_readings_flow_to_postgres_metrics_and_the_dead_letter_topic(transport, 
         transport.publish(topics.SENSORS_DATA, [batch_event(good[10:], "/gateway", key="gw-1")])
         transport.publish(topics.SENSORS_DATA, [reading_event({**reading(f"{device}0", 100), "value": "NaN"}, "/test")])
         wait_for(lambda: stored(clean_db, device) == 30)
-        letters = [e for e in drain(transport, topics.SENSORS_DATA_DLQ, f"dlq-{run}", 10, timeout=10) if device in str(e.get_data())]
-        metrics = [e for e in drain(transport, topics.METRICS, f"metrics-{run}", 1000, timeout=5) if device in str(e.get_data())]
+        letters = [
+            e
+            for e in drain(transport, topics.SENSORS_DATA_DLQ, f"dlq-{run}", 10, timeout=10)
+            if device in str(e.get_data())
+        ]
+        metrics = [
+            e
+            for e in drain(transport, topics.METRICS, f"metrics-{run}", 1000, timeout=5)
+            if device in str(e.get_data())
+        ]
     finally:
         router.stop()
     assert len(letters) == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -100,7 +100,10 @@ def test_unsubscribe_stops_the_stream(connect, redis_url):
 
 def test_subscribing_sends_the_current_value_at_once(connect, redis_url):
     store = redis.Redis.from_url(redis_url)
-    store.set(keys.current("device-004"), json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}))
+    store.set(
+        keys.current("device-004"),
+        json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}),
+    )
     store.set(keys.stats("device-004", "1h"), json.dumps({"avg": 300.5, "trend": "increasing"}))
     client = connect()
     client.call("subscribe-device", "device-004")
@@ -152,4 +155,4 @@ def test_system_status_on_subscription_and_ping(connect):
     assert status["status"] == "healthy" and set(status["dependencies"]) >= {"database", "redis", "kafka"}
     pong = client.call("ping")
     assert pong["status"] == "pong"
-    assert datetime.fromisoformat(pong["timestamp"]).tzinfo == timezone.utc
+    assert datetime.fromisoformat(pong["timestamp"]).tzinfo == UTC

@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -22,8 +22,8 @@ import simple_websocket
 
 from iotmon.adapters.postgres import storage
 from iotmon.core.readings import parse_reading
-from iotmon.system import System
 from iotmon.core.timestamps import iso
+from iotmon.system import System
 from tests.support.auth import bearer
 from tests.support.service import running_system
 from tests.support.waiting import wait_for
@@ -35,12 +35,13 @@ ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 # --------------------------------------------------------------------------- helpers
 
 
-
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def reading(device: str = "device-001", value: float = 42.5, at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+def reading(
+    device: str = "device-001", value: float = 42.5, at: datetime | None = None, **fields: Any
+) -> dict[str, Any]:
     return {
         "deviceId": device,
         "timestamp": iso(at or now()),
@@ -50,7 +51,6 @@ def reading(device: str = "device-001", value: float = 42.5, at: datetime | None
         "location": "assembly-line-1",
         **fields,
     }
-
 
 
 def stored_count(url: str, device: str) -> int:
@@ -155,7 +155,9 @@ def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
     newcomer = f"gw-9-{uuid.uuid4().hex[:8]}"
     base = now() - timedelta(seconds=30)
     batch = [reading("device-001", 40 + n, base + timedelta(seconds=n)) for n in range(3)]
-    batch += [reading("device-002", 20 + n, base + timedelta(seconds=n), sensorType="pressure", unit="psi") for n in range(2)]
+    batch += [
+        reading("device-002", 20 + n, base + timedelta(seconds=n), sensorType="pressure", unit="psi") for n in range(2)
+    ]
     batch += [reading(newcomer, 7.5, base, sensorType="humidity", unit="percent", location="warehouse-3")]
     response = api.post("/api/readings", json={"readings": batch})
     assert response.status_code == 202, response.text
@@ -163,8 +165,14 @@ def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
     assert body["success"] is True and body["data"] == {"accepted": 6}
 
     wait_for(
-        lambda: (stored_count(clean_db, "device-001"), stored_count(clean_db, "device-002"), stored_count(clean_db, newcomer))
-        == (3, 2, 1),
+        lambda: (
+            (
+                stored_count(clean_db, "device-001"),
+                stored_count(clean_db, "device-002"),
+                stored_count(clean_db, newcomer),
+            )
+            == (3, 2, 1)
+        ),
         what="the batch in sensor_readings",
     )
     assert [r["value"] for r in history(api, "device-001")["data"]["readings"]] == [40, 41, 42]
@@ -212,7 +220,11 @@ def test_a_batch_with_one_bad_reading_stores_nothing(api, clean_db):
 
 def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api):
     base = now() - timedelta(seconds=20)
-    batch = [reading("device-001", 1, base), {**reading("device-001", 2, base), "value": "x"}, reading("device-001", 3, now() + timedelta(hours=2))]
+    batch = [
+        reading("device-001", 1, base),
+        {**reading("device-001", 2, base), "value": "x"},
+        reading("device-001", 3, now() + timedelta(hours=2)),
+    ]
     error = assert_error(api.post("/api/readings", json={"readings": batch}), 400, "VALIDATION_ERROR")
     assert sorted(problem["index"] for problem in error["details"]) == [1, 2]
 
@@ -231,12 +243,16 @@ def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api)
     ids=["malformed", "empty", "form", "json-array", "json-string", "empty-batch", "readings-not-a-list"],
 )
 def test_a_body_that_is_not_a_reading_is_refused(api, content, content_type):
-    assert_error(api.post("/api/readings", content=content, headers={"content-type": content_type}), 400, "VALIDATION_ERROR")
+    assert_error(
+        api.post("/api/readings", content=content, headers={"content-type": content_type}), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_a_body_over_8_mib_is_refused(api):
     big = b'{"readings": [' + b" " * (9 * 1024 * 1024) + b"]}"
-    assert_error(api.post("/api/readings", content=big, headers={"content-type": "application/json"}), 413, "PAYLOAD_TOO_LARGE")
+    assert_error(
+        api.post("/api/readings", content=big, headers={"content-type": "application/json"}), 413, "PAYLOAD_TOO_LARGE"
+    )
 
 
 # --------------------------------------------------------------------------- GET /api/devices
@@ -273,7 +289,13 @@ def test_last_reading_is_the_newest(api, clean_db):
     at = now().replace(microsecond=0) - timedelta(minutes=5)
     with psycopg.connect(clean_db, autocommit=True) as conn:
         storage.write_readings(
-            conn, [parse_reading(reading("device-003", 10 + n, at + timedelta(seconds=n), sensorType="vibration", unit="hz")) for n in range(5)]
+            conn,
+            [
+                parse_reading(
+                    reading("device-003", 10 + n, at + timedelta(seconds=n), sensorType="vibration", unit="hz")
+                )
+                for n in range(5)
+            ],
         )
     device = devices_by_id(api)["device-003"]
     assert device["lastReading"] == {"value": 14, "timestamp": iso(at + timedelta(seconds=4))}
@@ -290,7 +312,11 @@ def known_readings(clean_db: str) -> list[datetime]:
     times = [base - timedelta(seconds=10 * n) for n in range(20)] + [base - timedelta(hours=2)]
     with psycopg.connect(clean_db, autocommit=True) as conn:
         storage.write_readings(
-            conn, [parse_reading(reading("device-002", float(n), at, sensorType="pressure", unit="psi")) for n, at in enumerate(times)]
+            conn,
+            [
+                parse_reading(reading("device-002", float(n), at, sensorType="pressure", unit="psi"))
+                for n, at in enumerate(times)
+            ],
         )
     return times
 
@@ -323,7 +349,9 @@ def test_history_reaches_older_readings_when_asked(api, known_readings):
     body = history(api, "device-002", **{"from": iso(now() - timedelta(hours=3))})
     assert len(body["data"]["readings"]) == 21
     assert body["data"]["readings"][0]["timestamp"] == iso(known_readings[20])
-    body = history(api, "device-002", **{"from": iso(now() - timedelta(hours=3)), "to": iso(now() - timedelta(hours=1))})
+    body = history(
+        api, "device-002", **{"from": iso(now() - timedelta(hours=3)), "to": iso(now() - timedelta(hours=1))}
+    )
     assert [r["value"] for r in body["data"]["readings"]] == [20.0]
 
 
@@ -370,14 +398,22 @@ def test_history_of_an_unknown_device_is_404(api):
 # --------------------------------------------------------------------------- the rest
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/api/nothing-here"), ("POST", "/api/devices/device-001"), ("DELETE", "/api/readings")])
+@pytest.mark.parametrize(
+    "method, path", [("GET", "/api/nothing-here"), ("POST", "/api/devices/device-001"), ("DELETE", "/api/readings")]
+)
 def test_unknown_api_routes_answer_404_in_the_envelope(api, service, database_url, method, path):
     headers = bearer(service.url, database_url, "admin")  # writes are checked for a token before routing
     assert_error(api.request(method, path, headers=headers), 404, "NOT_FOUND")
 
 
 def test_every_response_has_its_own_request_id(api):
-    responses = [api.get("/api/health"), api.get("/api/devices"), api.get("/api/nope"), api.get("/"), api.post("/api/readings", content=b"[")]
+    responses = [
+        api.get("/api/health"),
+        api.get("/api/devices"),
+        api.get("/api/nope"),
+        api.get("/"),
+        api.post("/api/readings", content=b"["),
+    ]
     ids = [r.headers["x-request-id"] for r in responses]
     assert len(set(ids)) == len(ids)
 
@@ -447,4 +483,3 @@ def test_socketio_polling_says_connection_status(service):
         name, data = next(e for p in packets if (e := _event(p)))
         assert name == "connection-status" and data["status"] == "connected"
         client.post("/socket.io/", params=params, content="1")  # close
-

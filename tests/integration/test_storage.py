@@ -1,6 +1,6 @@
 """Migrations, partitions and the idempotent COPY path on a real PostgreSQL."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -9,7 +9,7 @@ from iotmon.core.readings import parse_reading
 
 
 def reading(second: int, device: str = "device-001", day: datetime | None = None) -> object:
-    at = (day or datetime.now(timezone.utc).replace(microsecond=0)) - timedelta(seconds=second)
+    at = (day or datetime.now(UTC).replace(microsecond=0)) - timedelta(seconds=second)
     return parse_reading(
         {
             "deviceId": device,
@@ -50,11 +50,14 @@ def test_the_seed_devices_are_there(clean_db):
 
 def test_partitions_exist_for_the_retention_window_and_ahead(database_url):
     with psycopg.connect(database_url) as conn:
-        names = {row[0] for row in conn.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'sensor_readings'::regclass"
-        )}
-    now = datetime.now(timezone.utc)
+        names = {
+            row[0]
+            for row in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'sensor_readings'::regclass"
+            )
+        }
+    now = datetime.now(UTC)
     for months_ahead in (-3, 0, 1, 2):
         month = (now.replace(day=15) + timedelta(days=30.5 * months_ahead)).strftime("%Y_%m")
         assert f"sensor_readings_{month}" in names
@@ -73,12 +76,14 @@ def test_a_redelivered_batch_stores_nothing_twice(clean_db):
 def test_values_are_stored_as_sent(clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
         storage.write_readings(conn, [reading(7)])
-        row = conn.execute("SELECT device_id, sensor_type, value::float8, unit, location, status FROM sensor_readings").fetchone()
+        row = conn.execute(
+            "SELECT device_id, sensor_type, value::float8, unit, location, status FROM sensor_readings"
+        ).fetchone()
     assert row == ("device-001", "temperature", 20.07, "celsius", "assembly-line-1", "active")
 
 
 def test_a_month_without_a_partition_gets_one(clean_db):
-    far = datetime.now(timezone.utc) + timedelta(days=200)
+    far = datetime.now(UTC) + timedelta(days=200)
     with psycopg.connect(clean_db, autocommit=True) as conn:
         assert storage.write_readings(conn, [reading(0, day=far)]) == 1
         partition = conn.execute("SELECT tableoid::regclass::text FROM sensor_readings").fetchone()[0]
@@ -88,7 +93,9 @@ def test_a_month_without_a_partition_gets_one(clean_db):
 def test_new_devices_register_themselves(clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
         storage.ensure_devices(conn, [reading(0, device="gw-7-sensor-1")])
-        assert conn.execute("SELECT device_type, location, unit FROM devices WHERE device_id = 'gw-7-sensor-1'").fetchone() == (
+        assert conn.execute(
+            "SELECT device_type, location, unit FROM devices WHERE device_id = 'gw-7-sensor-1'"
+        ).fetchone() == (
             "temperature",
             "assembly-line-1",
             "celsius",

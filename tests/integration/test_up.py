@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
             pass
 
 
-
 def devices(url: str) -> dict[str, dict[str, Any]]:
     response = httpx.get(f"{url}/api/devices", timeout=10)
     assert response.status_code == 200, response.text
@@ -78,7 +77,7 @@ def history(url: str, device: str, since: datetime) -> list[str]:
 
 def test_up_serves_live_readings_stops_cleanly_and_keeps_its_data(tmp_path):
     data_dir = tmp_path / "data"
-    started_at = datetime.now(timezone.utc) - timedelta(minutes=1)
+    started_at = datetime.now(UTC) - timedelta(minutes=1)
 
     first = Up(free_port(), data_dir, tmp_path / "first.log", fresh=True)
     sockets: tuple[str, ...] = ()
@@ -96,7 +95,9 @@ def test_up_serves_live_readings_stops_cleanly_and_keeps_its_data(tmp_path):
         assert set(SEED_DEVICES) <= set(listed)
         before = history(url, "device-003", started_at)  # vibration: one reading a second
         time.sleep(1.5)
-        after = wait_for(lambda: (h := history(url, "device-003", started_at)) and len(h) > len(before) and h, 3, "more history")
+        after = wait_for(
+            lambda: (h := history(url, "device-003", started_at)) and len(h) > len(before) and h, 3, "more history"
+        )
         assert after[: len(before)] == before
         assert after == sorted(after)
 

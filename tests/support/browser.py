@@ -28,7 +28,9 @@ CHROMIUM_FLAGS = [
 def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        raise RuntimeError("Chromium is not installed: `make test` installs Debian's `chromium` (apt-get install chromium)")
+        raise RuntimeError(
+            "Chromium is not installed: `make test` installs Debian's `chromium` (apt-get install chromium)"
+        )
     return found
 
 

@@ -24,8 +24,7 @@ import yaml
 from jsonschema import FormatChecker
 from jsonschema.validators import validator_for
 
-from tests.support.paths import REPO
-from tests.support.paths import K8S_SCHEMAS, SHARED
+from tests.support.paths import K8S_SCHEMAS, REPO, SHARED
 
 KNATIVE = REPO / "knative"
 LAYERS = {"base": KNATIVE / "base", "dev": KNATIVE / "overlays" / "dev", "prod": KNATIVE / "overlays" / "prod"}

@@ -80,8 +80,7 @@ def kafka_libs(version: str = KAFKA_VERSION) -> Path:
     except RuntimeError as err:
         if version != KAFKA_VERSION or version == KAFKA_FALLBACK_VERSION:
             raise
-        print(f"Kafka {version}: {err}\nfalling back to Kafka {KAFKA_FALLBACK_VERSION}",
-              file=sys.stderr)
+        print(f"Kafka {version}: {err}\nfalling back to Kafka {KAFKA_FALLBACK_VERSION}", file=sys.stderr)
         return _fetch_libs(KAFKA_FALLBACK_VERSION)
 
 
@@ -102,8 +101,13 @@ def _run_maven(version: str, libs: Path) -> None:
     shutil.rmtree(libs, ignore_errors=True)  # drop a previous partial fetch
     print("fetching Kafka jars from Maven Central (once)…", file=sys.stderr, flush=True)
     cmd = [
-        "mvn", "-q", "-B", "-f", str(POM),
-        f"-Dkafka.version={version}", f"-Dlibs.dir={libs}",
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
+        f"-Dkafka.version={version}",
+        f"-Dlibs.dir={libs}",
         f"{DEPENDENCY_PLUGIN}:copy-dependencies",
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -236,7 +240,9 @@ class KafkaBroker:
         with open(self.dir / "console.log", "ab") as console:  # JVM errors before log4j is up
             self.proc = subprocess.Popen(
                 self._java_cmd(libs, "kafka.Kafka", str(config)),
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal goes to us, not the JVM
                 preexec_fn=_die_with_parent(),
             )
@@ -252,15 +258,20 @@ class KafkaBroker:
     def _java_cmd(self, libs: Path, main: str, *args: str) -> list[str]:
         assert self.dir is not None
         return [
-            "java", *JVM_OPTS,
+            "java",
+            *JVM_OPTS,
             f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.dir}",
-            "-cp", f"{libs}/*", main, *args,
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
         ]
 
     def _java(self, libs: Path, main: str, *args: str) -> None:
-        res = subprocess.run(self._java_cmd(libs, main, *args), capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=120)
+        res = subprocess.run(
+            self._java_cmd(libs, main, *args), capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+        )
         if res.returncode != 0:
             raise RuntimeError(f"{main} {args[0]} failed ({res.returncode}):\n{res.stdout}{res.stderr}")
 
@@ -300,8 +311,13 @@ class KafkaBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             topics = admin.list_topics(timeout=5).topics
-            if all(n in topics and topics[n].partitions and topics[n].error is None
-                   and all(p.leader >= 0 for p in topics[n].partitions.values()) for n in names):
+            if all(
+                n in topics
+                and topics[n].partitions
+                and topics[n].error is None
+                and all(p.leader >= 0 for p in topics[n].partitions.values())
+                for n in names
+            ):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"topics {names} have no leaders after {timeout:.0f} s")
@@ -314,8 +330,7 @@ class KafkaBroker:
         parts = []
         for log in (self.log_file, self.dir / "console.log"):
             text = log.read_text(errors="replace") if log.exists() else ""
-            parts.append(f"--- {log.name} (last {lines} lines) ---\n"
-                         + "\n".join(text.splitlines()[-lines:]))
+            parts.append(f"--- {log.name} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:]))
         return "\n".join(parts)
 
 
@@ -373,9 +388,11 @@ def main() -> None:
     topics = sys.argv[1:]
     t0 = time.monotonic()
     with kafka_broker(topics) as broker:
-        print(f"Kafka {broker.version} ready in {time.monotonic() - t0:.1f} s: "
-              f"bootstrap.servers={broker.bootstrap_servers}  (dir {broker.dir}; Ctrl-C stops)",
-              flush=True)
+        print(
+            f"Kafka {broker.version} ready in {time.monotonic() - t0:.1f} s: "
+            f"bootstrap.servers={broker.bootstrap_servers}  (dir {broker.dir}; Ctrl-C stops)",
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             threading.Event().wait()

@@ -22,7 +22,9 @@ READY_TIMEOUT = 30.0
 def start(args: list[str], env: Mapping[str, str], log: Path, program: str = IOTMON) -> subprocess.Popen:
     """`iotmon <args>` (or another program), its output appended to `log`."""
     with open(log, "ab") as out:
-        return subprocess.Popen([program, *args], env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [program, *args], env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_listening(url: str, process: subprocess.Popen, log: Path, timeout: float = READY_TIMEOUT) -> None:
@@ -72,7 +74,11 @@ def function_servers(names: Iterable[str], env: Mapping[str, str], log_dir: Path
     try:
         for name in names:
             port, log = free_port(), log_dir / f"func-{name}.log"
-            started[name] = (f"http://127.0.0.1:{port}", start(["func", "run", name, "--port", str(port)], env, log), log)
+            started[name] = (
+                f"http://127.0.0.1:{port}",
+                start(["func", "run", name, "--port", str(port)], env, log),
+                log,
+            )
         for url, process, log in started.values():
             wait_listening(url, process, log)
         yield {name: url for name, (url, _, _) in started.items()}

@@ -40,7 +40,9 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
 @contextmanager
 def operator_client(system: System, database_url: str, timeout: float = 30.0) -> Iterator[httpx.Client]:
     """An HTTP client acting as an operator (tests of the endpoints; tests/integration/test_auth.py checks roles)."""
-    with httpx.Client(base_url=system.url, timeout=timeout, headers=bearer(system.url, database_url, "operator")) as client:
+    with httpx.Client(
+        base_url=system.url, timeout=timeout, headers=bearer(system.url, database_url, "operator")
+    ) as client:
         yield client
 
 

@@ -28,7 +28,11 @@ class Up:
     """One `iotmon up` process; stdout is read on a thread so the pipe never fills."""
 
     def __init__(self, port: int, data_dir: Path, log: Path, fresh: bool, env: Mapping[str, str] | None = None) -> None:
-        inherited = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "IOTMON_FRESH", "HOST"}}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "IOTMON_FRESH", "HOST"}
+        }
         env = {**inherited, "PORT": str(port), "IOTMON_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log = log
         self._stderr = open(log, "wb")
@@ -60,7 +64,9 @@ class Up:
             except queue.Empty:
                 break
             if line is None:
-                raise AssertionError(f"iotmon up exited ({self.proc.wait()}) before printing its URL:\n{''.join(seen)}{self.stderr()}")
+                raise AssertionError(
+                    f"iotmon up exited ({self.proc.wait()}) before printing its URL:\n{''.join(seen)}{self.stderr()}"
+                )
             seen.append(line)
             if match := URL_LINE.search(line):
                 return match.group(1)
@@ -74,7 +80,9 @@ class Up:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"iotmon up did not stop within {timeout:.0f} s of SIGTERM:\n{self.stderr()}") from None
+            raise AssertionError(
+                f"iotmon up did not stop within {timeout:.0f} s of SIGTERM:\n{self.stderr()}"
+            ) from None
 
     def kill(self) -> None:
         """Whatever happened: the process gone (by its pid) and the log closed."""

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "the condition", every: float = 0.05) -> Any:
+def wait_for(
+    condition: Callable[[], Any], timeout: float = 30.0, what: str = "the condition", every: float = 0.05
+) -> Any:
     """Poll `condition` until it returns something truthy, and return that; fail the test after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:

@@ -12,9 +12,7 @@ from iotmon.core.alert_machine import (
 )
 from iotmon.core.rules import BREACH, CLEAR, HOLD, NONE
 
-SETTINGS = Settings(
-    breach_count=3, clear_after_s=30, flap_window_s=600, flap_transitions=4
-)
+SETTINGS = Settings(breach_count=3, clear_after_s=30, flap_window_s=600, flap_transitions=4)
 
 
 def run(state, verdicts, settings=SETTINGS):
@@ -50,9 +48,7 @@ def test_enters_only_after_breach_count_consecutive_breaches():
 def test_severity_rise_is_one_update_and_never_falls():
     state = MachineState()
     run(state, [(0, BREACH, 0), (1, BREACH, 0), (2, BREACH, 0)])
-    assert run(
-        state, [(3, BREACH, 2), (4, BREACH, 1), (5, BREACH, 2), (6, BREACH, 3)]
-    ) == [(3, UPDATE), (6, UPDATE)]
+    assert run(state, [(3, BREACH, 2), (4, BREACH, 1), (5, BREACH, 2), (6, BREACH, 3)]) == [(3, UPDATE), (6, UPDATE)]
     assert state.severity_name == "critical"
 
 
@@ -79,10 +75,7 @@ def test_resolves_after_clear_for_clear_after_s_and_hold_restarts_the_wait():
 def test_breach_while_clearing_restarts_the_wait():
     state = MachineState()
     run(state, [(0, BREACH, 0), (1, BREACH, 0), (2, BREACH, 0)])
-    assert (
-        run(state, [(10, CLEAR, 0), (30, BREACH, 0), (45, CLEAR, 0), (70, CLEAR, 0)])
-        == []
-    )
+    assert run(state, [(10, CLEAR, 0), (30, BREACH, 0), (45, CLEAR, 0), (70, CLEAR, 0)]) == []
     assert run(state, [(75, CLEAR, 0)]) == [(75, RESOLVE)]
 
 
@@ -102,35 +95,23 @@ def test_none_changes_nothing():
 
 
 def test_flapping_notifies_once_and_holds_the_alert_open():
-    settings = Settings(
-        breach_count=1, clear_after_s=10, flap_window_s=600, flap_transitions=4
-    )
+    settings = Settings(breach_count=1, clear_after_s=10, flap_window_s=600, flap_transitions=4)
     state = MachineState()
     cycle = lambda t: [(t, BREACH, 0), (t + 5, CLEAR, 0), (t + 15, CLEAR, 0)]
-    changes = run(
-        state, cycle(0) + cycle(100) + cycle(200) + cycle(300) + cycle(400), settings
-    )
+    changes = run(state, cycle(0) + cycle(100) + cycle(200) + cycle(300) + cycle(400), settings)
     # enter, exit, enter, then the 4th transition (an exit) is turned into FLAPPING; later cycles stay open.
     assert changes == [(0, TRIGGER), (15, RESOLVE), (100, TRIGGER), (115, FLAPPING)]
     assert state.open and state.flapping
     # resolves only once the value has been clear for the whole flap window
-    assert (
-        run(state, [(500, CLEAR, 0), (1004, CLEAR, 0)], settings) == []
-    )  # clear since 405
+    assert run(state, [(500, CLEAR, 0), (1004, CLEAR, 0)], settings) == []  # clear since 405
     assert run(state, [(1005, CLEAR, 0)], settings) == [(1005, RESOLVE)]
     assert not state.flapping
 
 
 def test_slow_cycles_do_not_flap():
-    settings = Settings(
-        breach_count=1, clear_after_s=10, flap_window_s=600, flap_transitions=4
-    )
+    settings = Settings(breach_count=1, clear_after_s=10, flap_window_s=600, flap_transitions=4)
     state = MachineState()
-    verdicts = [
-        v
-        for t in range(0, 7000, 700)
-        for v in [(t, BREACH, 0), (t + 20, CLEAR, 0), (t + 31, CLEAR, 0)]
-    ]
+    verdicts = [v for t in range(0, 7000, 700) for v in [(t, BREACH, 0), (t + 20, CLEAR, 0), (t + 31, CLEAR, 0)]]
     changes = run(state, verdicts, settings)
     assert [c for _, c in changes].count(FLAPPING) == 0
     assert [c for _, c in changes].count(TRIGGER) == 10

@@ -6,7 +6,13 @@ import pytest
 from eventing.binding import decode, encode, json_data
 from eventing.events import READING, reading_event
 
-READING_DATA = {"deviceId": "device-001", "timestamp": "2025-01-11T10:00:00Z", "sensorType": "temperature", "value": 1.5, "unit": "celsius"}
+READING_DATA = {
+    "deviceId": "device-001",
+    "timestamp": "2025-01-11T10:00:00Z",
+    "sensorType": "temperature",
+    "value": 1.5,
+    "unit": "celsius",
+}
 
 
 def test_attributes_travel_as_ce_headers_and_the_device_is_the_key():

@@ -10,9 +10,8 @@ import pytest
 from jsonschema import Draft7Validator
 
 from eventing.wiring import load_wiring
-from tests.support.paths import REPO
 from tests.support.deployment import FUNCTIONS, containerfile_stages, load, need_shared
-from tests.support.paths import COMPOSE_SCHEMA
+from tests.support.paths import COMPOSE_SCHEMA, REPO
 
 COMPOSE = REPO / "compose-dev" / "compose.yaml"
 # How the router is told where each function listens (the router reads the same variable): name=url,name=url,…

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.support.paths import REPO
 from iotmon.cli import build_parser
 from tests.support.deployment import FUNCTIONS, containerfile_stages
+from tests.support.paths import REPO
 
 FRAMEWORK = re.compile(r"--source=(?P<source>\S+) --target=(?P<target>\S+) --signature-type=(?P<signature>\S+)")
 

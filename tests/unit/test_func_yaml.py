@@ -8,9 +8,8 @@ import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
 from eventing.wiring import read_manifests
-from tests.support.paths import REPO
 from tests.support.deployment import FUNCTIONS, load, need_shared
-from tests.support.paths import SHARED
+from tests.support.paths import REPO, SHARED
 
 
 def service(name):

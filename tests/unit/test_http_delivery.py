@@ -77,9 +77,11 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            status, reply = state.answer(Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()))
+            status, reply = state.answer(
+                Received({k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+            )
             self.send_response(status)
             self.send_header("content-length", str(len(reply)))
             self.end_headers()
@@ -114,7 +116,9 @@ def router_to() -> Iterator[Callable[..., tuple[Router, MemoryTransport]]]:
 
 
 def records(events, partition: int = 0) -> list[Record]:  # type: ignore[no-untyped-def]
-    return [Record("in", partition, n, m.key, tuple(m.headers.items()), m.value) for n, m in enumerate(map(encode, events))]
+    return [
+        Record("in", partition, n, m.key, tuple(m.headers.items()), m.value) for n, m in enumerate(map(encode, events))
+    ]
 
 
 def dead_letters(transport: MemoryTransport) -> list:
@@ -145,7 +149,9 @@ def test_each_event_is_posted_alone_in_binary_mode(receiver, router_to):
 
 def test_a_plain_record_is_posted_wrapped_as_a_kafka_source_does(receiver, router_to):
     router, _ = router_to(receiver.url)
-    router.deliver_records(SUBSCRIPTION, [Record("in", 3, 41, b"device-001", (("content-type", b"application/json"),), b'{"n": 7}')])
+    router.deliver_records(
+        SUBSCRIPTION, [Record("in", 3, 41, b"device-001", (("content-type", b"application/json"),), b'{"n": 7}')]
+    )
     [request] = receiver.requests
     assert request.headers["ce-type"] == "dev.knative.kafka.event"
     assert request.headers["ce-id"] == "partition:3/offset:41"
@@ -237,7 +243,9 @@ def test_ordered_delivery_keeps_each_partition_in_order_and_runs_partitions_side
 
     receiver.answers = [answer]
     router, _ = router_to(receiver.url)
-    batch = records([event(n) for n in range(10)], partition=0) + records([event(n) for n in range(10, 20)], partition=1)
+    batch = records([event(n) for n in range(10)], partition=0) + records(
+        [event(n) for n in range(10, 20)], partition=1
+    )
     router.deliver_records(SUBSCRIPTION, batch)
     sent = numbers(receiver.requests)
     # The retry of 3 (13) comes before anything after it in its partition.
@@ -282,7 +290,9 @@ def test_stopping_during_backoff_leaves_the_event_uncommitted(receiver, router_t
 
 def test_ping_ticks_are_posted(receiver, router_to):
     schedule = PingSchedule("escalate-cron-tick", "* * * * *", "cron", data='{"job": "escalate"}')
-    router = Router(MemoryTransport(), Wiring((), (schedule,)), {"cron": OverHttp("cron", receiver.url)}, tick_seconds=0.05)
+    router = Router(
+        MemoryTransport(), Wiring((), (schedule,)), {"cron": OverHttp("cron", receiver.url)}, tick_seconds=0.05
+    )
     router.start()
     try:
         wait_for(lambda: len(receiver.requests) >= 2)
@@ -299,15 +309,24 @@ def test_ping_ticks_are_posted(receiver, router_to):
 
 
 def test_function_urls_default_to_consecutive_local_ports():
-    assert function_urls(["notify", "ingest"], {}) == {"ingest": "http://127.0.0.1:8081", "notify": "http://127.0.0.1:8085"}
-    assert function_urls(["aggregate"], {"IOTMON_FUNCTIONS_BASE_PORT": "9000"}) == {"aggregate": "http://127.0.0.1:9001"}
+    assert function_urls(["notify", "ingest"], {}) == {
+        "ingest": "http://127.0.0.1:8081",
+        "notify": "http://127.0.0.1:8085",
+    }
+    assert function_urls(["aggregate"], {"IOTMON_FUNCTIONS_BASE_PORT": "9000"}) == {
+        "aggregate": "http://127.0.0.1:9001"
+    }
     assert function_urls(["aggregate"], {}, base_port=7000) == {"aggregate": "http://127.0.0.1:7001"}
 
 
 def test_function_urls_from_the_environment_and_the_command_line_win_in_that_order():
     environ = {"IOTMON_FUNCTION_URLS": "ingest=http://ingest:8080/, notify=http://notify:8080"}
     urls = function_urls(["ingest", "notify", "aggregate"], environ, ["notify=http://127.0.0.1:9999"])
-    assert urls == {"ingest": "http://ingest:8080", "notify": "http://127.0.0.1:9999", "aggregate": "http://127.0.0.1:8082"}
+    assert urls == {
+        "ingest": "http://ingest:8080",
+        "notify": "http://127.0.0.1:9999",
+        "aggregate": "http://127.0.0.1:8082",
+    }
 
 
 @pytest.mark.parametrize(

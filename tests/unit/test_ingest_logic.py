@@ -1,13 +1,13 @@
 """ingest's pure part: sorting events into readings and rejections, and what it sends on."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
 from eventing.events import READING_BATCH, batch_event, make_event, reading_event
 from functions.ingest import dead_letters, metrics_events, sort_events
 
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
 def reading(device="device-001", second=0, value=20.0):
@@ -79,6 +79,8 @@ def test_metrics_events_stay_small():
 
 
 def test_a_time_problem_in_a_batch_names_its_position():
-    batch = batch_event([reading(), {**reading(), "value": "x"}, {**reading(), "timestamp": "2026-06-16T00:00:00Z"}], "/gw", key="gw")
+    batch = batch_event(
+        [reading(), {**reading(), "value": "x"}, {**reading(), "timestamp": "2026-06-16T00:00:00Z"}], "/gw", key="gw"
+    )
     rejected = sort_events([batch], NOW).rejected
     assert sorted(rejection.index for rejection, _ in rejected) == [1, 2]

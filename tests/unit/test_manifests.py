@@ -12,7 +12,6 @@ import pytest
 from eventing import topics
 from eventing.wiring import load_wiring, read_manifests
 from iotmon import __version__
-from tests.support.paths import KNATIVE_DIR, REPO
 from tests.support.deployment import (
     FUNCTIONS,
     KNATIVE,
@@ -25,6 +24,7 @@ from tests.support.deployment import (
     schema_errors,
     split_image,
 )
+from tests.support.paths import KNATIVE_DIR, REPO
 
 TAGS = {"base": "latest", "dev": "dev", "prod": __version__}
 NAMESPACE = "iot-monitoring"

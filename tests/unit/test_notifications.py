@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from eventing.events import alert_event
 from functions.notify import parse_change
+from iotmon.adapters.email import body, message, subject
+from iotmon.adapters.postgres.silences import SilenceError, validate
 from iotmon.adapters.settings import channels_from_env
 from iotmon.core.alerts import SEVERITIES
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
-from iotmon.adapters.email import body, message, subject
 from iotmon.core.live import live_messages
 from iotmon.core.routing import change_key, dedup_key, route, webhook_target
-from iotmon.adapters.postgres.silences import SilenceError, validate
 
-NOW = datetime(2026, 1, 11, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
 SMTP = SmtpConfig(host="127.0.0.1", recipients=("ops@example.com",))
 BOTH = ChannelConfig(smtp=SMTP, webhook_urls=("http://hooks.example.com/alerts",))
 
@@ -149,7 +149,12 @@ def test_a_valid_silence_passes():
     ],
 )
 def test_invalid_silences_are_refused(fields, why):
-    values = {"reason": "maintenance", "created_by": "alice", "starts_at": NOW, "ends_at": NOW + timedelta(hours=1)} | fields
+    values = {
+        "reason": "maintenance",
+        "created_by": "alice",
+        "starts_at": NOW,
+        "ends_at": NOW + timedelta(hours=1),
+    } | fields
     with pytest.raises(SilenceError, match=why):
         validate(now=NOW, **values)
 
@@ -158,8 +163,14 @@ def test_invalid_silences_are_refused(fields, why):
 
 
 def test_email_subject_and_body():
-    assert subject(change(severity="critical")) == "[CRITICAL] device-002 threshold_exceeded: Pressure reading above threshold"
-    assert subject(change(action="escalated")) == "[HIGH] device-002 threshold_exceeded escalated: Pressure reading above threshold"
+    assert (
+        subject(change(severity="critical"))
+        == "[CRITICAL] device-002 threshold_exceeded: Pressure reading above threshold"
+    )
+    assert (
+        subject(change(action="escalated"))
+        == "[HIGH] device-002 threshold_exceeded escalated: Pressure reading above threshold"
+    )
     assert subject(change(action="resolved")).startswith("[RESOLVED] device-002 threshold_exceeded:")
     assert subject(change(message="two\nlines")).endswith(": two lines")
     text = body(change(details={"breaches": 3}))
@@ -177,7 +188,16 @@ def test_email_message_headers():
 def test_live_messages_follow_the_seed_payloads():
     [triggered] = live_messages(change())
     assert triggered.event == "alert-triggered" and triggered.room == "alerts"
-    assert list(triggered.data)[:8] == ["alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp"]
+    assert list(triggered.data)[:8] == [
+        "alertId",
+        "deviceId",
+        "type",
+        "severity",
+        "message",
+        "value",
+        "threshold",
+        "timestamp",
+    ]
     [resolved] = live_messages(change(action="resolved", actor="bob"))
     assert resolved.event == "alert-resolved"
     assert resolved.data["resolvedAt"] == resolved.data["timestamp"] and resolved.data["resolvedBy"] == "bob"

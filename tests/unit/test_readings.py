@@ -1,12 +1,12 @@
 """The reading contract in code: parsing, batch splitting and time checks (no servers)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from iotmon.core.readings import RETENTION, check_time, parse_batch, parse_reading
 
-NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 GOOD = {
     "deviceId": "device-001",
     "timestamp": "2026-06-15T11:59:58.000Z",

@@ -21,7 +21,9 @@ from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
 from tests.support.waiting import wait_for
 
 DLQ = "in.dlq"
-SUBSCRIPTION = KafkaSubscription("src", ("in",), "group", "fn", Delivery(retry=2, backoff_delay=0.01, dead_letter_topic=DLQ))
+SUBSCRIPTION = KafkaSubscription(
+    "src", ("in",), "group", "fn", Delivery(retry=2, backoff_delay=0.01, dead_letter_topic=DLQ)
+)
 
 
 def wiring(*schedules: PingSchedule) -> Wiring:

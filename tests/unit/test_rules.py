@@ -71,9 +71,7 @@ def test_anomaly_band_is_median_plus_minus_sensitivity_mad():
     window = np.array([10.0, 11, 12, 13, 14])
     median, mad, low, high = rules.anomaly_band(window, 4.0)
     assert median == 12 and mad == 1
-    assert low == pytest.approx(12 - 4 / 0.6745) and high == pytest.approx(
-        12 + 4 / 0.6745
-    )
+    assert low == pytest.approx(12 - 4 / 0.6745) and high == pytest.approx(12 + 4 / 0.6745)
 
 
 def test_data_anomaly_needs_enough_samples_and_reports_the_band():
@@ -94,9 +92,9 @@ def test_data_anomaly_needs_enough_samples_and_reports_the_band():
     details = series.describe(40).details
     window = values[:40]
     _median, _mad, low, high = rules.anomaly_band(window, 4.0, device.normal_span)
-    assert details["expectedMin"] == pytest.approx(low, abs=1e-3) and details[
-        "expectedMax"
-    ] == pytest.approx(high, abs=1e-3)
+    assert details["expectedMin"] == pytest.approx(low, abs=1e-3) and details["expectedMax"] == pytest.approx(
+        high, abs=1e-3
+    )
     assert details["score"] > 4.0 and details["samples"] == 40
 
 
@@ -106,9 +104,7 @@ def test_data_anomaly_in_a_later_batch_uses_the_rolling_window():
     device = DeviceRules("d", normal_min=0, normal_max=100, alert_max=200)
     whole = rules.data_anomaly(device, _times(len(values)), values, 0)
     tail = rules.data_anomaly(device, _times(len(values)), values, 150)
-    assert np.array_equal(
-        whole.kinds[150:], tail.kinds
-    )  # same verdicts however the readings were batched
+    assert np.array_equal(whole.kinds[150:], tail.kinds)  # same verdicts however the readings were batched
     assert tail.kinds[-1] == BREACH
 
 
@@ -121,9 +117,7 @@ def test_constant_signal_has_a_mad_floor():
 
 def test_trend_projects_the_crossing_time():
     times = _times(60, period=10.0)
-    values = 60 + 0.01 * (
-        times - times[0]
-    )  # +0.01 per second: 65.9 at the end, 85 in ~1910 s
+    values = 60 + 0.01 * (times - times[0])  # +0.01 per second: 65.9 at the end, 85 in ~1910 s
     device = DeviceRules(
         "device-001",
         normal_min=20,
@@ -147,21 +141,15 @@ def test_trend_projects_the_crossing_time():
 def test_trend_outside_the_horizon_or_flat_is_clear():
     times = _times(60, period=10.0)
     rising = 60 + 0.01 * (times - times[0]) + np.tile([0.01, -0.01], 30)
-    short = DeviceRules(
-        "device-001", normal_min=20, normal_max=80, alert_max=85, trend_horizon_s=900
-    )
-    assert (
-        rules.trend_warning(short, times, rising, 0).kinds[-1] == CLEAR
-    )  # 1910 s > 1.5 × 900
+    short = DeviceRules("device-001", normal_min=20, normal_max=80, alert_max=85, trend_horizon_s=900)
+    assert rules.trend_warning(short, times, rising, 0).kinds[-1] == CLEAR  # 1910 s > 1.5 × 900
     flat = 60 + np.tile([0.5, -0.5], 30)
     assert rules.trend_warning(short, times, flat, 0).kinds[-1] == CLEAR
 
 
 def test_falling_trend_heads_for_the_minimum():
     times = _times(60, period=10.0)
-    values = (
-        30 - 0.02 * (times - times[0]) + np.tile([0.01, -0.01], 30)
-    )  # 18.2 at the end, 15 in ~160 s
+    values = 30 - 0.02 * (times - times[0]) + np.tile([0.01, -0.01], 30)  # 18.2 at the end, 15 in ~160 s
     device = DeviceRules(
         "device-001",
         normal_min=20,
@@ -173,12 +161,8 @@ def test_falling_trend_heads_for_the_minimum():
     series = rules.trend_warning(device, times, values, 0)
     assert series.kinds[-1] == BREACH
     details = series.describe(59).details
-    assert details["direction"] == "down" and details[
-        "secondsToThreshold"
-    ] == pytest.approx(160, abs=5)
-    assert (
-        rules.SEVERITIES[series.severities[-1]] == "high"
-    )  # under a quarter of the horizon
+    assert details["direction"] == "down" and details["secondsToThreshold"] == pytest.approx(160, abs=5)
+    assert rules.SEVERITIES[series.severities[-1]] == "high"  # under a quarter of the horizon
 
 
 def test_noise_alone_raises_no_trend():
@@ -197,10 +181,7 @@ def test_noise_alone_raises_no_trend():
 
 
 def test_evaluate_runs_every_applicable_rule():
-    names = [
-        s.rule
-        for s in rules.evaluate(TEMPERATURE, _times(3), np.array([1.0, 2.0, 3.0]))
-    ]
+    names = [s.rule for s in rules.evaluate(TEMPERATURE, _times(3), np.array([1.0, 2.0, 3.0]))]
     assert names == [
         "threshold_exceeded",
         "threshold_below",

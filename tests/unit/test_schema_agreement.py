@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from tests.support.paths import SCHEMA_DIR
 from iotmon.core.readings import parse_batch, parse_reading, parse_time
+from tests.support.paths import SCHEMA_DIR
 
 READING_SCHEMA = json.loads((SCHEMA_DIR / "events" / "reading.schema.json").read_text())
 BATCH_SCHEMA = json.loads((SCHEMA_DIR / "events" / "reading-batch.schema.json").read_text())
@@ -100,7 +100,13 @@ def test_edge_cases_agree(reading):
 
 @pytest.mark.parametrize(
     "batch",
-    [{"readings": [GOOD]}, {"readings": []}, {"readings": [GOOD, {**GOOD, "value": "x"}]}, {"rows": []}, {"readings": [GOOD], "x": 1}],
+    [
+        {"readings": [GOOD]},
+        {"readings": []},
+        {"readings": [GOOD, {**GOOD, "value": "x"}]},
+        {"rows": []},
+        {"readings": [GOOD], "x": 1},
+    ],
 )
 def test_batches_agree(batch):
     good, bad = parse_batch(batch)
@@ -112,8 +118,15 @@ timestamps = st.one_of(
     st.datetimes(timezones=st.just(__import__("datetime").timezone.utc)).map(lambda d: d.isoformat()),
     st.builds(
         "{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}{}{}".format,
-        st.integers(0, 9999), digits, digits, st.sampled_from("T t"), digits, digits, digits,
-        st.sampled_from(["", ".5", ".123456", ".1234567"]), st.sampled_from(["Z", "z", "+01:00", "-0800", "", "+24:00"]),
+        st.integers(0, 9999),
+        digits,
+        digits,
+        st.sampled_from("T t"),
+        digits,
+        digits,
+        digits,
+        st.sampled_from(["", ".5", ".123456", ".1234567"]),
+        st.sampled_from(["Z", "z", "+01:00", "-0800", "", "+24:00"]),
     ),
 )
 readings = st.fixed_dictionaries(

@@ -8,7 +8,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import astuple
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from eventing.events import READING, READING_BATCH
 from eventing.memory import MemoryTransport
 from eventing.topics import SENSORS_DATA
 from eventing.transport import DeliveryError
-from tests.support.paths import REPO
 from iotmon.core.readings import check_time, parse_reading
 from iotmon.simulator import (
     SEED_DEVICES,
@@ -41,11 +40,11 @@ from iotmon.simulator import (
     run_replay,
     sensor_type_for,
 )
-from tests.support.paths import SKAB
+from tests.support.paths import REPO, SKAB
 
 SKAB_FILE = SKAB / "valve1" / "0.csv"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
-START = datetime(2026, 3, 9, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 
 
 def published(transport: MemoryTransport) -> list[tuple[CloudEvent, Any]]:
@@ -55,7 +54,7 @@ def published(transport: MemoryTransport) -> list[tuple[CloudEvent, Any]]:
 
 
 def assert_valid(readings: Sequence[dict[str, Any]], now: datetime | None = None) -> None:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     for reading in readings:
         parsed = parse_reading(reading)  # raises on any schema violation
         assert check_time(parsed, now) is None, reading
@@ -299,7 +298,10 @@ def test_a_mapping_onto_seed_devices_takes_their_type_unit_and_location(small_cs
     assert [r["deviceId"] for r in readings] == ["device-001", "device-002"] * 2 + ["device-001"]
     first = readings[0]
     assert (first["sensorType"], first["unit"], first["location"], first["value"]) == (
-        "temperature", "celsius", "assembly-line-1", 70.13,
+        "temperature",
+        "celsius",
+        "assembly-line-1",
+        70.13,
     )
     assert_valid(readings, now=START)
 
@@ -323,7 +325,7 @@ def test_replay_as_fast_as_possible_keeps_intervals_and_ends_now(small_csv: Path
 
 def test_replay_sends_at_the_files_pace(small_csv: Path) -> None:
     transport = MemoryTransport()
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     summary = run_replay(transport, small_csv, {"Temperature": "device-001"}, speed=20)
     assert summary.rows == 3 and summary.sent == 3 and summary.errors == 0
     assert 0.14 < summary.seconds < 0.5
@@ -347,8 +349,14 @@ def test_replay_of_the_real_skab_file() -> None:
     readings = [data for _, data in published(transport)]
     assert_valid(readings)
     assert {r["deviceId"] for r in readings} == {
-        "skab-accelerometer1rms", "skab-accelerometer2rms", "skab-current", "skab-pressure",
-        "skab-temperature", "skab-thermocouple", "skab-voltage", "skab-volume-flow-raterms",
+        "skab-accelerometer1rms",
+        "skab-accelerometer2rms",
+        "skab-current",
+        "skab-pressure",
+        "skab-temperature",
+        "skab-thermocouple",
+        "skab-voltage",
+        "skab-volume-flow-raterms",
     }
     newest = max(datetime.fromisoformat(r["timestamp"]) for r in readings)
-    assert abs((datetime.now(timezone.utc) - newest).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - newest).total_seconds()) < 5

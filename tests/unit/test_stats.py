@@ -13,8 +13,15 @@ from iotmon.core.stats import Moments, Ranges
 def reference(t, v):
     t, v = np.asarray(t, float), np.asarray(v, float)
     slope = float(np.polyfit(t, v, 1)[0]) if len(t) > 1 and np.ptp(t) > 0 else 0.0
-    return {"n": len(v), "avg": float(np.mean(v)), "std": float(np.std(v)), "slope": slope,
-            "min": float(np.min(v)), "max": float(np.max(v)), "median": statistics.median(v.tolist())}
+    return {
+        "n": len(v),
+        "avg": float(np.mean(v)),
+        "std": float(np.std(v)),
+        "slope": slope,
+        "min": float(np.min(v)),
+        "max": float(np.max(v)),
+        "median": statistics.median(v.tolist()),
+    }
 
 
 def check(m: Moments, t, v):
@@ -91,17 +98,43 @@ def test_trend_tolerance_is_two_percent_of_the_normal_span_across_the_window():
 
 def test_summary_uses_the_observed_range_without_a_normal_span():
     t = np.arange(100.0)
-    doc = stats.summary(stats.moments(t, 2 * t), median_value=99.0, window_s=3600, normal_span=None,
-                        window_start="a", window_end="b", updated_at="c")
+    doc = stats.summary(
+        stats.moments(t, 2 * t),
+        median_value=99.0,
+        window_s=3600,
+        normal_span=None,
+        window_start="a",
+        window_end="b",
+        updated_at="c",
+    )
     assert doc["trend"] == "increasing" and doc["slope"] == pytest.approx(2.0) and doc["count"] == 100
-    assert set(doc) == {"avg", "min", "max", "count", "trend", "std", "median", "slope",
-                        "windowStart", "windowEnd", "updatedAt"}
+    assert set(doc) == {
+        "avg",
+        "min",
+        "max",
+        "count",
+        "trend",
+        "std",
+        "median",
+        "slope",
+        "windowStart",
+        "windowEnd",
+        "updatedAt",
+    }
 
 
 def test_status_against_normal_and_alert_ranges():
     temperature = Ranges(20, 80, 15, 85)
     assert [stats.status(x, temperature) for x in (50, 80, 81, 85, 85.01, 19, 15, 14.9)] == [
-        "normal", "normal", "warning", "warning", "critical", "warning", "warning", "critical"]
+        "normal",
+        "normal",
+        "warning",
+        "warning",
+        "critical",
+        "warning",
+        "warning",
+        "critical",
+    ]
     vibration = Ranges(0, 100, None, 120)
     assert stats.status(-1, vibration) == "warning" and stats.status(121, vibration) == "critical"
     assert stats.status(1e6, Ranges()) == "normal"

@@ -63,11 +63,7 @@ def change(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json_safe(value: Any) -> Any:
-    return json.loads(
-        json.dumps(
-            value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)
-        )
-    )
+    return json.loads(json.dumps(value, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
 
 
 def _lock(conn: psycopg.Connection, device_id: str, alert_type: str) -> None:
@@ -218,9 +214,7 @@ def raise_severity(
     return moved[0] if moved else None
 
 
-def mark_flapping(
-    conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime
-) -> dict[str, Any] | None:
+def mark_flapping(conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime) -> dict[str, Any] | None:
     """`updated`: the open alert is flapping (details.flapping = true), once."""
     where = (
         "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
@@ -232,9 +226,7 @@ def mark_flapping(
         "type": alert_type,
         "flag": Jsonb({"flapping": True, "flappingSince": iso(at)}),
     }
-    moved = _move(
-        conn, where, sets, params, action="updated", at=at, history={"flapping": True}
-    )
+    moved = _move(conn, where, sets, params, action="updated", at=at, history={"flapping": True})
     return moved[0] if moved else None
 
 
@@ -265,9 +257,7 @@ def resolve_open(
     return moved[0] if moved else None
 
 
-def escalate_due(
-    conn: psycopg.Connection, cutoff: datetime, *, at: datetime
-) -> list[dict[str, Any]]:
+def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) -> list[dict[str, Any]]:
     """`escalated`: every alert still `triggered` (unacknowledged) since before `cutoff`."""
     where = "status = 'triggered' AND triggered_at < %(cutoff)s"
     sets = "status = 'escalated', escalated_at = %(at)s"
@@ -285,18 +275,12 @@ def escalate_due(
 # Operator moves (the REST API): by alert number, with a clear error on an invalid move
 
 
-def acknowledge(
-    conn: psycopg.Connection, number: int, actor: str, note: str | None = None
-) -> dict[str, Any]:
-    sets = (
-        "status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
-    )
+def acknowledge(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> dict[str, Any]:
+    sets = "status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
     return _operator_move(conn, number, "acknowledged", sets, actor, note)
 
 
-def resolve(
-    conn: psycopg.Connection, number: int, actor: str, note: str | None = None
-) -> dict[str, Any]:
+def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> dict[str, Any]:
     sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
     return _operator_move(conn, number, "resolved", sets, actor, note)
 
@@ -310,15 +294,11 @@ def _operator_move(
     note: str | None,
 ) -> dict[str, Any]:
     with conn.transaction():
-        found = conn.execute(
-            "SELECT device_id, alert_type FROM alerts WHERE id = %s", (number,)
-        ).fetchone()
+        found = conn.execute("SELECT device_id, alert_type FROM alerts WHERE id = %s", (number,)).fetchone()
         if found is None:
             raise AlertNotFound(f"{alert_id(number)} does not exist")
         _lock(conn, *found)
-        row = conn.execute(
-            "SELECT status FROM alerts WHERE id = %s FOR UPDATE", (number,)
-        ).fetchone()
+        row = conn.execute("SELECT status FROM alerts WHERE id = %s FOR UPDATE", (number,)).fetchone()
         if row[0] not in ALLOWED[to_status]:
             raise InvalidTransition(number, row[0], to_status)
         now = datetime.now(UTC)
@@ -337,9 +317,7 @@ def _operator_move(
 # Reading alerts
 
 
-def open_alerts(
-    conn: psycopg.Connection, device_ids: list[str] | None = None
-) -> list[dict[str, Any]]:
+def open_alerts(conn: psycopg.Connection, device_ids: list[str] | None = None) -> list[dict[str, Any]]:
     """The open alerts (newest first) in the seed's `alerts:active` shape, plus status and message."""
     query = (
         "SELECT id, device_id, alert_type, value, threshold, severity, triggered_at, status, message"
@@ -349,9 +327,7 @@ def open_alerts(
     if device_ids is not None:
         query += " AND device_id = ANY(%s)"
         params = (device_ids,)
-    rows = conn.execute(
-        query + " ORDER BY triggered_at DESC, id DESC", params
-    ).fetchall()
+    rows = conn.execute(query + " ORDER BY triggered_at DESC, id DESC", params).fetchall()
     return [
         {
             "id": alert_id(number),

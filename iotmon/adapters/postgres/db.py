@@ -9,7 +9,6 @@ from pathlib import Path
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-
 log = logging.getLogger(__name__)
 
 # schema/ at the repository root, carried in the package (a link here, files in a wheel).
@@ -56,7 +55,9 @@ def migrate(url: str) -> list[str]:
                 applied.append(name)
                 log.info("migration applied", extra={"migration": name})
             # Keep partitions ahead of time on every start, not only on the first.
-            conn.execute("SELECT ensure_sensor_readings_partitions(now() - interval '3 months', now() + interval '2 months')")
+            conn.execute(
+                "SELECT ensure_sensor_readings_partitions(now() - interval '3 months', now() + interval '2 months')"
+            )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
     return applied

@@ -8,7 +8,7 @@ Socket.IO live view is not silenced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.rows import class_row
@@ -47,9 +47,7 @@ class Silence:
         }
 
 
-def validate(
-    *, reason: str, created_by: str, starts_at: datetime, ends_at: datetime | None, now: datetime
-) -> None:
+def validate(*, reason: str, created_by: str, starts_at: datetime, ends_at: datetime | None, now: datetime) -> None:
     """Raise SilenceError unless this is a silence worth storing (pure)."""
     if ends_at is None:
         raise SilenceError("a silence needs an expiry (ends_at)")
@@ -78,7 +76,7 @@ def create_silence(
     starts_at: datetime | None = None,
 ) -> Silence:
     """Store a silence for a device (None = every device); starts now unless starts_at says later."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     starts_at = starts_at or now
     validate(reason=reason, created_by=created_by, starts_at=starts_at, ends_at=ends_at, now=now)
     try:

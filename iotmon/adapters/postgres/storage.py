@@ -104,7 +104,6 @@ def ensure_devices(conn: psycopg.Connection, readings: Sequence[Reading]) -> Non
     _known_devices.update(seen)
 
 
-
 def forget_cache() -> None:
     """Forget which partitions and devices exist (after they were dropped or truncated)."""
     _known_months.clear()

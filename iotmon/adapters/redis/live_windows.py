@@ -56,8 +56,15 @@ DEVICES_SEEN = "system:devices:seen"
 def keys(device_id: str) -> list[str]:
     base = f"device:{device_id}"
     return [
-        f"{base}:w1h:t", f"{base}:w1h:v", f"{base}:w24h:b", f"{base}:w24h:lo", f"{base}:w24h:hi",
-        f"{base}:window", f"{base}:window:since", SYSTEM_MINUTES, DEVICES_SEEN,
+        f"{base}:w1h:t",
+        f"{base}:w1h:v",
+        f"{base}:w24h:b",
+        f"{base}:w24h:lo",
+        f"{base}:w24h:hi",
+        f"{base}:window",
+        f"{base}:window:since",
+        SYSTEM_MINUTES,
+        DEVICES_SEEN,
     ]
 
 
@@ -164,7 +171,9 @@ end
 """
 
 # KEYS: see keys(). ARGV: device id, ttl, minutes in 24 h, then (µs, value) pairs.
-_APPLY = _COMMON + r"""
+_APPLY = (
+    _COMMON
+    + r"""
 local e, origin, first, a, d = load_state()
 if not e then return {'rebuild'} end
 local ttl, nmin = ARGV[2], tonumber(ARGV[3])
@@ -251,9 +260,12 @@ expire(ttl)
 redis.call('ZADD', KEYS[9], 'GT', fmt(newend / 1e6), ARGV[1])
 return report(newend, origin, first, a, d, added, late)
 """
+)
 
 # ARGV: device id, ttl, then (minute, packed bucket or '-' for none) pairs.
-_SET_BUCKETS = _COMMON + r"""
+_SET_BUCKETS = (
+    _COMMON
+    + r"""
 local e, origin, first, a, d = load_state()
 if not e then return {'rebuild'} end
 for i = 3, #ARGV, 2 do
@@ -278,10 +290,13 @@ save(fmt(e), fmt(origin), first, a, d)
 expire(ARGV[2])
 return report(e, origin, first, a, d, 0, {})
 """
+)
 
 # ARGV: device id, ttl, marker ttl, since, end µs, origin µs, first minute, a (6), d (6),
 #       raw count, raw (µs, value) pairs, then (minute, packed bucket) pairs.
-_LOAD = _COMMON + r"""
+_LOAD = (
+    _COMMON
+    + r"""
 if redis.call('EXISTS', KEYS[7]) == 1 then return 0 end
 -- no state at all (first sight, or Redis lost it): the loaded readings count as new in system:minutes;
 -- a re-base (the marker expired, the state is there) has counted them already
@@ -323,6 +338,7 @@ redis.call('SET', KEYS[7], ARGV[4], 'EX', ARGV[3])
 redis.call('ZADD', KEYS[9], 'GT', fmt(tonumber(ARGV[5]) / 1e6), ARGV[1])
 return 1
 """
+)
 
 
 # --- Python side -------------------------------------------------------------------------------------
@@ -357,8 +373,10 @@ class Snapshot:
 
 
 def pack(b: Moments) -> str:
-    return " ".join(repr(float(x)) if i else str(int(x)) for i, x in enumerate(
-        (b.n, b.mean_t, b.mean_v, b.m2_t, b.m2_v, b.c_tv, b.min, b.max)))
+    return " ".join(
+        repr(float(x)) if i else str(int(x))
+        for i, x in enumerate((b.n, b.mean_t, b.mean_v, b.m2_t, b.m2_v, b.c_tv, b.min, b.max))
+    )
 
 
 def _float(x: bytes | str | None) -> float | None:
@@ -369,8 +387,12 @@ def _moments(fields: Sequence, low: float | None, high: float | None) -> Moments
     n = int(float(fields[0]))
     if n == 0:
         return Moments()
-    return Moments(n, *(float(x) for x in fields[1:6]), low if low is not None else float("nan"),
-                   high if high is not None else float("nan"))
+    return Moments(
+        n,
+        *(float(x) for x in fields[1:6]),
+        low if low is not None else float("nan"),
+        high if high is not None else float("nan"),
+    )
 
 
 def _window(reply: list) -> Window | None:
