@@ -16,6 +16,7 @@ import msgspec
 from cloudevents.http import CloudEvent
 
 from iotmon.core.alerts import ACTIONS
+from iotmon.core.contracts.alerts import AlertChange
 
 READING = "io.iotmon.reading.v1"
 READING_BATCH = "io.iotmon.reading.batch.v1"
@@ -83,16 +84,16 @@ def alert_type(action: str) -> str:
     return f"io.iotmon.alert.{action}.v1"
 
 
-def alert_event(change: Mapping[str, Any], source: str) -> CloudEvent:
-    """An alert change (schema/events/alert.schema.json) keyed by its device.
+def alert_event(change: AlertChange, source: str) -> CloudEvent:
+    """An alert change keyed by its device.
 
     The id is derived from the history sequence, so a redelivered change keeps its id.
     """
     return make_event(
-        alert_type(change["action"]),
+        alert_type(change.action),
         source,
-        dict(change),
-        key=change["deviceId"],
-        subject=change["alertId"],
-        event_id=f"{change['alertId']}/{change.get('sequence', change['action'])}",
+        msgspec.to_builtins(change),
+        key=change.device_id,
+        subject=change.alert_id,
+        event_id=f"{change.alert_id}/{change.sequence or change.action}",
     )

@@ -22,9 +22,11 @@ import msgspec
 from cloudevents.http import CloudEvent
 
 from eventing.binding import decode
-from eventing.events import PING, READING, READING_BATCH, alert_type, make_event
+from eventing.events import JSON, PING, READING, READING_BATCH, alert_type, make_event
 from eventing.transport import Record
 from iotmon.core.alerts import ACTIONS
+from iotmon.core.contracts.readings import Reading
+from iotmon.core.readings import Rejection, as_json, parse_batch, parse_reading
 
 KAFKA_EVENT = "dev.knative.kafka.event"
 NAMESPACE = "iot-monitoring"  # knative/'s kustomization puts every resource here
@@ -109,3 +111,23 @@ def unwrap(event: CloudEvent) -> CloudEvent:
     attributes = {**event.get_attributes(), "type": type_}
     attributes.setdefault("datacontenttype", "application/json")
     return CloudEvent(attributes, data)
+
+
+def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
+    """The readings a reading or batch event carries (wrapped or not), and a rejection for each bad one
+    (or one for the whole event: another type, not JSON)."""
+    event = unwrap(event)
+    data = event.get_data()
+    content_type = event.get("datacontenttype") or JSON
+    if not content_type.startswith(JSON):
+        return [], [Rejection(f"data content type {content_type!r} is not {JSON}", as_json(data))]
+    if event["type"] == READING:
+        try:
+            return [parse_reading(data)], []
+        except ValueError as error:
+            return [], [Rejection(str(error), as_json(data))]
+    if event["type"] == READING_BATCH:
+        return parse_batch(data)
+    return [], [
+        Rejection(f"unknown event type {event['type']!r} (expected {READING} or {READING_BATCH})", as_json(data))
+    ]

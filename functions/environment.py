@@ -11,12 +11,11 @@ from __future__ import annotations
 from functools import cache
 
 import redis
-import socketio
 from psycopg_pool import ConnectionPool
 
 from eventing.kafka import KafkaTransport
 from iotmon.adapters.postgres import db
-from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
+from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 
 
@@ -41,10 +40,6 @@ def kafka() -> KafkaTransport:
 
 
 @cache
-def socketio_emitter() -> socketio.RedisManager:
-    """Publishes Socket.IO events through Redis to every service replica (write-only: no listener thread)."""
-    return socketio_manager(settings().server("REDIS_URL"))
-
-
-def socketio_manager(redis_url: str) -> socketio.RedisManager:
-    return socketio.RedisManager(redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
+def live_emitter() -> LiveEmitter:
+    """Publishes the live view's messages through Redis to every service replica."""
+    return LiveEmitter(settings().server("REDIS_URL"))

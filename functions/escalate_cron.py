@@ -37,8 +37,9 @@ from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.postgres import alerts, storage
+from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.keys import current
-from iotmon.core.rules import DEVICE_OFFLINE
+from iotmon.core.alerts import DEVICE_OFFLINE
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class EscalateCron:
                 dropped = self._retain(conn, now) if self.retention else {}
             if changes:
                 self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
-            alerts.refresh_active(conn, self.redis)
+            active_alerts.store(self.redis, alerts.open_alerts(conn))
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
 

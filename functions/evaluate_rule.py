@@ -1,127 +1,96 @@
 """evaluate-rule: metrics → threshold, anomaly and trend rules → alerts in PostgreSQL → `alerts`.
 
 A batch of readings (`io.iotmon.reading.batch.v1` from ingest) is judged per
-device by the rules of `iotmon.rules`, configured by the device's row in
+device by the rules of `iotmon.core.rules`, configured by the device's row in
 PostgreSQL (cached for `config_ttl_s`, so an edit applies within seconds, no
 restart), and each (device, rule) runs the no-spam state machine of
-`iotmon.alert_machine` on the readings' own timestamps. Alert changes go to
-PostgreSQL (one open alert per device and type, history rows), then as events
-to the `alerts` topic, then the seed's `alerts:active` is rebuilt.
+`iotmon.core.alert_machine` on the readings' own timestamps. Alert changes go
+to PostgreSQL (one open alert per device and type, history rows), then as
+events to the `alerts` topic, then `alerts:active` is rewritten.
 
-State, per device, in Redis (pipelined: two round trips per batch, whatever
-its size):
-- `rules:<device>:window`: list of the last `rules.WINDOW_CAP` readings as "epoch,value";
-- `rules:<device>:state`: hash {lastTs, machines (JSON)}, the machines' states
-  and the last reading time judged.
-Both expire after `STATE_TTL_S`. The state is written only if its lastTs moves
-forward (a Lua compare-and-set), and readings at or before lastTs are ignored:
-a redelivered batch changes nothing. Lost state starts again from open alerts
-in PostgreSQL (the truth).
+The rules' rolling windows and the machines live in Redis
+(iotmon.adapters.redis.rule_state): two round trips per batch, whatever its
+size. Readings at or before the last one judged are ignored, so a redelivered
+batch changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
 
-import msgspec
 import numpy as np
+import psycopg
+import redis
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing import topics
-from eventing.binding import json_data
 from eventing.delivery import Rejected
-from eventing.events import READING, READING_BATCH, alert_event
-from eventing.sources import unwrap
+from eventing.events import alert_event
+from eventing.sources import readings_in
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.postgres import alerts
+from iotmon.adapters.postgres.devices import DeviceCatalog
+from iotmon.adapters.redis import active_alerts
+from iotmon.adapters.redis.rule_state import RuleStates, Stored, Update
 from iotmon.core import alert_machine, rules
 from iotmon.core.alert_machine import FLAPPING, RESOLVE, TRIGGER, MachineState
-from iotmon.core.rules import SEVERITIES, DeviceRules, Series
+from iotmon.core.alerts import SEVERITIES
+from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.readings import parse_time
+from iotmon.core.rules import DeviceRules, Series
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/iotmon/evaluate-rule"
-STATE_TTL_S = 86_400
 CONFIG_TTL_S = 5.0
 FLAP = alert_machine.Settings()  # flap window and transitions (breach_count and clear_after_s come per device)
-RULE_TYPES = rules.RULES
-
-# KEYS: state, window. ARGV: lastTs, machines JSON, ttl, cap, window entries…
-_SAVE_STATE = """
-local last = redis.call('HGET', KEYS[1], 'lastTs')
-if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'lastTs', ARGV[1], 'machines', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if #ARGV > 4 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, 5))
-  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-end
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 1
-"""
-
-
-def state_key(device_id: str) -> str:
-    return f"rules:{device_id}:state"
-
-
-def window_key(device_id: str) -> str:
-    return f"rules:{device_id}:window"
 
 
 @dataclass
 class DeviceRun:
-    """One device's readings in a batch, with its state from Redis."""
+    """One device's readings in a batch, after its rolling window, with its machines."""
 
     device_id: str
     times: np.ndarray
     values: np.ndarray
     start: int  # where the new readings begin (before: the rolling window)
-    last_ts: float | None
+    last_ts: float | None  # the newest reading judged before this batch (None: no state was found)
     machines: dict[str, MachineState]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def readings_by_device(
-    events: Sequence[CloudEvent],
-) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
+def readings_by_device(events: Sequence[CloudEvent]) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
     """(epoch seconds, value) per device from reading and batch events, and why others are refused (pure)."""
     found: dict[str, list[tuple[float, float]]] = defaultdict(list)
     refused: list[str] = []
-    for event in map(unwrap, events):
-        if event["type"] not in (READING, READING_BATCH):
-            refused.append(f"event {event['id']}: unknown type {event['type']!r}")
-            continue
-        try:
-            data = json_data(event)
-        except msgspec.DecodeError as error:
-            refused.append(f"event {event['id']}: malformed JSON: {error}")
-            continue
-        if not isinstance(data, dict):
-            refused.append(f"event {event['id']}: data is not a JSON object")
-            continue
-        items = data.get("readings", []) if event["type"] == READING_BATCH else [data]
-        for item in items:
-            try:
-                at = datetime.fromisoformat(item["timestamp"]).timestamp()
-                found[item["deviceId"]].append((at, float(item["value"])))
-            except (KeyError, TypeError, ValueError):
-                log.warning("reading ignored", extra={"event": event["id"]})
+    for event in events:
+        readings, bad = readings_in(event)
+        if bad and not readings:
+            refused.append(f"event {event['id']}: {bad[0].reason}")
+        elif bad:  # ingest validated them: this would be a contract break upstream
+            log.warning("invalid readings on metrics", extra={"event": event["id"], "count": len(bad)})
+        for reading in readings:
+            found[reading.device_id].append((parse_time(reading.timestamp).timestamp(), reading.value))
     return found, refused
+
+
+def device_run(device_id: str, readings: list[tuple[float, float]], stored: Stored) -> DeviceRun | None:
+    """The readings still to judge after the device's window (pure); None when all were judged already."""
+    new = sorted(dict(readings).items())  # one value per instant, in time order
+    if stored.last_ts is not None:
+        new = [(t, v) for t, v in new if t > stored.last_ts]
+    if not new:
+        return None  # a redelivery
+    past = [(t, v) for t, v in stored.window if t < new[0][0]]
+    both = np.array(past + new, dtype=float).reshape(-1, 2)
+    return DeviceRun(device_id, both[:, 0].copy(), both[:, 1].copy(), len(past), stored.last_ts, dict(stored.machines))
 
 
 def run_machines(
@@ -133,10 +102,7 @@ def run_machines(
 ) -> list[tuple[str, str, int]]:
     """(rule, transition, index) in time order, for a device's new readings (pure; mutates `machines`)."""
     settings = alert_machine.Settings(
-        config.breach_count,
-        config.clear_after_s,
-        flap.flap_window_s,
-        flap.flap_transitions,
+        config.breach_count, config.clear_after_s, flap.flap_window_s, flap.flap_transitions
     )
     found: list[tuple[float, str, str, int]] = []
     for rule_series in series:
@@ -160,161 +126,94 @@ class EvaluateRule:
 
     def __init__(
         self,
-        pool,  # type: ignore[no-untyped-def]
-        redis,
+        pool: ConnectionPool,
+        redis_client: redis.Redis,
         publisher: Publisher,
         *,
         config_ttl_s: float = CONFIG_TTL_S,
         flap: alert_machine.Settings = FLAP,
     ) -> None:
         self.pool = pool
-        self.redis = redis
+        self.redis = redis_client
         self.publisher = publisher
-        self.config_ttl_s = config_ttl_s
         self.flap = flap
-        self._config: dict[str, DeviceRules] = {}
-        self._config_at = float("-inf")
-        self._lock = threading.Lock()
-        self._save = redis.register_script(_SAVE_STATE)
+        self.devices = DeviceCatalog(pool, config_ttl_s)
+        self.states = RuleStates(redis_client, rules.WINDOW_CAP)
 
-    def __call__(self, events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
-        """Handle events; raises to ask for redelivery, or, once the rest is done, Rejected for events that are not readings."""
+    def __call__(self, events: Sequence[CloudEvent]) -> list[AlertChange]:
+        """Handle events; raises to ask for redelivery, or, once the rest is done, Rejected for events that are
+        not readings."""
         found, refused = readings_by_device(events)
         changes = self._handle(found) if found else []
         if refused:
             raise Rejected("; ".join(refused[:10]))
         return changes
 
-    def _handle(self, found: dict[str, list[tuple[float, float]]]) -> list[dict[str, Any]]:
-        runs = self._load_state(found)
+    def _handle(self, found: dict[str, list[tuple[float, float]]]) -> list[AlertChange]:
+        stored = self.states.load(list(found))
+        runs = [run for device, readings in found.items() if (run := device_run(device, readings, stored[device]))]
         if not runs:
             return []
-        config = self._device_config()
-        changes: list[dict[str, Any]] = []
+        devices = self.devices.devices()
+        changes: list[AlertChange] = []
         with self.pool.connection() as conn:
-            self._rebuild_lost_state(conn, [run for run in runs if run.last_ts is None])
+            self._restore_open_machines(conn, [run for run in runs if run.last_ts is None])
             for run in runs:
-                device = config.get(run.device_id)
-                if device is None:
-                    continue  # not registered (yet): no rules to apply
-                series = rules.evaluate(device, run.times, run.values, run.start)
-                transitions = run_machines(device, series, run.times[run.start :], run.machines, self.flap)
-                by_rule = {s.rule: s for s in series}
-                for rule, transition, i in transitions:
-                    at = datetime.fromtimestamp(float(run.times[run.start + i]), UTC)
-                    made = self._apply(conn, run.device_id, by_rule[rule], transition, i, at)
-                    if made is not None:
-                        changes.append(made)
+                if (device := devices.get(run.device_id)) is not None:  # not registered (yet): no rules to apply
+                    changes += self._judge(conn, run, device.rules)
             if changes:
                 self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
-                alerts.refresh_active(conn, self.redis)
-        self._save_state(runs)
+                active_alerts.store(self.redis, alerts.open_alerts(conn))
+        self.states.save([_update(run) for run in runs])
         return changes
 
-    # Redis state
+    def _judge(self, conn: psycopg.Connection, run: DeviceRun, config: DeviceRules) -> list[AlertChange]:
+        series = rules.evaluate(config, run.times, run.values, run.start)
+        by_rule = {s.rule: s for s in series}
+        changes = []
+        for rule, transition, i in run_machines(config, series, run.times[run.start :], run.machines, self.flap):
+            at = datetime.fromtimestamp(float(run.times[run.start + i]), UTC)
+            if (made := _apply(conn, run.device_id, by_rule[rule], transition, i, at)) is not None:
+                changes.append(made)
+        return changes
 
-    def _load_state(self, found: dict[str, list[tuple[float, float]]]) -> list[DeviceRun]:
-        devices = list(found)
-        pipe = self.redis.pipeline(transaction=False)
-        for device in devices:
-            pipe.hgetall(state_key(device))
-            pipe.lrange(window_key(device), 0, -1)
-        replies = pipe.execute()
-        runs = []
-        for n, device in enumerate(devices):
-            state = {_text(name): _text(value) for name, value in replies[2 * n].items()}
-            window = [_text(entry) for entry in replies[2 * n + 1]]
-            last_ts = float(state["lastTs"]) if state.get("lastTs") else None
-            machines = {}
-            if state.get("machines"):
-                machines = {rule: MachineState.from_dict(data) for rule, data in json.loads(state["machines"]).items()}
-            new = sorted(dict(found[device]).items())  # one value per instant, in time order
-            if last_ts is not None:
-                new = [(t, v) for t, v in new if t > last_ts]
-            if not new:
-                continue  # a redelivery: all judged already
-            past = [tuple(map(float, entry.split(","))) for entry in window] if last_ts is not None else []
-            past = [(t, v) for t, v in past if t < new[0][0]]
-            both = np.array(past + new, dtype=float).reshape(-1, 2)
-            runs.append(
-                DeviceRun(
-                    device,
-                    both[:, 0].copy(),
-                    both[:, 1].copy(),
-                    len(past),
-                    last_ts,
-                    machines,
-                )
-            )
-        return runs
-
-    def _save_state(self, runs: list[DeviceRun]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for run in runs:
-            tail = zip(run.times[-rules.WINDOW_CAP :], run.values[-rules.WINDOW_CAP :])
-            entries = [f"{float(t)!r},{float(v)!r}" for t, v in tail][-(len(run.times) - run.start) :]
-            machines = json.dumps({rule: machine.to_dict() for rule, machine in run.machines.items()})
-            self._save(
-                keys=[state_key(run.device_id), window_key(run.device_id)],
-                args=[
-                    repr(float(run.times[-1])),
-                    machines,
-                    STATE_TTL_S,
-                    rules.WINDOW_CAP,
-                    *entries,
-                ],
-                client=pipe,
-            )
-        pipe.execute()
-
-    def _rebuild_lost_state(self, conn, runs: list[DeviceRun]) -> None:  # type: ignore[no-untyped-def]
-        """Devices without state: machines of their open alerts start open (PostgreSQL is the truth)."""
+    def _restore_open_machines(self, conn: psycopg.Connection, runs: list[DeviceRun]) -> None:
+        """Devices without state: the machines of their open alerts start open (PostgreSQL is the truth)."""
         if not runs:
             return
         by_device = {run.device_id: run for run in runs}
         for alert in alerts.open_alerts(conn, list(by_device)):
-            if alert["type"] in RULE_TYPES:
-                by_device[alert["deviceId"]].machines[alert["type"]] = alert_machine.opened(alert["severity"])
+            if alert.type in rules.RULES:
+                by_device[alert.device_id].machines[alert.type] = alert_machine.opened(alert.severity)
 
-    # PostgreSQL
 
-    def _device_config(self) -> dict[str, DeviceRules]:
-        with self._lock:
-            if time.monotonic() - self._config_at >= self.config_ttl_s:
-                with self.pool.connection() as conn:
-                    cursor = conn.execute("SELECT * FROM devices")
-                    names = [column.name for column in cursor.description]
-                    self._config = {row[0]: DeviceRules.from_row(dict(zip(names, row))) for row in cursor.fetchall()}
-                self._config_at = time.monotonic()
-            return self._config
+def _update(run: DeviceRun) -> Update:
+    new = list(zip(run.times[run.start :].tolist(), run.values[run.start :].tolist(), strict=True))
+    return Update(run.device_id, float(run.times[-1]), run.machines, new)
 
-    def _apply(
-        self,
+
+def _apply(
+    conn: psycopg.Connection, device_id: str, series: Series, transition: str, i: int, at: datetime
+) -> AlertChange | None:
+    """The alert move a transition makes (None: already made, by a redelivery or another evaluator)."""
+    if transition == RESOLVE:
+        return alerts.resolve_open(conn, device_id, series.rule, at=at, note="condition cleared")
+    if transition == FLAPPING:
+        return alerts.mark_flapping(conn, device_id, series.rule, at=at)
+    finding = series.describe(i)
+    severity = SEVERITIES[int(series.severities[i])]  # the reading's: a trigger's, or the higher one of an update
+    move = alerts.trigger if transition == TRIGGER else alerts.raise_severity
+    return move(
         conn,
-        device_id: str,
-        series: Series,
-        transition: str,
-        i: int,
-        at: datetime,
-    ):  # type: ignore[no-untyped-def]
-        if transition == RESOLVE:
-            return alerts.resolve_open(conn, device_id, series.rule, at=at, note="condition cleared")
-        if transition == FLAPPING:
-            return alerts.mark_flapping(conn, device_id, series.rule, at=at)
-        finding = series.describe(i)
-        fields = {
-            "severity": SEVERITIES[
-                int(series.severities[i])
-            ],  # the reading's: a trigger's, or the higher one of an update
-            "message": finding.message,
-            "value": finding.value,
-            "threshold": finding.threshold,
-            "details": finding.details,
-            "at": at,
-        }
-        if transition == TRIGGER:
-            return alerts.trigger(conn, device_id, series.rule, **fields)
-        return alerts.raise_severity(conn, device_id, series.rule, **fields)
+        device_id,
+        series.rule,
+        severity=severity,
+        message=finding.message,
+        value=finding.value,
+        threshold=finding.threshold,
+        details=finding.details,
+        at=at,
+    )
 
 
 # functions-framework entry point: one event per HTTP request, from a KafkaSource.

@@ -22,8 +22,8 @@ import msgspec
 from cloudevents.http import CloudEvent
 
 from eventing import topics
-from eventing.events import READING, READING_BATCH, make_event, rejected_event
-from eventing.sources import unwrap
+from eventing.events import READING_BATCH, make_event, rejected_event
+from eventing.sources import readings_in, unwrap
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
@@ -33,8 +33,6 @@ from iotmon.core.readings import (
     Rejection,
     batch_positions,
     check_time,
-    parse_batch,
-    parse_reading,
     to_json,
     utcnow,
 )
@@ -62,7 +60,7 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     rejected: list[tuple[Rejection, CloudEvent]] = []
     for event in events:
         typed = unwrap(event)  # a KafkaSource-wrapped plain record, as the reading (batch) it carries
-        good, bad = _parse(typed)
+        good, bad = readings_in(typed)
         in_batch = typed["type"] == READING_BATCH
         for position, reading in zip(batch_positions(good, bad), good):
             reason = check_time(reading, now)
@@ -72,30 +70,6 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
                 bad.append(Rejection(reason, to_json(reading), position if in_batch else None))
         rejected.extend((rejection, event) for rejection in bad)
     return Sorted(dict(by_key), rejected)
-
-
-def _parse(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
-    data = event.get_data()
-    content_type = event.get("datacontenttype") or "application/json"
-    if not content_type.startswith("application/json"):
-        return [], [Rejection(f"data content type {content_type!r} is not application/json", _text(data))]
-    if event["type"] == READING:
-        try:
-            return [parse_reading(data)], []
-        except ValueError as error:
-            return [], [Rejection(str(error), _text(data))]
-    if event["type"] == READING_BATCH:
-        return parse_batch(data)
-    return [], [Rejection(f"unknown event type {event['type']!r} (expected {READING} or {READING_BATCH})", _text(data))]
-
-
-def _text(data: object) -> object:
-    if isinstance(data, (bytes, bytearray)):
-        try:
-            return msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return bytes(data).decode("utf-8", errors="replace")
-    return data
 
 
 def metrics_events(by_key: dict[str, list[Reading]]) -> list[CloudEvent]:

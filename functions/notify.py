@@ -35,14 +35,16 @@ dead-letter topic at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import msgspec
+import psycopg
 import redis
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing.delivery import Rejected
 from eventing.sources import unwrap
@@ -51,17 +53,17 @@ from functions.serving import entry_point
 from iotmon.adapters.email import send_email
 from iotmon.adapters.postgres import notification_log
 from iotmon.adapters.postgres.silences import Silence, active_silence
+from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.redis.ratelimit import TokenBucket
 from iotmon.adapters.webhook import post_webhook
-from iotmon.core.alerts import ACTIONS, SEVERITIES
 from iotmon.core.channels import EMAIL, SOCKETIO, WEBHOOK, ChannelConfig, DeliveryError
-from iotmon.core.live import live_messages
+from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.live import alert_messages
 from iotmon.core.routing import route, webhook_target
 
 log = logging.getLogger(__name__)
 
 ALERT_TYPE_PREFIX = "io.iotmon.alert."
-_REQUIRED = ("alertId", "deviceId", "type", "severity", "status", "action", "message", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -83,26 +85,20 @@ class NotificationsFailed(RuntimeError):
         super().__init__(f"{len(failures)} notification(s) failed and will be retried: {listed}")
 
 
-def parse_change(event: CloudEvent) -> dict[str, Any] | str:
+def parse_change(event: CloudEvent) -> AlertChange | str:
     """The alert change an event carries, or why it is not one (pure)."""
     event = unwrap(event)  # a KafkaSource-wrapped plain record, as the alert change it carries
     if not str(event["type"]).startswith(ALERT_TYPE_PREFIX):
         return f"not an alert event: {event['type']!r}"
     data = event.get_data()
-    if isinstance(data, (bytes, bytearray, str)):
-        try:
-            data = msgspec.json.decode(data)
-        except msgspec.DecodeError as error:
-            return f"alert event data is not JSON: {error}"
-    if not isinstance(data, dict):
-        return "alert event data is not an object"
-    if missing := [name for name in _REQUIRED if data.get(name) in (None, "")]:
-        return f"alert event lacks {', '.join(missing)}"
-    if data["action"] not in ACTIONS:
-        return f"unknown alert action {data['action']!r}"
-    if data["severity"] not in SEVERITIES:
-        return f"unknown severity {data['severity']!r}"
-    return data
+    try:
+        if isinstance(data, (bytes, bytearray, str)):
+            return _change.decode(data)
+        return msgspec.convert(data, AlertChange)
+    except msgspec.ValidationError as error:  # (a DecodeError too: first)
+        return f"alert event data is not an alert change: {error}"
+    except msgspec.DecodeError as error:
+        return f"alert event data is not JSON: {error}"
 
 
 @dataclass(frozen=True)
@@ -112,13 +108,22 @@ class _Target:
     send: Callable[[], object]
 
 
+_change = msgspec.json.Decoder(AlertChange)
+
+
 class Notify:
     """The function's core: takes a batch of alert events in-process."""
 
-    def __init__(self, pool, redis_client: redis.Redis, emitter, channels: ChannelConfig | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        redis_client: redis.Redis,
+        emitter: LiveEmitter,
+        channels: ChannelConfig | None = None,
+    ) -> None:
         self.pool = pool
         self.redis = redis_client
-        self.emitter = emitter  # socketio.RedisManager(write_only=True), or anything with .emit(event, data, room=)
+        self.emitter = emitter
         self.channels = channels if channels is not None else ChannelConfig()
         self.buckets = TokenBucket(redis_client)
 
@@ -143,7 +148,7 @@ class Notify:
             raise Rejected("; ".join(refused[:10]))
         return done
 
-    def _notify(self, conn, event: CloudEvent, change: dict[str, Any]) -> list[Outcome]:  # type: ignore[no-untyped-def]
+    def _notify(self, conn: psycopg.Connection, event: CloudEvent, change: AlertChange) -> list[Outcome]:
         logged = notification_log.outcomes(conn, change)
         done: list[Outcome] = []
         if logged.get((SOCKETIO, "")) not in notification_log.FINAL:  # the live view: never routed, silenced or limited
@@ -153,20 +158,20 @@ class Notify:
         ]
         if not pending:
             return done
-        silence = active_silence(conn, change["deviceId"])
+        silence = active_silence(conn, change.device_id)
         for target in pending:
             if silence is not None:
                 done.append(self._silenced(conn, change, target, silence))
             elif not self._take_token(target.channel):
                 notification_log.record(conn, change, target.channel, target.target, notification_log.RATE_LIMITED)
                 log.warning("notification rate-limited", extra=_fields(change, target))
-                done.append(Outcome(change["alertId"], target.channel, target.target, notification_log.RATE_LIMITED))
+                done.append(Outcome(change.alert_id, target.channel, target.target, notification_log.RATE_LIMITED))
             else:
                 done.append(self._attempt(conn, change, target))
         return done
 
-    def _targets(self, event: CloudEvent, change: Mapping[str, Any]) -> list[_Target]:
-        channels = route(change["severity"], change["action"], self.channels)
+    def _targets(self, event: CloudEvent, change: AlertChange) -> list[_Target]:
+        channels = route(change.severity, change.action, self.channels)
         targets = []
         if EMAIL in channels and (smtp := self.channels.smtp) is not None:
             targets.append(_Target(EMAIL, "", lambda: send_email(change, smtp)))
@@ -178,7 +183,7 @@ class Notify:
                 targets.append(_Target(WEBHOOK, webhook_target(url), send))
         return targets
 
-    def _attempt(self, conn, change: Mapping[str, Any], target: _Target) -> Outcome:  # type: ignore[no-untyped-def]
+    def _attempt(self, conn: psycopg.Connection, change: AlertChange, target: _Target) -> Outcome:
         try:
             target.send()
         except DeliveryError as error:
@@ -190,23 +195,22 @@ class Notify:
                 extra={**_fields(change, target), "error": str(error), "retryable": error.retryable},
             )
             return Outcome(
-                change["alertId"], target.channel, target.target, notification_log.FAILED, str(error), error.retryable
+                change.alert_id, target.channel, target.target, notification_log.FAILED, str(error), error.retryable
             )
         notification_log.record(conn, change, target.channel, target.target, notification_log.SENT)
         log.info("notification sent", extra=_fields(change, target))
-        return Outcome(change["alertId"], target.channel, target.target, notification_log.SENT)
+        return Outcome(change.alert_id, target.channel, target.target, notification_log.SENT)
 
-    def _silenced(self, conn, change: Mapping[str, Any], target: _Target, silence: Silence) -> Outcome:  # type: ignore[no-untyped-def]
+    def _silenced(self, conn: psycopg.Connection, change: AlertChange, target: _Target, silence: Silence) -> Outcome:
         notification_log.record(
             conn, change, target.channel, target.target, notification_log.SILENCED, silence_id=silence.id
         )
         log.info("notification silenced", extra={**_fields(change, target), "silence": silence.id})
-        return Outcome(change["alertId"], target.channel, target.target, notification_log.SILENCED)
+        return Outcome(change.alert_id, target.channel, target.target, notification_log.SILENCED)
 
-    def _emit(self, change: Mapping[str, Any]) -> None:
+    def _emit(self, change: AlertChange) -> None:
         try:
-            for message in live_messages(change):
-                self.emitter.emit(message.event, message.data, room=message.room)
+            self.emitter.send(alert_messages(change))
         except (redis.RedisError, OSError) as error:
             raise DeliveryError(f"Socket.IO publish failed: {error}", retryable=True) from error
 
@@ -222,11 +226,11 @@ class Notify:
             return True
 
 
-def _fields(change: Mapping[str, Any], target: _Target) -> dict[str, Any]:
+def _fields(change: AlertChange, target: _Target) -> dict[str, Any]:
     return {
-        "alert": change["alertId"],
-        "action": change["action"],
-        "device": change["deviceId"],
+        "alert": change.alert_id,
+        "action": change.action,
+        "device": change.device_id,
         "channel": target.channel,
         "target": target.target,
     }
@@ -240,7 +244,7 @@ def _instance() -> Notify:
     return Notify(
         environment.database(),
         environment.redis_client(),
-        environment.socketio_emitter(),
+        environment.live_emitter(),
         environment.settings().channels,
     )
 

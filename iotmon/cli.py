@@ -168,6 +168,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace, _settings: Settings) -> int:
+    """Write (or with --check, verify) the files derived from the contracts."""
+    from iotmon import generate
+
+    repo = Path(args.repo).resolve()
+    if args.check:
+        stale = generate.stale(repo)
+        for path in stale:
+            print(f"stale: {path.relative_to(repo)} (run `make generate`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in generate.write(repo):
+        print(f"wrote {path.relative_to(repo)}")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.simulator import cli as simulator_cli
 
@@ -223,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run only the REST + Socket.IO service (local distributed mode)")
     serve.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
     serve.set_defaults(run=cmd_serve)
+
+    generate = commands.add_parser(
+        "generate", help="write the files derived from the contracts (JSON Schemas, TypeScript types, OpenAPI)"
+    )
+    generate.add_argument("--check", action="store_true", help="only say which files are stale (exit 1)")
+    generate.add_argument("--repo", default=".", help="the repository to write into (default: here)")
+    generate.set_defaults(run=cmd_generate)
 
     from iotmon.simulator import cli as simulator_cli
 

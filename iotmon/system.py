@@ -23,13 +23,13 @@ from eventing.router import Router
 from eventing.transport import Transport
 from eventing.wiring import load_wiring
 from functions.aggregate import Aggregate
-from functions.environment import socketio_manager
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
 from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.adapters.postgres import db, users
+from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 from iotmon.service import create_app
 
@@ -49,12 +49,12 @@ def make_functions(settings: Settings, database_url: str, redis_url: str, transp
     store = redis.Redis.from_url(redis_url, socket_timeout=5)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
-        "aggregate": Aggregate(db.pool(database_url), store, socketio_manager(redis_url)),
+        "aggregate": Aggregate(db.pool(database_url), store, LiveEmitter(redis_url)),
         "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
         "escalate-cron": EscalateCron(
             db.pool(database_url), store, transport, escalate_after_s=settings.escalate_after_s
         ),
-        "notify": Notify(db.pool(database_url), store, socketio_manager(redis_url), settings.channels),
+        "notify": Notify(db.pool(database_url), store, LiveEmitter(redis_url), settings.channels),
     }
 
 

@@ -5,51 +5,50 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
-from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
-from typing import Any
 
 from iotmon.core.channels import DeliveryError, SmtpConfig
+from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.routing import change_key
 
 # CRLF lines; headers up to RFC 5322's hard limit, so a subject is never folded (subjects are cut at 250).
 _POLICY = SMTP.clone(max_line_length=998)
 
 
-def subject(change: Mapping[str, Any]) -> str:
+def subject(change: AlertChange) -> str:
     """[CRITICAL] device-002 threshold_exceeded: Pressure above threshold (RESOLVED / ESCALATED as the change is)."""
-    tag = "RESOLVED" if change["action"] == "resolved" else str(change["severity"]).upper()
-    what = change["type"] if change["action"] in ("triggered", "resolved") else f"{change['type']} {change['action']}"
-    line = f"[{tag}] {change['deviceId']} {what}: {change['message']}"
+    tag = "RESOLVED" if change.action == "resolved" else change.severity.upper()
+    what = change.type if change.action in ("triggered", "resolved") else f"{change.type} {change.action}"
+    line = f"[{tag}] {change.device_id} {what}: {change.message}"
     return " ".join(line.split())[:250]  # one header line, whatever the message holds
 
 
-def body(change: Mapping[str, Any]) -> str:
+def body(change: AlertChange) -> str:
     rows = [
-        ("Alert", change["alertId"]),
-        ("Change", change["action"]),
-        ("Status", change.get("status")),
-        ("Device", change["deviceId"]),
-        ("Type", change["type"]),
-        ("Severity", change["severity"]),
-        ("Value", change.get("value")),
-        ("Threshold", change.get("threshold")),
-        ("At", change["timestamp"]),
-        ("Triggered at", change.get("triggeredAt")),
-        ("By", change.get("actor")),
-        ("Note", change.get("note")),
+        ("Alert", change.alert_id),
+        ("Change", change.action),
+        ("Status", change.status),
+        ("Device", change.device_id),
+        ("Type", change.type),
+        ("Severity", change.severity),
+        ("Value", change.value),
+        ("Threshold", change.threshold),
+        ("At", change.timestamp),
+        ("Triggered at", change.triggered_at),
+        ("By", change.actor),
+        ("Note", change.note),
     ]
-    lines = [str(change["message"]), ""]
+    lines = [change.message, ""]
     lines += [f"{name + ':':<14}{value}" for name, value in rows if value is not None]
-    if change.get("details"):
-        lines += ["", "Details:", json.dumps(change["details"], indent=2, sort_keys=True, default=str)]
+    if change.details:
+        lines += ["", "Details:", json.dumps(change.details, indent=2, sort_keys=True, default=str)]
     lines += ["", "-- ", "iot-monitoring notify"]
     return "\n".join(lines) + "\n"
 
 
-def message(change: Mapping[str, Any], smtp: SmtpConfig) -> EmailMessage:
+def message(change: AlertChange, smtp: SmtpConfig) -> EmailMessage:
     domain = smtp.sender.rpartition("@")[2] or "iotmon"
     mail = EmailMessage(policy=_POLICY)
     mail["Subject"] = subject(change)
@@ -57,14 +56,14 @@ def message(change: Mapping[str, Any], smtp: SmtpConfig) -> EmailMessage:
     mail["To"] = ", ".join(smtp.recipients)
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     # One Message-ID per change (a receiver can spot a resend), threaded under the alert.
-    mail["Message-ID"] = f"<{change['alertId']}.{change_key(change).replace(':', '-').replace('@', '.')}@{domain}>"
-    mail["References"] = f"<{change['alertId']}@{domain}>"
-    mail["X-Iotmon-Alert"] = change["alertId"]
+    mail["Message-ID"] = f"<{change.alert_id}.{change_key(change).replace(':', '-').replace('@', '.')}@{domain}>"
+    mail["References"] = f"<{change.alert_id}@{domain}>"
+    mail["X-Iotmon-Alert"] = change.alert_id
     mail.set_content(body(change))
     return mail
 
 
-def send_email(change: Mapping[str, Any], smtp: SmtpConfig) -> None:
+def send_email(change: AlertChange, smtp: SmtpConfig) -> None:
     """Send the change's message; DeliveryError when it did not go out."""
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:

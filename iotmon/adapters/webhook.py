@@ -8,14 +8,16 @@ not followed (a POST must not turn into a GET).
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from iotmon import __version__
 from iotmon.core.channels import DeliveryError
+from iotmon.core.contracts.alerts import AlertChange
 
 _RETRYABLE_STATUS = {408, 425, 429}
 
@@ -28,7 +30,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def post_webhook(url: str, change: Mapping[str, Any], attributes: Mapping[str, str], timeout: float = 5.0) -> int:
+def post_webhook(url: str, change: AlertChange, attributes: Mapping[str, str | None], timeout: float = 5.0) -> int:
     """POST the change to the URL; returns the 2xx status, raises DeliveryError otherwise."""
     headers = {
         "Content-Type": "application/json",
@@ -36,7 +38,7 @@ def post_webhook(url: str, change: Mapping[str, Any], attributes: Mapping[str, s
         "ce-specversion": "1.0",
         **{f"ce-{name}": str(value) for name, value in attributes.items() if value is not None},
     }
-    request = urllib.request.Request(url, data=json.dumps(change).encode(), headers=headers, method="POST")
+    request = urllib.request.Request(url, data=msgspec.json.encode(change), headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=timeout) as response:
             status = response.status

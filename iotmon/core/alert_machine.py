@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from iotmon.core.rules import BREACH, CLEAR, NONE, SEVERITIES
+from iotmon.core.alerts import SEVERITIES
+from iotmon.core.rules import BREACH, CLEAR, NONE
 
 TRIGGER, UPDATE, FLAPPING, RESOLVE = "trigger", "update", "flapping", "resolve"
 

@@ -1,48 +1,22 @@
-"""The reading contract in code: parsing and validation of reading events.
+"""Reading readings: decoding, validation and the time checks of reading events (pure).
 
-`schema/events/reading.schema.json` is the contract; these types mirror it and
-a test proves the two agree. msgspec decodes and validates in one pass, which is
-what lets ingest keep up with COPY.
+The contract is `iotmon.core.contracts.readings.Reading`; msgspec decodes and
+validates against it in one pass, which is what lets ingest keep up with COPY.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
-DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")]
-SensorType = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
-Value = Annotated[float, msgspec.Meta(ge=-99999999.99, le=99999999.99)]
-Unit = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-Location = Annotated[str, msgspec.Meta(max_length=100)]
-Timestamp = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-    ),
-]
-Status = Literal["active", "inactive", "maintenance", "error"]
+from iotmon.core.contracts.readings import MAX_BATCH, Reading, ReadingBatch
 
 # Semantic limits the JSON Schema cannot express (they depend on "now").
 MAX_FUTURE = timedelta(minutes=5)
 RETENTION = timedelta(days=92)  # raw readings are kept 3 months
-
-
-class Reading(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
-    device_id: DeviceId
-    timestamp: Timestamp
-    sensor_type: SensorType
-    value: Value
-    unit: Unit
-    location: Location | None = None
-    status: Status = "active"
-
-
-class ReadingBatch(msgspec.Struct, forbid_unknown_fields=True):
-    readings: Annotated[list[Reading], msgspec.Meta(min_length=1, max_length=10_000)]
 
 
 # The shape of a batch without its readings' contract: to say which reading is bad.
@@ -124,12 +98,12 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
         else:
             items = msgspec.convert(data, _ObjectBatch).readings
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
-        return [], [Rejection(reason=f"not a reading batch: {error}", payload=_as_text(data))]
+        return [], [Rejection(reason=f"not a reading batch: {error}", payload=as_json(data))]
     if not items:
-        return [], [Rejection(reason="batch has no readings (at least 1 required)", payload=_as_text(data))]
-    if len(items) > 10_000:
+        return [], [Rejection(reason="batch has no readings (at least 1 required)", payload=as_json(data))]
+    if len(items) > MAX_BATCH:
         return [], [
-            Rejection(reason=f"batch has {len(items)} readings (at most 10000 allowed)", payload=_as_text(data))
+            Rejection(reason=f"batch has {len(items)} readings (at most {MAX_BATCH} allowed)", payload=as_json(data))
         ]
     good: list[Reading] = []
     bad: list[Rejection] = []
@@ -138,7 +112,7 @@ def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection
         try:
             good.append(parse_reading(raw))
         except ValueError as error:
-            bad.append(Rejection(reason=str(error), payload=_as_text(raw), index=index))
+            bad.append(Rejection(reason=str(error), payload=as_json(raw), index=index))
     return good, bad
 
 
@@ -148,13 +122,13 @@ def batch_positions(good: list[Reading], bad: list[Rejection]) -> list[int]:
     return [i for i in range(len(good) + len(skipped)) if i not in skipped][: len(good)]
 
 
-def _as_text(data: bytes | str | Any) -> Any:
-    """The payload in a JSON-friendly form for a dead-letter record."""
-    if isinstance(data, bytes):
+def as_json(data: bytes | bytearray | str | Any) -> Any:
+    """A payload in a JSON-friendly form, for a dead-letter record: decoded if it is JSON, else as text."""
+    if isinstance(data, (bytes, bytearray)):
         try:
             return msgspec.json.decode(data)
         except msgspec.DecodeError:
-            return data.decode("utf-8", errors="replace")
+            return bytes(data).decode("utf-8", errors="replace")
     return data
 
 

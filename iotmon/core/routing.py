@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 from iotmon.core.channels import OUTBOUND, ChannelConfig
+from iotmon.core.contracts.alerts import AlertChange
 
 
 def route(severity: str, action: str, config: ChannelConfig) -> frozenset[str]:
@@ -27,20 +26,19 @@ def route(severity: str, action: str, config: ChannelConfig) -> frozenset[str]:
     )
 
 
-def change_key(change: Mapping[str, Any]) -> str:
+def change_key(change: AlertChange) -> str:
     """What identifies one state change of an alert: its history sequence, else its action and time.
 
     The same change redelivered has the same key; two changes of one alert never share one.
     """
-    sequence = change.get("sequence")
-    if sequence is not None:
-        return f"seq:{int(sequence)}"
-    return f"{change['action']}@{change['timestamp']}"[:64]
+    if change.sequence is not None:
+        return f"seq:{change.sequence}"
+    return f"{change.action}@{change.timestamp}"[:64]
 
 
-def dedup_key(change: Mapping[str, Any], channel: str, target: str = "") -> tuple[str, str, str, str]:
+def dedup_key(change: AlertChange, channel: str, target: str = "") -> tuple[str, str, str, str]:
     """The notifications log's unique key: (alert id, change key, channel, target)."""
-    return (change["alertId"], change_key(change), channel, target)
+    return (change.alert_id, change_key(change), channel, target)
 
 
 def webhook_target(url: str) -> str:

@@ -6,7 +6,7 @@ the hysteresis) or HOLD (in between: neither counts) — with a severity and, on
 demand, the message and details an alert carries. The alert state machine
 (`alert_machine`) turns verdicts into alert changes.
 
-Rules (architecture §4.4 alert types):
+Rules (their alert types):
 
 - `threshold_exceeded`: value > alert_max; clear at value <= alert_max − hysteresis.
 - `threshold_below`: value < alert_min; clear at value >= alert_min + hysteresis.
@@ -41,6 +41,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from iotmon.core import timestamps
+from iotmon.core.alerts import SEVERITIES, AlertType
 
 BREACH, HOLD, CLEAR, NONE = (
     1,
@@ -49,19 +50,17 @@ BREACH, HOLD, CLEAR, NONE = (
     -2,
 )  # NONE: the rule cannot judge this reading (too few samples)
 
-SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_BANDS = (
     0.05,
     0.15,
     0.30,
 )  # excess / normal span: < 5 % low, < 15 % medium, < 30 % high, else critical
 
-THRESHOLD_EXCEEDED = "threshold_exceeded"
-THRESHOLD_BELOW = "threshold_below"
-DATA_ANOMALY = "data_anomaly"
-TREND_WARNING = "trend_warning"
-DEVICE_OFFLINE = "device_offline"
-RULES = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMALY, TREND_WARNING)
+THRESHOLD_EXCEEDED: AlertType = "threshold_exceeded"
+THRESHOLD_BELOW: AlertType = "threshold_below"
+DATA_ANOMALY: AlertType = "data_anomaly"
+TREND_WARNING: AlertType = "trend_warning"
+RULES: tuple[AlertType, ...] = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMALY, TREND_WARNING)
 
 MIN_SAMPLES = 30  # readings needed before the anomaly and trend rules judge
 ANOMALY_WINDOW = 120  # previous readings the median and MAD are taken over

@@ -27,12 +27,16 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 import numpy as np
 
+from iotmon.core.contracts.common import Trend
+from iotmon.core.contracts.devices import Level, WindowStats
+
 TREND_TOLERANCE = 0.02
-STABLE, INCREASING, DECREASING = "stable", "increasing", "decreasing"
+STABLE: Trend = "stable"
+INCREASING: Trend = "increasing"
+DECREASING: Trend = "decreasing"
 _CENT = Decimal("0.01")
 
 
@@ -135,7 +139,7 @@ def slope(m: Moments) -> float:
     return m.c_tv / m.m2_t
 
 
-def trend(slope_per_s: float, window_s: float, span: float | None, tolerance: float = TREND_TOLERANCE) -> str:
+def trend(slope_per_s: float, window_s: float, span: float | None, tolerance: float = TREND_TOLERANCE) -> Trend:
     """ "increasing" / "decreasing" / "stable": is the regression's change across the window within tolerance × span?"""
     if span is None or not span > 0:
         return STABLE
@@ -166,23 +170,23 @@ def summary(
     window_start: str,
     window_end: str,
     updated_at: str,
-) -> dict[str, Any]:
-    """The `device:<id>:stats:<window>` document: the seed's fields plus std, median, slope and the window."""
+) -> WindowStats:
+    """A window's statistics (the `device:<id>:stats:<window>` document)."""
     k = slope(m)
     span = normal_span if normal_span and normal_span > 0 else (m.max - m.min if m.n else None)
-    return {
-        "avg": _rounded(m.mean_v if m.n else None),
-        "min": m.min if m.n else None,
-        "max": m.max if m.n else None,
-        "count": m.n,
-        "trend": trend(k, window_s, span),
-        "std": _rounded(std(m)),
-        "median": _rounded(median_value),
-        "slope": _rounded(k, 9),
-        "windowStart": window_start,
-        "windowEnd": window_end,
-        "updatedAt": updated_at,
-    }
+    return WindowStats(
+        avg=_rounded(m.mean_v if m.n else None),
+        min=m.min if m.n else None,
+        max=m.max if m.n else None,
+        count=m.n,
+        trend=trend(k, window_s, span),
+        std=_rounded(std(m)),
+        median=_rounded(median_value),
+        slope=_rounded(k, 9),
+        window_start=window_start,
+        window_end=window_end,
+        updated_at=updated_at,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +205,7 @@ class Ranges:
         return self.normal_max - self.normal_min
 
 
-def status(value: float, ranges: Ranges) -> str:
+def status(value: float, ranges: Ranges) -> Level:
     """ "critical" beyond an alert bound (> alert_max or < alert_min), "warning" outside the normal range, else "normal"."""
     if (ranges.alert_max is not None and value > ranges.alert_max) or (
         ranges.alert_min is not None and value < ranges.alert_min

@@ -29,8 +29,7 @@ from eventing.router import Router
 from eventing.transport import Transport
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.settings import Settings
-from iotmon.service import auth
-from iotmon.service.auth import Access, AccessControl
+from iotmon.service.access import Access, AccessControl
 from iotmon.service.cache import ResponseCache
 from iotmon.service.context import HasHealth, ServiceContext
 from iotmon.service.metrics import Metrics
@@ -125,6 +124,7 @@ def create_app(
 ) -> ASGIApp:
     context = ServiceContext(
         db=db.async_pool(database_url),
+        pool=db.pool(database_url, max_size=4),
         redis=aioredis.from_url(redis_url, socket_timeout=5),
         transport=transport,
         transport_name=transport_name,
@@ -145,12 +145,13 @@ def create_app(
         finally:
             await realtime.stop()
             await context.db.close()
+            context.pool.close()
             await context.redis.aclose()
 
     metrics = Metrics()
     if router is not None:
         metrics.watch_router(router)
-    routes = [Route("/metrics", metrics.endpoint), *auth.ROUTES, *API_ROUTES, *FALLBACK]
+    routes = [Route("/metrics", metrics.endpoint), *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         # Plotly is 4.6 MB of JavaScript and 1.4 MB gzipped.
         routes.append(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from eventing.transport import Transport
 
@@ -47,7 +47,8 @@ class RequestStats:
 
 @dataclass
 class ServiceContext:
-    db: AsyncConnectionPool
+    db: AsyncConnectionPool  # the API's reads
+    pool: ConnectionPool  # the alert moves and silences, shared with the functions' (sync) code
     redis: aioredis.Redis
     transport: Transport
     transport_name: str  # "kafka" or "in-process"

@@ -1,90 +1,89 @@
-"""The Socket.IO protocol (architecture §4.6): rooms, subscriptions, live events.
+"""The Socket.IO protocol: rooms, subscriptions, live events (payloads: iotmon.core.contracts.live).
 
 Clients join rooms: `device:<id>` for `sensor-data` and `device-status`,
 `alerts` for `alert-triggered` / `alert-resolved`, `system` for
 `system-status`. The functions publish into those rooms through Redis
 (python-socketio's Redis manager, write-only on their side), so every replica
 of this service delivers to its own clients. A client subscribing to alerts
-with the last `sequence` it saw (or the last alert id) gets what it missed.
+with the last `sequence` it saw (or the last alert id) gets what it missed, as
+the same messages it would have heard live.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
+import msgspec
 import socketio
 from psycopg.rows import dict_row
 
+from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis import keys
 from iotmon.core import live
-from iotmon.core.alerts import alert_id, alert_number
-from iotmon.service.auth import Access
+from iotmon.core.alerts import alert_number
+from iotmon.core.contracts.live import (
+    Ack,
+    ConnectionStatus,
+    DependencyState,
+    LiveError,
+    Pong,
+    SensorData,
+    SubscribeAlerts,
+    SubscribeDevice,
+    SystemStatus,
+)
+from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
-from iotmon.service.health import dependencies, overall
-from iotmon.service.responses import ApiError, iso, now_iso
+from iotmon.service.health import dependencies, overall, statuses
+from iotmon.service.queries import devices
+from iotmon.service.queries import live as live_queries
+from iotmon.service.responses import ApiError, now_iso
 
 log = logging.getLogger(__name__)
 
 SYSTEM_STATUS_EVERY_S = 5.0
 REPLAY_LIMIT = 500
 
-_MISSED_ALERTS_SQL = """
-SELECT h.id AS sequence, h.action, h.to_status, h.at, h.actor, h.note, h.details AS change_details,
-       a.id AS number, a.device_id, a.alert_type, a.severity, a.message, a.value::float8, a.threshold::float8,
-       a.triggered_at, a.details
+# Each missed change as the alert move returned it: the alert (its status then), joined with the history row.
+_MISSED_CHANGES_SQL = """
+SELECT a.id, a.device_id, a.alert_type, a.severity, h.to_status AS status, h.action, a.message,
+       a.value, a.threshold, a.triggered_at, a.details || h.details AS details,
+       h.id AS seq, h.actor, h.note, h.at
 FROM alert_history h JOIN alerts a ON a.id = h.alert_id
 WHERE h.id > %(since)s AND a.id > %(after_alert)s
 ORDER BY h.id LIMIT %(limit)s
 """
 
 
-def replay_payload(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The Socket.IO event that tells a client about one missed alert change."""
-    payload = {
-        "alertId": alert_id(row["number"]),
-        "deviceId": row["device_id"],
-        "type": row["alert_type"],
-        "severity": row["severity"],
-        "message": row["message"],
-        "value": row["value"],
-        "threshold": row["threshold"],
-        "timestamp": iso(row["at"]),
-        "status": row["to_status"],
-        "action": row["action"],
-        "sequence": row["sequence"],
-        "details": {**(row["details"] or {}), **(row["change_details"] or {})},
-        "replayed": True,
-    }
-    return ("alert-resolved" if row["action"] == "resolved" else "alert-triggered"), payload
+def _plain(payload: msgspec.Struct) -> Any:
+    """python-socketio sends JSON of plain values."""
+    return msgspec.to_builtins(payload)
 
 
 def _device_id(data: Any) -> str | None:
     """`subscribe-device` takes "device-001" or {"deviceId": "device-001"}."""
-    if isinstance(data, str):
-        return data
-    if isinstance(data, dict) and isinstance(data.get("deviceId"), str):
-        return data["deviceId"]
-    return None
+    try:
+        return msgspec.convert({"deviceId": data} if isinstance(data, str) else data, SubscribeDevice).device_id
+    except msgspec.ValidationError:
+        return None
 
 
 def _replay_cursor(data: Any) -> tuple[int, int] | str:
     """(since sequence, after alert number) from `subscribe-alerts`' payload, or an error message."""
-    if data is None or data == {}:
+    if data is None:
         return (-1, -1)
-    if not isinstance(data, dict):
-        return 'subscribe-alerts takes an object: {} or {"since": <sequence>} or {"lastAlertId": "alert-007"}'
-    since, last = data.get("since"), data.get("lastAlertId")
-    if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
-        return "'since' must be a non-negative integer (the `sequence` of the last alert event seen)"
-    if last is not None:
+    try:
+        asked = msgspec.convert(data, SubscribeAlerts)
+    except msgspec.ValidationError as error:
+        return f'subscribe-alerts takes {{}}, {{"since": <sequence>}} or {{"lastAlertId": "alert-007"}}: {error}'
+    if asked.last_alert_id is not None:
         try:
-            return (-1, alert_number(str(last)))
+            return (-1, alert_number(asked.last_alert_id))
         except ValueError as error:
             return str(error)
-    return (since if since is not None else -1, -1)
+    return (asked.since if asked.since is not None else -1, -1)
 
 
 class Realtime:
@@ -101,22 +100,20 @@ class Realtime:
             async_mode="asgi", client_manager=manager, cors_allowed_origins=list(cors_origins) or None
         )
         self._status_task: asyncio.Task[None] | None = None
-        self._register()
+        for event, handler in (
+            ("connect", self.connect),
+            ("subscribe-device", self.subscribe_device),
+            ("unsubscribe-device", self.unsubscribe_device),
+            ("subscribe-alerts", self.subscribe_alerts),
+            ("unsubscribe-alerts", self.unsubscribe_alerts),
+            ("subscribe-system", self.subscribe_system),
+            ("ping", self.ping),
+        ):
+            self.sio.on(event, handler)
 
-    def _register(self) -> None:
-        sio = self.sio
-        sio.on("connect", self.connect)
-        sio.on("subscribe-device", self.subscribe_device)
-        sio.on("unsubscribe-device", self.unsubscribe_device)
-        sio.on("subscribe-alerts", self.subscribe_alerts)
-        sio.on("unsubscribe-alerts", self.unsubscribe_alerts)
-        sio.on("subscribe-system", self.subscribe_system)
-        sio.on("ping", self.ping)
-
-    async def error(self, sid: str, event: str, message: str) -> dict[str, Any]:
-        payload = {"event": event, "message": message, "timestamp": now_iso()}
-        await self.sio.emit("error", payload, to=sid)
-        return {"success": False, "error": message}
+    async def error(self, sid: str, event: str, message: str) -> Any:
+        await self.sio.emit("error", _plain(LiveError(event=event, message=message, timestamp=now_iso())), to=sid)
+        return _plain(Ack(success=False, error=message))
 
     async def connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
         """The handshake accepts the REST API's token: `io(url, {auth: {token}})`."""
@@ -129,100 +126,87 @@ class Realtime:
             # The client's connect_error gets the message and `data.code`, as the REST API's errors carry them.
             raise socketio.exceptions.ConnectionRefusedError("a token is required", {"code": "UNAUTHORIZED"})
         await self.sio.save_session(sid, {"user": user})
-        status = {"status": "connected", "clientId": sid, "timestamp": now_iso()}
+        connected = ConnectionStatus(status="connected", client_id=sid, timestamp=now_iso())
         if user is not None:
-            status |= {"username": user.name, "role": user.role}
-        await self.sio.emit("connection-status", status, to=sid)
+            connected.username, connected.role = user.name, user.role
+        await self.sio.emit("connection-status", _plain(connected), to=sid)
 
-    async def subscribe_device(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def subscribe_device(self, sid: str, data: Any = None) -> Any:
         device = _device_id(data)
         if device is None:
             return await self.error(sid, "subscribe-device", 'expected "device-001" or {"deviceId": "device-001"}')
-        if not await self._device_exists(device):
-            return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
+        async with self.context.db.connection() as conn:
+            if not await devices.exists(conn, device):
+                return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
         await self.sio.enter_room(sid, live.device_room(device))
-        snapshot = await self._snapshot(device)
-        if snapshot is not None:
-            await self.sio.emit("sensor-data", snapshot, to=sid)
-        return {"success": True, "deviceId": device}
+        if (snapshot := await self._snapshot(device)) is not None:
+            await self.sio.emit(live.SENSOR_DATA, _plain(snapshot), to=sid)
+        return _plain(Ack(success=True, device_id=device))
 
-    async def unsubscribe_device(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def unsubscribe_device(self, sid: str, data: Any = None) -> Any:
         device = _device_id(data)
         if device is None:
             return await self.error(sid, "unsubscribe-device", 'expected "device-001" or {"deviceId": "device-001"}')
         await self.sio.leave_room(sid, live.device_room(device))
-        return {"success": True, "deviceId": device}
+        return _plain(Ack(success=True, device_id=device))
 
-    async def subscribe_alerts(self, sid: str, data: Any = None) -> dict[str, Any]:
+    async def subscribe_alerts(self, sid: str, data: Any = None) -> Any:
         cursor = _replay_cursor(data)
         if isinstance(cursor, str):
             return await self.error(sid, "subscribe-alerts", cursor)
         await self.sio.enter_room(sid, live.ALERTS_ROOM)
         replayed = await self._replay(sid, *cursor) if cursor != (-1, -1) else 0
-        return {"success": True, "replayed": replayed}
+        return _plain(Ack(success=True, replayed=replayed))
 
-    async def unsubscribe_alerts(self, sid: str, _data: Any = None) -> dict[str, Any]:
+    async def unsubscribe_alerts(self, sid: str, _data: Any = None) -> Any:
         await self.sio.leave_room(sid, live.ALERTS_ROOM)
-        return {"success": True}
+        return _plain(Ack(success=True))
 
-    async def subscribe_system(self, sid: str, _data: Any = None) -> dict[str, Any]:
+    async def subscribe_system(self, sid: str, _data: Any = None) -> Any:
         await self.sio.enter_room(sid, live.SYSTEM_ROOM)
-        await self.sio.emit("system-status", await self.system_status(), to=sid)
-        return {"success": True}
+        await self.sio.emit("system-status", _plain(await self.system_status()), to=sid)
+        return _plain(Ack(success=True))
 
-    async def ping(self, _sid: str, _data: Any = None) -> dict[str, str]:
-        return {"status": "pong", "timestamp": now_iso()}
+    async def ping(self, _sid: str, _data: Any = None) -> Any:
+        return _plain(Pong(status="pong", timestamp=now_iso()))
 
-    async def _device_exists(self, device: str) -> bool:
-        async with self.context.db.connection() as conn:
-            found = await (await conn.execute("SELECT 1 FROM devices WHERE device_id = %s", (device,))).fetchone()
-        return found is not None
-
-    async def _snapshot(self, device: str) -> dict[str, Any] | None:
+    async def _snapshot(self, device: str) -> SensorData | None:
         """The device's latest `sensor-data`, from what aggregate keeps in Redis."""
-        current, stats = await self.context.redis.mget(keys.current(device), keys.stats(device, "1h"))
-        if not current:
+        (current,) = await live_queries.current(self.context.redis, [device])
+        if current is None:
             return None
-        value = json.loads(current)
-        summary = json.loads(stats) if stats else {}
-        return {
-            "deviceId": device,
-            "timestamp": value.get("timestamp"),
-            "data": {"value": value.get("value"), "unit": value.get("unit"), "status": value.get("status")},
-            "stats": {"avg": summary.get("avg"), "trend": summary.get("trend")},
-        }
+        hour, _day = await live_queries.windows(self.context.redis, device)
+        return live.sensor_data(device, current.timestamp, current.value, current.unit, current.status, hour)
 
     async def _replay(self, sid: str, since: int, after_alert: int) -> int:
         async with self.context.db.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             rows = await (
                 await cursor.execute(
-                    _MISSED_ALERTS_SQL, {"since": since, "after_alert": after_alert, "limit": REPLAY_LIMIT}
+                    _MISSED_CHANGES_SQL, {"since": since, "after_alert": after_alert, "limit": REPLAY_LIMIT}
                 )
             ).fetchall()
         for row in rows:
-            event, payload = replay_payload(row)
-            await self.sio.emit(event, payload, to=sid)
+            message = live.alert_message(alerts.change(row), replayed=True)
+            await self.sio.emit(message.event, _plain(message.data), to=sid)
         return len(rows)
 
-    async def system_status(self) -> dict[str, Any]:
+    async def system_status(self) -> SystemStatus:
         found = await dependencies(self.context)
-        metrics = await self.context.redis.get(keys.SYSTEM_METRICS)
-        return {
-            "status": overall(found),
-            "timestamp": now_iso(),
-            "metrics": json.loads(metrics) if metrics else None,
-            "dependencies": {name: {"status": dep.get("status")} for name, dep in found.items()},
-        }
+        return SystemStatus(
+            status=overall(found),
+            timestamp=now_iso(),
+            metrics=await live_queries.system_metrics(self.context.redis),
+            dependencies={name: DependencyState(status=state) for name, state in statuses(found).items()},
+        )
 
     async def _broadcast_status(self) -> None:
         while True:
             await asyncio.sleep(SYSTEM_STATUS_EVERY_S)
             try:
                 # Local clients only: every replica sends its own, through Redis it would be sent N times.
-                await self.sio.emit(
-                    "system-status", await self.system_status(), room=live.SYSTEM_ROOM, ignore_queue=True
-                )
+                status_now = _plain(await self.system_status())
+                await self.sio.emit("system-status", status_now, room=live.SYSTEM_ROOM, ignore_queue=True)
             except Exception:
                 log.exception("system-status broadcast failed")
 

@@ -1,4 +1,4 @@
-"""The seed's response envelopes: `{"success": true, "data", "meta"}` and errors."""
+"""The response envelopes (iotmon.core.contracts.envelopes): `{"success": true, "data", "meta"}` and errors."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from iotmon.core.contracts.envelopes import ErrorBody, ErrorEnvelope
 from iotmon.core.timestamps import iso
 
 
 class JSONResponse(Response):
+    """JSON from plain values or contracts, encoded by msgspec."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
@@ -27,16 +30,15 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> JSONResponse:
-    body: dict[str, Any] = {"success": True, "data": data}
-    body["meta"] = {**(meta or {}), "timestamp": now_iso()}
-    return JSONResponse(body, status_code=status)
+def ok(data: Any, meta: msgspec.Struct | dict[str, Any] | None = None, status: int = 200) -> JSONResponse:
+    """The success envelope: `meta` is the operation's own (a contract) with the answer's time added."""
+    fields = msgspec.to_builtins(meta) if isinstance(meta, msgspec.Struct) else dict(meta or {})
+    return JSONResponse({"success": True, "data": data, "meta": {**fields, "timestamp": now_iso()}}, status_code=status)
 
 
 def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    return JSONResponse(
-        {"success": False, "error": {"code": code, "message": message, "details": details}}, status_code=status
-    )
+    body = ErrorEnvelope(success=False, error=ErrorBody(code=code, message=message, details=details))
+    return JSONResponse(body, status_code=status)
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> Response:

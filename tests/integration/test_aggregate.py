@@ -12,9 +12,9 @@ import redis
 
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
-from functions.environment import socketio_manager
 from iotmon.adapters.postgres import db, storage
 from iotmon.adapters.redis import keys
+from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.readings import parse_reading, to_json
 from tests.support.waiting import wait_for
 
@@ -91,7 +91,7 @@ def pool(clean_db):
 
 @pytest.fixture
 def aggregate(pool, rds, redis_url):
-    return Aggregate(pool, rds, socketio_manager(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
+    return Aggregate(pool, rds, LiveEmitter(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
 
 
 def store(pool, readings) -> None:
@@ -197,7 +197,9 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
     feed(aggregate, pool, few, many)
     messages = []
     wait_for(
-        lambda: ((m := pubsub.get_message(timeout=0.1)) and messages.append(json.loads(m["data"]))) or len(messages) >= 4
+        lambda: (
+            ((m := pubsub.get_message(timeout=0.1)) and messages.append(json.loads(m["data"]))) or len(messages) >= 4
+        )
     )
     pubsub.close()
     assert [m["room"] for m in messages] == ["device:device-002"] * 3 + ["device:device-001"]

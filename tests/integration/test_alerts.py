@@ -9,6 +9,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 import redis as redis_lib
 from jsonschema import Draft202012Validator, FormatChecker
@@ -18,9 +19,10 @@ from eventing.binding import decode, json_data
 from eventing.events import PING, batch_event, make_event
 from eventing.memory import MemoryTransport
 from functions.escalate_cron import EscalateCron
-from functions.evaluate_rule import EvaluateRule, state_key
+from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import alerts, db
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
+from iotmon.adapters.redis.rule_state import state_key
 from tests.support.database import sql
 from tests.support.paths import SCHEMA_DIR
 
@@ -98,7 +100,7 @@ def test_a_breach_gives_one_alert_and_recovery_resolves_it_after_clear_after_s(e
     breach = readings([86.0, 91.0, 91.5, 90.0, 92.0], start=20)  # 91 is 6 past 85: 10 % of the span 60, medium
     assert evaluate([batch(normal)]) == []
     changes = evaluate([batch(breach)])
-    assert [c["action"] for c in changes] == ["triggered"]
+    assert [c.action for c in changes] == ["triggered"]
     rows = sql(
         env.url,
         "SELECT id, alert_type, severity, status, value, threshold, triggered_at FROM alerts",
@@ -122,8 +124,8 @@ def test_a_breach_gives_one_alert_and_recovery_resolves_it_after_clear_after_s(e
     changes = evaluate([batch(recovery[:15])])  # up to t = 58 s
     assert changes == []
     changes = evaluate([batch(recovery[15:])])
-    assert [c["action"] for c in changes] == ["resolved"]
-    assert changes[0]["timestamp"] == (BASE + timedelta(seconds=60)).isoformat(timespec="milliseconds").replace(
+    assert [c.action for c in changes] == ["resolved"]
+    assert changes[0].timestamp == (BASE + timedelta(seconds=60)).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
     assert json.loads(env.redis.get(ALERTS_ACTIVE)) == []
@@ -233,8 +235,8 @@ def test_a_config_change_applies_without_restart(env):
         "UPDATE devices SET alert_max = 80, breach_count = 3 WHERE device_id = 'device-001'",
     )
     changes = evaluate([batch(readings([84.0] * 3, start=10))])
-    assert [(c["action"], c["threshold"], c["type"]) for c in changes] == [("triggered", 80.0, "threshold_exceeded")]
-    assert changes[0]["triggeredAt"] == (BASE + timedelta(seconds=14)).isoformat(timespec="milliseconds").replace(
+    assert [(c.action, c.threshold, c.type) for c in changes] == [("triggered", 80.0, "threshold_exceeded")]
+    assert changes[0].triggered_at == (BASE + timedelta(seconds=14)).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
 
@@ -246,17 +248,17 @@ def test_severity_rise_is_one_update_and_flapping_notifies_once(env):
     )
     evaluate = EvaluateRule(env.pool(), env.redis, env.transport)
     changes = evaluate([batch(readings([86.0, 95.0, 94.0, 70.0]))])
-    assert [(c["action"], c["severity"]) for c in changes] == [
+    assert [(c.action, c.severity) for c in changes] == [
         ("triggered", "low"),
         ("updated", "high"),
         ("resolved", "high"),
     ]
     changes = evaluate([batch(readings([86.0, 70.0, 86.0, 70.0, 86.0, 70.0], start=10))])
-    assert [c["action"] for c in changes] == [
+    assert [c.action for c in changes] == [
         "triggered",
         "updated",
     ]  # the second exit: 4 transitions in 10 min
-    assert changes[1]["details"]["flapping"] is True
+    assert changes[1].details["flapping"] is True
     assert sql(
         env.url,
         "SELECT status, details->>'flapping' FROM alerts ORDER BY id DESC LIMIT 1",
@@ -273,7 +275,7 @@ def test_lost_redis_state_resumes_from_postgresql(env):
     changes = EvaluateRule(env.pool(), env.redis, env.transport)(
         [batch(readings([30.0] * 20, device="device-002", start=20))]
     )
-    assert [c["action"] for c in changes] == ["resolved"]
+    assert [c.action for c in changes] == ["resolved"]
 
 
 def test_operators_acknowledge_and_resolve_with_clear_errors(env):
@@ -289,9 +291,9 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             details={},
             at=BASE,
         )
-        number = int(made["alertId"].split("-")[1])
+        number = int(made.alert_id.split("-")[1])
         acked = alerts.acknowledge(conn, number, "alice", "looking")
-        assert (acked["action"], acked["status"], acked["actor"], acked["note"]) == (
+        assert (acked.action, acked.status, acked.actor, acked.note) == (
             "acknowledged",
             "acknowledged",
             "alice",
@@ -301,17 +303,18 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             alerts.acknowledge(conn, number, "bob", None)
         assert alerts.escalate_due(conn, datetime.now(UTC), at=datetime.now(UTC)) == []
         resolved = alerts.resolve(conn, number, "alice", "fixed the fan")
-        assert (resolved["status"], resolved["actor"]) == ("resolved", "alice")
+        assert (resolved.status, resolved.actor) == ("resolved", "alice")
         with pytest.raises(alerts.InvalidTransition, match="is resolved"):
             alerts.resolve(conn, number, "alice", None)
         with pytest.raises(alerts.AlertNotFound):
             alerts.acknowledge(conn, 999_999, "alice", None)
-        assert [h["action"] for h in alerts.history(conn, number)] == [
+        assert [h.action for h in alerts.history(conn, number)] == [
             "triggered",
             "acknowledged",
             "resolved",
         ]
-        assert not list(VALIDATOR.iter_errors(acked)) and not list(VALIDATOR.iter_errors(resolved))
+        assert not list(VALIDATOR.iter_errors(msgspec.to_builtins(acked)))
+        assert not list(VALIDATOR.iter_errors(msgspec.to_builtins(resolved)))
 
 
 def ping():
@@ -339,8 +342,8 @@ def test_unacknowledged_alerts_escalate_once_even_with_ticks_at_once(env):
         thread.start()
     for thread in threads:
         thread.join(10)
-    escalated = [c for result in results for c in result if c["action"] == "escalated"]
-    assert len(escalated) == 1 and escalated[0]["status"] == "escalated"
+    escalated = [c for result in results for c in result if c.action == "escalated"]
+    assert len(escalated) == 1 and escalated[0].status == "escalated"
     assert crons[0]([ping()]) == []  # the next tick: nothing left to escalate
     assert sql(env.url, "SELECT count(*) FROM alert_history WHERE action = 'escalated'") == [(1,)]
     assert [t for t, _ in events(env.transport)][-1] == "io.iotmon.alert.escalated.v1"
@@ -376,11 +379,11 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         now - timedelta(seconds=120),
     )
     changes = cron([ping()])
-    assert sorted((c["deviceId"], c["type"], c["action"], c["severity"]) for c in changes) == [
+    assert sorted((c.device_id, c.type, c.action, c.severity) for c in changes) == [
         ("device-001", "device_offline", "triggered", "high"),
         ("device-002", "device_offline", "triggered", "high"),
     ]
-    assert changes[0]["threshold"] == 30.0 and changes[0]["details"]["silentSeconds"] > 30
+    assert changes[0].threshold == 30.0 and changes[0].details["silentSeconds"] > 30
     assert cron([ping()]) == []  # still offline: still one alert, no new event
     env.redis.set(
         current("device-001"),
@@ -393,7 +396,7 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         ),
     )
     changes = cron([ping()])
-    assert [(c["deviceId"], c["action"]) for c in changes] == [("device-001", "resolved")]
+    assert [(c.device_id, c.action) for c in changes] == [("device-001", "resolved")]
     assert sql(env.url, "SELECT device_id FROM alerts WHERE status <> 'resolved'") == [("device-002",)]
     for _, data in events(env.transport):
         assert not list(VALIDATOR.iter_errors(data)), data

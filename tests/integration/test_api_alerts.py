@@ -63,14 +63,14 @@ def seed(
             at=NOW - timedelta(seconds=ago_s),
         )
         assert change is not None
-        number = int(change["alertId"][6:])
+        number = int(change.alert_id[6:])
         if status in ("acknowledged", "resolved"):
             store.acknowledge(conn, number, "seeder", None) if status == "acknowledged" else store.resolve(
                 conn, number, "seeder", "fixed"
             )
         if status == "escalated":
             store.escalate_due(conn, NOW, at=NOW)
-    return change["alertId"]
+    return change.alert_id
 
 
 @pytest.fixture
@@ -78,9 +78,9 @@ def seeded(api, clean_db) -> dict[str, str]:
     return {
         "crit": seed(clean_db, "device-001", "threshold_exceeded", "critical", ago_s=50),
         "high": seed(clean_db, "device-002", "threshold_exceeded", "high", ago_s=40),
-        "med_ack": seed(clean_db, "device-002", "anomaly", "medium", ago_s=30, status="acknowledged"),
+        "med_ack": seed(clean_db, "device-002", "data_anomaly", "medium", ago_s=30, status="acknowledged"),
         "low": seed(clean_db, "device-003", "trend_warning", "low", ago_s=20),
-        "done": seed(clean_db, "device-001", "anomaly", "high", ago_s=7200, status="resolved"),
+        "done": seed(clean_db, "device-001", "data_anomaly", "high", ago_s=7200, status="resolved"),
     }
 
 
@@ -162,7 +162,7 @@ def test_list_defaults_to_open_alerts_in_the_seed_shape_with_meta_counts(api, se
         ({"severity": "critical,high"}, ["high", "crit"], 2),
         ({"severity": "high", "status": "all"}, ["high", "done"], 2),
         ({"deviceId": "device-002"}, ["med_ack", "high"], 2),
-        ({"type": "anomaly", "status": "all"}, ["med_ack", "done"], 2),
+        ({"type": "data_anomaly", "status": "all"}, ["med_ack", "done"], 2),
         ({"deviceId": "device-404"}, [], 0),
         ({"limit": 2}, ["low", "med_ack"], 4),
         ({"limit": 2, "offset": 2}, ["high", "crit"], 4),
@@ -327,7 +327,7 @@ def test_alerts_csv_export_uses_the_list_filters_without_limit(api, seeded):
     done = rows[-1]
     assert (done["deviceId"], done["type"], done["severity"], done["status"], done["resolvedBy"]) == (
         "device-001",
-        "anomaly",
+        "data_anomaly",
         "high",
         "resolved",
         "seeder",

@@ -8,9 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from iotmon.adapters.redis import keys
+from iotmon.core.contracts.analytics import SystemMetricsDoc
+from iotmon.core.contracts.devices import LiveValue
 from iotmon.core.timestamps import iso
 from iotmon.system import System
 from tests.support.database import sql
@@ -82,11 +85,17 @@ def test_dashboard_summary(api, clean_db, redis):
     reading(clean_db, "device-002", now - timedelta(seconds=10), 30)
     reading(clean_db, "device-003", now - timedelta(minutes=10), 50)  # offline, outside the last minute
     alert(clean_db, "device-001", "threshold_exceeded", "critical", now - timedelta(minutes=30))
-    alert(clean_db, "device-002", "anomaly", "high", now - timedelta(hours=2), ack_s=60)
+    alert(clean_db, "device-002", "data_anomaly", "high", now - timedelta(hours=2), ack_s=60)
     alert(clean_db, "device-003", "trend_warning", "low", now - timedelta(hours=3), ack_s=120, resolve_s=600)
-    alert(clean_db, "device-004", "anomaly", "medium", now - timedelta(days=3), ack_s=1, resolve_s=2)  # outside 24 h
-    redis.set(keys.current("device-002"), json.dumps({"value": 31.5, "timestamp": iso(now), "status": "warning"}))
-    redis.set(keys.SYSTEM_METRICS, json.dumps({"dataPointsLastHour": 1234, "systemHealth": "degraded"}))
+    alert(
+        clean_db, "device-004", "data_anomaly", "medium", now - timedelta(days=3), ack_s=1, resolve_s=2
+    )  # outside 24 h
+    live = LiveValue(value=31.5, timestamp=iso(now), status="warning", unit="psi")
+    redis.set(keys.current("device-002"), msgspec.json.encode(live))
+    figures = SystemMetricsDoc(
+        total_devices=5, active_devices=2, active_alerts_count=3, data_points_last_hour=1234, system_health="degraded"
+    )
+    redis.set(keys.SYSTEM_METRICS, msgspec.json.encode(figures))
 
     data = data_of(api.get("/api/metrics/dashboard"))
     assert (data["devices"]["total"], data["devices"]["online"], data["devices"]["offline"]) == (5, 2, 3)
@@ -123,7 +132,7 @@ def test_system_metrics(api, redis):
 def test_status_overview(api, clean_db):
     reading(clean_db, "device-004", datetime.now(UTC) - timedelta(seconds=1), 300)
     sql(clean_db, "UPDATE devices SET status = 'maintenance' WHERE device_id = 'device-005'")
-    alert(clean_db, "device-004", "anomaly", "medium", datetime.now(UTC) - timedelta(minutes=1))
+    alert(clean_db, "device-004", "data_anomaly", "medium", datetime.now(UTC) - timedelta(minutes=1))
     data = data_of(api.get("/api/status"))
     assert data["status"] == "healthy" and data["services"] == {
         "database": "healthy",
@@ -236,8 +245,8 @@ def test_summary_per_device_and_day_with_mtta_and_mttr(api, clean_db):
             count,
         )
     alert(clean_db, "device-001", "threshold_exceeded", "high", yesterday + timedelta(hours=3), ack_s=60, resolve_s=300)
-    alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=5), ack_s=120, resolve_s=900)
-    alert(clean_db, "device-001", "anomaly", "medium", yesterday + timedelta(hours=9))
+    alert(clean_db, "device-001", "data_anomaly", "medium", yesterday + timedelta(hours=5), ack_s=120, resolve_s=900)
+    alert(clean_db, "device-001", "data_anomaly", "medium", yesterday + timedelta(hours=9))
     alert(clean_db, "device-002", "threshold_exceeded", "low", today + timedelta(seconds=1), resolve_s=30)
 
     data = data_of(api.get("/api/analytics/summary", params={"days": 2}))
@@ -251,7 +260,7 @@ def test_summary_per_device_and_day_with_mtta_and_mttr(api, clean_db):
         "avg": 32.5,
         "min": 5.0,
         "max": 50.0,
-        "alerts": {"threshold_exceeded": 1, "anomaly": 2},
+        "alerts": {"threshold_exceeded": 1, "data_anomaly": 2},
         "alertsTotal": 3,
         "mttaSeconds": 90.0,
         "mttrSeconds": 600.0,

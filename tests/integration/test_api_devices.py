@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from eventing.events import batch_event
@@ -19,6 +20,7 @@ from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import db
 from iotmon.adapters.redis import keys
+from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.timestamps import iso
 from iotmon.system import System
 from tests.support.database import sql
@@ -111,14 +113,17 @@ def test_device_details_with_config_last_reading_and_stats(api, clean_db, redis)
         " VALUES ('device-001', %s, 'temperature', 71.25, 'celsius', 'normal')",
         at,
     )
-    day = {"avg": 70.5, "min": 60.0, "max": 80.0, "count": 9, "trend": "stable"}
-    redis.set(keys.stats("device-001", "24h"), json.dumps(day))
-    redis.set(keys.stats("device-001", "1h"), json.dumps({**day, "trend": "increasing"}))
+    day = WindowStats(
+        avg=70.5, min=60.0, max=80.0, count=9, trend="stable", std=6.2, median=70.0, slope=0.0,
+        window_start=iso(at - timedelta(days=1)), window_end=iso(at), updated_at=iso(at),
+    )  # fmt: skip
+    redis.set(keys.stats("device-001", "24h"), msgspec.json.encode(day))
+    redis.set(keys.stats("device-001", "1h"), msgspec.json.encode(msgspec.structs.replace(day, trend="increasing")))
     device = ok_data(api.get("/api/devices/device-001"))["device"]
     assert device["status"] == "active"
     assert device["lastReading"] == {"value": 71.25, "timestamp": iso(at), "status": "normal"}
     assert device["stats"]["avg24h"] == 70.5 and device["stats"]["trend"] == "stable"
-    assert device["stats"]["24h"] == day and device["stats"]["1h"]["trend"] == "increasing"
+    assert device["stats"]["24h"] == msgspec.to_builtins(day) and device["stats"]["1h"]["trend"] == "increasing"
 
 
 def test_current_reading_from_redis_then_postgres(api, clean_db, redis):
@@ -410,12 +415,10 @@ def test_the_rule_engine_applies_a_config_change_without_restart(api, clean_db, 
     pool = db.pool(clean_db)
     try:
         evaluate = EvaluateRule(pool, redis, MemoryTransport(), config_ttl_s=0)
-        assert [c["type"] for c in evaluate([batch([84.0] * 5, 0)]) if c["type"] == "threshold_exceeded"] == []
+        assert [c.type for c in evaluate([batch([84.0] * 5, 0)]) if c.type == "threshold_exceeded"] == []
         ok_data(api.put("/api/devices/device-001/config", json={"normalMax": 75, "alertMax": 80}))
         changes = evaluate([batch([84.0] * 3, 10)])
-        assert [(c["action"], c["threshold"]) for c in changes if c["type"] == "threshold_exceeded"] == [
-            ("triggered", 80.0)
-        ]
+        assert [(c.action, c.threshold) for c in changes if c.type == "threshold_exceeded"] == [("triggered", 80.0)]
     finally:
         pool.close()
     open_alerts = api.get("/api/alerts", params={"deviceId": "device-001", "type": "threshold_exceeded"}).json()

@@ -188,7 +188,7 @@ def test_aggregate_refuses_an_event_that_is_no_reading_with_400(urls, db):
     headers = forwarded("com.example.other.v1", "/elsewhere", "device-002")
     response = binary(urls["aggregate"], headers, {"hello": "world"})
     assert response.status_code == 400
-    assert "unknown type 'com.example.other.v1'" in response.text  # the body becomes knativeerrordata
+    assert "unknown event type 'com.example.other.v1'" in response.text  # the body becomes knativeerrordata
 
 
 def test_a_failure_worth_retrying_is_a_500(server_env, tmp_path):

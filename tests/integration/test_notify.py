@@ -17,19 +17,22 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from cloudevents.http import CloudEvent
 
 from eventing.events import alert_event
-from functions.environment import socketio_manager
 from functions.notify import NotificationsFailed, Notify
 from iotmon.adapters.postgres import db
 from iotmon.adapters.postgres.silences import create_silence, list_silences
 from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
+from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.redis.ratelimit import KEY_PREFIX
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
+from iotmon.core.contracts.alerts import AlertChange
 from tests.support.kafka_broker import free_port
 
 SOURCE = "/iotmon/test"
@@ -50,6 +53,11 @@ def change(alert: int = 1, action: str = "triggered", severity: str = "high", **
         "sequence": alert * 100 + ["triggered", "updated", "acknowledged", "escalated", "resolved"].index(action),
         **extra,
     }
+
+
+def event_of(fields: dict[str, Any]) -> CloudEvent:
+    """The event of an alert change given as JSON, as evaluate-rule or escalate-cron send it."""
+    return alert_event(msgspec.convert(fields, AlertChange), SOURCE)
 
 
 # the servers
@@ -172,7 +180,7 @@ def notify_env(clean_db: str, redis_url: str) -> Iterator[tuple[Any, redis.Redis
     for key in client.scan_iter(KEY_PREFIX + "*"):
         client.delete(key)
     pool = db.pool(clean_db)
-    yield pool, client, socketio_manager(redis_url)
+    yield pool, client, LiveEmitter(redis_url)
     pool.close()
     client.close()
 
@@ -200,7 +208,7 @@ def logged(notify: Notify) -> list[tuple[str, str, str, int]]:
 def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, receiver, live):
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
     alert = change(severity="high", details={"breaches": 3})
-    event = alert_event(alert, SOURCE)
+    event = event_of(alert)
     notify([event])
 
     [(name, data, room)] = live.drain()
@@ -219,7 +227,7 @@ def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, recei
     assert "Alert:        alert-001" in text and "Value:        58.5" in text and "Threshold:    55.0" in text
 
     [(headers, body)] = receiver.requests
-    assert body == alert
+    assert body == msgspec.to_builtins(msgspec.convert(alert, AlertChange))
     assert headers["content-type"] == "application/json"
     assert headers["ce-id"] == event["id"] and headers["ce-type"] == "io.iotmon.alert.triggered.v1"
 
@@ -232,7 +240,7 @@ def test_triggered_goes_live_by_email_and_to_the_webhook(notify_env, smtp, recei
 
 def test_low_severity_goes_only_to_the_webhook(notify_env, smtp, receiver, live):
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
-    notify([alert_event(change(severity="low"), SOURCE)])
+    notify([event_of(change(severity="low"))])
     assert [name for name, _, _ in live.drain()] == ["alert-triggered"]
     assert smtp.messages == []
     assert len(receiver.requests) == 1
@@ -240,9 +248,9 @@ def test_low_severity_goes_only_to_the_webhook(notify_env, smtp, receiver, live)
 
 def test_a_redelivered_event_sends_nothing_again(notify_env, smtp, receiver, live):
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
-    event = alert_event(change(), SOURCE)
+    event = event_of(change())
     notify([event, event])  # twice in one batch
-    again = notify([alert_event(change() | {"timestamp": event.data["timestamp"]}, SOURCE)])  # and later, rebuilt
+    again = notify([event_of(change() | {"timestamp": event.data["timestamp"]})])  # and later, rebuilt
     assert again == []
     assert len(live.drain()) == 1 and len(smtp.messages) == 1 and len(receiver.requests) == 1
     assert [status for _, _, status, _ in logged(notify)] == ["sent", "sent", "sent"]
@@ -250,12 +258,12 @@ def test_a_redelivered_event_sends_nothing_again(notify_env, smtp, receiver, liv
 
 def test_the_email_bucket_limits_and_records_rate_limited(notify_env, smtp, receiver, live):
     notify = make_notify(notify_env, smtp.port, (receiver.url,), limits={"email": RateLimit(per_minute=1, burst=2)})
-    notify([alert_event(change(alert=n), SOURCE) for n in (1, 2, 3)])
+    notify([event_of(change(alert=n)) for n in (1, 2, 3)])
     assert len(smtp.messages) == 2
     assert len(receiver.requests) == 3 and len(live.drain()) == 3  # other channels unaffected
     emails = [(alert, status) for alert, channel, status, _ in logged(notify) if channel == "email"]
     assert emails == [("alert-001", "sent"), ("alert-002", "sent"), ("alert-003", "rate_limited")]
-    notify([alert_event(change(alert=3) | {"timestamp": "x"}, SOURCE)])  # redelivered: rate_limited is final
+    notify([event_of(change(alert=3) | {"timestamp": "x"})])  # redelivered: rate_limited is final
     assert len(smtp.messages) == 2
 
 
@@ -277,7 +285,7 @@ def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp,
             ends_at=datetime.now(UTC) + timedelta(seconds=0.3),
         )
         assert [s.id for s in list_silences(conn, device_id="device-002")] == [silence.id]
-    notify([alert_event(change(alert=1), SOURCE)])
+    notify([event_of(change(alert=1))])
     assert [name for name, _, _ in live.drain()] == ["alert-triggered"]
     assert smtp.messages == [] and receiver.requests == []
     with notify.pool.connection() as conn:
@@ -287,7 +295,7 @@ def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp,
     assert rows == [("email", "silenced", silence.id), ("webhook", "silenced", silence.id)]
 
     time.sleep(0.35)  # device-003's silence has expired
-    notify([alert_event(change(alert=2, deviceId="device-003"), SOURCE)])
+    notify([event_of(change(alert=2, deviceId="device-003"))])
     assert len(smtp.messages) == 1 and len(receiver.requests) == 1
 
 
@@ -301,14 +309,14 @@ def test_a_silence_for_every_device(notify_env, smtp, receiver, live):
             created_by="bob",
             ends_at=datetime.now(UTC) + timedelta(hours=8),
         )
-    notify([alert_event(change(alert=1, deviceId="device-004"), SOURCE)])
+    notify([event_of(change(alert=1, deviceId="device-004"))])
     assert smtp.messages == [] and receiver.requests == [] and len(live.drain()) == 1
 
 
 def test_smtp_down_does_not_block_the_webhook_and_the_retry_sends_only_the_email(notify_env, receiver, live):
     smtp = SmtpServer()  # its port, nothing listening yet
     notify = make_notify(notify_env, smtp.port, (receiver.url,))
-    event = alert_event(change(severity="critical"), SOURCE)
+    event = event_of(change(severity="critical"))
     with pytest.raises(NotificationsFailed, match="email"):
         notify([event])
     assert len(receiver.requests) == 1 and len(live.drain()) == 1
@@ -334,16 +342,16 @@ def test_webhook_errors_retry_on_5xx_and_not_on_4xx(notify_env, receiver, live):
     notify = make_notify(notify_env, None, (receiver.url,))
     receiver.status = 500
     with pytest.raises(NotificationsFailed, match="webhook answered 500"):
-        notify([alert_event(change(alert=1), SOURCE)])
+        notify([event_of(change(alert=1))])
     receiver.status = 400
-    [_, failed] = notify([alert_event(change(alert=2), SOURCE)])  # a retry cannot fix a 400: logged, not raised
+    [_, failed] = notify([event_of(change(alert=2))])  # a retry cannot fix a 400: logged, not raised
     assert (failed.channel, failed.status, failed.retryable) == ("webhook", "failed", False)
 
 
 def test_resolved_sends_alert_resolved(notify_env, smtp, live):
     notify = make_notify(notify_env, smtp.port)
     resolved = change(action="resolved", actor="bob")
-    notify([alert_event(resolved, SOURCE)])
+    notify([event_of(resolved)])
     [(name, data, room)] = live.drain()
     assert (name, room) == ("alert-resolved", "alerts")
     assert (
@@ -357,8 +365,8 @@ def test_device_offline_moves_device_status(notify_env, live):
     offline = change(
         alert=4, type="device_offline", value=None, threshold=None, deviceId="device-005", message="No data for 30 s"
     )
-    notify([alert_event(offline, SOURCE)])
-    notify([alert_event(offline | {"action": "resolved", "status": "resolved", "sequence": 999}, SOURCE)])
+    notify([event_of(offline)])
+    notify([event_of(offline | {"action": "resolved", "status": "resolved", "sequence": 999})])
     seen = [(name, room, data.get("status")) for name, data, room in live.drain()]
     assert seen == [
         ("alert-triggered", "alerts", "triggered"),

@@ -10,13 +10,15 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import msgspec
 import psycopg
 import pytest
 import redis
 import socketio
 
-from functions.environment import socketio_manager
 from iotmon.adapters.redis import keys
+from iotmon.adapters.redis.live_emitter import LiveEmitter
+from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.live import ALERTS_ROOM, device_room
 from tests.support.service import running_system
 
@@ -84,7 +86,7 @@ def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect
         "data": {"value": 71.5, "unit": "celsius", "status": "normal"},
         "stats": {"avg": 70.1, "trend": "stable"},
     }
-    socketio_manager(redis_url).emit("sensor-data", payload, room=device_room("device-001"))
+    LiveEmitter(redis_url).emit("sensor-data", payload, room=device_room("device-001"))
     assert receive(first, "sensor-data") == payload
     assert receive(second, "sensor-data") == payload
     assert nothing_arrives(other, "sensor-data")
@@ -94,7 +96,7 @@ def test_unsubscribe_stops_the_stream(connect, redis_url):
     client = connect()
     client.call("subscribe-device", "device-003")
     assert client.call("unsubscribe-device", "device-003")["success"] is True
-    socketio_manager(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=device_room("device-003"))
+    LiveEmitter(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=device_room("device-003"))
     assert nothing_arrives(client, "sensor-data")
 
 
@@ -104,12 +106,16 @@ def test_subscribing_sends_the_current_value_at_once(connect, redis_url):
         keys.current("device-004"),
         json.dumps({"value": 321.0, "timestamp": "2026-01-01T00:00:00Z", "unit": "units/hour", "status": "normal"}),
     )
-    store.set(keys.stats("device-004", "1h"), json.dumps({"avg": 300.5, "trend": "increasing"}))
+    hour = WindowStats(
+        avg=300.5, min=250.0, max=350.0, count=60, trend="increasing", std=20.0, median=301.0, slope=0.01,
+        window_start="2025-12-31T23:00:00.000Z", window_end="2026-01-01T00:00:00.000Z", updated_at="2026-01-01T00:00:00.000Z",
+    )  # fmt: skip
+    store.set(keys.stats("device-004", "1h"), msgspec.json.encode(hour))
     client = connect()
     client.call("subscribe-device", "device-004")
     snapshot = receive(client, "sensor-data")
     assert snapshot["data"] == {"value": 321.0, "unit": "units/hour", "status": "normal"}
-    assert snapshot["stats"] == {"avg": 300.5, "trend": "increasing"}
+    assert snapshot["stats"] == {"avg": 300.5, "trend": "increasing", "min": 250.0, "max": 350.0}
 
 
 @pytest.mark.parametrize("payload", [{"deviceId": "device-999"}, {"id": 1}, 42, None])
@@ -143,7 +149,7 @@ def test_alerts_room_and_the_replay_of_missed_alerts(connect, clean_db, redis_ur
     assert receive(client, "alert-resolved")["sequence"] == sequences[1]
     assert client.call("subscribe-alerts", {"since": sequences[1]}) == {"success": True, "replayed": 0}
     live = {"alertId": "alert-999", "deviceId": "device-001", "type": "threshold_exceeded", "severity": "critical"}
-    socketio_manager(redis_url).emit("alert-triggered", live, room=ALERTS_ROOM)
+    LiveEmitter(redis_url).emit("alert-triggered", live, room=ALERTS_ROOM)
     assert receive(client, "alert-triggered") == live
     assert client.call("subscribe-alerts", {"since": "yesterday"})["success"] is False
 

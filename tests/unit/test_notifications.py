@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from eventing.events import alert_event
@@ -13,7 +14,8 @@ from iotmon.adapters.postgres.silences import SilenceError, validate
 from iotmon.adapters.settings import channels_from_env
 from iotmon.core.alerts import SEVERITIES
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
-from iotmon.core.live import live_messages
+from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.live import alert_messages
 from iotmon.core.routing import change_key, dedup_key, route, webhook_target
 
 NOW = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
@@ -21,7 +23,7 @@ SMTP = SmtpConfig(host="127.0.0.1", recipients=("ops@example.com",))
 BOTH = ChannelConfig(smtp=SMTP, webhook_urls=("http://hooks.example.com/alerts",))
 
 
-def change(action: str = "triggered", severity: str = "high", **extra: object) -> dict[str, object]:
+def fields(action: str = "triggered", severity: str = "high", **extra: object) -> dict[str, object]:
     return {
         "alertId": "alert-007",
         "deviceId": "device-002",
@@ -36,6 +38,10 @@ def change(action: str = "triggered", severity: str = "high", **extra: object) -
         "sequence": 12,
         **extra,
     }
+
+
+def change(action: str = "triggered", severity: str = "high", **extra: object) -> AlertChange:
+    return msgspec.convert(fields(action, severity, **extra), AlertChange)
 
 
 # routing
@@ -109,14 +115,14 @@ def test_bad_configuration_is_refused(environ):
 
 
 def test_one_change_one_key_redelivered_or_not():
-    assert change_key(change()) == change_key(dict(change())) == "seq:12"
+    assert change_key(change()) == change_key(msgspec.convert(msgspec.to_builtins(change()), AlertChange)) == "seq:12"
     assert change_key(change(sequence=13)) != change_key(change())
     assert dedup_key(change(), "email") == ("alert-007", "seq:12", "email", "")
 
 
 def test_without_a_sequence_the_action_and_time_identify_the_change():
-    first = {k: v for k, v in change().items() if k != "sequence"}
-    escalated = {**first, "action": "escalated"}
+    first = change(sequence=None)
+    escalated = change(action="escalated", sequence=None)
     assert change_key(first) == "triggered@2026-01-11T10:05:00.000Z"
     assert change_key(first) != change_key(escalated)
 
@@ -185,41 +191,34 @@ def test_email_message_headers():
     assert mail["References"] == "<alert-007@plant.example>"
 
 
-def test_live_messages_follow_the_seed_payloads():
-    [triggered] = live_messages(change())
+def test_live_messages_carry_the_change_and_move_the_device_status():
+    [triggered] = alert_messages(change())
     assert triggered.event == "alert-triggered" and triggered.room == "alerts"
-    assert list(triggered.data)[:8] == [
-        "alertId",
-        "deviceId",
-        "type",
-        "severity",
-        "message",
-        "value",
-        "threshold",
-        "timestamp",
-    ]
-    [resolved] = live_messages(change(action="resolved", actor="bob"))
+    assert {"alertId", "deviceId", "type", "severity", "message", "value", "threshold", "timestamp"} <= set(
+        msgspec.to_builtins(triggered.data)
+    )
+    [resolved] = alert_messages(change(action="resolved", actor="bob"))
     assert resolved.event == "alert-resolved"
-    assert resolved.data["resolvedAt"] == resolved.data["timestamp"] and resolved.data["resolvedBy"] == "bob"
-    offline = live_messages(change(type="device_offline", value=None, threshold=None))
+    assert resolved.data.resolved_at == resolved.data.timestamp and resolved.data.resolved_by == "bob"
+    offline = alert_messages(change(type="device_offline", value=None, threshold=None))
     assert [(m.event, m.room) for m in offline] == [
         ("alert-triggered", "alerts"),
         ("device-status", "device:device-002"),
         ("device-status", "system"),
     ]
-    assert offline[1].data == {
+    assert msgspec.to_builtins(offline[1].data) == {
         "deviceId": "device-002",
         "status": "offline",
         "timestamp": "2026-01-11T10:05:00.000Z",
         "alertId": "alert-007",
     }
-    assert live_messages(change(type="device_offline", action="resolved"))[1].data["status"] == "online"
+    assert alert_messages(change(type="device_offline", action="resolved"))[1].data.status == "online"
 
 
 def test_parse_change_accepts_the_contract_and_names_what_is_wrong():
     assert parse_change(alert_event(change(), "/test")) == change()
     event = alert_event(change(), "/test")
-    event.data = {k: v for k, v in change().items() if k != "severity"}
-    assert parse_change(event) == "alert event lacks severity"
+    event.data = {k: v for k, v in fields().items() if k != "severity"}
+    assert parse_change(event) == "alert event data is not an alert change: Object missing required field `severity`"
     event.data = b'{"alertId": '
     assert "not JSON" in str(parse_change(event))

@@ -1,12 +1,12 @@
 """Alerts in PostgreSQL: the lifecycle's moves, each one atomic with its history row.
 
-States (architecture §4.4): triggered → acknowledged / escalated → resolved.
+Statuses: triggered → acknowledged / escalated → resolved (iotmon.core.alerts).
 PostgreSQL guarantees one open alert per (device, type) (`idx_alerts_one_open`),
 so concurrent evaluators and redeliveries meet in the database: a move that
 has already been made is a no-op and returns nothing. Every move that happens
 writes exactly one `alert_history` row in the same statement and returns the
-change as the alert event's data (schema/events/alert.schema.json), with
-`sequence` = that row's id.
+change as the alert event's data (the AlertChange contract), with `sequence`
+= that row's id.
 
 System moves (rules, escalation) return `None` or `[]` when there is nothing to
 do; operator moves (`acknowledge`, `resolve`) raise `AlertNotFound` or
@@ -26,11 +26,17 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from iotmon.adapters.redis.keys import ALERTS_ACTIVE, cache_generation
 from iotmon.core import timestamps
 from iotmon.core.alerts import ALLOWED, SEVERITIES, AlertNotFound, InvalidTransition, alert_id
+from iotmon.core.contracts.alerts import ActiveAlert, Alert, AlertChange, AlertStep
 
 SYSTEM = "system"
+# The columns `alert()` reads, for every query that shows alerts.
+ALERT_COLUMNS = (
+    "id, device_id, alert_type, message, severity, value::float8, threshold::float8, status,"
+    " triggered_at, acknowledged_at, resolved_at, escalated_at, acknowledged_by, resolved_by, details"
+)
+STEP_COLUMNS = "id, action, from_status, to_status, actor, note, details, at"
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -41,25 +47,60 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def change(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The event data of one change: an alert row joined with its history row (seq, action, actor, note, at)."""
-    return {
-        "alertId": alert_id(row["id"]),
-        "deviceId": row["device_id"],
-        "type": row["alert_type"],
-        "severity": row["severity"],
-        "status": row["status"],
-        "action": row["action"],
-        "message": row["message"],
-        "value": _number(row["value"]),
-        "threshold": _number(row["threshold"]),
-        "timestamp": iso(row["at"]),
-        "triggeredAt": iso(row["triggered_at"]),
-        "actor": row["actor"],
-        "note": row["note"],
-        "details": _json_safe(row["details"] or {}),
-        "sequence": row["seq"],
-    }
+def change(row: Mapping[str, Any]) -> AlertChange:
+    """One change: an alert row joined with its history row (seq, action, actor, note, at)."""
+    return AlertChange(
+        alert_id=alert_id(row["id"]),
+        device_id=row["device_id"],
+        type=row["alert_type"],
+        severity=row["severity"],
+        status=row["status"],
+        action=row["action"],
+        message=row["message"],
+        value=_number(row["value"]),
+        threshold=_number(row["threshold"]),
+        timestamp=timestamps.iso(row["at"]),
+        triggered_at=iso(row["triggered_at"]),
+        actor=row["actor"],
+        note=row["note"],
+        details=_json_safe(row["details"] or {}),
+        sequence=row["seq"],
+    )
+
+
+def alert(row: Mapping[str, Any]) -> Alert:
+    """An alert as the API shows it, from a row of ALERT_COLUMNS."""
+    return Alert(
+        id=alert_id(row["id"]),
+        device_id=row["device_id"],
+        type=row["alert_type"],
+        message=row["message"],
+        severity=row["severity"],
+        value=row["value"],
+        threshold=row["threshold"],
+        status=row["status"],
+        triggered_at=timestamps.iso(row["triggered_at"]),
+        acknowledged_at=iso(row["acknowledged_at"]),
+        resolved_at=iso(row["resolved_at"]),
+        escalated_at=iso(row["escalated_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        resolved_by=row["resolved_by"],
+        details=row["details"] or {},
+    )
+
+
+def step(row: Mapping[str, Any]) -> AlertStep:
+    """One entry of an alert's history, from a row of STEP_COLUMNS."""
+    return AlertStep(
+        sequence=row["id"],
+        action=row["action"],
+        from_status=row["from_status"],
+        to_status=row["to_status"],
+        actor=row["actor"],
+        note=row["note"],
+        details=row["details"] or {},
+        at=timestamps.iso(row["at"]),
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -108,7 +149,7 @@ def _move(
     actor: str = SYSTEM,
     note: str | None = None,
     history: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AlertChange]:
     """Change the open alerts matching `where` and write their history rows, in one statement."""
     query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))  # type: ignore[arg-type]
     values = {
@@ -137,7 +178,7 @@ def trigger(
     threshold: float | None,
     details: Mapping[str, Any],
     at: datetime,
-) -> dict[str, Any] | None:
+) -> AlertChange | None:
     """Open an alert, or nothing if one is open already (or one was resolved at or after `at`: a redelivery)."""
     query = """
     WITH new AS (
@@ -185,7 +226,7 @@ def raise_severity(
     threshold: float | None,
     details: Mapping[str, Any],
     at: datetime,
-) -> dict[str, Any] | None:
+) -> AlertChange | None:
     """`updated`: the open alert's severity rises (nothing if it is already as high)."""
     where = (
         "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
@@ -214,7 +255,7 @@ def raise_severity(
     return moved[0] if moved else None
 
 
-def mark_flapping(conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime) -> dict[str, Any] | None:
+def mark_flapping(conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime) -> AlertChange | None:
     """`updated`: the open alert is flapping (details.flapping = true), once."""
     where = (
         "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
@@ -238,7 +279,7 @@ def resolve_open(
     at: datetime,
     note: str | None = None,
     details: Mapping[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> AlertChange | None:
     """`resolved` by the system: the condition is gone (nothing if no alert is open)."""
     where = "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
     sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
@@ -257,7 +298,7 @@ def resolve_open(
     return moved[0] if moved else None
 
 
-def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) -> list[dict[str, Any]]:
+def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) -> list[AlertChange]:
     """`escalated`: every alert still `triggered` (unacknowledged) since before `cutoff`."""
     where = "status = 'triggered' AND triggered_at < %(cutoff)s"
     sets = "status = 'escalated', escalated_at = %(at)s"
@@ -275,12 +316,12 @@ def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) ->
 # Operator moves (the REST API): by alert number, with a clear error on an invalid move
 
 
-def acknowledge(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> dict[str, Any]:
+def acknowledge(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> AlertChange:
     sets = "status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
     return _operator_move(conn, number, "acknowledged", sets, actor, note)
 
 
-def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> dict[str, Any]:
+def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> AlertChange:
     sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
     return _operator_move(conn, number, "resolved", sets, actor, note)
 
@@ -292,7 +333,7 @@ def _operator_move(
     sets: str,
     actor: str,
     note: str | None,
-) -> dict[str, Any]:
+) -> AlertChange:
     with conn.transaction():
         found = conn.execute("SELECT device_id, alert_type FROM alerts WHERE id = %s", (number,)).fetchone()
         if found is None:
@@ -317,8 +358,8 @@ def _operator_move(
 # Reading alerts
 
 
-def open_alerts(conn: psycopg.Connection, device_ids: list[str] | None = None) -> list[dict[str, Any]]:
-    """The open alerts (newest first) in the seed's `alerts:active` shape, plus status and message."""
+def open_alerts(conn: psycopg.Connection, device_ids: list[str] | None = None) -> list[ActiveAlert]:
+    """The open alerts, newest first (what `alerts:active` holds)."""
     query = (
         "SELECT id, device_id, alert_type, value, threshold, severity, triggered_at, status, message"
         " FROM alerts WHERE status <> 'resolved'"
@@ -329,37 +370,30 @@ def open_alerts(conn: psycopg.Connection, device_ids: list[str] | None = None) -
         params = (device_ids,)
     rows = conn.execute(query + " ORDER BY triggered_at DESC, id DESC", params).fetchall()
     return [
-        {
-            "id": alert_id(number),
-            "deviceId": device,
-            "type": kind,
-            "value": _number(value),
-            "threshold": _number(threshold),
-            "severity": severity,
-            "timestamp": iso(triggered_at),
-            "status": status,
-            "message": message,
-        }
+        ActiveAlert(
+            id=alert_id(number),
+            device_id=device,
+            type=kind,
+            value=_number(value),
+            threshold=_number(threshold),
+            severity=severity,
+            timestamp=timestamps.iso(triggered_at),
+            status=status,
+            message=message,
+        )
         for number, device, kind, value, threshold, severity, triggered_at, status, message in rows
     ]
 
 
-def refresh_active(conn: psycopg.Connection, redis: Any) -> list[dict[str, Any]]:
-    """Rebuild the seed's `alerts:active` key from PostgreSQL's open alerts (one query, one SET)."""
-    active = open_alerts(conn)
-    pipe = redis.pipeline(transaction=False)
-    pipe.set(ALERTS_ACTIVE, json.dumps(active))
-    pipe.incr(cache_generation("alerts"))  # the API's cached alert views are stale now
-    pipe.execute()
-    return active
+def open_count(conn: psycopg.Connection) -> int:
+    (count,) = conn.execute("SELECT count(*) FROM alerts WHERE status <> 'resolved'").fetchone() or (0,)
+    return int(count)
 
 
-def history(conn: psycopg.Connection, number: int) -> list[dict[str, Any]]:
+def history(conn: psycopg.Connection, number: int) -> list[AlertStep]:
     """An alert's history, oldest first."""
     with conn.cursor(row_factory=dict_row) as cursor:
         rows = cursor.execute(
-            "SELECT id, action, from_status, to_status, actor, note, details, at FROM alert_history"
-            " WHERE alert_id = %s ORDER BY id",
-            (number,),
+            f"SELECT {STEP_COLUMNS} FROM alert_history WHERE alert_id = %s ORDER BY id", (number,)
         ).fetchall()
-    return [{**row, "at": iso(row["at"])} for row in rows]
+    return [step(row) for row in rows]

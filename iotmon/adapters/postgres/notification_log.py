@@ -8,11 +8,9 @@ is not (a redelivery tries that channel again and updates the row in place).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import psycopg
 
+from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.routing import change_key
 
 SENT = "sent"
@@ -32,18 +30,18 @@ ON CONFLICT (alert_id, change_key, channel, target) DO UPDATE
 """
 
 
-def outcomes(conn: psycopg.Connection, change: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+def outcomes(conn: psycopg.Connection, change: AlertChange) -> dict[tuple[str, str], str]:
     """(channel, target) → status of what is already logged for this change."""
     rows = conn.execute(
         "SELECT channel, target, status FROM notifications WHERE alert_id = %s AND change_key = %s",
-        (change["alertId"], change_key(change)),
+        (change.alert_id, change_key(change)),
     ).fetchall()
     return {(channel, target): status for channel, target, status in rows}
 
 
 def record(
     conn: psycopg.Connection,
-    change: Mapping[str, Any],
+    change: AlertChange,
     channel: str,
     target: str,
     status: str,
@@ -55,13 +53,13 @@ def record(
     conn.execute(
         _RECORD,
         {
-            "alert_id": change["alertId"],
+            "alert_id": change.alert_id,
             "change_key": change_key(change),
             "channel": channel,
             "target": target,
-            "device_id": change["deviceId"],
-            "action": change["action"],
-            "severity": change["severity"],
+            "device_id": change.device_id,
+            "action": change.action,
+            "severity": change.severity,
             "status": status,
             "error": error[:2000] if error else None,
             "silence_id": silence_id,

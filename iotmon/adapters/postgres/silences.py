@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.rows import class_row
 
+from iotmon.core.contracts import alerts as contracts
+from iotmon.core.contracts.alerts import MAX_REASON
 from iotmon.core.timestamps import iso
-
-MAX_REASON = 500
 
 
 class SilenceError(ValueError):
@@ -35,16 +35,16 @@ class Silence:
     def active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "deviceId": self.device_id,
-            "reason": self.reason,
-            "createdBy": self.created_by,
-            "startsAt": iso(self.starts_at),
-            "endsAt": iso(self.ends_at),
-            "createdAt": iso(self.created_at),
-        }
+    def contract(self) -> contracts.Silence:
+        return contracts.Silence(
+            id=self.id,
+            device_id=self.device_id,
+            reason=self.reason,
+            created_by=self.created_by,
+            starts_at=iso(self.starts_at),
+            ends_at=iso(self.ends_at),
+            created_at=iso(self.created_at),
+        )
 
 
 def validate(*, reason: str, created_by: str, starts_at: datetime, ends_at: datetime | None, now: datetime) -> None:

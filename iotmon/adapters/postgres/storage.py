@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
-from iotmon.core.readings import Reading
+from iotmon.core.contracts.readings import Reading
 
 COLUMNS = ("device_id", "timestamp", "sensor_type", "value", "unit", "location", "status")
 _COLUMN_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))

@@ -10,24 +10,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
+from typing import get_args
 
 import psycopg
 
-ROLES = ("viewer", "operator", "admin")  # each role can do what the ones before it can
-USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,50}$")
-MIN_PASSWORD = 8
+from iotmon.core.contracts.common import Role
+
+ROLES: tuple[Role, ...] = get_args(Role)  # each role can do what the ones before it can
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB and ~50 ms per hash
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     name: str
-    role: str
+    role: Role
 
-    def can(self, role: str) -> bool:
+    def can(self, role: Role) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
@@ -50,18 +50,6 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
-
-
-def check_new(username: str, password: str, role: str) -> list[str]:
-    """What is wrong with a new user's fields (empty when nothing)."""
-    problems = []
-    if not USERNAME.match(username):
-        problems.append("username: 1–50 letters, digits, '.', '_' or '-'")
-    if len(password) < MIN_PASSWORD:
-        problems.append(f"password: at least {MIN_PASSWORD} characters")
-    if role not in ROLES:
-        problems.append(f"role: one of {', '.join(ROLES)}")
-    return problems
 
 
 def ensure_admin(conn: psycopg.Connection, password: str | None) -> str | None:

@@ -8,35 +8,15 @@ up to `burst`; an idle bucket expires (a missing bucket is a full one).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 
 from iotmon.core.channels import RateLimit
 
-KEY_PREFIX = "notify:ratelimit:"  # + channel; notify's own keys, beside the seed's in iotmon/redis_keys.py
+KEY_PREFIX = "notify:ratelimit:"  # + channel
 
-_TAKE = """
-redis.replicate_commands()
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now
-end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return allowed
-"""
+_TAKE = Path(__file__).with_name("scripts").joinpath("token_bucket.lua").read_text()
 
 
 def bucket_key(channel: str) -> str:

@@ -6,34 +6,25 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
+from cloudevents.http import CloudEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from eventing import topics
 from eventing.events import batch_event, reading_event
+from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
 from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.service.context import ServiceContext
-from iotmon.service.openapi import Reply, documented, obj, ref
+from iotmon.service.openapi import Reply, documented
+from iotmon.service.requests import read_body
 from iotmon.service.responses import ApiError, JSONResponse, ok
 
 MAX_BODY = 8 * 1024 * 1024
 SOURCE = "/iotmon/api/readings"
 
 
-async def _body(request: Request) -> Any:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body over {MAX_BODY // 1024 // 1024} MiB")
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
-        raise ApiError(400, "VALIDATION_ERROR", f"request body is not valid JSON: {error}") from None
-
-
-def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Good readings (as JSON objects) and one problem per bad reading."""
+def validate(payload: Any) -> tuple[list[Reading], list[dict[str, Any]]]:
+    """Good readings and one problem per bad reading (pure)."""
     if not isinstance(payload, dict):
         return [], [{"reason": 'expected a reading object or {"readings": [...]}'}]
     in_batch = "readings" in payload
@@ -45,22 +36,28 @@ def _validate(payload: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
         except ValueError as error:
             good, bad = [], [Rejection(str(error), payload)]
     now = utcnow()
-    for position, reading in zip(batch_positions(good, bad), good):
-        reason = check_time(reading, now)
-        if reason:
+    for position, reading in zip(batch_positions(good, bad), good, strict=True):
+        if reason := check_time(reading, now):
             bad.append(Rejection(reason, to_json(reading), position if in_batch else None))
     problems = [{"reason": r.reason} if r.index is None else {"index": r.index, "reason": r.reason} for r in bad]
-    return [to_json(reading) for reading in good], sorted(problems, key=lambda p: p.get("index", -1))
+    return good, sorted(problems, key=lambda p: p.get("index", -1))
+
+
+def events(readings: list[Reading], batch: bool) -> list[CloudEvent]:
+    """A batch event per device (so each device's readings stay in order), or the one reading's event."""
+    if not batch:
+        return [reading_event(to_json(readings[0]), SOURCE)]
+    by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for reading in readings:
+        by_device[reading.device_id].append(to_json(reading))
+    return [batch_event(group, SOURCE, key=device) for device, group in by_device.items()]
 
 
 @documented(
-    body={"oneOf": [ref("Reading"), ref("ReadingBatch")]},
-    body_description='One reading, or a batch {"readings": [...]} (schema/events/*.schema.json).',
+    body=(Reading, ReadingBatch),
+    body_description='One reading, or a batch {"readings": [...]}.',
     responses={
-        202: Reply(
-            "Queued on sensors-data; meta has topic and events.",
-            data=obj({"accepted": {"type": "integer"}}, ["accepted"]),
-        ),
+        202: Reply("Queued on sensors-data.", data=Accepted, meta=AcceptedMeta),
         400: "Not JSON, or invalid readings (VALIDATION_ERROR, one problem per reading with its index); nothing is accepted.",
         413: "The body is over 8 MiB.",
         503: "The event transport could not take them (TRANSPORT_UNAVAILABLE); try again.",
@@ -71,21 +68,18 @@ async def post_readings(request: Request) -> JSONResponse:
 
     All or nothing: one invalid reading refuses the whole request."""
     context: ServiceContext = request.app.state.context
-    payload = await _body(request)
-    readings, problems = _validate(payload)
+    try:
+        payload = msgspec.json.decode(await read_body(request, MAX_BODY))
+    except msgspec.DecodeError as error:
+        raise ApiError(400, "VALIDATION_ERROR", f"request body is not valid JSON: {error}") from None
+    readings, problems = validate(payload)
     if problems:
         raise ApiError(
             400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are invalid; nothing was accepted", problems
         )
-    if "readings" in payload:
-        by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for reading in readings:
-            by_device[reading["deviceId"]].append(reading)
-        events = [batch_event(group, SOURCE, key=device) for device, group in by_device.items()]
-    else:
-        events = [reading_event(readings[0], SOURCE)]
+    queued = events(readings, batch="readings" in payload)
     try:
-        await run_in_threadpool(context.transport.publish, topics.SENSORS_DATA, events)
+        await run_in_threadpool(context.transport.publish, topics.SENSORS_DATA, queued)
     except Exception as error:
         raise ApiError(503, "TRANSPORT_UNAVAILABLE", f"could not queue the readings, try again: {error}") from None
-    return ok({"accepted": len(readings)}, {"topic": topics.SENSORS_DATA, "events": len(events)}, status=202)
+    return ok(Accepted(accepted=len(readings)), AcceptedMeta(topic=topics.SENSORS_DATA, events=len(queued)), status=202)

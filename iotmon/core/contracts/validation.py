@@ -1,0 +1,77 @@
+"""Reading a request body into its contract, with every problem named (pure).
+
+msgspec stops at the first error of a document; an API should list them all.
+So a body is decoded as JSON, its field names are checked against the
+contract, then each field is converted on its own type (which carries the
+contract's limits), and only then the whole is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+
+C = TypeVar("C", bound=msgspec.Struct)
+
+
+class Invalid(ValueError):
+    """A body that does not meet its contract: a message and the details an API error carries."""
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
+def field_names(contract: type[msgspec.Struct]) -> list[str]:
+    """The contract's field names as they are written in JSON."""
+    return [field.encode_name for field in msgspec.structs.fields(contract)]
+
+
+def decode(body: bytes, contract: type[C]) -> C:
+    """The body as the contract; Invalid lists what is wrong (not JSON, unknown fields, each bad field)."""
+    if not body.strip():
+        raise Invalid("a JSON body is required")
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        raise Invalid(f"request body is not valid JSON: {error}") from None
+    return convert(document, contract)
+
+
+def convert(document: Any, contract: type[C]) -> C:
+    """An already decoded JSON document as the contract; Invalid as for `decode`."""
+    allowed = field_names(contract)
+    if not isinstance(document, dict):
+        raise Invalid(f"the body must be a JSON object with the fields {', '.join(allowed)}")
+    if unknown := sorted(set(document) - set(allowed)):
+        raise Invalid(f"unknown field(s): {', '.join(unknown)}", {"unknown": unknown, "allowed": sorted(allowed)})
+    if problems := _problems(document, contract):
+        raise Invalid(f"{len(problems)} invalid field(s)", problems)
+    try:
+        return msgspec.convert(document, contract)
+    except msgspec.ValidationError as error:  # a check across fields (__post_init__)
+        raise Invalid(str(error)) from None
+
+
+def _problems(document: dict[str, Any], contract: type[msgspec.Struct]) -> list[dict[str, str]]:
+    problems = []
+    for field in msgspec.structs.fields(contract):
+        if field.encode_name not in document:
+            if field.required:
+                problems.append({"field": field.encode_name, "reason": f"'{field.encode_name}' is required"})
+            continue
+        try:
+            msgspec.convert(document[field.encode_name], field.type)
+        except msgspec.ValidationError as error:
+            problems.append({"field": field.encode_name, "reason": f"'{field.encode_name}': {error}"})
+    return problems
+
+
+def given(update: msgspec.Struct) -> dict[str, Any]:
+    """The fields a partial update sets (those not left UNSET), by attribute name."""
+    return {
+        field.name: value
+        for field in msgspec.structs.fields(update)
+        if (value := getattr(update, field.name)) is not msgspec.UNSET
+    }

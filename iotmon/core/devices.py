@@ -1,0 +1,30 @@
+"""What is true of a device at a given moment (pure): its status, and whether its limits are in order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+LIMITS = ("alertMin", "normalMin", "normalMax", "alertMax")  # the order the limits must keep, low to high
+
+
+def device_status(configured: str, last_reading: datetime | None, offline_timeout_s: float, now: datetime) -> str:
+    """Its configured status unless active; active when it has sent data within its offline timeout, else offline."""
+    if configured != "active":
+        return configured
+    if last_reading is None or now - last_reading > timedelta(seconds=offline_timeout_s):
+        return "offline"
+    return "active"
+
+
+def check_limits(limits: Mapping[str, float | None]) -> list[dict[str, str]]:
+    """alertMin < normalMin < normalMax < alertMax, for the limits that are set: a problem per limit out of order."""
+    given = [(name, value) for name in LIMITS if (value := limits.get(name)) is not None]
+    problems = []
+    for i, (low_name, low) in enumerate(given):
+        for high_name, high in given[i + 1 :]:
+            if not low < high:
+                problems.append(
+                    {"field": high_name, "reason": f"'{low_name}' ({low}) must be below '{high_name}' ({high})"}
+                )
+    return problems

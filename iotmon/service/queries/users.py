@@ -1,0 +1,40 @@
+"""Users in PostgreSQL, for login and user management."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from iotmon.core.contracts.users import User
+from iotmon.core.timestamps import iso
+
+
+async def credentials(conn: AsyncConnection[Any], username: str) -> tuple[str, str] | None:
+    """(password hash, role) of a user, or None."""
+    if "\x00" in username:  # PostgreSQL text cannot hold NUL: no such user
+        return None
+    cursor = await conn.execute("SELECT password_hash, role FROM users WHERE username = %s", (username,))
+    return await cursor.fetchone()
+
+
+async def all_users(conn: AsyncConnection[Any]) -> list[User]:
+    cursor = await conn.execute("SELECT username, role, created_at FROM users ORDER BY username")
+    return [User(username=name, role=role, created_at=iso(created)) for name, role, created in await cursor.fetchall()]
+
+
+async def create(conn: AsyncConnection[Any], username: str, password_hash: str, role: str) -> bool:
+    """False when the user exists already."""
+    cursor = await conn.execute(
+        "INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (username, password_hash, role),
+    )
+    return await cursor.fetchone() is not None
+
+
+async def delete(conn: AsyncConnection[Any], username: str) -> bool:
+    """False when there was no such user."""
+    if "\x00" in username:
+        return False
+    cursor = await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))
+    return await cursor.fetchone() is not None

@@ -1,0 +1,185 @@
+"""Metrics and analytics: the dashboard's summary, system metrics, a device's trend with its forecast and time
+to an alert limit, and the per-device per-day summary with MTTA/MTTR."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Literal, cast
+
+from starlette.requests import Request
+
+from iotmon.core import stats
+from iotmon.core.contracts.analytics import (
+    Dashboard,
+    DashboardDevice,
+    DatabaseFigures,
+    DeviceCounts,
+    ProcessFigures,
+    ReadingCounts,
+    RedisFigures,
+    Summary,
+    SummaryMeta,
+    SystemMetrics,
+    Thresholds,
+    TrendAnalysis,
+    TrendMeta,
+    ValueAt,
+)
+from iotmon.core.forecast import forecast, time_to_threshold
+from iotmon.core.timestamps import iso
+from iotmon.service import params
+from iotmon.service.context import ServiceContext
+from iotmon.service.openapi import Query, Reply, documented
+from iotmon.service.queries import analytics, devices, live
+from iotmon.service.responses import ApiError, JSONResponse, ok
+from iotmon.service.routes.devices import DEVICE_PATH, NOT_FOUND, device_row
+
+Window = Literal["1h", "24h", "7d"]
+TREND_WINDOWS: dict[str, int] = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400}
+MAX_SUMMARY_DAYS = 90
+
+
+@documented(
+    responses={200: Reply("Devices, readings per minute, alerts by severity with MTTA/MTTR, health.", data=Dashboard)}
+)
+async def dashboard(request: Request) -> JSONResponse:
+    """The dashboard summary: what the overview page shows, in one answer."""
+    context: ServiceContext = request.app.state.context
+    now = datetime.now(UTC)
+    async with context.db.connection() as conn:
+        rows = await devices.rows(conn)
+        ids = [row["device_id"] for row in rows]
+        last_minute = await analytics.readings_between(conn, ids, now - timedelta(minutes=1), now)
+        overview = await analytics.alert_overview(conn, now - timedelta(hours=24))
+    currents = await live.current(context.redis, ids)
+    system = await live.system_metrics(context.redis)
+    items = [
+        DashboardDevice(
+            **devices.summary(row, now),
+            value=current.value if current else row["last_value"],
+            reading_status=current.status if current else row["last_status"],
+            timestamp=current.timestamp if current else (iso(row["last_timestamp"]) if row["last_timestamp"] else None),
+        )
+        for row, current in zip(rows, currents, strict=True)
+    ]
+    counts = DeviceCounts(
+        total=len(items),
+        online=sum(d.status == "active" for d in items),
+        offline=sum(d.status == "offline" for d in items),
+        items=items,
+    )
+    readings = ReadingCounts(
+        last_minute=last_minute,
+        per_minute=last_minute,
+        data_points_last_hour=system.data_points_last_hour if system else None,
+    )
+    health = system.system_health if system else None
+    return ok(Dashboard(devices=counts, readings=readings, alerts=overview, system_health=health))
+
+
+@documented(responses={200: Reply("system:metrics, the process, the database and Redis.", data=SystemMetrics)})
+async def system_metrics(request: Request) -> JSONResponse:
+    """System metrics: the system's figures, uptime, request rate, database and Redis sizes."""
+    context: ServiceContext = request.app.state.context
+    async with context.db.connection() as conn:
+        size, connections = await analytics.sizes(conn)
+    try:
+        memory = await context.redis.info("memory")
+        redis = RedisFigures(
+            used_memory_bytes=memory.get("used_memory"),
+            used_memory_human=memory.get("used_memory_human"),
+            peak_memory_bytes=memory.get("used_memory_peak"),
+            keys=await context.redis.dbsize(),
+        )
+    except Exception as error:  # Redis down: report it, answer the rest
+        redis = RedisFigures(error=f"{type(error).__name__}: {error}"[:200])
+    figures = SystemMetrics(
+        metrics=await live.system_metrics(context.redis),
+        process=ProcessFigures(
+            uptime_seconds=round(time.monotonic() - context.started_at),
+            requests_per_minute=context.stats.per_minute(),
+            error_rate=context.stats.error_rate(),
+            transport=context.transport_name,
+        ),
+        database=DatabaseFigures(size_bytes=size, connections=connections),
+        redis=redis,
+    )
+    return ok(figures)
+
+
+@documented(
+    path=DEVICE_PATH,
+    query={
+        "window": Query(str, "The window fitted (default 24h; 7d from the hourly rollups).", enum=list(TREND_WINDOWS))
+    },
+    responses={
+        200: Reply(
+            "Slope, trend, forecast at 15/30/60 min and time to the alert limits.", data=TrendAnalysis, meta=TrendMeta
+        ),
+        400: "A bad window (VALIDATION_ERROR).",
+        404: NOT_FOUND,
+    },
+)
+async def trends(request: Request) -> JSONResponse:
+    """A device's trend: least-squares slope, trend, forecast and time to threshold."""
+    context: ServiceContext = request.app.state.context
+    device_id = request.path_params["device_id"]
+    window = request.query_params.get("window") or "24h"
+    if window not in TREND_WINDOWS:
+        message = f"'window' must be one of {', '.join(TREND_WINDOWS)}"
+        raise ApiError(400, "VALIDATION_ERROR", message, {"window": window})
+    row = await device_row(context, device_id)
+    now = datetime.now(UTC)
+    window_s = TREND_WINDOWS[window]
+    start = now - timedelta(seconds=window_s)
+    async with context.db.connection() as conn:
+        fit, source = await analytics.trend_fit(conn, device_id, start, now, hourly=window == "7d")
+    slope = fit["slope"] or 0.0
+    ranges = stats.Ranges(row["normal_min"], row["normal_max"])
+    span = ranges.normal_span or ((fit["max"] - fit["min"]) if fit["n"] else None)
+    last = row["last_timestamp"]
+    analysis = TrendAnalysis(
+        device_id=device_id,
+        window=cast(Window, window),
+        count=int(fit["n"] or 0),
+        avg=None if fit["avg"] is None else round(fit["avg"], 4),
+        min=fit["min"],
+        max=fit["max"],
+        slope_per_second=round(slope, 9),
+        slope_per_hour=round(slope * 3600, 6),
+        trend=stats.trend(slope, window_s, span) if fit["n"] else None,
+        last_reading=None if last is None else ValueAt(value=row["last_value"], timestamp=iso(last)),
+        forecast=[],
+        time_to_threshold=None,
+        thresholds=Thresholds(alert_min=row["alert_min"], alert_max=row["alert_max"]),
+    )
+    if fit["intercept"] is not None:
+        fitted_now = fit["intercept"] + slope * window_s
+        analysis.fitted_now = round(fitted_now, 4)
+        analysis.forecast = forecast(fitted_now, slope, now)
+        analysis.time_to_threshold = time_to_threshold(fitted_now, slope, row["alert_min"], row["alert_max"], now)
+    return ok(analysis, TrendMeta(source=cast(Literal["readings", "hourly"], source), from_=iso(start), to=iso(now)))
+
+
+@documented(
+    query={"days": Query(int, "How many UTC days, today included.", minimum=1, maximum=MAX_SUMMARY_DAYS, default=7)},
+    responses={
+        200: Reply("Per device and day, and totals.", data=Summary, meta=SummaryMeta),
+        400: "A bad days (VALIDATION_ERROR).",
+    },
+)
+async def summary(request: Request) -> JSONResponse:
+    """Analytics summary: per device and UTC day, readings and alerts by type with MTTA and MTTR.
+
+    Readings come from the hourly rollups; totals per device and overall."""
+    context: ServiceContext = request.app.state.context
+    days = params.integer("days", request.query_params.get("days"), 7, 1, MAX_SUMMARY_DAYS)
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    async with context.db.connection() as conn:
+        known = [row["device_id"] for row in await devices.rows(conn)]
+        per_device, overall = await analytics.daily_summary(conn, known, start)
+    answer = Summary(from_=first.isoformat(), to=today.isoformat(), days=days, devices=per_device, overall=overall)
+    return ok(answer, SummaryMeta(days=days, from_=iso(start)))

@@ -1,0 +1,81 @@
+"""The service's own health (GET /api/health, for probes) and the system at a glance (GET /api/status)."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from datetime import UTC, datetime, timedelta
+
+from starlette.requests import Request
+
+from iotmon import __version__
+from iotmon.core.contracts.analytics import AlertOverview
+from iotmon.core.contracts.system import DeviceStatusCounts, Health, HealthFigures, Status, Versions
+from iotmon.service.context import ServiceContext
+from iotmon.service.health import dependencies, overall, statuses
+from iotmon.service.openapi import Reply, documented
+from iotmon.service.queries import analytics, devices
+from iotmon.service.responses import JSONResponse, now_iso, ok
+
+
+@documented(
+    responses={
+        200: Reply("Healthy, or degraded (Redis or the transport down).", body=Health),
+        503: Reply("Unhealthy: the database is down.", body=Health),
+    },
+)
+async def health(request: Request) -> JSONResponse:
+    """Health of the service and its dependencies (never rate-limited)."""
+    context: ServiceContext = request.app.state.context
+    found = await dependencies(context)
+    answer = Health(
+        status=overall(found),
+        timestamp=now_iso(),
+        version=__version__,
+        dependencies=found,
+        metrics=HealthFigures(
+            uptime=round(time.monotonic() - context.started_at),
+            requests_per_minute=context.stats.per_minute(),
+            error_rate=context.stats.error_rate(),
+        ),
+    )
+    return JSONResponse(answer, status_code=503 if answer.status == "unhealthy" else 200)
+
+
+@documented(
+    responses={200: Reply("Health summary, devices online/offline, open alerts, uptime, versions.", data=Status)}
+)
+async def status(request: Request) -> JSONResponse:
+    """The system at a glance: health summary, devices online/offline, open alerts, versions."""
+    context: ServiceContext = request.app.state.context
+    found = await dependencies(context)
+    now = datetime.now(UTC)
+    versions = Versions(iotmon=__version__, python=platform.python_version(), postgres=None, redis=None)
+    counts: DeviceStatusCounts | None = None
+    alerts: AlertOverview | None = None
+    with contextlib.suppress(Exception):  # the database is down: the health summary says so
+        async with context.db.connection() as conn:
+            states = [devices.status(row, now) for row in await devices.rows(conn)]
+            counts = DeviceStatusCounts(
+                total=len(states),
+                online=states.count("active"),
+                offline=states.count("offline"),
+                inactive=states.count("inactive"),
+                maintenance=states.count("maintenance"),
+            )
+            versions.postgres = (await (await conn.execute("SHOW server_version")).fetchone() or (None,))[0]
+            alerts = await analytics.alert_overview(conn, now - timedelta(hours=24))
+    with contextlib.suppress(Exception):  # Redis is down: likewise
+        versions.redis = (await context.redis.info("server")).get("redis_version")
+    answer = Status(
+        status=overall(found),
+        services=statuses(found),
+        dependencies=found,
+        devices=counts,
+        alerts=alerts,
+        uptime_seconds=round(time.monotonic() - context.started_at),
+        transport=context.transport_name,
+        versions=versions,
+    )
+    return ok(answer)
