@@ -18,12 +18,16 @@ const TOAST_KIND = { critical: toast.error, high: toast.error, medium: toast.war
 
 /** New and escalated alerts as toasts (not replays, acknowledgements or resolutions). */
 function announce(event: AlertEvent, resolved: boolean): void {
-  if (resolved || event.replayed || (event.action && event.action !== "triggered" && event.action !== "escalated")) return;
+  if (resolved || event.replayed || (event.action && event.action !== "triggered" && event.action !== "escalated"))
+    return;
   const verb = event.action === "escalated" ? "escalated" : "new";
   const show = TOAST_KIND[event.severity] ?? toast.info;
-  show(`${titleCase(event.severity)} ${verb}: ${event.deviceId} ${titleCase(event.type)} ${formatValue(event.value, null, 2)} — ${event.message}`, {
-    toastId: `${event.alertId}-${event.action ?? "triggered"}`,
-  });
+  show(
+    `${titleCase(event.severity)} ${verb}: ${event.deviceId} ${titleCase(event.type)} ${formatValue(event.value, null, 2)} — ${event.message}`,
+    {
+      toastId: `${event.alertId}-${event.action ?? "triggered"}`,
+    },
+  );
   if (preferences.get().sound) beep(event.severity);
 }
 

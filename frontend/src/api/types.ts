@@ -127,12 +127,22 @@ export interface Summary {
   from: string;
   to: string;
   days: number;
-  devices: { deviceId: string; days: SummaryDay[]; totals: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null } }[];
+  devices: {
+    deviceId: string;
+    days: SummaryDay[];
+    totals: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null };
+  }[];
   overall: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null };
 }
 
 export interface SystemMetrics {
-  metrics: { totalDevices: number; activeDevices: number; activeAlertsCount: number; dataPointsLastHour: number; systemHealth: string };
+  metrics: {
+    totalDevices: number;
+    activeDevices: number;
+    activeAlertsCount: number;
+    dataPointsLastHour: number;
+    systemHealth: string;
+  };
   process: { uptimeSeconds: number; requestsPerMinute: number; errorRate: number; transport: string };
   database: { sizeBytes: number; connections: number };
   redis: { usedMemoryBytes: number; usedMemoryHuman: string; peakMemoryBytes: number; keys: number };

@@ -7,7 +7,15 @@ import type { ActionKind } from "../state/outbox";
 import { titleCase } from "../util/format";
 import { Modal } from "./Modal";
 
-export function AlertActionDialog({ alert, kind, onDone }: { alert: Alert; kind: ActionKind; onDone(sent: boolean): void }) {
+export function AlertActionDialog({
+  alert,
+  kind,
+  onDone,
+}: {
+  alert: Alert;
+  kind: ActionKind;
+  onDone(sent: boolean): void;
+}) {
   const [note, setNote] = useState("");
   const [busy, setBusy] = useState(false);
   const verb = kind === "acknowledge" ? "Acknowledge" : "Resolve";
@@ -37,11 +45,22 @@ export function AlertActionDialog({ alert, kind, onDone }: { alert: Alert; kind:
         <p className="muted">{alert.message}</p>
         <label>
           Note (optional)
-          <textarea name="note" rows={3} maxLength={1000} value={note} onChange={(e) => setNote(e.target.value)} placeholder="What was done, who is on it…" />
+          <textarea
+            name="note"
+            rows={3}
+            maxLength={1000}
+            value={note}
+            onChange={(e) => setNote(e.target.value)}
+            placeholder="What was done, who is on it…"
+          />
         </label>
         <div className="buttons">
-          <button type="button" className="ghost" onClick={() => onDone(false)}>Cancel</button>
-          <button type="submit" disabled={busy}>{busy ? "Sending…" : verb}</button>
+          <button type="button" className="ghost" onClick={() => onDone(false)}>
+            Cancel
+          </button>
+          <button type="submit" disabled={busy}>
+            {busy ? "Sending…" : verb}
+          </button>
         </div>
       </form>
     </Modal>

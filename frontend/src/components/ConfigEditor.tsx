@@ -55,17 +55,31 @@ export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): v
                   setForm({ ...form, [field.key]: e.target.value });
                 }}
               />
-              {problems[field.key] && <span className="problem small" id={`${field.key}-problem`}>{problems[field.key]}</span>}
+              {problems[field.key] && (
+                <span className="problem small" id={`${field.key}-problem`}>
+                  {problems[field.key]}
+                </span>
+              )}
             </label>
           ))}
         </div>
       </fieldset>
       {operator ? (
         <div className="buttons">
-          <button type="button" className="ghost" disabled={!touched} onClick={() => { setTouched(false); setForm(toForm(device.config)); }}>
+          <button
+            type="button"
+            className="ghost"
+            disabled={!touched}
+            onClick={() => {
+              setTouched(false);
+              setForm(toForm(device.config));
+            }}
+          >
             Reset
           </button>
-          <button type="submit" disabled={!valid || !changed || saving}>{saving ? "Saving…" : "Save configuration"}</button>
+          <button type="submit" disabled={!valid || !changed || saving}>
+            {saving ? "Saving…" : "Save configuration"}
+          </button>
         </div>
       ) : (
         <p className="muted small">Read-only: log in as an operator to change the configuration.</p>

@@ -15,7 +15,9 @@ export function Modal({ title, onClose, children }: ModalProps) {
     const onKey = (event: KeyboardEvent) => {
       if (event.key === "Escape") onClose();
       if (event.key !== "Tab" || !box.current) return;
-      const focusable = [...box.current.querySelectorAll<HTMLElement>("input, textarea, select, button:not([disabled])")];
+      const focusable = [
+        ...box.current.querySelectorAll<HTMLElement>("input, textarea, select, button:not([disabled])"),
+      ];
       const [first, last] = [focusable[0], focusable[focusable.length - 1]];
       if (event.shiftKey && document.activeElement === first) {
         event.preventDefault();

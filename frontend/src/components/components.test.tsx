@@ -11,8 +11,17 @@ import { DeviceCard } from "./DeviceCard";
 import { Layout } from "./Layout";
 
 const alert: Alert = {
-  id: "alert-001", deviceId: "device-002", type: "high_pressure", message: "above threshold", severity: "high",
-  value: 58.5, threshold: 55, status: "triggered", triggeredAt: "2026-11-30T10:05:00.000Z", acknowledgedAt: null, resolvedAt: null,
+  id: "alert-001",
+  deviceId: "device-002",
+  type: "high_pressure",
+  message: "above threshold",
+  severity: "high",
+  value: 58.5,
+  threshold: 55,
+  status: "triggered",
+  triggeredAt: "2026-11-30T10:05:00.000Z",
+  acknowledgedAt: null,
+  resolvedAt: null,
 };
 const operator = { token: "t", username: "olga", role: "operator" as const, expiresAt: "2999-01-01T00:00:00Z" };
 const inRouter = (ui: React.ReactNode) => render(<MemoryRouter>{ui}</MemoryRouter>);
@@ -25,11 +34,18 @@ afterEach(() => {
 
 describe("DeviceCard", () => {
   it("shows the live value with its unit, the status, the trend and a link to the device", () => {
-    inRouter(<DeviceCard device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }} points={[]} />);
+    inRouter(
+      <DeviceCard
+        device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }}
+        points={[]}
+      />,
+    );
     expect(screen.getByTestId("device-value").textContent).toMatch(/86[.,]50\s°C/);
     expect(screen.getByText("High alert")).toBeTruthy();
     expect(screen.getByLabelText("trend stable")).toBeTruthy();
-    expect(screen.getByRole("link", { name: "Temperature sensor #1" }).getAttribute("href")).toBe("/devices/device-001");
+    expect(screen.getByRole("link", { name: "Temperature sensor #1" }).getAttribute("href")).toBe(
+      "/devices/device-001",
+    );
     expect(screen.getByRole("meter").getAttribute("aria-valuenow")).toBe("86.5");
   });
 });
@@ -40,7 +56,12 @@ describe("Bullet", () => {
     const [low, high] = bulletScale(config, 200);
     expect(low).toBeLessThanOrEqual(15);
     expect(high).toBeGreaterThan(200);
-    expect([zone(config, 50), zone(config, 82), zone(config, 90), zone(config, null)]).toEqual(["normal", "warning", "alert", "unknown"]);
+    expect([zone(config, 50), zone(config, 82), zone(config, 90), zone(config, null)]).toEqual([
+      "normal",
+      "warning",
+      "alert",
+      "unknown",
+    ]);
   });
 });
 
@@ -82,21 +103,33 @@ describe("Layout", () => {
   it("shows the offline banner and the queued actions when the service is unreachable", () => {
     live.update((s) => ({ ...s, connection: "offline" }));
     outbox.update(() => [{ alertId: "alert-001", kind: "acknowledge", note: "", queuedAt: "" }]);
-    inRouter(<Layout><p>content</p></Layout>);
+    inRouter(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     expect(screen.getByRole("alert").textContent).toMatch(/unreachable.*1 action\(s\) queued/);
     expect(screen.getByRole("status").textContent).toMatch(/Reconnecting/);
   });
 
   it("asks for a login when the service answers reads only to signed-in users", () => {
     live.update((s) => ({ ...s, loginRequired: true }));
-    inRouter(<Layout><p>content</p></Layout>);
+    inRouter(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     expect(screen.getByRole("alert").textContent).toMatch(/signed-in users only/);
     fireEvent.click(screen.getByRole("alert").querySelector("button")!);
     expect(screen.getByRole("dialog", { name: "Log in" })).toBeTruthy();
   });
 
   it("toggles and remembers the theme", () => {
-    inRouter(<Layout><p>content</p></Layout>);
+    inRouter(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     const before = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;
     fireEvent.click(screen.getByTestId("theme-toggle"));
     const after = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;

@@ -36,7 +36,9 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     socket.emit("subscribe-system");
     socket.emit("subscribe-alerts", lastSequence === null ? {} : { since: lastSequence });
     // Missed readings are not replayed; the REST state catches up, then devices stream again.
-    refreshState().then(() => Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })));
+    refreshState().then(() =>
+      Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })),
+    );
     flushOutbox().catch(() => undefined);
   });
   socket.on("disconnect", () => setConnection("offline"));
@@ -50,7 +52,9 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     }
   });
 
-  socket.on("sensor-data", (event: SensorData) => live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS));
+  socket.on("sensor-data", (event: SensorData) =>
+    live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS),
+  );
   socket.on("alert-triggered", (event: AlertEvent) => {
     live.update((state) => applyAlertEvent(state, event, false));
     handlers.onAlert(event, false);

@@ -23,20 +23,39 @@ interface Filters {
   type: string;
 }
 
-function FilterBar({ filters, onChange, devices, types }: { filters: Filters; onChange(f: Filters): void; devices: string[]; types: string[] }) {
+function FilterBar({
+  filters,
+  onChange,
+  devices,
+  types,
+}: {
+  filters: Filters;
+  onChange(f: Filters): void;
+  devices: string[];
+  types: string[];
+}) {
   const select = (name: keyof Filters, label: string, options: [string, string][]) => (
     <label>
       {label}
       <select name={name} value={filters[name]} onChange={(e) => onChange({ ...filters, [name]: e.target.value })}>
         {options.map(([value, text]) => (
-          <option key={value} value={value}>{text}</option>
+          <option key={value} value={value}>
+            {text}
+          </option>
         ))}
       </select>
     </label>
   );
   return (
     <form className="filters card" aria-label="Alert filters" onSubmit={(e) => e.preventDefault()}>
-      {select("status", "Status", [["open", "Open"], ["triggered", "Triggered"], ["acknowledged", "Acknowledged"], ["escalated", "Escalated"], ["resolved", "Resolved"], ["all", "All"]])}
+      {select("status", "Status", [
+        ["open", "Open"],
+        ["triggered", "Triggered"],
+        ["acknowledged", "Acknowledged"],
+        ["escalated", "Escalated"],
+        ["resolved", "Resolved"],
+        ["all", "All"],
+      ])}
       {select("severity", "Severity", [["", "Any"], ...SEVERITIES.map((s): [string, string] => [s, titleCase(s)])])}
       {select("deviceId", "Device", [["", "Any"], ...devices.map((d): [string, string] => [d, d])])}
       {select("type", "Type", [["", "Any"], ...types.map((t): [string, string] => [t, titleCase(t)])])}
@@ -49,25 +68,65 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
   const bySeverity = useMemo(() => countByDay(alerts, days, (a) => a.severity), [alerts, days]);
   const byType = useMemo(() => countByDay(alerts, days, (a) => a.type), [alerts, days]);
   const severityData = useMemo<Data[]>(
-    () => SEVERITIES.filter((s) => bySeverity[s]).map((s) => ({ x: days, y: bySeverity[s], type: "bar", name: s, marker: { color: SEVERITY_COLORS[s as Severity] } })),
+    () =>
+      SEVERITIES.filter((s) => bySeverity[s]).map((s) => ({
+        x: days,
+        y: bySeverity[s],
+        type: "bar",
+        name: s,
+        marker: { color: SEVERITY_COLORS[s as Severity] },
+      })),
     [bySeverity, days],
   );
-  const typeData = useMemo<Data[]>(() => Object.entries(byType).map(([type, y]) => ({ x: days, y, type: "bar", name: titleCase(type) })), [byType, days]);
+  const typeData = useMemo<Data[]>(
+    () => Object.entries(byType).map(([type, y]) => ({ x: days, y, type: "bar", name: titleCase(type) })),
+    [byType, days],
+  );
   const layout = useMemo(
-    () => ({ barmode: "stack" as const, xaxis: { type: "category" as const, tickvals: days, ticktext: days.map(shortDay) }, yaxis: { title: { text: "alerts" } } }),
+    () => ({
+      barmode: "stack" as const,
+      xaxis: { type: "category" as const, tickvals: days, ticktext: days.map(shortDay) },
+      yaxis: { title: { text: "alerts" } },
+    }),
     [days],
   );
-  const table = (counts: Record<string, number[]>) => () => ({ header: ["group", ...days], rows: Object.entries(counts).map(([k, v]) => [k, ...v]) });
+  const table = (counts: Record<string, number[]>) => () => ({
+    header: ["group", ...days],
+    rows: Object.entries(counts).map(([k, v]) => [k, ...v]),
+  });
   return (
     <>
       <section className="kpis card" aria-label="Response times">
-        <div className="kpi"><span className="kpi-value">{alerts.length}</span><span className="kpi-label">alerts, {ANALYTICS_DAYS} days</span></div>
-        <div className="kpi"><span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.acknowledgedAt))}</span><span className="kpi-label">MTTA</span></div>
-        <div className="kpi"><span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.resolvedAt))}</span><span className="kpi-label">MTTR</span></div>
+        <div className="kpi">
+          <span className="kpi-value">{alerts.length}</span>
+          <span className="kpi-label">alerts, {ANALYTICS_DAYS} days</span>
+        </div>
+        <div className="kpi">
+          <span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.acknowledgedAt))}</span>
+          <span className="kpi-label">MTTA</span>
+        </div>
+        <div className="kpi">
+          <span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.resolvedAt))}</span>
+          <span className="kpi-label">MTTR</span>
+        </div>
       </section>
       <div className="chart-grid">
-        <ChartCard title="Alerts by severity per day" name="alerts-by-severity" data={severityData} layout={layout} height={260} csv={table(bySeverity)} />
-        <ChartCard title="Alerts by type per day" name="alerts-by-type" data={typeData} layout={layout} height={260} csv={table(byType)} />
+        <ChartCard
+          title="Alerts by severity per day"
+          name="alerts-by-severity"
+          data={severityData}
+          layout={layout}
+          height={260}
+          csv={table(bySeverity)}
+        />
+        <ChartCard
+          title="Alerts by type per day"
+          name="alerts-by-type"
+          data={typeData}
+          layout={layout}
+          height={260}
+          csv={table(byType)}
+        />
       </div>
     </>
   );
@@ -105,13 +164,25 @@ function Silences({ devices }: { devices: string[] }) {
     <section className="card" aria-label="Silences">
       <h2>Silences</h2>
       <p className="muted small">During a silence alerts still open and show here, but no email or webhook is sent.</p>
-      <Notice loading={silences.loading && !silences.data} error={silences.error} empty={silences.data?.length === 0 && "No silences."} />
+      <Notice
+        loading={silences.loading && !silences.data}
+        error={silences.error}
+        empty={silences.data?.length === 0 && "No silences."}
+      />
       <ul className="silence-list">
         {(silences.data ?? []).map((s) => (
           <li key={s.id}>
-            <span><strong>{s.deviceId ?? "Every device"}</strong> · {s.reason}</span>
-            <span className="muted small">{formatTime(s.startsAt, true)} → {formatTime(s.endsAt, true)}</span>
-            {operator && <button type="button" className="ghost small" onClick={() => remove(s)}>End</button>}
+            <span>
+              <strong>{s.deviceId ?? "Every device"}</strong> · {s.reason}
+            </span>
+            <span className="muted small">
+              {formatTime(s.startsAt, true)} → {formatTime(s.endsAt, true)}
+            </span>
+            {operator && (
+              <button type="button" className="ghost small" onClick={() => remove(s)}>
+                End
+              </button>
+            )}
           </li>
         ))}
       </ul>
@@ -121,16 +192,34 @@ function Silences({ devices }: { devices: string[] }) {
             Device
             <select value={deviceId} onChange={(e) => setDeviceId(e.target.value)}>
               <option value="">Every device</option>
-              {devices.map((d) => <option key={d} value={d}>{d}</option>)}
+              {devices.map((d) => (
+                <option key={d} value={d}>
+                  {d}
+                </option>
+              ))}
             </select>
           </label>
           <label>
             Reason
-            <input value={reason} onChange={(e) => setReason(e.target.value)} required maxLength={500} placeholder="Maintenance" />
+            <input
+              value={reason}
+              onChange={(e) => setReason(e.target.value)}
+              required
+              maxLength={500}
+              placeholder="Maintenance"
+            />
           </label>
           <label>
             Hours
-            <input type="number" min="0.1" max="720" step="0.1" value={hours} onChange={(e) => setHours(e.target.value)} required />
+            <input
+              type="number"
+              min="0.1"
+              max="720"
+              step="0.1"
+              value={hours}
+              onChange={(e) => setHours(e.target.value)}
+              required
+            />
           </label>
           <button type="submit">Silence</button>
         </form>
@@ -163,9 +252,19 @@ export function AlertsView() {
       <h1>Alerts</h1>
       <FilterBar filters={filters} onChange={setFilters} devices={devices} types={types} />
       <Notice error={listed.error} />
-      <AlertsTable title={filters.status === "open" ? "Open alerts" : "Alerts"} name="alerts" alerts={listed.data ?? []} onChanged={changed} />
+      <AlertsTable
+        title={filters.status === "open" ? "Open alerts" : "Alerts"}
+        name="alerts"
+        alerts={listed.data ?? []}
+        onChanged={changed}
+      />
       <AlertAnalytics alerts={history.data ?? []} />
-      <AlertsTable title={`History (${ANALYTICS_DAYS} days)`} name="alert-history" alerts={history.data ?? []} onChanged={changed} />
+      <AlertsTable
+        title={`History (${ANALYTICS_DAYS} days)`}
+        name="alert-history"
+        alerts={history.data ?? []}
+        onChanged={changed}
+      />
       <Silences devices={devices} />
     </div>
   );

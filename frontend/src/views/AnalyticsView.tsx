@@ -44,22 +44,55 @@ function TrendsTable({ days }: { days: DeviceDay[] }) {
           title="Trends across devices"
           name="trends"
           table={() => ({
-            header: ["deviceId", "unit", "mean", "min", "max", "trend", "slopePerHour", "forecast60min", "secondsToThreshold"],
-            rows: days.map(({ device, trend }) => [device.deviceId, device.unit, trend?.avg, trend?.min, trend?.max, trend?.trend, trend?.slopePerHour, trend?.forecast.find((f) => f.minutes === 60)?.value, trend?.timeToThreshold?.seconds]),
+            header: [
+              "deviceId",
+              "unit",
+              "mean",
+              "min",
+              "max",
+              "trend",
+              "slopePerHour",
+              "forecast60min",
+              "secondsToThreshold",
+            ],
+            rows: days.map(({ device, trend }) => [
+              device.deviceId,
+              device.unit,
+              trend?.avg,
+              trend?.min,
+              trend?.max,
+              trend?.trend,
+              trend?.slopePerHour,
+              trend?.forecast.find((f) => f.minutes === 60)?.value,
+              trend?.timeToThreshold?.seconds,
+            ]),
           })}
         />
       </header>
       <div className="table-wrap">
         <table>
           <thead>
-            <tr><th scope="col">Device</th><th scope="col">Mean</th><th scope="col">Min – max</th><th scope="col">Trend</th><th scope="col">Per hour</th><th scope="col">In 60 min</th><th scope="col">Time to threshold</th></tr>
+            <tr>
+              <th scope="col">Device</th>
+              <th scope="col">Mean</th>
+              <th scope="col">Min – max</th>
+              <th scope="col">Trend</th>
+              <th scope="col">Per hour</th>
+              <th scope="col">In 60 min</th>
+              <th scope="col">Time to threshold</th>
+            </tr>
           </thead>
           <tbody>
             {days.map(({ device, trend }) => (
               <tr key={device.deviceId}>
-                <th scope="row"><Link to={`/devices/${device.deviceId}`}>{device.deviceId}</Link> <span className="muted small">{device.type}</span></th>
+                <th scope="row">
+                  <Link to={`/devices/${device.deviceId}`}>{device.deviceId}</Link>{" "}
+                  <span className="muted small">{device.type}</span>
+                </th>
                 <td>{formatValue(trend?.avg, device.unit, 2)}</td>
-                <td>{formatValue(trend?.min, null, 2)} – {formatValue(trend?.max, device.unit, 2)}</td>
+                <td>
+                  {formatValue(trend?.min, null, 2)} – {formatValue(trend?.max, device.unit, 2)}
+                </td>
                 <td>{trend?.trend ? `${TREND_ARROWS[trend.trend]} ${trend.trend}` : "—"}</td>
                 <td>{formatValue(trend?.slopePerHour, device.unit, 3)}</td>
                 <td>{formatValue(trend?.forecast.find((f) => f.minutes === 60)?.value, device.unit, 2)}</td>
@@ -80,12 +113,20 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
     () => [
       {
         type: "heatmap",
-        x: hours.map((h) => new Date(h).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })),
+        x: hours.map((h) =>
+          new Date(h).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+        ),
         y: days.map((d) => d.device.deviceId),
         z: days.map(({ device }, i) => means[i].map((v) => percentOfNormal(v, device.config))),
         text: days.map(({ device }, i) => means[i].map((v) => formatValue(v, device.unit, 2))) as unknown as string[],
         hovertemplate: "%{y} at %{x}<br>mean %{text}<br>%{z:.0f}% of the normal range<extra></extra>",
-        colorscale: [[0, "#3e8ef7"], [0.25, "#30a46c"], [0.5, "#30a46c"], [0.75, "#30a46c"], [1, "#e5484d"]],
+        colorscale: [
+          [0, "#3e8ef7"],
+          [0.25, "#30a46c"],
+          [0.5, "#30a46c"],
+          [0.75, "#30a46c"],
+          [1, "#e5484d"],
+        ],
         zmin: -50,
         zmax: 150,
         colorbar: { title: { text: "% of normal" }, thickness: 12 },
@@ -93,7 +134,10 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
     ],
     [days, means, hours],
   );
-  const layout = useMemo<Partial<Layout>>(() => ({ margin: { l: 90, r: 16, t: 12, b: 48 }, xaxis: { type: "category", tickangle: -45 } }), []);
+  const layout = useMemo<Partial<Layout>>(
+    () => ({ margin: { l: 90, r: 16, t: 12, b: 48 }, xaxis: { type: "category", tickangle: -45 } }),
+    [],
+  );
   return (
     <ChartCard
       title="Hourly means (device × hour)"
@@ -103,9 +147,17 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
       height={300}
       csv={() => ({
         header: ["deviceId", ...hours.map((h) => new Date(h).toISOString())],
-        rows: days.map(({ device }, i) => [device.deviceId, ...means[i].map((v) => (v === null ? null : Number(v.toFixed(4))))]),
+        rows: days.map(({ device }, i) => [
+          device.deviceId,
+          ...means[i].map((v) => (v === null ? null : Number(v.toFixed(4)))),
+        ]),
       })}
-      footer={<p className="muted small">Colour: the hour's mean as a share of the device's normal range (0 % at its lower end, 100 % at its upper end).</p>}
+      footer={
+        <p className="muted small">
+          Colour: the hour's mean as a share of the device's normal range (0 % at its lower end, 100 % at its upper
+          end).
+        </p>
+      }
     />
   );
 }
@@ -126,7 +178,15 @@ function Comparison({ days }: { days: DeviceDay[] }) {
     () => ({
       xaxis: { type: "date" },
       yaxis: { title: { text: "% of normal range" } },
-      shapes: [0, 100].map((y) => ({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color: "#30a46c", width: 1, dash: "dot" } })),
+      shapes: [0, 100].map((y) => ({
+        type: "line",
+        xref: "paper",
+        x0: 0,
+        x1: 1,
+        y0: y,
+        y1: y,
+        line: { color: "#30a46c", width: 1, dash: "dot" },
+      })),
     }),
     [],
   );
@@ -139,7 +199,9 @@ function Comparison({ days }: { days: DeviceDay[] }) {
       height={320}
       csv={() => ({
         header: ["deviceId", "timestamp", "mean", "percentOfNormal"],
-        rows: days.flatMap(({ device, readings }) => readings.map((r) => [device.deviceId, r.timestamp, r.value, percentOfNormal(r.value, device.config)])),
+        rows: days.flatMap(({ device, readings }) =>
+          readings.map((r) => [device.deviceId, r.timestamp, r.value, percentOfNormal(r.value, device.config)]),
+        ),
       })}
     />
   );
@@ -150,10 +212,18 @@ function Utilisation() {
   const summary = useApi(() => get<Summary>("/api/analytics/summary"), []);
   const data = useMemo<Data[]>(
     () =>
-      (summary.data?.devices ?? []).map((d) => ({ x: d.days.map((day) => day.date), y: d.days.map((day) => day.readings), type: "bar", name: d.deviceId })),
+      (summary.data?.devices ?? []).map((d) => ({
+        x: d.days.map((day) => day.date),
+        y: d.days.map((day) => day.readings),
+        type: "bar",
+        name: d.deviceId,
+      })),
     [summary.data],
   );
-  const layout = useMemo<Partial<Layout>>(() => ({ barmode: "stack", xaxis: { type: "category" }, yaxis: { title: { text: "readings" } } }), []);
+  const layout = useMemo<Partial<Layout>>(
+    () => ({ barmode: "stack", xaxis: { type: "category" }, yaxis: { title: { text: "readings" } } }),
+    [],
+  );
   const s = system.data;
   return (
     <>
@@ -161,12 +231,30 @@ function Utilisation() {
         <Notice error={system.error} />
         {s && (
           <>
-            <div className="kpi"><span className="kpi-value">{s.process.requestsPerMinute}</span><span className="kpi-label">API requests / min</span></div>
-            <div className="kpi"><span className="kpi-value">{(s.process.errorRate * 100).toFixed(1)} %</span><span className="kpi-label">API errors</span></div>
-            <div className="kpi"><span className="kpi-value">{(s.database.sizeBytes / 1048576).toFixed(1)} MiB</span><span className="kpi-label">database, {s.database.connections} connections</span></div>
-            <div className="kpi"><span className="kpi-value">{s.redis.usedMemoryHuman}</span><span className="kpi-label">Redis, {s.redis.keys} keys</span></div>
-            <div className="kpi"><span className="kpi-value">{s.metrics.dataPointsLastHour.toLocaleString()}</span><span className="kpi-label">readings, last hour</span></div>
-            <div className="kpi"><span className="kpi-value">{formatDuration(s.process.uptimeSeconds)}</span><span className="kpi-label">uptime ({s.process.transport})</span></div>
+            <div className="kpi">
+              <span className="kpi-value">{s.process.requestsPerMinute}</span>
+              <span className="kpi-label">API requests / min</span>
+            </div>
+            <div className="kpi">
+              <span className="kpi-value">{(s.process.errorRate * 100).toFixed(1)} %</span>
+              <span className="kpi-label">API errors</span>
+            </div>
+            <div className="kpi">
+              <span className="kpi-value">{(s.database.sizeBytes / 1048576).toFixed(1)} MiB</span>
+              <span className="kpi-label">database, {s.database.connections} connections</span>
+            </div>
+            <div className="kpi">
+              <span className="kpi-value">{s.redis.usedMemoryHuman}</span>
+              <span className="kpi-label">Redis, {s.redis.keys} keys</span>
+            </div>
+            <div className="kpi">
+              <span className="kpi-value">{s.metrics.dataPointsLastHour.toLocaleString()}</span>
+              <span className="kpi-label">readings, last hour</span>
+            </div>
+            <div className="kpi">
+              <span className="kpi-value">{formatDuration(s.process.uptimeSeconds)}</span>
+              <span className="kpi-label">uptime ({s.process.transport})</span>
+            </div>
           </>
         )}
       </section>
@@ -176,7 +264,12 @@ function Utilisation() {
         data={data}
         layout={layout}
         height={260}
-        csv={() => ({ header: ["deviceId", "date", "readings", "alerts"], rows: (summary.data?.devices ?? []).flatMap((d) => d.days.map((day) => [d.deviceId, day.date, day.readings, day.alertsTotal])) })}
+        csv={() => ({
+          header: ["deviceId", "date", "readings", "alerts"],
+          rows: (summary.data?.devices ?? []).flatMap((d) =>
+            d.days.map((day) => [d.deviceId, day.date, day.readings, day.alertsTotal]),
+          ),
+        })}
       />
     </>
   );
@@ -184,7 +277,10 @@ function Utilisation() {
 
 export function AnalyticsView() {
   const devicesById = useStore(live, (s) => s.devices);
-  const devices = useMemo(() => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)), [devicesById]);
+  const devices = useMemo(
+    () => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
+    [devicesById],
+  );
   const key = devices.map((d) => d.deviceId).join(",");
   // Devices by id: reload when the set of devices changes, not with every reading.
   const days = useApi(devices.length ? () => loadDays(devices) : null, [key]);

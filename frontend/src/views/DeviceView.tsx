@@ -24,13 +24,28 @@ interface Range {
   to: string;
 }
 
-const presetRange = (preset: Preset): Range => ({ from: new Date(Date.now() - PRESETS[preset]).toISOString(), to: new Date().toISOString() });
+const presetRange = (preset: Preset): Range => ({
+  from: new Date(Date.now() - PRESETS[preset]).toISOString(),
+  to: new Date().toISOString(),
+});
 
 /** Threshold lines for a chart of the device's values. */
 function limitShapes(device: Device): Partial<Layout>["shapes"] {
   const { config } = device;
   const line = (y: number | null, color: string, dash: "dash" | "dot") =>
-    y === null ? [] : [{ type: "line" as const, xref: "paper" as const, x0: 0, x1: 1, y0: y, y1: y, line: { color, width: 1, dash } }];
+    y === null
+      ? []
+      : [
+          {
+            type: "line" as const,
+            xref: "paper" as const,
+            x0: 0,
+            x1: 1,
+            y0: y,
+            y1: y,
+            line: { color, width: 1, dash },
+          },
+        ];
   return [
     ...line(config.alertMin, "#e5484d", "dash"),
     ...line(config.alertMax, "#e5484d", "dash"),
@@ -46,7 +61,16 @@ function LiveChart({ device }: { device: Device }) {
   }, [device.deviceId]);
 
   const data = useMemo<Data[]>(
-    () => [{ x: points.map((p) => new Date(p.t)), y: points.map((p) => p.v), type: "scatter", mode: "lines", name: device.deviceId, line: { color: "#3e8ef7", width: 2 } }],
+    () => [
+      {
+        x: points.map((p) => new Date(p.t)),
+        y: points.map((p) => p.v),
+        type: "scatter",
+        mode: "lines",
+        name: device.deviceId,
+        line: { color: "#3e8ef7", width: 2 },
+      },
+    ],
     [points, device.deviceId],
   );
   const last = points[points.length - 1]?.t ?? Date.now();
@@ -76,7 +100,10 @@ function HistoryChart({ device }: { device: Device }) {
   const [preset, setPreset] = useState<Preset>("1h");
   const [range, setRange] = useState<Range>(() => presetRange("1h"));
   const history = useApi(
-    () => get<HistoryPage>(`/api/devices/${device.deviceId}/history${query({ from: range.from, to: range.to, resolution: "auto", limit: 2000 })}`),
+    () =>
+      get<HistoryPage>(
+        `/api/devices/${device.deviceId}/history${query({ from: range.from, to: range.to, resolution: "auto", limit: 2000 })}`,
+      ),
     [device.deviceId, range],
   );
   const readings = history.data?.readings ?? [];
@@ -84,16 +111,49 @@ function HistoryChart({ device }: { device: Device }) {
 
   const data = useMemo<Data[]>(() => {
     const x = readings.map((r) => r.timestamp);
-    const mean: Data = { x, y: readings.map((r) => r.value), type: "scatter", mode: "lines", name: aggregated ? "mean" : "value", line: { color: "#3e8ef7", width: 1.5 } };
+    const mean: Data = {
+      x,
+      y: readings.map((r) => r.value),
+      type: "scatter",
+      mode: "lines",
+      name: aggregated ? "mean" : "value",
+      line: { color: "#3e8ef7", width: 1.5 },
+    };
     if (!aggregated) return [mean];
     const band = (name: string, y: (number | null)[], fill?: "tonexty"): Data => ({
-      x, y, type: "scatter", mode: "lines", name, line: { width: 0 }, fill, fillcolor: "rgba(62,142,247,0.18)", hoverinfo: "skip", showlegend: false,
+      x,
+      y,
+      type: "scatter",
+      mode: "lines",
+      name,
+      line: { width: 0 },
+      fill,
+      fillcolor: "rgba(62,142,247,0.18)",
+      hoverinfo: "skip",
+      showlegend: false,
     });
-    return [band("min", readings.map((r) => r.min ?? null)), band("max", readings.map((r) => r.max ?? null), "tonexty"), mean];
+    return [
+      band(
+        "min",
+        readings.map((r) => r.min ?? null),
+      ),
+      band(
+        "max",
+        readings.map((r) => r.max ?? null),
+        "tonexty",
+      ),
+      mean,
+    ];
   }, [readings, aggregated]);
 
   const layout = useMemo<Partial<Layout>>(
-    () => ({ xaxis: { type: "date", range: [range.from, range.to] }, yaxis: { title: { text: unitLabel(device.unit) } }, shapes: limitShapes(device), showlegend: false, dragmode: "zoom" }),
+    () => ({
+      xaxis: { type: "date", range: [range.from, range.to] },
+      yaxis: { title: { text: unitLabel(device.unit) } },
+      shapes: limitShapes(device),
+      showlegend: false,
+      dragmode: "zoom",
+    }),
     [range, device],
   );
 
@@ -101,7 +161,11 @@ function HistoryChart({ device }: { device: Device }) {
   const onRelayout = (event: Record<string, unknown>) => {
     const from = event["xaxis.range[0]"];
     const to = event["xaxis.range[1]"];
-    if (typeof from === "string" && typeof to === "string") setRange({ from: new Date(from.replace(" ", "T")).toISOString(), to: new Date(to.replace(" ", "T")).toISOString() });
+    if (typeof from === "string" && typeof to === "string")
+      setRange({
+        from: new Date(from.replace(" ", "T")).toISOString(),
+        to: new Date(to.replace(" ", "T")).toISOString(),
+      });
     else if (event["xaxis.autorange"]) setRange(presetRange(preset));
   };
   const choose = (next: Preset) => {
@@ -119,23 +183,40 @@ function HistoryChart({ device }: { device: Device }) {
       actions={
         <div className="segmented" role="group" aria-label="Range">
           {(Object.keys(PRESETS) as Preset[]).map((name) => (
-            <button key={name} type="button" className="small" aria-pressed={preset === name} onClick={() => choose(name)}>
+            <button
+              key={name}
+              type="button"
+              className="small"
+              aria-pressed={preset === name}
+              onClick={() => choose(name)}
+            >
               {name}
             </button>
           ))}
         </div>
       }
-      footer={<Notice loading={history.loading && !history.data} error={history.error} empty={!history.loading && readings.length === 0 && "No readings in this range."} />}
+      footer={
+        <Notice
+          loading={history.loading && !history.data}
+          error={history.error}
+          empty={!history.loading && readings.length === 0 && "No readings in this range."}
+        />
+      }
       csv={() => ({
         header: aggregated ? ["timestamp", "mean", "min", "max", "count"] : ["timestamp", "value"],
-        rows: readings.map((r) => (aggregated ? [r.timestamp, r.value, r.min ?? null, r.max ?? null, r.count ?? null] : [r.timestamp, r.value])),
+        rows: readings.map((r) =>
+          aggregated ? [r.timestamp, r.value, r.min ?? null, r.max ?? null, r.count ?? null] : [r.timestamp, r.value],
+        ),
       })}
     />
   );
 }
 
 function StatsTable({ device }: { device: Device }) {
-  const windows: [string, WindowStats | undefined][] = [["1 h", device.stats["1h"]], ["24 h", device.stats["24h"]]];
+  const windows: [string, WindowStats | undefined][] = [
+    ["1 h", device.stats["1h"]],
+    ["24 h", device.stats["24h"]],
+  ];
   const cell = (v: number | null | undefined) => formatValue(v, device.unit, 2);
   return (
     <section className="card" aria-label="Statistics">
@@ -153,13 +234,26 @@ function StatsTable({ device }: { device: Device }) {
       <div className="table-wrap">
         <table>
           <thead>
-            <tr><th scope="col">Window</th><th scope="col">Mean</th><th scope="col">Median</th><th scope="col">Min</th><th scope="col">Max</th><th scope="col">Std dev</th><th scope="col">Readings</th><th scope="col">Trend</th></tr>
+            <tr>
+              <th scope="col">Window</th>
+              <th scope="col">Mean</th>
+              <th scope="col">Median</th>
+              <th scope="col">Min</th>
+              <th scope="col">Max</th>
+              <th scope="col">Std dev</th>
+              <th scope="col">Readings</th>
+              <th scope="col">Trend</th>
+            </tr>
           </thead>
           <tbody>
             {windows.map(([label, stats]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>
-                <td>{cell(stats?.avg)}</td><td>{cell(stats?.median)}</td><td>{cell(stats?.min)}</td><td>{cell(stats?.max)}</td><td>{cell(stats?.std)}</td>
+                <td>{cell(stats?.avg)}</td>
+                <td>{cell(stats?.median)}</td>
+                <td>{cell(stats?.min)}</td>
+                <td>{cell(stats?.max)}</td>
+                <td>{cell(stats?.std)}</td>
                 <td>{stats?.count?.toLocaleString() ?? "—"}</td>
                 <td>{stats?.trend ? `${TREND_ARROWS[stats.trend]} ${stats.trend}` : "—"}</td>
               </tr>
@@ -173,7 +267,10 @@ function StatsTable({ device }: { device: Device }) {
 
 function TrendPanel({ device }: { device: Device }) {
   const lastReading = device.lastReading?.timestamp;
-  const trend = useApi(() => get<TrendAnalysis>(`/api/analytics/trends/${device.deviceId}`), [device.deviceId, lastReading?.slice(0, 15)]);
+  const trend = useApi(
+    () => get<TrendAnalysis>(`/api/analytics/trends/${device.deviceId}`),
+    [device.deviceId, lastReading?.slice(0, 15)],
+  );
   const t = trend.data;
   return (
     <section className="card" aria-label="Trend and forecast">
@@ -182,7 +279,10 @@ function TrendPanel({ device }: { device: Device }) {
       {t && (
         <dl className="facts">
           <dt>Trend (24 h)</dt>
-          <dd>{t.trend ? `${TREND_ARROWS[t.trend]} ${t.trend}` : "—"} ({formatValue(t.slopePerHour, device.unit, 3)} per hour)</dd>
+          <dd>
+            {t.trend ? `${TREND_ARROWS[t.trend]} ${t.trend}` : "—"} ({formatValue(t.slopePerHour, device.unit, 3)} per
+            hour)
+          </dd>
           {t.forecast.map((f) => (
             <div key={f.minutes} className="fact">
               <dt>In {f.minutes} min</dt>
@@ -204,7 +304,11 @@ function TrendPanel({ device }: { device: Device }) {
 export function DeviceView() {
   const { deviceId = "" } = useParams();
   const [version, setVersion] = useState(0);
-  const details = useApi(() => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device), [deviceId, version], STATS_REFRESH_MS);
+  const details = useApi(
+    () => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device),
+    [deviceId, version],
+    STATS_REFRESH_MS,
+  );
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
   const openAlerts = useStore(live, (s) => s.alerts);
   const alertHistory = useApi(
@@ -214,7 +318,18 @@ export function DeviceView() {
   // Live fields (value, status, alert status) over the details (1 h / 24 h statistics).
   const device = useMemo<Device | null>(() => {
     if (!details.data) return liveDevice ?? null;
-    return liveDevice ? { ...details.data, ...liveDevice, stats: { ...details.data.stats, ...liveDevice.stats, "1h": details.data.stats["1h"], "24h": details.data.stats["24h"] } } : details.data;
+    return liveDevice
+      ? {
+          ...details.data,
+          ...liveDevice,
+          stats: {
+            ...details.data.stats,
+            ...liveDevice.stats,
+            "1h": details.data.stats["1h"],
+            "24h": details.data.stats["24h"],
+          },
+        }
+      : details.data;
   }, [details.data, liveDevice]);
 
   if (!device) {
@@ -232,7 +347,8 @@ export function DeviceView() {
         <h1>{device.name ?? device.deviceId}</h1>
         <p className="muted">
           {device.deviceId} · {titleCase(device.type)} · {device.location} · {titleCase(device.status)} · now{" "}
-          <strong data-testid="device-value">{formatValue(device.lastReading?.value ?? null, device.unit, 2)}</strong> at {formatTime(device.lastReading?.timestamp)}
+          <strong data-testid="device-value">{formatValue(device.lastReading?.value ?? null, device.unit, 2)}</strong>{" "}
+          at {formatTime(device.lastReading?.timestamp)}
         </p>
       </header>
       <div className="chart-grid">
@@ -247,7 +363,13 @@ export function DeviceView() {
         <h2>Configuration</h2>
         <ConfigEditor device={device} onSaved={() => setVersion((v) => v + 1)} />
       </section>
-      <AlertsTable title="Alert history" name={`${device.deviceId}-alerts`} alerts={alertHistory.data ?? []} showDevice={false} onChanged={() => setVersion((v) => v + 1)} />
+      <AlertsTable
+        title="Alert history"
+        name={`${device.deviceId}-alerts`}
+        alerts={alertHistory.data ?? []}
+        showDevice={false}
+        onChanged={() => setVersion((v) => v + 1)}
+      />
     </div>
   );
 }

@@ -7,11 +7,14 @@ export const dayOf = (iso: string): string => {
 };
 
 /** "Nov 29" for "2026-11-29". */
-export const shortDay = (day: string): string => new Date(`${day}T12:00:00`).toLocaleDateString(undefined, { month: "short", day: "numeric" });
+export const shortDay = (day: string): string =>
+  new Date(`${day}T12:00:00`).toLocaleDateString(undefined, { month: "short", day: "numeric" });
 
 /** Local days from `days - 1` days ago to today. */
 export function lastDays(days: number, now = new Date()): string[] {
-  return Array.from({ length: days }, (_, i) => dayOf(new Date(now.getTime() - (days - 1 - i) * 86_400_000).toISOString()));
+  return Array.from({ length: days }, (_, i) =>
+    dayOf(new Date(now.getTime() - (days - 1 - i) * 86_400_000).toISOString()),
+  );
 }
 
 /** counts[key][day]: alerts triggered per local day, grouped by `key`. */
@@ -34,4 +37,9 @@ export function meanSeconds(alerts: Alert[], end: (alert: Alert) => string | nul
   return spans.length ? spans.reduce((sum, s) => sum + s, 0) / spans.length : null;
 }
 
-export const SEVERITY_COLORS: Record<Severity, string> = { critical: "#e5484d", high: "#f76b15", medium: "#ffc53d", low: "#3e8ef7" };
+export const SEVERITY_COLORS: Record<Severity, string> = {
+  critical: "#e5484d",
+  high: "#f76b15",
+  medium: "#ffc53d",
+  low: "#3e8ef7",
+};
