@@ -10,7 +10,7 @@ import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
 import { live } from "../state/app";
 import { useStore } from "../state/store";
-import { formatDuration, formatValue, TREND_ARROWS } from "../util/format";
+import { formatCount, formatDuration, formatValue, TREND_ARROWS } from "../util/format";
 import { hourlyMeans, lastHours, percentOfNormal } from "./heatmap";
 
 const HOURS = 24;
@@ -243,12 +243,19 @@ function Utilisation() {
               <span className="kpi-value">{(s.database.sizeBytes / 1048576).toFixed(1)} MiB</span>
               <span className="kpi-label">database, {s.database.connections} connections</span>
             </div>
-            <div className="kpi">
-              <span className="kpi-value">{s.redis.usedMemoryHuman}</span>
-              <span className="kpi-label">Redis, {s.redis.keys} keys</span>
-            </div>
-            <div className="kpi">
-              <span className="kpi-value">{s.metrics.dataPointsLastHour.toLocaleString()}</span>
+            {"error" in s.redis ? (
+              <div className="kpi" title={s.redis.error}>
+                <span className="kpi-value">—</span>
+                <span className="kpi-label">Redis unavailable</span>
+              </div>
+            ) : (
+              <div className="kpi">
+                <span className="kpi-value">{s.redis.usedMemoryHuman ?? "—"}</span>
+                <span className="kpi-label">Redis, {formatCount(s.redis.keys)} keys</span>
+              </div>
+            )}
+            <div className="kpi" title={s.metrics ? undefined : "Not yet written by the aggregate function"}>
+              <span className="kpi-value">{formatCount(s.metrics?.dataPointsLastHour)}</span>
               <span className="kpi-label">readings, last hour</span>
             </div>
             <div className="kpi">
