@@ -1,8 +1,9 @@
-import { useEffect } from "react";
+import { useEffect, type ReactNode } from "react";
 import { BrowserRouter, Route, Routes } from "react-router-dom";
 import { toast, ToastContainer } from "react-toastify";
 import type { AlertEvent } from "./api/types";
 import { Layout } from "./components/Layout";
+import { ViewBoundary } from "./components/ViewBoundary";
 import { connectLive } from "./live/socket";
 import { preferences, session } from "./state/app";
 import { useStore } from "./state/store";
@@ -31,6 +32,9 @@ function announce(event: AlertEvent, resolved: boolean): void {
   if (preferences.get().sound) beep(event.severity);
 }
 
+/** A view inside its own error boundary: when it throws, the layout and navigation stay. */
+const guarded = (view: ReactNode) => <ViewBoundary>{view}</ViewBoundary>;
+
 export function App() {
   const token = useStore(session, (s) => s?.token ?? null);
   const theme = useStore(preferences, (p) => p.theme);
@@ -45,10 +49,10 @@ export function App() {
     <BrowserRouter>
       <Layout>
         <Routes>
-          <Route path="/" element={<OverviewView />} />
-          <Route path="/devices/:deviceId" element={<DeviceView />} />
-          <Route path="/alerts" element={<AlertsView />} />
-          <Route path="/analytics" element={<AnalyticsView />} />
+          <Route path="/" element={guarded(<OverviewView />)} />
+          <Route path="/devices/:deviceId" element={guarded(<DeviceView />)} />
+          <Route path="/alerts" element={guarded(<AlertsView />)} />
+          <Route path="/analytics" element={guarded(<AnalyticsView />)} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </Layout>
