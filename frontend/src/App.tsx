@@ -1,6 +1,8 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, type ReactNode } from "react";
 import { BrowserRouter, Route, Routes } from "react-router-dom";
 import { toast, ToastContainer } from "react-toastify";
+import { syncQueryCache } from "./api/cacheSync";
 import type { AlertEvent } from "./api/types";
 import { Layout } from "./components/Layout";
 import { ViewBoundary } from "./components/ViewBoundary";
@@ -44,6 +46,9 @@ export function App() {
   }, [theme]);
 
   useEffect(() => connectLive(token, { onAlert: announce }), [token]);
+
+  const queryClient = useQueryClient();
+  useEffect(() => syncQueryCache(queryClient), [queryClient]);
 
   return (
     <BrowserRouter>

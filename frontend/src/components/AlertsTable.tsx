@@ -42,11 +42,11 @@ interface AlertsTableProps {
   alerts: Alert[];
   title: string;
   name: string;
-  onChanged?(): void;
   showDevice?: boolean;
 }
 
-export function AlertsTable({ alerts, title, name, onChanged, showDevice = true }: AlertsTableProps) {
+// The lists refresh themselves after an action: the mutation marks the alert queries stale (api/mutations).
+export function AlertsTable({ alerts, title, name, showDevice = true }: AlertsTableProps) {
   const operator = canOperate(useStore(session, (s) => s));
   const [pending, setPending] = useState<{ alert: Alert; kind: ActionKind } | null>(null);
 
@@ -139,16 +139,7 @@ export function AlertsTable({ alerts, title, name, onChanged, showDevice = true 
           </table>
         </div>
       )}
-      {pending && (
-        <AlertActionDialog
-          alert={pending.alert}
-          kind={pending.kind}
-          onDone={(sent) => {
-            setPending(null);
-            if (sent) onChanged?.();
-          }}
-        />
-      )}
+      {pending && <AlertActionDialog alert={pending.alert} kind={pending.kind} onDone={() => setPending(null)} />}
     </section>
   );
 }

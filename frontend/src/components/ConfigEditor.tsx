@@ -1,16 +1,17 @@
 // The device configuration editor: validated here and by the service; operators only.
 import { useEffect, useState, type FormEvent } from "react";
 import { toast } from "react-toastify";
-import { put } from "../api/client";
+import { useSaveConfig } from "../api/mutations";
 import type { Device } from "../api/types";
-import { canOperate, refreshDevices, session, showError } from "../state/app";
+import { canOperate, session, showError } from "../state/app";
 import { checkConfig, CONFIG_FIELDS, toForm, type ConfigForm } from "../state/config";
 import { useStore } from "../state/store";
 
-export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): void }) {
+export function ConfigEditor({ device }: { device: Device }) {
   const operator = canOperate(useStore(session, (s) => s));
   const [form, setForm] = useState<ConfigForm>(() => toForm(device.config));
-  const [saving, setSaving] = useState(false);
+  const save = useSaveConfig(device.deviceId);
+  const saving = save.isPending;
   const [touched, setTouched] = useState(false);
   useEffect(() => {
     if (!touched) setForm(toForm(device.config));
@@ -23,17 +24,12 @@ export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): v
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!valid || !changed) return;
-    setSaving(true);
     try {
-      await put(`/api/devices/${device.deviceId}/config`, body);
+      await save.mutateAsync(body);
       toast.success(`Saved ${device.deviceId}'s configuration; the rules use it within seconds.`);
       setTouched(false);
-      await refreshDevices();
-      onSaved();
     } catch (error) {
       showError(error, "Saving the configuration");
-    } finally {
-      setSaving(false);
     }
   };
 

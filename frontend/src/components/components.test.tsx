@@ -1,9 +1,9 @@
-import { fireEvent, render, screen } from "@testing-library/react";
-import { MemoryRouter } from "react-router-dom";
+import { fireEvent, screen } from "@testing-library/react";
 import type { Alert } from "../api/types";
 import { live, outbox, session } from "../state/app";
 import { initialLive } from "../state/live";
 import { device } from "../test-fixtures";
+import { renderWithProviders } from "../test-render";
 import { AlertsTable } from "./AlertsTable";
 import { bulletScale, zone } from "./Bullet";
 import { ConfigEditor } from "./ConfigEditor";
@@ -24,7 +24,6 @@ const alert: Alert = {
   resolvedAt: null,
 };
 const operator = { token: "t", username: "olga", role: "operator" as const, expiresAt: "2999-01-01T00:00:00Z" };
-const inRouter = (ui: React.ReactNode) => render(<MemoryRouter>{ui}</MemoryRouter>);
 
 afterEach(() => {
   session.update(() => null);
@@ -34,7 +33,7 @@ afterEach(() => {
 
 describe("DeviceCard", () => {
   it("shows the live value with its unit, the status, the trend and a link to the device", () => {
-    inRouter(
+    renderWithProviders(
       <DeviceCard
         device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }}
         points={[]}
@@ -67,32 +66,52 @@ describe("Bullet", () => {
 
 describe("AlertsTable", () => {
   it("is read-only for viewers", () => {
-    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
     expect(screen.getByText("High pressure")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Acknowledge" })).toBeNull();
   });
 
   it("asks an operator to confirm, with an optional note", () => {
     session.update(() => operator);
-    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
     fireEvent.click(screen.getByRole("button", { name: "Acknowledge" }));
     const dialog = screen.getByRole("dialog", { name: "Acknowledge alert-001?" });
     expect(dialog.querySelector("textarea")).toBeTruthy();
     fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
     expect(screen.queryByRole("dialog")).toBeNull();
   });
+
+  it("keeps focus in the note while the operator types, and gives it back after", () => {
+    session.update(() => operator);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    const acknowledge = screen.getByRole("button", { name: "Acknowledge" });
+    acknowledge.focus();
+    fireEvent.click(acknowledge);
+    const note = screen.getByRole("textbox", { name: "Note (optional)" });
+    expect(document.activeElement).toBe(note);
+
+    const left = vi.fn();
+    acknowledge.addEventListener("focus", left);
+    for (const text of ["v", "va", "valve", "valve checked"]) fireEvent.change(note, { target: { value: text } });
+    expect(left).not.toHaveBeenCalled();
+    expect(document.activeElement).toBe(note);
+
+    fireEvent.keyDown(document, { key: "Escape" });
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(document.activeElement).toBe(acknowledge);
+  });
 });
 
 describe("ConfigEditor", () => {
   it("is disabled for viewers", () => {
-    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    renderWithProviders(<ConfigEditor device={device()} />);
     expect(screen.getByRole("textbox", { name: /Alert above/ }).matches(":disabled")).toBe(true);
     expect(screen.getByText(/log in as an operator/)).toBeTruthy();
   });
 
   it("shows an operator what is wrong before anything is sent", () => {
     session.update(() => operator);
-    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    renderWithProviders(<ConfigEditor device={device()} />);
     fireEvent.change(screen.getByRole("textbox", { name: /Alert above/ }), { target: { value: "70" } });
     expect(screen.getByText("must be above normal to")).toBeTruthy();
     expect((screen.getByRole("button", { name: "Save configuration" }) as HTMLButtonElement).disabled).toBe(true);
@@ -103,7 +122,7 @@ describe("Layout", () => {
   it("shows the offline banner and the queued actions when the service is unreachable", () => {
     live.update((s) => ({ ...s, connection: "offline" }));
     outbox.update(() => [{ alertId: "alert-001", kind: "acknowledge", note: "", queuedAt: "" }]);
-    inRouter(
+    renderWithProviders(
       <Layout>
         <p>content</p>
       </Layout>,
@@ -114,7 +133,7 @@ describe("Layout", () => {
 
   it("asks for a login when the service answers reads only to signed-in users", () => {
     live.update((s) => ({ ...s, loginRequired: true }));
-    inRouter(
+    renderWithProviders(
       <Layout>
         <p>content</p>
       </Layout>,
@@ -125,7 +144,7 @@ describe("Layout", () => {
   });
 
   it("toggles and remembers the theme", () => {
-    inRouter(
+    renderWithProviders(
       <Layout>
         <p>content</p>
       </Layout>,

@@ -1,7 +1,7 @@
 // The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
 import { io, type Socket } from "socket.io-client";
 import type { AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
-import { flushOutbox, live, refreshDashboard, refreshDevices, refreshOpenAlerts } from "../state/app";
+import { flushOutbox, live, refreshDevices, refreshOpenAlerts } from "../state/app";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
@@ -10,9 +10,9 @@ export interface LiveHandlers {
   onAlert(event: AlertEvent, resolved: boolean): void;
 }
 
-/** Devices, open alerts and the dashboard figures from the REST API; failures leave the last state. */
+/** Devices and open alerts from the REST API; failures leave the last state. */
 function refreshState(): Promise<void> {
-  return Promise.allSettled([refreshDevices(), refreshOpenAlerts(), refreshDashboard()]).then(() => undefined);
+  return Promise.allSettled([refreshDevices(), refreshOpenAlerts()]).then(() => undefined);
 }
 
 function setConnection(connection: Connection): void {

@@ -1,7 +1,7 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
 import { ApiError, get, onReachability, onUnauthorized, post, put, query, setToken } from "../api/client";
-import type { Alert, Dashboard, Device, HistoryPage, Session } from "../api/types";
+import type { Alert, Device, HistoryPage, Session } from "../api/types";
 import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
 import { load, save } from "./persisted";
@@ -86,11 +86,6 @@ export async function seedLive(deviceId: string, windowMs: number): Promise<void
       page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value })),
     ),
   );
-}
-
-export async function refreshDashboard(): Promise<void> {
-  const dashboard = await get<Dashboard>("/api/metrics/dashboard");
-  live.update((state) => ({ ...state, dashboard }));
 }
 
 const sendAction = (action: QueuedAction) =>

@@ -1,5 +1,5 @@
 // The dashboard's live state and the pure functions that change it.
-import type { Alert, AlertEvent, Dashboard, Device, SensorData, SystemStatus } from "../api/types";
+import type { Alert, AlertEvent, Device, SensorData, SystemStatus } from "../api/types";
 
 export const LIVE_POINTS = 600; // per device: ten minutes of the fastest sensor, a bounded buffer
 
@@ -19,7 +19,6 @@ export interface LiveState {
   reachable: boolean; // did the last REST request reach the service
   loginRequired: boolean; // the service refused to answer without a login (IOTMON_ANONYMOUS_READ=false)
   system: SystemStatus | null;
-  dashboard: Dashboard | null;
 }
 
 export const initialLive: LiveState = {
@@ -31,7 +30,6 @@ export const initialLive: LiveState = {
   reachable: true,
   loginRequired: false,
   system: null,
-  dashboard: null,
 };
 
 export function setDevices(state: LiveState, devices: Device[]): LiveState {

@@ -1,10 +1,11 @@
 // Alerts (`/alerts`): the open alerts with filters and actions, history, analytics, silences.
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { Data } from "plotly.js";
 import { useMemo, useState, type FormEvent } from "react";
 import { toast } from "react-toastify";
-import { del, get, post, query } from "../api/client";
+import { useCreateSilence, useEndSilence } from "../api/mutations";
+import { alertHistoryQuery, alertsQuery, silencesQuery, SUMMARY_DAYS, type AlertFilters } from "../api/queries";
 import type { Alert, Severity, Silence } from "../api/types";
-import { useApi } from "../api/useApi";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { Notice } from "../components/Notice";
@@ -14,27 +15,18 @@ import { useStore } from "../state/store";
 import { formatDuration, formatTime, titleCase } from "../util/format";
 import { countByDay, lastDays, meanSeconds, SEVERITY_COLORS, shortDay } from "./alertAnalytics";
 
-const ANALYTICS_DAYS = 7;
-
-interface Filters {
-  status: string;
-  severity: string;
-  deviceId: string;
-  type: string;
-}
-
 function FilterBar({
   filters,
   onChange,
   devices,
   types,
 }: {
-  filters: Filters;
-  onChange(f: Filters): void;
+  filters: AlertFilters;
+  onChange(f: AlertFilters): void;
   devices: string[];
   types: string[];
 }) {
-  const select = (name: keyof Filters, label: string, options: [string, string][]) => (
+  const select = (name: keyof AlertFilters, label: string, options: [string, string][]) => (
     <label>
       {label}
       <select name={name} value={filters[name]} onChange={(e) => onChange({ ...filters, [name]: e.target.value })}>
@@ -64,7 +56,7 @@ function FilterBar({
 }
 
 function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
-  const days = useMemo(() => lastDays(ANALYTICS_DAYS), []);
+  const days = useMemo(() => lastDays(SUMMARY_DAYS), []);
   const bySeverity = useMemo(() => countByDay(alerts, days, (a) => a.severity), [alerts, days]);
   const byType = useMemo(() => countByDay(alerts, days, (a) => a.type), [alerts, days]);
   const severityData = useMemo<Data[]>(
@@ -99,7 +91,7 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
       <section className="kpis card" aria-label="Response times">
         <div className="kpi">
           <span className="kpi-value">{alerts.length}</span>
-          <span className="kpi-label">alerts, {ANALYTICS_DAYS} days</span>
+          <span className="kpi-label">alerts, {SUMMARY_DAYS} days</span>
         </div>
         <div className="kpi">
           <span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.acknowledgedAt))}</span>
@@ -134,7 +126,9 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
 
 function Silences({ devices }: { devices: string[] }) {
   const operator = canOperate(useStore(session, (s) => s));
-  const silences = useApi(() => get<{ silences: Silence[] }>("/api/silences").then((d) => d.silences), []);
+  const silences = useQuery(silencesQuery());
+  const createSilence = useCreateSilence();
+  const endSilence = useEndSilence();
   const [deviceId, setDeviceId] = useState("");
   const [reason, setReason] = useState("");
   const [hours, setHours] = useState("1");
@@ -143,18 +137,16 @@ function Silences({ devices }: { devices: string[] }) {
     event.preventDefault();
     const endsAt = new Date(Date.now() + Number(hours) * 3600_000).toISOString();
     try {
-      await post("/api/silences", { deviceId: deviceId || null, reason, endsAt });
+      await createSilence.mutateAsync({ deviceId: deviceId || null, reason, endsAt });
       toast.success(`Notifications silenced for ${deviceId || "every device"} until ${formatTime(endsAt)}.`);
       setReason("");
-      silences.reload();
     } catch (error) {
       showError(error, "Adding the silence");
     }
   };
   const remove = async (silence: Silence) => {
     try {
-      await del(`/api/silences/${silence.id}`);
-      silences.reload();
+      await endSilence.mutateAsync(silence.id);
     } catch (error) {
       showError(error, "Ending the silence");
     }
@@ -165,7 +157,7 @@ function Silences({ devices }: { devices: string[] }) {
       <h2>Silences</h2>
       <p className="muted small">During a silence alerts still open and show here, but no email or webhook is sent.</p>
       <Notice
-        loading={silences.loading && !silences.data}
+        loading={silences.isPending}
         error={silences.error}
         empty={silences.data?.length === 0 && "No silences."}
       />
@@ -229,23 +221,14 @@ function Silences({ devices }: { devices: string[] }) {
 }
 
 export function AlertsView() {
-  const [filters, setFilters] = useState<Filters>({ status: "open", severity: "", deviceId: "", type: "" });
-  const openAlerts = useStore(live, (s) => s.alerts); // a live change refreshes the lists
+  const [filters, setFilters] = useState<AlertFilters>({ status: "open", severity: "", deviceId: "", type: "" });
   const devices = Object.keys(useStore(live, (s) => s.devices)).sort();
-  const listed = useApi(
-    () => get<{ alerts: Alert[] }>(`/api/alerts${query({ ...filters, limit: 500 })}`).then((d) => d.alerts),
-    [filters, openAlerts],
-  );
-  const since = useMemo(() => new Date(Date.now() - ANALYTICS_DAYS * 86_400_000).toISOString(), []);
-  const history = useApi(
-    () => get<{ alerts: Alert[] }>(`/api/alerts/history${query({ from: since, limit: 500 })}`).then((d) => d.alerts),
-    [since, openAlerts],
-  );
-  const types = useMemo(() => [...new Set((history.data ?? []).map((a) => a.type))].sort(), [history.data]);
-  const changed = () => {
-    listed.reload();
-    history.reload();
-  };
+  // Live alert changes and actions mark these stale (api/cacheSync, api/mutations); a new filter keeps
+  // the current rows on screen until its own answer is there.
+  const listed = useQuery({ ...alertsQuery(filters), placeholderData: keepPreviousData });
+  const history = useQuery(alertHistoryQuery({ days: SUMMARY_DAYS }));
+  const alerts = history.data?.alerts;
+  const types = useMemo(() => [...new Set((alerts ?? []).map((a) => a.type))].sort(), [alerts]);
 
   return (
     <div className="alerts-view">
@@ -256,15 +239,9 @@ export function AlertsView() {
         title={filters.status === "open" ? "Open alerts" : "Alerts"}
         name="alerts"
         alerts={listed.data ?? []}
-        onChanged={changed}
       />
-      <AlertAnalytics alerts={history.data ?? []} />
-      <AlertsTable
-        title={`History (${ANALYTICS_DAYS} days)`}
-        name="alert-history"
-        alerts={history.data ?? []}
-        onChanged={changed}
-      />
+      <AlertAnalytics alerts={alerts ?? []} />
+      <AlertsTable title={`History (${SUMMARY_DAYS} days)`} name="alert-history" alerts={alerts ?? []} />
       <Silences devices={devices} />
     </div>
   );

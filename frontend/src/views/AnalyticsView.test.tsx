@@ -1,7 +1,8 @@
-import { render, screen, within } from "@testing-library/react";
-import { MemoryRouter } from "react-router-dom";
-import type { Summary, SystemMetrics } from "../api/types";
+import { screen, within } from "@testing-library/react";
+import type { Summary, SystemMetrics, TrendAnalysis } from "../api/types";
 import { stubApi } from "../test-api";
+import { device } from "../test-fixtures";
+import { renderWithProviders } from "../test-render";
 import { AnalyticsView } from "./AnalyticsView";
 
 vi.mock("../components/Plot", () => ({ Plot: () => null, loadPlotly: vi.fn() })); // jsdom draws no charts
@@ -22,16 +23,33 @@ const system = (changes: Partial<SystemMetrics>): SystemMetrics => ({
   ...changes,
 });
 
-const renderView = () =>
-  render(
-    <MemoryRouter>
-      <AnalyticsView />
-    </MemoryRouter>,
-  );
+const trend: TrendAnalysis = {
+  deviceId: "device-001",
+  count: 100,
+  avg: 50,
+  min: 40,
+  max: 60,
+  slopePerHour: 0.5,
+  trend: "increasing",
+  forecast: [{ minutes: 60, timestamp: "2026-11-30T11:00:00.000Z", value: 51.5 }],
+  timeToThreshold: null,
+};
+
+const oneDevice = {
+  "/api/devices": { devices: [device()] },
+  "/api/devices/device-001/history": {
+    deviceId: "device-001",
+    readings: [{ timestamp: "2026-11-30T10:00:00.000Z", value: 50, min: 49, max: 51, count: 150 }],
+  },
+  "/api/analytics/trends/device-001": trend,
+};
+
+const renderView = () => renderWithProviders(<AnalyticsView />);
 
 describe("AnalyticsView", () => {
   it("renders before the aggregate function has written the system metrics, and with Redis down", async () => {
     stubApi({
+      ...oneDevice,
       "/api/metrics/system": system({ metrics: null, redis: { error: "ConnectionError: refused" } }),
       "/api/analytics/summary": emptySummary,
     });
@@ -41,6 +59,9 @@ describe("AnalyticsView", () => {
     expect(within(utilisation).getByText("readings, last hour").previousElementSibling?.textContent).toBe("—");
     expect(within(utilisation).getByText("Redis unavailable").previousElementSibling?.textContent).toBe("—");
     expect(within(utilisation).getByText("API requests / min")).toBeTruthy();
+
+    const trends = await screen.findByRole("region", { name: "Trends across devices" });
+    expect(within(trends).getByRole("row", { name: /device-001/ }).textContent).toMatch(/increasing/);
   });
 
   it("shows the figures once they are there", async () => {

@@ -1,15 +1,13 @@
 // Analytics (`/analytics`): trends across devices, hourly heatmap, comparison, system utilisation.
+import { useQueries, useQuery, type UseQueryResult } from "@tanstack/react-query";
 import type { Data, Layout } from "plotly.js";
 import { useMemo } from "react";
 import { Link } from "react-router-dom";
-import { get, query } from "../api/client";
-import type { Device, HistoryPage, Summary, SystemMetrics, TrendAnalysis } from "../api/types";
-import { useApi } from "../api/useApi";
+import { devicesQuery, recentHistoryQuery, summaryQuery, systemMetricsQuery, trendQuery } from "../api/queries";
+import type { Device, HistoryPage, TrendAnalysis } from "../api/types";
 import { ChartCard } from "../components/ChartCard";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
-import { live } from "../state/app";
-import { useStore } from "../state/store";
 import { formatCount, formatDuration, formatValue, TREND_ARROWS } from "../util/format";
 import { hourlyMeans, lastHours, percentOfNormal } from "./heatmap";
 
@@ -22,18 +20,21 @@ interface DeviceDay {
   trend: TrendAnalysis | null;
 }
 
-async function loadDays(devices: Device[]): Promise<DeviceDay[]> {
-  const from = new Date(Date.now() - HOURS * 3600_000).toISOString();
-  return Promise.all(
-    devices.map(async (device) => {
-      const [history, trend] = await Promise.all([
-        get<HistoryPage>(`/api/devices/${device.deviceId}/history${query({ from, resolution: "5m", limit: 2000 })}`),
-        get<TrendAnalysis>(`/api/analytics/trends/${device.deviceId}`).catch(() => null),
-      ]);
-      return { device, readings: history.readings, trend };
-    }),
-  );
+// Module-level, so that TanStack Query memoizes their results (inline ones would run on every render).
+const byDeviceId = (devices: Device[]) => [...devices].sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+
+/** Every history once all are there (the charts draw all devices or none), and the first error. */
+function allHistories(results: UseQueryResult<HistoryPage>[]) {
+  const complete = results.every((r) => r.data !== undefined);
+  return {
+    data: complete ? results.map((r) => r.data as HistoryPage) : undefined,
+    pending: results.some((r) => r.isPending),
+    error: results.find((r) => r.error)?.error ?? null,
+  };
 }
+
+/** Each device's trend, or null where it failed or is still loading (the table shows — for it). */
+const trendsOrNull = (results: UseQueryResult<TrendAnalysis>[]) => results.map((r) => r.data ?? null);
 
 function TrendsTable({ days }: { days: DeviceDay[] }) {
   return (
@@ -208,8 +209,8 @@ function Comparison({ days }: { days: DeviceDay[] }) {
 }
 
 function Utilisation() {
-  const system = useApi(() => get<SystemMetrics>("/api/metrics/system"), [], SYSTEM_REFRESH_MS);
-  const summary = useApi(() => get<Summary>("/api/analytics/summary"), []);
+  const system = useQuery({ ...systemMetricsQuery(), refetchInterval: SYSTEM_REFRESH_MS });
+  const summary = useQuery(summaryQuery());
   const data = useMemo<Data[]>(
     () =>
       (summary.data?.devices ?? []).map((d) => ({
@@ -283,23 +284,27 @@ function Utilisation() {
 }
 
 export function AnalyticsView() {
-  const devicesById = useStore(live, (s) => s.devices);
-  const devices = useMemo(
-    () => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
-    [devicesById],
-  );
-  const key = devices.map((d) => d.deviceId).join(",");
-  // Devices by id: reload when the set of devices changes, not with every reading.
-  const days = useApi(devices.length ? () => loadDays(devices) : null, [key]);
+  const devices = useQuery({ ...devicesQuery(), select: byDeviceId });
+  const ids = devices.data?.map((d) => d.deviceId) ?? [];
+  const histories = useQueries({
+    queries: ids.map((id) => recentHistoryQuery(id, HOURS, "5m")),
+    combine: allHistories,
+  });
+  const trends = useQueries({ queries: ids.map((id) => trendQuery(id)), combine: trendsOrNull });
+  const days = useMemo<DeviceDay[] | undefined>(() => {
+    const [list, pages] = [devices.data, histories.data];
+    return list && pages && list.map((device, i) => ({ device, readings: pages[i].readings, trend: trends[i] }));
+  }, [devices.data, histories.data, trends]);
+
   return (
     <div className="analytics-view">
       <h1>Analytics</h1>
-      <Notice loading={days.loading && !days.data} error={days.error} />
-      {days.data && (
+      <Notice loading={devices.isPending || histories.pending} error={devices.error ?? histories.error} />
+      {days && (
         <>
-          <TrendsTable days={days.data} />
-          <Heatmap days={days.data} />
-          <Comparison days={days.data} />
+          <TrendsTable days={days} />
+          <Heatmap days={days} />
+          <Comparison days={days} />
         </>
       )}
       <Utilisation />

@@ -1,10 +1,10 @@
 // Device details (`/devices/:id`): live and historical charts, statistics, trend and forecast, configuration, alerts.
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { Data, Layout } from "plotly.js";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { get, query } from "../api/client";
-import type { Alert, Device, HistoryPage, TrendAnalysis, WindowStats } from "../api/types";
-import { useApi } from "../api/useApi";
+import { alertHistoryQuery, deviceQuery, historyQuery, trendQuery } from "../api/queries";
+import type { Device, WindowStats } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
@@ -16,6 +16,8 @@ import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitL
 
 const LIVE_WINDOW_MS = 5 * 60_000;
 const STATS_REFRESH_MS = 60_000; // the 1 h / 24 h statistics move slowly
+const TREND_REFRESH_MS = 10 * 60_000; // a fit over 24 h barely moves in ten minutes
+const ALERT_HISTORY_LIMIT = 100;
 const PRESETS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
 type Preset = keyof typeof PRESETS;
 
@@ -99,13 +101,11 @@ function LiveChart({ device }: { device: Device }) {
 function HistoryChart({ device }: { device: Device }) {
   const [preset, setPreset] = useState<Preset>("1h");
   const [range, setRange] = useState<Range>(() => presetRange("1h"));
-  const history = useApi(
-    () =>
-      get<HistoryPage>(
-        `/api/devices/${device.deviceId}/history${query({ from: range.from, to: range.to, resolution: "auto", limit: 2000 })}`,
-      ),
-    [device.deviceId, range],
-  );
+  // While a zoom or a new preset loads, the chart keeps the readings it has.
+  const history = useQuery({
+    ...historyQuery(device.deviceId, range.from, range.to),
+    placeholderData: keepPreviousData,
+  });
   const readings = history.data?.readings ?? [];
   const aggregated = readings.some((r) => r.min !== undefined);
 
@@ -197,9 +197,9 @@ function HistoryChart({ device }: { device: Device }) {
       }
       footer={
         <Notice
-          loading={history.loading && !history.data}
+          loading={history.isPending}
           error={history.error}
-          empty={!history.loading && readings.length === 0 && "No readings in this range."}
+          empty={!history.isFetching && readings.length === 0 && "No readings in this range."}
         />
       }
       csv={() => ({
@@ -266,16 +266,12 @@ function StatsTable({ device }: { device: Device }) {
 }
 
 function TrendPanel({ device }: { device: Device }) {
-  const lastReading = device.lastReading?.timestamp;
-  const trend = useApi(
-    () => get<TrendAnalysis>(`/api/analytics/trends/${device.deviceId}`),
-    [device.deviceId, lastReading?.slice(0, 15)],
-  );
+  const trend = useQuery({ ...trendQuery(device.deviceId), refetchInterval: TREND_REFRESH_MS });
   const t = trend.data;
   return (
     <section className="card" aria-label="Trend and forecast">
       <h2>Trend and forecast</h2>
-      <Notice loading={trend.loading && !t} error={trend.error} />
+      <Notice loading={trend.isPending} error={trend.error} />
       {t && (
         <dl className="facts">
           <dt>Trend (24 h)</dt>
@@ -303,18 +299,9 @@ function TrendPanel({ device }: { device: Device }) {
 
 export function DeviceView() {
   const { deviceId = "" } = useParams();
-  const [version, setVersion] = useState(0);
-  const details = useApi(
-    () => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device),
-    [deviceId, version],
-    STATS_REFRESH_MS,
-  );
+  const details = useQuery({ ...deviceQuery(deviceId), refetchInterval: STATS_REFRESH_MS });
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
-  const openAlerts = useStore(live, (s) => s.alerts);
-  const alertHistory = useApi(
-    () => get<{ alerts: Alert[] }>(`/api/alerts/history${query({ deviceId, limit: 100 })}`).then((d) => d.alerts),
-    [deviceId, version, openAlerts],
-  );
+  const alertHistory = useQuery(alertHistoryQuery({ deviceId, limit: ALERT_HISTORY_LIMIT }));
   // Live fields (value, status, alert status) over the details (1 h / 24 h statistics).
   const device = useMemo<Device | null>(() => {
     if (!details.data) return liveDevice ?? null;
@@ -336,12 +323,13 @@ export function DeviceView() {
     return (
       <section className="card">
         <Link to="/">← Overview</Link>
-        <Notice loading={details.loading} error={details.error} />
+        <Notice loading={details.isPending} error={details.error} />
       </section>
     );
   }
   return (
-    <div className="device-view">
+    // Keyed by device: another device's page starts from its own chart range, not this one's.
+    <div className="device-view" key={device.deviceId}>
       <header className="page-head">
         <Link to="/">← Overview</Link>
         <h1>{device.name ?? device.deviceId}</h1>
@@ -361,14 +349,13 @@ export function DeviceView() {
       </div>
       <section className="card" aria-label="Configuration">
         <h2>Configuration</h2>
-        <ConfigEditor device={device} onSaved={() => setVersion((v) => v + 1)} />
+        <ConfigEditor device={device} />
       </section>
       <AlertsTable
         title="Alert history"
         name={`${device.deviceId}-alerts`}
-        alerts={alertHistory.data ?? []}
+        alerts={alertHistory.data?.alerts ?? []}
         showDevice={false}
-        onChanged={() => setVersion((v) => v + 1)}
       />
     </div>
   );

@@ -1,10 +1,12 @@
 // The overview (`/`): five live device cards, system health, open alerts, key figures.
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo } from "react";
 import { Link } from "react-router-dom";
+import { dashboardQuery } from "../api/queries";
 import { DeviceCard } from "../components/DeviceCard";
 import { Notice } from "../components/Notice";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
-import { live, refreshDashboard, seedLive } from "../state/app";
+import { live, seedLive } from "../state/app";
 import { sortAlerts } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, titleCase } from "../util/format";
@@ -25,7 +27,7 @@ export function OverviewView() {
   const devicesById = useStore(live, (s) => s.devices);
   const series = useStore(live, (s) => s.series);
   const alertsById = useStore(live, (s) => s.alerts);
-  const dashboard = useStore(live, (s) => s.dashboard);
+  const { data: dashboard } = useQuery({ ...dashboardQuery(), refetchInterval: DASHBOARD_REFRESH_MS });
   const system = useStore(live, (s) => s.system);
   const devices = useMemo(
     () => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
@@ -39,11 +41,6 @@ export function OverviewView() {
     if (deviceKey)
       deviceKey.split(",").forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
   }, [deviceKey]);
-
-  useEffect(() => {
-    const timer = setInterval(() => refreshDashboard().catch(() => undefined), DASHBOARD_REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
 
   const online = devices.filter((d) => d.status !== "offline").length;
   return (
