@@ -4,16 +4,31 @@ import type { Data } from "plotly.js";
 import { useMemo, useState, type FormEvent } from "react";
 import { toast } from "react-toastify";
 import { useCreateSilence, useEndSilence } from "../api/mutations";
-import { alertHistoryQuery, alertsQuery, silencesQuery, SUMMARY_DAYS, type AlertFilters } from "../api/queries";
-import type { Alert, Severity, Silence } from "../api/types";
+import {
+  alertHistoryQuery,
+  alertsQuery,
+  silencesQuery,
+  summaryQuery,
+  SUMMARY_DAYS,
+  type AlertFilters,
+  type AlertPage,
+} from "../api/queries";
+import type { Severity, Silence, Summary } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { Notice } from "../components/Notice";
 import { SEVERITIES } from "../components/SeverityCounts";
 import { canOperate, live, session, showError } from "../state/app";
 import { useStore } from "../state/store";
-import { formatDuration, formatTime, titleCase } from "../util/format";
-import { countByDay, lastDays, meanSeconds, SEVERITY_COLORS, shortDay } from "./alertAnalytics";
+import { formatCount, formatDuration, formatTime, titleCase } from "../util/format";
+import {
+  alertTypes,
+  countByDay,
+  countByTypeFromSummary,
+  daysBetween,
+  SEVERITY_COLORS,
+  shortDay,
+} from "./alertAnalytics";
 
 function FilterBar({
   filters,
@@ -55,10 +70,16 @@ function FilterBar({
   );
 }
 
-function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
-  const days = useMemo(() => lastDays(SUMMARY_DAYS), []);
-  const bySeverity = useMemo(() => countByDay(alerts, days, (a) => a.severity), [alerts, days]);
-  const byType = useMemo(() => countByDay(alerts, days, (a) => a.type), [alerts, days]);
+/**
+ * Counts and response times of the last SUMMARY_DAYS UTC days. The service's summary covers every alert of
+ * those days; the severity chart has only the history page (newest first, at most one page), and says so
+ * when that page does not hold them all.
+ */
+function AlertAnalytics({ summary, history }: { summary: Summary | undefined; history: AlertPage | undefined }) {
+  const days = useMemo(() => (summary ? daysBetween(summary.from, summary.to) : []), [summary]);
+  const bySeverity = useMemo(() => countByDay(history?.alerts ?? [], days, (a) => a.severity), [history, days]);
+  const byType = useMemo(() => (summary ? countByTypeFromSummary(summary, days) : {}), [summary, days]);
+  const truncated = history !== undefined && history.total > history.alerts.length;
   const severityData = useMemo<Data[]>(
     () =>
       SEVERITIES.filter((s) => bySeverity[s]).map((s) => ({
@@ -90,15 +111,15 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
     <>
       <section className="kpis card" aria-label="Response times">
         <div className="kpi">
-          <span className="kpi-value">{alerts.length}</span>
+          <span className="kpi-value">{formatCount(summary?.overall.alerts)}</span>
           <span className="kpi-label">alerts, {SUMMARY_DAYS} days</span>
         </div>
-        <div className="kpi">
-          <span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.acknowledgedAt))}</span>
+        <div className="kpi" title="Mean time to acknowledge, over the alerts of these days that were acknowledged">
+          <span className="kpi-value">{formatDuration(summary?.overall.mttaSeconds)}</span>
           <span className="kpi-label">MTTA</span>
         </div>
-        <div className="kpi">
-          <span className="kpi-value">{formatDuration(meanSeconds(alerts, (a) => a.resolvedAt))}</span>
+        <div className="kpi" title="Mean time to resolve, over the alerts of these days that were resolved">
+          <span className="kpi-value">{formatDuration(summary?.overall.mttrSeconds)}</span>
           <span className="kpi-label">MTTR</span>
         </div>
       </section>
@@ -110,6 +131,14 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
           layout={layout}
           height={260}
           csv={table(bySeverity)}
+          footer={
+            truncated && (
+              <p className="muted small" data-testid="severity-truncated">
+                Counted from the newest {history.alerts.length} of the {history.total} alerts of these days: the earlier
+                days show fewer than there were.
+              </p>
+            )
+          }
         />
         <ChartCard
           title="Alerts by type per day"
@@ -118,6 +147,7 @@ function AlertAnalytics({ alerts }: { alerts: Alert[] }) {
           layout={layout}
           height={260}
           csv={table(byType)}
+          footer={<p className="muted small">Every alert of these days, per UTC day, as the service counts them.</p>}
         />
       </div>
     </>
@@ -227,8 +257,9 @@ export function AlertsView() {
   // the current rows on screen until its own answer is there.
   const listed = useQuery({ ...alertsQuery(filters), placeholderData: keepPreviousData });
   const history = useQuery(alertHistoryQuery({ days: SUMMARY_DAYS }));
-  const alerts = history.data?.alerts;
-  const types = useMemo(() => [...new Set((alerts ?? []).map((a) => a.type))].sort(), [alerts]);
+  const summary = useQuery(summaryQuery(SUMMARY_DAYS));
+  const types = useMemo(() => (summary.data ? alertTypes(summary.data) : []), [summary.data]);
+  const page = history.data;
 
   return (
     <div className="alerts-view">
@@ -240,8 +271,17 @@ export function AlertsView() {
         name="alerts"
         alerts={listed.data ?? []}
       />
-      <AlertAnalytics alerts={alerts ?? []} />
-      <AlertsTable title={`History (${SUMMARY_DAYS} days)`} name="alert-history" alerts={alerts ?? []} />
+      <Notice error={summary.error ?? history.error} />
+      <AlertAnalytics summary={summary.data} history={page} />
+      <AlertsTable
+        title={
+          page && page.total > page.alerts.length
+            ? `History (${SUMMARY_DAYS} days, newest ${page.alerts.length} of ${page.total})`
+            : `History (${SUMMARY_DAYS} days)`
+        }
+        name="alert-history"
+        alerts={page?.alerts ?? []}
+      />
       <Silences devices={devices} />
     </div>
   );
