@@ -7,10 +7,11 @@ import { createQueryClient } from "./api/queryClient";
 
 export function renderWithProviders(ui: ReactNode, { path = "/" }: { path?: string } = {}) {
   const client = createQueryClient();
-  const result = render(
+  // A wrapper, not a wrapped element, so that `rerender` keeps the providers.
+  const wrapper = ({ children }: { children: ReactNode }) => (
     <QueryClientProvider client={client}>
-      <MemoryRouter initialEntries={[path]}>{ui}</MemoryRouter>
-    </QueryClientProvider>,
+      <MemoryRouter initialEntries={[path]}>{children}</MemoryRouter>
+    </QueryClientProvider>
   );
-  return { ...result, client };
+  return { ...render(ui, { wrapper }), client };
 }

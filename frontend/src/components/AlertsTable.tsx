@@ -6,6 +6,7 @@ import { canOperate, session } from "../state/app";
 import type { ActionKind } from "../state/outbox";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, titleCase } from "../util/format";
+import { useNow } from "../util/useNow";
 import { AlertActionDialog } from "./AlertActionDialog";
 import { CsvButton } from "./CsvButton";
 
@@ -38,6 +39,8 @@ const alertsTable = (alerts: Alert[]) => ({
   ]),
 });
 
+const OPEN_FOR_TICK_MS = 1_000; // "Open for" counts in seconds
+
 interface AlertsTableProps {
   alerts: Alert[];
   title: string;
@@ -49,6 +52,7 @@ interface AlertsTableProps {
 export function AlertsTable({ alerts, title, name, showDevice = true }: AlertsTableProps) {
   const operator = canOperate(useStore(session, (s) => s));
   const [pending, setPending] = useState<{ alert: Alert; kind: ActionKind } | null>(null);
+  const now = useNow(OPEN_FOR_TICK_MS);
 
   return (
     <section className="card" aria-label={title}>
@@ -81,7 +85,7 @@ export function AlertsTable({ alerts, title, name, showDevice = true }: AlertsTa
             </thead>
             <tbody>
               {alerts.map((alert) => {
-                const closedAt = alert.resolvedAt ? Date.parse(alert.resolvedAt) : Date.now();
+                const closedAt = alert.resolvedAt ? Date.parse(alert.resolvedAt) : now;
                 return (
                   <tr key={alert.id} data-alert={alert.id} className={`sev-${alert.severity}`}>
                     <td>

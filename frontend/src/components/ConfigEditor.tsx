@@ -1,5 +1,5 @@
 // The device configuration editor: validated here and by the service; operators only.
-import { useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { toast } from "react-toastify";
 import { useSaveConfig } from "../api/mutations";
 import type { Device } from "../api/types";
@@ -9,13 +9,13 @@ import { useStore } from "../state/store";
 
 export function ConfigEditor({ device }: { device: Device }) {
   const operator = canOperate(useStore(session, (s) => s));
-  const [form, setForm] = useState<ConfigForm>(() => toForm(device.config));
+  // Until the operator edits a field the form shows the device's current configuration (which may change
+  // under it); from the first edit on, it shows the draft.
+  const [draft, setDraft] = useState<ConfigForm | null>(null);
+  const form = draft ?? toForm(device.config);
+  const touched = draft !== null;
   const save = useSaveConfig(device.deviceId);
   const saving = save.isPending;
-  const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (!touched) setForm(toForm(device.config));
-  }, [device.config, touched]);
 
   const { body, problems } = checkConfig(form, device.config);
   const changed = Object.keys(body).length > 0;
@@ -27,7 +27,7 @@ export function ConfigEditor({ device }: { device: Device }) {
     try {
       await save.mutateAsync(body);
       toast.success(`Saved ${device.deviceId}'s configuration; the rules use it within seconds.`);
-      setTouched(false);
+      setDraft(null);
     } catch (error) {
       showError(error, "Saving the configuration");
     }
@@ -46,10 +46,7 @@ export function ConfigEditor({ device }: { device: Device }) {
                 value={form[field.key]}
                 aria-invalid={problems[field.key] ? true : undefined}
                 aria-describedby={problems[field.key] ? `${field.key}-problem` : undefined}
-                onChange={(e) => {
-                  setTouched(true);
-                  setForm({ ...form, [field.key]: e.target.value });
-                }}
+                onChange={(e) => setDraft({ ...form, [field.key]: e.target.value })}
               />
               {problems[field.key] && (
                 <span className="problem small" id={`${field.key}-problem`}>
@@ -62,15 +59,7 @@ export function ConfigEditor({ device }: { device: Device }) {
       </fieldset>
       {operator ? (
         <div className="buttons">
-          <button
-            type="button"
-            className="ghost"
-            disabled={!touched}
-            onClick={() => {
-              setTouched(false);
-              setForm(toForm(device.config));
-            }}
-          >
+          <button type="button" className="ghost" disabled={!touched} onClick={() => setDraft(null)}>
             Reset
           </button>
           <button type="submit" disabled={!valid || !changed || saving}>

@@ -116,6 +116,21 @@ describe("ConfigEditor", () => {
     expect(screen.getByText("must be above normal to")).toBeTruthy();
     expect((screen.getByRole("button", { name: "Save configuration" }) as HTMLButtonElement).disabled).toBe(true);
   });
+
+  it("follows the device's configuration until edited, keeps the draft after, and resets to the device's", () => {
+    session.update(() => operator);
+    const alertAbove = () => screen.getByRole("textbox", { name: /Alert above/ }) as HTMLInputElement;
+    const { rerender } = renderWithProviders(<ConfigEditor device={device()} />);
+    const changed = (alertMax: number) => ({ ...device(), config: { ...device().config, alertMax } });
+    rerender(<ConfigEditor device={changed(88)} />); // saved elsewhere
+    expect(alertAbove().value).toBe("88");
+
+    fireEvent.change(alertAbove(), { target: { value: "95" } });
+    rerender(<ConfigEditor device={changed(89)} />);
+    expect(alertAbove().value).toBe("95");
+    fireEvent.click(screen.getByRole("button", { name: "Reset" }));
+    expect(alertAbove().value).toBe("89");
+  });
 });
 
 describe("Layout", () => {

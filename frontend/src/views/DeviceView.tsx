@@ -4,13 +4,14 @@ import type { Data, Layout } from "plotly.js";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { alertHistoryQuery, deviceQuery, historyQuery, trendQuery } from "../api/queries";
-import type { Device, WindowStats } from "../api/types";
+import type { Device, HistoryPoint, WindowStats } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
 import { live, seedLive } from "../state/app";
+import type { Point } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitLabel } from "../util/format";
 
@@ -18,6 +19,9 @@ const LIVE_WINDOW_MS = 5 * 60_000;
 const STATS_REFRESH_MS = 60_000; // the 1 h / 24 h statistics move slowly
 const TREND_REFRESH_MS = 10 * 60_000; // a fit over 24 h barely moves in ten minutes
 const ALERT_HISTORY_LIMIT = 100;
+// Stable empty lists: a new [] at every render would recompute the charts' memos each time.
+const NO_POINTS: Point[] = [];
+const NO_READINGS: HistoryPoint[] = [];
 const PRESETS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
 type Preset = keyof typeof PRESETS;
 
@@ -57,7 +61,7 @@ function limitShapes(device: Device): Partial<Layout>["shapes"] {
 }
 
 function LiveChart({ device }: { device: Device }) {
-  const points = useStore(live, (s) => s.series[device.deviceId]) ?? [];
+  const points = useStore(live, (s) => s.series[device.deviceId]) ?? NO_POINTS;
   useEffect(() => {
     seedLive(device.deviceId, LIVE_WINDOW_MS).catch(() => undefined);
   }, [device.deviceId]);
@@ -75,10 +79,14 @@ function LiveChart({ device }: { device: Device }) {
     ],
     [points, device.deviceId],
   );
-  const last = points[points.length - 1]?.t ?? Date.now();
+  const last = points[points.length - 1]?.t;
   const layout = useMemo<Partial<Layout>>(
     () => ({
-      xaxis: { type: "date", range: [new Date(last - LIVE_WINDOW_MS), new Date(last)] },
+      // The window ends at the newest reading; with none yet Plotly picks the range itself.
+      xaxis: {
+        type: "date",
+        range: last === undefined ? undefined : [new Date(last - LIVE_WINDOW_MS), new Date(last)],
+      },
       yaxis: { title: { text: unitLabel(device.unit) } },
       shapes: limitShapes(device),
       showlegend: false,
@@ -106,7 +114,7 @@ function HistoryChart({ device }: { device: Device }) {
     ...historyQuery(device.deviceId, range.from, range.to),
     placeholderData: keepPreviousData,
   });
-  const readings = history.data?.readings ?? [];
+  const readings = history.data?.readings ?? NO_READINGS;
   const aggregated = readings.some((r) => r.min !== undefined);
 
   const data = useMemo<Data[]>(() => {
