@@ -1,8 +1,11 @@
-import { useEffect } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, type ReactNode } from "react";
 import { BrowserRouter, Route, Routes } from "react-router-dom";
 import { toast, ToastContainer } from "react-toastify";
+import { syncQueryCache } from "./api/cacheSync";
 import type { AlertEvent } from "./api/types";
 import { Layout } from "./components/Layout";
+import { ViewBoundary } from "./components/ViewBoundary";
 import { connectLive } from "./live/socket";
 import { preferences, session } from "./state/app";
 import { useStore } from "./state/store";
@@ -18,14 +21,21 @@ const TOAST_KIND = { critical: toast.error, high: toast.error, medium: toast.war
 
 /** New and escalated alerts as toasts (not replays, acknowledgements or resolutions). */
 function announce(event: AlertEvent, resolved: boolean): void {
-  if (resolved || event.replayed || (event.action && event.action !== "triggered" && event.action !== "escalated")) return;
+  if (resolved || event.replayed || (event.action && event.action !== "triggered" && event.action !== "escalated"))
+    return;
   const verb = event.action === "escalated" ? "escalated" : "new";
   const show = TOAST_KIND[event.severity] ?? toast.info;
-  show(`${titleCase(event.severity)} ${verb}: ${event.deviceId} ${titleCase(event.type)} ${formatValue(event.value, null, 2)} — ${event.message}`, {
-    toastId: `${event.alertId}-${event.action ?? "triggered"}`,
-  });
+  show(
+    `${titleCase(event.severity)} ${verb}: ${event.deviceId} ${titleCase(event.type)} ${formatValue(event.value, null, 2)} — ${event.message}`,
+    {
+      toastId: `${event.alertId}-${event.action ?? "triggered"}`,
+    },
+  );
   if (preferences.get().sound) beep(event.severity);
 }
+
+/** A view inside its own error boundary: when it throws, the layout and navigation stay. */
+const guarded = (view: ReactNode) => <ViewBoundary>{view}</ViewBoundary>;
 
 export function App() {
   const token = useStore(session, (s) => s?.token ?? null);
@@ -37,14 +47,17 @@ export function App() {
 
   useEffect(() => connectLive(token, { onAlert: announce }), [token]);
 
+  const queryClient = useQueryClient();
+  useEffect(() => syncQueryCache(queryClient), [queryClient]);
+
   return (
     <BrowserRouter>
       <Layout>
         <Routes>
-          <Route path="/" element={<OverviewView />} />
-          <Route path="/devices/:deviceId" element={<DeviceView />} />
-          <Route path="/alerts" element={<AlertsView />} />
-          <Route path="/analytics" element={<AnalyticsView />} />
+          <Route path="/" element={guarded(<OverviewView />)} />
+          <Route path="/devices/:deviceId" element={guarded(<DeviceView />)} />
+          <Route path="/alerts" element={guarded(<AlertsView />)} />
+          <Route path="/analytics" element={guarded(<AnalyticsView />)} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </Layout>

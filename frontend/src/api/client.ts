@@ -59,7 +59,12 @@ export async function request<T>(method: string, path: string, body?: unknown): 
     throw new ApiError(0, "UNREACHABLE", "the service cannot be reached; the last data stays on screen");
   }
   const payload = await response.json().catch(() => null);
-  const error = new ApiError(response.status, payload?.error?.code ?? "HTTP_" + response.status, payload?.error?.message ?? response.statusText, payload?.error?.details);
+  const error = new ApiError(
+    response.status,
+    payload?.error?.code ?? "HTTP_" + response.status,
+    payload?.error?.message ?? response.statusText,
+    payload?.error?.details,
+  );
   report(!error.unreachable);
   if (response.status === 401 && method === "GET") unauthorized.forEach((listener) => listener());
   if (!response.ok || !payload?.success) throw error;

@@ -86,7 +86,7 @@ export interface HistoryPage {
 
 export interface Dashboard {
   devices: { total: number; online: number; offline: number };
-  readings: { lastMinute: number; perMinute: number; dataPointsLastHour: number };
+  readings: { lastMinute: number; perMinute: number; dataPointsLastHour: number | null }; // null: see SystemMetrics.metrics
   alerts: {
     open: number;
     bySeverity: Record<Severity, number>;
@@ -96,7 +96,7 @@ export interface Dashboard {
     mttaSeconds24h: number | null;
     mttrSeconds24h: number | null;
   };
-  systemHealth: string;
+  systemHealth: string | null; // null until the aggregate function has written system:metrics
 }
 
 export interface TrendAnalysis {
@@ -127,15 +127,29 @@ export interface Summary {
   from: string;
   to: string;
   days: number;
-  devices: { deviceId: string; days: SummaryDay[]; totals: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null } }[];
+  devices: {
+    deviceId: string;
+    days: SummaryDay[];
+    totals: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null };
+  }[];
   overall: { readings: number; alerts: number; mttaSeconds: number | null; mttrSeconds: number | null };
 }
 
 export interface SystemMetrics {
-  metrics: { totalDevices: number; activeDevices: number; activeAlertsCount: number; dataPointsLastHour: number; systemHealth: string };
+  /** The aggregate function's `system:metrics`: null until it has written them (and after their 1 h TTL). */
+  metrics: {
+    totalDevices: number;
+    activeDevices: number;
+    activeAlertsCount: number;
+    dataPointsLastHour: number;
+    systemHealth: string;
+  } | null;
   process: { uptimeSeconds: number; requestsPerMinute: number; errorRate: number; transport: string };
   database: { sizeBytes: number; connections: number };
-  redis: { usedMemoryBytes: number; usedMemoryHuman: string; peakMemoryBytes: number; keys: number };
+  /** Redis's memory figures, or why they could not be read (Redis down). */
+  redis:
+    | { usedMemoryBytes: number | null; usedMemoryHuman: string | null; peakMemoryBytes: number | null; keys: number }
+    | { error: string };
 }
 
 export interface Silence {

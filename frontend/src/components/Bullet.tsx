@@ -17,8 +17,13 @@ export function bulletScale(config: DeviceConfig, value: number | null): [number
 /** Where a value sits: normal, warning (outside normal) or alert (beyond a threshold). */
 export function zone(config: DeviceConfig, value: number | null): "normal" | "warning" | "alert" | "unknown" {
   if (value === null || !Number.isFinite(value)) return "unknown";
-  if ((config.alertMin !== null && value < config.alertMin) || (config.alertMax !== null && value > config.alertMax)) return "alert";
-  if ((config.normalMin !== null && value < config.normalMin) || (config.normalMax !== null && value > config.normalMax)) return "warning";
+  if ((config.alertMin !== null && value < config.alertMin) || (config.alertMax !== null && value > config.alertMax))
+    return "alert";
+  if (
+    (config.normalMin !== null && value < config.normalMin) ||
+    (config.normalMax !== null && value > config.normalMax)
+  )
+    return "warning";
   return "normal";
 }
 
@@ -30,11 +35,22 @@ export function Bullet({ config, value, unit }: { config: DeviceConfig; value: n
   const where = zone(config, value);
   const description = `${formatValue(value, unit)}; normal ${formatValue(config.normalMin, unit)} to ${formatValue(config.normalMax, unit)}`;
   return (
-    <div className="bullet" role="meter" aria-valuemin={low} aria-valuemax={high} aria-valuenow={value ?? undefined} aria-label={description}>
+    <div
+      className="bullet"
+      role="meter"
+      aria-valuemin={low}
+      aria-valuemax={high}
+      aria-valuenow={value ?? undefined}
+      aria-label={description}
+    >
       <div className="bullet-track">
         <div className="bullet-normal" style={{ left: x(band), width: `calc(${x(bandEnd)} - ${x(band)})` }} />
-        {config.alertMin !== null && <div className="bullet-limit" style={{ left: x(config.alertMin) }} title={`alert below ${config.alertMin}`} />}
-        {config.alertMax !== null && <div className="bullet-limit" style={{ left: x(config.alertMax) }} title={`alert above ${config.alertMax}`} />}
+        {config.alertMin !== null && (
+          <div className="bullet-limit" style={{ left: x(config.alertMin) }} title={`alert below ${config.alertMin}`} />
+        )}
+        {config.alertMax !== null && (
+          <div className="bullet-limit" style={{ left: x(config.alertMax) }} title={`alert above ${config.alertMax}`} />
+        )}
         {value !== null && <div className={`bullet-value ${where}`} style={{ width: x(value) }} />}
       </div>
     </div>

@@ -22,7 +22,13 @@ export function ChartCard({ title, name, csv, actions, footer, ...plot }: ChartC
   const plotRef = useRef<PlotlyHTMLElement | null>(null);
   const savePng = async () => {
     const Plotly = await loadPlotly();
-    if (plotRef.current) await Plotly.downloadImage(plotRef.current, { format: "png", filename: `${name}-${stamp()}`, width: 1200, height: 600 });
+    if (plotRef.current)
+      await Plotly.downloadImage(plotRef.current, {
+        format: "png",
+        filename: `${name}-${stamp()}`,
+        width: 1200,
+        height: 600,
+      });
   };
   return (
     <section className="card chart-card" aria-label={title}>

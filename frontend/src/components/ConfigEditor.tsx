@@ -1,20 +1,21 @@
 // The device configuration editor: validated here and by the service; operators only.
-import { useEffect, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { toast } from "react-toastify";
-import { put } from "../api/client";
+import { useSaveConfig } from "../api/mutations";
 import type { Device } from "../api/types";
-import { canOperate, refreshDevices, session, showError } from "../state/app";
+import { canOperate, session, showError } from "../state/app";
 import { checkConfig, CONFIG_FIELDS, toForm, type ConfigForm } from "../state/config";
 import { useStore } from "../state/store";
 
-export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): void }) {
+export function ConfigEditor({ device }: { device: Device }) {
   const operator = canOperate(useStore(session, (s) => s));
-  const [form, setForm] = useState<ConfigForm>(() => toForm(device.config));
-  const [saving, setSaving] = useState(false);
-  const [touched, setTouched] = useState(false);
-  useEffect(() => {
-    if (!touched) setForm(toForm(device.config));
-  }, [device.config, touched]);
+  // Until the operator edits a field the form shows the device's current configuration (which may change
+  // under it); from the first edit on, it shows the draft.
+  const [draft, setDraft] = useState<ConfigForm | null>(null);
+  const form = draft ?? toForm(device.config);
+  const touched = draft !== null;
+  const save = useSaveConfig(device.deviceId);
+  const saving = save.isPending;
 
   const { body, problems } = checkConfig(form, device.config);
   const changed = Object.keys(body).length > 0;
@@ -23,17 +24,12 @@ export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): v
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!valid || !changed) return;
-    setSaving(true);
     try {
-      await put(`/api/devices/${device.deviceId}/config`, body);
+      await save.mutateAsync(body);
       toast.success(`Saved ${device.deviceId}'s configuration; the rules use it within seconds.`);
-      setTouched(false);
-      await refreshDevices();
-      onSaved();
+      setDraft(null);
     } catch (error) {
       showError(error, "Saving the configuration");
-    } finally {
-      setSaving(false);
     }
   };
 
@@ -50,22 +46,25 @@ export function ConfigEditor({ device, onSaved }: { device: Device; onSaved(): v
                 value={form[field.key]}
                 aria-invalid={problems[field.key] ? true : undefined}
                 aria-describedby={problems[field.key] ? `${field.key}-problem` : undefined}
-                onChange={(e) => {
-                  setTouched(true);
-                  setForm({ ...form, [field.key]: e.target.value });
-                }}
+                onChange={(e) => setDraft({ ...form, [field.key]: e.target.value })}
               />
-              {problems[field.key] && <span className="problem small" id={`${field.key}-problem`}>{problems[field.key]}</span>}
+              {problems[field.key] && (
+                <span className="problem small" id={`${field.key}-problem`}>
+                  {problems[field.key]}
+                </span>
+              )}
             </label>
           ))}
         </div>
       </fieldset>
       {operator ? (
         <div className="buttons">
-          <button type="button" className="ghost" disabled={!touched} onClick={() => { setTouched(false); setForm(toForm(device.config)); }}>
+          <button type="button" className="ghost" disabled={!touched} onClick={() => setDraft(null)}>
             Reset
           </button>
-          <button type="submit" disabled={!valid || !changed || saving}>{saving ? "Saving…" : "Save configuration"}</button>
+          <button type="submit" disabled={!valid || !changed || saving}>
+            {saving ? "Saving…" : "Save configuration"}
+          </button>
         </div>
       ) : (
         <p className="muted small">Read-only: log in as an operator to change the configuration.</p>

@@ -3,7 +3,15 @@ import { download, stamp, toCsv } from "../util/csv";
 
 type Cell = string | number | null | undefined;
 
-export function CsvButton({ title, name, table }: { title: string; name: string; table: () => { header: string[]; rows: Cell[][] } }) {
+export function CsvButton({
+  title,
+  name,
+  table,
+}: {
+  title: string;
+  name: string;
+  table: () => { header: string[]; rows: Cell[][] };
+}) {
   const save = () => {
     const { header, rows } = table();
     download(`${name}-${stamp()}.csv`, toCsv(header, rows));

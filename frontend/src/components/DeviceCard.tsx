@@ -11,7 +11,10 @@ export function DeviceCard({ device, points }: { device: Device; points: Point[]
   const offline = device.status === "offline";
   const alerting = device.alertStatus !== "normal";
   return (
-    <article className={`card device-card ${offline ? "is-offline" : ""} ${alerting ? `sev-${device.alertStatus}` : ""}`} data-device={device.deviceId}>
+    <article
+      className={`card device-card ${offline ? "is-offline" : ""} ${alerting ? `sev-${device.alertStatus}` : ""}`}
+      data-device={device.deviceId}
+    >
       <header className="device-head">
         <div>
           <h2>
@@ -36,8 +39,10 @@ export function DeviceCard({ device, points }: { device: Device; points: Point[]
       <Bullet config={device.config} value={value} unit={device.unit} />
       <Sparkline points={points} label={`Recent readings of ${device.deviceId}`} />
       <p className="muted small">
-        {device.lastReading ? `Updated ${formatTime(device.lastReading.timestamp)} (${formatAgo(device.lastReading.timestamp)})` : "No readings yet"} · 24 h avg{" "}
-        {formatValue(device.stats.avg24h, device.unit)}
+        {device.lastReading
+          ? `Updated ${formatTime(device.lastReading.timestamp)} (${formatAgo(device.lastReading.timestamp)})`
+          : "No readings yet"}{" "}
+        · 24 h avg {formatValue(device.stats.avg24h, device.unit)}
       </p>
     </article>
   );

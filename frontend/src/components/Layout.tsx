@@ -14,7 +14,15 @@ const LINKS = [
 
 function SoundIcon({ on }: { on: boolean }) {
   return (
-    <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true" fill="none" stroke="currentColor" strokeWidth="1.5">
+    <svg
+      width="16"
+      height="16"
+      viewBox="0 0 16 16"
+      aria-hidden="true"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="1.5"
+    >
       <path d="M2 6h3l4-3v10l-4-3H2z" fill="currentColor" />
       {on ? <path d="M11 5.5a3.5 3.5 0 0 1 0 5M12.5 3.5a6 6 0 0 1 0 9" /> : <path d="M11 6l4 4M15 6l-4 4" />}
     </svg>
@@ -23,7 +31,9 @@ function SoundIcon({ on }: { on: boolean }) {
 
 function ConnectionIndicator() {
   const connection = useStore(live, (s) => s.connection);
-  const text = { online: "Live", connecting: "Connecting…", offline: "Reconnecting…", refused: "Login required" }[connection];
+  const text = { online: "Live", connecting: "Connecting…", offline: "Reconnecting…", refused: "Login required" }[
+    connection
+  ];
   return (
     <span className={`connection ${connection}`} role="status" aria-live="polite" title={`Live updates: ${text}`}>
       <span className="dot" aria-hidden="true" /> {text}
@@ -38,7 +48,9 @@ function LoginRequiredBanner({ onLogIn }: { onLogIn(): void }) {
   return (
     <div className="banner pending" role="alert">
       This service shows its data to signed-in users only.{" "}
-      <button type="button" className="small" onClick={onLogIn}>Log in</button>
+      <button type="button" className="small" onClick={onLogIn}>
+        Log in
+      </button>
     </div>
   );
 }
@@ -69,7 +81,9 @@ export function Layout({ children }: { children: ReactNode }) {
 
   return (
     <>
-      <a className="skip" href="#main">Skip to content</a>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
       <header className="top">
         <NavLink to="/" className="brand" aria-label="iot-monitoring overview">
           <span aria-hidden="true">◉</span> iot-monitoring
@@ -83,24 +97,46 @@ export function Layout({ children }: { children: ReactNode }) {
         </nav>
         <div className="controls">
           <ConnectionIndicator />
-          <button type="button" className="ghost icon" onClick={toggleSound} aria-pressed={sound} aria-label="Alert sound" title={sound ? "Alert sound on" : "Alert sound off"}>
+          <button
+            type="button"
+            className="ghost icon"
+            onClick={toggleSound}
+            aria-pressed={sound}
+            aria-label="Alert sound"
+            title={sound ? "Alert sound on" : "Alert sound off"}
+          >
             <SoundIcon on={sound} />
           </button>
-          <button type="button" className="ghost icon" onClick={toggleTheme} aria-label={`Switch to ${theme === "dark" ? "light" : "dark"} theme`} data-testid="theme-toggle">
+          <button
+            type="button"
+            className="ghost icon"
+            onClick={toggleTheme}
+            aria-label={`Switch to ${theme === "dark" ? "light" : "dark"} theme`}
+            data-testid="theme-toggle"
+          >
             {theme === "dark" ? "☀" : "☾"}
           </button>
           {current ? (
-            <button type="button" className="ghost" onClick={logout} title={`Logged in as ${current.username} (${current.role})`}>
+            <button
+              type="button"
+              className="ghost"
+              onClick={logout}
+              title={`Logged in as ${current.username} (${current.role})`}
+            >
               {current.username} · Log out
             </button>
           ) : (
-            <button type="button" onClick={() => setLoggingIn(true)}>Log in</button>
+            <button type="button" onClick={() => setLoggingIn(true)}>
+              Log in
+            </button>
           )}
         </div>
       </header>
       <OfflineBanner />
       <LoginRequiredBanner onLogIn={() => setLoggingIn(true)} />
-      <main id="main" tabIndex={-1}>{children}</main>
+      <main id="main" tabIndex={-1}>
+        {children}
+      </main>
       <footer className="bottom">
         <span>Times are local ({Intl.DateTimeFormat().resolvedOptions().timeZone}).</span>
         <a href="/api/docs">API</a>

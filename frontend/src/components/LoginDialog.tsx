@@ -27,17 +27,41 @@ export function LoginDialog({ onClose }: { onClose(): void }) {
       <form onSubmit={submit} className="form">
         <label>
           Username
-          <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
+          <input
+            name="username"
+            autoComplete="username"
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+            required
+          />
         </label>
         <label>
           Password
-          <input name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} required />
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            required
+          />
         </label>
-        {problem && <p className="problem" role="alert">{problem}</p>}
-        <p className="hint">Operators and admins can acknowledge and resolve alerts, edit devices and add silences; everyone else sees the line read-only.</p>
+        {problem && (
+          <p className="problem" role="alert">
+            {problem}
+          </p>
+        )}
+        <p className="hint">
+          Operators and admins can acknowledge and resolve alerts, edit devices and add silences; everyone else sees the
+          line read-only.
+        </p>
         <div className="buttons">
-          <button type="button" className="ghost" onClick={onClose}>Cancel</button>
-          <button type="submit" disabled={busy}>{busy ? "Logging in…" : "Log in"}</button>
+          <button type="button" className="ghost" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" disabled={busy}>
+            {busy ? "Logging in…" : "Log in"}
+          </button>
         </div>
       </form>
     </Modal>

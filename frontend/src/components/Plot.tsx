@@ -1,6 +1,6 @@
 // A Plotly chart: loaded on first use, drawn with Plotly.react, themed, resized with its box.
 import type { Config, Data, Layout, PlotlyHTMLElement } from "plotly.js";
-import { useEffect, useRef } from "react";
+import { useEffect, useLayoutEffect, useRef } from "react";
 import { preferences, type Theme } from "../state/app";
 import { useStore } from "../state/store";
 
@@ -45,8 +45,11 @@ export interface PlotProps {
 export function Plot({ data, layout = {}, config = {}, height = 280, label, onRelayout, plotRef }: PlotProps) {
   const box = useRef<HTMLDivElement>(null);
   const theme = useStore(preferences, (p) => p.theme);
+  // Plotly's handler is bound once per element; it calls the latest onRelayout through this ref.
   const relayout = useRef(onRelayout);
-  relayout.current = onRelayout;
+  useLayoutEffect(() => {
+    relayout.current = onRelayout;
+  }, [onRelayout]);
 
   useEffect(() => {
     let cancelled = false;

@@ -13,7 +13,10 @@ export function sparklinePath(points: Point[], width: number, height: number): s
   }
   const range = high - low || 1;
   return points
-    .map((p, i) => `${i ? "L" : "M"}${(((p.t - t0) / span) * width).toFixed(1)},${(height - 2 - ((p.v - low) / range) * (height - 4)).toFixed(1)}`)
+    .map(
+      (p, i) =>
+        `${i ? "L" : "M"}${(((p.t - t0) / span) * width).toFixed(1)},${(height - 2 - ((p.v - low) / range) * (height - 4)).toFixed(1)}`,
+    )
     .join("");
 }
 

@@ -1,9 +1,9 @@
-import { fireEvent, render, screen } from "@testing-library/react";
-import { MemoryRouter } from "react-router-dom";
+import { fireEvent, screen } from "@testing-library/react";
 import type { Alert } from "../api/types";
 import { live, outbox, session } from "../state/app";
 import { initialLive } from "../state/live";
 import { device } from "../test-fixtures";
+import { renderWithProviders } from "../test-render";
 import { AlertsTable } from "./AlertsTable";
 import { bulletScale, zone } from "./Bullet";
 import { ConfigEditor } from "./ConfigEditor";
@@ -11,11 +11,19 @@ import { DeviceCard } from "./DeviceCard";
 import { Layout } from "./Layout";
 
 const alert: Alert = {
-  id: "alert-001", deviceId: "device-002", type: "high_pressure", message: "above threshold", severity: "high",
-  value: 58.5, threshold: 55, status: "triggered", triggeredAt: "2026-11-30T10:05:00.000Z", acknowledgedAt: null, resolvedAt: null,
+  id: "alert-001",
+  deviceId: "device-002",
+  type: "high_pressure",
+  message: "above threshold",
+  severity: "high",
+  value: 58.5,
+  threshold: 55,
+  status: "triggered",
+  triggeredAt: "2026-11-30T10:05:00.000Z",
+  acknowledgedAt: null,
+  resolvedAt: null,
 };
 const operator = { token: "t", username: "olga", role: "operator" as const, expiresAt: "2999-01-01T00:00:00Z" };
-const inRouter = (ui: React.ReactNode) => render(<MemoryRouter>{ui}</MemoryRouter>);
 
 afterEach(() => {
   session.update(() => null);
@@ -25,11 +33,18 @@ afterEach(() => {
 
 describe("DeviceCard", () => {
   it("shows the live value with its unit, the status, the trend and a link to the device", () => {
-    inRouter(<DeviceCard device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }} points={[]} />);
+    renderWithProviders(
+      <DeviceCard
+        device={{ ...device(), lastReading: { value: 86.5, timestamp: new Date().toISOString() }, alertStatus: "high" }}
+        points={[]}
+      />,
+    );
     expect(screen.getByTestId("device-value").textContent).toMatch(/86[.,]50\s°C/);
     expect(screen.getByText("High alert")).toBeTruthy();
     expect(screen.getByLabelText("trend stable")).toBeTruthy();
-    expect(screen.getByRole("link", { name: "Temperature sensor #1" }).getAttribute("href")).toBe("/devices/device-001");
+    expect(screen.getByRole("link", { name: "Temperature sensor #1" }).getAttribute("href")).toBe(
+      "/devices/device-001",
+    );
     expect(screen.getByRole("meter").getAttribute("aria-valuenow")).toBe("86.5");
   });
 });
@@ -40,41 +55,81 @@ describe("Bullet", () => {
     const [low, high] = bulletScale(config, 200);
     expect(low).toBeLessThanOrEqual(15);
     expect(high).toBeGreaterThan(200);
-    expect([zone(config, 50), zone(config, 82), zone(config, 90), zone(config, null)]).toEqual(["normal", "warning", "alert", "unknown"]);
+    expect([zone(config, 50), zone(config, 82), zone(config, 90), zone(config, null)]).toEqual([
+      "normal",
+      "warning",
+      "alert",
+      "unknown",
+    ]);
   });
 });
 
 describe("AlertsTable", () => {
   it("is read-only for viewers", () => {
-    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
     expect(screen.getByText("High pressure")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Acknowledge" })).toBeNull();
   });
 
   it("asks an operator to confirm, with an optional note", () => {
     session.update(() => operator);
-    inRouter(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
     fireEvent.click(screen.getByRole("button", { name: "Acknowledge" }));
     const dialog = screen.getByRole("dialog", { name: "Acknowledge alert-001?" });
     expect(dialog.querySelector("textarea")).toBeTruthy();
     fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
     expect(screen.queryByRole("dialog")).toBeNull();
   });
+
+  it("keeps focus in the note while the operator types, and gives it back after", () => {
+    session.update(() => operator);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    const acknowledge = screen.getByRole("button", { name: "Acknowledge" });
+    acknowledge.focus();
+    fireEvent.click(acknowledge);
+    const note = screen.getByRole("textbox", { name: "Note (optional)" });
+    expect(document.activeElement).toBe(note);
+
+    const left = vi.fn();
+    acknowledge.addEventListener("focus", left);
+    for (const text of ["v", "va", "valve", "valve checked"]) fireEvent.change(note, { target: { value: text } });
+    expect(left).not.toHaveBeenCalled();
+    expect(document.activeElement).toBe(note);
+
+    fireEvent.keyDown(document, { key: "Escape" });
+    expect(screen.queryByRole("dialog")).toBeNull();
+    expect(document.activeElement).toBe(acknowledge);
+  });
 });
 
 describe("ConfigEditor", () => {
   it("is disabled for viewers", () => {
-    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    renderWithProviders(<ConfigEditor device={device()} />);
     expect(screen.getByRole("textbox", { name: /Alert above/ }).matches(":disabled")).toBe(true);
     expect(screen.getByText(/log in as an operator/)).toBeTruthy();
   });
 
   it("shows an operator what is wrong before anything is sent", () => {
     session.update(() => operator);
-    inRouter(<ConfigEditor device={device()} onSaved={() => undefined} />);
+    renderWithProviders(<ConfigEditor device={device()} />);
     fireEvent.change(screen.getByRole("textbox", { name: /Alert above/ }), { target: { value: "70" } });
     expect(screen.getByText("must be above normal to")).toBeTruthy();
     expect((screen.getByRole("button", { name: "Save configuration" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it("follows the device's configuration until edited, keeps the draft after, and resets to the device's", () => {
+    session.update(() => operator);
+    const alertAbove = () => screen.getByRole("textbox", { name: /Alert above/ }) as HTMLInputElement;
+    const { rerender } = renderWithProviders(<ConfigEditor device={device()} />);
+    const changed = (alertMax: number) => ({ ...device(), config: { ...device().config, alertMax } });
+    rerender(<ConfigEditor device={changed(88)} />); // saved elsewhere
+    expect(alertAbove().value).toBe("88");
+
+    fireEvent.change(alertAbove(), { target: { value: "95" } });
+    rerender(<ConfigEditor device={changed(89)} />);
+    expect(alertAbove().value).toBe("95");
+    fireEvent.click(screen.getByRole("button", { name: "Reset" }));
+    expect(alertAbove().value).toBe("89");
   });
 });
 
@@ -82,21 +137,33 @@ describe("Layout", () => {
   it("shows the offline banner and the queued actions when the service is unreachable", () => {
     live.update((s) => ({ ...s, connection: "offline" }));
     outbox.update(() => [{ alertId: "alert-001", kind: "acknowledge", note: "", queuedAt: "" }]);
-    inRouter(<Layout><p>content</p></Layout>);
+    renderWithProviders(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     expect(screen.getByRole("alert").textContent).toMatch(/unreachable.*1 action\(s\) queued/);
     expect(screen.getByRole("status").textContent).toMatch(/Reconnecting/);
   });
 
   it("asks for a login when the service answers reads only to signed-in users", () => {
     live.update((s) => ({ ...s, loginRequired: true }));
-    inRouter(<Layout><p>content</p></Layout>);
+    renderWithProviders(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     expect(screen.getByRole("alert").textContent).toMatch(/signed-in users only/);
     fireEvent.click(screen.getByRole("alert").querySelector("button")!);
     expect(screen.getByRole("dialog", { name: "Log in" })).toBeTruthy();
   });
 
   it("toggles and remembers the theme", () => {
-    inRouter(<Layout><p>content</p></Layout>);
+    renderWithProviders(
+      <Layout>
+        <p>content</p>
+      </Layout>,
+    );
     const before = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;
     fireEvent.click(screen.getByTestId("theme-toggle"));
     const after = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;

@@ -1,7 +1,7 @@
 // The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
 import { io, type Socket } from "socket.io-client";
 import type { AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
-import { flushOutbox, live, refreshDashboard, refreshDevices, refreshOpenAlerts } from "../state/app";
+import { flushOutbox, live, refreshDevices, refreshOpenAlerts } from "../state/app";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
@@ -10,9 +10,9 @@ export interface LiveHandlers {
   onAlert(event: AlertEvent, resolved: boolean): void;
 }
 
-/** Devices, open alerts and the dashboard figures from the REST API; failures leave the last state. */
+/** Devices and open alerts from the REST API; failures leave the last state. */
 function refreshState(): Promise<void> {
-  return Promise.allSettled([refreshDevices(), refreshOpenAlerts(), refreshDashboard()]).then(() => undefined);
+  return Promise.allSettled([refreshDevices(), refreshOpenAlerts()]).then(() => undefined);
 }
 
 function setConnection(connection: Connection): void {
@@ -36,7 +36,9 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     socket.emit("subscribe-system");
     socket.emit("subscribe-alerts", lastSequence === null ? {} : { since: lastSequence });
     // Missed readings are not replayed; the REST state catches up, then devices stream again.
-    refreshState().then(() => Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })));
+    refreshState().then(() =>
+      Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })),
+    );
     flushOutbox().catch(() => undefined);
   });
   socket.on("disconnect", () => setConnection("offline"));
@@ -50,7 +52,9 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     }
   });
 
-  socket.on("sensor-data", (event: SensorData) => live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS));
+  socket.on("sensor-data", (event: SensorData) =>
+    live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS),
+  );
   socket.on("alert-triggered", (event: AlertEvent) => {
     live.update((state) => applyAlertEvent(state, event, false));
     handlers.onAlert(event, false);

@@ -1,7 +1,7 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
 import { ApiError, get, onReachability, onUnauthorized, post, put, query, setToken } from "../api/client";
-import type { Alert, Dashboard, Device, HistoryPage, Session } from "../api/types";
+import type { Alert, Device, HistoryPage, Session } from "../api/types";
 import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
 import { load, save } from "./persisted";
@@ -29,14 +29,17 @@ session.subscribe(() => {
   setToken(session.get()?.token ?? null);
 });
 setToken(session.get()?.token ?? null);
-onReachability((reachable) => live.update((state) => (state.reachable === reachable ? state : { ...state, reachable })));
+onReachability((reachable) =>
+  live.update((state) => (state.reachable === reachable ? state : { ...state, reachable })),
+);
 onUnauthorized(() => live.update((state) => (state.loginRequired ? state : { ...state, loginRequired: true })));
 
 function validSession(found: Session | null): Session | null {
   return found && Date.parse(found.expiresAt) > Date.now() ? found : null;
 }
 
-export const canOperate = (current: Session | null): boolean => current?.role === "operator" || current?.role === "admin";
+export const canOperate = (current: Session | null): boolean =>
+  current?.role === "operator" || current?.role === "admin";
 
 export async function login(username: string, password: string): Promise<Session> {
   const found = await post<Session>("/api/auth/login", { username, password });
@@ -73,17 +76,23 @@ export async function refreshOpenAlerts(): Promise<void> {
 export async function seedLive(deviceId: string, windowMs: number): Promise<void> {
   if ((live.get().series[deviceId]?.length ?? 0) > 1) return;
   const from = new Date(Date.now() - windowMs).toISOString();
-  const page = await get<HistoryPage>(`/api/devices/${deviceId}/history${query({ from, resolution: "raw", limit: 2000 })}`);
-  live.update((state) => seedSeries(state, deviceId, page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value }))));
-}
-
-export async function refreshDashboard(): Promise<void> {
-  const dashboard = await get<Dashboard>("/api/metrics/dashboard");
-  live.update((state) => ({ ...state, dashboard }));
+  const page = await get<HistoryPage>(
+    `/api/devices/${deviceId}/history${query({ from, resolution: "raw", limit: 2000 })}`,
+  );
+  live.update((state) =>
+    seedSeries(
+      state,
+      deviceId,
+      page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value })),
+    ),
+  );
 }
 
 const sendAction = (action: QueuedAction) =>
-  put<{ alert: Alert }>(`/api/alerts/${encodeURIComponent(action.alertId)}/${action.kind}`, action.note ? { note: action.note } : {});
+  put<{ alert: Alert }>(
+    `/api/alerts/${encodeURIComponent(action.alertId)}/${action.kind}`,
+    action.note ? { note: action.note } : {},
+  );
 
 /** Acknowledge or resolve; while the service is unreachable the action waits in the outbox. */
 export async function alertAction(alertId: string, kind: ActionKind, note: string): Promise<"sent" | "queued"> {
@@ -111,7 +120,8 @@ export async function flushOutbox(): Promise<void> {
     const result = await flush(outbox.get(), sendAction);
     outbox.update(() => result.remaining);
     if (result.sent.length) toast.success(`Sent ${result.sent.length} queued action(s).`);
-    for (const { action, reason } of result.refused) toast.warn(`Queued ${action.kind} of ${action.alertId} was refused: ${reason}`);
+    for (const { action, reason } of result.refused)
+      toast.warn(`Queued ${action.kind} of ${action.alertId} was refused: ${reason}`);
     if (result.sent.length) await refreshOpenAlerts().catch(() => undefined);
   } finally {
     flushing = false;

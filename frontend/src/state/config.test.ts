@@ -15,7 +15,15 @@ describe("the configuration form", () => {
   });
 
   it("says what is wrong: numbers, whole numbers, bounds and the order of the limits", () => {
-    const { problems } = checkConfig({ ...toForm(current), normalMax: "abc", breachCount: "1.5", hysteresisPct: "101", alertMin: "25" }, current);
-    expect(problems).toEqual({ normalMax: "not a number", breachCount: "a whole number", hysteresisPct: "at most 100", normalMin: "must be above alert below" });
+    const { problems } = checkConfig(
+      { ...toForm(current), normalMax: "abc", breachCount: "1.5", hysteresisPct: "101", alertMin: "25" },
+      current,
+    );
+    expect(problems).toEqual({
+      normalMax: "not a number",
+      breachCount: "a whole number",
+      hysteresisPct: "at most 100",
+      normalMin: "must be above alert below",
+    });
   });
 });

@@ -16,18 +16,60 @@ export const CONFIG_FIELDS: ConfigField[] = [
   { key: "normalMin", label: "Normal from", nullable: true, hint: "Lower end of the normal range" },
   { key: "normalMax", label: "Normal to", nullable: true, hint: "Upper end of the normal range" },
   { key: "alertMax", label: "Alert above", nullable: true, hint: "An alert opens over this value (empty: none)" },
-  { key: "breachCount", label: "Breaches before alert", integer: true, min: 1, max: 10000, hint: "Consecutive readings past a threshold" },
-  { key: "clearAfterS", label: "Clear after (s)", integer: true, min: 0, max: 604800, hint: "Seconds back in range before auto-resolve" },
-  { key: "hysteresisPct", label: "Hysteresis (%)", min: 0, max: 100, hint: "How far back inside the limit counts as clear" },
-  { key: "anomalySensitivity", label: "Anomaly sensitivity", min: 0, max: 100, hint: "Robust z-score (MAD) that counts as an anomaly" },
-  { key: "trendHorizonS", label: "Trend horizon (s)", integer: true, min: 1, max: 604800, hint: "Warn when the trend crosses a limit within this" },
-  { key: "offlineTimeoutS", label: "Offline after (s)", integer: true, min: 1, max: 604800, hint: "Silence before the device counts as offline" },
+  {
+    key: "breachCount",
+    label: "Breaches before alert",
+    integer: true,
+    min: 1,
+    max: 10000,
+    hint: "Consecutive readings past a threshold",
+  },
+  {
+    key: "clearAfterS",
+    label: "Clear after (s)",
+    integer: true,
+    min: 0,
+    max: 604800,
+    hint: "Seconds back in range before auto-resolve",
+  },
+  {
+    key: "hysteresisPct",
+    label: "Hysteresis (%)",
+    min: 0,
+    max: 100,
+    hint: "How far back inside the limit counts as clear",
+  },
+  {
+    key: "anomalySensitivity",
+    label: "Anomaly sensitivity",
+    min: 0,
+    max: 100,
+    hint: "Robust z-score (MAD) that counts as an anomaly",
+  },
+  {
+    key: "trendHorizonS",
+    label: "Trend horizon (s)",
+    integer: true,
+    min: 1,
+    max: 604800,
+    hint: "Warn when the trend crosses a limit within this",
+  },
+  {
+    key: "offlineTimeoutS",
+    label: "Offline after (s)",
+    integer: true,
+    min: 1,
+    max: 604800,
+    hint: "Silence before the device counts as offline",
+  },
 ];
 
 export type ConfigForm = Record<keyof DeviceConfig, string>;
 
 export function toForm(config: DeviceConfig): ConfigForm {
-  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, value === null ? "" : String(value)])) as ConfigForm;
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => [key, value === null ? "" : String(value)]),
+  ) as ConfigForm;
 }
 
 export interface ConfigCheck {
@@ -56,7 +98,8 @@ export function checkConfig(form: ConfigForm, current: DeviceConfig): ConfigChec
   const order: (keyof DeviceConfig)[] = ["alertMin", "normalMin", "normalMax", "alertMax"];
   const set = order.filter((key) => typeof values[key] === "number");
   for (let i = 1; i < set.length; i++) {
-    if ((values[set[i]] as number) <= (values[set[i - 1]] as number)) problems[set[i]] ??= `must be above ${labelOf(set[i - 1])}`;
+    if ((values[set[i]] as number) <= (values[set[i - 1]] as number))
+      problems[set[i]] ??= `must be above ${labelOf(set[i - 1])}`;
   }
   const body: Partial<DeviceConfig> = {};
   for (const [key, value] of Object.entries(values) as [keyof DeviceConfig, number | null][]) {

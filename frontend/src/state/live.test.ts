@@ -1,9 +1,24 @@
 import type { Alert } from "../api/types";
 import { device } from "../test-fixtures";
-import { appendPoint, applyAlertEvent, applyDeviceStatus, applySensorData, initialLive, LIVE_POINTS, setDevices, setOpenAlerts, sortAlerts, worstSeverity } from "./live";
+import {
+  appendPoint,
+  applyAlertEvent,
+  applyDeviceStatus,
+  applySensorData,
+  initialLive,
+  LIVE_POINTS,
+  setDevices,
+  setOpenAlerts,
+  sortAlerts,
+  worstSeverity,
+} from "./live";
 
-
-const reading = (value: number, timestamp: string) => ({ deviceId: "device-001", timestamp, data: { value, unit: "celsius", status: "normal" }, stats: { avg: value, trend: "increasing" as const } });
+const reading = (value: number, timestamp: string) => ({
+  deviceId: "device-001",
+  timestamp,
+  data: { value, unit: "celsius", status: "normal" },
+  stats: { avg: value, trend: "increasing" as const },
+});
 
 describe("live buffers", () => {
   it("keeps at most LIVE_POINTS points, the newest", () => {
@@ -43,15 +58,39 @@ describe("sensor data", () => {
 });
 
 describe("alert events", () => {
-  const event = { alertId: "alert-007", deviceId: "device-001", type: "high_temperature", severity: "high" as const, message: "too hot", value: 90, threshold: 85, timestamp: "2026-11-30T10:00:00.000Z" };
+  const event = {
+    alertId: "alert-007",
+    deviceId: "device-001",
+    type: "high_temperature",
+    severity: "high" as const,
+    message: "too hot",
+    value: 90,
+    threshold: 85,
+    timestamp: "2026-11-30T10:00:00.000Z",
+  };
 
   it("opens, acknowledges and resolves, tracking the last sequence and the device's alert status", () => {
     let state = setDevices(initialLive, [device()]);
     state = applyAlertEvent(state, { ...event, status: "triggered", action: "triggered", sequence: 4 }, false);
     expect(state.alerts["alert-007"].status).toBe("triggered");
     expect(state.devices["device-001"].alertStatus).toBe("high");
-    state = applyAlertEvent(state, { ...event, status: "acknowledged", action: "acknowledged", sequence: 5, actor: "olga", timestamp: "2026-11-30T10:02:00.000Z" }, false);
-    expect(state.alerts["alert-007"]).toMatchObject({ status: "acknowledged", acknowledgedBy: "olga", triggeredAt: event.timestamp });
+    state = applyAlertEvent(
+      state,
+      {
+        ...event,
+        status: "acknowledged",
+        action: "acknowledged",
+        sequence: 5,
+        actor: "olga",
+        timestamp: "2026-11-30T10:02:00.000Z",
+      },
+      false,
+    );
+    expect(state.alerts["alert-007"]).toMatchObject({
+      status: "acknowledged",
+      acknowledgedBy: "olga",
+      triggeredAt: event.timestamp,
+    });
     state = applyAlertEvent(state, { ...event, action: "resolved", sequence: 6 }, true);
     expect(state.alerts["alert-007"]).toBeUndefined();
     expect(state.devices["device-001"].alertStatus).toBe("normal");
@@ -65,8 +104,18 @@ describe("alert events", () => {
   });
 
   it("orders by severity then newest, and keeps only open ones from the API", () => {
-    const alert = (id: string, severity: Alert["severity"], triggeredAt: string, status: Alert["status"] = "triggered"): Alert => ({ ...event, id, severity, triggeredAt, status, acknowledgedAt: null, resolvedAt: null });
-    const alerts = [alert("a", "low", "2026-11-30T10:00:00Z"), alert("b", "critical", "2026-11-30T09:00:00Z"), alert("c", "low", "2026-11-30T11:00:00Z"), alert("d", "high", "2026-11-30T11:00:00Z", "resolved")];
+    const alert = (
+      id: string,
+      severity: Alert["severity"],
+      triggeredAt: string,
+      status: Alert["status"] = "triggered",
+    ): Alert => ({ ...event, id, severity, triggeredAt, status, acknowledgedAt: null, resolvedAt: null });
+    const alerts = [
+      alert("a", "low", "2026-11-30T10:00:00Z"),
+      alert("b", "critical", "2026-11-30T09:00:00Z"),
+      alert("c", "low", "2026-11-30T11:00:00Z"),
+      alert("d", "high", "2026-11-30T11:00:00Z", "resolved"),
+    ];
     expect(sortAlerts(alerts).map((a) => a.id)).toEqual(["b", "d", "c", "a"]);
     expect(Object.keys(setOpenAlerts(initialLive, alerts).alerts).sort()).toEqual(["a", "b", "c"]);
     expect(worstSeverity(alerts.slice(0, 3), "device-001")).toBe("critical");

@@ -1,5 +1,5 @@
 // The dashboard's live state and the pure functions that change it.
-import type { Alert, AlertEvent, Dashboard, Device, SensorData, SystemStatus } from "../api/types";
+import type { Alert, AlertEvent, Device, SensorData, SystemStatus } from "../api/types";
 
 export const LIVE_POINTS = 600; // per device: ten minutes of the fastest sensor, a bounded buffer
 
@@ -19,7 +19,6 @@ export interface LiveState {
   reachable: boolean; // did the last REST request reach the service
   loginRequired: boolean; // the service refused to answer without a login (IOTMON_ANONYMOUS_READ=false)
   system: SystemStatus | null;
-  dashboard: Dashboard | null;
 }
 
 export const initialLive: LiveState = {
@@ -31,7 +30,6 @@ export const initialLive: LiveState = {
   reachable: true,
   loginRequired: false,
   system: null,
-  dashboard: null,
 };
 
 export function setDevices(state: LiveState, devices: Device[]): LiveState {
@@ -56,7 +54,10 @@ export function applySensorData(state: LiveState, event: SensorData): LiveState 
   const value = event.data?.value;
   if (!Number.isFinite(t) || typeof value !== "number") return state;
   const device = state.devices[event.deviceId];
-  const series = { ...state.series, [event.deviceId]: appendPoint(state.series[event.deviceId] ?? [], { t, v: value }) };
+  const series = {
+    ...state.series,
+    [event.deviceId]: appendPoint(state.series[event.deviceId] ?? [], { t, v: value }),
+  };
   if (!device) return { ...state, series };
   const newer = !device.lastReading || t >= Date.parse(device.lastReading.timestamp);
   const updated: Device = newer
@@ -83,7 +84,8 @@ export function setOpenAlerts(state: LiveState, alerts: Alert[]): LiveState {
 
 /** An alert change from Socket.IO (live or replayed) applied to the open alerts. */
 export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: boolean): LiveState {
-  const lastSequence = event.sequence !== undefined ? Math.max(state.lastSequence ?? 0, event.sequence) : state.lastSequence;
+  const lastSequence =
+    event.sequence !== undefined ? Math.max(state.lastSequence ?? 0, event.sequence) : state.lastSequence;
   const alerts = { ...state.alerts };
   const status = resolved ? "resolved" : (event.status ?? "triggered");
   if (status === "resolved") {
@@ -100,14 +102,17 @@ export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: b
       threshold: event.threshold,
       status,
       triggeredAt: known?.triggeredAt ?? event.timestamp,
-      acknowledgedAt: status === "acknowledged" ? (known?.acknowledgedAt ?? event.timestamp) : (known?.acknowledgedAt ?? null),
-      acknowledgedBy: status === "acknowledged" ? (event.actor ?? known?.acknowledgedBy ?? null) : (known?.acknowledgedBy ?? null),
+      acknowledgedAt:
+        status === "acknowledged" ? (known?.acknowledgedAt ?? event.timestamp) : (known?.acknowledgedAt ?? null),
+      acknowledgedBy:
+        status === "acknowledged" ? (event.actor ?? known?.acknowledgedBy ?? null) : (known?.acknowledgedBy ?? null),
       resolvedAt: null,
     };
   }
   const devices = { ...state.devices };
   const device = devices[event.deviceId];
-  if (device) devices[event.deviceId] = { ...device, alertStatus: worstSeverity(Object.values(alerts), event.deviceId) };
+  if (device)
+    devices[event.deviceId] = { ...device, alertStatus: worstSeverity(Object.values(alerts), event.deviceId) };
   return { ...state, alerts, lastSequence, devices };
 }
 

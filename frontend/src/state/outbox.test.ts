@@ -1,12 +1,20 @@
 import { ApiError } from "../api/client";
 import { enqueue, flush, type QueuedAction } from "./outbox";
 
-const action = (alertId: string, kind: QueuedAction["kind"] = "acknowledge"): QueuedAction => ({ alertId, kind, note: "", queuedAt: "2026-11-30T10:00:00Z" });
+const action = (alertId: string, kind: QueuedAction["kind"] = "acknowledge"): QueuedAction => ({
+  alertId,
+  kind,
+  note: "",
+  queuedAt: "2026-11-30T10:00:00Z",
+});
 
 describe("the outbox", () => {
   it("keeps one action of a kind per alert", () => {
     const queue = enqueue(enqueue(enqueue([], action("a")), action("b")), { ...action("a"), note: "again" });
-    expect(queue.map((a) => [a.alertId, a.note])).toEqual([["b", ""], ["a", "again"]]);
+    expect(queue.map((a) => [a.alertId, a.note])).toEqual([
+      ["b", ""],
+      ["a", "again"],
+    ]);
     expect(enqueue(queue, action("a", "resolve"))).toHaveLength(3);
   });
 

@@ -26,7 +26,10 @@ export function enqueue(queue: QueuedAction[], action: QueuedAction): QueuedActi
  * 403, 404) is dropped with its reason; when the service is unreachable again
  * the rest stays queued.
  */
-export async function flush(queue: QueuedAction[], send: (action: QueuedAction) => Promise<unknown>): Promise<FlushResult> {
+export async function flush(
+  queue: QueuedAction[],
+  send: (action: QueuedAction) => Promise<unknown>,
+): Promise<FlushResult> {
   const result: FlushResult = { sent: [], refused: [], remaining: [] };
   for (let i = 0; i < queue.length; i++) {
     const action = queue[i];

@@ -17,6 +17,10 @@ export function formatValue(value: number | null | undefined, unit?: string | nu
   return label ? `${text} ${label}` : text;
 }
 
+/** A count with thousands separators, or "—" when the service has no figure yet. */
+export const formatCount = (value: number | null | undefined): string =>
+  value === null || value === undefined || !Number.isFinite(value) ? "—" : value.toLocaleString();
+
 export function formatTime(iso: string | null | undefined, withDate = false): string {
   if (!iso) return "—";
   const date = new Date(iso);

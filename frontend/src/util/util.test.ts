@@ -1,13 +1,22 @@
 import { toCsv } from "./csv";
 import { formatDuration, formatValue, unitLabel } from "./format";
 import { hourlyMeans, lastHours, percentOfNormal } from "../views/heatmap";
-import { countByDay, lastDays, meanSeconds } from "../views/alertAnalytics";
+import { alertTypes, countByDay, countByTypeFromSummary, daysBetween } from "../views/alertAnalytics";
 import { device } from "../test-fixtures";
-import type { Alert } from "../api/types";
+import type { Alert, Summary } from "../api/types";
 
 describe("csv", () => {
   it("quotes what would break a row and defuses formulas", () => {
-    expect(toCsv(["a", "b"], [["x,y", 'say "hi"'], ["=1+1", -3], [null, "line\nbreak"]])).toBe('a,b\r\n"x,y","say ""hi"""\r\n\'=1+1,-3\r\n,"line\nbreak"\r\n');
+    expect(
+      toCsv(
+        ["a", "b"],
+        [
+          ["x,y", 'say "hi"'],
+          ["=1+1", -3],
+          [null, "line\nbreak"],
+        ],
+      ),
+    ).toBe('a,b\r\n"x,y","say ""hi"""\r\n\'=1+1,-3\r\n,"line\nbreak"\r\n');
   });
 });
 
@@ -26,7 +35,13 @@ describe("heatmap", () => {
   it("weights finer buckets by their counts within each hour", () => {
     const hours = lastHours(2, Date.parse("2026-11-30T10:30:00Z"));
     const at = (offsetMin: number) => new Date(hours[0] + offsetMin * 60_000).toISOString();
-    const means = hourlyMeans([{ timestamp: at(0), value: 10, count: 1 }, { timestamp: at(5), value: 20, count: 3 }], hours);
+    const means = hourlyMeans(
+      [
+        { timestamp: at(0), value: 10, count: 1 },
+        { timestamp: at(5), value: 20, count: 3 },
+      ],
+      hours,
+    );
     expect(means).toEqual([17.5, null]);
   });
 
@@ -39,12 +54,60 @@ describe("heatmap", () => {
 });
 
 describe("alert analytics", () => {
-  const alert = (triggeredAt: string, severity: Alert["severity"], acknowledgedAt: string | null = null): Alert => ({ id: triggeredAt, deviceId: "d", type: "t", message: "", severity, value: 1, threshold: 1, status: "triggered", triggeredAt, acknowledgedAt, resolvedAt: null });
+  const alert = (triggeredAt: string, severity: Alert["severity"]): Alert => ({
+    id: triggeredAt,
+    deviceId: "d",
+    type: "t",
+    message: "",
+    severity,
+    value: 1,
+    threshold: 1,
+    status: "triggered",
+    triggeredAt,
+    acknowledgedAt: null,
+    resolvedAt: null,
+  });
 
-  it("counts by day and group and averages response times", () => {
-    const days = lastDays(2, new Date("2026-11-30T12:00:00"));
-    const alerts = [alert(new Date("2026-11-30T08:00:00").toISOString(), "high", new Date("2026-11-30T08:01:00").toISOString()), alert(new Date("2026-11-29T08:00:00").toISOString(), "high"), alert(new Date("2026-11-20T08:00:00").toISOString(), "low")];
+  it("counts alerts by UTC day and group", () => {
+    const days = daysBetween("2026-11-29", "2026-11-30");
+    expect(days).toEqual(["2026-11-29", "2026-11-30"]);
+    const alerts = [
+      alert("2026-11-30T08:00:00Z", "high"),
+      alert("2026-11-29T23:59:00Z", "high"),
+      alert("2026-11-28T23:59:59Z", "low"), // before the first day
+    ];
     expect(countByDay(alerts, days, (a) => a.severity)).toEqual({ high: [1, 1] });
-    expect(meanSeconds(alerts, (a) => a.acknowledgedAt)).toBe(60);
+  });
+
+  it("counts every alert of the summary by type and day, over all devices", () => {
+    const day = (date: string, alerts: Record<string, number>) => ({
+      date,
+      readings: 0,
+      avg: null,
+      min: null,
+      max: null,
+      alerts,
+      alertsTotal: Object.values(alerts).reduce((a, b) => a + b, 0),
+      mttaSeconds: null,
+      mttrSeconds: null,
+    });
+    const totals = { readings: 0, alerts: 0, mttaSeconds: null, mttrSeconds: null };
+    const summary: Summary = {
+      from: "2026-11-28",
+      to: "2026-11-30",
+      days: 3,
+      devices: [
+        {
+          deviceId: "a",
+          days: [day("2026-11-28", { anomaly: 2 }), day("2026-11-30", { threshold_high: 700 })],
+          totals,
+        },
+        { deviceId: "b", days: [day("2026-11-30", { threshold_high: 1, anomaly: 1 })], totals },
+      ],
+      overall: { readings: 0, alerts: 704, mttaSeconds: 60, mttrSeconds: 120 },
+    };
+    const days = daysBetween(summary.from, summary.to);
+    expect(countByTypeFromSummary(summary, days)).toEqual({ anomaly: [2, 0, 1], threshold_high: [0, 0, 701] });
+    expect(alertTypes(summary)).toEqual(["anomaly", "threshold_high"]);
   });
 });

@@ -1,21 +1,27 @@
 // Device details (`/devices/:id`): live and historical charts, statistics, trend and forecast, configuration, alerts.
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { Data, Layout } from "plotly.js";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { get, query } from "../api/client";
-import type { Alert, Device, HistoryPage, TrendAnalysis, WindowStats } from "../api/types";
-import { useApi } from "../api/useApi";
+import { alertHistoryQuery, deviceQuery, historyQuery, trendQuery } from "../api/queries";
+import type { Device, HistoryPoint, WindowStats } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
 import { live, seedLive } from "../state/app";
+import type { Point } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitLabel } from "../util/format";
 
 const LIVE_WINDOW_MS = 5 * 60_000;
 const STATS_REFRESH_MS = 60_000; // the 1 h / 24 h statistics move slowly
+const TREND_REFRESH_MS = 10 * 60_000; // a fit over 24 h barely moves in ten minutes
+const ALERT_HISTORY_LIMIT = 100;
+// Stable empty lists: a new [] at every render would recompute the charts' memos each time.
+const NO_POINTS: Point[] = [];
+const NO_READINGS: HistoryPoint[] = [];
 const PRESETS = { "1h": 3600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 } as const;
 type Preset = keyof typeof PRESETS;
 
@@ -24,13 +30,28 @@ interface Range {
   to: string;
 }
 
-const presetRange = (preset: Preset): Range => ({ from: new Date(Date.now() - PRESETS[preset]).toISOString(), to: new Date().toISOString() });
+const presetRange = (preset: Preset): Range => ({
+  from: new Date(Date.now() - PRESETS[preset]).toISOString(),
+  to: new Date().toISOString(),
+});
 
 /** Threshold lines for a chart of the device's values. */
 function limitShapes(device: Device): Partial<Layout>["shapes"] {
   const { config } = device;
   const line = (y: number | null, color: string, dash: "dash" | "dot") =>
-    y === null ? [] : [{ type: "line" as const, xref: "paper" as const, x0: 0, x1: 1, y0: y, y1: y, line: { color, width: 1, dash } }];
+    y === null
+      ? []
+      : [
+          {
+            type: "line" as const,
+            xref: "paper" as const,
+            x0: 0,
+            x1: 1,
+            y0: y,
+            y1: y,
+            line: { color, width: 1, dash },
+          },
+        ];
   return [
     ...line(config.alertMin, "#e5484d", "dash"),
     ...line(config.alertMax, "#e5484d", "dash"),
@@ -40,19 +61,32 @@ function limitShapes(device: Device): Partial<Layout>["shapes"] {
 }
 
 function LiveChart({ device }: { device: Device }) {
-  const points = useStore(live, (s) => s.series[device.deviceId]) ?? [];
+  const points = useStore(live, (s) => s.series[device.deviceId]) ?? NO_POINTS;
   useEffect(() => {
     seedLive(device.deviceId, LIVE_WINDOW_MS).catch(() => undefined);
   }, [device.deviceId]);
 
   const data = useMemo<Data[]>(
-    () => [{ x: points.map((p) => new Date(p.t)), y: points.map((p) => p.v), type: "scatter", mode: "lines", name: device.deviceId, line: { color: "#3e8ef7", width: 2 } }],
+    () => [
+      {
+        x: points.map((p) => new Date(p.t)),
+        y: points.map((p) => p.v),
+        type: "scatter",
+        mode: "lines",
+        name: device.deviceId,
+        line: { color: "#3e8ef7", width: 2 },
+      },
+    ],
     [points, device.deviceId],
   );
-  const last = points[points.length - 1]?.t ?? Date.now();
+  const last = points[points.length - 1]?.t;
   const layout = useMemo<Partial<Layout>>(
     () => ({
-      xaxis: { type: "date", range: [new Date(last - LIVE_WINDOW_MS), new Date(last)] },
+      // The window ends at the newest reading; with none yet Plotly picks the range itself.
+      xaxis: {
+        type: "date",
+        range: last === undefined ? undefined : [new Date(last - LIVE_WINDOW_MS), new Date(last)],
+      },
       yaxis: { title: { text: unitLabel(device.unit) } },
       shapes: limitShapes(device),
       showlegend: false,
@@ -75,25 +109,59 @@ function LiveChart({ device }: { device: Device }) {
 function HistoryChart({ device }: { device: Device }) {
   const [preset, setPreset] = useState<Preset>("1h");
   const [range, setRange] = useState<Range>(() => presetRange("1h"));
-  const history = useApi(
-    () => get<HistoryPage>(`/api/devices/${device.deviceId}/history${query({ from: range.from, to: range.to, resolution: "auto", limit: 2000 })}`),
-    [device.deviceId, range],
-  );
-  const readings = history.data?.readings ?? [];
+  // While a zoom or a new preset loads, the chart keeps the readings it has.
+  const history = useQuery({
+    ...historyQuery(device.deviceId, range.from, range.to),
+    placeholderData: keepPreviousData,
+  });
+  const readings = history.data?.readings ?? NO_READINGS;
   const aggregated = readings.some((r) => r.min !== undefined);
 
   const data = useMemo<Data[]>(() => {
     const x = readings.map((r) => r.timestamp);
-    const mean: Data = { x, y: readings.map((r) => r.value), type: "scatter", mode: "lines", name: aggregated ? "mean" : "value", line: { color: "#3e8ef7", width: 1.5 } };
+    const mean: Data = {
+      x,
+      y: readings.map((r) => r.value),
+      type: "scatter",
+      mode: "lines",
+      name: aggregated ? "mean" : "value",
+      line: { color: "#3e8ef7", width: 1.5 },
+    };
     if (!aggregated) return [mean];
     const band = (name: string, y: (number | null)[], fill?: "tonexty"): Data => ({
-      x, y, type: "scatter", mode: "lines", name, line: { width: 0 }, fill, fillcolor: "rgba(62,142,247,0.18)", hoverinfo: "skip", showlegend: false,
+      x,
+      y,
+      type: "scatter",
+      mode: "lines",
+      name,
+      line: { width: 0 },
+      fill,
+      fillcolor: "rgba(62,142,247,0.18)",
+      hoverinfo: "skip",
+      showlegend: false,
     });
-    return [band("min", readings.map((r) => r.min ?? null)), band("max", readings.map((r) => r.max ?? null), "tonexty"), mean];
+    return [
+      band(
+        "min",
+        readings.map((r) => r.min ?? null),
+      ),
+      band(
+        "max",
+        readings.map((r) => r.max ?? null),
+        "tonexty",
+      ),
+      mean,
+    ];
   }, [readings, aggregated]);
 
   const layout = useMemo<Partial<Layout>>(
-    () => ({ xaxis: { type: "date", range: [range.from, range.to] }, yaxis: { title: { text: unitLabel(device.unit) } }, shapes: limitShapes(device), showlegend: false, dragmode: "zoom" }),
+    () => ({
+      xaxis: { type: "date", range: [range.from, range.to] },
+      yaxis: { title: { text: unitLabel(device.unit) } },
+      shapes: limitShapes(device),
+      showlegend: false,
+      dragmode: "zoom",
+    }),
     [range, device],
   );
 
@@ -101,7 +169,11 @@ function HistoryChart({ device }: { device: Device }) {
   const onRelayout = (event: Record<string, unknown>) => {
     const from = event["xaxis.range[0]"];
     const to = event["xaxis.range[1]"];
-    if (typeof from === "string" && typeof to === "string") setRange({ from: new Date(from.replace(" ", "T")).toISOString(), to: new Date(to.replace(" ", "T")).toISOString() });
+    if (typeof from === "string" && typeof to === "string")
+      setRange({
+        from: new Date(from.replace(" ", "T")).toISOString(),
+        to: new Date(to.replace(" ", "T")).toISOString(),
+      });
     else if (event["xaxis.autorange"]) setRange(presetRange(preset));
   };
   const choose = (next: Preset) => {
@@ -119,23 +191,40 @@ function HistoryChart({ device }: { device: Device }) {
       actions={
         <div className="segmented" role="group" aria-label="Range">
           {(Object.keys(PRESETS) as Preset[]).map((name) => (
-            <button key={name} type="button" className="small" aria-pressed={preset === name} onClick={() => choose(name)}>
+            <button
+              key={name}
+              type="button"
+              className="small"
+              aria-pressed={preset === name}
+              onClick={() => choose(name)}
+            >
               {name}
             </button>
           ))}
         </div>
       }
-      footer={<Notice loading={history.loading && !history.data} error={history.error} empty={!history.loading && readings.length === 0 && "No readings in this range."} />}
+      footer={
+        <Notice
+          loading={history.isPending}
+          error={history.error}
+          empty={!history.isFetching && readings.length === 0 && "No readings in this range."}
+        />
+      }
       csv={() => ({
         header: aggregated ? ["timestamp", "mean", "min", "max", "count"] : ["timestamp", "value"],
-        rows: readings.map((r) => (aggregated ? [r.timestamp, r.value, r.min ?? null, r.max ?? null, r.count ?? null] : [r.timestamp, r.value])),
+        rows: readings.map((r) =>
+          aggregated ? [r.timestamp, r.value, r.min ?? null, r.max ?? null, r.count ?? null] : [r.timestamp, r.value],
+        ),
       })}
     />
   );
 }
 
 function StatsTable({ device }: { device: Device }) {
-  const windows: [string, WindowStats | undefined][] = [["1 h", device.stats["1h"]], ["24 h", device.stats["24h"]]];
+  const windows: [string, WindowStats | undefined][] = [
+    ["1 h", device.stats["1h"]],
+    ["24 h", device.stats["24h"]],
+  ];
   const cell = (v: number | null | undefined) => formatValue(v, device.unit, 2);
   return (
     <section className="card" aria-label="Statistics">
@@ -153,13 +242,26 @@ function StatsTable({ device }: { device: Device }) {
       <div className="table-wrap">
         <table>
           <thead>
-            <tr><th scope="col">Window</th><th scope="col">Mean</th><th scope="col">Median</th><th scope="col">Min</th><th scope="col">Max</th><th scope="col">Std dev</th><th scope="col">Readings</th><th scope="col">Trend</th></tr>
+            <tr>
+              <th scope="col">Window</th>
+              <th scope="col">Mean</th>
+              <th scope="col">Median</th>
+              <th scope="col">Min</th>
+              <th scope="col">Max</th>
+              <th scope="col">Std dev</th>
+              <th scope="col">Readings</th>
+              <th scope="col">Trend</th>
+            </tr>
           </thead>
           <tbody>
             {windows.map(([label, stats]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>
-                <td>{cell(stats?.avg)}</td><td>{cell(stats?.median)}</td><td>{cell(stats?.min)}</td><td>{cell(stats?.max)}</td><td>{cell(stats?.std)}</td>
+                <td>{cell(stats?.avg)}</td>
+                <td>{cell(stats?.median)}</td>
+                <td>{cell(stats?.min)}</td>
+                <td>{cell(stats?.max)}</td>
+                <td>{cell(stats?.std)}</td>
                 <td>{stats?.count?.toLocaleString() ?? "—"}</td>
                 <td>{stats?.trend ? `${TREND_ARROWS[stats.trend]} ${stats.trend}` : "—"}</td>
               </tr>
@@ -172,17 +274,19 @@ function StatsTable({ device }: { device: Device }) {
 }
 
 function TrendPanel({ device }: { device: Device }) {
-  const lastReading = device.lastReading?.timestamp;
-  const trend = useApi(() => get<TrendAnalysis>(`/api/analytics/trends/${device.deviceId}`), [device.deviceId, lastReading?.slice(0, 15)]);
+  const trend = useQuery({ ...trendQuery(device.deviceId), refetchInterval: TREND_REFRESH_MS });
   const t = trend.data;
   return (
     <section className="card" aria-label="Trend and forecast">
       <h2>Trend and forecast</h2>
-      <Notice loading={trend.loading && !t} error={trend.error} />
+      <Notice loading={trend.isPending} error={trend.error} />
       {t && (
         <dl className="facts">
           <dt>Trend (24 h)</dt>
-          <dd>{t.trend ? `${TREND_ARROWS[t.trend]} ${t.trend}` : "—"} ({formatValue(t.slopePerHour, device.unit, 3)} per hour)</dd>
+          <dd>
+            {t.trend ? `${TREND_ARROWS[t.trend]} ${t.trend}` : "—"} ({formatValue(t.slopePerHour, device.unit, 3)} per
+            hour)
+          </dd>
           {t.forecast.map((f) => (
             <div key={f.minutes} className="fact">
               <dt>In {f.minutes} min</dt>
@@ -203,36 +307,44 @@ function TrendPanel({ device }: { device: Device }) {
 
 export function DeviceView() {
   const { deviceId = "" } = useParams();
-  const [version, setVersion] = useState(0);
-  const details = useApi(() => get<{ device: Device }>(`/api/devices/${encodeURIComponent(deviceId)}`).then((d) => d.device), [deviceId, version], STATS_REFRESH_MS);
+  const details = useQuery({ ...deviceQuery(deviceId), refetchInterval: STATS_REFRESH_MS });
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
-  const openAlerts = useStore(live, (s) => s.alerts);
-  const alertHistory = useApi(
-    () => get<{ alerts: Alert[] }>(`/api/alerts/history${query({ deviceId, limit: 100 })}`).then((d) => d.alerts),
-    [deviceId, version, openAlerts],
-  );
+  const alertHistory = useQuery(alertHistoryQuery({ deviceId, limit: ALERT_HISTORY_LIMIT }));
   // Live fields (value, status, alert status) over the details (1 h / 24 h statistics).
   const device = useMemo<Device | null>(() => {
     if (!details.data) return liveDevice ?? null;
-    return liveDevice ? { ...details.data, ...liveDevice, stats: { ...details.data.stats, ...liveDevice.stats, "1h": details.data.stats["1h"], "24h": details.data.stats["24h"] } } : details.data;
+    return liveDevice
+      ? {
+          ...details.data,
+          ...liveDevice,
+          stats: {
+            ...details.data.stats,
+            ...liveDevice.stats,
+            "1h": details.data.stats["1h"],
+            "24h": details.data.stats["24h"],
+          },
+        }
+      : details.data;
   }, [details.data, liveDevice]);
 
   if (!device) {
     return (
       <section className="card">
         <Link to="/">← Overview</Link>
-        <Notice loading={details.loading} error={details.error} />
+        <Notice loading={details.isPending} error={details.error} />
       </section>
     );
   }
   return (
-    <div className="device-view">
+    // Keyed by device: another device's page starts from its own chart range, not this one's.
+    <div className="device-view" key={device.deviceId}>
       <header className="page-head">
         <Link to="/">← Overview</Link>
         <h1>{device.name ?? device.deviceId}</h1>
         <p className="muted">
           {device.deviceId} · {titleCase(device.type)} · {device.location} · {titleCase(device.status)} · now{" "}
-          <strong data-testid="device-value">{formatValue(device.lastReading?.value ?? null, device.unit, 2)}</strong> at {formatTime(device.lastReading?.timestamp)}
+          <strong data-testid="device-value">{formatValue(device.lastReading?.value ?? null, device.unit, 2)}</strong>{" "}
+          at {formatTime(device.lastReading?.timestamp)}
         </p>
       </header>
       <div className="chart-grid">
@@ -245,9 +357,14 @@ export function DeviceView() {
       </div>
       <section className="card" aria-label="Configuration">
         <h2>Configuration</h2>
-        <ConfigEditor device={device} onSaved={() => setVersion((v) => v + 1)} />
+        <ConfigEditor device={device} />
       </section>
-      <AlertsTable title="Alert history" name={`${device.deviceId}-alerts`} alerts={alertHistory.data ?? []} showDevice={false} onChanged={() => setVersion((v) => v + 1)} />
+      <AlertsTable
+        title="Alert history"
+        name={`${device.deviceId}-alerts`}
+        alerts={alertHistory.data?.alerts ?? []}
+        showDevice={false}
+      />
     </div>
   );
 }

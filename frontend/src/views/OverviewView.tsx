@@ -1,10 +1,12 @@
 // The overview (`/`): five live device cards, system health, open alerts, key figures.
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo } from "react";
 import { Link } from "react-router-dom";
+import { dashboardQuery } from "../api/queries";
 import { DeviceCard } from "../components/DeviceCard";
 import { Notice } from "../components/Notice";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
-import { live, refreshDashboard, seedLive } from "../state/app";
+import { live, seedLive } from "../state/app";
 import { sortAlerts } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, titleCase } from "../util/format";
@@ -25,32 +27,43 @@ export function OverviewView() {
   const devicesById = useStore(live, (s) => s.devices);
   const series = useStore(live, (s) => s.series);
   const alertsById = useStore(live, (s) => s.alerts);
-  const dashboard = useStore(live, (s) => s.dashboard);
+  const { data: dashboard } = useQuery({ ...dashboardQuery(), refetchInterval: DASHBOARD_REFRESH_MS });
   const system = useStore(live, (s) => s.system);
-  const devices = useMemo(() => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)), [devicesById]);
+  const devices = useMemo(
+    () => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
+    [devicesById],
+  );
   const alerts = useMemo(() => sortAlerts(Object.values(alertsById)), [alertsById]);
   const deviceKey = devices.map((d) => d.deviceId).join(",");
 
   useEffect(() => {
     // The sparklines start from the last minutes of history.
-    if (deviceKey) deviceKey.split(",").forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
+    if (deviceKey)
+      deviceKey.split(",").forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
   }, [deviceKey]);
-
-  useEffect(() => {
-    const timer = setInterval(() => refreshDashboard().catch(() => undefined), DASHBOARD_REFRESH_MS);
-    return () => clearInterval(timer);
-  }, []);
 
   const online = devices.filter((d) => d.status !== "offline").length;
   return (
     <div className="overview">
       <h1 className="visually-hidden">Overview</h1>
       <section className="kpis card" aria-label="Key figures">
-        <Kpi label="readings / min" value={dashboard?.readings.perMinute ?? "—"} hint="Readings stored in the last minute" />
+        <Kpi
+          label="readings / min"
+          value={dashboard?.readings.perMinute ?? "—"}
+          hint="Readings stored in the last minute"
+        />
         <Kpi label="devices online" value={devices.length ? `${online} / ${devices.length}` : "—"} />
         <Kpi label="open alerts" value={alerts.length} />
-        <Kpi label="MTTA (24 h)" value={formatDuration(dashboard?.alerts.mttaSeconds24h)} hint="Mean time to acknowledge, last 24 hours" />
-        <Kpi label="MTTR (24 h)" value={formatDuration(dashboard?.alerts.mttrSeconds24h)} hint="Mean time to resolve, last 24 hours" />
+        <Kpi
+          label="MTTA (24 h)"
+          value={formatDuration(dashboard?.alerts.mttaSeconds24h)}
+          hint="Mean time to acknowledge, last 24 hours"
+        />
+        <Kpi
+          label="MTTR (24 h)"
+          value={formatDuration(dashboard?.alerts.mttrSeconds24h)}
+          hint="Mean time to resolve, last 24 hours"
+        />
       </section>
 
       <section className="device-grid" aria-label="Devices">
@@ -75,7 +88,8 @@ export function OverviewView() {
                 <li key={alert.id} className={`sev-${alert.severity}`}>
                   <span className={`pill ${alert.severity}`}>{alert.severity}</span>
                   <span>
-                    <Link to={`/devices/${alert.deviceId}`}>{alert.deviceId}</Link> {titleCase(alert.type)} · {titleCase(alert.status)}
+                    <Link to={`/devices/${alert.deviceId}`}>{alert.deviceId}</Link> {titleCase(alert.type)} ·{" "}
+                    {titleCase(alert.status)}
                   </span>
                   <span className="muted small">{formatTime(alert.triggeredAt)}</span>
                 </li>
@@ -87,17 +101,26 @@ export function OverviewView() {
         <section className="card" aria-label="System health">
           <header className="card-header">
             <h2>System health</h2>
-            <span className={`pill ${system?.status === "healthy" ? "ok" : system ? "high" : "none"}`}>{system?.status ?? "unknown"}</span>
+            <span className={`pill ${system?.status === "healthy" ? "ok" : system ? "high" : "none"}`}>
+              {system?.status ?? "unknown"}
+            </span>
           </header>
           <ul className="health-list">
             {Object.entries(system?.dependencies ?? {}).map(([name, dependency]) => (
               <li key={name}>
-                <span className={`dot ${dependency.status === "healthy" || dependency.status === "running" ? "ok" : "bad"}`} aria-hidden="true" />
+                <span
+                  className={`dot ${dependency.status === "healthy" || dependency.status === "running" ? "ok" : "bad"}`}
+                  aria-hidden="true"
+                />
                 {titleCase(name)} <span className="muted">{dependency.status}</span>
               </li>
             ))}
           </ul>
-          <p className="muted small">{system ? `Checked ${formatTime(system.timestamp)}; every 5 s while connected.` : "Waiting for the first status…"}</p>
+          <p className="muted small">
+            {system
+              ? `Checked ${formatTime(system.timestamp)}; every 5 s while connected.`
+              : "Waiting for the first status…"}
+          </p>
         </section>
       </div>
     </div>

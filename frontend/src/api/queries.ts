@@ -1,0 +1,134 @@
+// Every REST read the views make, as TanStack Query options. Keys are built here only, broadest part first,
+// so that invalidating a prefix (queryKeys.alerts, say) marks everything under it stale.
+import { queryOptions } from "@tanstack/react-query";
+import { get, query, request } from "./client";
+import type { Alert, Dashboard, Device, HistoryPage, Silence, Summary, SystemMetrics, TrendAnalysis } from "./types";
+
+export const SUMMARY_DAYS = 7; // the service's default window for /api/analytics/summary
+const ALERT_PAGE_LIMIT = 500; // the service's largest page
+
+export interface AlertFilters {
+  status: string; // "open", "all" or one status
+  severity: string; // "" for any
+  deviceId: string;
+  type: string;
+}
+
+export interface AlertHistoryFilters {
+  deviceId?: string;
+  days?: number; // the same UTC days as the summary; every alert when absent
+  limit?: number;
+}
+
+/** A page of alerts, newest first, with how many match in all (more than the page when it is truncated). */
+export interface AlertPage {
+  alerts: Alert[];
+  total: number;
+}
+
+export type Resolution = "raw" | "1m" | "5m" | "1h" | "auto";
+
+export const queryKeys = {
+  devices: ["devices"] as const,
+  deviceList: () => [...queryKeys.devices, "list"] as const,
+  device: (deviceId: string) => [...queryKeys.devices, "detail", deviceId] as const,
+  history: (deviceId: string, window: Record<string, string | number>) => ["history", deviceId, window] as const,
+  trends: ["trends"] as const,
+  trend: (deviceId: string) => [...queryKeys.trends, deviceId] as const,
+  alerts: ["alerts"] as const,
+  alertList: (filters: AlertFilters) => [...queryKeys.alerts, "list", filters] as const,
+  alertHistory: (filters: AlertHistoryFilters) => [...queryKeys.alerts, "history", filters] as const,
+  silences: ["silences"] as const,
+  dashboard: ["metrics", "dashboard"] as const,
+  systemMetrics: ["metrics", "system"] as const,
+  summaries: ["summary"] as const,
+  summary: (days: number) => [...queryKeys.summaries, days] as const,
+};
+
+/** Midnight UTC `days - 1` days ago: where the summary's window starts (today is included). */
+export function summaryStart(days: number, now = new Date()): string {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  return new Date(today - (days - 1) * 86_400_000).toISOString();
+}
+
+const devicePath = (deviceId: string) => `/api/devices/${encodeURIComponent(deviceId)}`;
+
+export const devicesQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.deviceList(),
+    queryFn: () => get<{ devices: Device[] }>("/api/devices").then((d) => d.devices),
+  });
+
+/** One device with its 1 h and 24 h statistics. */
+export const deviceQuery = (deviceId: string) =>
+  queryOptions({
+    queryKey: queryKeys.device(deviceId),
+    queryFn: () => get<{ device: Device }>(devicePath(deviceId)).then((d) => d.device),
+  });
+
+/** A device's readings between two instants (a chart's range). */
+export const historyQuery = (deviceId: string, from: string, to: string, resolution: Resolution = "auto") =>
+  queryOptions({
+    queryKey: queryKeys.history(deviceId, { from, to, resolution }),
+    queryFn: () => get<HistoryPage>(`${devicePath(deviceId)}/history${query({ from, to, resolution, limit: 2000 })}`),
+  });
+
+/** A device's readings of the last `hours`, counted from when the request is made (so the key stays put). */
+export const recentHistoryQuery = (deviceId: string, hours: number, resolution: Resolution) =>
+  queryOptions({
+    queryKey: queryKeys.history(deviceId, { hours, resolution }),
+    queryFn: () => {
+      const from = new Date(Date.now() - hours * 3600_000).toISOString();
+      return get<HistoryPage>(`${devicePath(deviceId)}/history${query({ from, resolution, limit: 2000 })}`);
+    },
+  });
+
+export const trendQuery = (deviceId: string) =>
+  queryOptions({
+    queryKey: queryKeys.trend(deviceId),
+    queryFn: () => get<TrendAnalysis>(`/api/analytics/trends/${encodeURIComponent(deviceId)}`),
+  });
+
+/** The alerts list (open ones by default), filtered; at most one page of the newest. */
+export const alertsQuery = (filters: AlertFilters) =>
+  queryOptions({
+    queryKey: queryKeys.alertList(filters),
+    queryFn: () =>
+      get<{ alerts: Alert[] }>(`/api/alerts${query({ ...filters, limit: ALERT_PAGE_LIMIT })}`).then((d) => d.alerts),
+  });
+
+/** Alerts of any status, newest first, with the total that matched (meta.totalAlerts). */
+export const alertHistoryQuery = (filters: AlertHistoryFilters) =>
+  queryOptions({
+    queryKey: queryKeys.alertHistory(filters),
+    queryFn: async (): Promise<AlertPage> => {
+      const from = filters.days ? summaryStart(filters.days) : undefined;
+      const limit = filters.limit ?? ALERT_PAGE_LIMIT;
+      const reply = await request<{ alerts: Alert[] }>(
+        "GET",
+        `/api/alerts/history${query({ deviceId: filters.deviceId, from, limit })}`,
+      );
+      const total = typeof reply.meta.totalAlerts === "number" ? reply.meta.totalAlerts : reply.data.alerts.length;
+      return { alerts: reply.data.alerts, total };
+    },
+  });
+
+export const silencesQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.silences,
+    queryFn: () => get<{ silences: Silence[] }>("/api/silences").then((d) => d.silences),
+  });
+
+/** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h. */
+export const dashboardQuery = () =>
+  queryOptions({ queryKey: queryKeys.dashboard, queryFn: () => get<Dashboard>("/api/metrics/dashboard") });
+
+export const systemMetricsQuery = () =>
+  queryOptions({ queryKey: queryKeys.systemMetrics, queryFn: () => get<SystemMetrics>("/api/metrics/system") });
+
+/** Per device and UTC day: readings, alerts by type, MTTA/MTTR; and the totals over all of them. */
+export const summaryQuery = (days = SUMMARY_DAYS) =>
+  queryOptions({
+    queryKey: queryKeys.summary(days),
+    queryFn: () => get<Summary>(`/api/analytics/summary${query({ days })}`),
+  });
