@@ -1,3 +1,4 @@
+import { operatorSession } from "../test-fixtures";
 import { live, session } from "../state/app";
 import { initialLive } from "../state/live";
 import { stubApi, WithMeta } from "../test-api";
@@ -77,7 +78,7 @@ describe("syncQueryCache", () => {
     expect(state(client, silences)).toBe(true);
 
     client.setQueryData(silences, []); // fresh again
-    session.update(() => ({ token: "t", username: "olga", role: "operator", expiresAt: "2999-01-01T00:00:00Z" }));
+    session.update(() => operatorSession);
     expect(state(client, silences)).toBe(true);
     stop();
   });

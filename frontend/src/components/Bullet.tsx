@@ -27,7 +27,7 @@ export function zone(config: DeviceConfig, value: number | null): "normal" | "wa
   return "normal";
 }
 
-export function Bullet({ config, value, unit }: { config: DeviceConfig; value: number | null; unit: string }) {
+export function Bullet({ config, value, unit }: { config: DeviceConfig; value: number | null; unit: string | null }) {
   const [low, high] = bulletScale(config, value);
   const x = (v: number) => `${(((Math.min(Math.max(v, low), high) - low) / (high - low)) * 100).toFixed(2)}%`;
   const band = config.normalMin ?? low;

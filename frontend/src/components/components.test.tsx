@@ -1,8 +1,7 @@
 import { fireEvent, screen } from "@testing-library/react";
-import type { Alert } from "../api/types";
 import { live, outbox, session } from "../state/app";
 import { initialLive } from "../state/live";
-import { device } from "../test-fixtures";
+import { alert, device, operatorSession } from "../test-fixtures";
 import { renderWithProviders } from "../test-render";
 import { AlertsTable } from "./AlertsTable";
 import { bulletScale, zone } from "./Bullet";
@@ -10,20 +9,8 @@ import { ConfigEditor } from "./ConfigEditor";
 import { DeviceCard } from "./DeviceCard";
 import { Layout } from "./Layout";
 
-const alert: Alert = {
-  id: "alert-001",
-  deviceId: "device-002",
-  type: "high_pressure",
-  message: "above threshold",
-  severity: "high",
-  value: 58.5,
-  threshold: 55,
-  status: "triggered",
-  triggeredAt: "2026-11-30T10:05:00.000Z",
-  acknowledgedAt: null,
-  resolvedAt: null,
-};
-const operator = { token: "t", username: "olga", role: "operator" as const, expiresAt: "2999-01-01T00:00:00Z" };
+const high = alert({ type: "threshold_exceeded" });
+const operator = operatorSession;
 
 afterEach(() => {
   session.update(() => null);
@@ -66,14 +53,14 @@ describe("Bullet", () => {
 
 describe("AlertsTable", () => {
   it("is read-only for viewers", () => {
-    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
-    expect(screen.getByText("High pressure")).toBeTruthy();
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[high]} />);
+    expect(screen.getByText("Threshold exceeded")).toBeTruthy();
     expect(screen.queryByRole("button", { name: "Acknowledge" })).toBeNull();
   });
 
   it("asks an operator to confirm, with an optional note", () => {
     session.update(() => operator);
-    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[high]} />);
     fireEvent.click(screen.getByRole("button", { name: "Acknowledge" }));
     const dialog = screen.getByRole("dialog", { name: "Acknowledge alert-001?" });
     expect(dialog.querySelector("textarea")).toBeTruthy();
@@ -83,7 +70,7 @@ describe("AlertsTable", () => {
 
   it("keeps focus in the note while the operator types, and gives it back after", () => {
     session.update(() => operator);
-    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[alert]} />);
+    renderWithProviders(<AlertsTable title="Open alerts" name="alerts" alerts={[high]} />);
     const acknowledge = screen.getByRole("button", { name: "Acknowledge" });
     acknowledge.focus();
     fireEvent.click(acknowledge);

@@ -83,7 +83,7 @@ export async function seedLive(deviceId: string, windowMs: number): Promise<void
     seedSeries(
       state,
       deviceId,
-      page.readings.map((r) => ({ t: Date.parse(r.timestamp), v: r.value })),
+      page.readings.flatMap((r) => (r.value === null ? [] : [{ t: Date.parse(r.timestamp), v: r.value }])),
     ),
   );
 }

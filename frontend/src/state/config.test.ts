@@ -26,4 +26,10 @@ describe("the configuration form", () => {
       normalMin: "must be above alert below",
     });
   });
+
+  it("takes its limits from the service's contract: a sensitivity must be more than 0", () => {
+    const { problems } = checkConfig({ ...toForm(current), anomalySensitivity: "0" }, current);
+    expect(problems).toEqual({ anomalySensitivity: "more than 0" });
+    expect(checkConfig({ ...toForm(current), anomalySensitivity: "0.5" }, current).problems).toEqual({});
+  });
 });

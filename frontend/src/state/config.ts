@@ -1,67 +1,42 @@
 // The device configuration form: text fields in, a validated PUT body or the problems out (pure).
-import type { DeviceConfig } from "../api/types";
+import { LIMITS, type DeviceConfig } from "../api/types";
 
-export interface ConfigField {
-  key: keyof DeviceConfig;
-  label: string;
+type Key = keyof typeof LIMITS.ConfigUpdate & keyof DeviceConfig;
+
+/** The bounds the service checks (minimum, exclusiveMinimum, maximum, integer, nullable), from its contract. */
+interface Limits {
   integer?: boolean;
   nullable?: boolean;
-  min?: number;
-  max?: number;
-  hint: string;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  maximum?: number;
 }
 
+export interface ConfigField {
+  key: Key;
+  label: string;
+  hint: string;
+  limits: Limits;
+}
+
+const field = (key: Key, label: string, hint: string): ConfigField => ({
+  key,
+  label,
+  hint,
+  limits: LIMITS.ConfigUpdate[key],
+});
+
 export const CONFIG_FIELDS: ConfigField[] = [
-  { key: "alertMin", label: "Alert below", nullable: true, hint: "An alert opens under this value (empty: none)" },
-  { key: "normalMin", label: "Normal from", nullable: true, hint: "Lower end of the normal range" },
-  { key: "normalMax", label: "Normal to", nullable: true, hint: "Upper end of the normal range" },
-  { key: "alertMax", label: "Alert above", nullable: true, hint: "An alert opens over this value (empty: none)" },
-  {
-    key: "breachCount",
-    label: "Breaches before alert",
-    integer: true,
-    min: 1,
-    max: 10000,
-    hint: "Consecutive readings past a threshold",
-  },
-  {
-    key: "clearAfterS",
-    label: "Clear after (s)",
-    integer: true,
-    min: 0,
-    max: 604800,
-    hint: "Seconds back in range before auto-resolve",
-  },
-  {
-    key: "hysteresisPct",
-    label: "Hysteresis (%)",
-    min: 0,
-    max: 100,
-    hint: "How far back inside the limit counts as clear",
-  },
-  {
-    key: "anomalySensitivity",
-    label: "Anomaly sensitivity",
-    min: 0,
-    max: 100,
-    hint: "Robust z-score (MAD) that counts as an anomaly",
-  },
-  {
-    key: "trendHorizonS",
-    label: "Trend horizon (s)",
-    integer: true,
-    min: 1,
-    max: 604800,
-    hint: "Warn when the trend crosses a limit within this",
-  },
-  {
-    key: "offlineTimeoutS",
-    label: "Offline after (s)",
-    integer: true,
-    min: 1,
-    max: 604800,
-    hint: "Silence before the device counts as offline",
-  },
+  field("alertMin", "Alert below", "An alert opens under this value (empty: none)"),
+  field("normalMin", "Normal from", "Lower end of the normal range"),
+  field("normalMax", "Normal to", "Upper end of the normal range"),
+  field("alertMax", "Alert above", "An alert opens over this value (empty: none)"),
+  field("breachCount", "Breaches before alert", "Consecutive readings past a threshold"),
+  field("clearAfterS", "Clear after (s)", "Seconds back in range before auto-resolve"),
+  field("hysteresisPct", "Hysteresis (%)", "How far back inside the limit counts as clear"),
+  field("anomalySensitivity", "Anomaly sensitivity", "Robust z-score (MAD) that counts as an anomaly"),
+  field("trendHorizonS", "Trend horizon (s)", "Warn when the trend crosses a limit within this"),
+  field("offlineTimeoutS", "Offline after (s)", "Silence before the device counts as offline"),
 ];
 
 export type ConfigForm = Record<keyof DeviceConfig, string>;
@@ -83,15 +58,13 @@ export function checkConfig(form: ConfigForm, current: DeviceConfig): ConfigChec
   for (const field of CONFIG_FIELDS) {
     const text = (form[field.key] ?? "").trim();
     if (text === "") {
-      if (field.nullable) values[field.key] = null;
+      if (field.limits.nullable) values[field.key] = null;
       else problems[field.key] = "required";
       continue;
     }
     const value = Number(text);
-    if (!Number.isFinite(value)) problems[field.key] = "not a number";
-    else if (field.integer && !Number.isInteger(value)) problems[field.key] = "a whole number";
-    else if (field.min !== undefined && value < field.min) problems[field.key] = `at least ${field.min}`;
-    else if (field.max !== undefined && value > field.max) problems[field.key] = `at most ${field.max}`;
+    const problem = outOfLimits(value, field.limits);
+    if (problem) problems[field.key] = problem;
     else values[field.key] = value;
   }
   // The service's rule: alertMin < normalMin < normalMax < alertMax, for the limits that are set.
@@ -106,6 +79,17 @@ export function checkConfig(form: ConfigForm, current: DeviceConfig): ConfigChec
     if (value !== current[key]) (body as Record<string, number | null>)[key] = value;
   }
   return { body, problems };
+}
+
+/** What is wrong with a number, by the contract's limits; null when nothing. */
+export function outOfLimits(value: number, limits: Limits): string | null {
+  if (!Number.isFinite(value)) return "not a number";
+  if (limits.integer && !Number.isInteger(value)) return "a whole number";
+  if (limits.minimum !== undefined && value < limits.minimum) return `at least ${limits.minimum}`;
+  if (limits.exclusiveMinimum !== undefined && value <= limits.exclusiveMinimum)
+    return `more than ${limits.exclusiveMinimum}`;
+  if (limits.maximum !== undefined && value > limits.maximum) return `at most ${limits.maximum}`;
+  return null;
 }
 
 const labelOf = (key: keyof DeviceConfig) => CONFIG_FIELDS.find((f) => f.key === key)?.label.toLowerCase() ?? key;

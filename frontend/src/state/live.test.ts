@@ -1,5 +1,5 @@
 import type { Alert } from "../api/types";
-import { device } from "../test-fixtures";
+import { alert as openAlert, alertEvent, device, sensorData } from "../test-fixtures";
 import {
   appendPoint,
   applyAlertEvent,
@@ -13,12 +13,7 @@ import {
   worstSeverity,
 } from "./live";
 
-const reading = (value: number, timestamp: string) => ({
-  deviceId: "device-001",
-  timestamp,
-  data: { value, unit: "celsius", status: "normal" },
-  stats: { avg: value, trend: "increasing" as const },
-});
+const reading = (value: number, timestamp: string) => sensorData(value, timestamp);
 
 describe("live buffers", () => {
   it("keeps at most LIVE_POINTS points, the newest", () => {
@@ -58,20 +53,11 @@ describe("sensor data", () => {
 });
 
 describe("alert events", () => {
-  const event = {
-    alertId: "alert-007",
-    deviceId: "device-001",
-    type: "high_temperature",
-    severity: "high" as const,
-    message: "too hot",
-    value: 90,
-    threshold: 85,
-    timestamp: "2026-11-30T10:00:00.000Z",
-  };
+  const event = alertEvent();
 
   it("opens, acknowledges and resolves, tracking the last sequence and the device's alert status", () => {
     let state = setDevices(initialLive, [device()]);
-    state = applyAlertEvent(state, { ...event, status: "triggered", action: "triggered", sequence: 4 }, false);
+    state = applyAlertEvent(state, { ...event, sequence: 4 }, false);
     expect(state.alerts["alert-007"].status).toBe("triggered");
     expect(state.devices["device-001"].alertStatus).toBe("high");
     state = applyAlertEvent(
@@ -91,7 +77,7 @@ describe("alert events", () => {
       acknowledgedBy: "olga",
       triggeredAt: event.timestamp,
     });
-    state = applyAlertEvent(state, { ...event, action: "resolved", sequence: 6 }, true);
+    state = applyAlertEvent(state, { ...event, status: "resolved", action: "resolved", sequence: 6 }, true);
     expect(state.alerts["alert-007"]).toBeUndefined();
     expect(state.devices["device-001"].alertStatus).toBe("normal");
     expect(state.lastSequence).toBe(6);
@@ -109,7 +95,7 @@ describe("alert events", () => {
       severity: Alert["severity"],
       triggeredAt: string,
       status: Alert["status"] = "triggered",
-    ): Alert => ({ ...event, id, severity, triggeredAt, status, acknowledgedAt: null, resolvedAt: null });
+    ): Alert => openAlert({ id, deviceId: event.deviceId, severity, triggeredAt, status });
     const alerts = [
       alert("a", "low", "2026-11-30T10:00:00Z"),
       alert("b", "critical", "2026-11-30T09:00:00Z"),

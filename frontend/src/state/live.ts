@@ -84,8 +84,7 @@ export function setOpenAlerts(state: LiveState, alerts: Alert[]): LiveState {
 
 /** An alert change from Socket.IO (live or replayed) applied to the open alerts. */
 export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: boolean): LiveState {
-  const lastSequence =
-    event.sequence !== undefined ? Math.max(state.lastSequence ?? 0, event.sequence) : state.lastSequence;
+  const lastSequence = event.sequence !== null ? Math.max(state.lastSequence ?? 0, event.sequence) : state.lastSequence;
   const alerts = { ...state.alerts };
   const status = resolved ? "resolved" : (event.status ?? "triggered");
   if (status === "resolved") {
@@ -106,7 +105,10 @@ export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: b
         status === "acknowledged" ? (known?.acknowledgedAt ?? event.timestamp) : (known?.acknowledgedAt ?? null),
       acknowledgedBy:
         status === "acknowledged" ? (event.actor ?? known?.acknowledgedBy ?? null) : (known?.acknowledgedBy ?? null),
+      escalatedAt: status === "escalated" ? (known?.escalatedAt ?? event.timestamp) : (known?.escalatedAt ?? null),
       resolvedAt: null,
+      resolvedBy: null,
+      details: event.details,
     };
   }
   const devices = { ...state.devices };
@@ -125,7 +127,7 @@ export function applyDeviceStatus(state: LiveState, deviceId: string, online: bo
 const SEVERITY_ORDER = ["critical", "high", "medium", "low"] as const;
 
 /** The worst open severity of a device, or "normal". */
-export function worstSeverity(alerts: Alert[], deviceId: string): string {
+export function worstSeverity(alerts: Alert[], deviceId: string): Device["alertStatus"] {
   const severities = new Set(alerts.filter((a) => a.deviceId === deviceId).map((a) => a.severity));
   return SEVERITY_ORDER.find((s) => severities.has(s)) ?? "normal";
 }

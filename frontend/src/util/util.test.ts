@@ -2,7 +2,7 @@ import { toCsv } from "./csv";
 import { formatDuration, formatValue, unitLabel } from "./format";
 import { hourlyMeans, lastHours, percentOfNormal } from "../views/heatmap";
 import { alertTypes, countByDay, countByTypeFromSummary, daysBetween } from "../views/alertAnalytics";
-import { device } from "../test-fixtures";
+import { alert as openAlert, device } from "../test-fixtures";
 import type { Alert, Summary } from "../api/types";
 
 describe("csv", () => {
@@ -54,19 +54,8 @@ describe("heatmap", () => {
 });
 
 describe("alert analytics", () => {
-  const alert = (triggeredAt: string, severity: Alert["severity"]): Alert => ({
-    id: triggeredAt,
-    deviceId: "d",
-    type: "t",
-    message: "",
-    severity,
-    value: 1,
-    threshold: 1,
-    status: "triggered",
-    triggeredAt,
-    acknowledgedAt: null,
-    resolvedAt: null,
-  });
+  const alert = (triggeredAt: string, severity: Alert["severity"]): Alert =>
+    openAlert({ id: triggeredAt, severity, triggeredAt });
 
   it("counts alerts by UTC day and group", () => {
     const days = daysBetween("2026-11-29", "2026-11-30");

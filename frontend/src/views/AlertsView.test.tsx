@@ -1,3 +1,4 @@
+import { alert } from "../test-fixtures";
 import { screen, within } from "@testing-library/react";
 import type { Alert, Summary } from "../api/types";
 import { stubApi, WithMeta } from "../test-api";
@@ -10,19 +11,8 @@ const today = new Date().toISOString().slice(0, 10);
 const at = (time: string) => `${today}T${time}Z`;
 
 // Acknowledged a minute after triggering: a mean over this page would say 1 min.
-const alert = (id: string): Alert => ({
-  id,
-  deviceId: "device-002",
-  type: "threshold_high",
-  message: "above threshold",
-  severity: "high",
-  value: 58.5,
-  threshold: 55,
-  status: "acknowledged",
-  triggeredAt: at("00:00:00"),
-  acknowledgedAt: at("00:01:00"),
-  resolvedAt: null,
-});
+const acknowledged = (id: string): Alert =>
+  alert({ id, status: "acknowledged", triggeredAt: at("00:00:00"), acknowledgedAt: at("00:01:00") });
 
 const summary: Summary = {
   from: today,
@@ -36,7 +26,10 @@ describe("AlertsView", () => {
   it("shows MTTA and MTTR as the service computes them over every alert, not over the page it lists", async () => {
     stubApi({
       "/api/alerts": { alerts: [] },
-      "/api/alerts/history": new WithMeta({ alerts: [alert("alert-1"), alert("alert-2")] }, { totalAlerts: 812 }),
+      "/api/alerts/history": new WithMeta(
+        { alerts: [acknowledged("alert-1"), acknowledged("alert-2")] },
+        { totalAlerts: 812 },
+      ),
       "/api/analytics/summary": summary,
       "/api/silences": { silences: [] },
     });

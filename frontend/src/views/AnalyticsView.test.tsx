@@ -25,6 +25,10 @@ const system = (changes: Partial<SystemMetrics>): SystemMetrics => ({
 
 const trend: TrendAnalysis = {
   deviceId: "device-001",
+  window: "24h",
+  slopePerSecond: 0.5 / 3600,
+  lastReading: null,
+  thresholds: { alertMin: 15, alertMax: 85 },
   count: 100,
   avg: 50,
   min: 40,

@@ -221,7 +221,7 @@ function HistoryChart({ device }: { device: Device }) {
 }
 
 function StatsTable({ device }: { device: Device }) {
-  const windows: [string, WindowStats | undefined][] = [
+  const windows: [string, WindowStats | null | undefined][] = [
     ["1 h", device.stats["1h"]],
     ["24 h", device.stats["24h"]],
   ];

@@ -18,6 +18,7 @@ export function lastHours(hours: number, now = Date.now()): number[] {
 export function hourlyMeans(points: HistoryPoint[], hours: number[]): (number | null)[] {
   const sums = new Map<number, { total: number; weight: number }>();
   for (const point of points) {
+    if (point.value === null) continue; // a bucket without readings
     const weight = point.count ?? 1;
     const slot = sums.get(hourOf(point.timestamp)) ?? { total: 0, weight: 0 };
     slot.total += point.value * weight;
