@@ -13,7 +13,7 @@ DASHBOARD := frontend/dist/index.html
 DASHBOARD_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 NODE_MODULES := frontend/node_modules/.package-lock.json
 
-.PHONY: up test bench java chromium node dashboard clean
+.PHONY: up test lint generate bench java chromium node dashboard clean
 
 up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
@@ -21,6 +21,18 @@ up: $(INSTALLED) $(DASHBOARD)
 test: $(INSTALLED) java chromium $(DASHBOARD)
 	cd frontend && npm test --silent
 	$(BIN)/pytest
+
+# Style, types and layering, Python and dashboard; the generated files' freshness is a test (test_generated).
+lint: $(INSTALLED) $(NODE_MODULES)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	cd frontend && npm run --silent typecheck && npm run --silent lint && npm run --silent format:check
+
+# The files derived from the contracts (iotmon/core/contracts): JSON Schemas, TypeScript types, OpenAPI.
+generate: $(INSTALLED)
+	$(BIN)/iotmon generate
 
 bench: $(INSTALLED) java chromium $(DASHBOARD)
 	$(BIN)/python -m tests.bench

@@ -8,7 +8,7 @@ in, so that a function can decode and validate it in one pass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from cloudevents.http import CloudEvent
@@ -23,13 +23,23 @@ def _marshal(data: Any) -> bytes:
     return msgspec.json.encode(data)
 
 
-def encode(event: CloudEvent) -> KafkaMessage:
+class Encoded(NamedTuple):
+    """A Kafka record's parts: `ce_*` headers, key, value."""
+
+    headers: dict[str, bytes]
+    key: bytes | None
+    value: bytes
+
+
+def encode(event: CloudEvent) -> Encoded:
     """The record for one event; `datacontenttype` must be set (the binding needs it)."""
     message = to_binary(event, data_marshaller=_marshal)
-    key = message.key
-    if isinstance(key, str):
-        key = key.encode()
-    return KafkaMessage(message.headers, key, message.value)
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    headers = {
+        name: value if isinstance(value, bytes) else str(value).encode() for name, value in message.headers.items()
+    }
+    value = message.value.encode() if isinstance(message.value, str) else bytes(message.value)
+    return Encoded(headers, key, value)
 
 
 def decode(headers: Headers, key: bytes | str | None, value: bytes | None) -> CloudEvent:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cloudevents.http import CloudEvent
 
@@ -45,6 +45,7 @@ def retryable_status(status: int) -> bool:
     return status >= 500 or status in (404, 409, 429)
 
 
+@runtime_checkable
 class Function(Protocol):
     name: str  # the Knative Service name the manifests route to
     destination: str  # where the events go, for knativeerrordest
@@ -87,4 +88,4 @@ class InProcess:
 
 def as_function(name: str, target: Function | Core) -> Function:
     """A `Function` as is; a plain callable taking a batch, in-process."""
-    return target if hasattr(target, "attempt") else InProcess(name, target)  # type: ignore[return-value,arg-type]
+    return target if isinstance(target, Function) else InProcess(name, target)

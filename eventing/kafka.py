@@ -16,7 +16,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from confluent_kafka import Consumer as _KafkaConsumer
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # NewTopic is there, not in its __all__
 
 from eventing.binding import encode
 from eventing.transport import DeliveryError, Record
@@ -41,7 +41,7 @@ class KafkaTransport:
     def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
         # librdkafka's own log lines go through Python logging, so they are structured too.
-        self._base = {
+        self._base: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
             "logger": logging.getLogger("librdkafka"),
@@ -64,7 +64,7 @@ class KafkaTransport:
 
         for event in events:
             message = encode(event)
-            headers = list(message.headers.items())
+            headers: list[tuple[str, str | bytes | None]] = list(message.headers.items())
             while True:
                 try:
                     producer.produce(topic, message.value, message.key, headers=headers, on_delivery=report)
@@ -89,7 +89,7 @@ class KafkaTransport:
         missing = [
             NewTopic(name, num_partitions=partitions, replication_factor=-1) for name in names if name not in existing
         ]
-        for name, future in (admin.create_topics(missing) if missing else {}).items():
+        for future in (admin.create_topics(missing) if missing else {}).values():
             try:
                 future.result(timeout)
             except KafkaException as error:
@@ -132,12 +132,12 @@ class KafkaConsumer:
                 continue
             batch.append(
                 Record(
-                    topic=message.topic(),
-                    partition=message.partition(),
-                    offset=message.offset(),
-                    key=message.key(),
-                    headers=tuple(message.headers() or ()),
-                    value=message.value(),
+                    topic=message.topic() or self.topic,
+                    partition=message.partition() or 0,
+                    offset=message.offset() or 0,
+                    key=_bytes(message.key()),
+                    headers=_headers(message.headers()),
+                    value=_bytes(message.value()),
                 )
             )
         return batch
@@ -160,3 +160,14 @@ class KafkaConsumer:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _headers(
+    headers: dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None,
+) -> tuple[tuple[str, bytes], ...]:
+    pairs = headers.items() if isinstance(headers, dict) else headers or []
+    return tuple((name, _bytes(value) or b"") for name, value in pairs)

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -59,7 +59,7 @@ def lanes(records: Sequence[Record], events: Sequence[CloudEvent], ordered: bool
     if not ordered:
         return [[event] for event in events]
     by_partition: dict[tuple[str, int], list[CloudEvent]] = {}
-    for record, event in zip(records, events):
+    for record, event in zip(records, events, strict=True):
         by_partition.setdefault((record.topic, record.partition), []).append(event)
     return list(by_partition.values())
 
@@ -73,7 +73,7 @@ class Router:
         *,
         tick_seconds: float | None = None,
     ) -> None:
-        missing = {s.function for s in wiring.subscriptions + wiring.schedules} - set(functions)  # type: ignore[operator]
+        missing = {s.function for s in wiring.subscriptions + wiring.schedules} - set(functions)
         if missing:
             raise ValueError(f"the manifests route to functions that are not running: {sorted(missing)}")
         self.transport = transport
@@ -262,7 +262,7 @@ class Router:
             if failure is not None:
                 log.error("ping delivery failed", extra={"source": schedule.name, "error": failure.reason[:500]})
 
-    def _ticks(self, schedule: PingSchedule):  # type: ignore[no-untyped-def]
+    def _ticks(self, schedule: PingSchedule) -> Iterator[float]:
         if self.tick_seconds:
             next_at = time.time()
             while True:

@@ -117,7 +117,7 @@ def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
     """The readings a reading or batch event carries (wrapped or not), and a rejection for each bad one
     (or one for the whole event: another type, not JSON)."""
     event = unwrap(event)
-    data = event.get_data()
+    data = event.get_data() or b""
     content_type = event.get("datacontenttype") or JSON
     if not content_type.startswith(JSON):
         return [], [Rejection(f"data content type {content_type!r} is not {JSON}", as_json(data))]

@@ -51,7 +51,7 @@ class Delivery:
         """Seconds to wait before retry number `attempt` (1-based), as Knative computes it."""
         if self.backoff_policy == "linear":
             return self.backoff_delay * attempt
-        return self.backoff_delay * 2**attempt
+        return self.backoff_delay * 2.0**attempt
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ after the commit, then the seed's `alerts:active` is rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -29,7 +30,10 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+import psycopg
+import redis
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing import topics
 from eventing.events import alert_event
@@ -40,6 +44,7 @@ from iotmon.adapters.postgres import alerts, storage
 from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.keys import current
 from iotmon.core.alerts import DEVICE_OFFLINE
+from iotmon.core.contracts.alerts import AlertChange
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +67,8 @@ class EscalateCron:
 
     def __init__(
         self,
-        pool,  # type: ignore[no-untyped-def]
-        redis,
+        pool: ConnectionPool,
+        redis_client: redis.Redis,
         publisher: Publisher,
         *,
         escalate_after_s: float = 300.0,
@@ -72,7 +77,7 @@ class EscalateCron:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.pool = pool
-        self.redis = redis
+        self.redis = redis_client
         self.publisher = publisher
         self.escalate_after_s = escalate_after_s
         self.offline_timeout_s = offline_timeout_s
@@ -80,12 +85,13 @@ class EscalateCron:
         self.clock = clock
         self.last_tick: dict[str, Any] = {}
 
-    def __call__(self, events: Sequence[CloudEvent] = ()) -> list[dict[str, Any]]:
+    def __call__(self, events: Sequence[CloudEvent] = ()) -> list[AlertChange]:
         now = self.clock()
-        changes: list[dict[str, Any]] = []
+        changes: list[AlertChange] = []
         with self.pool.connection() as conn:
             with conn.transaction():
-                if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,)).fetchone()[0]:
+                (locked,) = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,)).fetchone() or (False,)
+                if not locked:
                     self.last_tick = {"skipped": True}
                     return []
                 changes += alerts.escalate_due(conn, now - timedelta(seconds=self.escalate_after_s), at=now)
@@ -97,7 +103,7 @@ class EscalateCron:
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
 
-    def _offline(self, conn, now: datetime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    def _offline(self, conn: psycopg.Connection, now: datetime) -> list[AlertChange]:
         devices = conn.execute(
             "SELECT device_id, offline_timeout_s, coalesce(status, 'active') FROM devices ORDER BY device_id"
         ).fetchall()
@@ -150,15 +156,13 @@ class EscalateCron:
                 changes.append(made)
         return changes
 
-    def _last_seen(self, conn, devices: list[str]) -> dict[str, datetime]:  # type: ignore[no-untyped-def]
+    def _last_seen(self, conn: psycopg.Connection, devices: list[str]) -> dict[str, datetime]:
         """Each device's last reading time: Redis's current value, else PostgreSQL (one query for the rest)."""
         seen: dict[str, datetime] = {}
-        for device, raw in zip(devices, self.redis.mget([current(device) for device in devices])):
+        for device, raw in zip(devices, self.redis.mget([current(device) for device in devices]), strict=True):
             if raw:
-                try:
+                with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: PostgreSQL knows
                     seen[device] = datetime.fromisoformat(json.loads(raw)["timestamp"])
-                except (ValueError, KeyError, TypeError):
-                    pass
         missing = [device for device in devices if device not in seen]
         if missing:
             rows = conn.execute(
@@ -169,7 +173,7 @@ class EscalateCron:
             seen.update({device: last for device, last in rows if last is not None})
         return seen
 
-    def _retain(self, conn, now: datetime) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    def _retain(self, conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
         params = {"now": now}
         partitions = [row[0] for row in conn.execute(RETENTION_SQL[0], params).fetchall()]
         stats, alerts_deleted, events = (conn.execute(query, params).rowcount for query in RETENTION_SQL[1:])

@@ -20,6 +20,7 @@ from functools import cache
 
 import msgspec
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing import topics
 from eventing.events import READING_BATCH, make_event, rejected_event
@@ -28,8 +29,8 @@ from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.postgres import storage
+from iotmon.core.contracts.readings import Reading
 from iotmon.core.readings import (
-    Reading,
     Rejection,
     batch_positions,
     check_time,
@@ -62,7 +63,7 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
         typed = unwrap(event)  # a KafkaSource-wrapped plain record, as the reading (batch) it carries
         good, bad = readings_in(typed)
         in_batch = typed["type"] == READING_BATCH
-        for position, reading in zip(batch_positions(good, bad), good):
+        for position, reading in zip(batch_positions(good, bad), good, strict=True):
             reason = check_time(reading, now)
             if reason is None:
                 by_key[event.get("partitionkey") or reading.device_id].append(reading)
@@ -101,7 +102,7 @@ def dead_letters(rejected: Sequence[tuple[Rejection, CloudEvent]]) -> list[Cloud
 class Ingest:
     """The function's core: takes a batch of events in-process."""
 
-    def __init__(self, pool, publisher: Publisher) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, pool: ConnectionPool, publisher: Publisher) -> None:
         self.pool = pool
         self.publisher = publisher
 

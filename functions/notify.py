@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import msgspec
@@ -179,8 +179,9 @@ class Notify:
             attributes = {name: event.get(name) for name in ("id", "type", "source", "subject", "time")}
             timeout = self.channels.webhook_timeout
             for url in self.channels.webhook_urls:
-                send = lambda url=url: post_webhook(url, change, attributes, timeout)
-                targets.append(_Target(WEBHOOK, webhook_target(url), send))
+                targets.append(
+                    _Target(WEBHOOK, webhook_target(url), partial(post_webhook, url, change, attributes, timeout))
+                )
         return targets
 
     def _attempt(self, conn: psycopg.Connection, change: AlertChange, target: _Target) -> Outcome:

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from eventing import endpoints
@@ -65,7 +66,7 @@ def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.adapters.embedded import EmbeddedPostgres
 
     embedded = None if settings.database_url else EmbeddedPostgres(settings.data_dir / "postgres")
-    url = settings.database_url or embedded.start()  # type: ignore[union-attr]
+    url = embedded.start() if embedded else settings.server("DATABASE_URL")
     try:
         applied = db.migrate(url)
         print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
@@ -99,7 +100,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     wiring = load_wiring()
     try:
         urls = function_urls(
-            (s.function for s in wiring.subscriptions + wiring.schedules),  # type: ignore[operator]
+            [s.function for s in wiring.subscriptions] + [s.function for s in wiring.schedules],
             os.environ,
             args.function_url,
             args.functions_base_port,
@@ -151,10 +152,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if not _has_servers(settings, "the service"):
         return 2
-    db.migrate(settings.database_url)  # type: ignore[arg-type]
-    _show_admin_password(users.prepare_admin(settings.database_url, settings.admin_password))
+    database_url, redis_url = settings.server("DATABASE_URL"), settings.server("REDIS_URL")
+    db.migrate(database_url)
+    _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
     transport, name = make_transport(settings)
-    app = create_app(settings.database_url, settings.redis_url, transport, name, settings=settings)
+    app = create_app(database_url, redis_url, transport, name, settings=settings)
     config = uvicorn.Config(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="service", daemon=True)
@@ -258,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     logs.setup(settings.log_level)
-    return args.run(args, settings)
+    run: Callable[[argparse.Namespace, Settings], int] = args.run
+    return run(args, settings)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from iotmon.adapters.postgres import db, users
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 from iotmon.service import create_app
+from iotmon.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ def make_transport(settings: Settings) -> tuple[Transport, str]:
     return MemoryTransport(), "in-process"
 
 
-def make_functions(settings: Settings, database_url: str, redis_url: str, transport: Transport) -> dict[str, Callable]:
+def make_functions(
+    settings: Settings, database_url: str, redis_url: str, transport: Transport
+) -> dict[str, Ingest | Aggregate | EvaluateRule | EscalateCron | Notify]:
     """The functions the manifests route to, by Knative service name (each with its own connections)."""
     store = redis.Redis.from_url(redis_url, socket_timeout=5)
     return {
@@ -82,7 +85,7 @@ class System:
             self.transport = transport
             self._stops.append(transport.close)
             functions = make_functions(self.settings, self.database_url, self.redis_url, transport)
-            self._stops.extend(f.pool.close for f in functions.values() if hasattr(f, "pool"))
+            self._stops.extend(function.pool.close for function in functions.values())
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)
             simulator = self._start_simulator(transport) if self.simulate else None
@@ -104,15 +107,15 @@ class System:
         self._stops.append(server.stop)
         return url
 
-    def _start_simulator(self, transport: Transport):  # type: ignore[no-untyped-def]
-        from iotmon.simulator import Simulator
-
+    def _start_simulator(self, transport: Transport) -> Simulator:
         simulator = Simulator(transport, anomaly_rate=self.settings.anomaly_rate, seed=self.settings.seed)
         simulator.start()
         self._stops.append(simulator.stop)
         return simulator
 
-    def _start_service(self, transport: Transport, transport_name: str, simulator: object, router: Router) -> None:
+    def _start_service(
+        self, transport: Transport, transport_name: str, simulator: Simulator | None, router: Router
+    ) -> None:
         app = create_app(
             self.database_url,
             self.redis_url,
@@ -120,7 +123,7 @@ class System:
             transport_name,
             simulator,
             self.settings,
-            router,  # type: ignore[arg-type]
+            router,
         )
         config = uvicorn.Config(
             app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False

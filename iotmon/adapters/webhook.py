@@ -41,7 +41,7 @@ def post_webhook(url: str, change: AlertChange, attributes: Mapping[str, str | N
     request = urllib.request.Request(url, data=msgspec.json.encode(change), headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=timeout) as response:
-            status = response.status
+            status = int(response.status)
     except urllib.error.HTTPError as error:
         error.close()
         retryable = error.code >= 500 or error.code in _RETRYABLE_STATUS

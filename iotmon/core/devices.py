@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from iotmon.core.contracts.devices import ConfiguredStatus, DeviceStatus
+
 LIMITS = ("alertMin", "normalMin", "normalMax", "alertMax")  # the order the limits must keep, low to high
 
 
-def device_status(configured: str, last_reading: datetime | None, offline_timeout_s: float, now: datetime) -> str:
+def device_status(
+    configured: ConfiguredStatus, last_reading: datetime | None, offline_timeout_s: float, now: datetime
+) -> DeviceStatus:
     """Its configured status unless active; active when it has sent data within its offline timeout, else offline."""
     if configured != "active":
         return configured

@@ -68,7 +68,7 @@ def check_time(reading: Reading, now: datetime) -> str | None:
     return None
 
 
-def parse_reading(data: bytes | str | dict) -> Reading:
+def parse_reading(data: bytes | str | dict[str, Any]) -> Reading:
     """One reading from JSON bytes or an already-decoded object; raises ValueError."""
     try:
         if isinstance(data, (bytes, str)):
@@ -80,7 +80,7 @@ def parse_reading(data: bytes | str | dict) -> Reading:
         raise ValueError(f"malformed JSON: {error}") from None
 
 
-def parse_batch(data: bytes | str | dict) -> tuple[list[Reading], list[Rejection]]:
+def parse_batch(data: bytes | str | dict[str, Any]) -> tuple[list[Reading], list[Rejection]]:
     """All good readings of a batch and a rejection for each bad one.
 
     The fast path decodes the whole batch at once; only a batch with a bad
@@ -133,7 +133,8 @@ def as_json(data: bytes | bytearray | str | Any) -> Any:
 
 
 def to_json(reading: Reading) -> dict[str, Any]:
-    return msgspec.to_builtins(reading)
+    built: dict[str, Any] = msgspec.to_builtins(reading)
+    return built
 
 
 def utcnow() -> datetime:

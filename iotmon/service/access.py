@@ -17,6 +17,7 @@ import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotmon.adapters.postgres import users
+from iotmon.core.contracts.common import Role
 from iotmon.service.responses import ApiError, error
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -53,7 +54,7 @@ class Access:
         return users.User(claims["sub"], claims["role"])
 
 
-def required_role(method: str, path: str, anonymous_read: bool) -> str | None:
+def required_role(method: str, path: str, anonymous_read: bool) -> Role | None:
     """The least role a request needs (None: anyone)."""
     if path.startswith("/api/users"):
         return "admin"
@@ -90,17 +91,19 @@ class AccessControl:
             token = bearer(scope)
             user = self.access.verify(token) if token else None
             needed = required_role(scope["method"], scope["path"], self.access.anonymous_read)
-            if needed and user is None:
-                raise ApiError(
-                    401,
-                    "UNAUTHORIZED",
-                    f"this needs {_article(needed)} {needed} token: Authorization: Bearer <token> from POST /api/auth/login",
-                )
-            if needed and not user.can(needed):
-                raise ApiError(403, "FORBIDDEN", f"this needs the {needed} role; {user.name} is {user.role}")
+            if needed is not None:
+                self._check(user, needed)
         except ApiError as denied:
             response = error(denied.status, denied.code, denied.message, denied.details)
             response.headers["WWW-Authenticate"] = "Bearer"
             return await response(scope, receive, send)
         scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check(user: users.User | None, needed: Role) -> None:
+        if user is None:
+            how = "Authorization: Bearer <token> from POST /api/auth/login"
+            raise ApiError(401, "UNAUTHORIZED", f"this needs {_article(needed)} {needed} token: {how}")
+        if not user.can(needed):
+            raise ApiError(403, "FORBIDDEN", f"this needs the {needed} role; {user.name} is {user.role}")

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis.asyncio as aioredis
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventing.router import Router
 from eventing.transport import Transport
@@ -57,7 +58,7 @@ class RequestLog:
         request_id = uuid.uuid4().hex[:16]
         started, status = time.perf_counter(), 500
 
-        async def send_with_id(message: dict) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -101,7 +102,7 @@ def _fallback_page() -> HTMLResponse:
 class DashboardAssets(StaticFiles):
     """The built dashboard's files: names carry a content hash, so browsers may keep them for good."""
 
-    def file_response(self, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(*args, **kwargs)
         response.headers["cache-control"] = "public, max-age=31536000, immutable"
         return response
@@ -181,9 +182,10 @@ def create_app(
             expose_headers=["X-Request-Id", "Retry-After"],
         )
     guarded = SecurityHeaders(guarded)
-    return socketio.ASGIApp(
+    service: ASGIApp = socketio.ASGIApp(
         realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io"
     )
+    return service
 
 
 def _signing_key(database_url: str) -> str:

@@ -74,7 +74,7 @@ class ResponseCache:
             log.warning("response cache unavailable", extra={"error": str(problem)})
             return await self.app(scope, receive, send)
         if hit is not None:
-            return await self._replay(hit, send)
+            return await self._replay(hit.encode() if isinstance(hit, str) else hit, send)
         await self._store(scope, receive, send, key, rule.ttl_s)
 
     async def _key(self, scope: Scope, rule: Cached) -> str:

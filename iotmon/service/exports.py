@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from iotmon.service.context import ServiceContext
@@ -13,7 +13,11 @@ CSV_BATCH = 5000
 
 
 async def stream_csv(
-    context: ServiceContext, sql: str, values: Any, header: list[str], format_row: Callable[[Sequence[Any]], list[Any]]
+    context: ServiceContext,
+    sql: str,
+    values: Any,
+    header: list[str],
+    format_row: Callable[[tuple[Any, ...]], list[Any]],
 ) -> AsyncIterator[bytes]:
     """CSV lines from a named (server-side) cursor, CSV_BATCH rows at a time: never the whole result in memory."""
     buffer = io.StringIO()

@@ -49,7 +49,9 @@ class RateLimit:
         key = f"ratelimit:{client}:{window}"
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                count, _ = await pipe.incr(key).expire(key, 61).execute()
+                pipe.incr(key)
+                pipe.expire(key, 61)
+                count, _ = await pipe.execute()
         except Exception as problem:  # Redis down: serve rather than refuse everyone
             log.warning("rate limit unavailable", extra={"error": str(problem)})
             return await self.app(scope, receive, send)

@@ -92,8 +92,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(summary.as_dict()))
         else:
             mapping = parse_mapping(args.columns) if args.columns else None
-            summary = run_replay(transport, args.file, mapping, speed=args.speed, limit=args.limit, stop=stop)
-            print(json.dumps(summary.as_dict()))
+            replayed = run_replay(transport, args.file, mapping, speed=args.speed, limit=args.limit, stop=stop)
+            print(json.dumps(replayed.as_dict()))
     finally:
         transport.close()
     return 0

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from iotmon.core import timestamps
-from iotmon.core.alerts import ALLOWED, SEVERITIES, AlertNotFound, InvalidTransition, alert_id
+from iotmon.core.alerts import ALLOWED, SEVERITIES, AlertNotFound, InvalidTransition, Status, alert_id
 from iotmon.core.contracts.alerts import ActiveAlert, Alert, AlertChange, AlertStep
 
 SYSTEM = "system"
@@ -140,8 +140,8 @@ FROM moved JOIN history ON history.alert_id = moved.id ORDER BY history.seq
 
 def _move(
     conn: psycopg.Connection,
-    where: str,
-    sets: str,
+    where: LiteralString,
+    sets: LiteralString,
     params: Mapping[str, Any],
     *,
     action: str,
@@ -151,7 +151,7 @@ def _move(
     history: Mapping[str, Any] | None = None,
 ) -> list[AlertChange]:
     """Change the open alerts matching `where` and write their history rows, in one statement."""
-    query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))  # type: ignore[arg-type]
+    query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))
     values = {
         **params,
         "action": action,
@@ -182,7 +182,8 @@ def trigger(
     """Open an alert, or nothing if one is open already (or one was resolved at or after `at`: a redelivery)."""
     query = """
     WITH new AS (
-      INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at, updated_at, details)
+      INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at,
+                          updated_at, details)
       SELECT %(device)s::varchar, %(type)s::varchar, %(message)s::text, %(severity)s::varchar, %(value)s::numeric,
              %(threshold)s::numeric, 'triggered', %(at)s::timestamptz, %(at)s::timestamptz, %(details)s::jsonb
       WHERE NOT EXISTS (
@@ -232,7 +233,10 @@ def raise_severity(
         "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
         " AND array_position(%(order)s::text[], severity) < array_position(%(order)s::text[], %(severity)s)"
     )
-    sets = "severity = %(severity)s, message = %(message)s, value = %(value)s, threshold = %(threshold)s, details = a.details || %(details)s"
+    sets = (
+        "severity = %(severity)s, message = %(message)s, value = %(value)s, threshold = %(threshold)s,"
+        " details = a.details || %(details)s"
+    )
     params = {
         "device": device_id,
         "type": alert_type,
@@ -329,8 +333,8 @@ def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None 
 def _operator_move(
     conn: psycopg.Connection,
     number: int,
-    to_status: str,
-    sets: str,
+    to_status: Status,
+    sets: LiteralString,
     actor: str,
     note: str | None,
 ) -> AlertChange:
@@ -339,9 +343,9 @@ def _operator_move(
         if found is None:
             raise AlertNotFound(f"{alert_id(number)} does not exist")
         _lock(conn, *found)
-        row = conn.execute("SELECT status FROM alerts WHERE id = %s FOR UPDATE", (number,)).fetchone()
-        if row[0] not in ALLOWED[to_status]:
-            raise InvalidTransition(number, row[0], to_status)
+        (status,) = conn.execute("SELECT status FROM alerts WHERE id = %s FOR UPDATE", (number,)).fetchone() or ("",)
+        if status not in ALLOWED[to_status]:
+            raise InvalidTransition(number, status, to_status)
         now = datetime.now(UTC)
         return _move(
             conn,

@@ -20,7 +20,8 @@ SILENCED = "silenced"
 FINAL = frozenset({SENT, RATE_LIMITED, SILENCED})
 
 _RECORD = """
-INSERT INTO notifications (alert_id, change_key, channel, target, device_id, action, severity, status, error, silence_id)
+INSERT INTO notifications (alert_id, change_key, channel, target, device_id, action, severity, status, error,
+                           silence_id)
 VALUES (%(alert_id)s, %(change_key)s, %(channel)s, %(target)s, %(device_id)s, %(action)s, %(severity)s,
         %(status)s, %(error)s, %(silence_id)s)
 ON CONFLICT (alert_id, change_key, channel, target) DO UPDATE

@@ -9,7 +9,7 @@ so the common case pays nothing for idempotency.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import psycopg
 from psycopg import sql
@@ -24,7 +24,7 @@ _known_months: set[str] = set()
 _known_devices: set[str] = set()
 
 
-def _rows(readings: Sequence[Reading]):  # type: ignore[no-untyped-def]
+def _rows(readings: Sequence[Reading]) -> Iterator[tuple[str, str, str, float, str, str | None, str]]:
     for r in readings:
         yield (r.device_id, r.timestamp, r.sensor_type, r.value, r.unit, r.location, r.status)
 

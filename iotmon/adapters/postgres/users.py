@@ -56,12 +56,12 @@ def ensure_admin(conn: psycopg.Connection, password: str | None) -> str | None:
     """Create `admin` if there is no admin yet; returns the password when it was generated here."""
     if conn.execute("SELECT 1 FROM users WHERE role = 'admin' LIMIT 1").fetchone():
         return None
-    generated = None if password else secrets.token_urlsafe(12)
+    chosen = password or secrets.token_urlsafe(12)
     conn.execute(
         "INSERT INTO users (username, password_hash, role) VALUES ('admin', %s, 'admin') ON CONFLICT DO NOTHING",
-        (hash_password(password or generated),),
+        (hash_password(chosen),),
     )
-    return generated
+    return None if password else chosen
 
 
 def signing_key(conn: psycopg.Connection) -> str:
@@ -70,7 +70,8 @@ def signing_key(conn: psycopg.Connection) -> str:
         "INSERT INTO service_settings (name, value) VALUES ('jwt_signing_key', %s) ON CONFLICT DO NOTHING",
         (secrets.token_urlsafe(48),),
     )
-    return conn.execute("SELECT value FROM service_settings WHERE name = 'jwt_signing_key'").fetchone()[0]
+    (key,) = conn.execute("SELECT value FROM service_settings WHERE name = 'jwt_signing_key'").fetchone() or ("",)
+    return str(key)
 
 
 def prepare_admin(database_url: str, password: str | None) -> str | None:

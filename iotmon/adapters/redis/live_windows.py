@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -123,19 +124,16 @@ def _float(x: bytes | str | None) -> float | None:
     return float(x) if x not in (None, b"", "") else None
 
 
-def _moments(fields: Sequence, low: float | None, high: float | None) -> Moments:
+def _moments(fields: Sequence[bytes | str], low: float | None, high: float | None) -> Moments:
     n = int(float(fields[0]))
     if n == 0:
         return Moments()
-    return Moments(
-        n,
-        *(float(x) for x in fields[1:6]),
-        low if low is not None else float("nan"),
-        high if high is not None else float("nan"),
-    )
+    mean_t, mean_v, m2_t, m2_v, c_tv = (float(x) for x in fields[1:6])
+    nan = float("nan")
+    return Moments(n, mean_t, mean_v, m2_t, m2_v, c_tv, nan if low is None else low, nan if high is None else high)
 
 
-def _window(reply: list) -> Window | None:
+def _window(reply: list[Any]) -> Window | None:
     if reply[0] in (b"rebuild", "rebuild"):
         return None
     end, origin, first, added = int(float(reply[1])), int(float(reply[2])), int(float(reply[3])), int(reply[4])
@@ -161,22 +159,22 @@ class LiveWindows:
         """Add each device's (µs, value) readings; None for a device whose state must be rebuilt first."""
         pipe = self.redis.pipeline(transaction=False)
         for device, items in readings.items():
-            args: list = [device, self.ttl_s, MINUTES_24H]
+            args: list[str | int] = [device, self.ttl_s, MINUTES_24H]
             for us, value in items:
                 args.append(us)
                 args.append(repr(float(value)))
             self._apply(keys=keys(device), args=args, client=pipe)
-        return {device: _window(reply) for device, reply in zip(readings, pipe.execute())}
+        return {device: _window(reply) for device, reply in zip(readings, pipe.execute(), strict=True)}
 
     def set_buckets(self, buckets: Mapping[str, Mapping[int, Moments | None]]) -> dict[str, Window | None]:
         """Replace whole minute buckets (recomputed elsewhere); None means the minute has no readings."""
         pipe = self.redis.pipeline(transaction=False)
         for device, minutes in buckets.items():
-            args: list = [device, self.ttl_s]
+            args: list[str | int] = [device, self.ttl_s]
             for minute, b in sorted(minutes.items()):
                 args += [minute, pack(b) if b is not None and b.n else "-"]
             self._set_buckets(keys=keys(device), args=args, client=pipe)
-        return {device: _window(reply) for device, reply in zip(buckets, pipe.execute())}
+        return {device: _window(reply) for device, reply in zip(buckets, pipe.execute(), strict=True)}
 
     def load(self, snapshots: Mapping[str, Snapshot], since: str) -> dict[str, bool]:
         """Replace each device's state with a snapshot, unless another process did it first (marker set)."""
@@ -186,7 +184,15 @@ class LiveWindows:
             times = [(us - origin) / 1e6 for us, _ in snap.raw]
             hour = moments(times, [v for _, v in snap.raw])
             day = merge_all(b.shifted((m * MINUTE_US - origin) / 1e6) for m, b in snap.buckets.items())
-            args: list = [device, self.ttl_s, self.marker_ttl_s, since, snap.end_us, origin, snap.first_minute]
+            args: list[str | int] = [
+                device,
+                self.ttl_s,
+                self.marker_ttl_s,
+                since,
+                snap.end_us,
+                origin,
+                snap.first_minute,
+            ]
             args += [repr(float(x)) for x in (hour.n, hour.mean_t, hour.mean_v, hour.m2_t, hour.m2_v, hour.c_tv)]
             args += [repr(float(x)) for x in (day.n, day.mean_t, day.mean_v, day.m2_t, day.m2_v, day.c_tv)]
             args.append(len(snap.raw))
@@ -195,7 +201,7 @@ class LiveWindows:
             for minute, b in snap.buckets.items():
                 args += [minute, pack(b)]
             self._load(keys=keys(device), args=args, client=pipe)
-        return {device: bool(reply) for device, reply in zip(snapshots, pipe.execute())}
+        return {device: bool(reply) for device, reply in zip(snapshots, pipe.execute(), strict=True)}
 
     def forget(self, devices: Sequence[str]) -> None:
         """Drop devices' windows (the next batch rebuilds them from PostgreSQL)."""

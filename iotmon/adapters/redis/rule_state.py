@@ -83,6 +83,6 @@ class RuleStates:
         for update in updates:
             machines = json.dumps({rule: machine.to_dict() for rule, machine in update.machines.items()})
             entries = [f"{t!r},{v!r}" for t, v in update.new_entries[-self.window_cap :]]
-            args = [repr(update.last_ts), machines, self.ttl_s, self.window_cap, *entries]
+            args: list[str | int] = [repr(update.last_ts), machines, self.ttl_s, self.window_cap, *entries]
             self._save(keys=[state_key(update.device_id), window_key(update.device_id)], args=args, client=pipe)
         pipe.execute()

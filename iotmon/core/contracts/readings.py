@@ -12,7 +12,7 @@ ReadingStatus = Literal["active", "inactive", "maintenance", "error"]
 MAX_BATCH = 10_000
 
 
-class Reading(Body, frozen=True):
+class Reading(Body):
     """One reading from one device. CloudEvent type io.iotmon.reading.v1, data content type
     application/json, partition key = deviceId."""
 

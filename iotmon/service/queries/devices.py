@@ -16,6 +16,7 @@ from iotmon.core.contracts.devices import (
     DeviceConfig,
     DeviceDetails,
     DeviceStats,
+    DeviceStatus,
     HistoryPoint,
     LastReading,
     WindowStats,
@@ -70,7 +71,7 @@ async def exists(conn: AsyncConnection[Any], device_id: str) -> bool:
     return await cursor.fetchone() is not None
 
 
-def status(row: Row, now: datetime) -> str:
+def status(row: Row, now: datetime) -> DeviceStatus:
     return device_status(row["status"], row["last_timestamp"], row["offline_timeout_s"], now)
 
 

@@ -6,16 +6,18 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from iotmon.core.contracts.common import Role
 from iotmon.core.contracts.users import User
 from iotmon.core.timestamps import iso
 
 
-async def credentials(conn: AsyncConnection[Any], username: str) -> tuple[str, str] | None:
-    """(password hash, role) of a user, or None."""
+async def credentials(conn: AsyncConnection[Any], username: str) -> tuple[str, Role] | None:
+    """(password hash, role) of a user, or None. (The table's CHECK keeps roles to the three.)"""
     if "\x00" in username:  # PostgreSQL text cannot hold NUL: no such user
         return None
     cursor = await conn.execute("SELECT password_hash, role FROM users WHERE username = %s", (username,))
-    return await cursor.fetchone()
+    found = await cursor.fetchone()
+    return None if found is None else (found[0], found[1])
 
 
 async def all_users(conn: AsyncConnection[Any]) -> list[User]:

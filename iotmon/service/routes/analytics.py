@@ -87,9 +87,9 @@ async def system_metrics(request: Request) -> JSONResponse:
     try:
         memory = await context.redis.info("memory")
         redis = RedisFigures(
-            used_memory_bytes=memory.get("used_memory"),
-            used_memory_human=memory.get("used_memory_human"),
-            peak_memory_bytes=memory.get("used_memory_peak"),
+            used_memory_bytes=int(memory["used_memory"]),
+            used_memory_human=str(memory["used_memory_human"]),
+            peak_memory_bytes=int(memory["used_memory_peak"]),
             keys=await context.redis.dbsize(),
         )
     except Exception as error:  # Redis down: report it, answer the rest

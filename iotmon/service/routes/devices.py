@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -91,7 +91,7 @@ async def current_reading(request: Request) -> JSONResponse:
     device_id = request.path_params["device_id"]
     row = await device_row(context, device_id)
     (reading,) = await live.current(context.redis, [device_id])
-    source = "redis" if reading else None
+    source: Literal["redis", "database"] | None = "redis" if reading else None
     if reading is None and row["last_timestamp"] is not None:
         ranges = Ranges(row["normal_min"], row["normal_max"], row["alert_min"], row["alert_max"])
         value = row["last_value"]
