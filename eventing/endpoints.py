@@ -14,7 +14,7 @@ takes each function's URL from, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from eventing.sources import NAMESPACE
 
@@ -50,14 +50,17 @@ def parse_urls(items: Iterable[str]) -> dict[str, str]:
 
 def function_urls(
     services: Iterable[str],
-    environ: Mapping[str, str],
+    configured: Iterable[str] = (),
     overrides: Iterable[str] = (),
     base_port: int | None = None,
 ) -> dict[str, str]:
-    """The URL of each service the router delivers to, by the rules above; ValueError on a bad setting."""
+    """The URL of each service the router delivers to, by the rules above; ValueError on a bad setting.
+
+    `configured`: the `<service>=<url>` items of IOTMON_FUNCTION_URLS; `overrides`: those of --function-url.
+    """
     wanted = sorted(set(services))
-    given = {**parse_urls(environ.get(URLS_ENV, "").split(",")), **parse_urls(overrides)}
+    given = {**parse_urls(configured), **parse_urls(overrides)}
     if unknown := sorted(set(given) - set(wanted)):
         raise ValueError(f"URLs given for {unknown}, which the manifests route nothing to (they route to {wanted})")
-    base = base_port if base_port is not None else int(environ.get(BASE_PORT_ENV) or DEFAULT_BASE_PORT)
+    base = base_port if base_port is not None else DEFAULT_BASE_PORT
     return {service: given.get(service) or local_url(service, base) for service in wanted}

@@ -17,6 +17,7 @@ from cloudevents.http import CloudEvent
 
 from iotmon.core.alerts import ACTIONS
 from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.contracts.readings import RejectedEvent, RejectedReading
 
 READING = "io.iotmon.reading.v1"
 READING_BATCH = "io.iotmon.reading.batch.v1"
@@ -24,6 +25,7 @@ READING_REJECTED = "io.iotmon.reading.rejected.v1"
 PING = "dev.knative.sources.ping"
 
 JSON = "application/json"
+_ATTRIBUTES = ("id", "type", "source", "subject", "time")  # of the refused event, kept in its dead letter
 MAX_ORIGINAL = 256 * 1024  # bytes of a rejected payload kept in its dead letter (Kafka records stop at 1 MB)
 
 
@@ -68,13 +70,15 @@ def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: 
     encoded = msgspec.json.encode(original)
     if len(encoded) > MAX_ORIGINAL:
         original = {"truncated": True, "bytes": len(encoded), "head": encoded[:MAX_ORIGINAL].decode("utf-8", "replace")}
-    data: dict[str, Any] = {"reason": reason, "original": original}
-    if index is not None:
-        data["index"] = index
-    if cause is not None:
-        data["event"] = {name: cause.get(name) for name in ("id", "type", "source", "subject", "time")}
+    data = RejectedReading(
+        reason=reason,
+        original=original,
+        index=msgspec.UNSET if index is None else index,
+        event=msgspec.UNSET if cause is None else RejectedEvent(**{name: cause.get(name) for name in _ATTRIBUTES}),
+    )
     key = cause.get("partitionkey") if cause is not None else None
-    return make_event(READING_REJECTED, "/iotmon/ingest", data, key=key, extensions={"iotmonerror": reason[:200]})
+    extensions = {"iotmonerror": reason[:200]}
+    return make_event(READING_REJECTED, "/iotmon/ingest", msgspec.to_builtins(data), key=key, extensions=extensions)
 
 
 def alert_type(action: str) -> str:

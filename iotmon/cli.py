@@ -47,7 +47,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         settings = dataclasses.replace(settings, port=args.port)
     if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
         settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
-    system = System(settings, fresh=args.fresh, simulate=not args.no_simulator)
+    system = System(settings, fresh=args.fresh or settings.fresh, simulate=not args.no_simulator)
     print("starting iot-monitoring (embedded PostgreSQL and Redis, in-process events)…", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
@@ -101,9 +101,9 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     try:
         urls = function_urls(
             [s.function for s in wiring.subscriptions] + [s.function for s in wiring.schedules],
-            os.environ,
+            settings.function_urls,
             args.function_url,
-            args.functions_base_port,
+            args.functions_base_port or settings.functions_base_port,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -200,8 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--fresh",
         action="store_true",
-        default=bool(os.environ.get("IOTMON_FRESH")),
-        help="delete the data directory first",
+        help="delete the data directory first (also IOTMON_FRESH)",
     )
     up.add_argument("--no-simulator", action="store_true", help="do not start the device simulator")
     up.set_defaults(run=cmd_up)

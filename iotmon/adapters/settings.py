@@ -16,6 +16,9 @@
 | IOTMON_TICK_SECONDS | the manifests' cron | seconds between escalate-cron ticks in local runs |
 | ESCALATE_AFTER_S | 300 | an unacknowledged alert escalates after this |
 | K_SERVICE | iotmon | the Kafka client id (Knative sets it to the function's name) |
+| IOTMON_FRESH | unset | set: `iotmon up` forgets its data directory first |
+| IOTMON_FUNCTION_URLS | unset | `iotmon router`: `<service>=<url>,…`, where each function listens |
+| IOTMON_FUNCTIONS_BASE_PORT | 8081 | `iotmon router`: the first port of the default function URLs |
 | IOTMON_SMTP_HOST | unset | SMTP server; unset = no email |
 | IOTMON_SMTP_PORT | 25 | |
 | IOTMON_SMTP_FROM | iotmon@localhost | sender address |
@@ -67,6 +70,9 @@ class Settings:
     seed: int | None = None
     escalate_after_s: float = 300.0
     client_id: str = "iotmon"
+    fresh: bool = False
+    function_urls: tuple[str, ...] = ()  # "<service>=<url>" items
+    functions_base_port: int | None = None
     channels: ChannelConfig = field(default_factory=ChannelConfig)
 
     @classmethod
@@ -91,6 +97,9 @@ class Settings:
             seed=env.optional("IOTMON_SEED", int),
             escalate_after_s=env.number("ESCALATE_AFTER_S", float, 300.0),
             client_id=env.text("K_SERVICE") or "iotmon",
+            fresh=bool(env.text("IOTMON_FRESH")),
+            function_urls=env.names("IOTMON_FUNCTION_URLS"),
+            functions_base_port=env.optional("IOTMON_FUNCTIONS_BASE_PORT", int),
             channels=channels_from_env(environ),
         )
 

@@ -23,6 +23,7 @@ import pytest
 from eventing.binding import decode, encode
 from eventing.endpoints import cluster_url, function_urls
 from eventing.events import PING, make_event
+from iotmon.adapters.settings import Settings
 from eventing.http_sink import OverHttp
 from eventing.memory import MemoryTransport
 from eventing.router import Router
@@ -309,19 +310,16 @@ def test_ping_ticks_are_posted(receiver, router_to):
 
 
 def test_function_urls_default_to_consecutive_local_ports():
-    assert function_urls(["notify", "ingest"], {}) == {
+    assert function_urls(["notify", "ingest"]) == {
         "ingest": "http://127.0.0.1:8081",
         "notify": "http://127.0.0.1:8085",
     }
-    assert function_urls(["aggregate"], {"IOTMON_FUNCTIONS_BASE_PORT": "9000"}) == {
-        "aggregate": "http://127.0.0.1:9001"
-    }
-    assert function_urls(["aggregate"], {}, base_port=7000) == {"aggregate": "http://127.0.0.1:7001"}
+    assert function_urls(["aggregate"], base_port=7000) == {"aggregate": "http://127.0.0.1:7001"}
 
 
-def test_function_urls_from_the_environment_and_the_command_line_win_in_that_order():
-    environ = {"IOTMON_FUNCTION_URLS": "ingest=http://ingest:8080/, notify=http://notify:8080"}
-    urls = function_urls(["ingest", "notify", "aggregate"], environ, ["notify=http://127.0.0.1:9999"])
+def test_function_urls_from_the_settings_and_the_command_line_win_in_that_order():
+    configured = Settings.from_env({"IOTMON_FUNCTION_URLS": "ingest=http://ingest:8080/, notify=http://notify:8080"})
+    urls = function_urls(["ingest", "notify", "aggregate"], configured.function_urls, ["notify=http://127.0.0.1:9999"])
     assert urls == {
         "ingest": "http://ingest:8080",
         "notify": "http://127.0.0.1:9999",
@@ -330,22 +328,22 @@ def test_function_urls_from_the_environment_and_the_command_line_win_in_that_ord
 
 
 @pytest.mark.parametrize(
-    ("environ", "overrides", "message"),
+    ("configured", "overrides", "message"),
     [
-        ({"IOTMON_FUNCTION_URLS": "evaluate_rule=http://x:1"}, [], "route nothing to"),
-        ({}, ["ingest"], "expected <service>=http"),
-        ({}, ["ingest=ftp://x"], "expected <service>=http"),
+        (["evaluate_rule=http://x:1"], [], "route nothing to"),
+        ([], ["ingest"], "expected <service>=http"),
+        ([], ["ingest=ftp://x"], "expected <service>=http"),
     ],
 )
-def test_bad_function_urls_are_refused(environ, overrides, message):
+def test_bad_function_urls_are_refused(configured, overrides, message):
     with pytest.raises(ValueError, match=message):
-        function_urls(["ingest", "evaluate-rule"], environ, overrides)
+        function_urls(["ingest", "evaluate-rule"], configured, overrides)
 
 
 def test_a_function_outside_the_known_five_needs_its_url_given():
     with pytest.raises(ValueError, match="no default port"):
-        function_urls(["resize-images"], {})
-    assert function_urls(["resize-images"], {}, ["resize-images=http://r:80"]) == {"resize-images": "http://r:80"}
+        function_urls(["resize-images"])
+    assert function_urls(["resize-images"], overrides=["resize-images=http://r:80"]) == {"resize-images": "http://r:80"}
 
 
 def test_in_a_cluster_a_service_sink_is_its_cluster_dns_name():
