@@ -10,14 +10,15 @@
   `device:<id>:current` in Redis when present, else max(timestamp) from
   sensor_readings (one query for all such devices). A device that never sent
   anything, or whose status is not `active`, raises nothing.
-- Retention (schema/002 and the design's policy): raw readings 3 months (whole
+- Retention (RETENTION_SQL): raw readings 3 months (whole
   monthly partitions), hourly stats 1 year, resolved alerts 6 months (their
   history goes with them), system events 1 month.
 
 All of it runs in one transaction under `pg_try_advisory_xact_lock`: a tick
 that finds another one running does nothing, and every move is a no-op when
 repeated, so ticks may overlap or be redelivered freely. Events are published
-after the commit, then the seed's `alerts:active` is rebuilt.
+after the commit (docs/decisions/0006-publish-after-commit.md says what that
+leaves open), then `alerts:active` is rebuilt.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ Windows are in event time, ending at the device's newest reading `end`:
   not keep it; the aggregate function computes it in PostgreSQL (see functions/aggregate.py).
 
 Memory per device is bounded: 3 entries per reading of the last hour (~ 100–150 bytes each) plus at
-most 1440 buckets (~ 150 bytes each): ~ 0.8 MB at the seed's fastest rate (1 reading/s), and
+most 1440 buckets (~ 150 bytes each): ~ 0.8 MB at the fastest seed device's rate (1 reading/s), and
 rate × 3600 × ~ 130 bytes + ~ 220 kB in general.
 
 Idempotency: a reading changes the windows only when ZADD NX adds its time (Lua, so the check and
