@@ -1,4 +1,4 @@
-// The REST and Socket.IO shapes of the service (the seed's contract, architecture §4.5/§4.6).
+// The REST and Socket.IO shapes of the service as the dashboard uses them (docs/contracts.md).
 
 export type Severity = "critical" | "high" | "medium" | "low";
 export type AlertStatus = "triggered" | "acknowledged" | "escalated" | "resolved";
