@@ -4,7 +4,7 @@
   become `escalated` (history row, `escalated` event: notify sends again).
 - A device with no data for more than its `offline_timeout_s` (or the
   constructor's override) raises `device_offline` (one open alert, the same
-  `iotmon.alerts` machinery); the next tick that sees its data again resolves
+  `iotmon.adapters.postgres.alerts` machinery); the next tick that sees its data again resolves
   it. This function owns the offline rule end to end — evaluate-rule never
   touches `device_offline` — so resolution takes at most one tick. Last seen is
   `device:<id>:current` in Redis when present, else max(timestamp) from

@@ -6,7 +6,7 @@ Layout per device (all but the marker expire 24 h after the device's last batch)
                                    (the idempotency key: ZADD NX says whether a reading is new)
     device:<id>:w1h:v        zset  member = reading time in µs, score = value (min, max, median by rank)
     device:<id>:w24h:b       hash  minute number → "n mean_t mean_v m2_t m2_v c_tv min max"
-                                   (centred moments, time from the minute's start; see iotmon.stats)
+                                   (centred moments, time from the minute's start; see iotmon.core.stats)
     device:<id>:w24h:lo/:hi  zset  minute number → that bucket's min / max (24 h min and max by rank)
     device:<id>:window       hash  end (µs of the newest reading), origin (µs), first (oldest minute kept),
                                    and the running moments of both windows (a_* for 1 h, d_* for 24 h)
