@@ -55,7 +55,7 @@ def make_event(
 
 
 def reading_event(reading: Mapping[str, Any], source: str) -> CloudEvent:
-    """One reading, keyed by its device (the seed simulator's message)."""
+    """One reading, keyed by its device (what a device, or the simulator, sends)."""
     device = reading["deviceId"]
     return make_event(READING, source, dict(reading), key=device, subject=device)
 

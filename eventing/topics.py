@@ -1,4 +1,4 @@
-"""Kafka topic names: the seed's three, and a dead-letter topic per event contract."""
+"""Kafka topic names: the pipeline's three (see docs/architecture.md), and a dead-letter topic per event contract."""
 
 SENSORS_DATA = "sensors-data"
 METRICS = "metrics"

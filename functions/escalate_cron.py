@@ -4,20 +4,21 @@
   become `escalated` (history row, `escalated` event: notify sends again).
 - A device with no data for more than its `offline_timeout_s` (or the
   constructor's override) raises `device_offline` (one open alert, the same
-  `iotmon.alerts` machinery); the next tick that sees its data again resolves
+  `iotmon.adapters.postgres.alerts` machinery); the next tick that sees its data again resolves
   it. This function owns the offline rule end to end — evaluate-rule never
   touches `device_offline` — so resolution takes at most one tick. Last seen is
   `device:<id>:current` in Redis when present, else max(timestamp) from
   sensor_readings (one query for all such devices). A device that never sent
   anything, or whose status is not `active`, raises nothing.
-- Retention (schema/002 and the design's policy): raw readings 3 months (whole
+- Retention (RETENTION_SQL): raw readings 3 months (whole
   monthly partitions), hourly stats 1 year, resolved alerts 6 months (their
   history goes with them), system events 1 month.
 
 All of it runs in one transaction under `pg_try_advisory_xact_lock`: a tick
 that finds another one running does nothing, and every move is a no-op when
 repeated, so ticks may overlap or be redelivered freely. Events are published
-after the commit, then the seed's `alerts:active` is rebuilt.
+after the commit (docs/decisions/0006-publish-after-commit.md says what that
+leaves open), then `alerts:active` is rebuilt.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ For each alert event (schema/events/alert.schema.json):
 
 - Socket.IO, always: `alert-triggered` / `alert-resolved` to the `alerts`
   room, and `device-status` for `device_offline` alerts
-  (iotmon/notifications/live.py), through python-socketio's Redis manager in
+  (iotmon/core/live.py), through python-socketio's Redis manager in
   write-only mode. Not routed, silenced or rate-limited: it is the live view.
 - Email and webhooks, as routed by severity and action
-  (iotmon/notifications/routing.py); suppressed by an active silence for the
+  (iotmon/core/routing.py); suppressed by an active silence for the
   device or for all devices (logged `silenced`); limited by a token bucket per
   channel in Redis (logged `rate_limited`, not sent).
 

@@ -1,5 +1,5 @@
--- The seed's tables and indexes (architecture §4.2, §6.1), with what a real
--- system adds: sensor_readings partitioned by month, and an idempotency key.
+-- The five tables and their indexes (docs/architecture.md, "Where state lives"), with
+-- sensor_readings partitioned by month and an idempotency key on readings.
 
 CREATE TABLE IF NOT EXISTS devices (
   device_id VARCHAR(50) PRIMARY KEY,
@@ -13,13 +13,13 @@ CREATE TABLE IF NOT EXISTS devices (
   status VARCHAR(20) DEFAULT 'active',
   created_at TIMESTAMPTZ DEFAULT NOW(),
   updated_at TIMESTAMPTZ DEFAULT NOW(),
-  -- extensions of the seed
+  -- a display name, the expected reporting period, when silence means offline
   name VARCHAR(100),
   update_period_ms INTEGER CHECK (update_period_ms > 0),
   offline_timeout_s INTEGER NOT NULL DEFAULT 30 CHECK (offline_timeout_s > 0)
 );
 
--- bigserial, not the seed's serial: 2^31 readings is one day at 25k/s.
+-- bigserial, not serial: 2^31 readings is one day at 25k/s.
 -- The primary key must contain the partition key, hence (id, timestamp).
 CREATE TABLE IF NOT EXISTS sensor_readings (
   id BIGSERIAL,
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS sensor_readings (
 
 -- The idempotency key: a device reports one value per instant, so
 -- (device_id, timestamp) identifies a reading and a redelivery is refused.
--- It is the seed's (device_id, timestamp DESC) index, made unique.
+-- The same index serves "a device's readings, newest first".
 CREATE UNIQUE INDEX IF NOT EXISTS idx_sensor_readings_device_timestamp
   ON sensor_readings (device_id, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_sensor_readings_sensor_type

@@ -1,4 +1,4 @@
--- The five seed devices (architecture §3). A re-run leaves edited
+-- The five seed devices of the line (the simulator sends as them). A re-run leaves edited
 -- configuration alone: operators own it once it exists.
 INSERT INTO devices (device_id, name, device_type, location, unit,
                      normal_min, normal_max, alert_min, alert_max, update_period_ms)

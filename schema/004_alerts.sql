@@ -1,4 +1,4 @@
--- The alert lifecycle (architecture §4.4): states triggered → acknowledged →
+-- The alert lifecycle: states triggered → acknowledged →
 -- escalated → resolved, exactly one open alert per (device, type), and an
 -- append-only history of every state change.
 

@@ -1,4 +1,4 @@
--- notify (issue #3): silences / maintenance windows, and the log of every
+-- notify: silences / maintenance windows, and the log of every
 -- notification decided for an alert change, which is also its deduplication key.
 
 -- A silence suppresses email and webhook notifications (never the dashboard's

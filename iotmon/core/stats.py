@@ -4,7 +4,7 @@ A window is summarised by its *centred moments* over (time, value) pairs:
 count, mean time, mean value, the sums of squared deviations of time and of
 value (M2) and the co-moment of the two. They are what Welford's update and
 Chan's merge keep exact and numerically stable, they combine (and
-un-combine) across buckets, and everything the seed asks for follows from them:
+un-combine) across buckets, and every statistic the windows report follows from them:
 
     avg   = mean value
     std   = sqrt(M2_value / n)              population standard deviation (ddof=0)

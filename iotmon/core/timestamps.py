@@ -1,4 +1,4 @@
-"""The seed's timestamp format, everywhere the system writes a time: UTC, milliseconds, Z."""
+"""One timestamp format, everywhere the system writes a time: UTC, milliseconds, Z (the API's and the events')."""
 
 from __future__ import annotations
 

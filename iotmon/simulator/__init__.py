@@ -1,4 +1,4 @@
-"""The IoT simulator (architecture §4.1): live seed devices, load generation and dataset replay.
+"""The IoT simulator: the five live seed devices, load generation and dataset replay.
 
 All three publish binary-mode CloudEvents to `sensors-data` through any
 `eventing.transport.Publisher` (Kafka or in-process), with readings that

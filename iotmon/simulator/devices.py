@@ -1,7 +1,7 @@
 """What a simulated device is, and the reading it sends.
 
-The seed devices mirror `schema/003_seed_devices.sql` (architecture §3), so the
-simulator's thresholds are the ones the alert rules are configured with.
+The five seed devices mirror `schema/003_seed_devices.sql` (a test keeps them equal), so
+the simulator's thresholds are the ones the alert rules are configured with.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def format_timestamp(at: datetime, timespec: str = "milliseconds") -> str:
 
 
 def make_reading(profile: DeviceProfile, value: float, at: datetime, timespec: str = "milliseconds") -> dict[str, Any]:
-    """A reading with exactly the schema's fields (architecture §4.1's message)."""
+    """A reading with exactly the fields of schema/events/reading.schema.json."""
     return {
         "deviceId": profile.device_id,
         "timestamp": format_timestamp(at, timespec),

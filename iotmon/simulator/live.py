@@ -1,4 +1,4 @@
-"""The live simulator: devices sending readings at their own pace (architecture §4.1).
+"""The live simulator: devices sending readings at their own pace (each its `update_period_ms`).
 
 One scheduler loop keeps a heap of next-due times instead of a thread per
 device. Each device sends its first reading at once (the dashboard fills

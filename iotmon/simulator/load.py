@@ -1,6 +1,6 @@
 """Load mode: many synthetic devices at a chosen total rate, sent as gateway batches.
 
-Throughput comes from batch events (DESIGN "Data flow"): each gateway sends one
+Throughput comes from batch events (docs/architecture.md, "Data flow"): each gateway sends one
 CloudEvent carrying `batch_size` readings of its own devices, keyed by the
 gateway so several partitions share the work. `generate_batches` is pure, so a
 benchmark can build the data first and time only the sending; `run_load` paces
@@ -54,7 +54,7 @@ class LoadSummary:
 
 
 def load_devices(count: int) -> list[DeviceProfile]:
-    """`load-00001`, `load-00002`, …, cycling through the seed kinds (ranges, units, locations)."""
+    """`load-00001`, `load-00002`, …, cycling through the five seed devices' kinds (ranges, units, locations)."""
     return [replace(SEED_DEVICES[i % len(SEED_DEVICES)], device_id=f"load-{i + 1:05d}") for i in range(count)]
 
 

@@ -11,9 +11,9 @@ dashboards show the last hour:
 
 The default mapping sends every sensor column to a device of its own,
 `skab-<column>` (e.g. `skab-temperature`, sensorType `temperature`, unit from
-SKAB's documentation) rather than onto the seed devices: SKAB's pump readings
-(pressure in bar around 0, say) would sit permanently in the seed devices'
-alert zones. Ingest registers new devices on their first reading. Map a
+SKAB's documentation) rather than onto the five seed devices of
+`schema/003_seed_devices.sql`: SKAB's pump readings (pressure in bar around 0,
+say) would sit permanently in their alert zones. Ingest registers new devices on their first reading. Map a
 column onto a seed device by name to take that device's type, unit and
 location (`{"Temperature": "device-001"}`).
 """

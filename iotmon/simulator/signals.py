@@ -18,7 +18,7 @@ from datetime import datetime
 
 from iotmon.simulator.devices import DeviceProfile
 
-DEFAULT_ANOMALY_RATE = 0.05  # architecture §4.1: "5% chance"
+DEFAULT_ANOMALY_RATE = 0.05  # share of readings with an injected anomaly (IOTMON_ANOMALY_RATE sets it)
 
 BASELINE_BAND = (0.4, 0.6)  # where in the normal range a device settles
 DAILY_AMPLITUDE = 0.08

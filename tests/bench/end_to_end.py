@@ -154,7 +154,7 @@ def reading_latency(transport: KafkaTransport, listener: Listener, count: int, p
         time.sleep(max(0.0, 1 / per_second))
         device, sensor, unit, value = SEED_DEVICES[n % len(SEED_DEVICES)]
         at = datetime.now(UTC)
-        # Milliseconds: the seed's timestamp format, which the service sends back.
+        # Milliseconds: the system's timestamp format (iotmon.core.timestamps), which the service sends back.
         timestamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sent[("sensor-data", f"{device}@{timestamp}")] = time.perf_counter()
         transport.publish(

@@ -120,7 +120,7 @@ def hourly(pool) -> list:
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def test_current_and_window_stats_are_exact_with_the_seed_ttls(aggregate, pool, rds):
+def test_current_and_window_stats_are_exact_with_1h_and_24h_ttls(aggregate, pool, rds):
     readings = series("device-001", NOW, 400, 15.0)  # 100 minutes, so the 1 h window drops some
     feed(aggregate, pool, readings[:150], readings[150:300], readings[300:])
     current = json.loads(rds.get(keys.current("device-001")))

@@ -1,6 +1,6 @@
-"""The alert and silence endpoints (architecture §4.5) on the real service over HTTP.
+"""The alert and silence endpoints on the real service over HTTP.
 
-Alerts are seeded straight into PostgreSQL with iotmon.alerts (history rows included);
+Alerts are seeded straight into PostgreSQL with iotmon.adapters.postgres.alerts (history rows included);
 the service runs with the in-process transport, whose `alerts` topic the test reads to see
 the events the API publishes. Scheduled ticks are off (no escalation behind the tests' back).
 """
@@ -102,7 +102,7 @@ def events(service) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- GET /api/alerts
 
 
-def test_list_defaults_to_open_alerts_in_the_seed_shape_with_meta_counts(api, seeded):
+def test_list_defaults_to_open_alerts_newest_first_with_meta_counts(api, seeded):
     response = api.get("/api/alerts")
     body = response.json()
     found = alerts_of(response)

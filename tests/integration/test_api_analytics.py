@@ -1,4 +1,4 @@
-"""Metrics, analytics and status endpoints (architecture §4.5) on the real service over HTTP."""
+"""Metrics, analytics and status endpoints on the real service over HTTP."""
 
 from __future__ import annotations
 

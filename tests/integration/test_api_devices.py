@@ -1,4 +1,4 @@
-"""The device endpoints (architecture §4.5) on the real service over HTTP: details, current,
+"""The device endpoints on the real service over HTTP: details, current,
 history (raw and downsampled, JSON and CSV), configuration (validated, applied by the rule engine)."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from tests.support.kafka_broker import free_port
 from tests.support.paths import REPO
 
 MAX_EXAMPLES = int(os.environ.get("IOTMON_OPENAPI_EXAMPLES", "25"))
-NOT_ENVELOPES = {"/api/health", "/api/openapi.json", "/metrics"}  # the seed's health format, the document, Prometheus
+NOT_ENVELOPES = {"/api/health", "/api/openapi.json", "/metrics"}  # the Health contract, the document, Prometheus
 
 
 @pytest.fixture(scope="module")

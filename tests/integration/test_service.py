@@ -1,4 +1,4 @@
-"""The real service in-process over real HTTP: REST envelopes (§4.5), health (§10.2), Socket.IO.
+"""The real service in-process over real HTTP: REST envelopes, health, Socket.IO.
 
 One `System` (uvicorn, the in-process transport, the router and the ingest
 function) runs against the session's PostgreSQL and Redis for the whole
@@ -111,7 +111,7 @@ def devices_by_id(api: httpx.Client) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- health
 
 
-def test_health_in_the_seed_format(api):
+def test_health_reports_each_dependency_and_the_request_figures(api):
     api.get("/api/devices")  # counted once answered, so it shows in the next report
     response = api.get("/api/health")
     assert response.status_code == 200
@@ -258,7 +258,7 @@ def test_a_body_over_8_mib_is_refused(api):
 # --------------------------------------------------------------------------- GET /api/devices
 
 
-def test_devices_in_the_seed_format(api):
+def test_devices_list_each_device_with_status_alert_status_and_stats(api):
     response = api.get("/api/devices")
     assert response.status_code == 200
     body = response.json()

@@ -47,7 +47,7 @@ def operator_client(system: System, database_url: str, timeout: float = 30.0) ->
 
 
 def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The error of a refused request, checked against the seed's envelope."""
+    """The error of a refused request, checked against the error envelope."""
     assert response.status_code == status, response.text
     body = response.json()
     assert body["success"] is False and set(body["error"]) == {"code", "message", "details"}

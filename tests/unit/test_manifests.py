@@ -31,21 +31,21 @@ NAMESPACE = "iot-monitoring"
 SOURCE_KINDS = ("KafkaSource", "PingSource")
 WIRING_KINDS = (*SOURCE_KINDS, "KafkaSink")
 
-# The seed's resource table (architecture §7.1), by the service each process takes over.
-SEED_SIZES = {
+# The base layer's requests and limits per kind of work, and the kind of work each workload does.
+SIZES = {
     "data-ingestion": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "400m", "memory": "512Mi"}},
     "data-processing": {"requests": {"cpu": "300m", "memory": "512Mi"}, "limits": {"cpu": "600m", "memory": "1Gi"}},
     "alert-service": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
     "api-gateway": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "400m", "memory": "512Mi"}},
     "iot-simulator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}},
 }
-SEED_SERVICE = {
+KIND_OF = {
     "ingest": "data-ingestion",
     "aggregate": "data-processing",
-    "evaluate-rule": "data-processing",  # the seed's processing service also raised the alerts
+    "evaluate-rule": "data-processing",  # the same readings as aggregate, with a rolling window per device
     "escalate-cron": "alert-service",
     "notify": "alert-service",
-    "iotmon-service": "api-gateway",  # REST and Socket.IO in one service: the larger of api-gateway and websocket-service
+    "iotmon-service": "api-gateway",  # REST and Socket.IO in one service
     "iotmon-simulator": "iot-simulator",
 }
 
@@ -241,12 +241,12 @@ def test_the_service_is_probed_on_its_health_and_the_simulator_is_probed():
     assert "3001/health" in " ".join(simulator["livenessProbe"]["exec"]["command"])
 
 
-def test_base_sizes_follow_the_seed():
+def test_base_sizes_follow_each_workloads_kind_of_work():
     documents = render("base")
     workloads = {**knative_services(documents), **of_kind(documents, "Deployment")}
-    assert set(workloads) == set(SEED_SERVICE)
+    assert set(workloads) == set(KIND_OF)
     for name, workload in workloads.items():
-        assert pod_spec(workload)["containers"][0]["resources"] == SEED_SIZES[SEED_SERVICE[name]], name
+        assert pod_spec(workload)["containers"][0]["resources"] == SIZES[KIND_OF[name]], name
 
 
 def test_dev_asks_for_less_and_scales_to_zero():

@@ -18,7 +18,7 @@ GOOD = {
 }
 
 
-def test_seed_simulator_output_parses():
+def test_a_full_reading_parses_from_an_object_and_from_json_bytes():
     reading = parse_reading(GOOD)
     assert reading.device_id == "device-001"
     assert reading.timestamp == "2026-06-15T11:59:58.000Z"

@@ -2,7 +2,7 @@
 
 Every example, hand-picked edge cases and generated ones, gets the same verdict
 from `jsonschema` (with format checks) on the schema files and from
-`iotmon.readings`, which is what the functions actually run.
+`iotmon.core.readings`, which is what the functions actually run.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""iotmon.stats against numpy and the statistics module, on random data and edge cases (no servers)."""
+"""iotmon.core.stats against numpy and the statistics module, on random data and edge cases (no servers)."""
 
 import math
 import statistics

@@ -1,4 +1,4 @@
-// The REST client: the seed's envelope in, typed data or an ApiError out.
+// The REST client: the API's envelope in, typed data or an ApiError out.
 
 export class ApiError extends Error {
   constructor(

@@ -6,7 +6,7 @@ Layout per device (all but the marker expire 24 h after the device's last batch)
                                    (the idempotency key: ZADD NX says whether a reading is new)
     device:<id>:w1h:v        zset  member = reading time in µs, score = value (min, max, median by rank)
     device:<id>:w24h:b       hash  minute number → "n mean_t mean_v m2_t m2_v c_tv min max"
-                                   (centred moments, time from the minute's start; see iotmon.stats)
+                                   (centred moments, time from the minute's start; see iotmon.core.stats)
     device:<id>:w24h:lo/:hi  zset  minute number → that bucket's min / max (24 h min and max by rank)
     device:<id>:window       hash  end (µs of the newest reading), origin (µs), first (oldest minute kept),
                                    and the running moments of both windows (a_* for 1 h, d_* for 24 h)
@@ -25,7 +25,7 @@ Windows are in event time, ending at the device's newest reading `end`:
   not keep it; the aggregate function computes it in PostgreSQL (see functions/aggregate.py).
 
 Memory per device is bounded: 3 entries per reading of the last hour (~ 100–150 bytes each) plus at
-most 1440 buckets (~ 150 bytes each): ~ 0.8 MB at the seed's fastest rate (1 reading/s), and
+most 1440 buckets (~ 150 bytes each): ~ 0.8 MB at the fastest seed device's rate (1 reading/s), and
 rate × 3600 × ~ 130 bytes + ~ 220 kB in general.
 
 Idempotency: a reading changes the windows only when ZADD NX adds its time (Lua, so the check and
