@@ -14,6 +14,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from eventing.kafka import KafkaTransport
+from iotmon.adapters import logs
 from iotmon.adapters.postgres import db
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
@@ -21,7 +22,10 @@ from iotmon.adapters.settings import Settings
 
 @cache
 def settings() -> Settings:
-    return Settings.from_env()
+    """Read once per process; the logs become structured (JSON) here, as `iotmon` sets them up."""
+    found = Settings.from_env()
+    logs.setup(found.log_level)
+    return found
 
 
 @cache

@@ -126,7 +126,10 @@ class ResponseCache:
         await self.app(scope, receive, note)
         dependencies = changed_by(scope["path"])
         if status < 400 and dependencies:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for dependency in dependencies:
-                    pipe.incr(cache_generation(dependency))
-                await pipe.execute()
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for dependency in dependencies:
+                        pipe.incr(cache_generation(dependency))
+                    await pipe.execute()
+            except Exception as problem:  # the write is done; cached answers expire on their own (seconds)
+                log.warning("cached answers not invalidated", extra={"error": str(problem)})
