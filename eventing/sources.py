@@ -15,7 +15,9 @@ event of this system it stands for, judged by the shape of its data.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -27,6 +29,8 @@ from eventing.transport import Record
 from iotmon.core.alerts import ACTIONS
 from iotmon.core.contracts.readings import Reading
 from iotmon.core.readings import Rejection, as_json, parse_batch, parse_reading
+
+log = logging.getLogger(__name__)
 
 KAFKA_EVENT = "dev.knative.kafka.event"
 NAMESPACE = "iot-monitoring"  # knative/'s kustomization puts every resource here
@@ -111,6 +115,24 @@ def unwrap(event: CloudEvent) -> CloudEvent:
     attributes = {**event.get_attributes(), "type": type_}
     attributes.setdefault("datacontenttype", "application/json")
     return CloudEvent(attributes, data)
+
+
+def readings_of(events: Sequence[CloudEvent]) -> tuple[list[Reading], list[str]]:
+    """Every reading the events carry, and why each event that carries none is refused.
+
+    Readings on `metrics` were validated by ingest: a bad one among good ones is a contract break
+    upstream, logged and skipped.
+    """
+    found: list[Reading] = []
+    refused: list[str] = []
+    for event in events:
+        readings, bad = readings_in(event)
+        if bad and not readings:
+            refused.append(f"event {event['id']}: {bad[0].reason}")
+        elif bad:
+            log.warning("invalid readings on metrics", extra={"event": event["id"], "count": len(bad)})
+        found += readings
+    return found, refused
 
 
 def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:

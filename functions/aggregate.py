@@ -43,7 +43,7 @@ from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
 from eventing.delivery import Rejected
-from eventing.sources import readings_in
+from eventing.sources import readings_of
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.postgres import alerts, rollups, window_history
@@ -93,15 +93,9 @@ def iso(us: int) -> str:
 def group_readings(events: Sequence[CloudEvent]) -> tuple[dict[str, list[Item]], list[str]]:
     """The events' readings by device, oldest first, and why each event without any is refused (pure)."""
     by_device: dict[str, list[Item]] = defaultdict(list)
-    refused: list[str] = []
-    for event in events:
-        readings, bad = readings_in(event)
-        if bad and not readings:
-            refused.append(f"event {event['id']}: {bad[0].reason}")
-        elif bad:  # ingest validated them: this would be a contract break upstream
-            log.warning("invalid readings on metrics", extra={"event": event["id"], "count": len(bad)})
-        for reading in readings:
-            by_device[reading.device_id].append(Item(micros(reading.timestamp), stored_value(reading.value), reading))
+    readings, refused = readings_of(events)
+    for reading in readings:
+        by_device[reading.device_id].append(Item(micros(reading.timestamp), stored_value(reading.value), reading))
     for items in by_device.values():
         items.sort(key=lambda item: item.us)
     return dict(by_device), refused

@@ -32,7 +32,7 @@ from psycopg_pool import ConnectionPool
 from eventing import topics
 from eventing.delivery import Rejected
 from eventing.events import alert_event
-from eventing.sources import readings_in
+from eventing.sources import readings_of
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
@@ -69,15 +69,9 @@ class DeviceRun:
 def readings_by_device(events: Sequence[CloudEvent]) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
     """(epoch seconds, value) per device from reading and batch events, and why others are refused (pure)."""
     found: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    refused: list[str] = []
-    for event in events:
-        readings, bad = readings_in(event)
-        if bad and not readings:
-            refused.append(f"event {event['id']}: {bad[0].reason}")
-        elif bad:  # ingest validated them: this would be a contract break upstream
-            log.warning("invalid readings on metrics", extra={"event": event["id"], "count": len(bad)})
-        for reading in readings:
-            found[reading.device_id].append((parse_time(reading.timestamp).timestamp(), reading.value))
+    readings, refused = readings_of(events)
+    for reading in readings:
+        found[reading.device_id].append((parse_time(reading.timestamp).timestamp(), reading.value))
     return found, refused
 
 

@@ -309,37 +309,14 @@ export interface DeviceSummary {
 }
 
 /** A device in GET /api/devices. */
-export interface Device {
-  /** Device identifier, e.g. device-001. */
-  deviceId: string;
-  name: string | null;
-  type: string;
-  location: string;
-  unit: string | null;
-  /** offline: active but silent for longer than its offline timeout. */
-  status: "active" | "inactive" | "maintenance" | "offline";
-  /** Its worst open alert. */
-  alertStatus: "critical" | "high" | "low" | "medium" | "normal";
+export interface Device extends DeviceSummary {
   lastReading: LastReading | null;
   stats: DeviceStats;
   config: DeviceConfig;
 }
 
 /** A device on its own page. */
-export interface DeviceDetails {
-  /** Device identifier, e.g. device-001. */
-  deviceId: string;
-  name: string | null;
-  type: string;
-  location: string;
-  unit: string | null;
-  /** offline: active but silent for longer than its offline timeout. */
-  status: "active" | "inactive" | "maintenance" | "offline";
-  /** Its worst open alert. */
-  alertStatus: "critical" | "high" | "low" | "medium" | "normal";
-  lastReading: LastReading | null;
-  stats: DeviceStats;
-  config: DeviceConfig;
+export interface DeviceDetails extends Device {
   configuredStatus: "active" | "inactive" | "maintenance";
   /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
   createdAt: string | null;
@@ -439,17 +416,7 @@ export interface AlertOverview {
   mttrSeconds24h: number | null;
 }
 
-export interface DashboardDevice {
-  /** Device identifier, e.g. device-001. */
-  deviceId: string;
-  name: string | null;
-  type: string;
-  location: string;
-  unit: string | null;
-  /** offline: active but silent for longer than its offline timeout. */
-  status: "active" | "inactive" | "maintenance" | "offline";
-  /** Its worst open alert. */
-  alertStatus: "critical" | "high" | "low" | "medium" | "normal";
+export interface DashboardDevice extends DeviceSummary {
   value: number | null;
   /** The live level, else the stored status. */
   readingStatus: string | null;
@@ -575,9 +542,7 @@ export interface ResponseTimes {
   mttrSeconds: number | null;
 }
 
-export interface SummaryDay {
-  mttaSeconds: number | null;
-  mttrSeconds: number | null;
+export interface SummaryDay extends ResponseTimes {
   date: string;
   readings: number;
   avg: number | null;
@@ -588,9 +553,7 @@ export interface SummaryDay {
   alertsTotal: number;
 }
 
-export interface Totals {
-  mttaSeconds: number | null;
-  mttrSeconds: number | null;
+export interface Totals extends ResponseTimes {
   readings: number;
   alerts: number;
 }
@@ -744,29 +707,7 @@ export interface SensorData {
 }
 
 /** `alert-triggered` (any change but a resolve) or `alert-resolved`, to room `alerts`. */
-export interface LiveAlert {
-  /** alerts.id, zero-padded to three digits: alert-001. */
-  alertId: string;
-  deviceId: string;
-  type: "data_anomaly" | "device_offline" | "threshold_below" | "threshold_exceeded" | "trend_warning";
-  severity: "critical" | "high" | "low" | "medium";
-  /** The alert's status after this change. */
-  status: "acknowledged" | "escalated" | "resolved" | "triggered";
-  action: "acknowledged" | "escalated" | "resolved" | "triggered" | "updated";
-  message: string;
-  /** When this change happened. */
-  timestamp: string;
-  value: number | null;
-  threshold: number | null;
-  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
-  triggeredAt: string | null;
-  /** Who made the change: system, or a user name. */
-  actor: string;
-  note: string | null;
-  /** Rule specifics: expected band, forecast crossing, breaches. */
-  details: Record<string, unknown>;
-  /** alert_history.id of this change: increasing, for replay after a reconnect and to deduplicate. */
-  sequence: number | null;
+export interface LiveAlert extends AlertChange {
   /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
   resolvedAt?: string;
   resolvedBy?: string;
