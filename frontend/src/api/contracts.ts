@@ -808,6 +808,12 @@ export interface ErrorEnvelope {
   error: ErrorBody;
 }
 
+/** The alert vocabulary (severities from the least to the most severe). */
+export const ALERT_TYPES = ["threshold_exceeded", "threshold_below", "data_anomaly", "trend_warning", "device_offline"] as const;
+export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
+export const STATUSES = ["triggered", "acknowledged", "escalated", "resolved"] as const;
+export const ACTIONS = ["triggered", "updated", "acknowledged", "escalated", "resolved"] as const;
+
 /** The bounds of each field a client sends, as the service checks them. */
 export const LIMITS = {
   "Reading": {

@@ -1,6 +1,7 @@
 // The service's shapes, as the dashboard names them. The types themselves are the service's contracts
 // (contracts.ts, generated from iotmon/core/contracts by `make generate`): change them there.
 import type * as C from "./contracts";
+import { SEVERITIES as C_SEVERITIES } from "./contracts";
 
 export type {
   Alert,
@@ -17,9 +18,11 @@ export type {
   TrendAnalysis,
   WindowStats,
 } from "./contracts";
-export { LIMITS } from "./contracts";
+export { ALERT_TYPES, LIMITS, SEVERITIES } from "./contracts";
 
 export type Severity = C.Alert["severity"];
+/** The most severe first, as the dashboard lists them. */
+export const SEVERITIES_DOWN: readonly Severity[] = [...C_SEVERITIES].reverse();
 export type AlertStatus = C.Alert["status"];
 export type AlertType = C.Alert["type"];
 export type Role = C.Login["role"];

@@ -1,11 +1,9 @@
-import type { Severity } from "../api/types";
-
-export const SEVERITIES: Severity[] = ["critical", "high", "medium", "low"];
+import { SEVERITIES_DOWN, type Severity } from "../api/types";
 
 export function SeverityCounts({ counts }: { counts: Record<Severity, number> }) {
   return (
     <ul className="severity-counts" aria-label="Open alerts by severity">
-      {SEVERITIES.map((severity) => (
+      {SEVERITIES_DOWN.map((severity) => (
         <li key={severity} className={`pill ${counts[severity] ? severity : "none"}`}>
           <strong>{counts[severity] ?? 0}</strong> {severity}
         </li>

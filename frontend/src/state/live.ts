@@ -1,5 +1,12 @@
 // The dashboard's live state and the pure functions that change it.
-import type { Alert, AlertEvent, Device, SensorData, SystemStatus } from "../api/types";
+import {
+  SEVERITIES_DOWN,
+  type Alert,
+  type AlertEvent,
+  type Device,
+  type SensorData,
+  type SystemStatus,
+} from "../api/types";
 
 export const LIVE_POINTS = 600; // per device: ten minutes of the fastest sensor, a bounded buffer
 
@@ -124,15 +131,13 @@ export function applyDeviceStatus(state: LiveState, deviceId: string, online: bo
   return { ...state, devices: { ...state.devices, [deviceId]: { ...device, status: online ? "active" : "offline" } } };
 }
 
-const SEVERITY_ORDER = ["critical", "high", "medium", "low"] as const;
-
 /** The worst open severity of a device, or "normal". */
 export function worstSeverity(alerts: Alert[], deviceId: string): Device["alertStatus"] {
   const severities = new Set(alerts.filter((a) => a.deviceId === deviceId).map((a) => a.severity));
-  return SEVERITY_ORDER.find((s) => severities.has(s)) ?? "normal";
+  return SEVERITIES_DOWN.find((s) => severities.has(s)) ?? "normal";
 }
 
 export function sortAlerts(alerts: Alert[]): Alert[] {
-  const rank = (a: Alert) => SEVERITY_ORDER.indexOf(a.severity);
+  const rank = (a: Alert) => SEVERITIES_DOWN.indexOf(a.severity);
   return [...alerts].sort((a, b) => rank(a) - rank(b) || b.triggeredAt.localeCompare(a.triggeredAt));
 }

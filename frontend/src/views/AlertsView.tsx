@@ -13,11 +13,10 @@ import {
   type AlertFilters,
   type AlertPage,
 } from "../api/queries";
-import type { Severity, Silence, Summary } from "../api/types";
+import { SEVERITIES_DOWN, type Severity, type Silence, type Summary } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { Notice } from "../components/Notice";
-import { SEVERITIES } from "../components/SeverityCounts";
 import { canOperate, live, session, showError } from "../state/app";
 import { useStore } from "../state/store";
 import { formatCount, formatDuration, formatTime, titleCase } from "../util/format";
@@ -63,7 +62,10 @@ function FilterBar({
         ["resolved", "Resolved"],
         ["all", "All"],
       ])}
-      {select("severity", "Severity", [["", "Any"], ...SEVERITIES.map((s): [string, string] => [s, titleCase(s)])])}
+      {select("severity", "Severity", [
+        ["", "Any"],
+        ...SEVERITIES_DOWN.map((s): [string, string] => [s, titleCase(s)]),
+      ])}
       {select("deviceId", "Device", [["", "Any"], ...devices.map((d): [string, string] => [d, d])])}
       {select("type", "Type", [["", "Any"], ...types.map((t): [string, string] => [t, titleCase(t)])])}
     </form>
@@ -82,7 +84,7 @@ function AlertAnalytics({ summary, history }: { summary: Summary | undefined; hi
   const truncated = history !== undefined && history.total > history.alerts.length;
   const severityData = useMemo<Data[]>(
     () =>
-      SEVERITIES.filter((s) => bySeverity[s]).map((s) => ({
+      SEVERITIES_DOWN.filter((s) => bySeverity[s]).map((s) => ({
         x: days,
         y: bySeverity[s],
         type: "bar",

@@ -10,7 +10,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from iotmon.core import downsample
-from iotmon.core.alerts import OPEN_STATUSES
+from iotmon.core.alerts import OPEN_STATUSES, SEVERITIES
 from iotmon.core.contracts.devices import (
     Device,
     DeviceConfig,
@@ -36,7 +36,7 @@ SELECT d.device_id, d.name, d.device_type, d.location, d.unit, d.status,
        last.status AS last_status,
        (SELECT a.severity FROM alerts a
          WHERE a.device_id = d.device_id AND a.status = ANY(%(open)s)
-         ORDER BY array_position(ARRAY['critical','high','medium','low'], a.severity::text) LIMIT 1) AS alert_severity
+         ORDER BY array_position(%(severities)s::text[], a.severity::text) DESC LIMIT 1) AS alert_severity
 FROM devices d
 LEFT JOIN LATERAL (
   SELECT value, timestamp, status FROM sensor_readings s
@@ -52,7 +52,7 @@ async def rows(conn: AsyncConnection[Any], device_id: str | None = None) -> list
     where = "WHERE d.device_id = %(device)s" if device_id is not None else ""
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        _DEVICES_SQL + where + " ORDER BY d.device_id", {"open": list(OPEN_STATUSES), "device": device_id}
+        _DEVICES_SQL + where + " ORDER BY d.device_id", {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id}
     )
     return await cursor.fetchall()
 
