@@ -1,9 +1,9 @@
-"""Metrics, analytics and status endpoints (architecture §4.5) on the real service over HTTP."""
+"""Metrics, analytics and status endpoints (architecture §4.5) on the real service over HTTP (the shared system and
+its `api` client: tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,21 +15,8 @@ from iotmon.adapters.redis import keys
 from iotmon.core.contracts.analytics import SystemMetricsDoc
 from iotmon.core.contracts.devices import LiveValue
 from iotmon.core.timestamps import iso
-from iotmon.system import System
 from tests.support.database import sql
-from tests.support.service import error_of, operator_client, running_system
-
-
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-analytics")) as system:
-        yield system
-
-
-@pytest.fixture
-def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
-    with operator_client(service, clean_db) as client:
-        yield client
+from tests.support.service import error_of
 
 
 def reading(url: str, device: str, at: datetime, value: float) -> None:

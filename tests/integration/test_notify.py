@@ -18,19 +18,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-import redis
+import redis as redis_lib
 from aiosmtpd.controller import Controller
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing.events import alert_event
 from functions.notify import NotificationsFailed, Notify
-from iotmon.adapters.postgres import db
 from iotmon.adapters.postgres.silences import create_silence, list_silences
 from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
 from iotmon.adapters.redis.live_emitter import LiveEmitter
-from iotmon.adapters.redis.ratelimit import KEY_PREFIX
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
 from iotmon.core.contracts.alerts import AlertChange
 from tests.support.kafka_broker import free_port
@@ -147,7 +145,7 @@ class LiveView:
     """What the service replicas receive from the Redis manager: (event, data, room)."""
 
     def __init__(self, redis_url: str) -> None:
-        self._client = redis.Redis.from_url(redis_url)
+        self._client = redis_lib.Redis.from_url(redis_url)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self._pubsub.subscribe(SOCKETIO_CHANNEL)
         self.seen: list[tuple[str, Any, str]] = []
@@ -173,16 +171,10 @@ def live(redis_url: str) -> Iterator[LiveView]:
 
 
 @pytest.fixture
-def notify_env(clean_db: str, redis_url: str) -> Iterator[tuple[Any, redis.Redis, Any]]:
-    with psycopg.connect(clean_db, autocommit=True) as conn:
-        conn.execute("TRUNCATE notifications, silences")
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(KEY_PREFIX + "*"):
-        client.delete(key)
-    pool = db.pool(clean_db)
-    yield pool, client, LiveEmitter(redis_url)
-    pool.close()
-    client.close()
+def notify_env(pool: ConnectionPool, redis: redis_lib.Redis, redis_url: str) -> tuple[Any, redis_lib.Redis, Any]:
+    """What Notify runs on: a pool on the clean database (no notifications, no silences), the emptied Redis (no
+    rate-limit buckets) and the live view's emitter."""
+    return pool, redis, LiveEmitter(redis_url)
 
 
 def make_notify(notify_env, smtp_port: int | None, webhooks: tuple[str, ...] = (), **config: Any) -> Notify:

@@ -3,7 +3,8 @@
 The document is generated from the routes (iotmon/service/openapi.py): here it
 must be valid OpenAPI, cover exactly the route table (a new route without docs
 fails), and schemathesis, fed the document the running service serves, must
-find no 5xx and no answer outside the envelopes.
+find no 5xx and no answer outside the envelopes. The service is the session's shared system
+(tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -29,37 +30,16 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from iotmon.adapters.settings import Settings
 from iotmon.core.contracts.alerts import AlertNote, NewSilence
 from iotmon.core.contracts.devices import ConfigUpdate
 from iotmon.core.contracts.validation import field_names
 from iotmon.service.routes import API_ROUTES
 from iotmon.system import System
 from tests.support.auth import token
-from tests.support.kafka_broker import free_port
 from tests.support.paths import REPO
 
 MAX_EXAMPLES = int(os.environ.get("IOTMON_OPENAPI_EXAMPLES", "25"))
 NOT_ENVELOPES = {"/api/health", "/api/openapi.json", "/metrics"}  # the seed's health format, the document, Prometheus
-
-
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings_ = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        host="127.0.0.1",
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("openapi-data"),
-        rate_limit_per_minute=1_000_000,
-    )
-    system = System(settings_, simulate=False)
-    system.start()
-    try:
-        yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 Functions publish through python-socketio's write-only Redis manager (as
 aggregate and notify do); each replica delivers to the clients in the rooms.
+The first replica is the session's shared system (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from iotmon.adapters.redis import keys
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.live import ALERTS_ROOM, device_room
+from iotmon.system import System
 from tests.support.service import running_system
 
 
 @pytest.fixture(scope="module")
-def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
-    with (
-        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-0")) as first,
-        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-1")) as second,
-    ):
-        yield [first.url, second.url]
+def second_replica(database_url, redis_url, tmp_path_factory) -> Iterator[System]:
+    """Another replica of the service beside the shared system, on the same PostgreSQL and Redis."""
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-1")) as system:
+        yield system
+
+
+@pytest.fixture
+def replicas(service: System, second_replica: System) -> list[str]:
+    return [service.url, second_replica.url]
 
 
 @pytest.fixture(autouse=True)
