@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import time
@@ -29,6 +30,7 @@ from iotmon.simulator import (
     default_mapping,
     device_id_for,
     generate_batches,
+    live,
     make_reading,
     new_state,
     next_sample,
@@ -41,6 +43,7 @@ from iotmon.simulator import (
     sensor_type_for,
 )
 from tests.support.paths import REPO, SKAB
+from tests.support.waiting import wait_for
 
 SKAB_FILE = SKAB / "valve1" / "0.csv"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
@@ -149,24 +152,93 @@ def test_a_bad_anomaly_rate_is_refused() -> None:
 # --- live ------------------------------------------------------------------------------------
 
 
-def test_live_simulator_sends_each_device_at_its_period() -> None:
+class FakeClock:
+    """The live simulator's clock and stop event in one: waiting moves time on at once; it stops at `until`."""
+
+    def __init__(self, until: float) -> None:
+        self.now = 0.0
+        self.until = until
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return self.now >= self.until
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None or self.now + timeout >= self.until:
+            self.now = max(self.now, self.until)
+            return True
+        self.now += timeout
+        return False
+
+
+class Clocked:
+    """A publisher noting the simulated time of each reading it is given."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.sent: dict[str, list[float]] = defaultdict(list)
+        self.readings: list[dict[str, Any]] = []
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            data = dict(event.get_data())
+            self.sent[data["deviceId"]].append(self.clock.now)
+            self.readings.append(data)
+
+
+def run_for(seconds: float, monkeypatch: pytest.MonkeyPatch, seed: int = 5) -> Clocked:
+    """The live simulator's loop over `seconds` of simulated time (no waiting)."""
+    clock = FakeClock(until=seconds)
+    monkeypatch.setattr(live, "time", clock)  # the loop's time.monotonic()
+    publisher = Clocked(clock)
+    Simulator(publisher, seed=seed).run(clock)  # type: ignore[arg-type]
+    return publisher
+
+
+def test_live_simulator_sends_each_device_at_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each device's first reading at once, then one per period ± 10 % (on a simulated clock)."""
+    run = run_for(2.5, monkeypatch)
+    counts = {device: len(times) for device, times in run.sent.items()}
+    # periods 2, 3, 1, 5, 4 s: in 2.5 s, at 0 and ~2; at 0; at 0, ~1, ~2; at 0; at 0
+    assert counts == {"device-001": 2, "device-002": 1, "device-003": 3, "device-004": 1, "device-005": 1}
+    assert_valid(run.readings)
+
+    run = run_for(600, monkeypatch)
+    for profile in SEED_DEVICES:
+        times = run.sent[profile.device_id]
+        assert times[0] == 0.0, profile.device_id
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(0.9 * profile.period_s - 1e-9 <= gap <= 1.1 * profile.period_s + 1e-9 for gap in gaps), profile
+        assert max(gaps) - min(gaps) > 0.05 * profile.period_s  # jittered: devices do not stay in lock-step
+        assert abs(len(times) - (1 + 600 / profile.period_s)) <= 0.1 * 600 / profile.period_s
+
+
+def test_live_simulator_runs_in_a_thread_until_stopped() -> None:
     transport = MemoryTransport()
     simulator = Simulator(transport, seed=5)
     assert simulator.health()["status"] == "stopped"
-    started = time.monotonic()
     simulator.start()
-    time.sleep(2.5)
-    assert simulator.health()["status"] == "running"
-    stopping = time.monotonic()
-    simulator.stop()
+    try:
+        # Every device's first reading goes out at once; device-003 (1 s) then sends every second.
+        wait_for(
+            lambda: (
+                (h := simulator.health())["status"] == "running"
+                and all(d["sent"] >= 1 for d in h["devices"].values())
+                and h["devices"]["device-003"]["sent"] >= 2
+            ),
+            timeout=10,
+            what="the simulator's first readings",
+        )
+    finally:
+        stopping = time.monotonic()
+        simulator.stop()
     assert time.monotonic() - stopping < 1.0
-    elapsed = stopping - started
 
     events = published(transport)
     counts = Counter(data["deviceId"] for _, data in events)
-    for profile in SEED_DEVICES:  # the first reading at once, then one per period ± 10 %
-        assert abs(counts[profile.device_id] - (1 + elapsed / profile.period_s)) <= 1, (profile.device_id, counts)
-    assert counts["device-003"] >= 3 and counts["device-004"] == 1
+    assert set(counts) == {profile.device_id for profile in SEED_DEVICES}
     for event, data in events:
         assert event["type"] == READING and event["partitionkey"] == data["deviceId"]
     assert_valid([data for _, data in events])
@@ -175,6 +247,7 @@ def test_live_simulator_sends_each_device_at_its_period() -> None:
     assert health["status"] == "stopped"
     assert health["readingsSent"] == len(events) and health["errors"] == 0
     assert health["anomalyRate"] == 0.05
+    assert {d: h["sent"] for d, h in health["devices"].items()} == dict(counts)
     last = {d: max(data["timestamp"] for _, data in events if data["deviceId"] == d) for d in counts}
     assert {d: h["lastSent"] for d, h in health["devices"].items()} == last
 
@@ -198,11 +271,15 @@ def test_a_publish_failure_is_logged_and_counted_not_fatal(caplog: pytest.LogCap
     publisher = FlakyPublisher()
     simulator = Simulator(publisher, devices=[fast], seed=6)
     simulator.start()
-    time.sleep(0.3)
-    health = simulator.health()
-    simulator.stop()
+    try:  # every other publish fails: it keeps sending (a reading each 20 ms) and counts both
+        health = wait_for(
+            lambda: (h := simulator.health())["errors"] >= 3 and h["readingsSent"] >= 3 and h,
+            timeout=10,
+            what="three failed and three sent readings",
+        )
+    finally:
+        simulator.stop()
     assert health["status"] == "running"
-    assert health["errors"] >= 3 and health["readingsSent"] >= 3
     assert len(publisher.transport.records(SENSORS_DATA)) == simulator.health()["readingsSent"]
     warning = next(r for r in caplog.records if r.levelname == "WARNING")
     assert warning.deviceId == "fast-1" and "broker unavailable" in warning.error
