@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 import time
@@ -31,11 +32,13 @@ from iotmon.simulator import (
     device_id_for,
     generate_batches,
     live,
+    load,
     make_reading,
     new_state,
     next_sample,
     parse_mapping,
     read_rows,
+    replay,
     replay_plan,
     resolve_mapping,
     run_load,
@@ -153,9 +156,10 @@ def test_a_bad_anomaly_rate_is_refused() -> None:
 
 
 class FakeClock:
-    """The live simulator's clock and stop event in one: waiting moves time on at once; it stops at `until`."""
+    """A simulated clock and stop event in one, for the live, load and replay loops (their `time.monotonic()` and
+    the event they wait on): waiting moves time on at once; the clock stops at `until`."""
 
-    def __init__(self, until: float) -> None:
+    def __init__(self, until: float = math.inf) -> None:
         self.now = 0.0
         self.until = until
 
@@ -188,10 +192,16 @@ class Clocked:
             self.readings.append(data)
 
 
+def simulated_time(monkeypatch: pytest.MonkeyPatch, until: float = math.inf) -> FakeClock:
+    clock = FakeClock(until)
+    for module in (live, load, replay):
+        monkeypatch.setattr(module, "time", clock)  # the loops' time.monotonic()
+    return clock
+
+
 def run_for(seconds: float, monkeypatch: pytest.MonkeyPatch, seed: int = 5) -> Clocked:
     """The live simulator's loop over `seconds` of simulated time (no waiting)."""
-    clock = FakeClock(until=seconds)
-    monkeypatch.setattr(live, "time", clock)  # the loop's time.monotonic()
+    clock = simulated_time(monkeypatch, until=seconds)
     publisher = Clocked(clock)
     Simulator(publisher, seed=seed).run(clock)  # type: ignore[arg-type]
     return publisher
@@ -317,14 +327,32 @@ def test_generated_batches_have_the_right_size_count_and_keys() -> None:
     assert set(kinds) == {"temperature", "pressure", "vibration", "production", "quality"}
 
 
-def test_load_mode_holds_the_rate_and_spreads_partitions() -> None:
+class Timed:
+    """A publisher noting the simulated time of each publish call and how many readings it carried."""
+
+    def __init__(self, clock: FakeClock, transport: MemoryTransport) -> None:
+        self.clock, self.transport = clock, transport
+        self.at: list[float] = []
+        self.readings: list[int] = []
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        self.at.append(self.clock.now)
+        self.readings.append(sum(len(e.get_data().get("readings", [None])) for e in events))
+        self.transport.publish(topic, events)
+
+
+def test_load_mode_holds_the_rate_and_spreads_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = simulated_time(monkeypatch)
     transport = MemoryTransport(partitions=4)
-    summary = run_load(transport, devices=50, rate=2000.0, batch_size=50, count=1000, seed=8)
+    publisher = Timed(clock, transport)
+    summary = run_load(publisher, devices=50, rate=2000.0, batch_size=50, count=1000, seed=8, stop=clock)
     events = published(transport)
     assert all(event["type"] == READING_BATCH for event, _ in events)
     assert sum(len(data["readings"]) for _, data in events) == summary.sent == 1000
     assert summary.batches == len(events) and summary.errors == 0
-    assert 0.4 < summary.seconds < 0.8 and abs(summary.rate - 2000) < 400
+    # On schedule: each batch goes out when its last reading is due, at 2,000 a second.
+    assert publisher.at == pytest.approx([sent / 2000 for sent in itertools.accumulate(publisher.readings)])
+    assert summary.seconds == pytest.approx(0.5) and summary.rate == pytest.approx(2000)
     assert len({record.partition for record in transport.records(SENSORS_DATA)}) >= 3
     assert len({event["partitionkey"] for event, _ in events}) == 8
     assert_valid([r for _, data in events for r in data["readings"]])
@@ -400,12 +428,15 @@ def test_replay_as_fast_as_possible_keeps_intervals_and_ends_now(small_csv: Path
     assert stamps == [START - timedelta(seconds=3), START - timedelta(seconds=2), START]
 
 
-def test_replay_sends_at_the_files_pace(small_csv: Path) -> None:
+def test_replay_sends_at_the_files_pace(small_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = simulated_time(monkeypatch)
     transport = MemoryTransport()
+    publisher = Timed(clock, transport)
     before = datetime.now(UTC)
-    summary = run_replay(transport, small_csv, {"Temperature": "device-001"}, speed=20)
+    summary = run_replay(publisher, small_csv, {"Temperature": "device-001"}, speed=20, stop=clock)
     assert summary.rows == 3 and summary.sent == 3 and summary.errors == 0
-    assert 0.14 < summary.seconds < 0.5
+    assert publisher.at == pytest.approx([0, 0.05, 0.15])  # rows 0, 1 and 3 s apart, 20 times as fast
+    assert summary.seconds == pytest.approx(0.15)
     readings = sorted((data for _, data in published(transport)), key=lambda r: r["timestamp"])
     assert [r["value"] for r in readings] == [70.13, 71.0, 72.0]
     stamps = [datetime.fromisoformat(r["timestamp"]) for r in readings]
