@@ -45,10 +45,9 @@ from iotmon.simulator import (
     run_replay,
     sensor_type_for,
 )
-from tests.support.paths import REPO, SKAB
+from tests.support.paths import REPO
 from tests.support.waiting import wait_for
 
-SKAB_FILE = SKAB / "valve1" / "0.csv"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
 START = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 
@@ -450,12 +449,55 @@ def test_replay_refuses_a_mapping_to_a_missing_column(small_csv: Path) -> None:
         run_replay(MemoryTransport(), small_csv, {"Current": "device-001"}, speed=0)
 
 
-def test_replay_of_the_real_skab_file() -> None:
+# A recording in SKAB's format (the Skoltech Anomaly Benchmark's valve1/*.csv: `;`-separated, a naive
+# datetime, eight sensors sampled at 1 Hz, then the anomaly and changepoint labels), written by the test.
+SKAB_COLUMNS = [
+    "Accelerometer1RMS",
+    "Accelerometer2RMS",
+    "Current",
+    "Pressure",
+    "Temperature",
+    "Thermocouple",
+    "Voltage",
+    "Volume Flow RateRMS",
+]
+
+
+@pytest.fixture
+def skab_csv(tmp_path: Path) -> Path:
+    """150 rows a second apart, values of SKAB's sizes and precision; rows 100-119 labelled anomalous."""
+    start = datetime(2020, 3, 9, 10, 14, 33)
+    lines = [";".join(["datetime", *SKAB_COLUMNS, "anomaly", "changepoint"])]
+    for i in range(150):
+        wave = math.sin(i / 9)
+        values = [
+            0.0265 + 0.001 * wave,
+            0.0401 + 0.0012 * wave,
+            1.33 + 0.05 * wave,
+            0.0547 + 0.3 * abs(wave),
+            79.34 + 0.2 * wave,
+            26.02 + 0.01 * wave,
+            233.06 + 3 * wave,
+            32.0 + (i % 2),
+        ]
+        anomaly = 1.0 if 100 <= i < 120 else 0.0
+        cells = [f"{start + timedelta(seconds=i):%Y-%m-%d %H:%M:%S}", *(f"{v:.7g}" for v in values)]
+        lines.append(";".join([*cells, f"{anomaly:.1f}", f"{float(i == 100):.1f}"]))
+    path = tmp_path / "valve1-0.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_of_a_skab_recording(skab_csv: Path) -> None:
     transport = MemoryTransport()
-    summary = run_replay(transport, SKAB_FILE, limit=120, speed=0)
+    summary = run_replay(transport, skab_csv, limit=120, speed=0)
     assert summary.rows == 120 and summary.sent == 120 * 8 and summary.seconds < 2
     readings = [data for _, data in published(transport)]
     assert_valid(readings)
+    pressure = [r for r in readings if r["deviceId"] == "skab-pressure"]
+    assert len(pressure) == 120 and {(r["sensorType"], r["unit"]) for r in pressure} == {("pressure", "bar")}
+    assert pressure[0]["value"] == 0.05  # rounded to what PostgreSQL stores
+    assert [r["timestamp"] for r in pressure] == sorted(r["timestamp"] for r in pressure)
     assert {r["deviceId"] for r in readings} == {
         "skab-accelerometer1rms",
         "skab-accelerometer2rms",
