@@ -18,7 +18,7 @@ NODE_MODULES := frontend/node_modules/.package-lock.json
 up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
 
-test: $(INSTALLED) java chromium $(DASHBOARD)
+test: lint java chromium $(DASHBOARD)
 	cd frontend && npm test --silent
 	$(BIN)/pytest
 

@@ -22,12 +22,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clean_db(database_url: str, redis_url: str) -> str:
-    """The test database with no readings, alerts or stats (devices back to the five seed devices, as
-    003_seed_devices.sql makes them), and an empty Redis."""
-    for attempt in range(5):  # a system left running by a module fixture may hold locks: deadlocks are retried
+    """The test database with no readings, alerts, stats, silences or notifications (devices back to the five seed
+    devices, as 003_seed_devices.sql makes them), and an empty Redis."""
+    for attempt in range(5):  # a system a fixture keeps running may hold locks: deadlocks are retried
         try:
             with psycopg.connect(database_url) as conn, conn.transaction():
-                conn.execute("TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events CASCADE")
+                conn.execute(
+                    "TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events, silences, notifications"
+                    " CASCADE"
+                )
                 conn.execute("DELETE FROM devices")
                 conn.execute((SCHEMA_DIR / "003_seed_devices.sql").read_text())
             break

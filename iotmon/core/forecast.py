@@ -33,13 +33,11 @@ def time_to_threshold(
         ("alertMax", alert_max, 1),
         ("alertMin", alert_min, -1),
     )
-    for bound, value, going in limits:
-        if value is None:
-            continue
-        beyond = fitted_now >= value if going > 0 else fitted_now <= value
-        if beyond:
+    for bound, value, going in limits:  # past a limit already: that one, now, whichever way the line goes
+        if value is not None and (fitted_now - value) * going >= 0:
             return Crossing(threshold=bound, value=value, seconds=0.0, at=iso(now))
-        if slope * going > 0:
+    for bound, value, going in limits:
+        if value is not None and slope * going > 0:
             seconds = (value - fitted_now) / slope
             if 0 <= seconds <= THRESHOLD_HORIZON_S:
                 at = iso(now + timedelta(seconds=seconds))

@@ -74,7 +74,7 @@ def system(url: str, redis_url: str, bootstrap: str) -> Iterator[str]:
     iotmon = Path(sys.executable).parent / "iotmon"
     process = subprocess.Popen([str(iotmon), "up", "--no-simulator"], env=env, stdout=subprocess.PIPE, text=True)
     try:
-        for line in process.stdout:  # type: ignore[union-attr]
+        for line in process.stdout:
             if "is running:" in line:
                 break
         else:

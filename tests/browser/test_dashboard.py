@@ -4,12 +4,12 @@ The four views with live data, both device charts, the heatmap, an operator
 acknowledging an alert (in the list and in the API), the theme toggle, the
 phone layout without horizontal scrolling, and the offline banner with an
 action queued while the service is down and sent when it is back.
-Screenshots of every view land in build/screenshots/.
+Screenshots of every view land in build/screenshots/. The service, the browser
+and the `page` fixture are in tests/browser/conftest.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,71 +17,18 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import ConsoleErrors, chromium, screenshot
-from tests.support.kafka_broker import free_port
-from tests.support.up import REPO, Up
+from tests.support.browser import ADMIN_PASSWORD, OFFLINE_NOISE, ConsoleErrors, screenshot
+from tests.support.up import Service
 from tests.support.waiting import wait_for
 
-ADMIN_PASSWORD = "browser-test-admin"
 DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
 VIEWS = {"overview": "/", "device": "/devices/device-001", "alerts": "/alerts", "analytics": "/analytics"}
-OFFLINE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection", "Failed to load resource")
+CHARTS = {"overview": 0, "device": 2, "alerts": 2, "analytics": 3}  # Plotly charts each view draws, at least
+# How far ahead the readings a test posts are stamped (see open_alert): more than its wait for the alert, and
+# within ingest's 5-minute allowance for clock skew.
+AHEAD = timedelta(minutes=2)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-class Service:
-    """`iotmon up` on a fixed port and data directory, so that it can be stopped and started again."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port, self.data_dir, self.log = free_port(), data_dir, log
-        self.env = {
-            "IOTMON_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "IOTMON_RATE_LIMIT": "1000000",
-            "IOTMON_ANONYMOUS_READ": "true",
-        }
-        self.up: Up | None = None
-        self.url = ""
-
-    def start(self, fresh: bool = False) -> None:
-        self.up = Up(self.port, self.data_dir, self.log, fresh=fresh, env=self.env)
-        self.url = self.up.wait_for_url()
-
-    def stop(self) -> None:
-        if self.up:
-            assert self.up.terminate() == 0
-            self.up.kill()
-            self.up = None
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory) -> Iterator[Service]:
-    assert (REPO / "frontend" / "dist" / "index.html").exists(), "the dashboard is not built: run `make dashboard`"
-    running = Service(tmp_path_factory.mktemp("dashboard-data"), tmp_path_factory.mktemp("logs") / "up.log")
-    running.start(fresh=True)
-    try:
-        yield running
-    finally:
-        if running.up:
-            running.up.terminate()
-            running.up.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser, service: Service) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, base_url=service.url)
-    opened = context.new_page()
-    opened.errors = ConsoleErrors(opened, ignore=OFFLINE_NOISE if service.up is None else ())
-    yield opened
-    errors = list(opened.errors)
-    context.close()
-    assert errors == [], f"console errors: {errors}"
 
 
 def log_in(page: Page) -> None:
@@ -93,12 +40,18 @@ def log_in(page: Page) -> None:
 
 
 def open_alert(service: Service, device: str, value: float, sensor_type: str, unit: str) -> str:
-    """Readings past a device's alert limit, as a gateway posts them; returns the alert they open."""
-    now = datetime.now(UTC)
+    """Readings past a device's alert limit, as a gateway posts them; returns the alert they open.
+
+    The simulator keeps sending the same device, and evaluate-rule ignores readings at or before the newest it
+    has judged for a device: stamped `now`, ours could lose that race to one of the simulator's stamped a
+    moment later and never be judged. Stamped AHEAD, they are the newest the rule engine has seen for as long
+    as the test waits for the alert; and as the simulator's readings are older until then, the alert cannot
+    clear by itself while the test acts on it."""
+    at = datetime.now(UTC) + AHEAD
     readings = [
         {
             "deviceId": device,
-            "timestamp": (now + timedelta(milliseconds=10 * i))
+            "timestamp": (at + timedelta(milliseconds=10 * i))
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "sensorType": sensor_type,
@@ -129,6 +82,15 @@ def plotted(page: Page, trace_type: str) -> int:
     return page.evaluate(
         "(type) => [...document.querySelectorAll('.js-plotly-plot')].filter(el => (el.data || []).some(t => (t.type || 'scatter') === type && (t.x || t.z || []).length > 0)).length",
         trace_type,
+    )
+
+
+def charts_drawn(page: Page, at_least: int) -> bool:
+    """The page has at least that many Plotly charts, and Plotly has drawn every one of them."""
+    return page.evaluate(
+        "(least) => { const plots = [...document.querySelectorAll('.plot')];"
+        " return plots.length >= least && plots.every(el => el.querySelector('.main-svg')); }",
+        at_least,
     )
 
 
@@ -252,7 +214,7 @@ def test_phone_viewport_has_no_horizontal_scrolling(browser: Browser, service: S
             page.goto(path)
             page.wait_for_load_state("networkidle")
             wait_for(lambda: page.locator("main").inner_text().strip() != "", timeout=15, what=f"{name} rendered")
-            page.wait_for_timeout(1500)  # charts drawn
+            wait_for(lambda name=name: charts_drawn(page, CHARTS[name]), timeout=30, what=f"the charts of {name} drawn")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, f"{name} is {width} px wide on a 375 px phone"
             screenshot(page, f"{name}-phone")
@@ -282,10 +244,11 @@ def test_offline_banner_and_an_action_queued_until_the_service_is_back(page: Pag
     expect(banner).to_be_hidden(timeout=60_000)
     resolved = wait_for(
         lambda: (
-            httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"]["status"]
+            (alert := httpx.get(f"{service.url}/api/alerts/{alert_id}", timeout=10).json()["data"]["alert"])["status"]
             == "resolved"
+            and alert
         ),
         timeout=30,
         what="the queued resolve sent",
     )
-    assert resolved
+    assert resolved["resolvedBy"] == "admin"  # the dashboard's queued action, not the rule engine clearing it

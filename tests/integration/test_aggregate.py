@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-import redis
 
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
-from iotmon.adapters.postgres import db, storage
+from iotmon.adapters.postgres import storage
 from iotmon.adapters.redis import keys
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.readings import parse_reading, to_json
@@ -74,24 +73,9 @@ def assert_stats(doc: dict, want: dict) -> None:
 
 
 @pytest.fixture
-def rds(redis_url):
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def pool(clean_db):
-    pool = db.pool(clean_db)
-    yield pool
-    pool.close()
-
-
-@pytest.fixture
-def aggregate(pool, rds, redis_url):
-    return Aggregate(pool, rds, LiveEmitter(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
+def aggregate(pool, redis, redis_url):
+    """The function on the clean database and the emptied Redis (`pool` and `redis`: the conftests)."""
+    return Aggregate(pool, redis, LiveEmitter(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
 
 
 def store(pool, readings) -> None:
@@ -105,8 +89,8 @@ def feed(aggregate, pool, *batches) -> None:
         aggregate([event(batch)])
 
 
-def stats_doc(rds, device, window) -> dict:
-    return json.loads(rds.get(keys.stats(device, window)))
+def stats_doc(redis, device, window) -> dict:
+    return json.loads(redis.get(keys.stats(device, window)))
 
 
 def hourly(pool) -> list:
@@ -120,21 +104,21 @@ def hourly(pool) -> list:
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def test_current_and_window_stats_are_exact_with_1h_and_24h_ttls(aggregate, pool, rds):
+def test_current_and_window_stats_are_exact_with_1h_and_24h_ttls(aggregate, pool, redis):
     readings = series("device-001", NOW, 400, 15.0)  # 100 minutes, so the 1 h window drops some
     feed(aggregate, pool, readings[:150], readings[150:300], readings[300:])
-    current = json.loads(rds.get(keys.current("device-001")))
+    current = json.loads(redis.get(keys.current("device-001")))
     last = readings[-1]
     assert current == {"value": last.value, "timestamp": last.timestamp, "status": "normal", "unit": "celsius"}
-    assert 3590 <= rds.ttl(keys.current("device-001")) <= 3600
+    assert 3590 <= redis.ttl(keys.current("device-001")) <= 3600
     for window in ("1h", "24h"):
-        assert 86_390 <= rds.ttl(keys.stats("device-001", window)) <= 86_400
+        assert 86_390 <= redis.ttl(keys.stats("device-001", window)) <= 86_400
     end = epoch(last)
-    hour = stats_doc(rds, "device-001", "1h")
+    hour = stats_doc(redis, "device-001", "1h")
     assert_stats(hour, expected(readings, since=end - 3600))
     assert hour["count"] == 240 and hour["trend"] in ("increasing", "stable", "decreasing")
     assert hour["windowEnd"] == last.timestamp
-    assert_stats(stats_doc(rds, "device-001", "24h"), expected(readings))
+    assert_stats(stats_doc(redis, "device-001", "24h"), expected(readings))
     # the hourly rollups equal the raw data per hour
     rows = hourly(pool)
     by_hour: dict = {}
@@ -149,49 +133,49 @@ def test_current_and_window_stats_are_exact_with_1h_and_24h_ttls(aggregate, pool
         assert float(row[6]) == pytest.approx(values.std(), abs=0.005)
 
 
-def test_a_redelivery_changes_nothing(aggregate, pool, rds):
+def test_a_redelivery_changes_nothing(aggregate, pool, redis):
     readings = series("device-002", NOW, 120, 20.0, seed=1)
     feed(aggregate, pool, readings[:60], readings[60:])
-    before = {w: stats_doc(rds, "device-002", w) for w in ("1h", "24h")}
+    before = {w: stats_doc(redis, "device-002", w) for w in ("1h", "24h")}
     rollups = hourly(pool)
-    current = rds.get(keys.current("device-002"))
+    current = redis.get(keys.current("device-002"))
     aggregate([event(readings[:60]), event(readings[60:]), event(readings[30:90])])
     for window, doc in before.items():
-        again = stats_doc(rds, "device-002", window)
+        again = stats_doc(redis, "device-002", window)
         assert {k: v for k, v in again.items() if k != "updatedAt"} == {
             k: v for k, v in doc.items() if k != "updatedAt"
         }
     assert hourly(pool) == rollups
-    assert rds.get(keys.current("device-002")) == current
+    assert redis.get(keys.current("device-002")) == current
 
 
-def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggregate, pool, rds):
+def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggregate, pool, redis):
     readings = series("device-001", NOW - timedelta(seconds=10), 300, 15.0, seed=2)
     feed(aggregate, pool, readings[:200], readings[200:])
-    rds.flushall()
+    redis.flushall()
     one_more = reading("device-001", NOW, 77.77)
     feed(aggregate, pool, [one_more])
-    everything = readings + [one_more]
-    assert_stats(stats_doc(rds, "device-001", "1h"), expected(everything, since=epoch(one_more) - 3600))
-    assert_stats(stats_doc(rds, "device-001", "24h"), expected(everything))
-    assert json.loads(rds.get(keys.current("device-001")))["value"] == 77.77
+    everything = [*readings, one_more]
+    assert_stats(stats_doc(redis, "device-001", "1h"), expected(everything, since=epoch(one_more) - 3600))
+    assert_stats(stats_doc(redis, "device-001", "24h"), expected(everything))
+    assert json.loads(redis.get(keys.current("device-001")))["value"] == 77.77
 
 
-def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, pool, rds):
+def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, pool, redis):
     recent = series("device-002", NOW, 60, 10.0, seed=3)
     late = series("device-002", NOW - timedelta(hours=3), 30, 10.0, seed=4)
     feed(aggregate, pool, recent, late)
     aggregate([event(late)])  # redelivered: older than the hour, checked against PostgreSQL
-    assert_stats(stats_doc(rds, "device-002", "1h"), expected(recent))
-    assert_stats(stats_doc(rds, "device-002", "24h"), expected(recent + late))
-    assert json.loads(rds.get(keys.current("device-002")))["timestamp"] == recent[-1].timestamp
+    assert_stats(stats_doc(redis, "device-002", "1h"), expected(recent))
+    assert_stats(stats_doc(redis, "device-002", "24h"), expected(recent + late))
+    assert json.loads(redis.get(keys.current("device-002")))["timestamp"] == recent[-1].timestamp
 
 
-def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, rds):
+def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, redis):
     # python-socketio >= 5.12's RedisManager publishes its message as JSON (older versions pickled it).
-    pubsub = rds.pubsub(ignore_subscribe_messages=True)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.SOCKETIO_CHANNEL)
-    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and rds.pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1])
+    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and redis.pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1])
     few = series("device-002", NOW - timedelta(minutes=5), 3, 3.0, seed=5)
     many = series("device-001", NOW, 50, 1.0, seed=6)
     feed(aggregate, pool, few, many)
@@ -204,7 +188,7 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
     pubsub.close()
     assert [m["room"] for m in messages] == ["device:device-002"] * 3 + ["device:device-001"]
     assert all(m["method"] == "emit" and m["event"] == "sensor-data" and m["namespace"] == "/" for m in messages)
-    stats_1h = stats_doc(rds, "device-002", "1h")
+    stats_1h = stats_doc(redis, "device-002", "1h")
     assert messages[0]["data"] == [
         {
             "deviceId": "device-002",
@@ -221,19 +205,19 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
     assert messages[3]["data"][0]["timestamp"] == many[-1].timestamp  # 50 readings of one device: only the latest
 
 
-def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, rds):
+def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, redis):
     feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=2), 82.0)])
-    assert json.loads(rds.get(keys.current("device-001")))["status"] == "warning"
+    assert json.loads(redis.get(keys.current("device-001")))["status"] == "warning"
     with pool.connection() as conn:
         conn.execute("UPDATE devices SET alert_max = 81 WHERE device_id = 'device-001'")
     feed(aggregate, pool, [reading("device-001", NOW, 82.0)])
-    assert json.loads(rds.get(keys.current("device-001")))["status"] == "critical"
+    assert json.loads(redis.get(keys.current("device-001")))["status"] == "critical"
 
 
-def test_system_metrics(aggregate, pool, rds):
+def test_system_metrics(aggregate, pool, redis):
     now = datetime.now(UTC).replace(microsecond=0)  # 'active' means heard from lately: not the module's now
     feed(aggregate, pool, series("device-001", now, 10, 2.0), series("device-002", now, 10, 3.0))
-    metrics = json.loads(rds.get(keys.SYSTEM_METRICS))
+    metrics = json.loads(redis.get(keys.SYSTEM_METRICS))
     assert metrics == {
         "totalDevices": 5,
         "activeDevices": 2,
@@ -241,8 +225,8 @@ def test_system_metrics(aggregate, pool, rds):
         "dataPointsLastHour": 20,
         "systemHealth": "degraded",
     }
-    rds.set(keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
+    redis.set(keys.ALERTS_ACTIVE, json.dumps([{"id": "alert-001"}, {"id": "alert-002"}]))
     feed(aggregate, pool, [reading("device-001", now + timedelta(seconds=1), 50.0)])
-    metrics = json.loads(rds.get(keys.SYSTEM_METRICS))
+    metrics = json.loads(redis.get(keys.SYSTEM_METRICS))
     assert metrics["activeAlertsCount"] == 2 and metrics["dataPointsLastHour"] == 21
-    assert rds.get(keys.ALERTS_ACTIVE) is not None
+    assert redis.get(keys.ALERTS_ACTIVE) is not None

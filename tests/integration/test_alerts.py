@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
 import redis as redis_lib
 from jsonschema import Draft202012Validator, FormatChecker
+from psycopg_pool import ConnectionPool
 
 from eventing import topics
 from eventing.binding import decode, json_data
@@ -20,7 +23,7 @@ from eventing.events import PING, batch_event, make_event
 from eventing.memory import MemoryTransport
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
-from iotmon.adapters.postgres import alerts, db
+from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
 from iotmon.adapters.redis.rule_state import state_key
 from tests.support.database import sql
@@ -33,30 +36,17 @@ VALIDATOR = Draft202012Validator(
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
+@dataclass
+class Env:
+    url: str  # the clean database
+    redis: redis_lib.Redis  # emptied
+    transport: MemoryTransport  # where the functions publish their alert events
+    pool: Callable[[], ConnectionPool]  # a new pool per call: one per evaluator, as replicas have
+
+
 @pytest.fixture
-def env(clean_db, redis_url):
-    client = redis_lib.Redis.from_url(redis_url)
-    client.flushdb()
-    pools = []
-
-    def pool():
-        made = db.pool(clean_db)
-        pools.append(made)
-        return made
-
-    transport = MemoryTransport()
-    yield type(
-        "Env",
-        (),
-        {
-            "url": clean_db,
-            "redis": client,
-            "transport": transport,
-            "pool": staticmethod(pool),
-        },
-    )
-    for made in pools:
-        made.close()
+def env(clean_db, redis, new_pool) -> Env:
+    return Env(clean_db, redis, MemoryTransport(), new_pool)
 
 
 def readings(values, device="device-001", start=0, period=2.0):
@@ -279,7 +269,7 @@ def test_lost_redis_state_resumes_from_postgresql(env):
 
 
 def test_operators_acknowledge_and_resolve_with_clear_errors(env):
-    with db.pool(env.url) as pool, pool.connection() as conn:
+    with env.pool().connection() as conn:
         made = alerts.trigger(
             conn,
             "device-003",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,26 +23,16 @@ from eventing.binding import decode, json_data
 from iotmon.adapters.postgres import alerts as store
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE
 from iotmon.system import System
-from tests.support.service import error_of, operator_client, running_system
+from tests.support.service import error_of
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-alerts")) as system:
-        # A group that never commits: the transport keeps every `alerts` record for the test to read.
-        system.transport.consumer(topics.ALERTS, "test-api-alerts")
-        yield system
-
-
-@pytest.fixture
-def api(service: System, clean_db: str, redis_url: str) -> Iterator[httpx.Client]:
-    with psycopg.connect(clean_db, autocommit=True) as conn:
-        conn.execute("DELETE FROM silences")
-    redis_lib.Redis.from_url(redis_url).delete(ALERTS_ACTIVE)
-    with operator_client(service, clean_db, timeout=10) as client:
-        yield client
+@pytest.fixture(scope="module", autouse=True)
+def alert_records(service: System) -> None:
+    """A consumer group that never commits: from here on the transport keeps every `alerts` record for the tests
+    to read (the shared system's own groups go on as before)."""
+    service.transport.consumer(topics.ALERTS, "test-api-alerts")
 
 
 def seed(
@@ -341,7 +330,7 @@ def test_alerts_csv_export_uses_the_list_filters_without_limit(api, seeded):
 # --------------------------------------------------------------------------- silences
 
 
-def test_silence_create_list_delete(api):
+def test_silence_create_list_delete(api, clean_db):
     ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     created = api.post("/api/silences", json={"deviceId": "device-001", "reason": "maintenance", "endsAt": ends})
     assert created.status_code == 201, created.text
@@ -366,7 +355,7 @@ def test_silence_create_list_delete(api):
     listed = api.get("/api/silences").json()
     assert [s["id"] for s in listed["data"]["silences"]] == [silence["id"], everywhere.json()["data"]["silence"]["id"]]
     assert listed["meta"]["count"] == 2
-    with psycopg.connect(_url(api), autocommit=True) as conn:  # an expired one, inserted directly
+    with psycopg.connect(clean_db, autocommit=True) as conn:  # an expired one, inserted directly
         conn.execute(
             "INSERT INTO silences (reason, starts_at, ends_at) VALUES ('old', now() - interval '2 h', now() - interval '1 h')"
         )
@@ -378,18 +367,6 @@ def test_silence_create_list_delete(api):
     error_of(api.delete(f"/api/silences/{silence['id']}"), 404, "SILENCE_NOT_FOUND")
     for bad in ("abc", "99999999999999999999999", "0", "-3"):
         error_of(api.delete(f"/api/silences/{bad}"), 404, "SILENCE_NOT_FOUND")
-
-
-_DB_URL: dict[str, str] = {}
-
-
-def _url(_api: httpx.Client) -> str:
-    return _DB_URL["url"]
-
-
-@pytest.fixture(autouse=True)
-def _remember_url(database_url):
-    _DB_URL["url"] = database_url
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
-"""Metrics, analytics and status endpoints on the real service over HTTP."""
+"""Metrics, analytics and status endpoints on the real service over HTTP (the shared system and its `api` client:
+tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,21 +15,8 @@ from iotmon.adapters.redis import keys
 from iotmon.core.contracts.analytics import SystemMetricsDoc
 from iotmon.core.contracts.devices import LiveValue
 from iotmon.core.timestamps import iso
-from iotmon.system import System
 from tests.support.database import sql
-from tests.support.service import error_of, operator_client, running_system
-
-
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-analytics")) as system:
-        yield system
-
-
-@pytest.fixture
-def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
-    with operator_client(service, clean_db) as client:
-        yield client
+from tests.support.service import error_of
 
 
 def reading(url: str, device: str, at: datetime, value: float) -> None:
@@ -150,27 +137,33 @@ def test_status_overview(api, clean_db):
 
 
 def test_trend_slope_forecast_and_time_to_threshold(api, clean_db):
-    now = datetime.now(UTC).replace(microsecond=0)
-    start = now - timedelta(seconds=3599)
-    # device-001: 50 rising 0.005 / s over the last hour; alertMax 85
+    now = datetime.now(UTC)
+    # device-001: 3,600 readings rising 0.005 a second up to now; alertMax 85. They are 0.99 s apart, so that
+    # the service's last hour, which ends when it answers, still holds all of them (1 s apart, the first one
+    # dropped out whenever the request came more than a moment later).
+    step = 0.99
+    start = now - timedelta(seconds=3599 * step)
     sql(
         clean_db,
         "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
-        " SELECT 'device-001', %s::timestamptz + i * interval '1 second', 'temperature', 50 + 0.005 * i, 'celsius'"
-        " FROM generate_series(0, 3599) AS i",
+        " SELECT 'device-001', %s::timestamptz + i * %s * interval '1 second', 'temperature', 50 + 0.005 * %s * i,"
+        " 'celsius' FROM generate_series(0, 3599) AS i",
         start,
+        step,
+        step,
     )
+    reached = 50 + 0.005 * 3599 * step  # 67.8 now; up to 0.2 more if the service answers up to 40 s later
     data = data_of(api.get("/api/analytics/trends/device-001", params={"window": "1h"}))
     assert data["count"] == 3600 and data["trend"] == "increasing"
     assert data["slopePerSecond"] == pytest.approx(0.005, rel=0.01) and data["slopePerHour"] == pytest.approx(
         18, rel=0.01
     )
-    assert data["fittedNow"] == pytest.approx(68.0, abs=0.2)
+    assert data["fittedNow"] == pytest.approx(reached, abs=0.2)
     assert [p["minutes"] for p in data["forecast"]] == [15, 30, 60]
-    assert [p["value"] for p in data["forecast"]] == pytest.approx([72.5, 77.0, 86.0], abs=0.2)
+    assert [p["value"] for p in data["forecast"]] == pytest.approx([reached + 4.5, reached + 9, reached + 18], abs=0.2)
     crossing = data["timeToThreshold"]
     assert crossing["threshold"] == "alertMax" and crossing["value"] == 85.0
-    assert crossing["seconds"] == pytest.approx(3400, abs=40)
+    assert crossing["seconds"] == pytest.approx((85 - reached) / 0.005, abs=40)
     assert datetime.fromisoformat(crossing["at"]) > now
     assert data["thresholds"] == {"alertMin": 15.0, "alertMax": 85.0}
 

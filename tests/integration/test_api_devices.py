@@ -1,5 +1,7 @@
 """The device endpoints on the real service over HTTP: details, current,
-history (raw and downsampled, JSON and CSV), configuration (validated, applied by the rule engine)."""
+history (raw and downsampled, JSON and CSV), configuration (validated, applied by the rule engine).
+
+The service is the session's shared system, `api` an operator's client on it (tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,27 +19,13 @@ import pytest
 from eventing.events import batch_event
 from eventing.memory import MemoryTransport
 from functions.evaluate_rule import EvaluateRule
-from iotmon.adapters.postgres import db
 from iotmon.adapters.redis import keys
 from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.timestamps import iso
-from iotmon.system import System
 from tests.support.database import sql
-from tests.support.service import error_of, operator_client, running_system
+from tests.support.service import error_of
 
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("api-devices")) as system:
-        yield system
-
-
-@pytest.fixture
-def api(service: System, clean_db: str, redis) -> Iterator[httpx.Client]:
-    with operator_client(service, clean_db) as client:
-        yield client
 
 
 def insert_series(
@@ -394,7 +381,7 @@ def test_config_body_errors(api):
     error_of(api.get("/api/devices/device-001/config"), 404, "NOT_FOUND")
 
 
-def test_the_rule_engine_applies_a_config_change_without_restart(api, clean_db, redis):
+def test_the_rule_engine_applies_a_config_change_without_restart(api, pool, redis):
     base = datetime.now(UTC).replace(microsecond=0) - HOUR
 
     def batch(values, start_s):
@@ -412,15 +399,11 @@ def test_the_rule_engine_applies_a_config_change_without_restart(api, clean_db, 
         event.data = json.dumps(event.data).encode()
         return event
 
-    pool = db.pool(clean_db)
-    try:
-        evaluate = EvaluateRule(pool, redis, MemoryTransport(), config_ttl_s=0)
-        assert [c.type for c in evaluate([batch([84.0] * 5, 0)]) if c.type == "threshold_exceeded"] == []
-        ok_data(api.put("/api/devices/device-001/config", json={"normalMax": 75, "alertMax": 80}))
-        changes = evaluate([batch([84.0] * 3, 10)])
-        assert [(c.action, c.threshold) for c in changes if c.type == "threshold_exceeded"] == [("triggered", 80.0)]
-    finally:
-        pool.close()
+    evaluate = EvaluateRule(pool, redis, MemoryTransport(), config_ttl_s=0)
+    assert [c.type for c in evaluate([batch([84.0] * 5, 0)]) if c.type == "threshold_exceeded"] == []
+    ok_data(api.put("/api/devices/device-001/config", json={"normalMax": 75, "alertMax": 80}))
+    changes = evaluate([batch([84.0] * 3, 10)])
+    assert [(c.action, c.threshold) for c in changes if c.type == "threshold_exceeded"] == [("triggered", 80.0)]
     open_alerts = api.get("/api/alerts", params={"deviceId": "device-001", "type": "threshold_exceeded"}).json()
     assert open_alerts["meta"]["totalAlerts"] == 1
 

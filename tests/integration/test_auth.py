@@ -1,8 +1,10 @@
-"""Security of the service: tokens and roles, users, the shared rate limit, headers, CORS, the Socket.IO handshake."""
+"""Security of the service: tokens and roles, users, the shared rate limit, headers, CORS, the Socket.IO handshake.
+
+`url` is the session's shared system (tests/integration/conftest.py); the tests of the rate limit, CORS and
+anonymous reading start systems of their own, with those settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC
 
 import httpx
@@ -15,12 +17,6 @@ import socketio
 from iotmon.adapters.postgres import users
 from tests.support.auth import PASSWORD, bearer, ensure_user, token
 from tests.support.service import running_system
-
-
-@pytest.fixture(scope="module")
-def url(database_url, redis_url, tmp_path_factory) -> Iterator[str]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("auth")) as system:
-        yield system.url
 
 
 def test_login_gives_a_token_with_the_role(url, database_url):

@@ -1,26 +1,18 @@
-"""Response caching: expensive reads are served from Redis until the data they depend on changes."""
+"""Response caching: expensive reads are served from Redis until the data they depend on changes (on the shared
+system, `url`: tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import psycopg
-import pytest
 import redis
 
 from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.keys import cache_generation
 from tests.support.auth import bearer
-from tests.support.service import running_system
-
-
-@pytest.fixture(scope="module")
-def url(database_url, redis_url, tmp_path_factory) -> Iterator[str]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("cache")) as system:
-        yield system.url
 
 
 def open_alert(database_url: str) -> int:

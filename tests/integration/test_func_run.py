@@ -154,7 +154,9 @@ def test_ingest_takes_a_structured_cloudevent(urls, db):
 
 def test_ingest_answers_2xx_for_a_bad_reading_it_dead_letters_itself(urls, db):
     # A 4xx/5xx would make the KafkaSource retry or dead-letter it without the reason; ingest does it better.
-    response = binary(urls["ingest"], forwarded("io.iotmon.reading.v1", "/s", "device-002"), reading(value="hot"))  # type: ignore[arg-type]
+    response = binary(
+        urls["ingest"], forwarded("io.iotmon.reading.v1", "/s", "device-002"), reading(value="hot")
+    )  # a value of the wrong type, on purpose
     assert_ok(response)
     assert readings_of(db, "device-002") == []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -18,22 +19,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-import redis
+import redis as redis_lib
 from aiosmtpd.controller import Controller
 from cloudevents.http import CloudEvent
+from psycopg_pool import ConnectionPool
 
 from eventing.events import alert_event
 from functions.notify import NotificationsFailed, Notify
-from iotmon.adapters.postgres import db
-from iotmon.adapters.postgres.silences import create_silence, list_silences
+from iotmon.adapters.postgres.silences import active_silence, create_silence, list_silences
 from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
 from iotmon.adapters.redis.live_emitter import LiveEmitter
-from iotmon.adapters.redis.ratelimit import KEY_PREFIX
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
 from iotmon.core.contracts.alerts import AlertChange
 from tests.support.kafka_broker import free_port
+from tests.support.waiting import wait_for
 
 SOURCE = "/iotmon/test"
 
@@ -67,10 +67,10 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
         mail = message_from_bytes(envelope.content, policy=policy.default)
         mail["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        self.messages.append(mail)  # type: ignore[arg-type]
+        self.messages.append(mail)
         return "250 OK"
 
 
@@ -144,20 +144,41 @@ def receiver() -> Iterator[Receiver]:
 
 
 class LiveView:
-    """What the service replicas receive from the Redis manager: (event, data, room)."""
+    """What the service replicas receive from the Redis manager: (event, data, room).
+
+    It also listens on a channel of its own: `drain()` publishes a marker there and reads until the marker
+    comes back. Redis delivers a subscriber's messages in the order they were published, and notify publishes
+    before it returns, so by then everything notify sent has arrived, and nothing else can still come."""
 
     def __init__(self, redis_url: str) -> None:
-        self._client = redis.Redis.from_url(redis_url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(SOCKETIO_CHANNEL)
+        self._client = redis_lib.Redis.from_url(redis_url)
+        self._pubsub = self._client.pubsub()
+        self._marks = f"test:live-view:{uuid.uuid4().hex}"
+        self._pubsub.subscribe(SOCKETIO_CHANNEL, self._marks)
+        confirmed = 0
+        while confirmed < 2:  # subscribed (Redis answers once it is): what is published from now on reaches us
+            message = self._pubsub.get_message(timeout=10)
+            assert message is not None, "Redis did not confirm the live view's subscriptions"
+            confirmed += message["type"] == "subscribe"
         self.seen: list[tuple[str, Any, str]] = []
 
-    def drain(self, quiet: float = 0.15) -> list[tuple[str, Any, str]]:
-        while (message := self._pubsub.get_message(timeout=quiet)) is not None or self._pubsub.connection is None:
-            if message and message["type"] == "message":
+    def drain(self, timeout: float = 10.0) -> list[tuple[str, Any, str]]:
+        """Everything the live view has heard so far."""
+        mark = uuid.uuid4().hex.encode()
+        self._client.publish(self._marks, mark)
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+            if message is None:
+                assert time.monotonic() < deadline, f"the live view's marker did not come back within {timeout:.0f} s"
+            elif message["type"] != "message":
+                continue
+            elif message["channel"] == self._marks.encode():
+                if message["data"] == mark:
+                    return self.seen
+            else:
                 packet = json.loads(message["data"])
                 self.seen.append((packet["event"], packet["data"][0], packet["room"]))
-        return self.seen
 
     def close(self) -> None:
         self._pubsub.close()
@@ -167,22 +188,15 @@ class LiveView:
 @pytest.fixture
 def live(redis_url: str) -> Iterator[LiveView]:
     view = LiveView(redis_url)
-    view.drain(0.05)
     yield view
     view.close()
 
 
 @pytest.fixture
-def notify_env(clean_db: str, redis_url: str) -> Iterator[tuple[Any, redis.Redis, Any]]:
-    with psycopg.connect(clean_db, autocommit=True) as conn:
-        conn.execute("TRUNCATE notifications, silences")
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(KEY_PREFIX + "*"):
-        client.delete(key)
-    pool = db.pool(clean_db)
-    yield pool, client, LiveEmitter(redis_url)
-    pool.close()
-    client.close()
+def notify_env(pool: ConnectionPool, redis: redis_lib.Redis, redis_url: str) -> tuple[Any, redis_lib.Redis, Any]:
+    """What Notify runs on: a pool on the clean database (no notifications, no silences), the emptied Redis (no
+    rate-limit buckets) and the live view's emitter."""
+    return pool, redis, LiveEmitter(redis_url)
 
 
 def make_notify(notify_env, smtp_port: int | None, webhooks: tuple[str, ...] = (), **config: Any) -> Notify:
@@ -294,7 +308,11 @@ def test_silences_stop_email_and_webhook_but_not_the_live_view(notify_env, smtp,
         ).fetchall()
     assert rows == [("email", "silenced", silence.id), ("webhook", "silenced", silence.id)]
 
-    time.sleep(0.35)  # device-003's silence has expired
+    def device_003_silenced() -> bool:
+        with notify.pool.connection() as conn:  # a transaction of its own: now() moves on
+            return active_silence(conn, "device-003") is not None
+
+    wait_for(lambda: not device_003_silenced(), timeout=5, what="device-003's silence to end")
     notify([event_of(change(alert=2, deviceId="device-003"))])
     assert len(smtp.messages) == 1 and len(receiver.requests) == 1
 

@@ -3,7 +3,8 @@
 The document is generated from the routes (iotmon/service/openapi.py): here it
 must be valid OpenAPI, cover exactly the route table (a new route without docs
 fails), and schemathesis, fed the document the running service serves, must
-find no 5xx and no answer outside the envelopes.
+find no 5xx and no answer outside the envelopes. The service is the session's shared system
+(tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -29,37 +30,16 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
-from iotmon.adapters.settings import Settings
 from iotmon.core.contracts.alerts import AlertNote, NewSilence
 from iotmon.core.contracts.devices import ConfigUpdate
 from iotmon.core.contracts.validation import field_names
 from iotmon.service.routes import API_ROUTES
 from iotmon.system import System
 from tests.support.auth import token
-from tests.support.kafka_broker import free_port
 from tests.support.paths import REPO
 
 MAX_EXAMPLES = int(os.environ.get("IOTMON_OPENAPI_EXAMPLES", "25"))
 NOT_ENVELOPES = {"/api/health", "/api/openapi.json", "/metrics"}  # the Health contract, the document, Prometheus
-
-
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    settings_ = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        kafka_bootstrap_servers=None,
-        host="127.0.0.1",
-        port=free_port(),
-        data_dir=tmp_path_factory.mktemp("openapi-data"),
-        rate_limit_per_minute=1_000_000,
-    )
-    system = System(settings_, simulate=False)
-    system.start()
-    try:
-        yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture(scope="module")
@@ -245,20 +225,20 @@ def test_the_api_from_its_own_document(api_schema, admin_headers, clean_db, path
 # What the generators never send (hypothesis' text has no lone surrogates, URLs no broken UTF-8), a client may.
 SURROGATE = '"\\ud800x"'  # valid JSON, but a string no UTF-8 encoder (or PostgreSQL) takes
 HOSTILE = [
-    ("POST", "/api/auth/login", '{"username": %s, "password": "x"}' % SURROGATE),
-    ("POST", "/api/auth/login", '{"username": "admin", "password": %s}' % SURROGATE),
-    ("POST", "/api/users", '{"username": "someone", "password": %s}' % SURROGATE),
-    ("POST", "/api/users", '{"username": %s, "password": "long enough password"}' % SURROGATE),
+    ("POST", "/api/auth/login", f'{{"username": {SURROGATE}, "password": "x"}}'),
+    ("POST", "/api/auth/login", f'{{"username": "admin", "password": {SURROGATE}}}'),
+    ("POST", "/api/users", f'{{"username": "someone", "password": {SURROGATE}}}'),
+    ("POST", "/api/users", f'{{"username": {SURROGATE}, "password": "long enough password"}}'),
     (
         "POST",
         "/api/readings",
         '{"deviceId": "device-001", "timestamp": "2026-01-01T00:00:00Z", "sensorType": "t",'
-        ' "value": 1, "unit": %s}' % SURROGATE,
+        f' "value": 1, "unit": {SURROGATE}}}',
     ),
-    ("POST", "/api/silences", '{"deviceId": %s, "reason": "r", "endsAt": "2999-01-01T00:00:00Z"}' % SURROGATE),
-    ("POST", "/api/silences", '{"deviceId": null, "reason": %s, "endsAt": "2999-01-01T00:00:00Z"}' % SURROGATE),
-    ("PUT", "/api/devices/device-001/config", '{"location": %s}' % SURROGATE),
-    ("PUT", "/api/alerts/alert-000001/acknowledge", '{"note": %s}' % SURROGATE),
+    ("POST", "/api/silences", f'{{"deviceId": {SURROGATE}, "reason": "r", "endsAt": "2999-01-01T00:00:00Z"}}'),
+    ("POST", "/api/silences", f'{{"deviceId": null, "reason": {SURROGATE}, "endsAt": "2999-01-01T00:00:00Z"}}'),
+    ("PUT", "/api/devices/device-001/config", f'{{"location": {SURROGATE}}}'),
+    ("PUT", "/api/alerts/alert-000001/acknowledge", f'{{"note": {SURROGATE}}}'),
     ("GET", "/api/alerts?deviceId=%ED%A0%80&type=%FF", None),
     ("GET", "/api/silences?deviceId=%ED%A0%80", None),
     ("GET", "/api/devices/%ED%A0%80/history?from=%FF", None),

@@ -2,11 +2,13 @@
 
 Functions publish through python-socketio's write-only Redis manager (as
 aggregate and notify do); each replica delivers to the clients in the rooms.
+The first replica is the session's shared system (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -20,16 +22,20 @@ from iotmon.adapters.redis import keys
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.live import ALERTS_ROOM, device_room
+from iotmon.system import System
 from tests.support.service import running_system
 
 
 @pytest.fixture(scope="module")
-def replicas(database_url, redis_url, tmp_path_factory) -> Iterator[list[str]]:
-    with (
-        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-0")) as first,
-        running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-1")) as second,
-    ):
-        yield [first.url, second.url]
+def second_replica(database_url, redis_url, tmp_path_factory) -> Iterator[System]:
+    """Another replica of the service beside the shared system, on the same PostgreSQL and Redis."""
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("replica-1")) as system:
+        yield system
+
+
+@pytest.fixture
+def replicas(service: System, second_replica: System) -> list[str]:
+    return [service.url, second_replica.url]
 
 
 @pytest.fixture(autouse=True)
@@ -65,14 +71,21 @@ def receive(client: socketio.SimpleClient, wanted: str, timeout: float = 5.0) ->
             return data
 
 
-def nothing_arrives(client: socketio.SimpleClient, event_name: str, timeout: float = 0.5) -> bool:
-    try:
-        while True:
-            event, _ = client.receive(timeout=timeout)
-            if event == event_name:
-                return False
-    except socketio.exceptions.TimeoutError:
-        return True
+MARKER = "test-marker"
+
+
+def nothing_arrives(client: socketio.SimpleClient, event_name: str, redis_url: str) -> bool:
+    """No `event_name` reaches the client before a marker sent to it afterwards: messages published through the
+    Redis manager reach each client in the order they were published, so what was sent before the marker and
+    meant for this client would have come first."""
+    mark = uuid.uuid4().hex
+    LiveEmitter(redis_url).emit(MARKER, {"mark": mark}, room=client.sid)  # every client is in a room of its own
+    while True:
+        event, data = client.receive(timeout=5)
+        if event == event_name:
+            return False
+        if event == MARKER and data["mark"] == mark:
+            return True
 
 
 def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect, redis_url):
@@ -89,7 +102,7 @@ def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect
     LiveEmitter(redis_url).emit("sensor-data", payload, room=device_room("device-001"))
     assert receive(first, "sensor-data") == payload
     assert receive(second, "sensor-data") == payload
-    assert nothing_arrives(other, "sensor-data")
+    assert nothing_arrives(other, "sensor-data", redis_url)
 
 
 def test_unsubscribe_stops_the_stream(connect, redis_url):
@@ -97,7 +110,7 @@ def test_unsubscribe_stops_the_stream(connect, redis_url):
     client.call("subscribe-device", "device-003")
     assert client.call("unsubscribe-device", "device-003")["success"] is True
     LiveEmitter(redis_url).emit("sensor-data", {"deviceId": "device-003"}, room=device_room("device-003"))
-    assert nothing_arrives(client, "sensor-data")
+    assert nothing_arrives(client, "sensor-data", redis_url)
 
 
 def test_subscribing_sends_the_current_value_at_once(connect, redis_url):

@@ -1,8 +1,9 @@
 """The real service in-process over real HTTP: REST envelopes, health, Socket.IO.
 
-One `System` (uvicorn, the in-process transport, the router and the ingest
-function) runs against the session's PostgreSQL and Redis for the whole
-module; every test starts from `clean_db` (no readings, the five seed devices).
+The session's shared `System` (uvicorn, the in-process transport, the router and
+the functions; tests/integration/conftest.py) runs against the suite's PostgreSQL
+and Redis; every test starts from `clean_db` (no readings, the five seed devices).
+Requests go without a token here, as a dashboard reading anonymously does.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from iotmon.core.readings import parse_reading
 from iotmon.core.timestamps import iso
 from iotmon.system import System
 from tests.support.auth import bearer
-from tests.support.service import running_system
 from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
@@ -77,12 +77,6 @@ def is_number(value: Any) -> bool:
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("service-data")) as system:
-        yield system
-
-
 def _has_request_id(response: httpx.Response) -> None:
     assert re.fullmatch(r"[0-9a-f]{16}", response.headers.get("x-request-id", "")), (
         f"{response.request.method} {response.request.url} answered without an x-request-id"
@@ -90,20 +84,21 @@ def _has_request_id(response: httpx.Response) -> None:
 
 
 @pytest.fixture
-def api(service: System, clean_db: str) -> Iterator[httpx.Client]:
-    """An HTTP client on the service that checks every response carries an x-request-id."""
+def anonymous(service: System, clean_db: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the shared system without a token (as a dashboard reading anonymously), with a clean
+    database; it checks that every response carries an x-request-id."""
     with httpx.Client(base_url=service.url, timeout=10, event_hooks={"response": [_has_request_id]}) as client:
         yield client
 
 
-def history(api: httpx.Client, device: str, **params: Any) -> dict[str, Any]:
-    response = api.get(f"/api/devices/{device}/history", params=params)
+def history(client: httpx.Client, device: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/api/devices/{device}/history", params=params)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def devices_by_id(api: httpx.Client) -> dict[str, dict[str, Any]]:
-    response = api.get("/api/devices")
+def devices_by_id(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    response = client.get("/api/devices")
     assert response.status_code == 200, response.text
     return {device["deviceId"]: device for device in response.json()["data"]["devices"]}
 
@@ -111,9 +106,9 @@ def devices_by_id(api: httpx.Client) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------- health
 
 
-def test_health_reports_each_dependency_and_the_request_figures(api):
-    api.get("/api/devices")  # counted once answered, so it shows in the next report
-    response = api.get("/api/health")
+def test_health_reports_each_dependency_and_the_request_figures(anonymous):
+    anonymous.get("/api/devices")  # counted once answered, so it shows in the next report
+    response = anonymous.get("/api/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "healthy"
@@ -134,24 +129,24 @@ def test_health_reports_each_dependency_and_the_request_figures(api):
 # --------------------------------------------------------------------------- POST /api/readings
 
 
-def test_a_posted_reading_is_stored_and_shown(api):
+def test_a_posted_reading_is_stored_and_shown(anonymous):
     sent = reading("device-001", value=71.25)
-    response = api.post("/api/readings", json=sent)
+    response = anonymous.post("/api/readings", json=sent)
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["success"] is True
     assert body["data"] == {"accepted": 1}
     assert ISO_MS_Z.match(body["meta"]["timestamp"])
 
-    readings = wait_for(lambda: history(api, "device-001")["data"]["readings"], what="the reading in history")
+    readings = wait_for(lambda: history(anonymous, "device-001")["data"]["readings"], what="the reading in history")
     assert readings == [{"timestamp": sent["timestamp"], "value": 71.25, "unit": "celsius", "status": "active"}]
 
-    device = devices_by_id(api)["device-001"]
+    device = devices_by_id(anonymous)["device-001"]
     assert device["lastReading"] == {"value": 71.25, "timestamp": sent["timestamp"]}
     assert device["status"] == "active"
 
 
-def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
+def test_a_batch_is_stored_and_a_new_device_registers_itself(anonymous, clean_db):
     newcomer = f"gw-9-{uuid.uuid4().hex[:8]}"
     base = now() - timedelta(seconds=30)
     batch = [reading("device-001", 40 + n, base + timedelta(seconds=n)) for n in range(3)]
@@ -159,7 +154,7 @@ def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
         reading("device-002", 20 + n, base + timedelta(seconds=n), sensorType="pressure", unit="psi") for n in range(2)
     ]
     batch += [reading(newcomer, 7.5, base, sensorType="humidity", unit="percent", location="warehouse-3")]
-    response = api.post("/api/readings", json={"readings": batch})
+    response = anonymous.post("/api/readings", json={"readings": batch})
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["success"] is True and body["data"] == {"accepted": 6}
@@ -175,16 +170,16 @@ def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
         ),
         what="the batch in sensor_readings",
     )
-    assert [r["value"] for r in history(api, "device-001")["data"]["readings"]] == [40, 41, 42]
-    assert [r["value"] for r in history(api, "device-002")["data"]["readings"]] == [20, 21]
+    assert [r["value"] for r in history(anonymous, "device-001")["data"]["readings"]] == [40, 41, 42]
+    assert [r["value"] for r in history(anonymous, "device-002")["data"]["readings"]] == [20, 21]
 
-    listed = devices_by_id(api)
+    listed = devices_by_id(anonymous)
     assert set(SEED_DEVICES) | {newcomer} == set(listed)
     device = listed[newcomer]
     assert device["type"] == "humidity"
     assert device["location"] == "warehouse-3"
     assert device["lastReading"] == {"value": 7.5, "timestamp": batch[-1]["timestamp"]}
-    assert history(api, newcomer)["data"]["readings"][0]["unit"] == "percent"
+    assert history(anonymous, newcomer)["data"]["readings"][0]["unit"] == "percent"
 
 
 @pytest.mark.parametrize(
@@ -198,34 +193,34 @@ def test_a_batch_is_stored_and_a_new_device_registers_itself(api, clean_db):
     ],
     ids=["string-value", "missing-field", "future-timestamp", "bad-device-id", "unknown-field"],
 )
-def test_a_bad_reading_is_refused(api, clean_db, payload, reason):
-    error = assert_error(api.post("/api/readings", json=payload), 400, "VALIDATION_ERROR")
+def test_a_bad_reading_is_refused(anonymous, clean_db, payload, reason):
+    error = assert_error(anonymous.post("/api/readings", json=payload), 400, "VALIDATION_ERROR")
     assert reason in json.dumps(error["details"]), error
     assert stored_count(clean_db, payload.get("deviceId", "device-001")) == 0
 
 
-def test_a_batch_with_one_bad_reading_stores_nothing(api, clean_db):
+def test_a_batch_with_one_bad_reading_stores_nothing(anonymous, clean_db):
     base = now() - timedelta(seconds=20)
     batch = [reading("device-004", 300 + n, base + timedelta(seconds=n)) for n in range(5)]
     batch[3] = {**batch[3], "value": "300"}
-    error = assert_error(api.post("/api/readings", json={"readings": batch}), 400, "VALIDATION_ERROR")
+    error = assert_error(anonymous.post("/api/readings", json={"readings": batch}), 400, "VALIDATION_ERROR")
     assert len(error["details"]) == 1
     assert error["details"][0]["index"] == 3
     assert "$.value" in error["details"][0]["reason"]
     # A later good reading is stored: had any of the batch been queued, it would be there by then too.
-    api.post("/api/readings", json=reading("device-005", 90.0))
+    anonymous.post("/api/readings", json=reading("device-005", 90.0))
     wait_for(lambda: stored_count(clean_db, "device-005") == 1, what="the sentinel reading")
     assert stored_count(clean_db, "device-004") == 0
 
 
-def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api):
+def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(anonymous):
     base = now() - timedelta(seconds=20)
     batch = [
         reading("device-001", 1, base),
         {**reading("device-001", 2, base), "value": "x"},
         reading("device-001", 3, now() + timedelta(hours=2)),
     ]
-    error = assert_error(api.post("/api/readings", json={"readings": batch}), 400, "VALIDATION_ERROR")
+    error = assert_error(anonymous.post("/api/readings", json={"readings": batch}), 400, "VALIDATION_ERROR")
     assert sorted(problem["index"] for problem in error["details"]) == [1, 2]
 
 
@@ -242,24 +237,28 @@ def test_a_batch_names_the_right_index_for_a_future_reading_after_a_bad_one(api)
     ],
     ids=["malformed", "empty", "form", "json-array", "json-string", "empty-batch", "readings-not-a-list"],
 )
-def test_a_body_that_is_not_a_reading_is_refused(api, content, content_type):
+def test_a_body_that_is_not_a_reading_is_refused(anonymous, content, content_type):
     assert_error(
-        api.post("/api/readings", content=content, headers={"content-type": content_type}), 400, "VALIDATION_ERROR"
+        anonymous.post("/api/readings", content=content, headers={"content-type": content_type}),
+        400,
+        "VALIDATION_ERROR",
     )
 
 
-def test_a_body_over_8_mib_is_refused(api):
+def test_a_body_over_8_mib_is_refused(anonymous):
     big = b'{"readings": [' + b" " * (9 * 1024 * 1024) + b"]}"
     assert_error(
-        api.post("/api/readings", content=big, headers={"content-type": "application/json"}), 413, "PAYLOAD_TOO_LARGE"
+        anonymous.post("/api/readings", content=big, headers={"content-type": "application/json"}),
+        413,
+        "PAYLOAD_TOO_LARGE",
     )
 
 
 # --------------------------------------------------------------------------- GET /api/devices
 
 
-def test_devices_list_each_device_with_status_alert_status_and_stats(api):
-    response = api.get("/api/devices")
+def test_devices_list_each_device_with_status_alert_status_and_stats(anonymous):
+    response = anonymous.get("/api/devices")
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True
@@ -285,7 +284,7 @@ def test_devices_list_each_device_with_status_alert_status_and_stats(api):
     assert ISO_MS_Z.match(meta["timestamp"])
 
 
-def test_last_reading_is_the_newest(api, clean_db):
+def test_last_reading_is_the_newest(anonymous, clean_db):
     at = now().replace(microsecond=0) - timedelta(minutes=5)
     with psycopg.connect(clean_db, autocommit=True) as conn:
         storage.write_readings(
@@ -297,7 +296,7 @@ def test_last_reading_is_the_newest(api, clean_db):
                 for n in range(5)
             ],
         )
-    device = devices_by_id(api)["device-003"]
+    device = devices_by_id(anonymous)["device-003"]
     assert device["lastReading"] == {"value": 14, "timestamp": iso(at + timedelta(seconds=4))}
     assert device["status"] == "offline"  # its last reading is older than the 30 s offline timeout
 
@@ -321,8 +320,8 @@ def known_readings(clean_db: str) -> list[datetime]:
     return times
 
 
-def test_history_defaults_to_the_last_hour_oldest_first(api, known_readings):
-    body = history(api, "device-002")
+def test_history_defaults_to_the_last_hour_oldest_first(anonymous, known_readings):
+    body = history(anonymous, "device-002")
     readings = body["data"]["readings"]
     assert body["data"]["deviceId"] == "device-002"
     assert [r["timestamp"] for r in readings] == [iso(t) for t in reversed(known_readings[:20])]
@@ -332,8 +331,8 @@ def test_history_defaults_to_the_last_hour_oldest_first(api, known_readings):
     assert ISO_MS_Z.match(body["meta"]["from"]) and ISO_MS_Z.match(body["meta"]["to"])
 
 
-def test_history_honours_from_and_to_inclusively(api, known_readings):
-    body = history(api, "device-002", **{"from": iso(known_readings[10]), "to": iso(known_readings[5])})
+def test_history_honours_from_and_to_inclusively(anonymous, known_readings):
+    body = history(anonymous, "device-002", **{"from": iso(known_readings[10]), "to": iso(known_readings[5])})
     assert [r["value"] for r in body["data"]["readings"]] == [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]
     assert body["meta"]["from"] == iso(known_readings[10]) and body["meta"]["to"] == iso(known_readings[5])
     # A UTC offset, epoch milliseconds and a time without an offset (UTC) mean the same instants.
@@ -341,32 +340,32 @@ def test_history_honours_from_and_to_inclusively(api, known_readings):
     epoch_ms = str(int(known_readings[10].timestamp() * 1000))
     naive = known_readings[10].replace(tzinfo=None).isoformat()
     for start in (epoch_ms, naive):
-        same = history(api, "device-002", **{"from": start, "to": offset})
+        same = history(anonymous, "device-002", **{"from": start, "to": offset})
         assert [r["value"] for r in same["data"]["readings"]] == [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]
 
 
-def test_history_reaches_older_readings_when_asked(api, known_readings):
-    body = history(api, "device-002", **{"from": iso(now() - timedelta(hours=3))})
+def test_history_reaches_older_readings_when_asked(anonymous, known_readings):
+    body = history(anonymous, "device-002", **{"from": iso(now() - timedelta(hours=3))})
     assert len(body["data"]["readings"]) == 21
     assert body["data"]["readings"][0]["timestamp"] == iso(known_readings[20])
     body = history(
-        api, "device-002", **{"from": iso(now() - timedelta(hours=3)), "to": iso(now() - timedelta(hours=1))}
+        anonymous, "device-002", **{"from": iso(now() - timedelta(hours=3)), "to": iso(now() - timedelta(hours=1))}
     )
     assert [r["value"] for r in body["data"]["readings"]] == [20.0]
 
 
-def test_history_limit_keeps_the_newest(api, known_readings):
-    body = history(api, "device-002", limit=5)
+def test_history_limit_keeps_the_newest(anonymous, known_readings):
+    body = history(anonymous, "device-002", limit=5)
     assert [r["value"] for r in body["data"]["readings"]] == [4.0, 3.0, 2.0, 1.0, 0.0]
     assert body["meta"]["limit"] == 5 and body["meta"]["count"] == 5 and body["meta"]["truncated"] is True
-    body = history(api, "device-002", limit=3, **{"from": iso(known_readings[15]), "to": iso(known_readings[5])})
+    body = history(anonymous, "device-002", limit=3, **{"from": iso(known_readings[15]), "to": iso(known_readings[5])})
     assert [r["value"] for r in body["data"]["readings"]] == [7.0, 6.0, 5.0]
-    body = history(api, "device-002", limit=10_000)
+    body = history(anonymous, "device-002", limit=10_000)
     assert body["meta"]["count"] == 20 and body["meta"]["truncated"] is False
 
 
-def test_history_of_a_device_without_readings_is_empty(api):
-    body = history(api, "device-005")
+def test_history_of_a_device_without_readings_is_empty(anonymous):
+    body = history(anonymous, "device-005")
     assert body["success"] is True
     assert body["data"] == {"deviceId": "device-005", "readings": []}
     assert body["meta"]["count"] == 0
@@ -385,13 +384,13 @@ def test_history_of_a_device_without_readings_is_empty(api):
     ],
     ids=["limit-0", "limit-20000", "limit-x", "limit-negative", "from-words", "to-impossible", "from-after-to"],
 )
-def test_bad_history_parameters_are_refused(api, params, named):
-    error = assert_error(api.get("/api/devices/device-001/history", params=params), 400, "VALIDATION_ERROR")
+def test_bad_history_parameters_are_refused(anonymous, params, named):
+    error = assert_error(anonymous.get("/api/devices/device-001/history", params=params), 400, "VALIDATION_ERROR")
     assert named in error["message"]
 
 
-def test_history_of_an_unknown_device_is_404(api):
-    error = assert_error(api.get("/api/devices/device-999/history"), 404, "DEVICE_NOT_FOUND")
+def test_history_of_an_unknown_device_is_404(anonymous):
+    error = assert_error(anonymous.get("/api/devices/device-999/history"), 404, "DEVICE_NOT_FOUND")
     assert error["details"] == {"deviceId": "device-999"}
 
 
@@ -401,30 +400,30 @@ def test_history_of_an_unknown_device_is_404(api):
 @pytest.mark.parametrize(
     "method, path", [("GET", "/api/nothing-here"), ("POST", "/api/devices/device-001"), ("DELETE", "/api/readings")]
 )
-def test_unknown_api_routes_answer_404_in_the_envelope(api, service, database_url, method, path):
+def test_unknown_api_routes_answer_404_in_the_envelope(anonymous, service, database_url, method, path):
     headers = bearer(service.url, database_url, "admin")  # writes are checked for a token before routing
-    assert_error(api.request(method, path, headers=headers), 404, "NOT_FOUND")
+    assert_error(anonymous.request(method, path, headers=headers), 404, "NOT_FOUND")
 
 
-def test_every_response_has_its_own_request_id(api):
+def test_every_response_has_its_own_request_id(anonymous):
     responses = [
-        api.get("/api/health"),
-        api.get("/api/devices"),
-        api.get("/api/nope"),
-        api.get("/"),
-        api.post("/api/readings", content=b"["),
+        anonymous.get("/api/health"),
+        anonymous.get("/api/devices"),
+        anonymous.get("/api/nope"),
+        anonymous.get("/"),
+        anonymous.post("/api/readings", content=b"["),
     ]
     ids = [r.headers["x-request-id"] for r in responses]
     assert len(set(ids)) == len(ids)
 
 
-def test_the_root_serves_html(api):
-    response = api.get("/")
+def test_the_root_serves_html(anonymous):
+    response = anonymous.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "<html" in response.text.lower()
     # Client-side routes get the same page.
-    assert api.get("/devices/device-001").headers["content-type"].startswith("text/html")
+    assert anonymous.get("/devices/device-001").headers["content-type"].startswith("text/html")
 
 
 # --------------------------------------------------------------------------- Socket.IO (Engine.IO v4 frames by hand:

@@ -24,7 +24,7 @@ import yaml
 from jsonschema import FormatChecker
 from jsonschema.validators import validator_for
 
-from tests.support.paths import K8S_SCHEMAS, REPO, SHARED
+from tests.support.paths import COMPOSE_SCHEMA, FUNC_YAML_SCHEMA, K8S_SCHEMAS, REPO, SHARED
 
 KNATIVE = REPO / "knative"
 LAYERS = {"base": KNATIVE / "base", "dev": KNATIVE / "overlays" / "dev", "prod": KNATIVE / "overlays" / "prod"}
@@ -108,7 +108,25 @@ def load(path: Path) -> Any:
     return yaml.load(path.read_text(), Loader=_JsonLoader)  # a SafeLoader
 
 
-def need_shared(path: Path) -> Path:
+# Why a check is skipped when there is no ../shared: one line per schema location, whatever the test.
+_UPSTREAM = {
+    K8S_SCHEMAS: "the offline Kubernetes schemas (Knative and Strimzi CRDs) are in ../shared/schemas/k8s beside the "
+    "checkout (CI provides them)",
+    COMPOSE_SCHEMA: "the Compose Specification's JSON schema is ../shared/schemas/compose-spec.json beside the "
+    "checkout (CI provides it)",
+    FUNC_YAML_SCHEMA: "func's func.yaml JSON schema is ../shared/schemas/func_yaml-schema.json beside the checkout "
+    "(CI provides it)",
+}
+
+
+def upstream_schema(location: Path, path: Path | None = None) -> Any:
+    """The JSON schema at `path` (by default `location` itself) among the upstream schemas in ../shared.
+
+    Without ../shared beside the checkout (a clone on its own) the test is skipped with one line saying what
+    is missing; with it (as in CI) a missing schema is a failure that says where each comes from."""
+    path = path or location
+    if not SHARED.is_dir():
+        pytest.skip(f"no ../shared: {_UPSTREAM[location]}")
     if not path.exists():
         pytest.fail(
             f"{path} is missing. The offline schemas live in the project's shared folder beside the checkout "
@@ -117,7 +135,7 @@ def need_shared(path: Path) -> Path:
             "(`go mod download -json <module>@<version>` prints where the module's config/ YAMLs landed), Strimzi's "
             "in its release's install/cluster-operator, func's in knative/func's schema/func_yaml-schema.json."
         )
-    return path
+    return json.loads(path.read_text())
 
 
 def group_version(document: dict[str, Any]) -> tuple[str, str]:
@@ -125,8 +143,14 @@ def group_version(document: dict[str, Any]) -> tuple[str, str]:
     return group, version
 
 
+def is_core(document: dict[str, Any]) -> bool:
+    """A Kubernetes kind (checked against the schemas kubernetes-validate ships), not a custom resource."""
+    return group_version(document)[0] in CORE_GROUPS
+
+
 def schema_errors(document: dict[str, Any]) -> list[str]:
-    """Why the resource would be refused: custom kinds against their CRD schema, core kinds against Kubernetes'."""
+    """Why the resource would be refused: custom kinds against their CRD schema (from ../shared), core kinds
+    against Kubernetes' (offline, from kubernetes-validate)."""
     group, version = group_version(document)
     name = f"{document['kind']}/{document['metadata'].get('name')}"
     if group in CORE_GROUPS:
@@ -135,7 +159,7 @@ def schema_errors(document: dict[str, Any]) -> list[str]:
         except kubernetes_validate.ValidationError as error:
             return [f"{name}: {'/'.join(map(str, error.path))}: {error.message}"]
         return []
-    schema = json.loads(need_shared(K8S_SCHEMAS / group / f"{document['kind'].lower()}_{version}.json").read_text())
+    schema = upstream_schema(K8S_SCHEMAS, K8S_SCHEMAS / group / f"{document['kind'].lower()}_{version}.json")
     validator = validator_for(schema)(schema, format_checker=FormatChecker())
     return [f"{name}: {'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(document)]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException
@@ -344,10 +345,8 @@ def _wait_for_port(port: int, deadline: float, proc: subprocess.Popen[bytes] | N
 
 
 def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # gone already
         os.killpg(proc.pid, sig)  # the JVM leads its own session (start_new_session)
-    except ProcessLookupError:
-        pass
 
 
 # Looked up now, in the parent: the child of fork() should call as little as possible.
@@ -394,10 +393,8 @@ def main() -> None:
             flush=True,
         )
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
+        with suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -45,10 +45,8 @@ def stop(processes: Iterable[subprocess.Popen], timeout: float = 20.0) -> list[i
     processes = list(processes)
     children = []
     for process in processes:
-        try:
+        with suppress(psutil.NoSuchProcess):
             children += psutil.Process(process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
     codes = []
@@ -59,10 +57,8 @@ def stop(processes: Iterable[subprocess.Popen], timeout: float = 20.0) -> list[i
             process.kill()
             codes.append(process.wait(5))
     for child in children:  # what a master left behind, by pid
-        try:
+        with suppress(psutil.NoSuchProcess):
             child.kill()
-        except psutil.NoSuchProcess:
-            pass
     return codes
 
 
@@ -83,6 +79,8 @@ def function_servers(names: Iterable[str], env: Mapping[str, str], log_dir: Path
             wait_listening(url, process, log)
         yield {name: url for name, (url, _, _) in started.items()}
         codes = stop(process for _, process, _ in started.values())
-        assert codes == [0] * len(started), f"function servers did not stop cleanly: {dict(zip(started, codes))}"
+        assert codes == [0] * len(started), (
+            f"function servers did not stop cleanly: {dict(zip(started, codes, strict=True))}"
+        )
     finally:
         stop(process for _, process, _ in started.values())

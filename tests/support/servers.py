@@ -24,7 +24,7 @@ def postgres(directory: Path) -> Iterator[str]:
     """A URL to an empty database of its own on the given or an embedded server."""
     server_url = os.environ.get("DATABASE_URL")
     embedded = None if server_url else EmbeddedPostgres(directory)
-    server_url = server_url or embedded.start()  # type: ignore[union-attr]
+    server_url = server_url or embedded.start()
     name = f"iotmon_test_{os.getpid()}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")

@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 
+from eventing.memory import MemoryTransport
+from eventing.wiring import load_wiring
 from iotmon.adapters.settings import Settings
 from iotmon.system import System
 from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
+from tests.support.waiting import wait_for
 
 
 @contextmanager
@@ -35,6 +38,21 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         yield system
     finally:
         system.stop()
+
+
+def settle(system: System, timeout: float = 30.0) -> None:
+    """Until the system's router has handled (and committed) every record on the topics it consumes, so that
+    nothing a test set off is still running when the next one starts (in-process transport only)."""
+    transport = system.transport
+    assert isinstance(transport, MemoryTransport), "settle() reads the in-process transport's consumer groups"
+    groups = {(topic, s.group) for s in load_wiring().subscriptions for topic in s.topics}
+
+    def behind() -> dict[tuple[str, str], int]:
+        # A consumer of a group starts at the group's commit: its lag is what the group has not handled yet.
+        lags = {(topic, group): transport.consumer(topic, group).lag() for topic, group in groups}
+        return {where: lag for where, lag in lags.items() if lag}
+
+    wait_for(lambda: not behind(), timeout, what=lambda: f"the in-process pipeline to settle (behind: {behind()})")
 
 
 @contextmanager

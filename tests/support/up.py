@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.kafka_broker import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"iot-monitoring is running: (http://127\.0\.0\.1:(\d+))")
 START_TIMEOUT = 60.0
@@ -35,7 +37,7 @@ class Up:
         }
         env = {**inherited, "PORT": str(port), "IOTMON_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log = log
-        self._stderr = open(log, "wb")
+        self._stderr = open(log, "wb")  # noqa: SIM115 (open as long as the process runs; closed in stop())
         self.proc = subprocess.Popen(
             [iotmon_command(), "up", *(["--fresh"] if fresh else [])],
             cwd=REPO,
@@ -90,3 +92,32 @@ class Up:
             self.proc.kill()
             self.proc.wait(10)
         self._stderr.close()
+
+
+class Service:
+    """`iotmon up` on a fixed port and data directory, so that it can be stopped and started again."""
+
+    def __init__(self, data_dir: Path, log: Path, env: Mapping[str, str]) -> None:
+        self.port, self.data_dir, self.log, self.env = free_port(), data_dir, log, dict(env)
+        self.up: Up | None = None
+        self.url = ""
+
+    def start(self, fresh: bool = False) -> None:
+        self.up = Up(self.port, self.data_dir, self.log, fresh=fresh, env=self.env)
+        self.url = self.up.wait_for_url()
+
+    def stop(self) -> None:
+        """SIGTERM; it must exit 0."""
+        if self.up:
+            assert self.up.terminate() == 0
+            self.up.kill()
+            self.up = None
+
+    def close(self) -> None:
+        """Whatever happened: stopped, by its pid."""
+        if self.up:
+            try:
+                self.up.terminate()
+            finally:
+                self.up.kill()
+                self.up = None

@@ -8,13 +8,19 @@ from typing import Any
 
 
 def wait_for(
-    condition: Callable[[], Any], timeout: float = 30.0, what: str = "the condition", every: float = 0.05
+    condition: Callable[[], Any],
+    timeout: float = 30.0,
+    what: str | Callable[[], str] = "the condition",
+    every: float = 0.05,
 ) -> Any:
-    """Poll `condition` until it returns something truthy, and return that; fail the test after `timeout` s."""
+    """Poll `condition` until it returns something truthy, and return that; fail the test after `timeout` s.
+
+    `what` names what was awaited in the failure; a callable is asked then, to say how things stood."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
         time.sleep(every)

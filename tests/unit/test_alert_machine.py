@@ -97,7 +97,10 @@ def test_none_changes_nothing():
 def test_flapping_notifies_once_and_holds_the_alert_open():
     settings = Settings(breach_count=1, clear_after_s=10, flap_window_s=600, flap_transitions=4)
     state = MachineState()
-    cycle = lambda t: [(t, BREACH, 0), (t + 5, CLEAR, 0), (t + 15, CLEAR, 0)]
+
+    def cycle(t):
+        return [(t, BREACH, 0), (t + 5, CLEAR, 0), (t + 15, CLEAR, 0)]
+
     changes = run(state, cycle(0) + cycle(100) + cycle(200) + cycle(300) + cycle(400), settings)
     # enter, exit, enter, then the 4th transition (an exit) is turned into FLAPPING; later cycles stay open.
     assert changes == [(0, TRIGGER), (15, RESOLVE), (100, TRIGGER), (115, FLAPPING)]

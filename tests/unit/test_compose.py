@@ -3,14 +3,13 @@ processes the manifests run, wired to the functions the router's wiring names.""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 import pytest
 from jsonschema import Draft7Validator
 
 from eventing.wiring import load_wiring
-from tests.support.deployment import FUNCTIONS, containerfile_stages, load, need_shared
+from tests.support.deployment import FUNCTIONS, containerfile_stages, load, upstream_schema
 from tests.support.paths import COMPOSE_SCHEMA, REPO
 
 COMPOSE = REPO / "compose-dev" / "compose.yaml"
@@ -30,7 +29,7 @@ def function_urls(text: str) -> dict[str, str]:
 
 
 def test_compose_file_is_valid(compose):
-    schema = json.loads(need_shared(COMPOSE_SCHEMA).read_text())
+    schema = upstream_schema(COMPOSE_SCHEMA)
     errors = [f"{list(e.path)}: {e.message}" for e in Draft7Validator(schema).iter_errors(compose)]
     assert not errors
 

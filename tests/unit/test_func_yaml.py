@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
 from eventing.wiring import read_manifests
-from tests.support.deployment import FUNCTIONS, load, need_shared
-from tests.support.paths import REPO, SHARED
+from tests.support.deployment import FUNCTIONS, load, upstream_schema
+from tests.support.paths import FUNC_YAML_SCHEMA, REPO
 
 
 def service(name):
@@ -25,7 +23,7 @@ def service(name):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_func_yaml_is_valid(function):
-    schema = json.loads(need_shared(SHARED / "schemas" / "func_yaml-schema.json").read_text())
+    schema = upstream_schema(FUNC_YAML_SCHEMA)
     errors = [
         f"{list(e.path)}: {e.message}"
         for e in Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(

@@ -18,6 +18,7 @@ from tests.support.deployment import (
     LAYERS,
     containerfile_stages,
     image,
+    is_core,
     load,
     load_all,
     render,
@@ -86,8 +87,17 @@ def env_from(container: dict[str, Any], ref: str) -> dict[str, bool]:
 
 
 @layers
-def test_every_resource_is_valid_offline(layer):
-    errors = [error for document in render(layer) for error in schema_errors(document)]
+def test_every_kubernetes_resource_is_valid_offline(layer):
+    errors = [error for document in render(layer) if is_core(document) for error in schema_errors(document)]
+    assert not errors, "\n".join(errors)
+
+
+@layers
+def test_every_custom_resource_is_valid_against_its_crd(layer):
+    """Knative's and Strimzi's kinds, against their CRDs' schemas (in ../shared: skipped without it)."""
+    custom = [document for document in render(layer) if not is_core(document)]
+    assert {d["kind"] for d in custom} >= {"Service", "KafkaSource", "PingSource", "KafkaTopic"}
+    errors = [error for document in custom for error in schema_errors(document)]
     assert not errors, "\n".join(errors)
 
 

@@ -109,7 +109,7 @@ def test_edge_cases_agree(reading):
     ],
 )
 def test_batches_agree(batch):
-    good, bad = parse_batch(batch)
+    _good, bad = parse_batch(batch)
     assert batch_validator.is_valid(batch) == (not bad and all(code_accepts(r) for r in batch["readings"])), batch
 
 

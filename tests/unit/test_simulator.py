@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 import re
 import time
@@ -29,20 +31,23 @@ from iotmon.simulator import (
     default_mapping,
     device_id_for,
     generate_batches,
+    live,
+    load,
     make_reading,
     new_state,
     next_sample,
     parse_mapping,
     read_rows,
+    replay,
     replay_plan,
     resolve_mapping,
     run_load,
     run_replay,
     sensor_type_for,
 )
-from tests.support.paths import REPO, SKAB
+from tests.support.paths import REPO
+from tests.support.waiting import wait_for
 
-SKAB_FILE = SKAB / "valve1" / "0.csv"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$")
 START = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 
@@ -97,7 +102,7 @@ def test_samples_are_realistic_and_valid(profile: DeviceProfile) -> None:
     normal = [s.value for _, s in produced if not s.is_anomaly]
     assert all(profile.normal_min <= v <= profile.normal_max for v in normal)
     assert max(normal) - min(normal) > 0.2 * profile.span  # it moves: drift, daily cycle, noise
-    repeats = sum(a == b for a, b in zip(normal, normal[1:]))
+    repeats = sum(a == b for a, b in itertools.pairwise(normal))
     assert repeats < 0.05 * len(normal)  # noisy, not flat (stuck runs are anomalies)
     if profile.sensor_type == "quality":
         assert all(s.value <= 100 for _, s in produced)
@@ -149,24 +154,100 @@ def test_a_bad_anomaly_rate_is_refused() -> None:
 # --- live ------------------------------------------------------------------------------------
 
 
-def test_live_simulator_sends_each_device_at_its_period() -> None:
+class FakeClock:
+    """A simulated clock and stop event in one, for the live, load and replay loops (their `time.monotonic()` and
+    the event they wait on): waiting moves time on at once; the clock stops at `until`."""
+
+    def __init__(self, until: float = math.inf) -> None:
+        self.now = 0.0
+        self.until = until
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def is_set(self) -> bool:
+        return self.now >= self.until
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None or self.now + timeout >= self.until:
+            self.now = max(self.now, self.until)
+            return True
+        self.now += timeout
+        return False
+
+
+class Clocked:
+    """A publisher noting the simulated time of each reading it is given."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.sent: dict[str, list[float]] = defaultdict(list)
+        self.readings: list[dict[str, Any]] = []
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            data = dict(event.get_data())
+            self.sent[data["deviceId"]].append(self.clock.now)
+            self.readings.append(data)
+
+
+def simulated_time(monkeypatch: pytest.MonkeyPatch, until: float = math.inf) -> FakeClock:
+    clock = FakeClock(until)
+    for module in (live, load, replay):
+        monkeypatch.setattr(module, "time", clock)  # the loops' time.monotonic()
+    return clock
+
+
+def run_for(seconds: float, monkeypatch: pytest.MonkeyPatch, seed: int = 5) -> Clocked:
+    """The live simulator's loop over `seconds` of simulated time (no waiting)."""
+    clock = simulated_time(monkeypatch, until=seconds)
+    publisher = Clocked(clock)
+    Simulator(publisher, seed=seed).run(clock)  # the simulated clock stands in for time
+    return publisher
+
+
+def test_live_simulator_sends_each_device_at_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each device's first reading at once, then one per period ± 10 % (on a simulated clock)."""
+    run = run_for(2.5, monkeypatch)
+    counts = {device: len(times) for device, times in run.sent.items()}
+    # periods 2, 3, 1, 5, 4 s: in 2.5 s, at 0 and ~2; at 0; at 0, ~1, ~2; at 0; at 0
+    assert counts == {"device-001": 2, "device-002": 1, "device-003": 3, "device-004": 1, "device-005": 1}
+    assert_valid(run.readings)
+
+    run = run_for(600, monkeypatch)
+    for profile in SEED_DEVICES:
+        times = run.sent[profile.device_id]
+        assert times[0] == 0.0, profile.device_id
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(0.9 * profile.period_s - 1e-9 <= gap <= 1.1 * profile.period_s + 1e-9 for gap in gaps), profile
+        assert max(gaps) - min(gaps) > 0.05 * profile.period_s  # jittered: devices do not stay in lock-step
+        assert abs(len(times) - (1 + 600 / profile.period_s)) <= 0.1 * 600 / profile.period_s
+
+
+def test_live_simulator_runs_in_a_thread_until_stopped() -> None:
     transport = MemoryTransport()
     simulator = Simulator(transport, seed=5)
     assert simulator.health()["status"] == "stopped"
-    started = time.monotonic()
     simulator.start()
-    time.sleep(2.5)
-    assert simulator.health()["status"] == "running"
-    stopping = time.monotonic()
-    simulator.stop()
+    try:
+        # Every device's first reading goes out at once; device-003 (1 s) then sends every second.
+        wait_for(
+            lambda: (
+                (h := simulator.health())["status"] == "running"
+                and all(d["sent"] >= 1 for d in h["devices"].values())
+                and h["devices"]["device-003"]["sent"] >= 2
+            ),
+            timeout=10,
+            what="the simulator's first readings",
+        )
+    finally:
+        stopping = time.monotonic()
+        simulator.stop()
     assert time.monotonic() - stopping < 1.0
-    elapsed = stopping - started
 
     events = published(transport)
     counts = Counter(data["deviceId"] for _, data in events)
-    for profile in SEED_DEVICES:  # the first reading at once, then one per period ± 10 %
-        assert abs(counts[profile.device_id] - (1 + elapsed / profile.period_s)) <= 1, (profile.device_id, counts)
-    assert counts["device-003"] >= 3 and counts["device-004"] == 1
+    assert set(counts) == {profile.device_id for profile in SEED_DEVICES}
     for event, data in events:
         assert event["type"] == READING and event["partitionkey"] == data["deviceId"]
     assert_valid([data for _, data in events])
@@ -175,6 +256,7 @@ def test_live_simulator_sends_each_device_at_its_period() -> None:
     assert health["status"] == "stopped"
     assert health["readingsSent"] == len(events) and health["errors"] == 0
     assert health["anomalyRate"] == 0.05
+    assert {d: h["sent"] for d, h in health["devices"].items()} == dict(counts)
     last = {d: max(data["timestamp"] for _, data in events if data["deviceId"] == d) for d in counts}
     assert {d: h["lastSent"] for d, h in health["devices"].items()} == last
 
@@ -198,11 +280,15 @@ def test_a_publish_failure_is_logged_and_counted_not_fatal(caplog: pytest.LogCap
     publisher = FlakyPublisher()
     simulator = Simulator(publisher, devices=[fast], seed=6)
     simulator.start()
-    time.sleep(0.3)
-    health = simulator.health()
-    simulator.stop()
+    try:  # every other publish fails: it keeps sending (a reading each 20 ms) and counts both
+        health = wait_for(
+            lambda: (h := simulator.health())["errors"] >= 3 and h["readingsSent"] >= 3 and h,
+            timeout=10,
+            what="three failed and three sent readings",
+        )
+    finally:
+        simulator.stop()
     assert health["status"] == "running"
-    assert health["errors"] >= 3 and health["readingsSent"] >= 3
     assert len(publisher.transport.records(SENSORS_DATA)) == simulator.health()["readingsSent"]
     warning = next(r for r in caplog.records if r.levelname == "WARNING")
     assert warning.deviceId == "fast-1" and "broker unavailable" in warning.error
@@ -235,19 +321,37 @@ def test_generated_batches_have_the_right_size_count_and_keys() -> None:
     assert sorted(by_device) == [f"load-{i:05d}" for i in range(1, 21)]
     for times in by_device.values():  # each device reports every devices / rate seconds
         times.sort()
-        assert {b - a for a, b in zip(times, times[1:])} == {timedelta(seconds=20 / 500)}
+        assert {b - a for a, b in itertools.pairwise(times)} == {timedelta(seconds=20 / 500)}
     kinds = [r["sensorType"] for r in sorted(readings, key=lambda r: r["deviceId"])[::53]]
     assert set(kinds) == {"temperature", "pressure", "vibration", "production", "quality"}
 
 
-def test_load_mode_holds_the_rate_and_spreads_partitions() -> None:
+class Timed:
+    """A publisher noting the simulated time of each publish call and how many readings it carried."""
+
+    def __init__(self, clock: FakeClock, transport: MemoryTransport) -> None:
+        self.clock, self.transport = clock, transport
+        self.at: list[float] = []
+        self.readings: list[int] = []
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        self.at.append(self.clock.now)
+        self.readings.append(sum(len(e.get_data().get("readings", [None])) for e in events))
+        self.transport.publish(topic, events)
+
+
+def test_load_mode_holds_the_rate_and_spreads_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = simulated_time(monkeypatch)
     transport = MemoryTransport(partitions=4)
-    summary = run_load(transport, devices=50, rate=2000.0, batch_size=50, count=1000, seed=8)
+    publisher = Timed(clock, transport)
+    summary = run_load(publisher, devices=50, rate=2000.0, batch_size=50, count=1000, seed=8, stop=clock)
     events = published(transport)
     assert all(event["type"] == READING_BATCH for event, _ in events)
     assert sum(len(data["readings"]) for _, data in events) == summary.sent == 1000
     assert summary.batches == len(events) and summary.errors == 0
-    assert 0.4 < summary.seconds < 0.8 and abs(summary.rate - 2000) < 400
+    # On schedule: each batch goes out when its last reading is due, at 2,000 a second.
+    assert publisher.at == pytest.approx([sent / 2000 for sent in itertools.accumulate(publisher.readings)])
+    assert summary.seconds == pytest.approx(0.5) and summary.rate == pytest.approx(2000)
     assert len({record.partition for record in transport.records(SENSORS_DATA)}) >= 3
     assert len({event["partitionkey"] for event, _ in events}) == 8
     assert_valid([r for _, data in events for r in data["readings"]])
@@ -323,12 +427,15 @@ def test_replay_as_fast_as_possible_keeps_intervals_and_ends_now(small_csv: Path
     assert stamps == [START - timedelta(seconds=3), START - timedelta(seconds=2), START]
 
 
-def test_replay_sends_at_the_files_pace(small_csv: Path) -> None:
+def test_replay_sends_at_the_files_pace(small_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = simulated_time(monkeypatch)
     transport = MemoryTransport()
+    publisher = Timed(clock, transport)
     before = datetime.now(UTC)
-    summary = run_replay(transport, small_csv, {"Temperature": "device-001"}, speed=20)
+    summary = run_replay(publisher, small_csv, {"Temperature": "device-001"}, speed=20, stop=clock)
     assert summary.rows == 3 and summary.sent == 3 and summary.errors == 0
-    assert 0.14 < summary.seconds < 0.5
+    assert publisher.at == pytest.approx([0, 0.05, 0.15])  # rows 0, 1 and 3 s apart, 20 times as fast
+    assert summary.seconds == pytest.approx(0.15)
     readings = sorted((data for _, data in published(transport)), key=lambda r: r["timestamp"])
     assert [r["value"] for r in readings] == [70.13, 71.0, 72.0]
     stamps = [datetime.fromisoformat(r["timestamp"]) for r in readings]
@@ -342,12 +449,55 @@ def test_replay_refuses_a_mapping_to_a_missing_column(small_csv: Path) -> None:
         run_replay(MemoryTransport(), small_csv, {"Current": "device-001"}, speed=0)
 
 
-def test_replay_of_the_real_skab_file() -> None:
+# A recording in SKAB's format (the Skoltech Anomaly Benchmark's valve1/*.csv: `;`-separated, a naive
+# datetime, eight sensors sampled at 1 Hz, then the anomaly and changepoint labels), written by the test.
+SKAB_COLUMNS = [
+    "Accelerometer1RMS",
+    "Accelerometer2RMS",
+    "Current",
+    "Pressure",
+    "Temperature",
+    "Thermocouple",
+    "Voltage",
+    "Volume Flow RateRMS",
+]
+
+
+@pytest.fixture
+def skab_csv(tmp_path: Path) -> Path:
+    """150 rows a second apart, values of SKAB's sizes and precision; rows 100-119 labelled anomalous."""
+    start = datetime(2020, 3, 9, 10, 14, 33)
+    lines = [";".join(["datetime", *SKAB_COLUMNS, "anomaly", "changepoint"])]
+    for i in range(150):
+        wave = math.sin(i / 9)
+        values = [
+            0.0265 + 0.001 * wave,
+            0.0401 + 0.0012 * wave,
+            1.33 + 0.05 * wave,
+            0.0547 + 0.3 * abs(wave),
+            79.34 + 0.2 * wave,
+            26.02 + 0.01 * wave,
+            233.06 + 3 * wave,
+            32.0 + (i % 2),
+        ]
+        anomaly = 1.0 if 100 <= i < 120 else 0.0
+        cells = [f"{start + timedelta(seconds=i):%Y-%m-%d %H:%M:%S}", *(f"{v:.7g}" for v in values)]
+        lines.append(";".join([*cells, f"{anomaly:.1f}", f"{float(i == 100):.1f}"]))
+    path = tmp_path / "valve1-0.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_of_a_skab_recording(skab_csv: Path) -> None:
     transport = MemoryTransport()
-    summary = run_replay(transport, SKAB_FILE, limit=120, speed=0)
+    summary = run_replay(transport, skab_csv, limit=120, speed=0)
     assert summary.rows == 120 and summary.sent == 120 * 8 and summary.seconds < 2
     readings = [data for _, data in published(transport)]
     assert_valid(readings)
+    pressure = [r for r in readings if r["deviceId"] == "skab-pressure"]
+    assert len(pressure) == 120 and {(r["sensorType"], r["unit"]) for r in pressure} == {("pressure", "bar")}
+    assert pressure[0]["value"] == 0.05  # rounded to what PostgreSQL stores
+    assert [r["timestamp"] for r in pressure] == sorted(r["timestamp"] for r in pressure)
     assert {r["deviceId"] for r in readings} == {
         "skab-accelerometer1rms",
         "skab-accelerometer2rms",

@@ -51,7 +51,7 @@ def test_merging_parts_equals_the_whole(seed):
     t = rng.uniform(0, 86_400, 3000)
     v = rng.normal(70, 8, 3000)
     cuts = np.sort(rng.choice(np.arange(1, 2999), 20, replace=False))
-    parts = [stats.moments(tp, vp) for tp, vp in zip(np.split(t, cuts), np.split(v, cuts))]
+    parts = [stats.moments(tp, vp) for tp, vp in zip(np.split(t, cuts), np.split(v, cuts), strict=True)]
     check(stats.merge_all(parts), t, v)
     pairwise = Moments()
     for part in parts:

@@ -52,7 +52,8 @@ async def rows(conn: AsyncConnection[Any], device_id: str | None = None) -> list
     where = "WHERE d.device_id = %(device)s" if device_id is not None else ""
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        _DEVICES_SQL + where + " ORDER BY d.device_id", {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id}
+        _DEVICES_SQL + where + " ORDER BY d.device_id",
+        {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id},
     )
     return await cursor.fetchall()
 
