@@ -36,11 +36,6 @@ def change_key(change: AlertChange) -> str:
     return f"{change.action}@{change.timestamp}"[:64]
 
 
-def dedup_key(change: AlertChange, channel: str, target: str = "") -> tuple[str, str, str, str]:
-    """The notifications log's unique key: (alert id, change key, channel, target)."""
-    return (change.alert_id, change_key(change), channel, target)
-
-
 def webhook_target(url: str) -> str:
     """A stable name for a webhook URL that does not store the URL itself (paths often carry tokens)."""
     digest = hashlib.sha256(url.encode()).hexdigest()[:12]

@@ -16,7 +16,7 @@ from iotmon.core.alerts import SEVERITIES
 from iotmon.core.channels import ChannelConfig, RateLimit, SmtpConfig
 from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.live import alert_messages
-from iotmon.core.routing import change_key, dedup_key, route, webhook_target
+from iotmon.core.routing import change_key, route, webhook_target
 
 NOW = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
 SMTP = SmtpConfig(host="127.0.0.1", recipients=("ops@example.com",))
@@ -117,7 +117,6 @@ def test_bad_configuration_is_refused(environ):
 def test_one_change_one_key_redelivered_or_not():
     assert change_key(change()) == change_key(msgspec.convert(msgspec.to_builtins(change()), AlertChange)) == "seq:12"
     assert change_key(change(sequence=13)) != change_key(change())
-    assert dedup_key(change(), "email") == ("alert-007", "seq:12", "email", "")
 
 
 def test_without_a_sequence_the_action_and_time_identify_the_change():

@@ -70,10 +70,6 @@ def keys(device_id: str) -> list[str]:
     ]
 
 
-def marker(device_id: str) -> str:
-    return f"device:{device_id}:window:since"
-
-
 # The scripts (scripts/*.lua), each with the shared functions in front: Lua runs atomically in Redis,
 # so the idempotency check (ZADD NX) and the updates it guards cannot be split by another writer.
 _SCRIPTS = Path(__file__).with_name("scripts")
@@ -202,8 +198,3 @@ class LiveWindows:
                 args += [minute, pack(b)]
             self._load(keys=keys(device), args=args, client=pipe)
         return {device: bool(reply) for device, reply in zip(snapshots, pipe.execute(), strict=True)}
-
-    def forget(self, devices: Sequence[str]) -> None:
-        """Drop devices' windows (the next batch rebuilds them from PostgreSQL)."""
-        if devices:
-            self.redis.delete(*[key for device in devices for key in keys(device)[:7]])
