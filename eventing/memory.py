@@ -1,6 +1,7 @@
-"""The in-process transport: Kafka's contract without a broker.
+"""The in-process transport: Kafka's contract without a broker, in memory.
 
-Used by the embedded run and by unit tests. Records are the same binary-mode
+Used by unit tests and by tools that need no durability (the embedded run
+uses eventing.postgres, which keeps what it accepts). Records are the same binary-mode
 CloudEvents the Kafka transport carries; topics have partitions chosen by key,
 each consumer group keeps committed offsets, and a consumer that starts again
 resumes from its group's commit, so uncommitted records are delivered again
@@ -9,15 +10,15 @@ resumes from its group's commit, so uncommitted records are delivered again
 
 from __future__ import annotations
 
+import itertools
 import threading
-import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 
 from cloudevents.http import CloudEvent
 
 from eventing.binding import encode
-from eventing.transport import Record
+from eventing.transport import Record, partition_for
 
 UNCONSUMED_LIMIT = 200_000  # per partition, while no group has subscribed yet
 
@@ -48,25 +49,19 @@ class MemoryTransport:
         self._topics: dict[str, list[_Partition]] = {}
         self._committed: dict[tuple[str, str], list[int]] = {}  # (group, topic) -> next offset per partition
         self._groups: dict[str, set[str]] = defaultdict(set)  # topic -> groups
-        self._round_robin = 0
+        self._spread = itertools.count()
 
     def _topic(self, name: str) -> list[_Partition]:
         if name not in self._topics:
             self._topics[name] = [_Partition() for _ in range(self.partitions)]
         return self._topics[name]
 
-    def _partition_for(self, key: bytes | None) -> int:
-        if key is None:
-            self._round_robin += 1
-            return self._round_robin % self.partitions
-        return zlib.crc32(key) % self.partitions
-
     def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
         messages = [encode(event) for event in events]
         with self._changed:
             partitions = self._topic(topic)
             for message in messages:
-                number = self._partition_for(message.key)
+                number = partition_for(message.key, self.partitions, self._spread)
                 partition = partitions[number]
                 headers = tuple((name, value) for name, value in message.headers.items())
                 partition.records.append(Record(topic, number, partition.end, message.key, headers, message.value))

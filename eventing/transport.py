@@ -7,7 +7,8 @@ record is delivered again until its group commits past it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,11 @@ class Record:
     key: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     value: bytes | None
+
+
+def partition_for(key: bytes | None, partitions: int, spread: Iterator[int]) -> int:
+    """Kafka's rule: one key always goes to one partition; records without a key are spread round robin."""
+    return next(spread) % partitions if key is None else zlib.crc32(key) % partitions
 
 
 class Publisher(Protocol):

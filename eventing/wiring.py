@@ -96,6 +96,10 @@ class Wiring:
         dead = {s.delivery.dead_letter_topic for s in self.subscriptions if s.delivery.dead_letter_topic}
         return frozenset(read | dead)
 
+    def groups(self) -> set[tuple[str, str]]:
+        """Every (topic, consumer group) the sources read."""
+        return {(topic, s.group) for s in self.subscriptions for topic in s.topics}
+
 
 _DURATION = re.compile(
     r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"

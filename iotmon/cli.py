@@ -48,7 +48,11 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
         settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
     system = System(settings, fresh=args.fresh or settings.fresh, simulate=not args.no_simulator)
-    print("starting iot-monitoring (embedded PostgreSQL and Redis, in-process events)…", file=sys.stderr, flush=True)
+    print(
+        "starting iot-monitoring (embedded PostgreSQL and Redis, events kept in PostgreSQL)…",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.monotonic()
     try:
         url = system.start()
@@ -93,7 +97,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     from eventing.http_sink import OverHttp
     from eventing.router import Router
     from eventing.wiring import load_wiring
-    from iotmon.system import make_transport
+    from iotmon.system import kafka_transport
 
     if not _has_servers(settings, "the router", ("KAFKA_BOOTSTRAP_SERVERS",)):
         return 2
@@ -108,7 +112,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    transport, _ = make_transport(settings)
+    transport = kafka_transport(settings)
     functions = {name: OverHttp(name, url) for name, url in urls.items()}
     router = Router(transport, wiring, functions, tick_seconds=settings.tick_seconds).start()
     print(
@@ -148,15 +152,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from iotmon.service import create_app
-    from iotmon.system import make_transport
+    from iotmon.system import kafka_transport
 
     if not _has_servers(settings, "the service"):
         return 2
     database_url, redis_url = settings.server("DATABASE_URL"), settings.server("REDIS_URL")
     db.migrate(database_url)
     _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
-    transport, name = make_transport(settings)
-    app = create_app(database_url, redis_url, transport, name, settings=settings)
+    transport = kafka_transport(settings)
+    app = create_app(database_url, redis_url, transport, "kafka", settings=settings)
     config = uvicorn.Config(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="service", daemon=True)

@@ -1,15 +1,22 @@
 """The whole system in one process (`iotmon up`): the same code as the cluster.
 
 PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL name real
-ones; events go through the in-process transport unless
-KAFKA_BOOTSTRAP_SERVERS names a Kafka cluster. The local router delivers them
-to the functions exactly as the Knative manifests wire them.
+ones; events go through an event log in PostgreSQL (eventing.postgres: what
+is accepted is durable) unless KAFKA_BOOTSTRAP_SERVERS names a Kafka cluster.
+The local router delivers them to the functions exactly as the Knative
+manifests wire them.
+
+Stopping (Ctrl-C, SIGTERM) goes newest first: the service and the simulator
+stop taking readings, then the router handles what was accepted (up to
+DRAIN_TIMEOUT_S; whatever is left stays in the event log for the next start),
+then everything else stops.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +25,7 @@ import uvicorn
 
 from eventing import topics
 from eventing.kafka import KafkaTransport
-from eventing.memory import MemoryTransport
+from eventing.postgres import PostgresTransport
 from eventing.router import Router
 from eventing.transport import Transport
 from eventing.wiring import load_wiring
@@ -36,13 +43,21 @@ from iotmon.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
+DRAIN_TIMEOUT_S = 30.0
+DRAIN_REPORT_EVERY_S = 5.0
 
-def make_transport(settings: Settings) -> tuple[Transport, str]:
+
+def kafka_transport(settings: Settings) -> KafkaTransport:
+    kafka = KafkaTransport(settings.server("KAFKA_BOOTSTRAP_SERVERS"), "iotmon")
+    kafka.ensure_topics(topics.ALL)
+    return kafka
+
+
+def make_transport(settings: Settings, database_url: str) -> tuple[Transport, str]:
+    """Kafka when KAFKA_BOOTSTRAP_SERVERS names it, else the event log in the system's PostgreSQL."""
     if settings.kafka_bootstrap_servers:
-        kafka = KafkaTransport(settings.kafka_bootstrap_servers, "iotmon")
-        kafka.ensure_topics(topics.ALL)
-        return kafka, "kafka"
-    return MemoryTransport(), "in-process"
+        return kafka_transport(settings), "kafka"
+    return PostgresTransport(database_url), "postgres"
 
 
 def make_functions(
@@ -81,13 +96,15 @@ class System:
             self._start_data()
             db.migrate(self.database_url)
             self.generated_admin_password = users.prepare_admin(self.database_url, self.settings.admin_password)
-            transport, transport_name = make_transport(self.settings)
+            transport, transport_name = make_transport(self.settings, self.database_url)
             self.transport = transport
             self._stops.append(transport.close)
             functions = make_functions(self.settings, self.database_url, self.redis_url, transport)
             self._stops.extend(function.pool.close for function in functions.values())
             router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
             self._stops.append(router.stop)
+            if isinstance(transport, PostgresTransport):
+                self._stops.append(lambda: _drain(transport, router))
             simulator = self._start_simulator(transport) if self.simulate else None
             self._start_service(transport, transport_name, simulator, router)
         except BaseException:
@@ -145,6 +162,27 @@ class System:
                 stop()
             except Exception:
                 log.exception("error while stopping")
+
+
+def drain(transport: PostgresTransport, groups: set[tuple[str, str]], timeout: float) -> int:
+    """Wait until the (topic, group)s have committed all they were given, or `timeout`; returns what is left."""
+    deadline = time.monotonic() + timeout
+    reported = 0.0
+    while left := sum(n for where, n in transport.backlog().items() if where in groups):
+        if time.monotonic() >= deadline:
+            log.warning(
+                "stopping with events left in the event log; the next start handles them", extra={"events_left": left}
+            )
+            break
+        if time.monotonic() - reported >= DRAIN_REPORT_EVERY_S:
+            log.info("handling what was accepted before stopping", extra={"events_left": left})
+            reported = time.monotonic()
+        time.sleep(0.1)
+    return left
+
+
+def _drain(transport: PostgresTransport, router: Router) -> None:
+    drain(transport, router.wiring.groups(), DRAIN_TIMEOUT_S)
 
 
 def _stop_server(server: uvicorn.Server, thread: threading.Thread) -> None:

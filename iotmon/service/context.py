@@ -51,7 +51,7 @@ class ServiceContext:
     pool: ConnectionPool  # the alert moves and silences, shared with the functions' (sync) code
     redis: aioredis.Redis
     transport: Transport
-    transport_name: str  # "kafka" or "in-process"
+    transport_name: str  # "kafka" or "postgres"
     simulator: HasHealth | None = None
     started_at: float = field(default_factory=time.monotonic)
     stats: RequestStats = field(default_factory=RequestStats)

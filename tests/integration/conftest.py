@@ -1,7 +1,7 @@
 """What the integration modules share: one in-process system for the whole session, clients on it, and
 connection pools on the clean database (the servers and `clean_db` are in tests/conftest.py).
 
-The system (tests/support/service.py: in-process events, no simulator, no rate limit, no cron ticks) is
+The system (tests/support/service.py: the embedded event log, no simulator, no rate limit, no cron ticks) is
 started once, when a test first asks for it, and serves every module that needs those settings; a test
 that needs a clean database still asks for `clean_db` (or `api`, which does). After each test that used
 it, the fixture below waits until the system's pipeline has handled everything the test sent, so that

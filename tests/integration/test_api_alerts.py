@@ -1,7 +1,7 @@
 """The alert and silence endpoints on the real service over HTTP.
 
 Alerts are seeded straight into PostgreSQL with iotmon.adapters.postgres.alerts (history rows included);
-the service runs with the in-process transport, whose `alerts` topic the test reads to see
+the service runs with the embedded event log, whose `alerts` topic the test reads to see
 the events the API publishes. Scheduled ticks are off (no escalation behind the tests' back).
 """
 

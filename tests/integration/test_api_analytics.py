@@ -111,7 +111,7 @@ def test_system_metrics(api, redis):
     assert data["metrics"] == metrics
     assert data["database"]["sizeBytes"] > 1_000_000 and data["database"]["connections"] >= 1
     assert data["redis"]["usedMemoryBytes"] > 0 and data["redis"]["keys"] >= 1
-    assert data["process"]["uptimeSeconds"] >= 0 and data["process"]["transport"] == "in-process"
+    assert data["process"]["uptimeSeconds"] >= 0 and data["process"]["transport"] == "postgres"
     redis.delete(keys.SYSTEM_METRICS)
     assert data_of(api.get("/api/metrics/system"))["metrics"] is None
 
@@ -130,7 +130,7 @@ def test_status_overview(api, clean_db):
     assert data["alerts"]["open"] == 1 and data["alerts"]["bySeverity"]["medium"] == 1
     versions = data["versions"]
     assert versions["iotmon"] and versions["python"] and versions["postgres"] and versions["redis"]
-    assert data["transport"] == "in-process" and data["uptimeSeconds"] >= 0
+    assert data["transport"] == "postgres" and data["uptimeSeconds"] >= 0
 
 
 # --------------------------------------------------------------------------- trends

@@ -1,6 +1,6 @@
 """The real service in-process over real HTTP: REST envelopes, health, Socket.IO.
 
-The session's shared `System` (uvicorn, the in-process transport, the router and
+The session's shared `System` (uvicorn, the embedded event log, the router and
 the functions; tests/integration/conftest.py) runs against the suite's PostgreSQL
 and Redis; every test starts from `clean_db` (no readings, the five seed devices).
 Requests go without a token here, as a dashboard reading anonymously does.
@@ -118,7 +118,7 @@ def test_health_reports_each_dependency_and_the_request_figures(anonymous):
         dependency = body["dependencies"][name]
         assert dependency["status"] == "healthy", dependency
         assert is_number(dependency["responseTime"]) and dependency["responseTime"] >= 0
-    assert body["dependencies"]["kafka"]["transport"] == "in-process"
+    assert body["dependencies"]["kafka"]["transport"] == "postgres"
     metrics = body["metrics"]
     assert set(metrics) >= {"uptime", "requestsPerMinute", "errorRate"}
     assert is_number(metrics["uptime"]) and metrics["uptime"] >= 0

@@ -84,7 +84,7 @@ def test_up_serves_live_readings_stops_cleanly_and_keeps_its_data(tmp_path):
         url = first.wait_for_url()
         assert httpx.get(f"{url}/api/health", timeout=10).json()["status"] == "healthy"
 
-        # The simulator's readings go through the in-process pipeline into PostgreSQL.
+        # The simulator's readings go through the embedded pipeline into PostgreSQL.
         listed = wait_for(
             lambda: (found := devices(url)) and all(found[d]["lastReading"] for d in SEED_DEVICES) and found,
             timeout=8,

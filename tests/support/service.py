@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from eventing.memory import MemoryTransport
+from eventing.postgres import PostgresTransport
 from eventing.wiring import load_wiring
 from iotmon.adapters.settings import Settings
 from iotmon.system import System
@@ -21,7 +21,7 @@ from tests.support.waiting import wait_for
 
 @contextmanager
 def running_system(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Iterator[System]:
-    """`iotmon up` without the simulator: in-process events, no rate limit, no cron ticks, unless overridden."""
+    """`iotmon up` without the simulator: the embedded event log, no rate limit, no cron ticks, unless overridden."""
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -42,17 +42,15 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
 
 def settle(system: System, timeout: float = 30.0) -> None:
     """Until the system's router has handled (and committed) every record on the topics it consumes, so that
-    nothing a test set off is still running when the next one starts (in-process transport only)."""
+    nothing a test set off is still running when the next one starts (embedded event log only)."""
     transport = system.transport
-    assert isinstance(transport, MemoryTransport), "settle() reads the in-process transport's consumer groups"
-    groups = {(topic, s.group) for s in load_wiring().subscriptions for topic in s.topics}
+    assert isinstance(transport, PostgresTransport), "settle() reads the embedded event log's consumer groups"
+    groups = load_wiring().groups()
 
     def behind() -> dict[tuple[str, str], int]:
-        # A consumer of a group starts at the group's commit: its lag is what the group has not handled yet.
-        lags = {(topic, group): transport.consumer(topic, group).lag() for topic, group in groups}
-        return {where: lag for where, lag in lags.items() if lag}
+        return {where: n for where, n in transport.backlog().items() if n and where in groups}
 
-    wait_for(lambda: not behind(), timeout, what=lambda: f"the in-process pipeline to settle (behind: {behind()})")
+    wait_for(lambda: not behind(), timeout, what=lambda: f"the pipeline to settle (behind: {behind()})")
 
 
 @contextmanager

@@ -584,7 +584,7 @@ export interface Dependency {
   /** Milliseconds the check took. */
   responseTime: number;
   error?: string;
-  /** kafka or in-process. */
+  /** kafka, or postgres (the embedded run's event log). */
   transport?: string;
 }
 

@@ -14,7 +14,10 @@ class Dependency(Contract):
     status: DependencyStatus
     response_time: Annotated[float, msgspec.Meta(description="Milliseconds the check took.")]
     error: str | msgspec.UnsetType = msgspec.UNSET
-    transport: Annotated[str, msgspec.Meta(description="kafka or in-process.")] | msgspec.UnsetType = msgspec.UNSET
+    transport: (
+        Annotated[str, msgspec.Meta(description="kafka, or postgres (the embedded run's event log).")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class Dependencies(Contract):
