@@ -8,13 +8,15 @@ that one device's events stay in order on one partition.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from cloudevents.http import CloudEvent
 
+from eventing import topics
+from eventing.transport import Publisher
 from iotmon.core.alerts import ACTIONS
 from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.contracts.readings import RejectedEvent, RejectedReading
@@ -101,3 +103,12 @@ def alert_event(change: AlertChange, source: str) -> CloudEvent:
         subject=change.alert_id,
         event_id=f"{change.alert_id}/{change.sequence or change.action}",
     )
+
+
+def alert_sender(publisher: Publisher) -> Callable[[Sequence[tuple[str, AlertChange]]], None]:
+    """What the alert outbox relays through: (source, change) pairs as alert events onto `alerts`."""
+
+    def send(pending: Sequence[tuple[str, AlertChange]]) -> None:
+        publisher.publish(topics.ALERTS, [alert_event(change, source) for source, change in pending])
+
+    return send

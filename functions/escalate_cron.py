@@ -16,9 +16,10 @@
 
 All of it runs in one transaction under `pg_try_advisory_xact_lock`: a tick
 that finds another one running does nothing, and every move is a no-op when
-repeated, so ticks may overlap or be redelivered freely. Events are published
-after the commit (docs/decisions/0006-publish-after-commit.md says what that
-leaves open), then `alerts:active` is rebuilt.
+repeated, so ticks may overlap or be redelivered freely. Every change is
+committed with its outbox row; after the commit the tick relays the outbox
+(its own changes, and any that a crash elsewhere left unpublished: the tick is
+the outbox's periodic safety net), then `alerts:active` is rebuilt.
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ import redis
 from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
-from eventing import topics
-from eventing.events import alert_event
+from eventing.events import alert_sender
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon.adapters.postgres import alerts, storage
+from iotmon.adapters import faults
+from iotmon.adapters.postgres import alerts, outbox, storage
 from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.keys import current
 from iotmon.core.alerts import DEVICE_OFFLINE
@@ -95,11 +96,12 @@ class EscalateCron:
                 if not locked:
                     self.last_tick = {"skipped": True}
                     return []
-                changes += alerts.escalate_due(conn, now - timedelta(seconds=self.escalate_after_s), at=now)
+                cutoff = now - timedelta(seconds=self.escalate_after_s)
+                changes += alerts.escalate_due(conn, cutoff, at=now, source=SOURCE)
                 changes += self._offline(conn, now)
                 dropped = self._retain(conn, now) if self.retention else {}
-            if changes:
-                self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
+            faults.point("after-alert-commit")
+            outbox.relay(conn, alert_sender(self.publisher))
             active_alerts.store(self.redis, alerts.open_alerts(conn))
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
@@ -141,6 +143,7 @@ class EscalateCron:
                     threshold=timeout,
                     details=details,
                     at=now,
+                    source=SOURCE,
                 )
             elif silent <= timeout and device in open_offline:
                 made = alerts.resolve_open(
@@ -148,6 +151,7 @@ class EscalateCron:
                     device,
                     DEVICE_OFFLINE,
                     at=now,
+                    source=SOURCE,
                     note="data received again",
                     details=details,
                 )

@@ -29,14 +29,14 @@ import redis
 from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
-from eventing import topics
 from eventing.delivery import Rejected
-from eventing.events import alert_event
+from eventing.events import alert_sender
 from eventing.sources import readings_of
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon.adapters.postgres import alerts
+from iotmon.adapters import faults
+from iotmon.adapters.postgres import alerts, outbox
 from iotmon.adapters.postgres.devices import DeviceCatalog
 from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.rule_state import RuleStates, Stored, Update
@@ -129,10 +129,11 @@ class EvaluateRule:
     ) -> None:
         self.pool = pool
         self.redis = redis_client
-        self.publisher = publisher
         self.flap = flap
         self.devices = DeviceCatalog(pool, config_ttl_s)
         self.states = RuleStates(redis_client, rules.WINDOW_CAP)
+        self._send = alert_sender(publisher)
+        self._relayed = False  # this instance has not yet relayed what a crashed one may have left
 
     def __call__(self, events: Sequence[CloudEvent]) -> list[AlertChange]:
         """Handle events; raises to ask for redelivery, or, once the rest is done, Rejected for events that are
@@ -155,8 +156,11 @@ class EvaluateRule:
             for run in runs:
                 if (device := devices.get(run.device_id)) is not None:  # not registered (yet): no rules to apply
                     changes += self._judge(conn, run, device.rules)
+            faults.point("after-alert-commit")
+            if changes or not self._relayed:
+                outbox.relay(conn, self._send)
+                self._relayed = True
             if changes:
-                self.publisher.publish(topics.ALERTS, [alert_event(change, SOURCE) for change in changes])
                 active_alerts.store(self.redis, alerts.open_alerts(conn))
         self.states.save([_update(run) for run in runs])
         return changes
@@ -191,9 +195,9 @@ def _apply(
 ) -> AlertChange | None:
     """The alert move a transition makes (None: already made, by a redelivery or another evaluator)."""
     if transition == RESOLVE:
-        return alerts.resolve_open(conn, device_id, series.rule, at=at, note="condition cleared")
+        return alerts.resolve_open(conn, device_id, series.rule, at=at, source=SOURCE, note="condition cleared")
     if transition == FLAPPING:
-        return alerts.mark_flapping(conn, device_id, series.rule, at=at)
+        return alerts.mark_flapping(conn, device_id, series.rule, at=at, source=SOURCE)
     finding = series.describe(i)
     severity = SEVERITIES[int(series.severities[i])]  # the reading's: a trigger's, or the higher one of an update
     move = alerts.trigger if transition == TRIGGER else alerts.raise_severity
@@ -207,6 +211,7 @@ def _apply(
         threshold=finding.threshold,
         details=finding.details,
         at=at,
+        source=SOURCE,
     )
 
 

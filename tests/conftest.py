@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -59,3 +60,17 @@ def kafka_bootstrap() -> Iterator[str]:
 def redis(clean_db: str, redis_url: str) -> redis_lib.Redis:
     """A client on the suite's Redis, emptied with the database."""
     return redis_lib.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def own_database(database_url: str) -> Iterator[str]:
+    """A migrated database of the test's own on the suite's server: for tests whose events must not reach the
+    shared system, whose event log is in the suite's database."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
+    db.migrate(url)
+    yield url
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

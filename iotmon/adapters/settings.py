@@ -2,7 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
-| DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS | unset | real servers; unset: embedded PostgreSQL and Redis, in-process events |
+| DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS | unset | real servers; unset: embedded PostgreSQL and Redis, events kept in PostgreSQL |
 | HOST, PORT | 127.0.0.1, 8080 | where the service (or `iotmon func run`) listens |
 | IOTMON_DATA_DIR | ~/.local/share/iotmon | the embedded servers' data |
 | IOTMON_ADMIN_PASSWORD | generated | the first admin's password |
@@ -15,6 +15,7 @@
 | IOTMON_SEED | random | the simulator's random seed |
 | IOTMON_TICK_SECONDS | the manifests' cron | seconds between escalate-cron ticks in local runs |
 | ESCALATE_AFTER_S | 300 | an unacknowledged alert escalates after this |
+| IOTMON_OUTBOX_RELAY_S | 1 | the service publishes alert changes still in the outbox this often |
 | K_SERVICE | iotmon | the Kafka client id (Knative sets it to the function's name) |
 | IOTMON_FRESH | unset | set: `iotmon up` forgets its data directory first |
 | IOTMON_FUNCTION_URLS | unset | `iotmon router`: `<service>=<url>,…`, where each function listens |
@@ -69,6 +70,7 @@ class Settings:
     tick_seconds: float | None = None  # None: the manifests' cron schedule
     seed: int | None = None
     escalate_after_s: float = 300.0
+    outbox_relay_s: float = 1.0
     client_id: str = "iotmon"
     fresh: bool = False
     function_urls: tuple[str, ...] = ()  # "<service>=<url>" items
@@ -96,6 +98,7 @@ class Settings:
             tick_seconds=env.optional("IOTMON_TICK_SECONDS", float),
             seed=env.optional("IOTMON_SEED", int),
             escalate_after_s=env.number("ESCALATE_AFTER_S", float, 300.0),
+            outbox_relay_s=env.number("IOTMON_OUTBOX_RELAY_S", float, 1.0),
             client_id=env.text("K_SERVICE") or "iotmon",
             fresh=bool(env.text("IOTMON_FRESH")),
             function_urls=env.names("IOTMON_FUNCTION_URLS"),

@@ -34,6 +34,7 @@ from iotmon.service.access import Access, AccessControl
 from iotmon.service.cache import ResponseCache
 from iotmon.service.context import HasHealth, ServiceContext
 from iotmon.service.metrics import Metrics
+from iotmon.service.outbox_relay import OutboxRelay
 from iotmon.service.realtime import Realtime
 from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
 from iotmon.service.routes import API_ROUTES, FALLBACK
@@ -135,15 +136,18 @@ def create_app(
     settings = settings or Settings.from_env()
     access = Access(database_url, anonymous_read=settings.anonymous_read, token_ttl_s=settings.token_ttl_s)
     realtime = Realtime(context, redis_url, access, settings.cors_origins)
+    relay = OutboxRelay(context, settings.outbox_relay_s)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await context.db.open(wait=True, timeout=30)
         access.signing_key = await run_in_threadpool(_signing_key, database_url)
         realtime.start()
+        relay.start()
         try:
             yield
         finally:
+            await relay.stop()
             await realtime.stop()
             await context.db.close()
             context.pool.close()

@@ -34,6 +34,7 @@ VALIDATOR = Draft202012Validator(
     format_checker=FormatChecker(),
 )
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+TESTS = "/tests"  # the CloudEvent source of the changes these tests make themselves
 
 
 @dataclass
@@ -280,9 +281,10 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             threshold=120,
             details={},
             at=BASE,
+            source=TESTS,
         )
         number = int(made.alert_id.split("-")[1])
-        acked = alerts.acknowledge(conn, number, "alice", "looking")
+        acked = alerts.acknowledge(conn, number, "alice", "looking", source=TESTS)
         assert (acked.action, acked.status, acked.actor, acked.note) == (
             "acknowledged",
             "acknowledged",
@@ -290,14 +292,14 @@ def test_operators_acknowledge_and_resolve_with_clear_errors(env):
             "looking",
         )
         with pytest.raises(alerts.InvalidTransition, match="is acknowledged: it cannot be acknowledged"):
-            alerts.acknowledge(conn, number, "bob", None)
-        assert alerts.escalate_due(conn, datetime.now(UTC), at=datetime.now(UTC)) == []
-        resolved = alerts.resolve(conn, number, "alice", "fixed the fan")
+            alerts.acknowledge(conn, number, "bob", None, source=TESTS)
+        assert alerts.escalate_due(conn, datetime.now(UTC), at=datetime.now(UTC), source=TESTS) == []
+        resolved = alerts.resolve(conn, number, "alice", "fixed the fan", source=TESTS)
         assert (resolved.status, resolved.actor) == ("resolved", "alice")
         with pytest.raises(alerts.InvalidTransition, match="is resolved"):
-            alerts.resolve(conn, number, "alice", None)
+            alerts.resolve(conn, number, "alice", None, source=TESTS)
         with pytest.raises(alerts.AlertNotFound):
-            alerts.acknowledge(conn, 999_999, "alice", None)
+            alerts.acknowledge(conn, 999_999, "alice", None, source=TESTS)
         assert [h.action for h in alerts.history(conn, number)] == [
             "triggered",
             "acknowledged",

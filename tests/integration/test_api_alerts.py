@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,9 @@ def alert_records(service: System) -> None:
     service.transport.consumer(topics.ALERTS, "test-api-alerts")
 
 
+SEEDER = "/tests/seed"
+
+
 def seed(
     url: str, device: str, kind: str, severity: str, *, ago_s: float, value: float = 90.0, status: str = "triggered"
 ) -> str:
@@ -50,15 +55,17 @@ def seed(
             threshold=85.0,
             details={"rule": kind},
             at=NOW - timedelta(seconds=ago_s),
+            source=SEEDER,
         )
         assert change is not None
         number = int(change.alert_id[6:])
         if status in ("acknowledged", "resolved"):
-            store.acknowledge(conn, number, "seeder", None) if status == "acknowledged" else store.resolve(
-                conn, number, "seeder", "fixed"
-            )
+            if status == "acknowledged":
+                store.acknowledge(conn, number, "seeder", None, source=SEEDER)
+            else:
+                store.resolve(conn, number, "seeder", "fixed", source=SEEDER)
         if status == "escalated":
-            store.escalate_due(conn, NOW, at=NOW)
+            store.escalate_due(conn, NOW, at=NOW, source=SEEDER)
     return change.alert_id
 
 
@@ -80,11 +87,22 @@ def alerts_of(response: httpx.Response) -> list[dict[str, Any]]:
     return body["data"]["alerts"]
 
 
-def events(service) -> list[dict[str, Any]]:
-    found = []
-    for record in service.transport.records(topics.ALERTS):
-        event = decode(record.headers, record.key, record.value)
-        found.append({**json_data(event), "ceType": event["type"], "source": event["source"]})
+@pytest.fixture
+def alert_events(service) -> Callable[[], list[dict[str, Any]]]:
+    """The alert events published on the shared system's `alerts` topic from now on, read by a consumer group
+    of the test's own (the system's notify commits and the log then drops what it read)."""
+    consumer = service.transport.consumer(topics.ALERTS, f"tests-{uuid.uuid4().hex[:8]}")
+    while consumer.poll(1000, 0):  # a new group starts at the oldest record kept: skip what came before
+        pass
+    found: list[dict[str, Any]] = []
+
+    def published() -> list[dict[str, Any]]:
+        for record in consumer.poll(1000, 0):
+            event = decode(record.headers, record.key, record.value)
+            found.append({**json_data(event), "ceType": event["type"], "source": event["source"]})
+        return found
+
+    return published
     return found
 
 
@@ -226,7 +244,7 @@ def test_alert_history_lists_every_alert_newest_first_with_time_range(api, seede
 # --------------------------------------------------------------------------- acknowledge / resolve
 
 
-def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, service, seeded, redis_url):
+def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, alert_events, seeded, redis_url):
     response = api.put(f"/api/alerts/{seeded['crit']}/acknowledge", json={"note": "on it"})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -249,7 +267,7 @@ def test_acknowledge_then_resolve_publishes_events_and_refreshes_active(api, ser
     alert = response.json()["data"]["alert"]
     assert alert["status"] == "resolved" and alert["resolvedBy"] == "test-operator" and alert["resolvedAt"]
 
-    sent = [e for e in events(service) if e["alertId"] == seeded["crit"] and e["source"] == "/iotmon/api"]
+    sent = [e for e in alert_events() if e["alertId"] == seeded["crit"] and e["source"] == "/iotmon/api"]
     assert [(e["ceType"], e["alertId"], e["action"], e["actor"], e["source"]) for e in sent] == [
         ("io.iotmon.alert.acknowledged.v1", seeded["crit"], "acknowledged", "test-operator", "/iotmon/api"),
         ("io.iotmon.alert.resolved.v1", seeded["crit"], "resolved", "test-operator", "/iotmon/api"),
@@ -267,8 +285,8 @@ def test_an_escalated_alert_can_be_acknowledged(api, clean_db):
     assert response.json()["data"]["alert"]["status"] == "acknowledged"
 
 
-def test_invalid_moves_are_409_and_change_nothing(api, service, seeded):
-    before = [e for e in events(service) if e["source"] == "/iotmon/api"]
+def test_invalid_moves_are_409_and_change_nothing(api, alert_events, seeded):
+    before = [e for e in alert_events() if e["source"] == "/iotmon/api"]
     error = error_of(api.put(f"/api/alerts/{seeded['med_ack']}/acknowledge"), 409, "INVALID_TRANSITION")
     assert error["details"] == {
         "alertId": seeded["med_ack"],
@@ -278,7 +296,7 @@ def test_invalid_moves_are_409_and_change_nothing(api, service, seeded):
     }
     error_of(api.put(f"/api/alerts/{seeded['done']}/resolve"), 409, "INVALID_TRANSITION")
     error_of(api.put(f"/api/alerts/{seeded['done']}/acknowledge", json={"note": "late"}), 409, "INVALID_TRANSITION")
-    assert [e for e in events(service) if e["source"] == "/iotmon/api"] == before
+    assert [e for e in alert_events() if e["source"] == "/iotmon/api"] == before
     assert len(api.get(f"/api/alerts/{seeded['done']}").json()["data"]["alert"]["history"]) == 2
 
 

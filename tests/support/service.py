@@ -21,7 +21,8 @@ from tests.support.waiting import wait_for
 
 @contextmanager
 def running_system(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Iterator[System]:
-    """`iotmon up` without the simulator: the embedded event log, no rate limit, no cron ticks, unless overridden."""
+    """`iotmon up` without the simulator: the embedded event log, no rate limit, no cron ticks, no outbox relay
+    loop, unless overridden."""
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -31,6 +32,7 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         data_dir=data_dir,
         rate_limit_per_minute=1_000_000,  # the tests' own requests must not be limited
         tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
+        outbox_relay_s=1e6,  # nor relays of the outbox rows other tests' functions are about to relay
     )
     system = System(dataclasses.replace(settings, **overrides), simulate=False)
     system.start()

@@ -194,7 +194,7 @@ export interface AlertMoved {
 
 export interface AlertMovedMeta {
   action: "acknowledged" | "escalated" | "resolved" | "triggered" | "updated";
-  /** false: stored, but the event could not be sent. */
+  /** false: stored, and its event waits in the outbox; the relay sends it once it can. */
   eventPublished: boolean;
 }
 

@@ -4,9 +4,11 @@ Statuses: triggered → acknowledged / escalated → resolved (iotmon.core.alert
 PostgreSQL guarantees one open alert per (device, type) (`idx_alerts_one_open`),
 so concurrent evaluators and redeliveries meet in the database: a move that
 has already been made is a no-op and returns nothing. Every move that happens
-writes exactly one `alert_history` row in the same statement and returns the
-change as the alert event's data (the AlertChange contract), with `sequence`
-= that row's id.
+writes exactly one `alert_history` row in the same statement, and its
+`alert_outbox` row (iotmon.adapters.postgres.outbox) in the same transaction,
+and returns the change as the alert event's data (the AlertChange contract),
+with `sequence` = that row's id. `source` names who made it (the event's
+CloudEvent source); publishing is the outbox relay's job.
 
 System moves (rules, escalation) return `None` or `[]` when there is nothing to
 do; operator moves (`acknowledge`, `resolve`) raise `AlertNotFound` or
@@ -26,6 +28,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from iotmon.adapters.postgres import outbox
 from iotmon.core import timestamps
 from iotmon.core.alerts import ALLOWED, SEVERITIES, AlertNotFound, InvalidTransition, Status, alert_id
 from iotmon.core.contracts.alerts import ActiveAlert, Alert, AlertChange, AlertStep
@@ -146,11 +149,12 @@ def _move(
     *,
     action: str,
     at: datetime,
+    source: str,
     actor: str = SYSTEM,
     note: str | None = None,
     history: Mapping[str, Any] | None = None,
 ) -> list[AlertChange]:
-    """Change the open alerts matching `where` and write their history rows, in one statement."""
+    """Change the open alerts matching `where`, write their history rows (one statement) and outbox rows."""
     query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))
     values = {
         **params,
@@ -160,8 +164,10 @@ def _move(
         "note": note,
         "history": Jsonb(dict(history or {})),
     }
-    with conn.cursor(row_factory=dict_row) as cursor:
-        return [change(row) for row in cursor.execute(query, values).fetchall()]
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
+        changes = [change(row) for row in cursor.execute(query, values).fetchall()]
+        outbox.add(conn, changes, source)
+    return changes
 
 
 # System moves: rules and escalation
@@ -178,6 +184,7 @@ def trigger(
     threshold: float | None,
     details: Mapping[str, Any],
     at: datetime,
+    source: str,
 ) -> AlertChange | None:
     """Open an alert, or nothing if one is open already (or one was resolved at or after `at`: a redelivery)."""
     query = """
@@ -213,7 +220,9 @@ def trigger(
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cursor:
         _lock(conn, device_id, alert_type)
         row = cursor.execute(query, params).fetchone()
-    return change(row) if row else None
+        made = change(row) if row else None
+        outbox.add(conn, [made] if made else [], source)
+    return made
 
 
 def raise_severity(
@@ -227,6 +236,7 @@ def raise_severity(
     threshold: float | None,
     details: Mapping[str, Any],
     at: datetime,
+    source: str,
 ) -> AlertChange | None:
     """`updated`: the open alert's severity rises (nothing if it is already as high)."""
     where = (
@@ -254,12 +264,15 @@ def raise_severity(
         params,
         action="updated",
         at=at,
+        source=source,
         history={"severity": severity, **details},
     )
     return moved[0] if moved else None
 
 
-def mark_flapping(conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime) -> AlertChange | None:
+def mark_flapping(
+    conn: psycopg.Connection, device_id: str, alert_type: str, *, at: datetime, source: str
+) -> AlertChange | None:
     """`updated`: the open alert is flapping (details.flapping = true), once."""
     where = (
         "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
@@ -271,7 +284,7 @@ def mark_flapping(conn: psycopg.Connection, device_id: str, alert_type: str, *, 
         "type": alert_type,
         "flag": Jsonb({"flapping": True, "flappingSince": iso(at)}),
     }
-    moved = _move(conn, where, sets, params, action="updated", at=at, history={"flapping": True})
+    moved = _move(conn, where, sets, params, action="updated", at=at, source=source, history={"flapping": True})
     return moved[0] if moved else None
 
 
@@ -281,6 +294,7 @@ def resolve_open(
     alert_type: str,
     *,
     at: datetime,
+    source: str,
     note: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> AlertChange | None:
@@ -296,13 +310,14 @@ def resolve_open(
             {"device": device_id, "type": alert_type},
             action="resolved",
             at=at,
+            source=source,
             note=note,
             history=details,
         )
     return moved[0] if moved else None
 
 
-def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) -> list[AlertChange]:
+def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime, source: str) -> list[AlertChange]:
     """`escalated`: every alert still `triggered` (unacknowledged) since before `cutoff`."""
     where = "status = 'triggered' AND triggered_at < %(cutoff)s"
     sets = "status = 'escalated', escalated_at = %(at)s"
@@ -313,6 +328,7 @@ def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) ->
         {"cutoff": cutoff},
         action="escalated",
         at=at,
+        source=source,
         history={"triggeredBefore": iso(cutoff)},
     )
 
@@ -320,14 +336,16 @@ def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime) ->
 # Operator moves (the REST API): by alert number, with a clear error on an invalid move
 
 
-def acknowledge(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> AlertChange:
+def acknowledge(
+    conn: psycopg.Connection, number: int, actor: str, note: str | None = None, *, source: str
+) -> AlertChange:
     sets = "status = 'acknowledged', acknowledged_at = %(at)s, acknowledged_by = %(actor)s"
-    return _operator_move(conn, number, "acknowledged", sets, actor, note)
+    return _operator_move(conn, number, "acknowledged", sets, actor, note, source)
 
 
-def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None = None) -> AlertChange:
+def resolve(conn: psycopg.Connection, number: int, actor: str, note: str | None = None, *, source: str) -> AlertChange:
     sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
-    return _operator_move(conn, number, "resolved", sets, actor, note)
+    return _operator_move(conn, number, "resolved", sets, actor, note, source)
 
 
 def _operator_move(
@@ -337,6 +355,7 @@ def _operator_move(
     sets: LiteralString,
     actor: str,
     note: str | None,
+    source: str,
 ) -> AlertChange:
     with conn.transaction():
         found = conn.execute("SELECT device_id, alert_type FROM alerts WHERE id = %s", (number,)).fetchone()
@@ -354,6 +373,7 @@ def _operator_move(
             {"id": number},
             action=to_status,
             at=now,
+            source=source,
             actor=actor,
             note=note,
         )[0]

@@ -151,7 +151,10 @@ class AlertMoved(Contract):
 
 class AlertMovedMeta(MetaFields):
     action: Action
-    event_published: Annotated[bool, msgspec.Meta(description="false: stored, but the event could not be sent.")]
+    event_published: Annotated[
+        bool,
+        msgspec.Meta(description="false: stored, and its event waits in the outbox; the relay sends it once it can."),
+    ]
 
 
 class SilenceList(Contract):

@@ -10,9 +10,8 @@ change is then published to `alerts` (notify and Socket.IO hear it) and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, LiteralString
+from typing import Any, LiteralString, Protocol
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -20,8 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from eventing import topics
-from eventing.events import alert_event
+from iotmon.adapters import faults
 from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis import active_alerts
 from iotmon.core.alerts import (
@@ -46,7 +44,7 @@ from iotmon.core.contracts.alerts import (
     AlertPageMeta,
 )
 from iotmon.core.timestamps import iso
-from iotmon.service import params
+from iotmon.service import outbox_relay, params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
 from iotmon.service.openapi import FROM, TO, Query, Reply, documented
@@ -215,14 +213,18 @@ async def get_alert(request: Request) -> JSONResponse:
 
 # --------------------------------------------------------------------------- lifecycle moves
 
-Move = Callable[[psycopg.Connection[Any], int, str, str | None], AlertChange]
+
+class Move(Protocol):
+    def __call__(
+        self, conn: psycopg.Connection[Any], number: int, actor: str, note: str | None = None, *, source: str
+    ) -> AlertChange: ...
 
 
 def _move_sync(
     pool: ConnectionPool, move: Move, number: int, actor: str, note: str | None
 ) -> tuple[AlertChange, list[ActiveAlert]]:
     with pool.connection() as conn:
-        return move(conn, number, actor, note), alerts.open_alerts(conn)
+        return move(conn, number, actor, note, source=SOURCE), alerts.open_alerts(conn)
 
 
 async def _operator_move(request: Request, move: Move) -> JSONResponse:
@@ -244,11 +246,12 @@ async def _operator_move(request: Request, move: Move) -> JSONResponse:
             "allowedFrom": list(ALLOWED[invalid.to_status]),
         }
         raise ApiError(409, "INVALID_TRANSITION", str(invalid), details) from None
+    faults.point("after-alert-commit")
     published = True
     try:
-        await run_in_threadpool(context.transport.publish, topics.ALERTS, [alert_event(change, SOURCE)])
-    except Exception:  # the move is committed (PostgreSQL is the truth); say the event did not go out
-        log.exception("could not publish the alert change", extra={"alertId": change.alert_id})
+        await run_in_threadpool(outbox_relay.relay, context)
+    except Exception:  # committed with its outbox row: the relay loop sends it once it can
+        log.exception("could not publish the alert change yet", extra={"alertId": change.alert_id})
         published = False
     try:
         await active_alerts.store_async(context.redis, active)
