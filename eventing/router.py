@@ -14,8 +14,11 @@ timeout); an event the function refuses (HTTP 3xx/4xx other than 404, 409,
 topic with Knative's extensions: knativeerrordest, and when the function
 answered, knativeerrorcode and knativeerrordata (the answer, base64, at most
 1 KiB). In-process, a failed batch is retried whole, then each event is tried
-alone so that only the ones that fail are dead-lettered. Offsets are committed
-only once every event of the poll is handled or dead-lettered.
+alone so that only the ones that fail are dead-lettered. A record whose
+CloudEvent attributes are broken is never delivered: it goes to the
+dead-letter topic at once, as the plain record it is, with the reason in
+`iotmonerror`. Offsets are committed only once every event of the poll is
+handled or dead-lettered.
 
 For each PingSource it fires `dev.knative.sources.ping` events on the cron
 schedule (or every `tick_seconds`, to make schedules testable).
@@ -37,7 +40,7 @@ from cloudevents.http import CloudEvent
 from croniter import croniter
 
 from eventing.delivery import Core, Failure, Function, as_function
-from eventing.sources import NAMESPACE, ping_event, record_event
+from eventing.sources import NAMESPACE, InvalidEvent, ping_event, record_event, wrap_record
 from eventing.transport import Consumer, Record, Transport
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
 
@@ -166,12 +169,21 @@ class Router:
 
     def deliver_records(self, subscription: KafkaSubscription, records: Sequence[Record]) -> None:
         """Deliver records to the subscription's function; returns when each is handled or dead-lettered."""
-        events = [record_event(record, subscription.name, NAMESPACE) for record in records]
         function = self.functions[subscription.function]
+        valid: list[Record] = []
+        events: list[CloudEvent] = []
+        for record in records:
+            try:
+                events.append(record_event(record, subscription.name, NAMESPACE))
+                valid.append(record)
+            except InvalidEvent as invalid:
+                self._dead_letter_invalid(subscription, function, record, str(invalid))
+        if not events:
+            return
         if function.batch:
             self._deliver_batch(subscription, function, events)
             return
-        work = lanes(records, events, ordered=subscription.ordering != "unordered")
+        work = lanes(valid, events, ordered=subscription.ordering != "unordered")
         if len(work) == 1 or subscription.function not in self._pools:
             for lane in work:
                 self._deliver_lane(subscription, function, lane)
@@ -232,17 +244,28 @@ class Router:
     def _dead_letter(
         self, subscription: KafkaSubscription, function: Function, event: CloudEvent, failure: Failure
     ) -> None:
+        # Knative's dead-letter extensions: the status and the answer (and where it was going, in _send_dead).
+        if failure.status is not None:
+            event["knativeerrorcode"] = str(failure.status)
+            if failure.body:
+                event["knativeerrordata"] = base64.b64encode(failure.body).decode()
+        self._send_dead(subscription, function, event)
+
+    def _dead_letter_invalid(
+        self, subscription: KafkaSubscription, function: Function, record: Record, reason: str
+    ) -> None:
+        log.warning("invalid CloudEvent record", extra={"source": subscription.name, "reason": reason})
+        event = wrap_record(record, subscription.name, NAMESPACE)
+        event["iotmonerror"] = reason[:200]
+        self._send_dead(subscription, function, event)
+
+    def _send_dead(self, subscription: KafkaSubscription, function: Function, event: CloudEvent) -> None:
         topic = subscription.delivery.dead_letter_topic
         self._count("dead_lettered")
         if topic is None:
             log.error("event dropped: no dead-letter sink", extra={"source": subscription.name, "id": event["id"]})
             return
-        # Knative's dead-letter extensions: where it was going, the status, the answer.
         event["knativeerrordest"] = function.destination
-        if failure.status is not None:
-            event["knativeerrorcode"] = str(failure.status)
-            if failure.body:
-                event["knativeerrordata"] = base64.b64encode(failure.body).decode()
         if not event.get("datacontenttype"):  # a wrapped plain record may have none; the Kafka binding needs one
             event["datacontenttype"] = "application/octet-stream"
         self.transport.publish(topic, [event])

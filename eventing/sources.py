@@ -1,7 +1,11 @@
 """What Knative's sources send: KafkaSource's event for a Kafka record, PingSource's tick.
 
 A KafkaSource forwards a record that carries a binary-mode CloudEvent (`ce_*`
-headers) as that event. Any other record, it wraps: type
+headers) as that event; a record whose `ce_*` headers make no valid CloudEvent
+(specversion not 1.0, no id, source or type, a `time` that is no RFC 3339
+timestamp) is `InvalidEvent`, which the router dead-letters with the reason:
+it is never delivered, so never mistaken for a plain record. Any other record,
+it wraps: type
 `dev.knative.kafka.event`, source
 `/apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>`, subject
 `partition:<p>#<offset>`, id `partition:<p>/offset:<o>`, the record key as the
@@ -23,7 +27,7 @@ from typing import Any
 import msgspec
 from cloudevents.http import CloudEvent
 
-from eventing.binding import decode
+from eventing.binding import claims_cloudevent, decode
 from eventing.events import JSON, PING, READING, READING_BATCH, alert_type, make_event
 from eventing.transport import Record
 from iotmon.core.alerts import ACTIONS
@@ -46,13 +50,17 @@ def ping_source(name: str, namespace: str = NAMESPACE) -> str:
     return f"/apis/v1/namespaces/{namespace}/pingsources/{name}"
 
 
+class InvalidEvent(ValueError):
+    """A record whose `ce_*` headers make no valid CloudEvent; the message says why."""
+
+
 def record_event(record: Record, source_name: str, namespace: str = NAMESPACE) -> CloudEvent:
-    """The event a KafkaSource named `source_name` sends for `record`."""
-    if any(name.lower() == "ce_specversion" for name, _ in record.headers):
+    """The event a KafkaSource named `source_name` sends for `record`; raises InvalidEvent."""
+    if claims_cloudevent(record.headers):
         try:
             return decode(record.headers, record.key, record.value)
-        except ValueError:
-            pass  # CloudEvent headers that do not make a valid event: wrapped like a plain record
+        except ValueError as error:
+            raise InvalidEvent(str(error)) from None
     return wrap_record(record, source_name, namespace)
 
 
@@ -95,8 +103,8 @@ def unwrap(event: CloudEvent) -> CloudEvent:
     that is none of these leaves the event as `dev.knative.kafka.event`, which
     the functions refuse as an unknown type.
     """
-    if event["type"] != KAFKA_EVENT:
-        return event
+    if event["type"] != KAFKA_EVENT or any(name.startswith("kafkaheaderce") for name in event.get_attributes()):
+        return event  # (a record with broken CloudEvent headers, as dead-lettered: not data of this system)
     data = event.get_data()
     try:
         shape = msgspec.json.decode(data) if isinstance(data, (bytes, bytearray, str)) else data

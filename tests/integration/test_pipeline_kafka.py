@@ -13,6 +13,7 @@ import msgspec
 import psycopg
 import pytest
 from cloudevents.http import CloudEvent
+from confluent_kafka import Producer
 
 from eventing import topics
 from eventing.binding import decode
@@ -195,3 +196,42 @@ def test_offsets_are_committed_only_after_the_function_succeeded(transport, clea
         after_commit.close()
     leftovers = [r for r in seen if decode(r.headers, r.key, r.value)["id"] != marker["id"]]
     assert leftovers == []
+
+
+def test_records_with_broken_cloudevent_attributes_are_dead_lettered_never_stored(transport, clean_db, kafka_bootstrap):
+    run = uuid.uuid4().hex[:8]
+    device = f"k-{run}-"
+    valid = {
+        "ce_specversion": b"1.0",
+        "ce_type": b"io.iotmon.reading.v1",
+        "ce_source": b"/gateway",
+        "ce_time": now_minus(0).encode(),
+        "content-type": b"application/json",
+    }
+    broken = [
+        {**valid, "ce_id": b"a", "ce_specversion": b"2.0"},
+        {k: v for k, v in valid.items() if k != "ce_source"} | {"ce_id": b"b"},
+        valid,  # no id
+        {**valid, "ce_id": b"d", "ce_time": b"yesterday"},
+    ]
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for n, headers in enumerate(broken):
+        value = msgspec.json.encode(reading(f"{device}{n}", 1))
+        producer.produce(topics.SENSORS_DATA, value, key=f"{device}{n}", headers=list(headers.items()))
+    producer.flush(10)
+    with running_router(transport, clean_db, run):
+        transport.publish(topics.SENSORS_DATA, [reading_event(reading(f"{device}ok", 1), "/test")])
+        wait_for(lambda: stored(clean_db, device) >= 1)  # the good one went through, after the broken ones
+
+        def ours(event: CloudEvent) -> bool:
+            return device in str(event.get_data())
+
+        letters = collect(transport, topics.SENSORS_DATA_DLQ, f"dlq-{run}", ours, lambda found: len(found) >= 4)
+    assert stored(clean_db, device) == 1
+    reasons = sorted(letter["iotmonerror"] for letter in letters)
+    assert [reason.split(": ", 1)[1].split(" ")[0] for reason in reasons] == [
+        "required",
+        "required",
+        "specversion",
+        "time",
+    ]

@@ -130,12 +130,37 @@ def test_a_plain_record_is_delivered_as_the_kafka_source_wraps_it():
     assert unwrap(event)["type"] == READING
 
 
-def test_a_record_with_broken_cloudevent_headers_is_wrapped_too():
+BROKEN_HEADERS = {
+    "specversion 2.0": {"ce_specversion": b"2.0"},
+    "no id": {"ce_id": None},
+    "no source": {"ce_source": None},
+    "an empty type": {"ce_type": b""},
+    "a time that is no timestamp": {"ce_time": b"yesterday"},
+    "ce_ headers without specversion": {"ce_specversion": None},
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_HEADERS.values(), ids=BROKEN_HEADERS.keys())
+def test_a_record_with_broken_cloudevent_attributes_is_dead_lettered_with_the_reason(broken):
     transport, seen = MemoryTransport(), []
     router = Router(transport, wiring(), {"fn": seen.extend})
-    router.deliver_records(SUBSCRIPTION, [Record("in", 0, 0, None, (("ce_specversion", b"1.0"),), b"garbage")])
-    assert seen[0]["type"] == "dev.knative.kafka.event" and seen[0]["kafkaheadercespecversion"] == "1.0"
-    assert unwrap(seen[0]) is seen[0]  # not JSON: stays what it is, for the function to refuse
+    headers = {
+        "ce_specversion": b"1.0",
+        "ce_id": b"r-1",
+        "ce_source": b"/gateway",
+        "ce_type": b"io.iotmon.reading.v1",
+        "ce_time": b"2026-01-01T00:00:00Z",
+        "content-type": b"application/json",
+    }
+    headers = {name: value for name, value in {**headers, **broken}.items() if value is not None}
+    reading = b'{"deviceId": "device-001", "timestamp": "2026-01-01T00:00:00Z", "value": 1}'
+    good = records([make_event("t", "/s", {"n": 1}, key="k")])
+    router.deliver_records(SUBSCRIPTION, [Record("in", 0, 0, b"device-001", tuple(headers.items()), reading), *good])
+    assert [event["type"] for event in seen] == ["t"]  # the good one only: the broken one never reaches the function
+    [letter] = dead_letters(transport)
+    assert "invalid CloudEvent" in letter["iotmonerror"] and letter["knativeerrordest"] == "fn"
+    assert letter.get_data() == reading  # the record as it came, to look into
+    assert unwrap(letter) is letter  # never taken for a reading, even if sent again
 
 
 def test_stopping_during_backoff_leaves_the_batch_uncommitted():
