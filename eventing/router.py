@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 POLL_RECORDS = 100  # records per delivery: gateway batches of 500 readings make 50,000
 POLL_TIMEOUT = 0.5
+LOG_EVERY_ATTEMPTS = 10
 RESTART_DELAY = 1.0  # seconds before a source whose consumer failed joins its group again
 PING_DELIVERY = Delivery(retry=2, backoff_delay=0.5)
 PING_CONTENT_TYPE = "application/json"  # the PingSource's contentType in knative/
@@ -223,7 +224,11 @@ class Router:
             failure = function.attempt(events, delivery.timeout)
             if failure is None:
                 self._count("delivered", len(events))
+                if attempt:
+                    log.info("delivered after retries", extra={"source": source, "attempts": attempt + 1})
                 return None
+            if attempt % LOG_EVERY_ATTEMPTS and failure.retryable and attempt < delivery.retry:
+                continue  # an outage fails every try: say so on the first and every tenth
             log.warning(
                 "delivery failed",
                 extra={

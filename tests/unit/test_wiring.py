@@ -45,7 +45,14 @@ def test_every_source_is_ordered_with_a_timeout_and_starts_at_the_earliest_offse
         assert subscription.ordering == "ordered", subscription.name
         assert subscription.initial_offset == "earliest", subscription.name
         assert subscription.delivery.timeout == pytest.approx(30), subscription.name
-        assert subscription.delivery.backoff_policy == "exponential", subscription.name
+
+
+def test_outages_are_retried_for_minutes_never_more_than_ten_seconds_apart():
+    for subscription in load_wiring().subscriptions:
+        delivery = subscription.delivery
+        delays = [delivery.delay(attempt) for attempt in range(1, delivery.retry + 1)]
+        assert sum(delays) >= 5 * 60, subscription.name
+        assert max(delays) <= 10, subscription.name
 
 
 def test_the_topics_the_wiring_uses_are_the_known_ones():
