@@ -268,6 +268,11 @@ class Realtime:
                 log.exception("system-status broadcast failed")
 
     def start(self) -> None:
+        if not self.sio.manager_initialized:
+            # Listen from the start, not from the first client as python-socketio would: notify counts a live
+            # message sent only once a replica heard it.
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
         self._status_task = asyncio.get_running_loop().create_task(self._broadcast_status())
 
     async def stop(self) -> None:

@@ -108,6 +108,11 @@ def sequences(received: list[tuple[str, Any]]) -> Counter[int]:
     return Counter(data["sequence"] for event, data in received if event in ALERT_EVENTS)
 
 
+def test_the_service_listens_before_any_dashboard_connects(replica, own_redis):
+    # python-socketio subscribes at the first connection; until then notify's messages would reach nobody.
+    wait_for(lambda: listening(own_redis.url), timeout=5, what="the service to subscribe")
+
+
 def test_a_dashboard_gets_each_change_it_missed_while_redis_was_down_once(client, replica, own_redis, clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
         pump = new_alert(conn, "device-002", "threshold_exceeded")
