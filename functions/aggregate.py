@@ -145,7 +145,7 @@ class Aggregate:
             medians = self._medians_24h(conn, windows)
             self._roll_up(conn, by_device)
             hours = self._write_state(conn, by_device, windows, devices, medians)
-        self.emitter.send(self._sensor_data(by_device, devices, hours))
+        self.emitter.send(self._sensor_data(by_device, devices, hours))  # best effort: nobody may be watching
         return sum(window.added for window in windows.values())
 
     # -- windows ----------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ For each alert event (schema/events/alert.schema.json):
   room, and `device-status` for `device_offline` alerts
   (iotmon/core/live.py), through python-socketio's Redis manager in
   write-only mode. Not routed, silenced or rate-limited: it is the live view.
+  Sent means heard by at least one service replica: Redis pub/sub drops a
+  message nobody is subscribed to (a replica still resubscribing after a Redis
+  outage), so PUBLISH reaching no listener is a retryable failure.
 - Email and webhooks, as routed by severity and action
   (iotmon/core/routing.py); suppressed by an active silence for the
   device or for all devices (logged `silenced`); limited by a token bucket per
@@ -211,9 +214,11 @@ class Notify:
 
     def _emit(self, change: AlertChange) -> None:
         try:
-            self.emitter.send(alert_messages(change))
+            listeners = self.emitter.send(alert_messages(change))
         except (redis.RedisError, OSError) as error:
             raise DeliveryError(f"Socket.IO publish failed: {error}", retryable=True) from error
+        if listeners == 0:
+            raise DeliveryError("Socket.IO publish reached no service replica", retryable=True)
 
     def _take_token(self, channel: str) -> bool:
         limit = self.channels.limits.get(channel)

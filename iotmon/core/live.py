@@ -51,9 +51,9 @@ def alert_message(change: AlertChange, *, replayed: bool = False) -> LiveMessage
     return LiveMessage(ALERT_RESOLVED if resolved else ALERT_TRIGGERED, payload, ALERTS_ROOM)
 
 
-def alert_messages(change: AlertChange) -> list[LiveMessage]:
+def alert_messages(change: AlertChange, *, replayed: bool = False) -> list[LiveMessage]:
     """What the live view hears of one alert change: the alert's message, and a device's status if it moved."""
-    messages = [alert_message(change)]
+    messages = [alert_message(change, replayed=replayed)]
     if change.type == DEVICE_OFFLINE and change.action in ("triggered", "resolved"):
         status = DeviceStatusChange(
             device_id=change.device_id,

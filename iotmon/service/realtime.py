@@ -7,6 +7,12 @@ Clients join rooms: `device:<id>` for `sensor-data` and `device-status`,
 of this service delivers to its own clients. A client subscribing to alerts
 with the last `sequence` it saw (or the last alert id) gets what it missed, as
 the same messages it would have heard live.
+
+Redis pub/sub keeps nothing: what is published while this replica is not
+subscribed (Redis down or restarting) never reaches it. So each time the
+listener subscribes again, every connection in the alerts room is sent, from
+PostgreSQL, the alert changes it has not had (iotmon/service/live_manager.py),
+and no connection is sent the same change twice.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import msgspec
 import socketio
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from iotmon.adapters.postgres import alerts
@@ -37,6 +44,7 @@ from iotmon.core.contracts.live import (
 from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall, statuses
+from iotmon.service.live_manager import LiveManager, SentAlerts
 from iotmon.service.queries import devices
 from iotmon.service.queries import live as live_queries
 from iotmon.service.responses import ApiError, now_iso
@@ -52,9 +60,11 @@ SELECT a.id, a.device_id, a.alert_type, a.severity, h.to_status AS status, h.act
        a.value, a.threshold, a.triggered_at, a.details || h.details AS details,
        h.id AS seq, h.actor, h.note, h.at
 FROM alert_history h JOIN alerts a ON a.id = h.alert_id
-WHERE h.id > %(since)s AND a.id > %(after_alert)s
+WHERE h.id > %(since)s AND a.id > %(after_alert)s AND NOT h.id = ANY(%(have)s)
 ORDER BY h.id LIMIT %(limit)s
 """
+
+_LATEST_SEQUENCE_SQL = "SELECT coalesce(max(id), 0) FROM alert_history"
 
 
 def _plain(payload: msgspec.Struct) -> Any:
@@ -94,7 +104,8 @@ class Realtime:
     ) -> None:
         self.context = context
         self.access = access
-        manager = socketio.AsyncRedisManager(redis_url, channel=keys.SOCKETIO_CHANNEL)
+        self.sent = SentAlerts()
+        manager = LiveManager(redis_url, keys.SOCKETIO_CHANNEL, self.sent, self.catch_up)
         # Same origin, plus IOTMON_CORS_ORIGINS.
         self.sio = socketio.AsyncServer(
             async_mode="asgi", client_manager=manager, cors_allowed_origins=list(cors_origins) or None
@@ -102,6 +113,7 @@ class Realtime:
         self._status_task: asyncio.Task[None] | None = None
         for event, handler in (
             ("connect", self.connect),
+            ("disconnect", self.disconnect),
             ("subscribe-device", self.subscribe_device),
             ("unsubscribe-device", self.unsubscribe_device),
             ("subscribe-alerts", self.subscribe_alerts),
@@ -131,6 +143,9 @@ class Realtime:
             connected.username, connected.role = user.name, user.role
         await self.sio.emit("connection-status", _plain(connected), to=sid)
 
+    async def disconnect(self, sid: str, _reason: Any = None) -> None:
+        self.sent.forget(sid)
+
     async def subscribe_device(self, sid: str, data: Any = None) -> Any:
         device = _device_id(data)
         if device is None:
@@ -154,12 +169,20 @@ class Realtime:
         cursor = _replay_cursor(data)
         if isinstance(cursor, str):
             return await self.error(sid, "subscribe-alerts", cursor)
+        since, after_alert = cursor
+        # Followed from before it joins the room, so that no live change slips past the record.
+        if (start := since if since >= 0 else await self._latest_sequence()) is not None:
+            self.sent.start(sid, start)
         await self.sio.enter_room(sid, live.ALERTS_ROOM)
-        replayed = await self._replay(sid, *cursor) if cursor != (-1, -1) else 0
-        return _plain(Ack(success=True, replayed=replayed))
+        if cursor == (-1, -1):
+            return _plain(Ack(success=True, replayed=0))
+        async with self.context.db.connection() as conn:
+            rows = await _missed(conn, since, after_alert)
+        return _plain(Ack(success=True, replayed=await self._send_changes(sid, rows)))
 
     async def unsubscribe_alerts(self, sid: str, _data: Any = None) -> Any:
         await self.sio.leave_room(sid, live.ALERTS_ROOM)
+        self.sent.forget(sid)
         return _plain(Ack(success=True))
 
     async def subscribe_system(self, sid: str, _data: Any = None) -> Any:
@@ -178,18 +201,52 @@ class Realtime:
         hour, _day = await live_queries.windows(self.context.redis, device)
         return live.sensor_data(device, current.timestamp, current.value, current.unit, current.status, hour)
 
-    async def _replay(self, sid: str, since: int, after_alert: int) -> int:
-        async with self.context.db.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = await (
-                await cursor.execute(
-                    _MISSED_CHANGES_SQL, {"since": since, "after_alert": after_alert, "limit": REPLAY_LIMIT}
-                )
-            ).fetchall()
+    async def _latest_sequence(self) -> int | None:
+        """Where a connection asking for no replay starts; None when PostgreSQL cannot say (the connection then
+        gets live changes, and no catch-up after a Redis outage)."""
+        try:
+            async with self.context.db.connection() as conn:
+                row = await (await conn.execute(_LATEST_SEQUENCE_SQL)).fetchone()
+        except Exception as error:
+            log.warning("alert sequence unknown: no catch-up after a Redis outage", extra={"error": str(error)})
+            return None
+        return int(row[0]) if row else 0
+
+    async def catch_up(self) -> None:
+        """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed."""
+        sids = [sid for sid, _ in self.sio.manager.get_participants("/", live.ALERTS_ROOM)]
+        if not sids:
+            return
+        missed: dict[str, list[dict[str, Any]]] = {}
+        try:
+            async with self.context.db.connection() as conn:
+                for sid in sids:
+                    if (cursor := self.sent.missing(sid)) is not None:
+                        since, have = cursor
+                        missed[sid] = await _missed(conn, since, have=have)
+        except Exception:
+            log.exception("alert catch-up after the Redis listener resubscribed failed")
+            return
+        for sid, rows in missed.items():
+            if replayed := await self._send_changes(sid, rows):
+                log.info("alert changes replayed after Redis came back", extra={"sid": sid, "replayed": replayed})
+
+    async def _send_changes(self, sid: str, rows: list[dict[str, Any]]) -> int:
+        """Replay alert changes (with a device's status) to one connection, skipping those it has; how many sent."""
+        rooms = set(self.sio.rooms(sid))
+        sent = 0
         for row in rows:
-            message = live.alert_message(alerts.change(row), replayed=True)
-            await self.sio.emit(message.event, _plain(message.data), to=sid)
-        return len(rows)
+            change = alerts.change(row)
+            if change.sequence is not None and not self.sent.take(sid, change.sequence):
+                continue
+            events: set[str] = set()  # device-status goes to the device's room and to `system`: once is enough
+            for message in live.alert_messages(change, replayed=True):
+                if message.room in rooms and message.event not in events:
+                    events.add(message.event)
+                    # This replica's own client: nothing to tell the others through Redis.
+                    await self.sio.emit(message.event, _plain(message.data), to=sid, ignore_queue=True)
+            sent += 1
+        return sent
 
     async def system_status(self) -> SystemStatus:
         found = await dependencies(self.context)
@@ -211,9 +268,24 @@ class Realtime:
                 log.exception("system-status broadcast failed")
 
     def start(self) -> None:
+        if not self.sio.manager_initialized:
+            # Listen from the start, not from the first client as python-socketio would: notify counts a live
+            # message sent only once a replica heard it.
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
         self._status_task = asyncio.get_running_loop().create_task(self._broadcast_status())
 
     async def stop(self) -> None:
         if self._status_task is not None:
             self._status_task.cancel()
             self._status_task = None
+
+
+async def _missed(
+    conn: AsyncConnection[Any], since: int, after_alert: int = -1, have: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Alert changes after `since` (of alerts after `after_alert`), but those in `have`; oldest first, at most
+    REPLAY_LIMIT."""
+    params = {"since": since, "after_alert": after_alert, "have": have or [], "limit": REPLAY_LIMIT}
+    cursor = conn.cursor(row_factory=dict_row)
+    return list(await (await cursor.execute(_MISSED_CHANGES_SQL, params)).fetchall())

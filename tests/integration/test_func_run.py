@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_lib
 
 from eventing.endpoints import FUNCTIONS
 from iotmon.adapters.redis import keys
@@ -269,7 +270,17 @@ def notifications(url: str, device: str = "device-002") -> list[tuple[str, str, 
     return sql(url, "SELECT alert_id, channel, status FROM notifications WHERE device_id = %s ORDER BY id", device)
 
 
-def test_notify_sends_an_alert_to_the_live_view_once(urls, db):
+@pytest.fixture
+def listening(redis_url: str) -> Iterator[None]:
+    """A subscriber on the Socket.IO channel, as a service replica is: notify's live message counts as sent only
+    when one heard it."""
+    with redis_lib.Redis.from_url(redis_url) as client, client.pubsub() as replica:
+        replica.subscribe(keys.SOCKETIO_CHANNEL)
+        assert replica.get_message(timeout=5)["type"] == "subscribe"
+        yield
+
+
+def test_notify_sends_an_alert_to_the_live_view_once(urls, db, listening):
     alert = unique_alert_id()
     headers = forwarded("io.iotmon.alert.triggered.v1", "/iotmon/evaluate-rule", "device-002", id=f"{alert}/1")
     for _ in range(2):
@@ -277,7 +288,7 @@ def test_notify_sends_an_alert_to_the_live_view_once(urls, db):
     assert [row for row in notifications(db) if row[0] == alert] == [(alert, "socketio", "sent")]
 
 
-def test_notify_takes_a_wrapped_plain_alert_change(urls, db):
+def test_notify_takes_a_wrapped_plain_alert_change(urls, db, listening):
     alert = unique_alert_id()
     source = f"{NAMESPACE}/kafkasources/notify-alerts#alerts"
     assert_ok(binary(urls["notify"], wrapped(source, 3, 5, "device-002"), alert_change(alert)))

@@ -394,3 +394,24 @@ def test_device_offline_moves_device_status(notify_env, live):
         ("device-status", "device:device-005", "online"),
         ("device-status", "system", "online"),
     ]
+
+
+def test_the_live_view_counts_as_sent_only_once_a_service_replica_heard_it(notify_env, redis_url):
+    pool, client, _ = notify_env
+    channel = f"test:socketio:{uuid.uuid4().hex}"  # the session's service replicas listen on the real channel
+    notify = Notify(pool, client, LiveEmitter(redis_url, channel), ChannelConfig())
+    event = event_of(change())
+    with pytest.raises(NotificationsFailed, match="reached no service replica") as failed:
+        notify([event])  # nobody subscribed: Redis dropped the message
+    assert [(f.channel, f.status, f.retryable) for f in failed.value.failures] == [("socketio", "failed", True)]
+    assert logged(notify) == [("alert-001", "socketio", "failed", 1)]
+
+    replica = client.pubsub()
+    replica.subscribe(channel)
+    assert replica.get_message(timeout=5)["type"] == "subscribe"  # Redis confirmed: publishing reaches it now
+    [outcome] = notify([event])  # the source's retry
+    assert (outcome.channel, outcome.status) == ("socketio", "sent")
+    assert logged(notify) == [("alert-001", "socketio", "sent", 2)]
+    heard = replica.get_message(timeout=5)
+    assert heard["type"] == "message" and json.loads(heard["data"])["event"] == "alert-triggered"
+    replica.close()

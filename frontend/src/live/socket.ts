@@ -2,7 +2,7 @@
 import { io, type Socket } from "socket.io-client";
 import type { AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
 import { flushOutbox, live, refreshDevices, refreshOpenAlerts } from "../state/app";
-import { applyAlertEvent, applyDeviceStatus, applySensorData, type Connection } from "../state/live";
+import { applyAlertEvent, applyDeviceStatus, applySensorData, isNewAlertChange, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
 
@@ -55,14 +55,13 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
   socket.on("sensor-data", (event: SensorData) =>
     live.update((state) => applySensorData(state, event), LIVE_THROTTLE_MS),
   );
-  socket.on("alert-triggered", (event: AlertEvent) => {
-    live.update((state) => applyAlertEvent(state, event, false));
-    handlers.onAlert(event, false);
-  });
-  socket.on("alert-resolved", (event: AlertEvent) => {
-    live.update((state) => applyAlertEvent(state, event, true));
-    handlers.onAlert(event, true);
-  });
+  const onAlertChange = (event: AlertEvent, resolved: boolean) => {
+    if (!isNewAlertChange(live.get(), event)) return; // heard already: no second toast or beep
+    live.update((state) => applyAlertEvent(state, event, resolved));
+    handlers.onAlert(event, resolved);
+  };
+  socket.on("alert-triggered", (event: AlertEvent) => onAlertChange(event, false));
+  socket.on("alert-resolved", (event: AlertEvent) => onAlertChange(event, true));
   socket.on("device-status", (event: DeviceStatusEvent) =>
     live.update((state) => applyDeviceStatus(state, event.deviceId, event.status === "online")),
   );

@@ -1,11 +1,13 @@
 import type { Alert } from "../api/types";
 import { alert as openAlert, alertEvent, device, sensorData } from "../test-fixtures";
 import {
+  ALERTS_REMEMBERED,
   appendPoint,
   applyAlertEvent,
   applyDeviceStatus,
   applySensorData,
   initialLive,
+  isNewAlertChange,
   LIVE_POINTS,
   setDevices,
   setOpenAlerts,
@@ -46,6 +48,7 @@ describe("sensor data", () => {
   it("brings an offline device back and ignores malformed events", () => {
     let state = applyDeviceStatus(setDevices(initialLive, [device()]), "device-001", false);
     expect(state.devices["device-001"].status).toBe("offline");
+    expect(applyDeviceStatus(state, "device-001", false)).toBe(state); // a repeated device-status changes nothing
     state = applySensorData(state, reading(50, "2026-11-30T10:01:00.000Z"));
     expect(state.devices["device-001"].status).toBe("active");
     expect(applySensorData(state, { ...reading(1, "not a time") })).toBe(state);
@@ -85,8 +88,28 @@ describe("alert events", () => {
 
   it("a replayed older change does not move the sequence back", () => {
     let state = applyAlertEvent(initialLive, { ...event, sequence: 9 }, false);
-    state = applyAlertEvent(state, { ...event, sequence: 3, replayed: true }, false);
+    state = applyAlertEvent(state, { ...event, alertId: "alert-003", sequence: 3, replayed: true }, false);
     expect(state.lastSequence).toBe(9);
+    expect(state.alerts["alert-003"].status).toBe("triggered"); // another alert's change, late: still news
+  });
+
+  it("ignores a change it already applied, and an older one of the same alert", () => {
+    const acknowledged = { ...event, status: "acknowledged" as const, action: "acknowledged" as const, sequence: 5 };
+    const state = applyAlertEvent(applyAlertEvent(initialLive, { ...event, sequence: 4 }, false), acknowledged, false);
+    expect(isNewAlertChange(state, { ...acknowledged, replayed: true })).toBe(false);
+    expect(applyAlertEvent(state, { ...acknowledged, replayed: true }, false)).toBe(state); // the same object
+    expect(applyAlertEvent(state, { ...event, sequence: 4, replayed: true }, false)).toBe(state); // no reopening
+    expect(isNewAlertChange(state, { ...event, sequence: null })).toBe(true); // no sequence: nothing to compare
+    expect(state.alerts["alert-007"].status).toBe("acknowledged");
+  });
+
+  it("remembers the last change of at most ALERTS_REMEMBERED alerts, the newest", () => {
+    let state = initialLive;
+    for (let n = 1; n <= ALERTS_REMEMBERED + 5; n++)
+      state = applyAlertEvent(state, { ...event, alertId: `alert-${n}`, sequence: n }, true);
+    expect(Object.keys(state.alertSequences)).toHaveLength(ALERTS_REMEMBERED);
+    expect(state.alertSequences["alert-5"]).toBeUndefined();
+    expect(state.alertSequences[`alert-${ALERTS_REMEMBERED + 5}`]).toBe(ALERTS_REMEMBERED + 5);
   });
 
   it("orders by severity then newest, and keeps only open ones from the API", () => {

@@ -9,6 +9,7 @@ import {
 } from "../api/types";
 
 export const LIVE_POINTS = 600; // per device: ten minutes of the fastest sensor, a bounded buffer
+export const ALERTS_REMEMBERED = 1000; // alerts whose last applied change is kept, to drop repeats of it
 
 export interface Point {
   t: number; // epoch ms
@@ -22,6 +23,7 @@ export interface LiveState {
   series: Record<string, Point[]>;
   alerts: Record<string, Alert>; // the open ones
   lastSequence: number | null; // of the last alert change heard, for replay after a reconnect
+  alertSequences: Record<string, number>; // per alert, the sequence of the last change applied
   connection: Connection;
   reachable: boolean; // did the last REST request reach the service
   loginRequired: boolean; // the service refused to answer without a login (IOTMON_ANONYMOUS_READ=false)
@@ -33,6 +35,7 @@ export const initialLive: LiveState = {
   series: {},
   alerts: {},
   lastSequence: null,
+  alertSequences: {},
   connection: "connecting",
   reachable: true,
   loginRequired: false,
@@ -89,8 +92,30 @@ export function setOpenAlerts(state: LiveState, alerts: Alert[]): LiveState {
   return { ...state, alerts: Object.fromEntries(alerts.filter((a) => a.status !== "resolved").map((a) => [a.id, a])) };
 }
 
-/** An alert change from Socket.IO (live or replayed) applied to the open alerts. */
+/**
+ * Whether an alert change is news. The same change can come twice (live and in the replay after the service
+ * lost Redis, or sent again by a retry), and a replayed one after a newer change of its alert: both are dropped.
+ */
+export function isNewAlertChange(state: LiveState, event: AlertEvent): boolean {
+  const last = state.alertSequences[event.alertId];
+  return typeof event.sequence !== "number" || last === undefined || event.sequence > last;
+}
+
+function rememberSequence(sequences: Record<string, number>, event: AlertEvent): Record<string, number> {
+  if (typeof event.sequence !== "number") return sequences;
+  const next = { ...sequences, [event.alertId]: event.sequence };
+  const ids = Object.keys(next);
+  if (ids.length > ALERTS_REMEMBERED) {
+    ids.sort((a, b) => next[a] - next[b]);
+    for (const id of ids.slice(0, ids.length - ALERTS_REMEMBERED)) delete next[id];
+  }
+  return next;
+}
+
+/** An alert change from Socket.IO (live or replayed) applied to the open alerts; one already applied is ignored. */
 export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: boolean): LiveState {
+  if (!isNewAlertChange(state, event)) return state;
+  const alertSequences = rememberSequence(state.alertSequences, event);
   const lastSequence = event.sequence !== null ? Math.max(state.lastSequence ?? 0, event.sequence) : state.lastSequence;
   const alerts = { ...state.alerts };
   const status = resolved ? "resolved" : (event.status ?? "triggered");
@@ -122,13 +147,14 @@ export function applyAlertEvent(state: LiveState, event: AlertEvent, resolved: b
   const device = devices[event.deviceId];
   if (device)
     devices[event.deviceId] = { ...device, alertStatus: worstSeverity(Object.values(alerts), event.deviceId) };
-  return { ...state, alerts, lastSequence, devices };
+  return { ...state, alerts, lastSequence, alertSequences, devices };
 }
 
 export function applyDeviceStatus(state: LiveState, deviceId: string, online: boolean): LiveState {
   const device = state.devices[deviceId];
-  if (!device) return state;
-  return { ...state, devices: { ...state.devices, [deviceId]: { ...device, status: online ? "active" : "offline" } } };
+  const status = online ? "active" : "offline";
+  if (!device || device.status === status) return state; // unknown, or a repeat
+  return { ...state, devices: { ...state.devices, [deviceId]: { ...device, status } } };
 }
 
 /** The worst open severity of a device, or "normal". */

@@ -1,0 +1,44 @@
+import type { AlertEvent } from "../api/types";
+import { live } from "../state/app";
+import { initialLive } from "../state/live";
+import { stubApi } from "../test-api";
+import { alertEvent } from "../test-fixtures";
+import { connectLive } from "./socket";
+
+// A stand-in socket: the test calls the handlers connectLive registers.
+const handlers = new Map<string, (payload: unknown) => void>();
+vi.mock("socket.io-client", () => ({
+  io: () => ({
+    on: (event: string, handler: (payload: unknown) => void) => handlers.set(event, handler),
+    emit: () => undefined,
+    removeAllListeners: () => undefined,
+    disconnect: () => undefined,
+  }),
+}));
+
+describe("alert changes from the socket", () => {
+  beforeEach(() => {
+    handlers.clear();
+    live.update(() => initialLive);
+    stubApi({ "/api/devices": { devices: [] }, "/api/alerts": { alerts: [] } });
+  });
+
+  it("are applied and announced once, however often they come", () => {
+    const onAlert = vi.fn();
+    const stop = connectLive(null, { onAlert });
+    const triggered = alertEvent({ sequence: 41 });
+    const resolved: AlertEvent = { ...triggered, status: "resolved", action: "resolved", sequence: 42 };
+    handlers.get("alert-triggered")?.(triggered);
+    handlers.get("alert-triggered")?.({ ...triggered, replayed: true }); // the replay after the service lost Redis
+    handlers.get("alert-resolved")?.(resolved);
+    handlers.get("alert-resolved")?.(resolved); // a retry of the same change
+    handlers.get("alert-triggered")?.({ ...triggered, replayed: true }); // late, older than the resolve
+    expect(onAlert.mock.calls).toEqual([
+      [triggered, false],
+      [resolved, true],
+    ]);
+    expect(live.get().alerts).toEqual({});
+    expect(live.get().alertSequences).toEqual({ "alert-007": 42 });
+    stop();
+  });
+});
