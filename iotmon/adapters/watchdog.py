@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 15.0  # seconds a server has to exit after its stop signal before it is killed
 LOCK_TIMEOUT = 30.0  # longer than a previous run's watchdog may take to finish stopping
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the iotmon package
 
 
 def server_processes(directory: Path, name: str) -> list[psutil.Process]:
@@ -94,24 +95,37 @@ class Watchdog:
         """Lock the directory, stop a crashed run's orphans, and start the watchdog (before the server, so
         that no moment is unguarded)."""
         self._lock = _lock(self.directory.with_name(self.directory.name + ".lock"), self.lock_timeout)
-        # Holding the lock proves that the run which started any server still working in the directory is
-        # gone, watchdog and all: the server is an orphan of a crash. It is stopped (cleanly, as its watchdog
-        # would have) and the caller starts a new one, rather than joining it: this run then owns exactly the
-        # server it started, with its own settings, and does not have to trust whatever state the orphan is in
-        # (shutting down, started by an older version, its socket in a temporary directory since cleaned).
-        stop_servers(self.directory, self.name, self.stop_signal, self.timeout)
+        try:
+            # Holding the lock proves that the run which started any server still working in the directory is
+            # gone, watchdog and all: the server is an orphan of a crash. It is stopped (cleanly, as its
+            # watchdog would have) and the caller starts a new one, rather than joining it: this run then owns
+            # exactly the server it started, with its own settings, and does not have to trust whatever state
+            # the orphan is in (shutting down, started by an older version, its socket in a temporary
+            # directory since cleaned).
+            stop_servers(self.directory, self.name, self.stop_signal, self.timeout)
+            self._spawn(self._lock)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, lock: int) -> None:
         read, self._pipe = os.pipe()  # not inheritable: no other child (the servers above all) gets the write end
         command = [sys.executable, "-m", "iotmon.adapters.watchdog", str(self.directory.resolve())]
-        self._process = subprocess.Popen(
-            [*command, self.name, self.stop_signal.name, str(self.timeout)],
-            stdin=read,
-            stdout=subprocess.DEVNULL,
-            pass_fds=(self._lock,),  # it holds the lock until it has stopped the server: a restart cannot race it
-            start_new_session=True,  # a Ctrl-C in the terminal is for us; we stop the server then
-            cwd="/",
-        )
-        os.close(read)
-        return self
+        # Importable from where this module was, installed or not; its cwd holds no directory busy.
+        path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        try:
+            self._process = subprocess.Popen(
+                [*command, self.name, self.stop_signal.name, str(self.timeout)],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(lock,),  # it holds the lock until it has stopped the server: no restart races it
+                start_new_session=True,  # a Ctrl-C in the terminal is for us; we stop the server then
+                cwd="/",
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        finally:
+            os.close(read)
 
     def stop(self) -> None:
         """Close the pipe: the watchdog stops the server, as it would if we had died, and exits."""
@@ -138,7 +152,7 @@ def _lock(path: Path, timeout: float) -> int:
 
     The kernel drops a flock when its last holder dies, so a crashed run never leaves it taken."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + timeout
+    deadline, said = time.monotonic() + timeout, False
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -147,6 +161,9 @@ def _lock(path: Path, timeout: float) -> int:
             if time.monotonic() >= deadline:
                 os.close(fd)
                 raise RuntimeError(f"{path.with_suffix('')} is in use by another iotmon process") from None
+            if not said:  # a previous run's watchdog may still be stopping its server
+                log.info("waiting for another process to let go of the directory", extra={"lock": str(path)})
+                said = True
             time.sleep(0.1)
 
 
