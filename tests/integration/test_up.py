@@ -7,57 +7,16 @@ second start on the same data directory still has the first run's readings.
 
 from __future__ import annotations
 
-import contextlib
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from tests.support.kafka_broker import free_port
-from tests.support.up import Up
+from tests.support.up import Up, kill_leftovers, redis_sockets, server_processes
 from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
-
-
-def server_processes(data_dir: Path, also: tuple[str, ...] = ()) -> list[psutil.Process]:
-    """Live (not zombie) processes working in or naming the data directory (or one of `also`)."""
-    marks = (str(data_dir), *also)
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                continue
-            command = " ".join(process.cmdline())
-            try:
-                cwd = process.cwd()
-            except psutil.AccessDenied:
-                cwd = ""
-            if any(mark in command for mark in marks) or cwd.startswith(str(data_dir)):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
-def redis_sockets(processes: list[psutil.Process]) -> tuple[str, ...]:
-    sockets = []
-    for process in processes:
-        try:
-            sockets += re.findall(r"unixsocket:(\S+)", " ".join(process.cmdline()))
-        except psutil.NoSuchProcess:
-            continue
-    return tuple(sockets)
-
-
-def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
-    """After a failure: the servers this test's run started (found by its data dir), by pid."""
-    for process in server_processes(data_dir, also):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
 
 
 def devices(url: str) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -12,6 +13,8 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+import psutil
 
 from tests.support.kafka_broker import free_port
 
@@ -121,3 +124,40 @@ class Service:
             finally:
                 self.up.kill()
                 self.up = None
+
+
+def server_processes(data_dir: Path, also: tuple[str, ...] = ()) -> list[psutil.Process]:
+    """Live (not zombie) processes working in or naming the data directory (or one of `also`)."""
+    marks = (str(data_dir), *also)
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            command = " ".join(process.cmdline())
+            try:
+                cwd = process.cwd()
+            except psutil.AccessDenied:
+                cwd = ""
+            if any(mark in command for mark in marks) or cwd.startswith(str(data_dir)):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def redis_sockets(processes: list[psutil.Process]) -> tuple[str, ...]:
+    sockets = []
+    for process in processes:
+        try:
+            sockets += re.findall(r"unixsocket:(\S+)", " ".join(process.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    return tuple(sockets)
+
+
+def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
+    """After a failure: the servers this test's run started (found by its data dir), by pid."""
+    for process in server_processes(data_dir, also):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
