@@ -23,12 +23,17 @@ log = logging.getLogger("iotmon")
 EMBEDDED_TICK_S = 10.0
 
 
-def _wait_for_signal() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+def _stop_requested() -> threading.Event:
+    """Set by Ctrl-C or SIGTERM. Taken before anything starts, so that a signal at any moment (one that
+    comes just as the start ends included) leads to the orderly stop, never to Python's default exit."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1):
+    return stop
+
+
+def _wait_for(stop: threading.Event) -> None:
+    while not stop.wait(1):  # a timeout, so that the main thread still runs Python's signal handlers
         pass
 
 
@@ -53,13 +58,13 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
         flush=True,
     )
-    started = time.monotonic()
+    started, stop = time.monotonic(), _stop_requested()
     try:
         url = system.start()
         print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
         _show_admin_password(system.generated_admin_password)
         log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
-        _wait_for_signal()
+        _wait_for(stop)
         print("stopping…", file=sys.stderr, flush=True)
     finally:
         system.stop()
@@ -112,6 +117,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    stop = _stop_requested()
     transport = kafka_transport(settings)
     functions = {name: OverHttp(name, url) for name, url in urls.items()}
     router = Router(transport, wiring, functions, tick_seconds=settings.tick_seconds).start()
@@ -122,7 +128,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     try:
-        _wait_for_signal()
+        _wait_for(stop)
     finally:
         router.stop()
         transport.close()
@@ -157,6 +163,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if not _has_servers(settings, "the service"):
         return 2
     database_url, redis_url = settings.server("DATABASE_URL"), settings.server("REDIS_URL")
+    stop = _stop_requested()
     db.migrate(database_url)
     _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
     transport = kafka_transport(settings)
@@ -166,7 +173,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     thread = threading.Thread(target=server.run, name="service", daemon=True)
     thread.start()  # in a thread, so that Ctrl-C and SIGTERM reach the orderly stop below
     try:
-        _wait_for_signal()
+        _wait_for(stop)
     finally:
         server.should_exit = True
         thread.join(10)

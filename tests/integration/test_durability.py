@@ -19,10 +19,9 @@ import psycopg
 import pytest
 
 from iotmon.adapters.embedded import EmbeddedPostgres
-from tests.integration.test_up import kill_leftovers
 from tests.support.kafka_broker import free_port
 from tests.support.load import Key, ReadingLoad
-from tests.support.up import Up
+from tests.support.up import Up, kill_leftovers
 from tests.support.waiting import wait_for
 
 ENV = {"IOTMON_RATE_LIMIT": "1000000"}
@@ -101,3 +100,22 @@ def test_sigterm_under_load_handles_every_accepted_reading_before_exiting(data_d
     assert missing(accepted, found) == []
     assert len(found) == len(set(found))
     assert left == 0, "SIGTERM left accepted events unhandled"
+
+
+def test_kill_9_under_load_loses_no_accepted_reading(data_dir: Path, tmp_path: Path) -> None:
+    up = start(data_dir, tmp_path / "first.log", fresh=True)
+    load = load_until(up, 5_000)
+    up.proc.kill()  # no cleanup of any kind
+    up.proc.wait(10)
+    load.stop()
+    up.kill()  # its watchdogs stop the embedded servers; PostgreSQL recovers from its WAL on the next start
+    accepted = load.accepted
+    since = min(at for _, at in accepted)
+
+    again = start(data_dir, tmp_path / "second.log")  # the event log still holds what was not handled
+    assert again.terminate(timeout=60) == 0  # and a stop handles it before exiting
+    again.kill()
+    with database(data_dir) as conn:
+        found = stored(conn, since)
+    assert missing(accepted, found) == []
+    assert len(found) == len(set(found))
