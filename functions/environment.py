@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from eventing.kafka import KafkaTransport
 from iotmon.adapters import logs
 from iotmon.adapters.postgres import db
+from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 
@@ -35,7 +36,7 @@ def database() -> ConnectionPool:
 
 @cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(settings().server("REDIS_URL"), socket_timeout=5)
+    return clients.client(settings().server("REDIS_URL"))
 
 
 @cache

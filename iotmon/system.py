@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis
 import uvicorn
 
 from eventing import topics
@@ -36,6 +35,7 @@ from functions.ingest import Ingest
 from functions.notify import Notify
 from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.adapters.postgres import db, users
+from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 from iotmon.service import create_app
@@ -64,7 +64,7 @@ def make_functions(
     settings: Settings, database_url: str, redis_url: str, transport: Transport
 ) -> dict[str, Ingest | Aggregate | EvaluateRule | EscalateCron | Notify]:
     """The functions the manifests route to, by Knative service name (each with its own connections)."""
-    store = redis.Redis.from_url(redis_url, socket_timeout=5)
+    store = clients.client(redis_url)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
         "aggregate": Aggregate(db.pool(database_url), store, LiveEmitter(redis_url)),

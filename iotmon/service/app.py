@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis.asyncio as aioredis
 import socketio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -29,14 +30,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from eventing.router import Router
 from eventing.transport import Transport
 from iotmon.adapters.postgres import db, users
+from iotmon.adapters.redis import clients
 from iotmon.adapters.settings import Settings
 from iotmon.service.access import Access, AccessControl
 from iotmon.service.cache import ResponseCache
-from iotmon.service.context import HasHealth, ServiceContext
+from iotmon.service.context import DATABASE_WAIT_S, REDIS_TIMEOUT_S, HasHealth, ServiceContext
 from iotmon.service.metrics import Metrics
 from iotmon.service.outbox_relay import OutboxRelay
 from iotmon.service.realtime import Realtime
-from iotmon.service.responses import ApiError, api_error_handler, error, http_error_handler
+from iotmon.service.responses import (
+    ApiError,
+    api_error_handler,
+    database_unavailable,
+    error,
+    http_error_handler,
+    redis_unavailable,
+)
 from iotmon.service.routes import API_ROUTES, FALLBACK
 from iotmon.service.security import CONTENT_SECURITY_POLICY, RateLimit, SecurityHeaders
 
@@ -125,9 +134,9 @@ def create_app(
     router: Router | None = None,
 ) -> ASGIApp:
     context = ServiceContext(
-        db=db.async_pool(database_url),
-        pool=db.pool(database_url, max_size=4),
-        redis=aioredis.from_url(redis_url, socket_timeout=5),
+        db=db.async_pool(database_url, wait_s=DATABASE_WAIT_S),
+        pool=db.pool(database_url, max_size=4, wait_s=DATABASE_WAIT_S),
+        redis=clients.async_client(redis_url, REDIS_TIMEOUT_S),
         transport=transport,
         transport_name=transport_name,
         simulator=simulator,
@@ -169,6 +178,9 @@ def create_app(
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_error_handler,
+            psycopg.OperationalError: database_unavailable,  # PoolTimeout too
+            RedisConnectionError: redis_unavailable,
+            RedisTimeoutError: redis_unavailable,
             Exception: unexpected_error,
         },
     )

@@ -12,6 +12,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from eventing.transport import Transport
 
+# While PostgreSQL or Redis is away the API answers within 2 s (iotmon.service.responses: 503 and Retry-After).
+DATABASE_WAIT_S = 1.5  # for a pooled connection, then 503 DATABASE_UNAVAILABLE
+REDIS_TIMEOUT_S = 1.0  # for a Redis answer: then reads come from PostgreSQL, the rate limit and cache step aside
+
 
 class HasHealth(Protocol):
     def health(self) -> dict[str, Any]: ...

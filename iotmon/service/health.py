@@ -15,17 +15,37 @@ from iotmon.core.contracts.system import Dependencies, Dependency
 from iotmon.service.context import ServiceContext
 
 CHECK_TIMEOUT = 2.0
+_abandoned: set[asyncio.Task[Any]] = set()  # checks past their time, kept until they end
 
 
 async def _timed(check: Callable[[], Awaitable[Any]]) -> Dependency:
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT)
-        found = Dependency(status="healthy", response_time=0.0)
-    except Exception as error:  # any failure of a dependency is reported, not raised
+    task = asyncio.ensure_future(check())
+    done, _ = await asyncio.wait({task}, timeout=CHECK_TIMEOUT)
+    if not done:
+        _abandon(task)
+        error: BaseException | None = TimeoutError(f"no answer within {CHECK_TIMEOUT:g} s")
+    else:
+        error = task.exception()  # any failure of a dependency is reported, not raised
+    found = Dependency(status="healthy", response_time=0.0)
+    if error is not None:
         found = Dependency(status="unhealthy", response_time=0.0, error=f"{type(error).__name__}: {error}"[:300])
     found.response_time = round((time.perf_counter() - started) * 1000, 1)
     return found
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel a check without waiting for it to end: psycopg takes up to 10 s to give up a query on a
+    server that hangs, and the report must not wait for that."""
+    _abandoned.add(task)
+    task.add_done_callback(_forget)
+    task.cancel()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 async def dependencies(context: ServiceContext) -> Dependencies:

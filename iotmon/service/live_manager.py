@@ -24,7 +24,9 @@ from typing import Any
 
 import socketio
 
+from iotmon.adapters.redis import clients
 from iotmon.core import live
+from iotmon.service.context import REDIS_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class LiveManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # python-s
     def __init__(
         self, redis_url: str, channel: str, sent: SentAlerts, on_subscribed: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
-        super().__init__(redis_url, channel=channel)
+        super().__init__(redis_url, channel=channel, redis_options=clients.async_options(REDIS_TIMEOUT_S))
         self.sent = sent
         self.on_subscribed = on_subscribed
         self._tasks: set[asyncio.Task[None]] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,10 @@ from starlette.responses import Response
 
 from iotmon.core.contracts.envelopes import ErrorBody, ErrorEnvelope
 from iotmon.core.timestamps import iso
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5  # the pools connect again within seconds of the server's return (iotmon.adapters.postgres.db)
 
 
 class JSONResponse(Response):
@@ -38,12 +43,35 @@ def ok(data: Any, meta: msgspec.Struct | dict[str, Any] | None = None, status: i
 
 def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
     body = ErrorEnvelope(success=False, error=ErrorBody(code=code, message=message, details=details))
-    return JSONResponse(body, status_code=status)
+    response = JSONResponse(body, status_code=status)
+    if status == 503:  # unavailable for now: say when to try again
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error(exc.status, exc.code, exc.message, exc.details)
+
+
+async def database_unavailable(_request: Request, exc: Exception) -> Response:
+    """PostgreSQL did not answer in time (no pooled connection within 1.5 s, or a lost one): 503, not 500."""
+    return _unavailable("DATABASE_UNAVAILABLE", "the database (PostgreSQL)", exc)
+
+
+async def redis_unavailable(_request: Request, exc: Exception) -> Response:
+    """Redis did not answer where the answer cannot do without it (most reads fall back to PostgreSQL)."""
+    return _unavailable("REDIS_UNAVAILABLE", "Redis", exc)
+
+
+def _unavailable(code: str, what: str, exc: Exception) -> Response:
+    log.warning("dependency unavailable", extra={"code": code, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    return error(
+        503,
+        code,
+        f"{what} cannot be reached just now: try again in {RETRY_AFTER_S} s (Retry-After);"
+        " GET /api/health says which dependency is down",
+    )
 
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -17,12 +18,53 @@ _MIGRATION = re.compile(r"^(\d+)_[\w-]+\.sql$")
 _LOCK_ID = 7_301_001  # advisory lock that serialises concurrent `migrate` runs
 
 
-def pool(url: str, max_size: int = 4) -> ConnectionPool:
-    return ConnectionPool(url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=True)
+# Fail fast while PostgreSQL is away, and heal without help when it is back.
+# libpq waits 130 s for a server that does not answer; 2 s is its least connect_timeout.
+# The keepalives and tcp_user_timeout end a TCP connection to a vanished host in about 10 s
+# (the kernel's defaults take minutes to hours); on a Unix socket libpq ignores them.
+CONNECTION: dict[str, Any] = {
+    "autocommit": True,
+    "connect_timeout": 2,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+# How long a caller waits for a pooled connection before PoolTimeout (psycopg_pool's default: 30 s).
+# The functions' callers retry a failed event, so they may wait for a busy pool; the API answers
+# 503 within 2 s (API_WAIT_S, iotmon.service).
+WAIT_S = 5.0
+# A lost connection is replaced in the background, retrying after 1, 2, 4 s… psycopg_pool backs off
+# up to 5 minutes; giving up after 10 s keeps the gaps short: the next caller starts a new attempt,
+# so the pool connects again within seconds of the server's return.
+RECONNECT_TIMEOUT_S = 10.0
 
 
-def async_pool(url: str, max_size: int = 10) -> AsyncConnectionPool:
-    return AsyncConnectionPool(url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False)
+def pool(url: str, max_size: int = 4, wait_s: float = WAIT_S) -> ConnectionPool:
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs=CONNECTION,
+        open=True,
+        timeout=wait_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
+        # One empty query before lending a connection: after a restart a dead one is replaced, not lent.
+        check=ConnectionPool.check_connection,
+    )
+
+
+def async_pool(url: str, max_size: int = 10, wait_s: float = WAIT_S) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs=CONNECTION,
+        open=False,
+        timeout=wait_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
+        check=AsyncConnectionPool.check_connection,
+    )
 
 
 def migrations() -> list[tuple[int, str, str]]:

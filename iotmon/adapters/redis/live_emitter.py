@@ -22,13 +22,14 @@ from typing import Any
 import msgspec
 import socketio
 
+from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.keys import SOCKETIO_CHANNEL
 from iotmon.core.live import LiveMessage
 
 
 class LiveEmitter(socketio.RedisManager):  # type: ignore[misc]  # python-socketio ships no type hints
     def __init__(self, redis_url: str, channel: str = SOCKETIO_CHANNEL) -> None:
-        super().__init__(redis_url, channel=channel, write_only=True)
+        super().__init__(redis_url, channel=channel, write_only=True, redis_options=clients.options())
         self._batch = threading.local()  # functions-framework serves requests on several threads
 
     def send(self, messages: Iterable[LiveMessage]) -> int:

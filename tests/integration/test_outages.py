@@ -1,0 +1,115 @@
+"""Outages of PostgreSQL and Redis: the API fails fast, says what is down, and heals by itself.
+
+Each test runs the system on a server of its own (tests/support/outages.py), freezes it (SIGSTOP: a
+server that accepts and never answers), stops it and starts it again at the same address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from iotmon.core.readings import utcnow
+from iotmon.core.timestamps import iso
+from tests.support.outages import Postgres, Redis
+from tests.support.service import error_of, running_system
+from tests.support.waiting import wait_for
+
+FAIL_FAST_S = 2.0  # an answer during an outage
+HEALTH_S = 2.5  # the health report: its checks time out after 2 s
+RECOVER_S = 15.0  # from the server's return to answers as before
+
+
+def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def health(client: httpx.Client) -> dict[str, Any]:
+    response, seconds = timed(lambda: client.get("/api/health"))
+    assert seconds < HEALTH_S, f"the health report took {seconds:.1f} s"
+    return dict(response.json())
+
+
+def down(client: httpx.Client, dependency: str) -> bool:
+    return bool(health(client)["dependencies"][dependency]["status"] == "unhealthy")
+
+
+def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Path) -> None:
+    postgres = Postgres(tmp_path / "postgres")
+    try:
+        database_url = postgres.start()
+        with (
+            running_system(database_url, redis_url, tmp_path / "system") as system,
+            httpx.Client(base_url=system.url, timeout=30) as client,
+        ):
+            assert client.get("/api/devices").status_code == 200
+
+            postgres.freeze()
+            try:
+                assert down(client, "database")
+            finally:
+                postgres.freeze(False)
+
+            postgres.stop()
+            response, seconds = timed(lambda: client.get("/api/devices"))
+            error = error_of(response, 503, "DATABASE_UNAVAILABLE")
+            assert seconds < FAIL_FAST_S, f"503 after {seconds:.1f} s"
+            assert int(response.headers["Retry-After"]) > 0 and "try again" in error["message"]
+            report = health(client)
+            assert (report["status"], report["dependencies"]["database"]["status"]) == ("unhealthy", "unhealthy")
+            assert report["dependencies"]["redis"]["status"] == "healthy"
+
+            postgres.start()
+            wait_for(lambda: client.get("/api/devices").status_code == 200, RECOVER_S, "the API to answer again")
+            wait_for(lambda: not down(client, "database"), RECOVER_S, "the health report to see the database")
+    finally:
+        postgres.stop()
+
+
+def test_redis_outage_degrades_fast_then_recovers(clean_db: str, tmp_path: Path) -> None:
+    """Redis is a cache of PostgreSQL: while it is away the API answers from PostgreSQL, at once."""
+    redis = Redis(tmp_path / "redis")
+    try:
+        redis_url = redis.start()
+        with (
+            running_system(clean_db, redis_url, tmp_path / "system") as system,
+            httpx.Client(base_url=system.url, timeout=30) as client,
+        ):
+
+            def send_and_see_live(value: float) -> None:
+                reading = {"deviceId": "device-001", "timestamp": iso(utcnow()), "sensorType": "temperature"}
+                response = client.post("/api/readings", json={**reading, "value": value, "unit": "celsius"})
+                assert response.status_code == 202, response.text
+
+                def live() -> bool:
+                    answer = client.get("/api/devices/device-001/current").json()
+                    return bool(answer["meta"]["source"] == "redis" and answer["data"]["current"]["value"] == value)
+
+                wait_for(live, RECOVER_S, f"aggregate's live value {value} through the API")
+
+            send_and_see_live(41.0)
+
+            redis.freeze()
+            try:
+                assert down(client, "redis")
+            finally:
+                redis.freeze(False)
+
+            redis.stop()
+            response, seconds = timed(lambda: client.get("/api/devices/device-001/current"))
+            assert seconds < FAIL_FAST_S, f"answered after {seconds:.1f} s"
+            assert response.status_code == 200 and response.json()["meta"]["source"] == "database"
+            report = health(client)
+            assert (report["status"], report["dependencies"]["redis"]["status"]) == ("degraded", "unhealthy")
+
+            redis.start()  # empty: the functions rebuild what they keep there
+            wait_for(lambda: not down(client, "redis"), RECOVER_S, "the health report to see Redis")
+            send_and_see_live(43.0)
+    finally:
+        redis.stop()
