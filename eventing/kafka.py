@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from cloudevents.http import CloudEvent
 from confluent_kafka import Consumer as _KafkaConsumer
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # NewTopic is there, not in its __all__
 
 from eventing.binding import encode
@@ -91,6 +92,43 @@ class KafkaTransport:
         # Kafka's group protocol spreads the partitions over the members itself.
         return KafkaConsumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group}, topic)
 
+    def pending(self, topic: str, group: str, limit: int, timeout: float = 10.0) -> tuple[int, list[Record]]:
+        # Assigned, not subscribed: reading the group's offsets joins no group, so nobody is rebalanced.
+        reader = _KafkaConsumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group})
+        try:
+            found = reader.list_topics(topic, timeout=timeout).topics.get(topic)
+            if found is None or found.error is not None:
+                return 0, []  # no such topic yet: nothing was ever dead-lettered
+            committed = reader.committed([TopicPartition(topic, p) for p in found.partitions], timeout=timeout)
+            starts: dict[int, int] = {}
+            ends: dict[int, int] = {}
+            for position in committed:
+                low, high = reader.get_watermark_offsets(position, timeout=timeout)
+                start = max(low, position.offset)  # no commit yet: offset is negative, so from the oldest kept
+                if high > start:
+                    starts[position.partition], ends[position.partition] = start, high
+            return sum(ends[p] - starts[p] for p in starts), self._read(reader, topic, starts, ends, limit, timeout)
+        finally:
+            reader.close()
+
+    @staticmethod
+    def _read(
+        reader: _KafkaConsumer, topic: str, starts: dict[int, int], ends: dict[int, int], limit: int, timeout: float
+    ) -> list[Record]:
+        """Up to `limit` records from `starts` to `ends` per partition."""
+        if not starts or limit <= 0:
+            return []
+        reader.assign([TopicPartition(topic, partition, offset) for partition, offset in starts.items()])
+        records: list[Record] = []
+        open_, deadline = set(starts), time.monotonic() + timeout
+        while open_ and len(records) < limit and time.monotonic() < deadline:
+            for message in reader.consume(min(500, limit - len(records)), timeout=0.5):
+                if message.error() is None and message.partition() in open_:
+                    records.append(_record(message, topic))
+                    if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
+                        open_.discard(message.partition() or 0)
+        return sorted(records, key=lambda record: (record.partition, record.offset))[:limit]
+
     def ensure_topics(self, names: Sequence[str], partitions: int = 4, timeout: float = 30.0) -> None:
         """Create the topics that are missing (local runs; a cluster declares KafkaTopics)."""
         admin = AdminClient(self._base)
@@ -139,16 +177,7 @@ class KafkaConsumer:
                     raise KafkaException(error)
                 log.warning("kafka consumer error", extra={"topic": self.topic, "error": str(error)})
                 continue
-            batch.append(
-                Record(
-                    topic=message.topic() or self.topic,
-                    partition=message.partition() or 0,
-                    offset=message.offset() or 0,
-                    key=_bytes(message.key()),
-                    headers=_headers(message.headers()),
-                    value=_bytes(message.value()),
-                )
-            )
+            batch.append(_record(message, self.topic))
         return batch
 
     def lag(self) -> int:
@@ -169,6 +198,17 @@ class KafkaConsumer:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _record(message: Message, topic: str) -> Record:
+    return Record(
+        topic=message.topic() or topic,
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        key=_bytes(message.key()),
+        headers=_headers(message.headers()),
+        value=_bytes(message.value()),
+    )
 
 
 def _bytes(value: str | bytes | None) -> bytes | None:

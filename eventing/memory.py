@@ -83,6 +83,18 @@ class MemoryTransport:
         with self._changed:
             return [record for partition in self._topic(topic) for record in partition.records]
 
+    def pending(self, topic: str, group: str, limit: int) -> tuple[int, list[Record]]:
+        with self._changed:
+            committed = self._committed.get((group, topic), [0] * self.partitions)
+            partitions = self._topic(topic)
+            count = sum(
+                max(0, partition.end - max(committed[n], partition.base)) for n, partition in enumerate(partitions)
+            )
+            records = [
+                record for n, partition in enumerate(partitions) for record in partition.read(committed[n], limit)
+            ]
+        return count, sorted(records, key=lambda record: (record.partition, record.offset))[:limit]
+
     def _poll(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
         with self._changed:
             partitions = self._topic(topic)

@@ -69,6 +69,16 @@ SELECT o.topic, o.consumer_group, count(e.id) FROM event_offsets o
 LEFT JOIN event_log e ON e.topic = o.topic AND e.partition = o.partition AND e.id >= o.next_offset
 GROUP BY o.topic, o.consumer_group
 """
+# What a group has not committed yet: from its offsets (from the start where it has none).
+_PENDING = """
+WITH starts AS (
+  SELECT p AS partition, coalesce(o.next_offset, 0) AS start FROM generate_series(0, %(partitions)s - 1) AS p
+  LEFT JOIN event_offsets o ON o.topic = %(topic)s AND o.consumer_group = %(group)s AND o.partition = p
+)
+SELECT e.partition, e.id, e.key, e.headers, e.value, count(*) OVER () FROM starts s
+JOIN event_log e ON e.topic = %(topic)s AND e.partition = s.partition AND e.id >= s.start
+ORDER BY e.id LIMIT greatest(%(limit)s, 1)
+"""
 # Consumed rows go once every group has committed past them; without a group, all but the newest.
 _PRUNE_CONSUMED = """
 DELETE FROM event_log e USING (
@@ -145,6 +155,13 @@ class PostgresTransport:
                 (topic,),
             ).fetchall()
         return [_record(topic, row) for row in rows]
+
+    def pending(self, topic: str, group: str, limit: int) -> tuple[int, list[Record]]:
+        params = {"topic": topic, "group": group, "partitions": self.partitions, "limit": limit}
+        with self._pool.connection() as conn:
+            rows = conn.execute(_PENDING, params).fetchall()
+        count = int(rows[0][-1]) if rows else 0
+        return count, [_record(topic, row[:-1]) for row in rows[:limit]]
 
     def backlog(self) -> dict[tuple[str, str], int]:
         """Records each (topic, consumer group) has not committed yet: what is accepted and still to handle."""

@@ -6,4 +6,5 @@ ALERTS = "alerts"
 SENSORS_DATA_DLQ = "sensors-data.dlq"  # readings ingest rejects, and readings no function could take
 ALERTS_DLQ = "alerts.dlq"  # alert changes notify could not handle
 
-ALL = (SENSORS_DATA, METRICS, ALERTS, SENSORS_DATA_DLQ, ALERTS_DLQ)
+DEAD_LETTER = (SENSORS_DATA_DLQ, ALERTS_DLQ)
+ALL = (SENSORS_DATA, METRICS, ALERTS, *DEAD_LETTER)

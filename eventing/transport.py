@@ -53,6 +53,10 @@ class Transport(Publisher, Protocol):
     def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> Consumer:
         """Member `member` of `members` in a consumer group; the group's members share the partitions."""
 
+    def pending(self, topic: str, group: str, limit: int) -> tuple[int, list[Record]]:
+        """How many records `group` has not committed yet on `topic`, and the oldest `limit` of them, read
+        without joining the group (so its members are not disturbed)."""
+
     def check(self) -> None:
         """Raise if the transport cannot be reached (health checks)."""
 

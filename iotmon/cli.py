@@ -1,22 +1,31 @@
-"""The `iotmon` command: up, migrate, router, serve, func run, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, dlq, generate, simulate."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventing import endpoints
 from iotmon.adapters import logs
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.settings import SERVERS, Settings
+from iotmon.core.contracts.system import DEAD_LETTER_KINDS
+
+if TYPE_CHECKING:
+    from eventing.dead_letters import DeadLetter
+    from eventing.transport import Transport
+    from eventing.wiring import Wiring
 
 log = logging.getLogger("iotmon")
 
@@ -71,17 +80,119 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    from iotmon.adapters.embedded import EmbeddedPostgres
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL; else the embedded PostgreSQL of a running `iotmon up`; else it, started for the while."""
+    from iotmon.adapters.embedded import EmbeddedPostgres, running_postgres
 
-    embedded = None if settings.database_url else EmbeddedPostgres(settings.data_dir / "postgres")
-    url = embedded.start() if embedded else settings.server("DATABASE_URL")
+    directory = settings.data_dir / "postgres"
+    if url := settings.database_url or running_postgres(directory):
+        yield url
+        return
+    embedded = EmbeddedPostgres(directory)
     try:
-        applied = db.migrate(url)
-        print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+        yield embedded.start()
     finally:
-        if embedded:
-            embedded.stop()
+        embedded.stop()
+
+
+def cmd_migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    with _database(settings) as url:
+        applied = db.migrate(url)
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+DLQ_HELP = (
+    """Dead letters: the events a source gave up on, and the reports of bad input.
+
+Kinds:
+"""
+    + "".join(f"  {kind:<12} {meaning}\n" for kind, meaning in DEAD_LETTER_KINDS.items())
+    + """
+The topics are Kafka's (KAFKA_BOOTSTRAP_SERVERS), or else the embedded event log in
+PostgreSQL (DATABASE_URL, or IOTMON_DATA_DIR's, while `iotmon up` runs or not).
+A replay sends each event back to the topic its source reads and moves the
+consumer group iotmon-dlq-replay past every letter it read: letters set aside
+are not offered again, so use --all the first time if refused ones should go
+too. The functions are idempotent: a letter sent twice changes nothing.
+"""
+)
+
+
+@contextlib.contextmanager
+def _event_log(settings: Settings) -> Iterator[Transport]:
+    """The transport the system runs on: Kafka when configured, else the event log in PostgreSQL."""
+    from eventing.postgres import PostgresTransport
+    from iotmon.system import kafka_transport
+
+    if settings.kafka_bootstrap_servers:
+        transport: Transport = kafka_transport(settings)
+        yield transport
+        transport.close()
+        return
+    with _database(settings) as url:
+        db.migrate(url)
+        transport = PostgresTransport(url, max_connections=2)
+        try:
+            yield transport
+        finally:
+            transport.close()
+
+
+def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
+    from eventing import dead_letters
+
+    with _event_log(settings) as transport:
+        count, letters = dead_letters.waiting(transport, args.limit)
+    if args.json:
+        print(json.dumps({"waiting": count, "letters": [_letter(letter) for letter in letters]}, indent=2))
+        return 0
+    if not count:
+        print("no dead letters waiting")
+        return 0
+    print(
+        f"{count} dead letter(s) waiting"
+        + (f" (reasons from the oldest {args.limit} per topic)" if count > len(letters) else "")
+    )
+    for group in dead_letters.grouped(letters):
+        print(f"  {group.count:>7}  {group.topic:<18} {group.kind:<12} {group.reason}")
+    print("kinds: " + "; ".join(f"{kind}: {meaning}" for kind, meaning in DEAD_LETTER_KINDS.items()))
+    return 0
+
+
+def _letter(letter: DeadLetter) -> dict[str, object]:
+    event = letter.event
+    return {
+        "topic": letter.record.topic,
+        "partition": letter.record.partition,
+        "offset": letter.record.offset,
+        "kind": letter.kind,
+        "reason": letter.reason,
+        **({} if event is None else {name: event.get(name) for name in ("id", "type", "source", "subject", "time")}),
+    }
+
+
+def cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from eventing import dead_letters
+    from eventing.wiring import load_wiring
+
+    wiring = load_wiring()
+    if (urls := _function_urls(args, settings, wiring)) is None:
+        return 2
+    origins = dead_letters.Origins(wiring, {url: function for function, url in urls.items()})
+
+    def progress(topic: str, done: int, total: int) -> None:
+        print(f"  {topic}: {done} of {total} read", file=sys.stderr, flush=True)
+
+    with _event_log(settings) as transport:
+        replayed = dead_letters.replay(transport, origins, refused_too=args.all, progress=progress)
+    sent = sum(replayed.sent.values())
+    print(f"replayed {sent} event(s)" + "".join(f"; {n} to {topic}" for topic, n in sorted(replayed.sent.items())))
+    if replayed.kept:
+        print(f"set aside {len(replayed.kept)} letter(s), not sent:")
+        for group in dead_letters.grouped(replayed.kept):
+            print(f"  {group.count:>7}  {group.topic:<18} {group.kind:<12} {group.reason}")
     return 0
 
 
@@ -96,9 +207,22 @@ def _has_servers(settings: Settings, what: str, names: tuple[str, ...] = SERVERS
     return not missing
 
 
+def _function_urls(args: argparse.Namespace, settings: Settings, wiring: Wiring) -> dict[str, str] | None:
+    """Where the router delivers, by function (None after saying what is wrong)."""
+    try:
+        return endpoints.function_urls(
+            [s.function for s in wiring.subscriptions] + [s.function for s in wiring.schedules],
+            settings.function_urls,
+            args.function_url,
+            args.functions_base_port or settings.functions_base_port,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+
+
 def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     """Local distributed mode: KafkaSource and PingSource, delivering over HTTP to `iotmon func run` servers."""
-    from eventing.endpoints import function_urls
     from eventing.http_sink import OverHttp
     from eventing.router import Router
     from eventing.wiring import load_wiring
@@ -107,15 +231,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     if not _has_servers(settings, "the router", ("KAFKA_BOOTSTRAP_SERVERS",)):
         return 2
     wiring = load_wiring()
-    try:
-        urls = function_urls(
-            [s.function for s in wiring.subscriptions] + [s.function for s in wiring.schedules],
-            settings.function_urls,
-            args.function_url,
-            args.functions_base_port or settings.functions_base_port,
-        )
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+    if (urls := _function_urls(args, settings, wiring)) is None:
         return 2
     stop = _stop_requested()
     transport = kafka_transport(settings)
@@ -202,6 +318,22 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return simulator_cli.run(args, settings)
 
 
+def _add_function_urls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--function-url",
+        action="append",
+        default=[],
+        metavar="SERVICE=URL",
+        help=f"where a function listens (repeatable; wins over ${endpoints.URLS_ENV})",
+    )
+    parser.add_argument(
+        "--functions-base-port",
+        type=int,
+        metavar="PORT",
+        help=f"first port of the default URLs (default ${endpoints.BASE_PORT_ENV} or {endpoints.DEFAULT_BASE_PORT})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iotmon", description="Real-time monitoring for a manufacturing line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -224,20 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
         description=endpoints.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    router.add_argument(
-        "--function-url",
-        action="append",
-        default=[],
-        metavar="SERVICE=URL",
-        help=f"where a function listens (repeatable; wins over ${endpoints.URLS_ENV})",
-    )
-    router.add_argument(
-        "--functions-base-port",
-        type=int,
-        metavar="PORT",
-        help=f"first port of the default URLs (default ${endpoints.BASE_PORT_ENV} or {endpoints.DEFAULT_BASE_PORT})",
-    )
+    _add_function_urls(router)
     router.set_defaults(run=cmd_router)
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="inspect and replay dead letters (Kafka, or the embedded event log)",
+        description=DLQ_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq.add_parser("list", help="the dead letters not replayed yet, by kind and reason")
+    dlq_list.add_argument("--json", action="store_true", help="every letter (up to --limit per topic) as JSON")
+    dlq_list.add_argument("--limit", type=int, default=1000, help="letters read per topic (default 1000)")
+    dlq_list.set_defaults(run=cmd_dlq_list)
+    dlq_replay = dlq.add_parser("replay", help="send the dead letters worth it back to their topics")
+    dlq_replay.add_argument(
+        "--all", action="store_true", help="also the letters a function refused (4xx), once the cause is fixed"
+    )
+    _add_function_urls(dlq_replay)
+    dlq_replay.set_defaults(run=cmd_dlq_replay)
 
     func = commands.add_parser("func", help="the functions, one at a time").add_subparsers(
         dest="func_command", required=True

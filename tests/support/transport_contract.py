@@ -80,3 +80,14 @@ class TransportContract:
         taken = [member.poll(100, 0) for member in members]
         assert sum(len(records) for records in taken) == 30
         assert not {r.partition for r in taken[0]} & {r.partition for r in taken[1]}
+
+    def test_pending_counts_and_reads_what_a_group_has_not_committed(self, transport: Any, topic: str) -> None:
+        transport.publish(topic, events("k", 6))
+        count, records = transport.pending(topic, "g", 4)  # a group that never read: everything
+        assert (count, numbers(records)) == (6, [0, 1, 2, 3])
+        consumer = transport.consumer(topic, "g")
+        consumer.commit(consumer.poll(2, 0))
+        count, records = transport.pending(topic, "g", 100)
+        assert (count, numbers(records)) == (4, [2, 3, 4, 5])
+        assert transport.pending(topic, "g", 0)[0] == 4
+        assert consumer.poll(100, 0) and transport.pending(topic, "g", 100)[0] == 4  # reading it changed nothing

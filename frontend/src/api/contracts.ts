@@ -626,6 +626,23 @@ export interface Versions {
   redis: string | null;
 }
 
+/** Dead letters of one kind and reason, on one dead-letter topic. */
+export interface DeadLetterGroup {
+  topic: string;
+  /** unavailable: no answer or a 5xx through every retry (an outage): `iotmon dlq replay` sends it again. refused: a function refused it (a 4xx): `iotmon dlq replay --all` sends it again, once the cause is fixed. rejected: a reading ingest refused: bad input, kept as a report, never replayed. invalid: a record with broken CloudEvent attributes: kept as a report, never replayed. */
+  kind: "invalid" | "refused" | "rejected" | "unavailable";
+  reason: string;
+  count: number;
+}
+
+/** The dead letters `iotmon dlq replay` has not handled yet. */
+export interface DeadLetters {
+  /** Letters on every dead-letter topic not yet replayed. */
+  waiting: number;
+  /** By kind and reason, of the oldest 1,000 per topic. */
+  groups: DeadLetterGroup[];
+}
+
 /** The system at a glance. */
 export interface Status {
   status: "degraded" | "healthy" | "unhealthy";
@@ -636,6 +653,8 @@ export interface Status {
   uptimeSeconds: number;
   transport: string;
   versions: Versions;
+  /** Null when the event transport cannot be read. */
+  deadLetters: DeadLetters | null;
 }
 
 /** The body of POST /api/auth/login. */
@@ -736,6 +755,7 @@ export interface SystemStatus {
   timestamp: string;
   metrics: SystemMetricsDoc | null;
   dependencies: Record<string, DependencyState>;
+  deadLetters: DeadLetters | null;
 }
 
 /** `connection-status`, to a client as it connects. */

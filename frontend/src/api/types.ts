@@ -6,6 +6,7 @@ import { SEVERITIES as C_SEVERITIES } from "./contracts";
 export type {
   Alert,
   Dashboard,
+  DeadLetters,
   Device,
   DeviceConfig,
   HistoryPoint,

@@ -6,6 +6,7 @@ import { renderWithProviders } from "../test-render";
 import { AlertsTable } from "./AlertsTable";
 import { bulletScale, zone } from "./Bullet";
 import { ConfigEditor } from "./ConfigEditor";
+import { DeadLetterSummary } from "./DeadLetterSummary";
 import { DeviceCard } from "./DeviceCard";
 import { Layout } from "./Layout";
 
@@ -156,5 +157,31 @@ describe("Layout", () => {
     const after = JSON.parse(localStorage.getItem("iotmon.preferences") ?? "{}").theme;
     expect(after).not.toBe(before);
     expect(["dark", "light"]).toContain(after);
+  });
+});
+
+describe("DeadLetterSummary", () => {
+  it("says how many dead letters wait, with the commonest reasons and how to replay them", () => {
+    const groups = [
+      {
+        topic: "sensors-data.dlq",
+        kind: "unavailable" as const,
+        reason: "HTTP 503: database unavailable",
+        count: 1200,
+      },
+      { topic: "sensors-data.dlq", kind: "rejected" as const, reason: "value must be a number", count: 3 },
+    ];
+    renderWithProviders(<DeadLetterSummary deadLetters={{ waiting: 1203, groups }} />);
+    expect(screen.getByText(/dead letters waiting/).textContent).toMatch(/1[,.\s]?203 dead letters waiting/);
+    expect(screen.getByText(/unavailable: HTTP 503: database unavailable/)).toBeTruthy();
+    expect(screen.getByText(/3 rejected: value must be a number/)).toBeTruthy();
+    expect(screen.getByText("iotmon dlq replay")).toBeTruthy();
+  });
+
+  it("says there are none, and shows nothing while they are not known", () => {
+    const { container } = renderWithProviders(<DeadLetterSummary deadLetters={null} />);
+    expect(container.textContent).toBe("");
+    renderWithProviders(<DeadLetterSummary deadLetters={{ waiting: 0, groups: [] }} />);
+    expect(screen.getByText(/No dead letters/)).toBeTruthy();
   });
 });

@@ -3,6 +3,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo } from "react";
 import { Link } from "react-router-dom";
 import { dashboardQuery } from "../api/queries";
+import { DeadLetterSummary } from "../components/DeadLetterSummary";
 import { DeviceCard } from "../components/DeviceCard";
 import { Notice } from "../components/Notice";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
@@ -116,6 +117,7 @@ export function OverviewView() {
               </li>
             ))}
           </ul>
+          <DeadLetterSummary deadLetters={system?.deadLetters} />
           <p className="muted small">
             {system
               ? `Checked ${formatTime(system.timestamp)}; every 5 s while connected.`

@@ -19,6 +19,7 @@ from iotmon.core.contracts.common import (
     Trend,
 )
 from iotmon.core.contracts.devices import Level
+from iotmon.core.contracts.system import DeadLetters
 
 
 class SensorValue(Contract):
@@ -75,6 +76,7 @@ class SystemStatus(Contract):
     timestamp: Timestamp
     metrics: SystemMetricsDoc | None
     dependencies: dict[str, DependencyState]
+    dead_letters: DeadLetters | None = None
 
 
 class ConnectionStatus(Contract):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -58,6 +58,35 @@ class Versions(Contract):
     redis: str | None
 
 
+DeadLetterKind = Literal["unavailable", "refused", "rejected", "invalid"]
+DEAD_LETTER_KINDS: dict[str, str] = {
+    "unavailable": "no answer or a 5xx through every retry (an outage): `iotmon dlq replay` sends it again",
+    "refused": "a function refused it (a 4xx): `iotmon dlq replay --all` sends it again, once the cause is fixed",
+    "rejected": "a reading ingest refused: bad input, kept as a report, never replayed",
+    "invalid": "a record with broken CloudEvent attributes: kept as a report, never replayed",
+}
+
+
+class DeadLetterGroup(Contract):
+    """Dead letters of one kind and reason, on one dead-letter topic."""
+
+    topic: str
+    kind: Annotated[
+        DeadLetterKind, msgspec.Meta(description=" ".join(f"{k}: {v}." for k, v in DEAD_LETTER_KINDS.items()))
+    ]
+    reason: str
+    count: int
+
+
+class DeadLetters(Contract):
+    """The dead letters `iotmon dlq replay` has not handled yet."""
+
+    waiting: Annotated[int, msgspec.Meta(description="Letters on every dead-letter topic not yet replayed.")]
+    groups: Annotated[
+        list[DeadLetterGroup], msgspec.Meta(description="By kind and reason, of the oldest 1,000 per topic.")
+    ]
+
+
 class Status(Contract):
     """The system at a glance."""
 
@@ -69,3 +98,6 @@ class Status(Contract):
     uptime_seconds: int
     transport: str
     versions: Versions
+    dead_letters: Annotated[
+        DeadLetters | None, msgspec.Meta(description="Null when the event transport cannot be read.")
+    ] = None

@@ -44,10 +44,14 @@ async def health(request: Request) -> JSONResponse:
 
 
 @documented(
-    responses={200: Reply("Health summary, devices online/offline, open alerts, uptime, versions.", data=Status)}
+    responses={
+        200: Reply(
+            "Health summary, devices online/offline, open alerts, dead letters waiting, uptime, versions.", data=Status
+        )
+    }
 )
 async def status(request: Request) -> JSONResponse:
-    """The system at a glance: health summary, devices online/offline, open alerts, versions."""
+    """The system at a glance: health summary, devices online/offline, open alerts, dead letters, versions."""
     context: ServiceContext = request.app.state.context
     found = await dependencies(context)
     now = datetime.now(UTC)
@@ -80,5 +84,6 @@ async def status(request: Request) -> JSONResponse:
         uptime_seconds=round(time.monotonic() - context.started_at),
         transport=context.transport_name,
         versions=versions,
+        dead_letters=await context.dead_letters.summary(),
     )
     return ok(answer)
