@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from cloudevents.http import CloudEvent
 
 from eventing.binding import encode
-from eventing.transport import Record, partition_for
+from eventing.transport import GroupMember, Record, partition_for
 
 UNCONSUMED_LIMIT = 200_000  # per partition, while no group has subscribed yet
 
@@ -69,14 +69,14 @@ class MemoryTransport:
                     partition.drop_before(partition.end - UNCONSUMED_LIMIT)
             self._changed.notify_all()
 
-    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> MemoryConsumer:
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> GroupMember:
         """A group member reading partitions member, member + members, … (a static assignment)."""
         with self._changed:
             self._topic(topic)
             self._groups[topic].add(group)
             committed = self._committed.setdefault((group, topic), [0] * self.partitions)
             assigned = range(member, self.partitions, members)
-            return MemoryConsumer(self, topic, group, {number: committed[number] for number in assigned})
+            return GroupMember(self, topic, group, {number: committed[number] for number in assigned})
 
     def records(self, topic: str) -> list[Record]:
         """Every record still held on a topic, oldest first per partition (for tests and tools)."""
@@ -95,7 +95,7 @@ class MemoryTransport:
             ]
         return count, sorted(records, key=lambda record: (record.partition, record.offset))[:limit]
 
-    def _poll(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
+    def read_from(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
         with self._changed:
             partitions = self._topic(topic)
             if all(partitions[n].end <= position for n, position in positions.items()):
@@ -107,12 +107,12 @@ class MemoryTransport:
                     break
             return batch
 
-    def _lag(self, topic: str, positions: dict[int, int]) -> int:
+    def lag_from(self, topic: str, positions: dict[int, int]) -> int:
         with self._changed:
             partitions = self._topic(topic)
             return sum(max(0, partitions[n].end - position) for n, position in positions.items())
 
-    def _commit(self, group: str, topic: str, records: Sequence[Record]) -> None:
+    def commit_for(self, group: str, topic: str, records: Sequence[Record]) -> None:
         with self._changed:
             committed = self._committed[(group, topic)]
             for record in records:
@@ -130,28 +130,3 @@ class MemoryTransport:
     def close(self) -> None:
         with self._changed:
             self._changed.notify_all()
-
-
-class MemoryConsumer:
-    """One member of a consumer group, with its partitions' positions."""
-
-    def __init__(self, transport: MemoryTransport, topic: str, group: str, positions: dict[int, int]) -> None:
-        self._transport = transport
-        self.topic = topic
-        self.group = group
-        self._positions = positions
-
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
-        batch = self._transport._poll(self.topic, self._positions, max_records, timeout)
-        for record in batch:
-            self._positions[record.partition] = record.offset + 1
-        return batch
-
-    def commit(self, records: Sequence[Record]) -> None:
-        self._transport._commit(self.group, self.topic, records)
-
-    def lag(self) -> int:
-        return self._transport._lag(self.topic, self._positions)
-
-    def close(self) -> None:
-        pass

@@ -29,9 +29,10 @@ from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
 from eventing.binding import encode
-from eventing.transport import Record, partition_for
+from eventing.transport import GroupMember, Record, partition_for
 
 UNCONSUMED_LIMIT = 200_000  # per partition of a topic no consumer group reads
+WAIT_S = 1.5  # for a pooled connection
 PRUNE_EVERY_S = 1.0  # deleting consumed rows is batched: at most once a second per topic
 _LOCK_SEED = 7_301_009  # namespaces this module's advisory locks
 
@@ -105,7 +106,17 @@ class PostgresTransport:
         self.partitions = partitions
         self.prune_every_s = prune_every_s
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True, name="event-log"
+            url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "connect_timeout": 2},
+            open=True,
+            name="event-log",
+            # While PostgreSQL is away a publish fails within WAIT_S (POST /api/readings answers 503), and the
+            # pool replaces dead connections by itself once it is back.
+            timeout=WAIT_S,
+            reconnect_timeout=10.0,
+            check=ConnectionPool.check_connection,
         )
         self._published = threading.Condition()
         self._generation = 0  # bumped by every publish in this process, to wake its consumers
@@ -133,7 +144,7 @@ class PostgresTransport:
         headers = msgspec.msgpack.encode(list(message.headers.items()))
         return partition_for(message.key, self.partitions, self._spread), message.key, headers, message.value
 
-    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> PostgresConsumer:
+    def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> GroupMember:
         """A group member reading partitions member, member + members, … (a static assignment), from the group's
         commit; a new group starts at the oldest record kept."""
         assigned = list(range(member, self.partitions, members))
@@ -145,7 +156,7 @@ class PostgresTransport:
                 " WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = ANY(%(partitions)s)",
                 params,
             ).fetchall()
-        return PostgresConsumer(self, topic, group, dict(committed))
+        return GroupMember(self, topic, group, dict(committed))
 
     def records(self, topic: str) -> list[Record]:
         """Every record still kept on a topic, oldest first per partition (for tests and tools)."""
@@ -178,9 +189,9 @@ class PostgresTransport:
             self._published.notify_all()
         self._pool.close()
 
-    # What the consumers call
+    # What GroupMember calls
 
-    def _poll(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
+    def read_from(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
         with self._published:
             seen = self._generation
         batch = self._read(topic, positions, max_records)
@@ -196,12 +207,12 @@ class PostgresTransport:
             rows = conn.execute(_READ, {"topic": topic, **_columns(positions), "limit": limit}).fetchall()
         return [_record(topic, row) for row in rows]
 
-    def _lag(self, topic: str, positions: dict[int, int]) -> int:
+    def lag_from(self, topic: str, positions: dict[int, int]) -> int:
         with self._pool.connection() as conn:
             (count,) = conn.execute(_LAG, {"topic": topic, **_columns(positions)}).fetchone() or (0,)
         return int(count)
 
-    def _commit(self, group: str, topic: str, records: Iterable[Record]) -> None:
+    def commit_for(self, group: str, topic: str, records: Iterable[Record]) -> None:
         upto: dict[int, int] = {}
         for record in records:
             upto[record.partition] = max(upto.get(record.partition, 0), record.offset + 1)
@@ -220,31 +231,6 @@ class PostgresTransport:
         with self._pool.connection() as conn:
             consumed = conn.execute("SELECT 1 FROM event_offsets WHERE topic = %s LIMIT 1", (topic,)).fetchone()
             conn.execute(_PRUNE_CONSUMED if consumed else _PRUNE_UNCONSUMED, params)
-
-
-class PostgresConsumer:
-    """One member of a consumer group, with its partitions' positions."""
-
-    def __init__(self, transport: PostgresTransport, topic: str, group: str, positions: dict[int, int]) -> None:
-        self._transport = transport
-        self.topic = topic
-        self.group = group
-        self._positions = positions
-
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
-        batch = self._transport._poll(self.topic, self._positions, max_records, timeout)
-        for record in batch:
-            self._positions[record.partition] = record.offset + 1
-        return batch
-
-    def commit(self, records: Sequence[Record]) -> None:
-        self._transport._commit(self.group, self.topic, records)
-
-    def lag(self) -> int:
-        return self._transport._lag(self.topic, self._positions)
-
-    def close(self) -> None:
-        pass
 
 
 def _columns(positions: dict[int, int]) -> dict[str, Any]:

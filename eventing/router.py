@@ -163,10 +163,22 @@ class Router:
                 log.exception("kafka source failed; joining again", extra={"source": subscription.name, "topic": topic})
             finally:
                 consumer.close()
-            if self._stopping.wait(RESTART_DELAY):
+            if (again := self._rejoin(subscription, topic, member)) is None:
                 return
-            consumer = self._join(subscription, topic, member)
+            consumer = again
             self._consumers[name] = (group, consumer)
+
+    def _rejoin(self, subscription: KafkaSubscription, topic: str, member: int) -> Consumer | None:
+        """A new member once the transport takes one (it may be away for a while); None if stopping first."""
+        while not self._stopping.wait(RESTART_DELAY):
+            try:
+                return self._join(subscription, topic, member)
+            except Exception as error:
+                log.warning(
+                    "kafka source cannot join yet; trying again",
+                    extra={"source": subscription.name, "topic": topic, "error": str(error)[:300]},
+                )
+        return None
 
     def deliver_records(self, subscription: KafkaSubscription, records: Sequence[Record]) -> None:
         """Deliver records to the subscription's function; returns when each is handled or dead-lettered."""

@@ -63,5 +63,41 @@ class Transport(Publisher, Protocol):
     def close(self) -> None: ...
 
 
+class PositionedLog(Protocol):
+    """A transport that keeps its consumer groups itself (in memory, in PostgreSQL), read from positions."""
+
+    def read_from(self, topic: str, positions: dict[int, int], max_records: int, timeout: float) -> list[Record]:
+        """Up to `max_records` from the positions on, waiting up to `timeout` for a first one."""
+
+    def lag_from(self, topic: str, positions: dict[int, int]) -> int: ...
+
+    def commit_for(self, group: str, topic: str, records: Sequence[Record]) -> None: ...
+
+
+class GroupMember:
+    """One member of a consumer group on a `PositionedLog`, with its partitions' positions."""
+
+    def __init__(self, log: PositionedLog, topic: str, group: str, positions: dict[int, int]) -> None:
+        self._log = log
+        self.topic = topic
+        self.group = group
+        self._positions = positions
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        batch = self._log.read_from(self.topic, self._positions, max_records, timeout)
+        for record in batch:
+            self._positions[record.partition] = record.offset + 1
+        return batch
+
+    def commit(self, records: Sequence[Record]) -> None:
+        self._log.commit_for(self.group, self.topic, records)
+
+    def lag(self) -> int:
+        return self._log.lag_from(self.topic, self._positions)
+
+    def close(self) -> None:
+        pass
+
+
 class DeliveryError(RuntimeError):
     """The transport did not accept an event; the caller should retry."""

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -40,10 +42,18 @@ def test_a_killed_members_partitions_move_to_a_live_one(kafka_bootstrap: str) ->
     member = subprocess.Popen(
         [sys.executable, "-c", MEMBER, kafka_bootstrap, topic, group], stdout=subprocess.PIPE, text=True
     )
-    survivor = transport.consumer(topic, group)
+    held: queue.Queue[str] = queue.Queue()  # the member's partition counts, read on a thread: never blocking
+
+    def read() -> None:
+        for line in member.stdout or ():
+            held.put(line.strip())
+
+    threading.Thread(target=read, daemon=True).start()
+    survivor = None
     try:
-        assert member.stdout is not None
-        assert member.stdout.readline().strip() == str(PARTITIONS)  # alone in the group first
+        assert held.get(timeout=60) == str(PARTITIONS)  # alone in the group first
+        # Only now: a member that has joined but does not poll yet would hold the group's first rebalance.
+        survivor = transport.consumer(topic, group)
         seen: set[int] = set()
 
         def poll() -> set[int]:
@@ -52,8 +62,11 @@ def test_a_killed_members_partitions_move_to_a_live_one(kafka_bootstrap: str) ->
             seen.update(record.partition for record in records)
             return seen
 
-        survivor.poll(1, 0.2)  # joins: the member gives up half
-        assert member.stdout.readline().strip() == str(PARTITIONS // 2)
+        def member_holds_half() -> bool:
+            survivor.poll(1, 0.2)  # joins (a rebalance completes only while its members poll)
+            return not held.empty() and held.get() == str(PARTITIONS // 2)
+
+        wait_for(member_holds_half, 60, "the member to give up half")
         producer = Producer({"bootstrap.servers": kafka_bootstrap})
         for partition in range(PARTITIONS):
             producer.produce(topic, b"reading", partition=partition)
@@ -67,5 +80,6 @@ def test_a_killed_members_partitions_move_to_a_live_one(kafka_bootstrap: str) ->
     finally:
         member.kill()
         member.wait(10)
-        survivor.close()
+        if survivor is not None:
+            survivor.close()
         transport.close()

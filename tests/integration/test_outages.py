@@ -40,6 +40,18 @@ def down(client: httpx.Client, dependency: str) -> bool:
     return bool(health(client)["dependencies"][dependency]["status"] == "unhealthy")
 
 
+def stored_through_the_pipeline(client: httpx.Client) -> None:
+    sent = iso(utcnow())
+    reading = {"deviceId": "device-001", "timestamp": sent, "sensorType": "temperature", "value": 40.0}
+    assert client.post("/api/readings", json={**reading, "unit": "celsius"}).status_code == 202
+
+    def stored() -> bool:
+        history = client.get("/api/devices/device-001/history", params={"from": sent}).json()["data"]["readings"]
+        return sent in [r["timestamp"] for r in history]
+
+    wait_for(stored, RECOVER_S, "a reading sent after the outage to be stored")
+
+
 def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Path) -> None:
     postgres = Postgres(tmp_path / "postgres")
     try:
@@ -61,6 +73,10 @@ def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Pat
             error = error_of(response, 503, "DATABASE_UNAVAILABLE")
             assert seconds < FAIL_FAST_S, f"503 after {seconds:.1f} s"
             assert int(response.headers["Retry-After"]) > 0 and "try again" in error["message"]
+            reading = {"deviceId": "device-001", "timestamp": iso(utcnow()), "sensorType": "temperature", "value": 1.0}
+            response, seconds = timed(lambda: client.post("/api/readings", json={**reading, "unit": "celsius"}))
+            error_of(response, 503, "TRANSPORT_UNAVAILABLE")  # embedded, the event log is in PostgreSQL
+            assert seconds < FAIL_FAST_S and "Retry-After" in response.headers, f"503 after {seconds:.1f} s"
             report = health(client)
             assert (report["status"], report["dependencies"]["database"]["status"]) == ("unhealthy", "unhealthy")
             assert report["dependencies"]["redis"]["status"] == "healthy"
@@ -68,6 +84,7 @@ def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Pat
             postgres.start()
             wait_for(lambda: client.get("/api/devices").status_code == 200, RECOVER_S, "the API to answer again")
             wait_for(lambda: not down(client, "database"), RECOVER_S, "the health report to see the database")
+            stored_through_the_pipeline(client)  # the router's sources joined their groups again by themselves
     finally:
         postgres.stop()
 

@@ -41,30 +41,24 @@ RECONNECT_TIMEOUT_S = 10.0
 
 
 def pool(url: str, max_size: int = 4, wait_s: float = WAIT_S) -> ConnectionPool:
-    return ConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        kwargs=CONNECTION,
-        open=True,
-        timeout=wait_s,
-        reconnect_timeout=RECONNECT_TIMEOUT_S,
-        # One empty query before lending a connection: after a restart a dead one is replaced, not lent.
-        check=ConnectionPool.check_connection,
-    )
+    return ConnectionPool(url, max_size=max_size, open=True, **_options(wait_s, ConnectionPool.check_connection))
 
 
 def async_pool(url: str, max_size: int = 10, wait_s: float = WAIT_S) -> AsyncConnectionPool:
     return AsyncConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        kwargs=CONNECTION,
-        open=False,
-        timeout=wait_s,
-        reconnect_timeout=RECONNECT_TIMEOUT_S,
-        check=AsyncConnectionPool.check_connection,
+        url, max_size=max_size, open=False, **_options(wait_s, AsyncConnectionPool.check_connection)
     )
+
+
+def _options(wait_s: float, check: Any) -> dict[str, Any]:
+    return {
+        "min_size": 1,
+        "kwargs": CONNECTION,
+        "timeout": wait_s,
+        "reconnect_timeout": RECONNECT_TIMEOUT_S,
+        # One empty query before lending a connection: after a restart a dead one is replaced, not lent.
+        "check": check,
+    }
 
 
 def migrations() -> list[tuple[int, str, str]]:
