@@ -128,7 +128,8 @@ class PostgresTransport:
         rows = [self._row(event) for event in events]
         if not rows:
             return
-        with self._pool.connection() as conn, conn.transaction():
+        # One round trip: the locks, the insert and the commit go out together (pipeline mode).
+        with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             for partition in sorted({partition for partition, *_ in rows}):  # in order: no deadlock
                 conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", (f"{topic}/{partition}", _LOCK_SEED)

@@ -1,4 +1,5 @@
-"""`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end, the dashboard.
+"""`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka, and
+embedded on its event log), the dashboard.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.bench import dashboard, end_to_end, pipeline
+from tests.bench import dashboard, embedded, end_to_end, pipeline
 
 ROWS = [
     ("pipeline readings/s (Kafka → ingest → PG)", "readings_per_s"),
@@ -22,6 +23,11 @@ ROWS = [
     ("reading → Socket.IO p99 ms", "reading_to_socket_p99_ms"),
     ("out-of-range → alert-triggered p50 ms", "alert_p50_ms"),
     ("out-of-range → alert-triggered p99 ms", "alert_p99_ms"),
+    ("embedded: single-reading POSTs/s (a commit each)", "embedded_single_posts_per_s"),
+    ("embedded: 202 p50 ms", "embedded_202_p50_ms"),
+    ("embedded: 202 p99 ms", "embedded_202_p99_ms"),
+    ("embedded: readings/s accepted (batches of 500)", "embedded_accepted_readings_per_s"),
+    ("embedded: readings/s through all functions", "embedded_e2e_readings_per_s"),
     ("dashboard first view ms (five live values)", "dashboard_first_view_ms"),
     ("dashboard long tasks > 100 ms (live, 40 s)", "dashboard_long_tasks_over_100ms"),
     ("dashboard longest task ms (live)", "dashboard_longest_task_ms"),
@@ -31,7 +37,7 @@ ROWS = [
 
 
 def main() -> int:
-    result = {**pipeline.measure(), **end_to_end.measure(), **dashboard.measure()}
+    result = {**pipeline.measure(), **end_to_end.measure(), **embedded.measure(), **dashboard.measure()}
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")
     for label, key in ROWS:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -32,7 +32,15 @@ def iotmon_command() -> str:
 class Up:
     """One `iotmon up` process; stdout is read on a thread so the pipe never fills."""
 
-    def __init__(self, port: int, data_dir: Path, log: Path, fresh: bool, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path,
+        log: Path,
+        fresh: bool,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         inherited = {
             k: v
             for k, v in os.environ.items()
@@ -42,7 +50,7 @@ class Up:
         self.log = log
         self._stderr = open(log, "wb")  # noqa: SIM115 (open as long as the process runs; closed in stop())
         self.proc = subprocess.Popen(
-            [iotmon_command(), "up", *(["--fresh"] if fresh else [])],
+            [iotmon_command(), "up", *(["--fresh"] if fresh else []), *args],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
