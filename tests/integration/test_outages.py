@@ -1,7 +1,8 @@
 """Outages of PostgreSQL and Redis: the API fails fast, says what is down, and heals by itself.
 
 Each test runs the system on a server of its own (tests/support/outages.py), freezes it (SIGSTOP: a
-server that accepts and never answers), stops it and starts it again at the same address.
+server that accepts and never answers), stops it and starts it again at the same address. PostgreSQL goes
+down under a steady load of readings: every one answered 202 must be stored once it is back.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from iotmon.core.readings import utcnow
 from iotmon.core.timestamps import iso
+from tests.integration.test_durability import missing, stored
+from tests.support.load import ReadingLoad
 from tests.support.outages import Postgres, Redis
-from tests.support.service import error_of, running_system
+from tests.support.service import error_of, running_system, settle
 from tests.support.waiting import wait_for
 
 FAIL_FAST_S = 2.0  # an answer during an outage
@@ -52,7 +56,7 @@ def stored_through_the_pipeline(client: httpx.Client) -> None:
     wait_for(stored, RECOVER_S, "a reading sent after the outage to be stored")
 
 
-def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Path) -> None:
+def test_database_outage_under_load_answers_503_then_recovers_and_loses_nothing(redis_url: str, tmp_path: Path) -> None:
     postgres = Postgres(tmp_path / "postgres")
     try:
         database_url = postgres.start()
@@ -61,6 +65,8 @@ def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Pat
             httpx.Client(base_url=system.url, timeout=30) as client,
         ):
             assert client.get("/api/devices").status_code == 200
+            load = ReadingLoad(system.url, batch=50).start()  # all through the outage: 202s and 503s
+            wait_for(lambda: len(load.accepted) >= 1_000, 30, "readings accepted before the outage")
 
             postgres.freeze()
             try:
@@ -85,6 +91,13 @@ def test_database_outage_answers_503_then_recovers(redis_url: str, tmp_path: Pat
             wait_for(lambda: client.get("/api/devices").status_code == 200, RECOVER_S, "the API to answer again")
             wait_for(lambda: not down(client, "database"), RECOVER_S, "the health report to see the database")
             stored_through_the_pipeline(client)  # the router's sources joined their groups again by themselves
+            load.stop()
+            assert load.failed_requests, "the load never met the outage"
+            settle(system)
+        with psycopg.connect(database_url) as conn:
+            found = stored(conn, min(at for _, at in load.accepted))
+        assert missing(load.accepted, found) == [], "accepted readings lost across the restart"
+        assert len(found) == len(set(found))
     finally:
         postgres.stop()
 
