@@ -20,7 +20,7 @@ from eventing import endpoints
 from iotmon.adapters import logs
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.settings import SERVERS, Settings
-from iotmon.core.contracts.system import DEAD_LETTER_KINDS
+from iotmon.core.contracts.system import DEAD_LETTER_KINDS, DeadLetterGroup
 
 if TYPE_CHECKING:
     from eventing.dead_letters import DeadLetter
@@ -155,10 +155,14 @@ def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
         f"{count} dead letter(s) waiting"
         + (f" (reasons from the oldest {args.limit} per topic)" if count > len(letters) else "")
     )
-    for group in dead_letters.grouped(letters):
-        print(f"  {group.count:>7}  {group.topic:<18} {group.kind:<12} {group.reason}")
+    _print_groups(dead_letters.grouped(letters))
     print("kinds: " + "; ".join(f"{kind}: {meaning}" for kind, meaning in DEAD_LETTER_KINDS.items()))
     return 0
+
+
+def _print_groups(groups: list[DeadLetterGroup]) -> None:
+    for group in groups:
+        print(f"  {group.count:>7}  {group.topic:<18} {group.kind:<12} {group.reason}")
 
 
 def _letter(letter: DeadLetter) -> dict[str, object]:
@@ -191,8 +195,7 @@ def cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {sent} event(s)" + "".join(f"; {n} to {topic}" for topic, n in sorted(replayed.sent.items())))
     if replayed.kept:
         print(f"set aside {len(replayed.kept)} letter(s), not sent:")
-        for group in dead_letters.grouped(replayed.kept):
-            print(f"  {group.count:>7}  {group.topic:<18} {group.kind:<12} {group.reason}")
+        _print_groups(dead_letters.grouped(replayed.kept))
     return 0
 
 
