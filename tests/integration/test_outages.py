@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from iotmon.adapters.postgres import db
 from iotmon.core.readings import utcnow
 from iotmon.core.timestamps import iso
 from tests.integration.test_durability import missing, stored
@@ -143,3 +144,23 @@ def test_redis_outage_degrades_fast_then_recovers(clean_db: str, tmp_path: Path)
             send_and_see_live(43.0)
     finally:
         redis.stop()
+
+
+def test_a_pool_lends_a_live_connection_at_once_after_a_restart(tmp_path: Path) -> None:
+    """Every pooled connection died with the server; the first that fails its check gets the rest dropped."""
+    postgres = Postgres(tmp_path / "postgres")
+    try:
+        pool = db.pool(postgres.start(), max_size=4)
+        held = [pool.getconn() for _ in range(4)]
+        for conn in held:
+            pool.putconn(conn)
+        postgres.stop()
+        postgres.start()
+        started = time.monotonic()
+        with pool.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        seconds = time.monotonic() - started
+        assert seconds < 1.0, f"the first query after the restart took {seconds:.1f} s"
+        pool.close()
+    finally:
+        postgres.stop()

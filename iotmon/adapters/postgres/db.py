@@ -41,13 +41,15 @@ RECONNECT_TIMEOUT_S = 10.0
 
 
 def pool(url: str, max_size: int = 4, wait_s: float = WAIT_S) -> ConnectionPool:
-    return ConnectionPool(url, max_size=max_size, open=True, **_options(wait_s, ConnectionPool.check_connection))
+    check = _SweepOnFailure()
+    check.pool = ConnectionPool(url, max_size=max_size, open=True, **_options(wait_s, check))
+    return check.pool
 
 
 def async_pool(url: str, max_size: int = 10, wait_s: float = WAIT_S) -> AsyncConnectionPool:
-    return AsyncConnectionPool(
-        url, max_size=max_size, open=False, **_options(wait_s, AsyncConnectionPool.check_connection)
-    )
+    check = _AsyncSweepOnFailure()
+    check.pool = AsyncConnectionPool(url, max_size=max_size, open=False, **_options(wait_s, check))
+    return check.pool
 
 
 def _options(wait_s: float, check: Any) -> dict[str, Any]:
@@ -59,6 +61,35 @@ def _options(wait_s: float, check: Any) -> dict[str, Any]:
         # One empty query before lending a connection: after a restart a dead one is replaced, not lent.
         "check": check,
     }
+
+
+class _SweepOnFailure:
+    """The check before lending a connection; when one fails, every idle one is checked at once.
+
+    After a server restart all of them are dead. psycopg_pool would try them one by one, sleeping its
+    reconnect backoff (1, 2 s…) between, so a caller met its timeout with the server long back."""
+
+    pool: ConnectionPool | None = None
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception:
+            if self.pool is not None:
+                self.pool.check()  # drops the dead ones and asks for new connections
+            raise
+
+
+class _AsyncSweepOnFailure:
+    pool: AsyncConnectionPool | None = None
+
+    async def __call__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            if self.pool is not None:
+                await self.pool.check()
+            raise
 
 
 def migrations() -> list[tuple[int, str, str]]:
