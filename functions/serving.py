@@ -6,7 +6,7 @@
   request is not a readable CloudEvent). Knative dead-letters it without
   retrying. (ingest does not get here for bad readings: it dead-letters them
   itself, with the reason, and answers 2xx.)
-- 500 (any other exception, with the error as the body, through
+- 500 (a body shorter than its Content-Length, or any other exception, with the error as the body, through
   functions-framework's crash handler): a transient failure. Knative retries
   with backoff, then dead-letters with the body as knativeerrordata.
 """
@@ -32,6 +32,14 @@ def _refuse(reason: str) -> flask.Response:
     return flask.Response(reason, status=400, mimetype="text/plain")
 
 
+def _whole_body() -> None:
+    """500 for a body shorter than its Content-Length: the sender died mid-request (a router killed), and
+    the server passes on what arrived. A retry sends it whole; handled, it would be a "bad" reading."""
+    expected, got = flask.request.content_length, len(flask.request.get_data(cache=True))
+    if expected is not None and got < expected:
+        raise InternalServerError(f"the request body was cut short ({got} of {expected} bytes); send it again")
+
+
 def entry_point(core: Callable[[], Callable[[Sequence[CloudEvent]], object]]) -> Callable[[CloudEvent], None]:
     """The functions-framework CloudEvent entry point `handle` for a function whose core `core()` returns."""
     # Registered on the app that is loading this function (a no-op when imported outside functions-framework).
@@ -40,6 +48,7 @@ def entry_point(core: Callable[[], Callable[[Sequence[CloudEvent]], object]]) ->
     first = threading.Lock()  # the server's threads build the core (and its connections) once
 
     def handle(event: CloudEvent) -> None:
+        _whole_body()
         with first:
             function = core()
         try:

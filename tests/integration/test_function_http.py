@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 import uuid
@@ -209,3 +210,22 @@ def test_an_event_that_is_not_a_reading_is_dead_lettered(function_url, db_url, k
     letters = consume(kafka_bootstrap, topics.SENSORS_DATA_DLQ, lambda e: marker in json.dumps(data_of(e)), 1)
     assert len(letters) == 1
     assert "unknown event type" in data_of(letters[0])["reason"]
+
+
+def test_a_body_cut_short_by_a_dying_sender_is_a_failure_to_retry_not_a_bad_reading(function_url, db_url):
+    """A router killed while sending: the server hands the function the part that arrived."""
+    device = unique_device("cut")
+    body = json.dumps(reading(device)).encode()
+    host, port = function_url.removeprefix("http://").split(":")
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {host}\r\nce-specversion: 1.0\r\nce-type: io.iotmon.reading.v1\r\n"
+        f"ce-source: {KAFKA_SOURCE}\r\nce-id: cut-{device}\r\ncontent-type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as sender:
+        sender.sendall(head.encode() + body[: len(body) // 2])
+        sender.shutdown(socket.SHUT_WR)  # and then it died
+        answer = b"".join(iter(lambda: sender.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 500"), answer[:200]
+    assert b"cut short" in answer
+    assert stored(db_url, device) == []
