@@ -18,7 +18,6 @@ had handled it, changes nothing.
 from __future__ import annotations
 
 import base64
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,8 +32,6 @@ from eventing.events import READING_REJECTED
 from eventing.transport import Record, Transport
 from eventing.wiring import Wiring
 from iotmon.core.contracts.system import DeadLetterGroup, DeadLetterKind, DeadLetters
-
-log = logging.getLogger(__name__)
 
 REPLAY_GROUP = "iotmon-dlq-replay"  # its offsets mark the letters already replayed (or set aside)
 SUMMARY_LIMIT = 1000  # letters per topic read to tell the reasons; the count covers them all
