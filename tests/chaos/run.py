@@ -26,7 +26,7 @@ from tests.support.processes import IOTMON
 from tests.support.waiting import wait_for
 
 WARM_UP_S = 10.0  # load before the first fault: alerts cycling, every consumer group committed once
-QUIET_S = (2.0, 5.0)  # steady load between a recovery and the next fault
+QUIET_S = (5.0, 12.0)  # steady load between a recovery and the next fault: alerts keep cycling
 DRAIN_TIMEOUT_S = 240.0
 OPERATOR_EVERY_S = 15.0
 
