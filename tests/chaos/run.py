@@ -48,6 +48,7 @@ class ModeResult:
     dead_letters: int = 0
     dlq_good_left: int = 0  # good readings in a dead letter, not stored (or, without a replay, still there)
     dlq_replay: str = "not run"
+    dlq_waiting: int | None = None  # letters `iotmon dlq list` still shows after the replay (set aside ones)
     unrecovered: int = 0
     socket_duplicates: int = 0  # the same change heard twice by one client, before dedup
     socket_connections: int = 0
@@ -104,7 +105,7 @@ def run_mode(system: System, fault_count: int, rng: random.Random, rate: float) 
         operator.stop()
         say(f"{system.name}: draining…")
         snapshot = _drain(system, listener)
-        result.dlq_replay = _replay_dead_letters(system, listener)
+        _replay_dead_letters(system, listener, result)
         _check(system, load, probe, listener, snapshot, result)
         result.acknowledged = operator.acknowledged
         result.unclean_exits = system.unclean_exits()
@@ -178,16 +179,22 @@ def _wait(condition: Callable[[], bool], what: str) -> None:
         say(f"drain: {error}")
 
 
-def _replay_dead_letters(system: System, listener: AlertListener) -> str:
-    """`iotmon dlq replay` where this branch has it, then drain again; otherwise the letters are counted as
-    they are."""
+def _replay_dead_letters(system: System, listener: AlertListener, result: ModeResult) -> None:
+    """`iotmon dlq replay` where this branch has it, then drain again, and how many letters `iotmon dlq list`
+    still shows waiting; without the command the letters are counted as they are."""
     env = dict(system.tool_env())
     if subprocess.run([IOTMON, "dlq", "--help"], env=env, capture_output=True).returncode != 0:
-        return "unavailable (no `iotmon dlq` command)"
+        result.dlq_replay = "unavailable (no `iotmon dlq` command)"
+        return
     replay = subprocess.run([IOTMON, "dlq", "replay"], env=env, capture_output=True, text=True, timeout=300)
     say(f"{system.name}: iotmon dlq replay (exit {replay.returncode}): {replay.stdout[-500:]}{replay.stderr[-500:]}")
+    result.dlq_replay = f"ran (exit {replay.returncode})"
     _drain(system, listener)
-    return f"ran (exit {replay.returncode})"
+    listed = subprocess.run([IOTMON, "dlq", "list", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        result.dlq_waiting = int(json.loads(listed.stdout)["waiting"])
+    except (ValueError, KeyError, TypeError):
+        say(f"{system.name}: iotmon dlq list --json (exit {listed.returncode}): {listed.stderr[-500:]}")
 
 
 def _check(
