@@ -42,7 +42,8 @@ class AlertListener:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(10)
         if self._client is not None:
             self._client.disconnect()
 

@@ -127,13 +127,19 @@ class SteadyLoad:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-load", daemon=True)
 
+    @property
+    def rate(self) -> float:
+        """Readings per second."""
+        return (self.per_device * len(SEED_DEVICES) + len(ALERT_DEVICES)) / self.tick_s
+
     def start(self) -> SteadyLoad:
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:  # started
+            self._thread.join(30)
 
     def batch(self) -> tuple[list[dict[str, object]], list[Key]]:
         readings, keys = [], []
@@ -187,7 +193,8 @@ class Operator:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(30)
+        if self._thread.ident is not None:  # started
+            self._thread.join(30)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s * self._random.uniform(0.5, 1.5)):

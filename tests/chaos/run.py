@@ -3,6 +3,7 @@ once the system is whole again after the last), drain, and check the invariants.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import subprocess
@@ -82,23 +83,22 @@ def deck(faults: list[Fault], count: int, rng: random.Random) -> list[Fault]:
 def run_mode(system: System, fault_count: int, rng: random.Random, rate: float) -> ModeResult:
     result = ModeResult(system.name)
     started = time.monotonic()
-    say(f"{system.name}: starting the system…")
-    system.start()
-    listener = AlertListener(system.url).start()
-    probe = Probe(system.url, lambda: system.database_url, listener)
-    load = SteadyLoad(system.url, rate, seed=rng.randrange(2**32))
-    operator = Operator(
-        system.url,
-        lambda: system.database_url,
-        bearer(system.url, system.database_url, "operator"),
-        OPERATOR_EVERY_S,
-        seed=rng.randrange(2**32),
-    )
-    try:
+    with contextlib.ExitStack() as running:  # whatever happens, everything started is stopped, last first
+        running.callback(system.close)
+        say(f"{system.name}: starting the system…")
+        system.start()
+        listener = AlertListener(system.url).start()
+        running.callback(listener.stop)
+        probe = Probe(system.url, lambda: system.database_url, listener)
+        running.callback(probe.close)
         wait_for(lambda: listener.subscribed, 30, what="the Socket.IO listener to subscribe")
-        load.start()
+        load = SteadyLoad(system.url, rate, seed=rng.randrange(2**32)).start()
+        running.callback(load.stop)
+        headers = bearer(system.url, system.database_url, "operator")
+        operator = Operator(system.url, lambda: system.database_url, headers, OPERATOR_EVERY_S, rng.randrange(2**32))
+        running.callback(operator.stop)
         operator.start()
-        say(f"{system.name}: {load.per_device * 5 / load.tick_s:.0f} readings/s; {fault_count} faults…")
+        say(f"{system.name}: {load.rate:.0f} readings/s; {fault_count} faults…")
         time.sleep(WARM_UP_S)
         _inject(system, deck(system.faults(), fault_count, rng), rng, probe, result, started)
         load.stop()
@@ -109,12 +109,6 @@ def run_mode(system: System, fault_count: int, rng: random.Random, rate: float) 
         _check(system, load, probe, listener, snapshot, result)
         result.acknowledged = operator.acknowledged
         result.unclean_exits = system.unclean_exits()
-    finally:
-        load.stop()
-        operator.stop()
-        listener.stop()
-        probe.close()
-        system.close()
     result.seconds = round(time.monotonic() - started, 1)
     return result
 
