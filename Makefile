@@ -13,7 +13,7 @@ DASHBOARD := frontend/dist/index.html
 DASHBOARD_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 NODE_MODULES := frontend/node_modules/.package-lock.json
 
-.PHONY: up test lint generate bench java chromium node dashboard clean
+.PHONY: up test lint generate bench chaos java chromium node dashboard clean
 
 up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
@@ -36,6 +36,12 @@ generate: $(INSTALLED)
 
 bench: $(INSTALLED) java chromium $(DASHBOARD)
 	$(BIN)/python -m tests.bench
+
+# Random faults under steady load, distributed and embedded, then the invariants (10–20 minutes; not part of
+# `make test`). No browser and no dashboard build: the checks use the API and a Socket.IO client.
+# Options through CHAOS_ARGS, e.g. `make chaos CHAOS_ARGS="--mode embedded --seed 7"`.
+chaos: $(INSTALLED) java
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(call apt_install,python3-venv)
