@@ -45,6 +45,15 @@ def down(client: httpx.Client, dependency: str) -> bool:
     return bool(health(client)["dependencies"][dependency]["status"] == "unhealthy")
 
 
+def assert_frozen_is_down(server: Postgres | Redis, client: httpx.Client, dependency: str) -> None:
+    """A server that accepts and never answers: health says so within its 2 s checks."""
+    server.freeze()
+    try:
+        assert down(client, dependency)
+    finally:
+        server.freeze(False)
+
+
 def stored_through_the_pipeline(client: httpx.Client) -> None:
     sent = iso(utcnow())
     reading = {"deviceId": "device-001", "timestamp": sent, "sensorType": "temperature", "value": 40.0}
@@ -69,11 +78,7 @@ def test_database_outage_under_load_answers_503_then_recovers_and_loses_nothing(
             load = ReadingLoad(system.url, batch=50).start()  # all through the outage: 202s and 503s
             wait_for(lambda: len(load.accepted) >= 1_000, 30, "readings accepted before the outage")
 
-            postgres.freeze()
-            try:
-                assert down(client, "database")
-            finally:
-                postgres.freeze(False)
+            assert_frozen_is_down(postgres, client, "database")
 
             postgres.stop()
             response, seconds = timed(lambda: client.get("/api/devices"))
@@ -126,11 +131,7 @@ def test_redis_outage_degrades_fast_then_recovers(clean_db: str, tmp_path: Path)
 
             send_and_see_live(41.0)
 
-            redis.freeze()
-            try:
-                assert down(client, "redis")
-            finally:
-                redis.freeze(False)
+            assert_frozen_is_down(redis, client, "redis")
 
             redis.stop()
             response, seconds = timed(lambda: client.get("/api/devices/device-001/current"))
