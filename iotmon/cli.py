@@ -127,17 +127,13 @@ def _event_log(settings: Settings) -> Iterator[Transport]:
     from iotmon.system import kafka_transport
 
     if settings.kafka_bootstrap_servers:
-        transport: Transport = kafka_transport(settings)
-        yield transport
-        transport.close()
+        with contextlib.closing(kafka_transport(settings)) as kafka:
+            yield kafka
         return
     with _database(settings) as url:
         db.migrate(url)
-        transport = PostgresTransport(url, max_connections=2)
-        try:
-            yield transport
-        finally:
-            transport.close()
+        with contextlib.closing(PostgresTransport(url, max_connections=2)) as event_log:
+            yield event_log
 
 
 def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
