@@ -10,6 +10,13 @@ from typing import Any
 from iotmon.service.context import ServiceContext
 
 CSV_BATCH = 5000
+# A cell starting so is a formula to a spreadsheet; a leading ' makes it text (OWASP's CSV injection advice).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(cell: Any) -> Any:
+    """Text a spreadsheet shows as it is; numbers and other values unchanged."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
 
 
 async def stream_csv(
@@ -35,5 +42,5 @@ async def stream_csv(
         await cursor.execute(sql, values)
         while rows := await cursor.fetchmany(CSV_BATCH):
             for row in rows:
-                writer.writerow(format_row(row))
+                writer.writerow([neutralised(cell) for cell in format_row(row)])
             yield take()

@@ -14,6 +14,8 @@ from eventing.router import Router
 from iotmon.service.openapi import Reply, documented
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Any other method a client makes up is counted as OTHER: one label value each would grow /metrics without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -33,6 +35,7 @@ class Metrics:
         )
 
     def observe(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
         self.requests.labels(method, endpoint, str(status)).inc()
         self.latency.labels(method, endpoint).observe(seconds)
 

@@ -205,3 +205,11 @@ def test_prometheus_metrics_count_requests_events_and_lag(url, database_url):
     assert 'iotmon_http_request_duration_seconds_bucket{endpoint="post_readings"' in text
     assert 'iotmon_router_events_total{outcome="delivered"}' in text
     assert 'iotmon_consumer_lag{group="ingest",topic="sensors-data"}' in text
+
+
+def test_made_up_http_methods_are_one_metrics_label(url):
+    for n in range(20):
+        httpx.request(f"BREW{n}", f"{url}/api/devices")
+    text = httpx.get(f"{url}/metrics").text
+    assert "BREW" not in text
+    assert 'method="OTHER"' in text
