@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -108,7 +109,7 @@ class Realtime:
         manager = LiveManager(redis_url, keys.SOCKETIO_CHANNEL, self.sent, self.catch_up)
         # Same origin, plus IOTMON_CORS_ORIGINS.
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=manager, cors_allowed_origins=list(cors_origins) or None
+            async_mode="asgi", client_manager=manager, cors_allowed_origins=_same_origin_and(cors_origins)
         )
         self._status_task: asyncio.Task[None] | None = None
         for event, handler in (
@@ -290,3 +291,16 @@ async def _missed(
     params = {"since": since, "after_alert": after_alert, "have": have or [], "limit": REPLAY_LIMIT}
     cursor = conn.cursor(row_factory=dict_row)
     return list(await (await cursor.execute(_MISSED_CHANGES_SQL, params)).fetchall())
+
+
+def _same_origin_and(configured: tuple[str, ...]) -> Callable[[str, dict[str, Any]], bool] | None:
+    """The service's own origin, and IOTMON_CORS_ORIGINS besides. (python-socketio allows the same origin by
+    default, None here; given a list, it would allow only the list, and refuse the dashboard it serves.)"""
+    if not configured:
+        return None
+
+    def allowed(origin: str, environ: dict[str, Any]) -> bool:
+        same = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == same or origin in configured
+
+    return allowed

@@ -158,7 +158,7 @@ def test_the_rate_limit_is_shared_by_replicas(database_url, redis_url, tmp_path)
         assert httpx.get(f"{first}/api/health").status_code == 200  # probes are not limited
 
 
-def test_cors_allows_only_the_configured_origins(database_url, redis_url, tmp_path):
+def test_cors_allows_the_configured_origins_and_socketio_the_service_s_own_too(database_url, redis_url, tmp_path):
     with running_system(database_url, redis_url, tmp_path, cors_origins=("http://dashboard.example",)) as system:
         base = system.url
         preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "authorization"}
@@ -166,6 +166,16 @@ def test_cors_allows_only_the_configured_origins(database_url, redis_url, tmp_pa
         assert allowed.headers["access-control-allow-origin"] == "http://dashboard.example"
         other = httpx.get(f"{base}/api/devices", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+        def socket_origin(origin: str) -> int:
+            """Socket.IO's answer to a browser's first request from `origin`."""
+            return httpx.get(
+                f"{base}/socket.io/", params={"EIO": "4", "transport": "polling"}, headers={"Origin": origin}
+            ).status_code
+
+        assert socket_origin(base) == 200  # the dashboard the service serves itself
+        assert socket_origin("http://dashboard.example") == 200
+        assert socket_origin("http://evil.example") == 400
 
 
 def test_socketio_takes_the_same_token(url, database_url):
