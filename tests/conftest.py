@@ -1,17 +1,26 @@
-"""Session-wide real servers (see tests/support/servers.py) and per-test clean state."""
+"""Session-wide real servers (see tests/support/servers.py), per-test clean state, and the session's system.
+
+The system (tests/support/service.py: the embedded event log, no simulator, no rate limit, no cron ticks) is
+started once, when a test first asks for it, and serves every module that needs those settings; a test
+that needs a clean database still asks for `clean_db` (or `api`, which does). After each test that used
+it, the fixture below waits until the system's pipeline has handled everything the test sent, so that
+nothing a test set off runs into the next one."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 import redis as redis_lib
 
 from iotmon.adapters.postgres import db, storage
+from iotmon.system import System
 from tests.support import servers
 from tests.support.paths import SCHEMA_DIR
+from tests.support.service import operator_client, running_system, settle
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +83,31 @@ def own_database(database_url: str) -> Iterator[str]:
     yield url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def service(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The whole system in this process, on the suite's PostgreSQL and Redis, shared by the session."""
+    with running_system(database_url, redis_url, tmp_path_factory.mktemp("system")) as system:
+        yield system
+
+
+@pytest.fixture(autouse=True)
+def _settle_the_shared_system(request: pytest.FixtureRequest) -> Iterator[None]:
+    system = request.getfixturevalue("service") if "service" in request.fixturenames else None
+    yield
+    if system is not None:
+        settle(system)
+
+
+@pytest.fixture
+def url(service: System) -> str:
+    """The shared system's base URL."""
+    return service.url
+
+
+@pytest.fixture
+def api(service: System, clean_db: str, redis: redis_lib.Redis) -> Iterator[httpx.Client]:
+    """An operator's HTTP client on the shared system, with a clean database and an empty Redis."""
+    with operator_client(service, clean_db) as client:
+        yield client
