@@ -272,7 +272,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Local distributed mode: only the long-lived service, on real Kafka, PostgreSQL and Redis."""
     import uvicorn
 
-    from iotmon.service import create_app
+    from iotmon.service import create_app, server_config
     from iotmon.system import kafka_transport
 
     if not _has_servers(settings, "the service"):
@@ -283,8 +283,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
     transport = kafka_transport(settings)
     app = create_app(database_url, redis_url, transport, "kafka", settings=settings)
-    config = uvicorn.Config(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings.host, args.port or settings.port))
     thread = threading.Thread(target=server.run, name="service", daemon=True)
     thread.start()  # in a thread, so that Ctrl-C and SIGTERM reach the orderly stop below
     try:
@@ -404,7 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as problem:  # a variable that is wrong: say which and stop, without a traceback
+        print(f"iotmon: {problem}", file=sys.stderr)
+        return 2
     logs.setup(settings.log_level)
     run: Callable[[argparse.Namespace, Settings], int] = args.run
     return run(args, settings)

@@ -38,7 +38,7 @@ from iotmon.adapters.postgres import db, users
 from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
-from iotmon.service import create_app
+from iotmon.service import create_app, server_config
 from iotmon.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,7 @@ class System:
             self.settings,
             router,
         )
-        config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(app, self.settings.host, self.settings.port))
         thread = threading.Thread(target=server.run, name="service", daemon=True)
         thread.start()
         self._stops.append(lambda: _stop_server(server, thread))

@@ -81,4 +81,6 @@ export const operatorSession: Session = {
   username: "olga",
   role: "operator",
   expiresAt: "2999-01-01T00:00:00Z",
+  refreshToken: "r",
+  sessionExpiresAt: "2999-01-01T00:00:00Z",
 };

@@ -5,11 +5,14 @@
 | DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP_SERVERS | unset | real servers; unset: embedded PostgreSQL and Redis, events kept in PostgreSQL |
 | HOST, PORT | 127.0.0.1, 8080 | where the service (or `iotmon func run`) listens |
 | IOTMON_DATA_DIR | ~/.local/share/iotmon | the embedded servers' data |
-| IOTMON_ADMIN_PASSWORD | generated | the first admin's password |
-| IOTMON_ANONYMOUS_READ | true | false: reading the API needs a viewer token |
+| IOTMON_ADMIN_PASSWORD | generated | the first admin's password (a weak one is refused) |
+| IOTMON_ANONYMOUS_READ | true | false: reading the API, /metrics and Socket.IO need a viewer token |
 | IOTMON_CORS_ORIGINS | none | other origins allowed to call the API, comma-separated |
 | IOTMON_RATE_LIMIT | 100 | API requests per minute per client IP |
-| IOTMON_TOKEN_TTL_S | 28800 | login tokens expire after this |
+| IOTMON_TRUSTED_PROXIES | none | proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client |
+| IOTMON_TOKEN_TTL_S | 900 | access tokens expire after this (a refresh gets a new one) |
+| IOTMON_SESSION_TTL_S | 43200 | a login session ends after this: log in again |
+| IOTMON_JWT_KEYS | from the data directory | `<kid>:<secret>,…`, the signing key first (iotmon/adapters/signing_keys.py) |
 | IOTMON_LOG_LEVEL | INFO | |
 | IOTMON_ANOMALY_RATE | 0.05 | the simulator's share of anomalous readings |
 | IOTMON_SEED | random | the simulator's random seed |
@@ -47,6 +50,7 @@ from typing import TypeVar
 
 from iotmon.core.alerts import ACTIONS, SEVERITIES
 from iotmon.core.channels import EMAIL, WEBHOOK, ChannelConfig, RateLimit, SmtpConfig
+from iotmon.core.passwords import weakness
 
 Number = TypeVar("Number", int, float)
 SERVERS = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL")
@@ -64,7 +68,10 @@ class Settings:
     anonymous_read: bool = True
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 100
-    token_ttl_s: int = 8 * 3600
+    trusted_proxies: tuple[str, ...] = ()
+    token_ttl_s: int = 15 * 60
+    session_ttl_s: int = 12 * 3600
+    jwt_keys: str | None = None
     log_level: str = "INFO"
     anomaly_rate: float = 0.05
     tick_seconds: float | None = None  # None: the manifests' cron schedule
@@ -88,11 +95,14 @@ class Settings:
             host=env.text("HOST") or "127.0.0.1",
             port=env.number("PORT", int, 8080),
             data_dir=Path(env.text("IOTMON_DATA_DIR") or Path.home() / ".local/share/iotmon"),
-            admin_password=env.text("IOTMON_ADMIN_PASSWORD"),
+            admin_password=_admin_password(environ.get("IOTMON_ADMIN_PASSWORD") or None),
             anonymous_read=(env.text("IOTMON_ANONYMOUS_READ") or "true").lower() != "false",
             cors_origins=env.names("IOTMON_CORS_ORIGINS"),
             rate_limit_per_minute=env.number("IOTMON_RATE_LIMIT", int, 100),
-            token_ttl_s=env.number("IOTMON_TOKEN_TTL_S", int, 8 * 3600),
+            trusted_proxies=env.names("IOTMON_TRUSTED_PROXIES"),
+            token_ttl_s=env.number("IOTMON_TOKEN_TTL_S", int, 15 * 60),
+            session_ttl_s=env.number("IOTMON_SESSION_TTL_S", int, 12 * 3600),
+            jwt_keys=environ.get("IOTMON_JWT_KEYS") or None,
             log_level=env.text("IOTMON_LOG_LEVEL") or "INFO",
             anomaly_rate=env.number("IOTMON_ANOMALY_RATE", float, 0.05),
             tick_seconds=env.optional("IOTMON_TICK_SECONDS", float),
@@ -122,6 +132,12 @@ class Settings:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
         }
+
+
+def _admin_password(password: str | None) -> str | None:
+    if password is not None and (problem := weakness(password, "admin")):
+        raise ValueError(f"IOTMON_ADMIN_PASSWORD: {problem} (or leave it unset: a strong one is generated)")
+    return password
 
 
 def channels_from_env(environ: Mapping[str, str] = os.environ) -> ChannelConfig:

@@ -1,57 +1,143 @@
-"""Who may do what: JWT bearer tokens and the role each request needs.
+"""Who may do what: login sessions, their short-lived bearer tokens, and the role each request needs.
 
-Tokens (HS256) are signed with a key kept in PostgreSQL, so any replica accepts
-them, and carry the role. Reading is open to viewers, and to anonymous clients
-unless IOTMON_ANONYMOUS_READ=false; writes (acknowledge, resolve, silences,
-device configuration) need an operator, user management an admin.
-POST /api/readings stays open: it is the gateways' ingest path, validated and
-rate-limited.
+A login opens a session (PostgreSQL) and answers with an access token (a JWT,
+HS256, minutes long, naming its session and signing key) and a refresh token
+(an opaque secret that gets new access tokens until the session ends). Every
+request with a token checks that its session is still open, so logging out,
+deleting the user or changing its role or password ends it at once, on every
+replica. The signing keys come from iotmon/adapters/signing_keys.py.
+
+Reading is open to viewers, and to anonymous clients unless
+IOTMON_ANONYMOUS_READ=false (then /metrics too needs a token); writes
+(acknowledge, resolve, silences, devices) need an operator, user management an
+admin. POST /api/readings is the gateways' path: an API key or an operator.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import jwt
+from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotmon.adapters.postgres import users
+from iotmon.adapters.signing_keys import SigningKeys
 from iotmon.core.contracts.common import Role
+from iotmon.service.queries import sessions
 from iotmon.service.responses import ApiError, error
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-OPEN_WRITES = {"/api/auth/login", "/api/readings"}
+OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh", "/api/readings"}
+GUARDED = ("/api", "/metrics")  # what AccessControl looks at; /healthz, /readyz and the dashboard stay open
 ALGORITHM = "HS256"
+LOG_IN_AGAIN = "log in again at POST /api/auth/login"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A checked access token: its user, its session, when it expires (epoch seconds)."""
+
+    user: users.User
+    session_id: str
+    expires: float
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What a login or a refresh answers."""
+
+    user: users.User
+    token: str
+    expires: datetime
+    refresh_token: str
+    session_expires: datetime
 
 
 @dataclass
 class Access:
-    """How the service authenticates; the key is loaded from PostgreSQL at start-up."""
+    """How the service authenticates; `keys` are loaded at start-up."""
 
-    database_url: str
+    db: AsyncConnectionPool[Any]
     anonymous_read: bool = True
-    token_ttl_s: int = 8 * 3600
-    signing_key: str = ""
+    token_ttl_s: int = 15 * 60
+    session_ttl_s: int = 12 * 3600
+    keys: SigningKeys = field(default_factory=lambda: SigningKeys("", {}))
 
-    def issue(self, user: users.User) -> tuple[str, float]:
-        expires = time.time() + self.token_ttl_s
-        claims = {"sub": user.name, "role": user.role, "exp": int(expires), "iat": int(time.time())}
-        return jwt.encode(claims, self.signing_key, algorithm=ALGORITHM), expires
+    async def open_session(self, user: users.User) -> Issued:
+        """A new session for `user` (after its password was checked)."""
+        session_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
+        session_expires = datetime.fromtimestamp(time.time() + self.session_ttl_s, UTC)
+        async with self.db.connection() as conn:
+            await sessions.open_session(conn, session_id, user.name, _digest(secret), session_expires)
+        return self._issue(user, session_id, f"{session_id}.{secret}", session_expires)
 
-    def verify(self, token: str) -> users.User:
-        """The token's user; raises ApiError(401) for a bad or expired token."""
+    async def refresh(self, refresh_token: str) -> Issued:
+        """A new access token for the session `refresh_token` belongs to; ApiError(401) if it has ended."""
+        session_id, _, secret = refresh_token.partition(".")
+        async with self.db.connection() as conn:
+            found = await sessions.for_refresh(conn, session_id) if session_id.isalnum() else None
+        if found is None or not hmac.compare_digest(found[2], _digest(secret)):
+            raise ApiError(401, "SESSION_ENDED", f"the session has ended or the refresh token is wrong: {LOG_IN_AGAIN}")
+        username, role, _, session_expires = found
+        return self._issue(users.User(username, role), session_id, refresh_token, session_expires)
+
+    async def end(self, session_id: str) -> None:
+        async with self.db.connection() as conn:
+            await sessions.end(conn, session_id)
+
+    async def verify(self, token: str) -> Session:
+        """The token's session, if the token is genuine and unexpired and its session still open; else
+        ApiError(401)."""
+        claims = self.claims(token)
+        async with self.db.connection() as conn:
+            role = await sessions.live_role(conn, claims["sid"], claims["sub"])
+        if role is None or role != claims["role"]:
+            raise ApiError(
+                401, "SESSION_ENDED", f"the session has ended (logged out, or the user was changed): {LOG_IN_AGAIN}"
+            )
+        return Session(users.User(claims["sub"], role), claims["sid"], float(claims["exp"]))
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The claims of a genuine, unexpired token; ApiError(401) otherwise."""
         try:
-            claims = jwt.decode(token, self.signing_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+            kid = jwt.get_unverified_header(token).get("kid")
+            secret = self.keys.secret(kid) if isinstance(kid, str) else None
+            if secret is None:
+                raise ApiError(
+                    401, "INVALID_TOKEN", f"the token was signed with a key no longer accepted: {LOG_IN_AGAIN}"
+                )
+            claims: dict[str, Any] = jwt.decode(
+                token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "sid", "role"]}
+            )
         except jwt.ExpiredSignatureError:
             raise ApiError(
-                401, "TOKEN_EXPIRED", "the token has expired: log in again at POST /api/auth/login"
+                401, "TOKEN_EXPIRED", "the token has expired: get a new one at POST /api/auth/refresh"
             ) from None
         except jwt.InvalidTokenError as problem:
             raise ApiError(401, "INVALID_TOKEN", f"the token is not valid: {problem}") from None
-        if claims.get("role") not in users.ROLES:
-            raise ApiError(401, "INVALID_TOKEN", "the token carries no known role")
-        return users.User(claims["sub"], claims["role"])
+        if claims["role"] not in users.ROLES or not isinstance(claims["sid"], str):
+            raise ApiError(401, "INVALID_TOKEN", "the token carries no known role or session")
+        return claims
+
+    def _issue(self, user: users.User, session_id: str, refresh_token: str, session_expires: datetime) -> Issued:
+        now = time.time()
+        expires = min(now + self.token_ttl_s, session_expires.timestamp())
+        claims = {"sub": user.name, "role": user.role, "sid": session_id, "iat": int(now), "exp": int(expires)}
+        secret = self.keys.secrets[self.keys.current]
+        token = jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": self.keys.current})
+        return Issued(user, token, datetime.fromtimestamp(int(expires), UTC), refresh_token, session_expires)
+
+
+def _digest(secret: str) -> bytes:
+    # A 256-bit random secret needs no slow hash: SHA-256 keeps a database leak from yielding usable tokens.
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def required_role(method: str, path: str, anonymous_read: bool) -> Role | None:
@@ -62,6 +148,8 @@ def required_role(method: str, path: str, anonymous_read: bool) -> Role | None:
         return None if anonymous_read else "viewer"
     if path in OPEN_WRITES:
         return None
+    if path == "/api/auth/logout":
+        return "viewer"
     return "operator"
 
 
@@ -78,26 +166,28 @@ def bearer(scope: Scope) -> str | None:
 
 
 class AccessControl:
-    """Puts the caller in `request.state.user` and turns away who may not (401 / 403 envelopes)."""
+    """Puts the caller in `request.state.user` (and its session in `request.state.session`) and turns away
+    who may not (401 / 403 envelopes)."""
 
     def __init__(self, app: ASGIApp, access: Access) -> None:
         self.app, self.access = app, access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api"):
+        if scope["type"] != "http" or not scope["path"].startswith(GUARDED):
             return await self.app(scope, receive, send)
-        user = None
+        session = None
         try:
             token = bearer(scope)
-            user = self.access.verify(token) if token else None
+            session = await self.access.verify(token) if token else None
             needed = required_role(scope["method"], scope["path"], self.access.anonymous_read)
             if needed is not None:
-                self._check(user, needed)
+                self._check(session.user if session else None, needed)
         except ApiError as denied:
             response = error(denied.status, denied.code, denied.message, denied.details)
             response.headers["WWW-Authenticate"] = "Bearer"
             return await response(scope, receive, send)
-        scope.setdefault("state", {})["user"] = user
+        state = scope.setdefault("state", {})
+        state["user"], state["session"] = (session.user, session) if session else (None, None)
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -10,10 +10,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import socketio
+import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
@@ -26,9 +27,11 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from eventing.router import Router
 from eventing.transport import Transport
+from iotmon.adapters import signing_keys
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.redis import clients
 from iotmon.adapters.settings import Settings
@@ -37,7 +40,9 @@ from iotmon.service.cache import ResponseCache
 from iotmon.service.context import DATABASE_WAIT_S, REDIS_TIMEOUT_S, HasHealth, ServiceContext
 from iotmon.service.metrics import Metrics
 from iotmon.service.outbox_relay import OutboxRelay
+from iotmon.service.password_work import PasswordWork
 from iotmon.service.realtime import Realtime
+from iotmon.service.requests import BodyLimit
 from iotmon.service.responses import (
     ApiError,
     api_error_handler,
@@ -46,7 +51,7 @@ from iotmon.service.responses import (
     http_error_handler,
     redis_unavailable,
 )
-from iotmon.service.routes import API_ROUTES, FALLBACK
+from iotmon.service.routes import API_ROUTES, FALLBACK, PROBES
 from iotmon.service.security import CONTENT_SECURITY_POLICY, RateLimit, SecurityHeaders
 
 log = logging.getLogger("iotmon.service")
@@ -143,14 +148,20 @@ def create_app(
     )
 
     settings = settings or Settings.from_env()
-    access = Access(database_url, anonymous_read=settings.anonymous_read, token_ttl_s=settings.token_ttl_s)
+    access = Access(
+        context.db,
+        anonymous_read=settings.anonymous_read,
+        token_ttl_s=settings.token_ttl_s,
+        session_ttl_s=settings.session_ttl_s,
+        keys=signing_keys.load(settings.jwt_keys, settings.data_dir),
+    )
     realtime = Realtime(context, redis_url, access, settings.cors_origins)
     relay = OutboxRelay(context, settings.outbox_relay_s)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await context.db.open(wait=True, timeout=30)
-        access.signing_key = await run_in_threadpool(_signing_key, database_url)
+        await run_in_threadpool(users.unknown_user_hash)  # made now, so the first unknown login costs no more
         realtime.start()
         relay.start()
         try:
@@ -165,7 +176,7 @@ def create_app(
     metrics = Metrics()
     if router is not None:
         metrics.watch_router(router)
-    routes = [Route("/metrics", metrics.endpoint), *API_ROUTES, *FALLBACK]
+    routes = [Route("/metrics", metrics.endpoint), *PROBES, *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
         # Plotly is 4.6 MB of JavaScript and 1.4 MB gzipped.
         routes.append(
@@ -186,7 +197,10 @@ def create_app(
     )
     app.state.context = context
     app.state.access = access
-    # Outermost first: log every request, add headers to every answer (429s included), CORS, limit, authorise, cache.
+    app.state.password_work = PasswordWork()
+    app.state.live_sessions = realtime.sessions
+    # Outermost first: log every request, add headers to every answer (429s and 413s included), bound the body,
+    # CORS, limit, authorise, cache.
     guarded: ASGIApp = AccessControl(ResponseCache(app, context.redis), access)
     guarded = RateLimit(guarded, context.redis, settings.rate_limit_per_minute)
     if settings.cors_origins:
@@ -197,13 +211,16 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=["X-Request-Id", "Retry-After"],
         )
-    guarded = SecurityHeaders(guarded)
+    guarded = SecurityHeaders(BodyLimit(guarded))
     service: ASGIApp = socketio.ASGIApp(
         realtime.sio, other_asgi_app=RequestLog(guarded, context, metrics), socketio_path="socket.io"
     )
-    return service
+    # The client is the peer, unless the peer is a proxy listed in IOTMON_TRUSTED_PROXIES: only then does
+    # X-Forwarded-For say who the client is (anyone else could claim any address and dodge the limits).
+    proxied = ProxyHeadersMiddleware(cast(Any, service), trusted_hosts=list(settings.trusted_proxies))
+    return cast(ASGIApp, proxied)
 
 
-def _signing_key(database_url: str) -> str:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        return users.signing_key(conn)
+def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves the app: forwarded headers are the app's to judge (uvicorn would trust 127.0.0.1)."""
+    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)

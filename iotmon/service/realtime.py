@@ -46,6 +46,7 @@ from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall, statuses
 from iotmon.service.live_manager import LiveManager, SentAlerts
+from iotmon.service.live_sessions import LiveSessions
 from iotmon.service.queries import devices
 from iotmon.service.queries import live as live_queries
 from iotmon.service.responses import ApiError, now_iso
@@ -111,6 +112,7 @@ class Realtime:
         self.sio = socketio.AsyncServer(
             async_mode="asgi", client_manager=manager, cors_allowed_origins=_same_origin_and(cors_origins)
         )
+        self.sessions = LiveSessions(self.sio, access)
         self._status_task: asyncio.Task[None] | None = None
         for event, handler in (
             ("connect", self.connect),
@@ -132,10 +134,13 @@ class Realtime:
         """The handshake accepts the REST API's token: `io(url, {auth: {token}})`."""
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            user = self.access.verify(token) if token else None
+            session = await self.access.verify(token) if isinstance(token, str) and token else None
         except ApiError as denied:
             raise socketio.exceptions.ConnectionRefusedError(denied.message, {"code": denied.code}) from None
-        if user is None and not self.access.anonymous_read:
+        user = session.user if session else None
+        if session is not None:
+            self.sessions.watch(sid, session)  # closed when its token expires or its session ends
+        elif not self.access.anonymous_read:
             # The client's connect_error gets the message and `data.code`, as the REST API's errors carry them.
             raise socketio.exceptions.ConnectionRefusedError("a token is required", {"code": "UNAUTHORIZED"})
         await self.sio.save_session(sid, {"user": user})
@@ -146,6 +151,7 @@ class Realtime:
 
     async def disconnect(self, sid: str, _reason: Any = None) -> None:
         self.sent.forget(sid)
+        self.sessions.forget(sid)
 
     async def subscribe_device(self, sid: str, data: Any = None) -> Any:
         device = _device_id(data)
@@ -276,8 +282,10 @@ class Realtime:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
         self._status_task = asyncio.get_running_loop().create_task(self._broadcast_status())
+        self.sessions.start()
 
     async def stop(self) -> None:
+        await self.sessions.stop()
         if self._status_task is not None:
             self._status_task.cancel()
             self._status_task = None

@@ -1,4 +1,10 @@
-"""Request bodies: read within a size limit, then decoded into their contract, every problem a 400."""
+"""Request bodies: bounded before they are read, then decoded into their contract, every problem a 400.
+
+Each path has a body limit (BodyLimit, below): a Content-Length over it is
+refused at once with 413 and the body is never read; a body without a length
+is counted as it arrives and refused as soon as it passes the limit. So no
+request can make the service hold more than its path's limit.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +12,58 @@ from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotmon.core.contracts.validation import Invalid, convert, decode
-from iotmon.service.responses import ApiError
+from iotmon.service.responses import ApiError, error
 
 C = TypeVar("C", bound=msgspec.Struct)
-MAX_BODY = 64 * 1024
+KIB, MIB = 1024, 1024 * 1024
+DEFAULT_LIMIT = 64 * KIB
+# Longest prefix first. Logins and other small forms get a few KiB; gateways' reading batches up to 8 MiB.
+LIMITS = (("/api/readings", 8 * MIB), ("/api/auth/", 4 * KIB), ("/api/users", 4 * KIB))
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The raw body; 413 as soon as it passes `limit` bytes (nothing more is read)."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"request body over {_size(limit)}")
-    return bytes(body)
+def body_limit(path: str) -> int:
+    return next((limit for prefix, limit in LIMITS if path.startswith(prefix)), DEFAULT_LIMIT)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", f"request body over {_size(limit)}: send less")
+
+
+class BodyLimit:
+    """Refuses a body over its path's limit before reading it (Content-Length), or as soon as it passes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = body_limit(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > limit:
+            refused = too_large(limit) if declared.isdigit() else ApiError(400, "BAD_REQUEST", "bad Content-Length")
+            response = error(refused.status, refused.code, refused.message)
+            response.headers["Connection"] = "close"  # the unread body is not waited for
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 async def body_as(request: Request, contract: type[C], *, optional: bool = False) -> C:
     """The body as `contract`; an empty body is the contract's defaults when `optional`."""
-    body = await read_body(request)
+    body = await request.body()  # BodyLimit has bounded it
     try:
         if optional and not body.strip():
             return convert({}, contract)
@@ -36,4 +73,4 @@ async def body_as(request: Request, contract: type[C], *, optional: bool = False
 
 
 def _size(limit: int) -> str:
-    return f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+    return f"{limit // MIB} MiB" if limit >= MIB else f"{limit // KIB} KiB"

@@ -30,9 +30,12 @@ class JSONResponse(Response):
 class ApiError(Exception):
     """Raised by a handler to answer with the error envelope."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.retry_after = retry_after  # seconds, for a 429 or 503
 
 
 def ok(data: Any, meta: msgspec.Struct | dict[str, Any] | None = None, status: int = 200) -> JSONResponse:
@@ -41,17 +44,17 @@ def ok(data: Any, meta: msgspec.Struct | dict[str, Any] | None = None, status: i
     return JSONResponse({"success": True, "data": data, "meta": {**fields, "timestamp": now_iso()}}, status_code=status)
 
 
-def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+def error(status: int, code: str, message: str, details: Any = None, retry_after: int | None = None) -> JSONResponse:
     body = ErrorEnvelope(success=False, error=ErrorBody(code=code, message=message, details=details))
     response = JSONResponse(body, status_code=status)
-    if status == 503:  # unavailable for now: say when to try again
-        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    if retry_after is not None or status == 503:  # refused for now: say when to try again
+        response.headers["Retry-After"] = str(retry_after or RETRY_AFTER_S)
     return response
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error(exc.status, exc.code, exc.message, exc.details)
+    return error(exc.status, exc.code, exc.message, exc.details, exc.retry_after)
 
 
 async def database_unavailable(_request: Request, exc: Exception) -> Response:

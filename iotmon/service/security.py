@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 EXEMPT = ("/api/health",)  # probes must never be limited
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss:; font-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,

@@ -60,7 +60,7 @@ class Distributed:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "IOTMON_LOG_LEVEL": "WARNING",
             "IOTMON_RATE_LIMIT": "1000000",  # the load, the probe and the checks all poll
-            "IOTMON_ADMIN_PASSWORD": "chaos-admin",
+            "IOTMON_ADMIN_PASSWORD": "chaos-admin-passphrase-7",
             "IOTMON_TICK_SECONDS": str(TICK_S),
             "ESCALATE_AFTER_S": str(ESCALATE_AFTER_S),
         }

@@ -35,7 +35,7 @@ def system(clean_db, redis_url, kafka_bootstrap, tmp_path: Path) -> Iterator[str
         "REDIS_URL": redis_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "IOTMON_LOG_LEVEL": "WARNING",
-        "IOTMON_ADMIN_PASSWORD": "distributed-admin",
+        "IOTMON_ADMIN_PASSWORD": "distributed-admin-passphrase-3",
         "IOTMON_RATE_LIMIT": "1000000",  # the test polls
         "IOTMON_TICK_SECONDS": "2",  # the PingSource fires every 2 s instead of every minute
     }

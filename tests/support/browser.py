@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "build" / "screenshots"
-ADMIN_PASSWORD = "browser-test-admin"  # the dashboard tests' `iotmon up` makes its admin with it
+ADMIN_PASSWORD = "browser-test-admin-4711"  # the dashboard tests' `iotmon up` makes its admin with it
 # What the browser logs while the service is down (the offline banner's test): not errors of the dashboard.
 OFFLINE_NOISE = ("ERR_CONNECTION_REFUSED", "WebSocket connection", "Failed to load resource")
 # Without the background-networking flags Chromium keeps dialling Google on this closed network.

@@ -18,6 +18,10 @@ from tests.support.auth import bearer
 from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
+# The suite's token signing key, as a cluster's Secret would give it: every system a test starts accepts the
+# tokens of the others, as replicas do.
+TEST_JWT_KEYS = "test:" + "k" * 48
+
 
 @contextmanager
 def running_system(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Iterator[System]:
@@ -31,6 +35,7 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         port=free_port(),
         data_dir=data_dir,
         rate_limit_per_minute=1_000_000,  # the tests' own requests must not be limited
+        jwt_keys=TEST_JWT_KEYS,
         tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
         outbox_relay_s=1e6,  # nor relays of the outbox rows other tests' functions are about to relay
     )

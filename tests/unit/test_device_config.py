@@ -129,7 +129,7 @@ def test_every_bad_field_is_listed_in_the_contracts_order():
         ({"updatePeriodMs": 86_400_001}, "updatePeriodMs", "<= 86400000"),
         ({"name": "n" * 101}, "name", "length <= 100"),
         ({"name": "   "}, "name", "matching regex"),  # blank
-        ({"name": "a\u0000b"}, "name", "matching regex"),  # NUL never reaches PostgreSQL
+        ({"name": "a\u0000b"}, "name", "control character (U+0000)"),  # NUL never reaches PostgreSQL
         ({"location": None}, "location", "got `null`"),  # a device always has a location
         ({"location": 7}, "location", "got `int`"),
         ({"status": "offline"}, "status", "Invalid enum value 'offline'"),  # derived, never configured

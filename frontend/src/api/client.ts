@@ -24,11 +24,17 @@ export interface Envelope<T> {
 type Listener = (reachable: boolean) => void;
 
 let token: string | null = null;
+let renew: (() => Promise<string | null>) | null = null;
 const reachability = new Set<Listener>();
 const unauthorized = new Set<() => void>();
 
 export function setToken(value: string | null): void {
   token = value;
+}
+
+/** How to get a new access token when one has expired (the session's refresh); null: log in again. */
+export function setRenewal(renewal: (() => Promise<string | null>) | null): void {
+  renew = renewal;
 }
 
 /** Hear whether the last request reached the service (for the offline banner). */
@@ -47,7 +53,7 @@ function report(reachable: boolean): void {
   reachability.forEach((listener) => listener(reachable));
 }
 
-export async function request<T>(method: string, path: string, body?: unknown): Promise<Envelope<T>> {
+export async function request<T>(method: string, path: string, body?: unknown, retried = false): Promise<Envelope<T>> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (token) headers.authorization = `Bearer ${token}`;
@@ -66,6 +72,10 @@ export async function request<T>(method: string, path: string, body?: unknown): 
     payload?.error?.details,
   );
   report(!error.unreachable);
+  // An access token lives minutes: get a new one from the session and ask once more.
+  if (error.code === "TOKEN_EXPIRED" && !retried && renew && (await renew())) {
+    return request<T>(method, path, body, true);
+  }
   if (response.status === 401 && method === "GET") unauthorized.forEach((listener) => listener());
   if (!response.ok || !payload?.success) throw error;
   return { data: payload.data as T, meta: payload.meta ?? {} };

@@ -136,7 +136,7 @@ export interface ActiveAlert {
 
 /** The body of an acknowledge or resolve: an optional note, kept in the alert's history. */
 export interface AlertNote {
-  /** Any text without NUL characters. */
+  /** Text without NUL or control characters (tabs and line breaks allowed). */
   note?: string | null;
 }
 
@@ -157,7 +157,7 @@ export interface Silence {
 
 /** The body of POST /api/silences. */
 export interface NewSilence {
-  /** Any text without NUL characters. */
+  /** Text without NUL or control characters (tabs and line breaks allowed). */
   reason: string;
   /** ISO 8601 time or epoch milliseconds. */
   endsAt: string;
@@ -619,6 +619,11 @@ export interface DeviceStatusCounts {
   maintenance: number;
 }
 
+/** GET /healthz and /readyz: up or down, nothing more (they stay open when reading needs a login). */
+export interface Probe {
+  status: "down" | "up";
+}
+
 export interface Versions {
   iotmon: string;
   python: string;
@@ -652,33 +657,59 @@ export interface Status {
   alerts: AlertOverview | null;
   uptimeSeconds: number;
   transport: string;
-  versions: Versions;
+  /** The software's versions: shown to admins only (null otherwise). */
+  versions: Versions | null;
   /** Null when the event transport cannot be read. */
   deadLetters: DeadLetters | null;
 }
 
 /** The body of POST /api/auth/login. */
 export interface Credentials {
+  /** One line of text, without control characters. */
   username: string;
+  /** One line of text, without control characters. */
   password: string;
 }
 
+/** A login's (or a refresh's) answer. */
 export interface Login {
-  /** Send it as `Authorization: Bearer <token>`. */
+  /** The access token, minutes long: `Authorization: Bearer <token>`. */
   token: string;
   tokenType: "Bearer";
   username: string;
   role: "admin" | "operator" | "viewer";
-  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  /** When the access token expires. */
   expiresAt: string;
+  /** Gets a new access token at POST /api/auth/refresh until the session ends. */
+  refreshToken: string;
+  /** When the session ends: log in again then. */
+  sessionExpiresAt: string;
+}
+
+/** The body of POST /api/auth/refresh. */
+export interface Refresh {
+  /** One line of text, without control characters. */
+  refreshToken: string;
+}
+
+export interface LoggedOut {
+  loggedOut: true;
 }
 
 /** The body of POST /api/users. */
 export interface NewUser {
   /** 1–50 letters, digits, . _ - */
   username: string;
+  /** At least 10 characters, and not easy to guess (common passwords are refused). */
   password: string;
   role?: "admin" | "operator" | "viewer";
+}
+
+/** The body of PUT /api/users/{username}: a new role, a new password, or both. Either ends the user's sessions. */
+export interface UserUpdate {
+  role?: "admin" | "operator" | "viewer";
+  /** At least 10 characters, and not easy to guess (common passwords are refused). */
+  password?: string;
 }
 
 export interface User {
@@ -694,6 +725,13 @@ export interface UserList {
 
 export interface UserListMeta {
   total: number;
+}
+
+export interface UserUpdated {
+  username: string;
+  role: "admin" | "operator" | "viewer";
+  /** Open sessions ended by the change. */
+  sessionsEnded: number;
 }
 
 export interface UserDeleted {
@@ -965,13 +1003,23 @@ export const LIMITS = {
     }
   },
   "Credentials": {
-    "username": {},
-    "password": {}
+    "username": {
+      "maxLength": 50
+    },
+    "password": {
+      "maxLength": 128
+    }
+  },
+  "Refresh": {
+    "refreshToken": {
+      "maxLength": 200
+    }
   },
   "NewUser": {
     "username": {},
     "password": {
-      "minLength": 8
+      "minLength": 10,
+      "maxLength": 128
     },
     "role": {
       "oneOf": [
@@ -979,6 +1027,19 @@ export const LIMITS = {
         "operator",
         "viewer"
       ]
+    }
+  },
+  "UserUpdate": {
+    "role": {
+      "oneOf": [
+        "admin",
+        "operator",
+        "viewer"
+      ]
+    },
+    "password": {
+      "minLength": 10,
+      "maxLength": 128
     }
   },
   "SubscribeDevice": {

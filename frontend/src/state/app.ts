@@ -1,6 +1,6 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
-import { ApiError, get, onReachability, onUnauthorized, post, put, query, setToken } from "../api/client";
+import { ApiError, get, onReachability, onUnauthorized, post, put, query, setRenewal, setToken } from "../api/client";
 import type { Alert, Device, HistoryPage, Session } from "../api/types";
 import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
@@ -17,6 +17,10 @@ export interface Preferences {
 const preferredTheme = (): Theme =>
   typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark";
 
+const RENEW_BEFORE_MS = 60_000; // a new access token a minute before the old one expires
+let renewal: Promise<string | null> | null = null;
+let renewalTimer: ReturnType<typeof setTimeout> | undefined;
+
 export const live = createStore<LiveState>(initialLive);
 export const preferences = createStore<Preferences>(load("preferences", { theme: preferredTheme(), sound: false }));
 export const session = createStore<Session | null>(validSession(load<Session | null>("session", null)));
@@ -27,15 +31,45 @@ outbox.subscribe(() => save("outbox", outbox.get()));
 session.subscribe(() => {
   save("session", session.get());
   setToken(session.get()?.token ?? null);
+  scheduleRenewal();
 });
 setToken(session.get()?.token ?? null);
+setRenewal(renewToken);
+scheduleRenewal();
 onReachability((reachable) =>
   live.update((state) => (state.reachable === reachable ? state : { ...state, reachable })),
 );
 onUnauthorized(() => live.update((state) => (state.loginRequired ? state : { ...state, loginRequired: true })));
 
 function validSession(found: Session | null): Session | null {
-  return found && Date.parse(found.expiresAt) > Date.now() ? found : null;
+  return found?.sessionExpiresAt && Date.parse(found.sessionExpiresAt) > Date.now() ? found : null;
+}
+
+/** A new access token for the session (one request however many callers ask at once); null: log in again. */
+export function renewToken(): Promise<string | null> {
+  const current = session.get();
+  if (!current) return Promise.resolve(null);
+  renewal ??= post<Session>("/api/auth/refresh", { refreshToken: current.refreshToken })
+    .then((renewed) => {
+      session.update(() => renewed);
+      return renewed.token;
+    })
+    .catch((error: unknown) => {
+      if (error instanceof ApiError && error.status === 401) session.update(() => null);
+      return null;
+    })
+    .finally(() => {
+      renewal = null;
+    });
+  return renewal;
+}
+
+function scheduleRenewal(): void {
+  clearTimeout(renewalTimer);
+  const current = session.get();
+  if (!current) return;
+  const due = Date.parse(current.expiresAt) - RENEW_BEFORE_MS - Date.now();
+  renewalTimer = setTimeout(() => void renewToken(), Math.max(due, 0));
 }
 
 export const canOperate = (current: Session | null): boolean =>
@@ -48,7 +82,9 @@ export async function login(username: string, password: string): Promise<Session
   return found;
 }
 
+/** End the session on the service too (its tokens stop working everywhere at once), then forget it. */
 export function logout(): void {
+  if (session.get()) post("/api/auth/logout", {}).catch(() => undefined);
   session.update(() => null);
 }
 

@@ -32,7 +32,18 @@ Timestamp = Annotated[
     ),
 ]
 Value = Annotated[float, msgspec.Meta(ge=-DECIMAL_LIMIT, le=DECIMAL_LIMIT)]
-Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", description="Any text without NUL characters.")]
+# Control characters are refused in every string (PostgreSQL stores no NUL, terminals and logs obey the others);
+# free text keeps tabs and line breaks.
+Text = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+        description="Text without NUL or control characters (tabs and line breaks allowed).",
+    ),
+]
+Line = Annotated[
+    str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*$", description="One line of text, without control characters.")
+]
 Details = Annotated[dict[str, Any], msgspec.Meta(description="Specifics, as JSON: rule details, offending fields.")]
 Trend = Literal["increasing", "decreasing", "stable"]
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from iotmon.core.contracts.common import Body, Contract, DeviceId, MetaFields, Value
+from iotmon.core.contracts.common import Body, Contract, DeviceId, Line, MetaFields, Value
 
 ReadingStatus = Literal["active", "inactive", "maintenance", "error"]
 MAX_BATCH = 10_000
@@ -36,14 +36,14 @@ class Reading(Body):
     ]
     value: Annotated[Value, msgspec.Meta(description="The measured value; stored as DECIMAL(10,2).")]
     unit: Annotated[
-        str,
+        Line,
         msgspec.Meta(
             min_length=1,
             max_length=20,
             description="Unit of the value, e.g. celsius, psi, hz, units/hour, percentage.",
         ),
     ]
-    location: Annotated[str, msgspec.Meta(max_length=100, description="Where the device is.")] | None = None
+    location: Annotated[Line, msgspec.Meta(max_length=100, description="Where the device is.")] | None = None
     status: Annotated[ReadingStatus, msgspec.Meta(description="The device's own status when it sent the reading.")] = (
         "active"
     )

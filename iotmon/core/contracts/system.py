@@ -51,6 +51,12 @@ class DeviceStatusCounts(Contract):
     maintenance: int
 
 
+class Probe(Contract):
+    """GET /healthz and /readyz: up or down, nothing more (they stay open when reading needs a login)."""
+
+    status: Literal["up", "down"]
+
+
 class Versions(Contract):
     iotmon: str
     python: str
@@ -97,7 +103,9 @@ class Status(Contract):
     alerts: AlertOverview | None
     uptime_seconds: int
     transport: str
-    versions: Versions
+    versions: Annotated[
+        Versions | None, msgspec.Meta(description="The software's versions: shown to admins only (null otherwise).")
+    ]
     dead_letters: Annotated[
         DeadLetters | None, msgspec.Meta(description="Null when the event transport cannot be read.")
     ] = None

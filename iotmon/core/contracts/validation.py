@@ -8,11 +8,14 @@ contract's limits), and only then the whole is built.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import msgspec
 
 C = TypeVar("C", bound=msgspec.Struct)
+MAX_DEPTH = 32
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Invalid(ValueError):
@@ -32,11 +35,35 @@ def decode(body: bytes, contract: type[C]) -> C:
     """The body as the contract; Invalid lists what is wrong (not JSON, unknown fields, each bad field)."""
     if not body.strip():
         raise Invalid("a JSON body is required")
+    return convert(json_document(body), contract)
+
+
+def json_document(body: bytes) -> Any:
+    """A JSON body decoded; Invalid if it is not JSON or nested too deep for the decoder."""
     try:
-        document = msgspec.json.decode(body)
+        return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise Invalid(f"request body is not valid JSON: {error}") from None
-    return convert(document, contract)
+    except RecursionError:
+        raise Invalid(f"request body is nested too deeply (at most {MAX_DEPTH} levels)") from None
+
+
+def bounds_problem(value: Any, depth: int = 1) -> str | None:
+    """Why a decoded value (at `depth` in its document) is out of bounds: nested deeper than MAX_DEPTH, or a
+    string (key or value) holding a control character; None if it is not."""
+    pending: list[tuple[Any, int]] = [(value, depth)]
+    while pending:
+        item, level = pending.pop()
+        if level > MAX_DEPTH:
+            return f"nested too deeply (at most {MAX_DEPTH} levels)"
+        if isinstance(item, str):
+            if found := _CONTROL.search(item):
+                return f"holds a control character (U+{ord(found.group()):04X})"
+        elif isinstance(item, dict):
+            pending += [(key, level) for key in item] + [(inner, level + 1) for inner in item.values()]
+        elif isinstance(item, list):
+            pending += [(inner, level + 1) for inner in item]
+    return None
 
 
 def convert(document: Any, contract: type[C]) -> C:
@@ -57,6 +84,9 @@ def convert(document: Any, contract: type[C]) -> C:
 def _problems(document: dict[str, Any], contract: type[msgspec.Struct]) -> list[dict[str, str]]:
     problems = []
     for field in msgspec.structs.fields(contract):
+        if (reason := bounds_problem(document.get(field.encode_name), depth=2)) is not None:
+            problems.append({"field": field.encode_name, "reason": f"'{field.encode_name}' {reason}"})
+            continue
         if field.encode_name not in document:
             if field.required:
                 problems.append({"field": field.encode_name, "reason": f"'{field.encode_name}' is required"})

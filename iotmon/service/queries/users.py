@@ -40,3 +40,18 @@ async def delete(conn: AsyncConnection[Any], username: str) -> bool:
         return False
     cursor = await conn.execute("DELETE FROM users WHERE username = %s RETURNING 1", (username,))
     return await cursor.fetchone() is not None
+
+
+async def update(conn: AsyncConnection[Any], username: str, role: str | None, password_hash: str | None) -> Role | None:
+    """Set the role and/or the password hash; the user's role after, or None when there is no such user."""
+    cursor = await conn.execute(
+        "UPDATE users SET role = coalesce(%s, role), password_hash = coalesce(%s, password_hash), updated_at = now()"
+        " WHERE username = %s RETURNING role",
+        (role, password_hash, username),
+    )
+    found = await cursor.fetchone()
+    return None if found is None else found[0]
+
+
+async def set_password_hash(conn: AsyncConnection[Any], username: str, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = %s WHERE username = %s", (password_hash, username))

@@ -54,10 +54,13 @@ API_ROUTES: list[BaseRoute] = [
     Route("/api/docs", docs.docs_page),
 ]
 
+# Probes stay open whoever may read the API, and say only up or down.
+PROBES: list[BaseRoute] = [Route("/healthz", system.liveness), Route("/readyz", system.readiness)]
+
 # Last: anything else under /api is a 404 in the envelope, not the dashboard's page.
 FALLBACK: list[BaseRoute] = [
     Mount("/api", routes=[Route("/{path:path}", _unknown_api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
 ]
 
 # What the OpenAPI document describes (the app adds its own /metrics endpoint, documented alike).
-DOCUMENTED_ROUTES: list[BaseRoute] = [Route("/metrics", Metrics.endpoint), *API_ROUTES]
+DOCUMENTED_ROUTES: list[BaseRoute] = [Route("/metrics", Metrics.endpoint), *PROBES, *API_ROUTES]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import msgspec
 from cloudevents.http import CloudEvent
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -13,13 +12,12 @@ from starlette.requests import Request
 from eventing import topics
 from eventing.events import batch_event, reading_event
 from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
+from iotmon.core.contracts.validation import Invalid, json_document
 from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.service.context import ServiceContext
 from iotmon.service.openapi import Reply, documented
-from iotmon.service.requests import read_body
 from iotmon.service.responses import ApiError, JSONResponse, ok
 
-MAX_BODY = 8 * 1024 * 1024
 SOURCE = "/iotmon/api/readings"
 
 
@@ -69,9 +67,9 @@ async def post_readings(request: Request) -> JSONResponse:
     All or nothing: one invalid reading refuses the whole request."""
     context: ServiceContext = request.app.state.context
     try:
-        payload = msgspec.json.decode(await read_body(request, MAX_BODY))
-    except msgspec.DecodeError as error:
-        raise ApiError(400, "VALIDATION_ERROR", f"request body is not valid JSON: {error}") from None
+        payload = json_document(await request.body())  # BodyLimit has bounded it
+    except Invalid as invalid:
+        raise ApiError(400, "VALIDATION_ERROR", invalid.message) from None
     readings, problems = validate(payload)
     if problems:
         raise ApiError(

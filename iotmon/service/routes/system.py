@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from iotmon import __version__
 from iotmon.core.contracts.analytics import AlertOverview
-from iotmon.core.contracts.system import DeviceStatusCounts, Health, HealthFigures, Status, Versions
+from iotmon.core.contracts.system import DeviceStatusCounts, Health, HealthFigures, Probe, Status, Versions
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall, statuses
 from iotmon.service.openapi import Reply, documented
@@ -83,7 +83,33 @@ async def status(request: Request) -> JSONResponse:
         alerts=alerts,
         uptime_seconds=round(time.monotonic() - context.started_at),
         transport=context.transport_name,
-        versions=versions,
+        versions=versions if _is_admin(request) else None,  # (which software runs helps an attacker pick exploits)
         dead_letters=await context.dead_letters.summary(),
     )
     return ok(answer)
+
+
+@documented(responses={200: Reply("The service is running.", body=Probe)})
+async def liveness(_request: Request) -> JSONResponse:
+    """Liveness probe: the process answers. Open to everyone, and says nothing more than "up"."""
+    return JSONResponse(Probe(status="up"))
+
+
+@documented(
+    responses={
+        200: Reply("Ready: the database answers.", body=Probe),
+        503: Reply("Not ready: the database does not answer.", body=Probe),
+    }
+)
+async def readiness(request: Request) -> JSONResponse:
+    """Readiness probe: the service can answer requests (its database answers). Open to everyone, and says
+    nothing more than up or down."""
+    context: ServiceContext = request.app.state.context
+    found = await dependencies(context)
+    up = found.database.status == "healthy"
+    return JSONResponse(Probe(status="up" if up else "down"), status_code=200 if up else 503)
+
+
+def _is_admin(request: Request) -> bool:
+    user = request.state.user
+    return user is not None and user.can("admin")
