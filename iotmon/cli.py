@@ -1,4 +1,4 @@
-"""The `iotmon` command: up, migrate, router, serve, func run, dlq, generate, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, simulate."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eventing import endpoints
-from iotmon.adapters import logs
+from iotmon.adapters import logs, signing_keys
 from iotmon.adapters.postgres import db, users
 from iotmon.adapters.settings import SERVERS, Settings
 from iotmon.core.contracts.system import DEAD_LETTER_KINDS, DeadLetterGroup
@@ -134,6 +134,21 @@ def _event_log(settings: Settings) -> Iterator[Transport]:
         db.migrate(url)
         with contextlib.closing(PostgresTransport(url, max_connections=2)) as event_log:
             yield event_log
+
+
+def cmd_jwt_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Rotate the embedded token signing keys in the data directory (a running `iotmon up` reads them at start)."""
+    if settings.jwt_keys:
+        print("IOTMON_JWT_KEYS is set: rotate by editing it (the new key first, the old one kept)", file=sys.stderr)
+        return 2
+    if args.jwt_keys_command == "rotate":
+        kid = signing_keys.rotate(settings.data_dir)
+        print(f"new signing key {kid}; the previous ones are still accepted. Restart `iotmon up` to sign with it,")
+        print(f"then run `iotmon jwt-keys retire` once the old tokens have expired ({settings.token_ttl_s} s).")
+    else:
+        retired = signing_keys.retire(settings.data_dir)
+        print(f"retired {', '.join(retired) or 'nothing'}; restart `iotmon up` for it to take effect.")
+    return 0
 
 
 def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -373,6 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_function_urls(dlq_replay)
     dlq_replay.set_defaults(run=cmd_dlq_replay)
+
+    jwt_keys = commands.add_parser(
+        "jwt-keys", help="rotate the embedded token signing keys (<data dir>/jwt-keys)"
+    ).add_subparsers(dest="jwt_keys_command", required=True)
+    jwt_keys.add_parser("rotate", help="a new signing key first; the old ones still accepted").set_defaults(
+        run=cmd_jwt_keys
+    )
+    jwt_keys.add_parser("retire", help="keep only the signing key: the others' tokens stop working").set_defaults(
+        run=cmd_jwt_keys
+    )
 
     func = commands.add_parser("func", help="the functions, one at a time").add_subparsers(
         dest="func_command", required=True

@@ -18,7 +18,6 @@ import uvicorn
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -156,17 +155,19 @@ def create_app(
         keys=signing_keys.load(settings.jwt_keys, settings.data_dir),
     )
     realtime = Realtime(context, redis_url, access, settings.cors_origins)
+    password_work = PasswordWork()
     relay = OutboxRelay(context, settings.outbox_relay_s)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await context.db.open(wait=True, timeout=30)
-        await run_in_threadpool(users.unknown_user_hash)  # made now, so the first unknown login costs no more
+        await password_work.run(users.unknown_user_hash)  # made now, so the first unknown login costs no more
         realtime.start()
         relay.start()
         try:
             yield
         finally:
+            password_work.close()
             await relay.stop()
             await realtime.stop()
             await context.db.close()
@@ -197,7 +198,7 @@ def create_app(
     )
     app.state.context = context
     app.state.access = access
-    app.state.password_work = PasswordWork()
+    app.state.password_work = password_work
     app.state.live_sessions = realtime.sessions
     # Outermost first: log every request, add headers to every answer (429s and 413s included), bound the body,
     # CORS, limit, authorise, cache.

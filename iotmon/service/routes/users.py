@@ -81,6 +81,7 @@ async def login(request: Request) -> JSONResponse:
     body=Refresh,
     responses={
         200: Reply("A new access token for the same session.", data=Login),
+        400: "No refresh token (VALIDATION_ERROR).",
         401: "The session has ended, or the refresh token is wrong (SESSION_ENDED): log in again.",
     },
 )
