@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.auth import gateway_headers
 from tests.support.browser import ADMIN_PASSWORD, OFFLINE_NOISE, ConsoleErrors, screenshot
 from tests.support.up import Service
 from tests.support.waiting import wait_for
@@ -60,7 +61,10 @@ def open_alert(service: Service, device: str, value: float, sensor_type: str, un
         }
         for i in range(3)
     ]
-    assert httpx.post(f"{service.url}/api/readings", json={"readings": readings}, timeout=10).status_code == 202
+    answer = httpx.post(
+        f"{service.url}/api/readings", json={"readings": readings}, headers=gateway_headers(), timeout=10
+    )
+    assert answer.status_code == 202
 
     def opened() -> str | None:
         alerts = httpx.get(

@@ -14,7 +14,7 @@ from eventing.postgres import PostgresTransport
 from eventing.wiring import load_wiring
 from iotmon.adapters.settings import Settings
 from iotmon.system import System
-from tests.support.auth import bearer
+from tests.support.auth import GATEWAY_KEY, bearer
 from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
@@ -33,6 +33,7 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         rate_limit_per_minute=1_000_000,  # the tests' own requests must not be limited
         tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
         outbox_relay_s=1e6,  # nor relays of the outbox rows other tests' functions are about to relay
+        gateway_key=GATEWAY_KEY,
     )
     system = System(dataclasses.replace(settings, **overrides), simulate=False)
     system.start()
