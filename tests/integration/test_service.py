@@ -3,7 +3,8 @@
 The session's shared `System` (uvicorn, the embedded event log, the router and
 the functions; tests/integration/conftest.py) runs against the suite's PostgreSQL
 and Redis; every test starts from `clean_db` (no readings, the five seed devices).
-Requests go without a token here, as a dashboard reading anonymously does.
+Requests go without a login token here, as a dashboard reading anonymously does; readings are posted
+with the suite's gateway key, as a gateway posts them.
 """
 
 from __future__ import annotations
