@@ -4,14 +4,20 @@ The producer is idempotent (no duplicates from its own retries) and
 `publish` returns only when every record's delivery report is in, so a
 function that returns has really handed its events on. Consumers never
 auto-commit: the router commits after the function has succeeded.
+
+Credentials come from the environment (`security`): KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and
+KAFKA_SSL_CA_LOCATION. Unset, clients connect without authentication, as
+before; in the cluster each workload has its own SCRAM user (knative/).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -46,6 +52,28 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 }
 
 
+SECURITY_SETTINGS = {
+    "KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "KAFKA_SASL_USERNAME": "sasl.username",
+    "KAFKA_SASL_PASSWORD": "sasl.password",
+    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}
+
+
+def security(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The clients' authentication settings from the environment (none set: none). With a SASL mechanism the
+    protocol defaults to SASL_SSL and a username and password are required; ValueError names what is missing."""
+    config = {key: value for name, key in SECURITY_SETTINGS.items() if (value := environ.get(name, "").strip())}
+    if environ.get("KAFKA_SASL_PASSWORD"):  # a password is taken as it is, spaces at its ends too
+        config["sasl.password"] = environ["KAFKA_SASL_PASSWORD"]
+    if "sasl.mechanism" in config:
+        config.setdefault("security.protocol", "SASL_SSL")
+        if missing := [n for n in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD") if not environ.get(n)]:
+            raise ValueError(f"KAFKA_SASL_MECHANISM is set but {' and '.join(missing)} not: set both")
+    return config
+
+
 class KafkaTransport:
     def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -54,6 +82,7 @@ class KafkaTransport:
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
             "logger": logging.getLogger("librdkafka"),
+            **security(),
         }
         self._producer: Producer | None = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
         self._flush_lock = threading.Lock()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from eventing import endpoints
 from iotmon.adapters import logs, signing_keys
-from iotmon.adapters.postgres import db, users
+from iotmon.adapters.postgres import api_keys, db, users
 from iotmon.adapters.settings import SERVERS, Settings
 from iotmon.core.contracts.system import DEAD_LETTER_KINDS, DeadLetterGroup
 
@@ -54,6 +54,15 @@ def _show_admin_password(password: str | None) -> None:
         )
 
 
+def _show_gateway_key(key: str | None) -> None:
+    if key:
+        print(
+            f"  first start: gateway API key `{key}` for POST /api/readings (shown once; set IOTMON_GATEWAY_KEY"
+            " to choose it, or make more as admin on the dashboard's API keys page)\n",
+            flush=True,
+        )
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.system import System
 
@@ -72,6 +81,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         url = system.start()
         print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
         _show_admin_password(system.generated_admin_password)
+        _show_gateway_key(system.generated_gateway_key)
         log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
         _wait_for(stop)
         print("stopping…", file=sys.stderr, flush=True)
@@ -296,6 +306,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     stop = _stop_requested()
     db.migrate(database_url)
     _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
+    _show_gateway_key(api_keys.prepare_gateway_key(database_url, settings.gateway_key))
     transport = kafka_transport(settings)
     app = create_app(database_url, redis_url, transport, "kafka", settings=settings)
     server = uvicorn.Server(server_config(app, settings.host, args.port or settings.port))

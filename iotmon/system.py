@@ -34,7 +34,7 @@ from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
 from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
-from iotmon.adapters.postgres import db, users
+from iotmon.adapters.postgres import api_keys, db, users
 from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
@@ -84,6 +84,7 @@ class System:
     database_url: str = ""
     redis_url: str = ""
     generated_admin_password: str | None = None  # set when the first admin was made with a new password
+    generated_gateway_key: str | None = None  # set when the `gateway` API key was made here
     transport: Transport | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
@@ -96,6 +97,7 @@ class System:
             self._start_data()
             db.migrate(self.database_url)
             self.generated_admin_password = users.prepare_admin(self.database_url, self.settings.admin_password)
+            self.generated_gateway_key = api_keys.prepare_gateway_key(self.database_url, self.settings.gateway_key)
             transport, transport_name = make_transport(self.settings, self.database_url)
             self.transport = transport
             self._stops.append(transport.close)

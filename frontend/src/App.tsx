@@ -14,6 +14,7 @@ import { beep } from "./util/sound";
 import { AlertsView } from "./views/AlertsView";
 import { AnalyticsView } from "./views/AnalyticsView";
 import { DeviceView } from "./views/DeviceView";
+import { KeysView } from "./views/KeysView";
 import { NotFound } from "./views/NotFound";
 import { OverviewView } from "./views/OverviewView";
 
@@ -58,6 +59,7 @@ export function App() {
           <Route path="/devices/:deviceId" element={guarded(<DeviceView />)} />
           <Route path="/alerts" element={guarded(<AlertsView />)} />
           <Route path="/analytics" element={guarded(<AnalyticsView />)} />
+          <Route path="/keys" element={guarded(<KeysView />)} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </Layout>

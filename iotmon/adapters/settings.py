@@ -6,6 +6,7 @@
 | HOST, PORT | 127.0.0.1, 8080 | where the service (or `iotmon func run`) listens |
 | IOTMON_DATA_DIR | ~/.local/share/iotmon | the embedded servers' data |
 | IOTMON_ADMIN_PASSWORD | generated | the first admin's password (a weak one is refused) |
+| IOTMON_GATEWAY_KEY | generated | the API key `gateway` (every device, registers new ones) that gateways send to POST /api/readings: `iotmon_gw_` and 32+ random characters |
 | IOTMON_ANONYMOUS_READ | true | false: reading the API, /metrics and Socket.IO need a viewer token |
 | IOTMON_CORS_ORIGINS | none | other origins allowed to call the API, comma-separated |
 | IOTMON_RATE_LIMIT | 100 | API requests per minute per client IP |
@@ -48,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from iotmon.core import api_keys
 from iotmon.core.alerts import ACTIONS, SEVERITIES
 from iotmon.core.channels import EMAIL, WEBHOOK, ChannelConfig, RateLimit, SmtpConfig
 from iotmon.core.passwords import weakness
@@ -65,6 +67,7 @@ class Settings:
     port: int = 8080
     data_dir: Path = field(default_factory=lambda: Path.home() / ".local/share/iotmon")
     admin_password: str | None = None
+    gateway_key: str | None = None
     anonymous_read: bool = True
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 100
@@ -96,6 +99,7 @@ class Settings:
             port=env.number("PORT", int, 8080),
             data_dir=Path(env.text("IOTMON_DATA_DIR") or Path.home() / ".local/share/iotmon"),
             admin_password=_admin_password(environ.get("IOTMON_ADMIN_PASSWORD") or None),
+            gateway_key=env.api_key("IOTMON_GATEWAY_KEY"),
             anonymous_read=(env.text("IOTMON_ANONYMOUS_READ") or "true").lower() != "false",
             cors_origins=env.names("IOTMON_CORS_ORIGINS"),
             rate_limit_per_minute=env.number("IOTMON_RATE_LIMIT", int, 100),
@@ -199,6 +203,12 @@ class _Environment:
             return kind(text)
         except ValueError:
             raise ValueError(f"{name}={text!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+    def api_key(self, name: str) -> str | None:
+        key = self.text(name)
+        if key is not None and (problem := api_keys.problem(key)):
+            raise ValueError(f"{name}: {problem}")
+        return key
 
     def names(self, name: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in (self.text(name) or "").split(",") if part.strip())

@@ -9,8 +9,11 @@ replica. The signing keys come from iotmon/adapters/signing_keys.py.
 
 Reading is open to viewers, and to anonymous clients unless
 IOTMON_ANONYMOUS_READ=false (then /metrics too needs a token); writes
-(acknowledge, resolve, silences, devices) need an operator, user management an
-admin. POST /api/readings is the gateways' path: an API key or an operator.
+(acknowledge, resolve, silences, devices) need an operator, user and API key
+management an admin. POST /api/readings, the gateways' ingest path, takes a
+gateway API key (`Authorization: Bearer iotmon_gw_…` or `X-API-Key`) or an
+operator's token; whoever it is goes into `request.state.writer`, with the
+devices it may write.
 """
 
 from __future__ import annotations
@@ -29,13 +32,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotmon.adapters.postgres import users
 from iotmon.adapters.signing_keys import SigningKeys
+from iotmon.core import api_keys
 from iotmon.core.contracts.common import Role
+from iotmon.core.writers import Writer
+from iotmon.service.gateway_keys import GatewayKeys
 from iotmon.service.queries import sessions
 from iotmon.service.responses import ApiError, error
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh", "/api/readings"}
+OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh"}
+KEY_WRITES = {"/api/readings"}  # POST with a gateway API key, or an operator's token
 GUARDED = ("/api", "/metrics")  # what AccessControl looks at; /healthz, /readyz and the dashboard stay open
+HOW_TO_WRITE = (
+    "send a gateway API key as `Authorization: Bearer iotmon_gw_…` or `X-API-Key: iotmon_gw_…`"
+    " (an admin makes one at POST /api/keys), or an operator token from POST /api/auth/login"
+)
 ALGORITHM = "HS256"
 LOG_IN_AGAIN = "log in again at POST /api/auth/login"
 
@@ -142,7 +153,7 @@ def _digest(secret: str) -> bytes:
 
 def required_role(method: str, path: str, anonymous_read: bool) -> Role | None:
     """The least role a request needs (None: anyone)."""
-    if path.startswith("/api/users"):
+    if path.startswith(("/api/users", "/api/keys")):
         return "admin"
     if method in READ_METHODS:
         return None if anonymous_read else "viewer"
@@ -165,34 +176,60 @@ def bearer(scope: Scope) -> str | None:
     return None
 
 
+def api_key(scope: Scope) -> str | None:
+    """The API key sent as `X-API-Key`, or as a bearer token that looks like one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-api-key":
+            return value.decode("latin-1").strip() or None
+    token = bearer(scope)
+    return token if token and api_keys.is_key(token) else None
+
+
 class AccessControl:
     """Puts the caller in `request.state.user` (and its session in `request.state.session`) and turns away
     who may not (401 / 403 envelopes)."""
 
-    def __init__(self, app: ASGIApp, access: Access) -> None:
-        self.app, self.access = app, access
+    def __init__(self, app: ASGIApp, access: Access, keys: GatewayKeys) -> None:
+        self.app, self.access, self.keys = app, access, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(GUARDED):
             return await self.app(scope, receive, send)
-        session = None
+        session = writer = None
+        writes_readings = scope["method"] == "POST" and scope["path"] in KEY_WRITES
         try:
-            token = bearer(scope)
-            session = await self.access.verify(token) if token else None
-            needed = required_role(scope["method"], scope["path"], self.access.anonymous_read)
-            if needed is not None:
-                self._check(session.user if session else None, needed)
+            if writes_readings and (key := api_key(scope)) is not None:
+                writer = await self._key_writer(key)
+            else:
+                token = bearer(scope)
+                # Elsewhere an API key is no login: the request counts as anonymous.
+                session = await self.access.verify(token) if token and not api_keys.is_key(token) else None
+                user = session.user if session else None
+                needed = required_role(scope["method"], scope["path"], self.access.anonymous_read)
+                if needed is not None:
+                    self._check(user, needed, HOW_TO_WRITE if writes_readings else None)
+                if writes_readings and user is not None:  # an operator may register devices anyway
+                    writer = Writer(user.name, auto_register=True)
         except ApiError as denied:
             response = error(denied.status, denied.code, denied.message, denied.details)
             response.headers["WWW-Authenticate"] = "Bearer"
             return await response(scope, receive, send)
         state = scope.setdefault("state", {})
-        state["user"], state["session"] = (session.user, session) if session else (None, None)
+        state["user"] = session.user if session else None
+        state["session"], state["writer"] = session, writer
         await self.app(scope, receive, send)
 
+    async def _key_writer(self, key: str) -> Writer:
+        writer = await self.keys.writer(key)
+        if writer is None:
+            raise ApiError(401, "INVALID_API_KEY", f"the API key is unknown or revoked: {HOW_TO_WRITE}")
+        return writer
+
     @staticmethod
-    def _check(user: users.User | None, needed: Role) -> None:
+    def _check(user: users.User | None, needed: Role, how: str | None = None) -> None:
         if user is None:
+            if how:
+                raise ApiError(401, "UNAUTHORIZED", f"this needs credentials: {how}")
             how = "Authorization: Bearer <token> from POST /api/auth/login"
             raise ApiError(401, "UNAUTHORIZED", f"this needs {_article(needed)} {needed} token: {how}")
         if not user.can(needed):

@@ -37,6 +37,7 @@ from iotmon.adapters.settings import Settings
 from iotmon.service.access import Access, AccessControl
 from iotmon.service.cache import ResponseCache
 from iotmon.service.context import DATABASE_WAIT_S, REDIS_TIMEOUT_S, HasHealth, ServiceContext
+from iotmon.service.gateway_keys import GatewayKeys
 from iotmon.service.metrics import Metrics
 from iotmon.service.outbox_relay import OutboxRelay
 from iotmon.service.password_work import PasswordWork
@@ -200,16 +201,17 @@ def create_app(
     app.state.access = access
     app.state.password_work = password_work
     app.state.live_sessions = realtime.sessions
+    app.state.gateway_keys = gateway_keys = GatewayKeys(context.db)
     # Outermost first: log every request, add headers to every answer (429s and 413s included), bound the body,
     # CORS, limit, authorise, cache.
-    guarded: ASGIApp = AccessControl(ResponseCache(app, context.redis), access)
+    guarded: ASGIApp = AccessControl(ResponseCache(app, context.redis), access, gateway_keys)
     guarded = RateLimit(guarded, context.redis, settings.rate_limit_per_minute)
     if settings.cors_origins:
         guarded = CORSMiddleware(
             guarded,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=["X-Request-Id", "Retry-After"],
         )
     guarded = SecurityHeaders(BodyLimit(guarded))

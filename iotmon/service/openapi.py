@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from iotmon import __version__
 from iotmon.core.contracts.envelopes import Envelope, ErrorEnvelope, Meta
-from iotmon.service.access import required_role
+from iotmon.service.access import KEY_WRITES, required_role
 
 ATTRIBUTE = "__openapi__"
 OPENAPI_VERSION = "3.1.0"
@@ -199,7 +199,9 @@ class _Builder:
                 **({"description": doc.body_description} if doc.body_description else {}),
             }
         # Who may call it: a token is required for a role, optional (and checked when sent) otherwise.
-        if path.startswith("/api"):
+        if path in KEY_WRITES and method == "POST":
+            operation["security"] = [{"gatewayKey": []}, {"gatewayKeyHeader": []}, {"bearerAuth": []}]
+        elif path.startswith("/api"):
             operation["security"] = [{"bearerAuth": []}] if role else [{}, {"bearerAuth": []}]
         operation["responses"] = self.responses(path, doc, role)
         return operation
@@ -258,7 +260,8 @@ def build(routes: Iterable[BaseRoute], *, anonymous_read: bool = True) -> dict[s
                 '"data", "meta"}` or `{"success": false, "error": {"code", "message", "details"}}` (except GET '
                 "/api/health, in its own format). Reading is open "
                 + ("to anonymous clients" if anonymous_read else "to viewers")
-                + "; writes need an operator token and user management an admin token, from POST /api/auth/login."
+                + "; writes need an operator token and user and API key management an admin token, from POST"
+                " /api/auth/login. Gateways write readings with an API key."
             ),
         },
         "paths": paths,
@@ -270,7 +273,19 @@ def build(routes: Iterable[BaseRoute], *, anonymous_read: bool = True) -> dict[s
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "A token from POST /api/auth/login: `Authorization: Bearer <token>`.",
-                }
+                },
+                "gatewayKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "iotmon_gw_…",
+                    "description": "A gateway API key from POST /api/keys: `Authorization: Bearer iotmon_gw_…`.",
+                },
+                "gatewayKeyHeader": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "A gateway API key from POST /api/keys, in its own header.",
+                },
             },
         },
     }

@@ -24,6 +24,7 @@ import numpy as np
 
 from eventing.postgres import PostgresTransport
 from iotmon.adapters.embedded import running_postgres
+from tests.support.auth import gateway_headers
 from tests.support.kafka_broker import free_port
 from tests.support.load import SEED_DEVICES, ReadingLoad, reading
 from tests.support.up import Up, kill_leftovers
@@ -48,7 +49,7 @@ def single_readings(url: str) -> dict[str, Any]:
         while time.perf_counter() - start < SINGLE_S:
             at = base + timedelta(milliseconds=n)
             sent = time.perf_counter()
-            answer = client.post(f"{url}/api/readings", json=reading("device-001", at))
+            answer = client.post(f"{url}/api/readings", json=reading("device-001", at), headers=gateway_headers())
             latencies.append((time.perf_counter() - sent) * 1000)
             assert answer.status_code == 202, answer.text
             n += 1

@@ -38,6 +38,7 @@ from eventing.kafka import KafkaTransport
 from iotmon.adapters.postgres import db
 from iotmon.simulator import generate_batches
 from tests.support import servers
+from tests.support.auth import GATEWAY_ENV
 from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
@@ -70,6 +71,7 @@ def system(url: str, redis_url: str, bootstrap: str) -> Iterator[str]:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "PORT": str(port),
         "IOTMON_LOG_LEVEL": "WARNING",
+        **GATEWAY_ENV,
     }
     iotmon = Path(sys.executable).parent / "iotmon"
     process = subprocess.Popen([str(iotmon), "up", "--no-simulator"], env=env, stdout=subprocess.PIPE, text=True)

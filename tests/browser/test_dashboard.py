@@ -1,7 +1,8 @@
 """The dashboard in real headless Chromium against a running `iotmon up` (embedded, simulator on).
 
 The four views with live data, both device charts, the heatmap, an operator
-acknowledging an alert (in the list and in the API), the theme toggle, the
+acknowledging an alert (in the list and in the API), an admin making and
+revoking a gateway API key, the theme toggle, the
 phone layout without horizontal scrolling, and the offline banner with an
 action queued while the service is down and sent when it is back.
 Screenshots of every view land in build/screenshots/. The service, the browser
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.auth import gateway_headers
 from tests.support.browser import ADMIN_PASSWORD, OFFLINE_NOISE, ConsoleErrors, screenshot
 from tests.support.up import Service
 from tests.support.waiting import wait_for
@@ -60,7 +62,10 @@ def open_alert(service: Service, device: str, value: float, sensor_type: str, un
         }
         for i in range(3)
     ]
-    assert httpx.post(f"{service.url}/api/readings", json={"readings": readings}, timeout=10).status_code == 202
+    answer = httpx.post(
+        f"{service.url}/api/readings", json={"readings": readings}, headers=gateway_headers(), timeout=10
+    )
+    assert answer.status_code == 202
 
     def opened() -> str | None:
         alerts = httpx.get(
@@ -171,6 +176,32 @@ def test_an_operator_acknowledges_an_alert_in_the_list_and_the_api(page: Page, s
     assert found["status"] == "acknowledged" and found["acknowledgedBy"] == "admin"
     assert any(change["action"] == "acknowledged" and change["note"] == "valve checked" for change in found["history"])
     screenshot(page, "alerts")
+
+
+def test_an_admin_makes_a_gateway_key_sees_it_once_and_revokes_it(page: Page, service: Service):
+    page.goto("/keys")
+    expect(page.get_by_text("Only admins manage")).to_be_visible()
+    expect(page.get_by_role("link", name="API keys")).to_have_count(0)  # not in the navigation either
+    log_in(page)
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_role("cell", name="gateway", exact=False).first).to_be_visible()  # `iotmon up` made it
+    form = page.get_by_role("form", name="New API key")
+    form.get_by_label("Name", exact=True).fill("line 3 gateway")
+    form.get_by_label("Devices", exact=True).fill("device-003")
+    form.get_by_role("button", name="Make key").click()
+    secret = page.get_by_test_id("api-key-secret").inner_text()
+    assert secret.startswith("iotmon_gw_")
+    reading = {"deviceId": "device-003", "timestamp": datetime.now(UTC).isoformat(), "sensorType": "vibration"}
+    sent = {**reading, "value": 40.0, "unit": "hz"}
+    assert httpx.post(f"{service.url}/api/readings", json=sent, headers={"X-API-Key": secret}).status_code == 202
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_test_id("api-key-secret")).to_have_count(0)  # shown once: gone for good
+    screenshot(page, "keys")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row").filter(has_text="line 3 gateway").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("row").filter(has_text="line 3 gateway")).to_contain_text("Revoked")
+    assert httpx.post(f"{service.url}/api/readings", json=sent, headers={"X-API-Key": secret}).status_code == 401
 
 
 def test_theme_toggle_is_remembered(page: Page):

@@ -22,6 +22,7 @@ from iotmon.adapters.postgres import db
 from tests.chaos.components import Command, kill_tree, pause
 from tests.chaos.load import prepare_devices
 from tests.chaos.system import Fault, Injected, timed
+from tests.support.auth import GATEWAY_ENV
 from tests.support.kafka_broker import KafkaBroker, free_port
 from tests.support.outages import Postgres, Redis
 
@@ -61,6 +62,7 @@ class Distributed:
             "IOTMON_LOG_LEVEL": "WARNING",
             "IOTMON_RATE_LIMIT": "1000000",  # the load, the probe and the checks all poll
             "IOTMON_ADMIN_PASSWORD": "chaos-admin-passphrase-7",
+            **GATEWAY_ENV,
             "IOTMON_TICK_SECONDS": str(TICK_S),
             "ESCALATE_AFTER_S": str(ESCALATE_AFTER_S),
         }

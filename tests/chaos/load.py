@@ -20,6 +20,7 @@ import httpx
 import psycopg
 
 from iotmon.core.alerts import alert_id
+from tests.support.auth import gateway_headers
 
 log = logging.getLogger("chaos.load")
 
@@ -156,7 +157,7 @@ class SteadyLoad:
         return readings, keys
 
     def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=gateway_headers()) as client:
             next_at = time.monotonic()
             while not self._stop.is_set():
                 readings, keys = self.batch()

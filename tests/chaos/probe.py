@@ -15,6 +15,7 @@ import psycopg
 
 from tests.chaos.listener import AlertListener
 from tests.chaos.load import PROBE_DEVICE, Clock, Key, reading, stamp
+from tests.support.auth import gateway_headers
 
 RECOVERY_TIMEOUT_S = 120.0
 POLL_S = 0.2
@@ -32,7 +33,7 @@ class Probe:
         self.url, self.database_url, self.listener = url, database_url, listener
         self.accepted: list[Key] = []  # probe readings answered 202: they must be stored like any other
         self.clock = Clock()
-        self._http = httpx.Client(base_url=url, timeout=3)
+        self._http = httpx.Client(base_url=url, timeout=3, headers=gateway_headers())
 
     def close(self) -> None:
         self._http.close()

@@ -15,7 +15,7 @@ import redis
 import socketio
 
 from iotmon.adapters.postgres import users
-from tests.support.auth import PASSWORD, bearer, ensure_user, token
+from tests.support.auth import PASSWORD, bearer, ensure_user, gateway_headers, token
 from tests.support.service import TEST_JWT_KEYS, running_system
 
 STRONG = "plated-ferry-comet-87"
@@ -49,7 +49,7 @@ def test_bad_logins(url, database_url, body, status, code):
 MATRIX = [
     # (method, path, anonymous, viewer, operator, admin)
     ("GET", "/api/devices", 200, 200, 200, 200),
-    ("POST", "/api/readings", 400, 400, 400, 400),  # open to gateways; the empty body is refused
+    ("POST", "/api/readings", 401, 403, 400, 400),  # gateways' keys (tests/security) or operators; empty body refused
     ("PUT", "/api/some/write", 401, 403, 404, 404),
     ("PUT", "/api/alerts/alert-999999/acknowledge", 401, 403, 404, 404),
     ("PUT", "/api/alerts/alert-999999/resolve", 401, 403, 404, 404),
@@ -62,6 +62,9 @@ MATRIX = [
     ("PUT", "/api/users/nobody", 401, 403, 403, 400),
     ("POST", "/api/auth/logout", 401, 200, 200, 200),
     ("POST", "/api/auth/refresh", 400, 400, 400, 400),  # open: the refresh token is the credential
+    ("GET", "/api/keys", 401, 403, 403, 200),
+    ("POST", "/api/keys", 401, 403, 403, 400),
+    ("DELETE", "/api/keys/999999", 401, 403, 403, 404),
 ]
 
 
@@ -211,7 +214,7 @@ def test_prometheus_metrics_count_requests_events_and_lag(url, database_url):
         "value": 40.0,
         "unit": "hz",
     }
-    httpx.post(f"{url}/api/readings", json=reading)
+    httpx.post(f"{url}/api/readings", json=reading, headers=gateway_headers())
     httpx.get(f"{url}/api/devices")
     text = httpx.get(f"{url}/metrics").text
     assert 'iotmon_http_requests_total{endpoint="list_devices",method="GET",status="200"}' in text

@@ -16,6 +16,7 @@ import redis
 import socketio
 
 from iotmon.adapters.redis import keys
+from tests.support.auth import gateway_headers
 from tests.support.service import running_system
 from tests.support.waiting import wait_for
 
@@ -54,7 +55,7 @@ def next_event(client: socketio.SimpleClient, wanted: str, check=lambda data: Tr
 
 def post(chain: str, device: str, value: float, sensor: str, unit: str, seconds_ago: float = 0.0) -> None:
     reading = {"deviceId": device, "timestamp": stamp(seconds_ago), "sensorType": sensor, "value": value, "unit": unit}
-    assert httpx.post(f"{chain}/api/readings", json=reading, timeout=10).status_code == 202
+    assert httpx.post(f"{chain}/api/readings", json=reading, headers=gateway_headers(), timeout=10).status_code == 202
 
 
 def test_a_breach_flows_from_the_api_to_alert_triggered(chain, client, clean_db, redis_url):

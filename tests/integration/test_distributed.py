@@ -21,6 +21,7 @@ import pytest
 import socketio
 
 from eventing.endpoints import FUNCTIONS
+from tests.support.auth import GATEWAY_ENV, gateway_headers
 from tests.support.kafka_broker import free_port
 from tests.support.processes import function_servers, start, stop, wait_listening
 
@@ -36,6 +37,7 @@ def system(clean_db, redis_url, kafka_bootstrap, tmp_path: Path) -> Iterator[str
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "IOTMON_LOG_LEVEL": "WARNING",
         "IOTMON_ADMIN_PASSWORD": "distributed-admin-passphrase-3",
+        **GATEWAY_ENV,
         "IOTMON_RATE_LIMIT": "1000000",  # the test polls
         "IOTMON_TICK_SECONDS": "2",  # the PingSource fires every 2 s instead of every minute
     }
@@ -97,7 +99,8 @@ def test_readings_and_an_alert_reach_a_socketio_client(system):
                 "value": value,
                 "unit": "psi",
             }
-            assert httpx.post(f"{system}/api/readings", json=reading, timeout=10).status_code == 202
+            answer = httpx.post(f"{system}/api/readings", json=reading, headers=gateway_headers(), timeout=10)
+            assert answer.status_code == 202
         breach = receive(client, "sensor-data", lambda d: d["deviceId"] == "device-002" and d["data"]["value"] == 60.0)
         assert breach["data"]["status"] == "critical"
         alert = receive(client, "alert-triggered", lambda d: d["deviceId"] == "device-002")

@@ -104,8 +104,14 @@ def test_operations_carry_the_roles_of_the_access_control(document):
         assert "403" in paths[path][method]["responses"]
     for method in ("get", "post"):
         assert paths["/api/users"][method]["x-required-role"] == "admin"
+        assert paths["/api/keys"][method]["x-required-role"] == "admin"
+    assert paths["/api/keys/{key_id}"]["delete"]["x-required-role"] == "admin"
     assert paths["/api/devices"]["get"]["x-required-role"] is None
-    assert paths["/api/readings"]["post"]["x-required-role"] is None
+    # Gateways write with an API key (in either header); an operator's token does too.
+    readings = paths["/api/readings"]["post"]
+    assert readings["x-required-role"] == "operator"
+    assert readings["security"] == [{"gatewayKey": []}, {"gatewayKeyHeader": []}, {"bearerAuth": []}]
+    assert {"gatewayKey", "gatewayKeyHeader"} <= set(document["components"]["securitySchemes"])
     assert paths["/api/auth/login"]["post"]["security"] == [{}, {"bearerAuth": []}]
 
 

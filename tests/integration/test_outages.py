@@ -19,6 +19,7 @@ from iotmon.adapters.postgres import db
 from iotmon.core.readings import utcnow
 from iotmon.core.timestamps import iso
 from tests.integration.test_durability import missing, stored
+from tests.support.auth import gateway_headers
 from tests.support.load import ReadingLoad
 from tests.support.outages import Postgres, Redis
 from tests.support.service import error_of, running_system, settle
@@ -72,7 +73,7 @@ def test_database_outage_under_load_answers_503_then_recovers_and_loses_nothing(
         database_url = postgres.start()
         with (
             running_system(database_url, redis_url, tmp_path / "system") as system,
-            httpx.Client(base_url=system.url, timeout=30) as client,
+            httpx.Client(base_url=system.url, timeout=30, headers=gateway_headers()) as client,
         ):
             assert client.get("/api/devices").status_code == 200
             load = ReadingLoad(system.url, batch=50).start()  # all through the outage: 202s and 503s
@@ -115,7 +116,7 @@ def test_redis_outage_degrades_fast_then_recovers(clean_db: str, tmp_path: Path)
         redis_url = redis.start()
         with (
             running_system(clean_db, redis_url, tmp_path / "system") as system,
-            httpx.Client(base_url=system.url, timeout=30) as client,
+            httpx.Client(base_url=system.url, timeout=30, headers=gateway_headers()) as client,
         ):
 
             def send_and_see_live(value: float) -> None:

@@ -3,7 +3,8 @@
 The session's shared `System` (uvicorn, the embedded event log, the router and
 the functions; tests/integration/conftest.py) runs against the suite's PostgreSQL
 and Redis; every test starts from `clean_db` (no readings, the five seed devices).
-Requests go without a token here, as a dashboard reading anonymously does.
+Requests go without a login token here, as a dashboard reading anonymously does; readings are posted
+with the suite's gateway key, as a gateway posts them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from iotmon.adapters.postgres import storage
 from iotmon.core.readings import parse_reading
 from iotmon.core.timestamps import iso
 from iotmon.system import System
-from tests.support.auth import bearer
+from tests.support.auth import bearer, gateway_headers
 from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
@@ -85,9 +86,12 @@ def _has_request_id(response: httpx.Response) -> None:
 
 @pytest.fixture
 def anonymous(service: System, clean_db: str) -> Iterator[httpx.Client]:
-    """An HTTP client on the shared system without a token (as a dashboard reading anonymously), with a clean
-    database; it checks that every response carries an x-request-id."""
-    with httpx.Client(base_url=service.url, timeout=10, event_hooks={"response": [_has_request_id]}) as client:
+    """An HTTP client on the shared system without a login token (as a dashboard reading anonymously) but with
+    the suite's gateway key, which only POST /api/readings reads, and a clean database; it checks that every
+    response carries an x-request-id."""
+    with httpx.Client(
+        base_url=service.url, timeout=10, event_hooks={"response": [_has_request_id]}, headers=gateway_headers()
+    ) as client:
         yield client
 
 

@@ -7,11 +7,13 @@ second start on the same data directory still has the first run's readings.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from iotmon.core.timestamps import iso
 from tests.support.kafka_broker import free_port
 from tests.support.up import Up, kill_leftovers, redis_sockets, server_processes
 from tests.support.waiting import wait_for
@@ -82,4 +84,29 @@ def test_up_serves_live_readings_stops_cleanly_and_keeps_its_data(tmp_path):
         assert server_processes(data_dir, sockets) == []
     finally:
         second.kill()
+        kill_leftovers(data_dir, sockets)
+
+
+def test_up_makes_a_gateway_key_on_its_first_start_and_shows_it_once(tmp_path):
+    data_dir = tmp_path / "data"
+    up = Up(
+        free_port(), data_dir, tmp_path / "up.log", fresh=True, env={"IOTMON_GATEWAY_KEY": ""}, args=["--no-simulator"]
+    )
+    sockets: tuple[str, ...] = ()
+    try:
+        url = up.wait_for_url()
+        sockets = redis_sockets(server_processes(data_dir))
+
+        def shown() -> str | None:
+            line = up.lines.get(timeout=10) or ""
+            return match.group(1) if (match := re.search(r"gateway API key `(iotmon_gw_[\w-]+)`", line)) else None
+
+        key = wait_for(shown, 10, "the gateway key line")
+        reading = {"deviceId": "device-001", "timestamp": iso(datetime.now(UTC)), "sensorType": "t", "value": 1.0}
+        sent = httpx.post(f"{url}/api/readings", json={**reading, "unit": "celsius"}, headers={"X-API-Key": key})
+        assert sent.status_code == 202, sent.text
+        assert httpx.post(f"{url}/api/readings", json={**reading, "unit": "celsius"}).status_code == 401
+        assert up.terminate() == 0, up.stderr()
+    finally:
+        up.kill()
         kill_leftovers(data_dir, sockets)

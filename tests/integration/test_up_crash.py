@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.auth import gateway_headers
 from tests.support.kafka_broker import free_port
 from tests.support.up import Up, kill_leftovers, server_processes
 from tests.support.waiting import wait_for
@@ -98,7 +99,7 @@ def store_a_reading(url: str) -> None:
     """A reading of a new device, waited for until it is committed (the device is registered with it)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     reading = {"deviceId": DEVICE, "timestamp": now, "sensorType": "temperature", "value": 21.5, "unit": "celsius"}
-    response = httpx.post(f"{url}/api/readings", json=reading, timeout=10)
+    response = httpx.post(f"{url}/api/readings", json=reading, headers=gateway_headers(), timeout=10)
     assert response.status_code < 300, response.text
     wait_for(lambda: DEVICE in device_ids(url), 10, "the new device stored")
 

@@ -8,6 +8,14 @@ import psycopg
 from iotmon.adapters.postgres.users import hash_password
 
 PASSWORD = "correct horse battery"
+# The `gateway` API key of every system the tests start (running_system, Up and the subprocess systems' env).
+GATEWAY_KEY = "iotmon_gw_the-test-suites-own-gateway-key-0000000"
+GATEWAY_ENV = {"IOTMON_GATEWAY_KEY": GATEWAY_KEY}
+
+
+def gateway_headers() -> dict[str, str]:
+    """What a gateway sends to POST /api/readings: the suite's unrestricted, auto-registering key."""
+    return {"Authorization": f"Bearer {GATEWAY_KEY}"}
 
 
 def ensure_user(database_url: str, username: str, role: str, password: str = PASSWORD) -> None:

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -137,8 +137,8 @@ def kafka_uuid() -> str:
             return text
 
 
-def server_properties(data_dir: Path, port: int, cport: int) -> str:
-    props = {
+def server_properties(data_dir: Path, port: int, cport: int, sasl_port: int | None = None) -> str:
+    props: dict[str, object] = {
         "process.roles": "broker,controller",
         "node.id": NODE_ID,
         "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{cport}",
@@ -167,16 +167,39 @@ def server_properties(data_dir: Path, port: int, cport: int) -> str:
         # Tests create what they use; a typo should fail, not make a topic.
         "auto.create.topics.enable": "false",
     }
+    if sasl_port is not None:
+        props |= sasl_properties(port, cport, sasl_port)
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def sasl_properties(port: int, cport: int, sasl_port: int) -> dict[str, object]:
+    """A SCRAM-SHA-512 listener beside the plain one, with ACLs enforced for the users who log in there. The
+    plain and controller listeners' clients (ANONYMOUS: the tests' admin, the broker itself) may do anything."""
+    return {
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found": "false",
+    }
 
 
 class KafkaBroker:
     """One single-node KRaft broker in a temp dir; a context manager."""
 
-    def __init__(self, version: str = KAFKA_VERSION) -> None:
+    def __init__(self, version: str = KAFKA_VERSION, scram_users: Mapping[str, str] | None = None) -> None:
+        """`scram_users` (name → password): also a SASL_PLAINTEXT listener (`sasl_bootstrap_servers`) where
+        they log in with SCRAM-SHA-512 and may do only what ACLs allow them."""
         self.version = version
+        self.scram_users = dict(scram_users or {})
         self.port = 0
         self.bootstrap_servers = ""
+        self.sasl_bootstrap_servers = ""
         self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -236,8 +259,15 @@ class KafkaBroker:
         assert self.dir is not None
         self.port, cport = free_port(), free_port()
         self.bootstrap_servers = f"127.0.0.1:{self.port}"
-        config = self._write_config(cport)
-        self._java(libs, "kafka.tools.StorageTool", "format", "-t", kafka_uuid(), "-c", str(config))
+        sasl_port = free_port() if self.scram_users else None
+        self.sasl_bootstrap_servers = f"127.0.0.1:{sasl_port}" if sasl_port else ""
+        config = self._write_config(cport, sasl_port)
+        scram = [
+            arg
+            for name, password in self.scram_users.items()
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+        ]
+        self._java(libs, "kafka.tools.StorageTool", "format", "-t", kafka_uuid(), "-c", str(config), *scram)
         with open(self.dir / "console.log", "ab") as console:  # JVM errors before log4j is up
             self.proc = subprocess.Popen(
                 self._java_cmd(libs, "kafka.Kafka", str(config)),
@@ -248,11 +278,11 @@ class KafkaBroker:
                 preexec_fn=_die_with_parent(),
             )
 
-    def _write_config(self, cport: int) -> Path:
+    def _write_config(self, cport: int, sasl_port: int | None) -> Path:
         assert self.dir is not None
         (self.dir / "data").mkdir()
         config = self.dir / "server.properties"
-        config.write_text(server_properties(self.dir / "data", self.port, cport))
+        config.write_text(server_properties(self.dir / "data", self.port, cport, sasl_port))
         (self.dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
         return config
 

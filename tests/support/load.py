@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from tests.support.auth import gateway_headers
+
 SEED_DEVICES = ("device-001", "device-002", "device-003", "device-004", "device-005")
 Key = tuple[str, datetime]
 
@@ -43,7 +45,7 @@ class ReadingLoad:
         return keys
 
     def _run(self) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=gateway_headers()) as client:
             while not self._stop.is_set():
                 keys = self._next_batch()
                 body = {"readings": [reading(device, at) for device, at in keys]}

@@ -14,7 +14,7 @@ from eventing.postgres import PostgresTransport
 from eventing.wiring import load_wiring
 from iotmon.adapters.settings import Settings
 from iotmon.system import System
-from tests.support.auth import bearer
+from tests.support.auth import GATEWAY_KEY, bearer
 from tests.support.kafka_broker import free_port
 from tests.support.waiting import wait_for
 
@@ -38,6 +38,7 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         jwt_keys=TEST_JWT_KEYS,
         tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
         outbox_relay_s=1e6,  # nor relays of the outbox rows other tests' functions are about to relay
+        gateway_key=GATEWAY_KEY,
     )
     system = System(dataclasses.replace(settings, **overrides), simulate=False)
     system.start()

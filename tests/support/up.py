@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.auth import GATEWAY_ENV
 from tests.support.kafka_broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,14 @@ class Up:
             for k, v in os.environ.items()
             if k not in {"DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS", "IOTMON_FRESH", "HOST"}
         }
-        env = {**inherited, "PORT": str(port), "IOTMON_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
+        env = {
+            **inherited,
+            **GATEWAY_ENV,
+            "PORT": str(port),
+            "IOTMON_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.log = log
         self._stderr = open(log, "wb")  # noqa: SIM115 (open as long as the process runs; closed in stop())
         self.proc = subprocess.Popen(

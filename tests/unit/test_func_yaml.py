@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
@@ -70,4 +72,12 @@ def test_func_yaml_says_what_the_knative_service_says(function):
         if "secretRef" in e and not e["secretRef"].get("optional")
     }
     assert imported == required
-    assert {e["name"]: e["value"] for e in envs if "name" in e} == {e["name"]: e["value"] for e in container["env"]}
+    assert {e["name"]: e["value"] for e in envs if "name" in e} == {e["name"]: func_value(e) for e in container["env"]}
+
+
+def func_value(entry: dict[str, Any]) -> str:
+    """A container's env entry as func.yaml writes it: a value, or `{{ secret:<name>:<key> }}` for a Secret's key."""
+    if "value" in entry:
+        return str(entry["value"])
+    ref = entry["valueFrom"]["secretKeyRef"]
+    return f"{{{{ secret:{ref['name']}:{ref['key']} }}}}"

@@ -30,6 +30,7 @@ from tests.support.paths import KNATIVE_DIR, REPO
 TAGS = {"base": "latest", "dev": "dev", "prod": __version__}
 NAMESPACE = "iot-monitoring"
 SOURCE_KINDS = ("KafkaSource", "PingSource")
+KAFKA_SECRET_KEYS = {"user", "password", "sasl.mechanism", "protocol"}
 WIRING_KINDS = (*SOURCE_KINDS, "KafkaSink")
 
 # The base layer's requests and limits per kind of work, and the kind of work each workload does.
@@ -83,6 +84,27 @@ def env_from(container: dict[str, Any], ref: str) -> dict[str, bool]:
     return {e[ref]["name"]: bool(e[ref].get("optional")) for e in container.get("envFrom", []) if ref in e}
 
 
+def secret_key_refs(documents: list[dict[str, Any]]) -> set[str]:
+    """The Secrets any resource names in a secretKeyRef (env entries, KafkaSource, KafkaUser) or a KafkaSink's auth."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("secretKeyRef"), dict):
+                found.add(node["secretKeyRef"]["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for document in documents:
+        walk(document)
+        if document["kind"] == "KafkaSink" and "auth" in document["spec"]:
+            found.add(document["spec"]["auth"]["secret"]["ref"]["name"])
+    return found
+
+
 # Validity
 
 
@@ -94,8 +116,9 @@ def test_every_kubernetes_resource_is_valid_offline(layer):
 
 @layers
 def test_every_custom_resource_is_valid_against_its_crd(layer):
-    """Knative's and Strimzi's kinds, against their CRDs' schemas (in ../shared: skipped without it)."""
-    custom = [document for document in render(layer) if not is_core(document)]
+    """Knative's and Strimzi's kinds, against their CRDs' schemas (in ../shared: skipped without it). KafkaUser's
+    schema is not there: test_kafka_users_are_well_formed checks it."""
+    custom = [document for document in render(layer) if not is_core(document) and document["kind"] != "KafkaUser"]
     assert {d["kind"] for d in custom} >= {"Service", "KafkaSource", "PingSource", "KafkaTopic"}
     errors = [error for document in custom for error in schema_errors(document)]
     assert not errors, "\n".join(errors)
@@ -108,7 +131,9 @@ def test_the_secret_templates_are_valid_and_cover_what_the_workloads_need():
     assert all("CHANGE-ME" in str(d["stringData"]) for d in templates), "placeholders must be plainly marked"
     named = {d["metadata"]["name"] for d in templates}
     used = {name for _, c in containers(render("base")) for name in env_from(c, "secretRef")}
-    assert used == named
+    assert used | secret_key_refs(render("base")) == named
+    kafka = [d for d in templates if d["metadata"]["name"].startswith("kafka-")]
+    assert all(set(d["stringData"]) == KAFKA_SECRET_KEYS for d in kafka)
     for document in render("base"):  # the templates stay templates: no Secret is ever applied by kustomize
         assert document["kind"] != "Secret"
 
@@ -121,7 +146,10 @@ def test_every_setting_is_one_the_code_reads():
     read_by_functions_framework = {"THREADS"}
     config = of_kind(render("base"), "ConfigMap")["iot-monitoring-config"]["data"]
     templates = [d for d in load_all((KNATIVE_DIR / "iot-monitoring" / "secrets.example.yaml").read_text()) if d]
-    names = set(config) | {key for d in templates for key in d["stringData"]}
+    # (The Kafka credentials' keys are read by KafkaSource, KafkaSink and env entries: test_kafka_users_….)
+    names = set(config) | {
+        key for d in templates if d["metadata"]["name"] == "iot-monitoring" for key in d["stringData"]
+    }
     unread = {name for name in names - read_by_functions_framework if f'"{name}"' not in code}
     assert not unread
 
@@ -298,7 +326,7 @@ def test_scaling_matches_the_partitions(layer):
         assert max_scale(service) <= math.ceil(in_flight / target), service["metadata"]["name"]
     for service in services.values():
         (container,) = pod_spec(service)["containers"]
-        threads = {e["name"]: e["value"] for e in container["env"]}["THREADS"]
+        threads = {e["name"]: e.get("value") for e in container["env"]}["THREADS"]
         assert int(threads) == pod_spec(service)["containerConcurrency"], "one functions-framework thread per request"
 
 
@@ -310,3 +338,182 @@ def quantity(text: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(m|Mi|Gi)?", text)
     assert match, text
     return float(match[1]) * {None: 1, "m": 0.001, "Mi": 2**20, "Gi": 2**30}[match[2]]
+
+
+# Kafka credentials: each workload its own SCRAM user, allowed only its topics and groups
+
+# What each workload writes to Kafka (the code's publish calls); a dead-letter KafkaSink writes its topic.
+PRODUCES = {
+    "ingest": {topics.METRICS, topics.SENSORS_DATA_DLQ},
+    "evaluate-rule": {topics.ALERTS},
+    "escalate-cron": {topics.ALERTS},
+    "iotmon-service": {topics.SENSORS_DATA, topics.ALERTS, topics.METRICS},  # readings, alert moves, DLQ replays
+    "iotmon-simulator": {topics.SENSORS_DATA},
+}
+_OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
+               "DescribeConfigs", "IdempotentWrite", "All"]  # fmt: skip
+_SECRET_KEY_REF = {
+    "type": "object",
+    "required": ["secretKeyRef"],
+    "additionalProperties": False,
+    "properties": {
+        "secretKeyRef": {
+            "type": "object",
+            "required": ["name", "key"],
+            "additionalProperties": False,
+            "properties": {"name": {"type": "string"}, "key": {"type": "string"}},
+        }
+    },
+}
+# The part of Strimzi's KafkaUser (kafka.strimzi.io/v1beta2) these manifests use, as its CRD defines it.
+KAFKA_USER_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "labels"],
+            "properties": {"labels": {"type": "object", "required": ["strimzi.io/cluster"]}},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["authentication", "authorization"],
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["type"],
+                    "properties": {
+                        "type": {"enum": ["tls", "tls-external", "scram-sha-512"]},
+                        "password": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["valueFrom"],
+                            "properties": {"valueFrom": _SECRET_KEY_REF},
+                        },
+                    },
+                },
+                "authorization": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["type", "acls"],
+                    "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["resource"],
+                                "properties": {
+                                    "resource": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["type"],
+                                        "properties": {
+                                            "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                            "name": {"type": "string"},
+                                            "patternType": {"enum": ["literal", "prefix"]},
+                                        },
+                                    },
+                                    "operations": {"type": "array", "items": {"enum": _OPERATIONS}},
+                                    "host": {"type": "string"},
+                                    "type": {"enum": ["allow", "deny"]},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def kafka_users(documents: list[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """Each KafkaUser, by the Secret its password comes from: "topic:<name>" / "group:<name>" → operations."""
+    users: dict[str, dict[str, set[str]]] = {}
+    for user in of_kind(documents, "KafkaUser").values():
+        secret = user["spec"]["authentication"]["password"]["valueFrom"]["secretKeyRef"]["name"]
+        rights: dict[str, set[str]] = {}
+        for acl in user["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            rights.setdefault(f"{resource['type']}:{resource['name']}", set()).update(acl["operations"])
+        users[secret] = rights
+    return users
+
+
+def kafka_env_secret(container: dict[str, Any]) -> str | None:
+    """The one Secret a container's KAFKA_SASL_* / KAFKA_SECURITY_PROTOCOL entries read, None without them."""
+    refs = {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in container.get("env", [])
+        if e["name"].startswith("KAFKA_S")
+    }
+    if not refs:
+        return None
+    wanted = {
+        "KAFKA_SECURITY_PROTOCOL": "protocol",
+        "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+        "KAFKA_SASL_USERNAME": "user",
+        "KAFKA_SASL_PASSWORD": "password",
+    }
+    assert {name: key for name, (_, key) in refs.items()} == wanted, refs
+    (secret,) = {secret for secret, _ in refs.values()}
+    return secret
+
+
+@layers
+def test_kafka_users_are_well_formed(layer):
+    from jsonschema import Draft202012Validator
+
+    users = of_kind(render(layer), "KafkaUser")
+    assert users, "no KafkaUser"
+    validator = Draft202012Validator(KAFKA_USER_SCHEMA)
+    errors = [f"{name}: {e.message}" for name, user in users.items() for e in validator.iter_errors(user)]
+    assert not errors, "\n".join(errors)
+    for name, user in users.items():
+        assert user["metadata"]["namespace"] == NAMESPACE  # beside the Secrets its password comes from
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        for acl in user["spec"]["authorization"]["acls"]:  # least privilege: named resources, no wildcards
+            assert acl["resource"]["type"] in ("topic", "group") and acl["resource"]["patternType"] == "literal"
+            assert acl["resource"]["name"] != "*" and "All" not in acl["operations"], (name, acl)
+
+
+@layers
+def test_each_source_reads_as_its_functions_user_only_its_topics_and_group(layer):
+    documents = render(layer)
+    users = kafka_users(documents)
+    for name, source in of_kind(documents, "KafkaSource").items():
+        sasl = source["spec"]["net"]["sasl"]
+        assert sasl["enable"] is True
+        secrets = {sasl[part]["secretKeyRef"]["name"] for part in ("type", "user", "password")}
+        assert len(secrets) == 1, (name, secrets)
+        (secret,) = secrets
+        assert secret == f"kafka-{source['spec']['sink']['ref']['name']}", name
+        reads = {r for r, ops in users[secret].items() if "Read" in ops}
+        assert reads == {f"topic:{t}" for t in source["spec"]["topics"]} | {f"group:{source['spec']['consumerGroup']}"}
+
+
+@layers
+def test_each_workload_writes_as_its_own_user_only_what_it_produces(layer):
+    documents = render(layer)
+    users = kafka_users(documents)
+    workloads = {d["metadata"]["name"]: d for d in documents if d["kind"] in ("Service", "Deployment")}
+    for name, workload in workloads.items():
+        (container,) = pod_spec(workload)["containers"] if "template" in workload["spec"] else [{}]
+        secret = kafka_env_secret(container)
+        if name not in PRODUCES:
+            assert secret is None, f"{name} never connects to Kafka: it needs no credentials"
+            continue
+        assert secret is not None, f"{name} produces to Kafka without credentials"
+        writes = {r.removeprefix("topic:") for r, ops in users[secret].items() if "Write" in ops}
+        assert writes == PRODUCES[name], name
+    for sink in of_kind(documents, "KafkaSink").values():
+        secret = sink["spec"]["auth"]["secret"]["ref"]["name"]
+        assert f"topic:{sink['spec']['topic']}" in {r for r, ops in users[secret].items() if "Write" in ops}
+    sinks = {sink["spec"]["auth"]["secret"]["ref"]["name"] for sink in of_kind(documents, "KafkaSink").values()}
+    assert all({r.removeprefix("topic:") for r, ops in users[s].items() if "Write" in ops} <= set(topics.DEAD_LETTER)
+               for s in sinks)  # fmt: skip

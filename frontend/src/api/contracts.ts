@@ -739,6 +739,48 @@ export interface UserDeleted {
   deleted: true;
 }
 
+/** The body of POST /api/keys. No devices and no locations: the key writes every device. */
+export interface NewApiKey {
+  /** Not blank, no NUL. */
+  name: string;
+  devices?: string[];
+  locations?: string[];
+  /** Whether readings of devices not yet registered register them. */
+  autoRegister?: boolean;
+}
+
+export interface ApiKey {
+  id: number;
+  name: string;
+  /** The key's first characters, to tell it from others. */
+  hint: string;
+  devices: string[];
+  locations: string[];
+  autoRegister: boolean;
+  createdBy: string;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  createdAt: string;
+  /** Updated at most once a minute. */
+  lastUsedAt: string | null;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  revokedAt: string | null;
+}
+
+export interface NewApiKeyCreated {
+  key: ApiKey;
+  /** The key itself, shown this once only: send it as `Authorization: Bearer <secret>` or `X-API-Key: <secret>`. */
+  secret: string;
+}
+
+export interface ApiKeyList {
+  keys: ApiKey[];
+}
+
+export interface ApiKeyListMeta {
+  total: number;
+  active: number;
+}
+
 export interface SensorValue {
   value: number;
   unit: string | null;
@@ -1041,6 +1083,15 @@ export const LIMITS = {
       "minLength": 10,
       "maxLength": 128
     }
+  },
+  "NewApiKey": {
+    "name": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "devices": {},
+    "locations": {},
+    "autoRegister": {}
   },
   "SubscribeDevice": {
     "deviceId": {}

@@ -4,7 +4,7 @@ import { alertAction, refreshDevices } from "../state/app";
 import type { ActionKind } from "../state/outbox";
 import { del, post, put } from "./client";
 import { queryKeys } from "./queries";
-import type { DeviceConfig } from "./types";
+import type { ApiKey, DeviceConfig, NewApiKey, NewApiKeyCreated } from "./types";
 
 export interface AlertActionInput {
   alertId: string;
@@ -58,5 +58,22 @@ export function useEndSilence() {
   return useMutation({
     mutationFn: (id: number | string) => del(`/api/silences/${encodeURIComponent(String(id))}`),
     onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.silences }),
+  });
+}
+
+/** Make a gateway API key; its answer carries the secret, which the service shows this once only. */
+export function useCreateApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (key: NewApiKey) => post<NewApiKeyCreated>("/api/keys", key),
+    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
+  });
+}
+
+export function useRevokeApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (id: number) => del<ApiKey>(`/api/keys/${id}`),
+    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
   });
 }

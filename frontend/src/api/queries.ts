@@ -2,7 +2,17 @@
 // so that invalidating a prefix (queryKeys.alerts, say) marks everything under it stale.
 import { queryOptions } from "@tanstack/react-query";
 import { get, query, request } from "./client";
-import type { Alert, Dashboard, Device, HistoryPage, Silence, Summary, SystemMetrics, TrendAnalysis } from "./types";
+import type {
+  Alert,
+  ApiKey,
+  Dashboard,
+  Device,
+  HistoryPage,
+  Silence,
+  Summary,
+  SystemMetrics,
+  TrendAnalysis,
+} from "./types";
 
 export const SUMMARY_DAYS = 7; // the service's default window for /api/analytics/summary
 const ALERT_PAGE_LIMIT = 500; // the service's largest page
@@ -39,6 +49,7 @@ export const queryKeys = {
   alertList: (filters: AlertFilters) => [...queryKeys.alerts, "list", filters] as const,
   alertHistory: (filters: AlertHistoryFilters) => [...queryKeys.alerts, "history", filters] as const,
   silences: ["silences"] as const,
+  apiKeys: ["api-keys"] as const,
   dashboard: ["metrics", "dashboard"] as const,
   systemMetrics: ["metrics", "system"] as const,
   summaries: ["summary"] as const,
@@ -117,6 +128,13 @@ export const silencesQuery = () =>
   queryOptions({
     queryKey: queryKeys.silences,
     queryFn: () => get<{ silences: Silence[] }>("/api/silences").then((d) => d.silences),
+  });
+
+/** The gateways' API keys, active first (admins only; never their secrets). */
+export const apiKeysQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.apiKeys,
+    queryFn: () => get<{ keys: ApiKey[] }>("/api/keys").then((d) => d.keys),
   });
 
 /** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h. */

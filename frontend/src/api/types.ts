@@ -5,11 +5,14 @@ import { SEVERITIES as C_SEVERITIES } from "./contracts";
 
 export type {
   Alert,
+  ApiKey,
   Dashboard,
   DeadLetters,
   Device,
   DeviceConfig,
   HistoryPoint,
+  NewApiKey,
+  NewApiKeyCreated,
   SensorData,
   Silence,
   Summary,

@@ -1,7 +1,7 @@
 // The frame around every view: navigation, connection, theme, sound, login, the offline banner.
 import { useState, type ReactNode } from "react";
 import { NavLink } from "react-router-dom";
-import { logout, live, outbox, preferences, session } from "../state/app";
+import { isAdmin, logout, live, outbox, preferences, session } from "../state/app";
 import { useStore } from "../state/store";
 import { beep } from "../util/sound";
 import { LoginDialog } from "./LoginDialog";
@@ -11,6 +11,7 @@ const LINKS = [
   { to: "/alerts", label: "Alerts" },
   { to: "/analytics", label: "Analytics" },
 ];
+const ADMIN_LINKS = [{ to: "/keys", label: "API keys" }];
 
 function SoundIcon({ on }: { on: boolean }) {
   return (
@@ -72,6 +73,7 @@ function OfflineBanner() {
 export function Layout({ children }: { children: ReactNode }) {
   const { theme, sound } = useStore(preferences, (p) => p);
   const current = useStore(session, (s) => s);
+  const links = isAdmin(current) ? [...LINKS, ...ADMIN_LINKS] : LINKS;
   const [loggingIn, setLoggingIn] = useState(false);
   const toggleTheme = () => preferences.update((p) => ({ ...p, theme: p.theme === "dark" ? "light" : "dark" }));
   const toggleSound = () => {
@@ -89,7 +91,7 @@ export function Layout({ children }: { children: ReactNode }) {
           <span aria-hidden="true">◉</span> iot-monitoring
         </NavLink>
         <nav aria-label="Views">
-          {LINKS.map((link) => (
+          {links.map((link) => (
             <NavLink key={link.to} to={link.to} end={link.to === "/"}>
               {link.label}
             </NavLink>

@@ -75,6 +75,8 @@ function scheduleRenewal(): void {
 export const canOperate = (current: Session | null): boolean =>
   current?.role === "operator" || current?.role === "admin";
 
+export const isAdmin = (current: Session | null): boolean => current?.role === "admin";
+
 export async function login(username: string, password: string): Promise<Session> {
   const found = await post<Session>("/api/auth/login", { username, password });
   session.update(() => found);

@@ -4,14 +4,15 @@ From them come the validation of what arrives (msgspec, `validation`), the
 OpenAPI components of the REST API, the JSON Schemas in schema/events/ and the
 dashboard's TypeScript types and limits (`iotmon generate`; a test fails when a
 generated file is stale). Modules by subject: readings, alerts, devices,
-analytics, system, users, live (Socket.IO), envelopes.
+analytics, system, users, keys (gateway API keys), live (Socket.IO),
+envelopes.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from iotmon.core.contracts import alerts, analytics, devices, envelopes, live, readings, system, users
+from iotmon.core.contracts import alerts, analytics, devices, envelopes, keys, live, readings, system, users
 
 # The event data on Kafka, by the name of its file in schema/events/.
 EVENTS: dict[str, type[msgspec.Struct]] = {
@@ -25,7 +26,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
 def all_contracts() -> list[type[msgspec.Struct]]:
     """Every contract defined in the modules above, in a stable order."""
     found: list[type[msgspec.Struct]] = []
-    for module in (readings, alerts, devices, analytics, system, users, live, envelopes):
+    for module in (readings, alerts, devices, analytics, system, users, keys, live, envelopes):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

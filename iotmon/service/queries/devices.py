@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, LiteralString
 
@@ -231,3 +232,11 @@ async def update_config(
 
 
 _CAMEL = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
+
+
+async def registered_locations(conn: AsyncConnection[Any], device_ids: Collection[str]) -> dict[str, str]:
+    """The registered location of each of these devices that is registered (one query for the lot)."""
+    cursor = await conn.execute(
+        "SELECT device_id, location FROM devices WHERE device_id = ANY(%s)", (list(device_ids),)
+    )
+    return dict(await cursor.fetchall())

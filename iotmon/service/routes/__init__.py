@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from iotmon.service import docs
 from iotmon.service.metrics import Metrics
 from iotmon.service.responses import error
-from iotmon.service.routes import alerts, analytics, devices, readings, silences, system, users
+from iotmon.service.routes import alerts, analytics, devices, keys, readings, silences, system, users
 
 
 async def _unknown_api(request: Request) -> Response:
@@ -26,6 +26,7 @@ API_ROUTES: list[BaseRoute] = [
     Route("/api/status", system.status),
     Route("/api/readings", readings.post_readings, methods=["POST"]),
     *users.ROUTES,
+    *keys.ROUTES,
     # devices
     Route("/api/devices", devices.list_devices),
     Route("/api/devices/{device_id}", devices.get_device),

@@ -14,11 +14,14 @@ from eventing.events import batch_event, reading_event
 from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
 from iotmon.core.contracts.validation import Invalid, json_document
 from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
+from iotmon.core.writers import Writer
 from iotmon.service.context import ServiceContext
 from iotmon.service.openapi import Reply, documented
+from iotmon.service.queries import devices
 from iotmon.service.responses import ApiError, JSONResponse, ok
 
 SOURCE = "/iotmon/api/readings"
+NAMED_AT_MOST = 20  # devices a refusal's message names (its details carry them all)
 
 
 def validate(payload: Any) -> tuple[list[Reading], list[dict[str, Any]]]:
@@ -51,12 +54,44 @@ def events(readings: list[Reading], batch: bool) -> list[CloudEvent]:
     return [batch_event(group, SOURCE, key=device) for device, group in by_device.items()]
 
 
+def out_of_scope(writer: Writer, readings: list[Reading], registered: dict[str, str]) -> list[str]:
+    """The devices among the readings that the writer may not write (pure). A registered device is judged by its
+    registered location, never by the one a reading claims; a device not registered yet by its reading's."""
+    refused = {
+        reading.device_id
+        for reading in readings
+        if not writer.may_write(reading.device_id, registered.get(reading.device_id, reading.location))
+    }
+    return sorted(refused)
+
+
+async def check_scope(context: ServiceContext, writer: Writer, readings: list[Reading]) -> None:
+    """403 naming the devices out of the writer's scope: then nothing is accepted. One query for the batch."""
+    if writer.unrestricted:
+        return
+    async with context.db.connection() as conn:
+        registered = await devices.registered_locations(conn, {reading.device_id for reading in readings})
+    if refused := out_of_scope(writer, readings, registered):
+        named = ", ".join(refused[:NAMED_AT_MOST]) + (
+            f" and {len(refused) - NAMED_AT_MOST} more" if len(refused) > NAMED_AT_MOST else ""
+        )
+        raise ApiError(
+            403,
+            "OUT_OF_SCOPE",
+            f"{writer.name} may not write {named}; nothing was accepted (an admin can widen the key's scope with a new key)",
+            [{"deviceId": device} for device in refused],
+        )
+
+
 @documented(
     body=(Reading, ReadingBatch),
     body_description='One reading, or a batch {"readings": [...]}.',
     responses={
         202: Reply("Queued on sensors-data.", data=Accepted, meta=AcceptedMeta),
         400: "Not JSON, or invalid readings (VALIDATION_ERROR, one problem per reading with its index); nothing is accepted.",
+        401: "No credentials, or an unknown or revoked API key (UNAUTHORIZED, INVALID_API_KEY, INVALID_TOKEN).",
+        403: "A token below operator, or devices outside the API key's scope (OUT_OF_SCOPE, naming them); "
+        "nothing is accepted.",
         413: "The body is over 8 MiB.",
         503: "The event transport could not take them (TRANSPORT_UNAVAILABLE); try again.",
     },
@@ -64,7 +99,8 @@ def events(readings: list[Reading], batch: bool) -> list[CloudEvent]:
 async def post_readings(request: Request) -> JSONResponse:
     """Send readings, as a gateway would: validated, then queued on `sensors-data` for the pipeline.
 
-    All or nothing: one invalid reading refuses the whole request."""
+    With a gateway API key (`Authorization: Bearer iotmon_gw_…` or `X-API-Key`) or an operator token.
+    All or nothing: one invalid reading, or one device outside the key's scope, refuses the whole request."""
     context: ServiceContext = request.app.state.context
     try:
         payload = json_document(await request.body())  # BodyLimit has bounded it
@@ -75,6 +111,7 @@ async def post_readings(request: Request) -> JSONResponse:
         raise ApiError(
             400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are invalid; nothing was accepted", problems
         )
+    await check_scope(context, request.state.writer, readings)
     queued = events(readings, batch="readings" in payload)
     try:
         await run_in_threadpool(context.transport.publish, topics.SENSORS_DATA, queued)
