@@ -270,11 +270,11 @@ def test_functions_probe_their_port_and_take_the_shared_environment(layer):
         assert env_from(container, "secretRef").get("iot-monitoring") is False, name
 
 
-def test_the_service_is_probed_on_its_health_and_the_simulator_is_probed():
+def test_the_service_is_probed_on_its_open_probes_and_the_simulator_is_probed():
     deployments = of_kind(render("base"), "Deployment")
     service = pod_spec(deployments["iotmon-service"])["containers"][0]
-    assert service["readinessProbe"]["httpGet"]["path"] == "/api/health"
-    assert "livenessProbe" in service
+    assert service["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert service["livenessProbe"]["httpGet"]["path"] == "/healthz"
     simulator = pod_spec(deployments["iotmon-simulator"])["containers"][0]
     assert "3001/health" in " ".join(simulator["livenessProbe"]["exec"]["command"])
 
