@@ -782,7 +782,7 @@ export interface SubscribeDevice {
   deviceId: string;
 }
 
-/** `subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id. */
+/** `subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id (or both: the next page of a replay after an alert id). */
 export interface SubscribeAlerts {
   since?: number | null;
   lastAlertId?: string | null;
@@ -793,6 +793,10 @@ export interface Ack {
   success: boolean;
   deviceId?: string;
   replayed?: number;
+  /** The replay sent one page; ask again with `since: nextSince` for the next. */
+  more?: true;
+  /** The sequence of the page's last change. */
+  nextSince?: number;
   error?: string;
 }
 
@@ -988,6 +992,7 @@ export const LIMITS = {
     "since": {
       "integer": true,
       "minimum": 0,
+      "maximum": 9223372036854775807,
       "nullable": true
     },
     "lastAlertId": {
