@@ -992,7 +992,7 @@ export const LIMITS = {
     "since": {
       "integer": true,
       "minimum": 0,
-      "maximum": 9223372036854775807,
+      "maximum": 9007199254740991,
       "nullable": true
     },
     "lastAlertId": {

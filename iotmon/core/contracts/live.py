@@ -107,7 +107,8 @@ class SubscribeAlerts(Body):
     """`subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id (or both: the
     next page of a replay after an alert id)."""
 
-    since: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None  # a sequence is a PostgreSQL bigint
+    # At most the largest integer JavaScript holds exactly (the dashboard keeps sequences as numbers).
+    since: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] | None = None
     last_alert_id: str | None = None
 
 
