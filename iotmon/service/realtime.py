@@ -149,8 +149,8 @@ class Realtime:
             ping_timeout=PING_TIMEOUT_S,
         )
         self._status_task: asyncio.Task[None] | None = None
-        self.sio.on("connect", self.connect)
-        self.sio.on("disconnect", self.disconnect)
+        self.sio.on("connect", self._from_the_server("connect", self.connect))
+        self.sio.on("disconnect", self._from_the_server("disconnect", self.disconnect))
         for event, handler in (
             ("subscribe-device", self.subscribe_device),
             ("unsubscribe-device", self.unsubscribe_device),
@@ -201,12 +201,25 @@ class Realtime:
 
     async def unknown_event(self, event: Any, sid: str, *arguments: Any) -> Any:
         name = event if isinstance(event, str) and live_payloads.refusal((event,)) is None else None
-        shown = name or live_payloads.shown(event)
+        return await self._refuse(sid, name or live_payloads.shown(event), arguments)
 
+    async def _refuse(self, sid: str, event: str, arguments: tuple[Any, ...]) -> Any:
         async def refuse(sid: str, *_arguments: Any) -> Any:
-            return await self.error(sid, shown, f"unknown event {shown}")
+            return await self.error(sid, event, f"unknown event {event}")
 
-        return await self._handle(sid, shown, refuse, arguments)
+        return await self._handle(sid, event, refuse, arguments)
+
+    def _from_the_server(self, event: str, handler: Handler) -> Handler:
+        """`connect` and `disconnect` are python-socketio's own events, but it calls their handlers for a
+        client's event of that name too (one that would reset the connection's rate limit, or run the
+        handshake again). The server's own run while the connection is pending, not connected."""
+
+        async def server_only(sid: str, *arguments: Any) -> Any:
+            if self._connected(sid):
+                return await self._refuse(sid, event, arguments)
+            return await handler(sid, *arguments)
+
+        return server_only
 
     async def connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
         """The handshake accepts the REST API's token: `io(url, {auth: {token}})`."""

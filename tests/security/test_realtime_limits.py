@@ -94,6 +94,15 @@ def test_a_flood_is_refused_then_disconnected(connect: Connect) -> None:
     wait_for(lambda: not followed(realtime, sid), 5, what="the flooding connection's state to go")
 
 
+def test_a_clients_own_disconnect_event_does_not_reset_its_rate(connect: Connect) -> None:
+    client = connect()
+    for _ in range(BURST):
+        client.emit("ping")
+    client.emit("disconnect")  # python-socketio would hand it to the disconnect handler, which forgets the bucket
+    answers = [client.call("ping") for _ in range(20)]
+    assert sum(answer.get("success") is False for answer in answers) >= 10  # a few tokens come back meanwhile
+
+
 def test_events_within_the_rate_are_answered(connect: Connect) -> None:
     client = connect()
     for _ in range(BURST // 2):
@@ -123,6 +132,8 @@ def _nested(depth: int) -> Any:
         ("ping", "\u0085"),
         ("no-such-event", None),
         ("no-such-event", "\x00"),
+        ("connect", {"token": "x"}),
+        ("disconnect", None),
     ],
 )
 def test_malformed_events_get_an_error_and_the_connection_goes_on(connect: Connect, event: str, payload: Any) -> None:
