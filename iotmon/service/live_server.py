@@ -1,4 +1,5 @@
-"""python-socketio's server, with a bound on what waits to be sent to each client.
+"""python-socketio's server, with a bound on what waits to be sent to each client, and an answer for what it
+cannot read.
 
 Engine.IO queues every packet for a client in an unbounded queue that a writer
 task empties as fast as the client reads. A client that stops reading makes it
@@ -6,6 +7,11 @@ grow for as long as it stays connected, and it stays: the writer, stuck on the
 full socket, keeps Engine.IO from closing it when its pings go unanswered. Here
 a client whose queue holds `MAX_BACKLOG` packets is sent nothing more: it is
 disconnected and its queue emptied, so what it held is freed at once.
+
+An event python-socketio cannot read (broken JSON, nesting past Python's
+recursion limit, no event name) would raise in its message handler and go
+unanswered; here it arrives as the event `UNREADABLE`, which the catch-all
+handler answers with `error` (and the Ack, when the client asked for one).
 """
 
 from __future__ import annotations
@@ -25,6 +31,26 @@ log = logging.getLogger(__name__)
 # holding at most this many (about 1 MB of alert changes).
 MAX_BACKLOG = 1_000
 NAMESPACE = "/"
+UNREADABLE = "(unreadable)"  # the name an event gets when its packet cannot be read
+
+
+class _ReadablePacket(socketio.packet.Packet):  # type: ignore[misc]  # python-socketio ships no type hints
+    """python-socketio's packet (its `serializer` option takes a subclass), every event one with a name."""
+
+    def decode(self, encoded_packet: str | bytes) -> int:
+        try:
+            attachments: int = super().decode(encoded_packet)
+        except (ValueError, RecursionError):
+            if self.packet_type != socketio.packet.EVENT:
+                raise
+            self.data, attachments = [UNREADABLE], 0
+        if self.packet_type == socketio.packet.EVENT and not _named(self.data):
+            self.data = [UNREADABLE]
+        return attachments
+
+
+def _named(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and isinstance(data[0], str)
 
 
 def _queue(engine: engineio.AsyncServer, eio_sid: str) -> asyncio.Queue[Any] | None:
@@ -64,6 +90,9 @@ class _BoundedEngine(engineio.AsyncServer):  # type: ignore[misc]  # python-engi
 
 class LiveServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio ships no type hints
     """The Socket.IO server, over an Engine.IO server that bounds each client's backlog."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(serializer=_ReadablePacket, **options)
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return _BoundedEngine

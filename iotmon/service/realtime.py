@@ -56,7 +56,7 @@ from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall, statuses
 from iotmon.service.live_limits import EVENTS_PER_S, EventLimiter, Verdict
 from iotmon.service.live_manager import LiveManager, SentAlerts
-from iotmon.service.live_server import NAMESPACE, LiveServer
+from iotmon.service.live_server import NAMESPACE, UNREADABLE, LiveServer
 from iotmon.service.queries import devices
 from iotmon.service.queries import live as live_queries
 from iotmon.service.responses import ApiError, now_iso
@@ -204,8 +204,13 @@ class Realtime:
         return await self._refuse(sid, name or live_payloads.shown(event), arguments)
 
     async def _refuse(self, sid: str, event: str, arguments: tuple[Any, ...]) -> Any:
+        if event == UNREADABLE:
+            message = "an event the service cannot read: not JSON, nested too deep, or without a name"
+        else:
+            message = f"unknown event {event}"
+
         async def refuse(sid: str, *_arguments: Any) -> Any:
-            return await self.error(sid, event, f"unknown event {event}")
+            return await self.error(sid, event, message)
 
         return await self._handle(sid, event, refuse, arguments)
 

@@ -146,6 +146,32 @@ def test_malformed_events_get_an_error_and_the_connection_goes_on(connect: Conne
     assert client.call("subscribe-device", "device-001") == {"success": True, "deviceId": "device-001"}
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        '["ping",' + "[" * 3000 + "]" * 3000 + "]",  # past Python's recursion limit
+        '["ping", {"a": ',
+        '["ping", 1' + "0" * 200 + "]",
+        '{"event": "ping"}',
+        "[]",
+        "[42]",
+    ],
+)
+def test_unreadable_events_get_an_error_and_the_connection_goes_on(url: str, data: str) -> None:
+    port = urlsplit(url).port
+    assert port is not None
+    ws, _sid = _raw_client(port)
+    try:
+        ws.send(f"427{data}")  # an event (2) asking for Ack 7
+        answers = sorted(ws.recv() for _ in range(2))
+        assert answers[0].startswith('42["error",{"event":"(unreadable)"')
+        assert json.loads(answers[1][3:]) == [{"success": False, "error": json.loads(answers[0][2:])[1]["message"]}]
+        ws.send('428["ping"]')
+        assert json.loads(ws.recv()[3:])[0]["status"] == "pong"
+    finally:
+        ws.close()
+
+
 def test_an_oversized_message_closes_only_its_connection(connect: Connect) -> None:
     big, other = connect(), connect()
     first_sid = big.sid
@@ -195,20 +221,24 @@ PROBES = 150
 RSS_GROWTH_BOUND_MB = 40
 
 
-def _probe(port: int) -> tuple[websocket.WebSocket, str]:
-    """A raw Engine.IO/Socket.IO client with a tiny receive buffer that asks for every alert change, then
-    never reads again; and its Socket.IO sid."""
+def _raw_client(port: int, receive_buffer: int | None = None) -> tuple[websocket.WebSocket, str]:
+    """A Socket.IO client spoken by hand over Engine.IO's WebSocket, connected; and its sid."""
+    options = () if receive_buffer is None else ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),)
     ws = websocket.create_connection(
-        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
-        timeout=10,
-        sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),),
+        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=10, sockopt=options
     )
     assert ws.recv().startswith("0")  # Engine.IO open
     ws.send("40")  # Socket.IO connect
     while not (connected := ws.recv()).startswith("40"):  # `connection-status` comes first
         pass
-    ws.send('42["subscribe-alerts",{"since":0}]')
     return ws, json.loads(connected[2:])["sid"]
+
+
+def _probe(port: int) -> tuple[websocket.WebSocket, str]:
+    """A client with a tiny receive buffer that asks for every alert change, then never reads again."""
+    ws, sid = _raw_client(port, receive_buffer=4096)
+    ws.send('42["subscribe-alerts",{"since":0}]')
+    return ws, sid
 
 
 def _redis_clients(redis_url: str) -> int:
