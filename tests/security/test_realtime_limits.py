@@ -215,6 +215,15 @@ def test_a_replay_comes_in_pages_that_the_client_follows(connect: Connect, clean
     assert heard == sequences
 
 
+def test_one_replay_at_a_time_per_connection(connect: Connect, clean_db: str) -> None:
+    _alert_history(clean_db, REPLAY_LIMIT)
+    client = connect()
+    client.emit("subscribe-alerts", {"since": 0})
+    answer = client.call("subscribe-alerts", {"since": 0})  # its handler starts while the first one reads
+    assert answer == {"success": False, "error": "a replay is under way: ask again after its Ack"}
+    assert receive(client, "error")["message"] == answer["error"]
+
+
 PROBES = 150
 # Growth of the service's process while PROBES clients that never read ask for a replay of REPLAY_LIMIT
 # changes each: without the bounds it grew by about 1 MB per client.
