@@ -354,23 +354,23 @@ class Realtime:
         return int(row[0]) if row else 0
 
     async def catch_up(self) -> None:
-        """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed."""
+        """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed, one
+        connection after the other, so that one page is in memory at a time, not every connection's."""
         sids = [sid for sid, _ in self.sio.manager.get_participants("/", live.ALERTS_ROOM)]
         if not sids:
             return
-        missed: dict[str, list[dict[str, Any]]] = {}
         try:
             async with self.context.db.connection() as conn:
                 for sid in sids:
-                    if (cursor := self.sent.missing(sid)) is not None:
-                        since, have = cursor
-                        missed[sid] = await _missed(conn, since, have=have)
+                    if (cursor := self.sent.missing(sid)) is None:
+                        continue
+                    since, have = cursor
+                    if replayed := await self._send_changes(sid, await _missed(conn, since, have=have)):
+                        log.info(
+                            "alert changes replayed after Redis came back", extra={"sid": sid, "replayed": replayed}
+                        )
         except Exception:
             log.exception("alert catch-up after the Redis listener resubscribed failed")
-            return
-        for sid, rows in missed.items():
-            if replayed := await self._send_changes(sid, rows):
-                log.info("alert changes replayed after Redis came back", extra={"sid": sid, "replayed": replayed})
 
     async def _send_changes(self, sid: str, rows: list[dict[str, Any]]) -> int:
         """Replay alert changes (with a device's status) to one connection, skipping those it has; how many sent."""
