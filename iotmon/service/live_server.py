@@ -3,10 +3,11 @@ cannot read.
 
 Engine.IO queues every packet for a client in an unbounded queue that a writer
 task empties as fast as the client reads. A client that stops reading makes it
-grow for as long as it stays connected, and it stays: the writer, stuck on the
-full socket, keeps Engine.IO from closing it when its pings go unanswered. Here
-a client whose queue holds `MAX_BACKLOG` packets is sent nothing more: it is
-disconnected and its queue emptied, so what it held is freed at once.
+grow until its unanswered pings end the connection, and even then the writer,
+stuck on the full socket, holds the queue for as long as the client keeps its
+TCP connection open. Here a client whose queue holds `MAX_BACKLOG` packets is
+sent nothing more: it is disconnected and its queue emptied, so what it held is
+freed at once.
 
 An event python-socketio cannot read (broken JSON, nesting past Python's
 recursion limit, no event name) would raise in its message handler and go
@@ -61,6 +62,10 @@ def _queue(engine: engineio.AsyncServer, eio_sid: str) -> asyncio.Queue[Any] | N
 
 
 class _BoundedEngine(engineio.AsyncServer):  # type: ignore[misc]  # python-engineio ships no type hints
+    """Engine.IO's server with a bound on each client's queue. Engine.IO has no public way to see the queue,
+    nor to close a socket without waiting for it to empty: `_queue` and `drop` use its internals (python-engineio
+    4: `sockets`, a socket's `queue` and `close(abort=True)`), and nothing else here does."""
+
     async def send_packet(self, sid: str, pkt: Any) -> None:
         queue = _queue(self, sid)
         if queue is not None and queue.qsize() >= MAX_BACKLOG:
@@ -95,6 +100,7 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]  # python-socketio
         super().__init__(serializer=_ReadablePacket, **options)
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        # python-socketio's own seam for the Engine.IO server it builds (internal, but one method).
         return _BoundedEngine
 
     def backlog(self, sid: str) -> int:
