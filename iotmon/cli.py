@@ -272,7 +272,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Local distributed mode: only the long-lived service, on real Kafka, PostgreSQL and Redis."""
     import uvicorn
 
-    from iotmon.service import create_app
+    from iotmon.service import WEBSOCKET_OPTIONS, create_app
     from iotmon.system import kafka_transport
 
     if not _has_servers(settings, "the service"):
@@ -283,7 +283,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _show_admin_password(users.prepare_admin(database_url, settings.admin_password))
     transport = kafka_transport(settings)
     app = create_app(database_url, redis_url, transport, "kafka", settings=settings)
-    config = uvicorn.Config(app, host=settings.host, port=args.port or settings.port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        **WEBSOCKET_OPTIONS,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="service", daemon=True)
     thread.start()  # in a thread, so that Ctrl-C and SIGTERM reach the orderly stop below

@@ -38,7 +38,7 @@ from iotmon.adapters.postgres import db, users
 from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
-from iotmon.service import create_app
+from iotmon.service import WEBSOCKET_OPTIONS, create_app
 from iotmon.simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,12 @@ class System:
             router,
         )
         config = uvicorn.Config(
-            app, host=self.settings.host, port=self.settings.port, log_config=None, access_log=False
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_config=None,
+            access_log=False,
+            **WEBSOCKET_OPTIONS,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="service", daemon=True)

@@ -76,6 +76,8 @@ LOOKUPS_AT_ONCE = 4
 # Clients send short subscriptions (the token in the handshake is the largest): a bigger message is refused
 # by Engine.IO, which closes the connection.
 MAX_MESSAGE_BYTES = 8 * 1024
+# For uvicorn, which reads a WebSocket message whole before Engine.IO sees it (16 MiB by default).
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws_max_size": MAX_MESSAGE_BYTES}
 # A client that answers no ping for PING_INTERVAL_S + PING_TIMEOUT_S is gone.
 PING_INTERVAL_S = 20
 PING_TIMEOUT_S = 10
