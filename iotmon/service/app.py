@@ -41,7 +41,7 @@ from iotmon.service.gateway_keys import GatewayKeys
 from iotmon.service.metrics import Metrics
 from iotmon.service.outbox_relay import OutboxRelay
 from iotmon.service.password_work import PasswordWork
-from iotmon.service.realtime import Realtime
+from iotmon.service.realtime import WEBSOCKET_OPTIONS, Realtime
 from iotmon.service.requests import BodyLimit
 from iotmon.service.responses import (
     ApiError,
@@ -226,4 +226,6 @@ def create_app(
 
 def server_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     """How uvicorn serves the app: forwarded headers are the app's to judge (uvicorn would trust 127.0.0.1)."""
-    return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False, **WEBSOCKET_OPTIONS
+    )

@@ -78,5 +78,6 @@ class LiveSessions:
     async def _close(self, sid: str, why: str) -> None:
         self.forget(sid)
         notice = LiveError(event="session", message=why, timestamp=now_iso())
-        await self.sio.emit("error", msgspec.to_builtins(notice), to=sid)
+        # This replica's own client: nothing to tell the others through Redis.
+        await self.sio.emit("error", msgspec.to_builtins(notice), to=sid, ignore_queue=True)
         await self.sio.disconnect(sid)

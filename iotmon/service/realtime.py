@@ -13,13 +13,21 @@ subscribed (Redis down or restarting) never reaches it. So each time the
 listener subscribes again, every connection in the alerts room is sent, from
 PostgreSQL, the alert changes it has not had (iotmon/service/live_manager.py),
 and no connection is sent the same change twice.
+
+Every input is bounded. Each connection's events are rate-limited
+(iotmon/service/live_limits.py) and their payloads checked
+(iotmon/service/live_payloads.py) before a handler runs; whatever is refused
+or fails is answered with `error` and a failed Ack. A replay sends one page
+and says in its Ack where the next starts; replays and lookups wait in line
+for a few pooled connections; and a client that does not read what it is sent
+is dropped (iotmon/service/live_server.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -42,10 +50,13 @@ from iotmon.core.contracts.live import (
     SubscribeDevice,
     SystemStatus,
 )
+from iotmon.service import live_payloads
 from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
 from iotmon.service.health import dependencies, overall, statuses
+from iotmon.service.live_limits import EVENTS_PER_S, EventLimiter, Verdict
 from iotmon.service.live_manager import LiveManager, SentAlerts
+from iotmon.service.live_server import NAMESPACE, UNREADABLE, LiveServer
 from iotmon.service.live_sessions import LiveSessions
 from iotmon.service.queries import devices
 from iotmon.service.queries import live as live_queries
@@ -54,7 +65,25 @@ from iotmon.service.responses import ApiError, now_iso
 log = logging.getLogger(__name__)
 
 SYSTEM_STATUS_EVERY_S = 5.0
-REPLAY_LIMIT = 500
+REPLAY_LIMIT = 500  # alert changes in one page of a replay; the Ack tells the client where to ask for the next
+# Replays under way at once on this replica. Each holds a pooled PostgreSQL connection while it reads its
+# page, and its page in memory until the client has taken it, so many clients asking at once wait in line.
+REPLAYS_AT_ONCE = 4
+REPLAY_DRAIN_S = 5.0  # for a client to take a page (500 changes, about 0.5 MB); a slower one is dropped
+REPLAY_DRAINED = 50  # packets still waiting for the client when its page counts as taken
+# Other lookups at once (a device's existence and latest value, the system status): the REST API shares
+# the PostgreSQL pool and Redis, and 300 clients subscribing at once must not take them all.
+LOOKUPS_AT_ONCE = 4
+# Clients send short subscriptions (the token in the handshake is the largest): a bigger message is refused
+# by Engine.IO, which closes the connection.
+MAX_MESSAGE_BYTES = 8 * 1024
+# For uvicorn, which reads a WebSocket message whole before Engine.IO sees it (16 MiB by default).
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws_max_size": MAX_MESSAGE_BYTES}
+# A client that answers no ping for PING_INTERVAL_S + PING_TIMEOUT_S is gone.
+PING_INTERVAL_S = 20
+PING_TIMEOUT_S = 10
+
+Handler = Callable[..., Awaitable[Any]]
 
 # Each missed change as the alert move returned it: the alert (its status then), joined with the history row.
 _MISSED_CHANGES_SQL = """
@@ -83,19 +112,21 @@ def _device_id(data: Any) -> str | None:
 
 
 def _replay_cursor(data: Any) -> tuple[int, int] | str:
-    """(since sequence, after alert number) from `subscribe-alerts`' payload, or an error message."""
+    """(since sequence, after alert number) from `subscribe-alerts`' payload, or an error message. Both may be
+    given: the next page of a replay after an alert id."""
     if data is None:
         return (-1, -1)
     try:
         asked = msgspec.convert(data, SubscribeAlerts)
     except msgspec.ValidationError as error:
         return f'subscribe-alerts takes {{}}, {{"since": <sequence>}} or {{"lastAlertId": "alert-007"}}: {error}'
+    since = asked.since if asked.since is not None else -1
     if asked.last_alert_id is not None:
         try:
-            return (-1, alert_number(asked.last_alert_id))
+            return (since, alert_number(asked.last_alert_id))
         except ValueError as error:
             return str(error)
-    return (asked.since if asked.since is not None else -1, -1)
+    return (since, -1)
 
 
 class Realtime:
@@ -107,16 +138,24 @@ class Realtime:
         self.context = context
         self.access = access
         self.sent = SentAlerts()
+        self.limiter = EventLimiter()
+        self._replaying: set[str] = set()  # connections with a replay under way: one at a time each
+        self._replays = asyncio.Semaphore(REPLAYS_AT_ONCE)
+        self._lookups = asyncio.Semaphore(LOOKUPS_AT_ONCE)
         manager = LiveManager(redis_url, keys.SOCKETIO_CHANNEL, self.sent, self.catch_up)
-        # Same origin, plus IOTMON_CORS_ORIGINS.
-        self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=manager, cors_allowed_origins=_same_origin_and(cors_origins)
+        self.sio = LiveServer(
+            async_mode="asgi",
+            client_manager=manager,
+            cors_allowed_origins=_same_origin_and(cors_origins),  # same origin, plus IOTMON_CORS_ORIGINS
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            ping_interval=PING_INTERVAL_S,
+            ping_timeout=PING_TIMEOUT_S,
         )
         self.sessions = LiveSessions(self.sio, access)
         self._status_task: asyncio.Task[None] | None = None
+        self.sio.on("connect", self._from_the_server("connect", self.connect))
+        self.sio.on("disconnect", self._from_the_server("disconnect", self.disconnect))
         for event, handler in (
-            ("connect", self.connect),
-            ("disconnect", self.disconnect),
             ("subscribe-device", self.subscribe_device),
             ("unsubscribe-device", self.unsubscribe_device),
             ("subscribe-alerts", self.subscribe_alerts),
@@ -124,11 +163,72 @@ class Realtime:
             ("subscribe-system", self.subscribe_system),
             ("ping", self.ping),
         ):
-            self.sio.on(event, handler)
+            self.sio.on(event, self._guarded(event, handler))
+        self.sio.on("*", self.unknown_event)
 
     async def error(self, sid: str, event: str, message: str) -> Any:
-        await self.sio.emit("error", _plain(LiveError(event=event, message=message, timestamp=now_iso())), to=sid)
+        await self._send(sid, "error", LiveError(event=event, message=message, timestamp=now_iso()))
         return _plain(Ack(success=False, error=message))
+
+    async def _send(self, sid: str, event: str, payload: msgspec.Struct) -> None:
+        """To one of this replica's own connections: nothing to tell the other replicas through Redis."""
+        await self.sio.emit(event, _plain(payload), to=sid, ignore_queue=True)
+
+    def _connected(self, sid: str) -> bool:
+        return bool(self.sio.manager.is_connected(sid, NAMESPACE))
+
+    def _guarded(self, event: str, handler: Handler) -> Handler:
+        async def guarded(sid: str, *arguments: Any) -> Any:
+            return await self._handle(sid, event, handler, arguments)
+
+        return guarded
+
+    async def _handle(self, sid: str, event: str, handler: Handler, arguments: tuple[Any, ...]) -> Any:
+        """Every client event: within the connection's rate, its payload within bounds, and any failure
+        answered with `error` and a failed Ack."""
+        if not self._connected(sid):
+            return None  # it left before its event ran: nothing to answer, and nothing to follow
+        verdict = self.limiter.take(sid)
+        if verdict is Verdict.FLOODING:
+            log.warning("Socket.IO client disconnected: it goes on sending over its rate", extra={"sid": sid})
+            await self.sio.disconnect(sid)
+            return _plain(Ack(success=False, error="too many events: disconnected"))
+        if verdict is Verdict.REFUSED:
+            return await self.error(sid, event, f"too many events: at most {EVENTS_PER_S:g} a second")
+        if (why := live_payloads.refusal(arguments)) is not None:
+            return await self.error(sid, event, f"{event} refused: {why}")
+        try:
+            return await handler(sid, *arguments)
+        except Exception:
+            log.exception("Socket.IO event failed", extra={"event": event, "sid": sid})
+            return await self.error(sid, event, "the service could not answer now; try again")
+
+    async def unknown_event(self, event: Any, sid: str, *arguments: Any) -> Any:
+        name = event if isinstance(event, str) and live_payloads.refusal((event,)) is None else None
+        return await self._refuse(sid, name or live_payloads.shown(event), arguments)
+
+    async def _refuse(self, sid: str, event: str, arguments: tuple[Any, ...]) -> Any:
+        if event == UNREADABLE:
+            message = "an event the service cannot read: not JSON, nested too deep, or without a name"
+        else:
+            message = f"unknown event {event}"
+
+        async def refuse(sid: str, *_arguments: Any) -> Any:
+            return await self.error(sid, event, message)
+
+        return await self._handle(sid, event, refuse, arguments)
+
+    def _from_the_server(self, event: str, handler: Handler) -> Handler:
+        """`connect` and `disconnect` are python-socketio's own events, but it calls their handlers for a
+        client's event of that name too (one that would reset the connection's rate limit, or run the
+        handshake again). The server's own run while the connection is pending, not connected."""
+
+        async def server_only(sid: str, *arguments: Any) -> Any:
+            if self._connected(sid):
+                return await self._refuse(sid, event, arguments)
+            return await handler(sid, *arguments)
+
+        return server_only
 
     async def connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
         """The handshake accepts the REST API's token: `io(url, {auth: {token}})`."""
@@ -147,22 +247,26 @@ class Realtime:
         connected = ConnectionStatus(status="connected", client_id=sid, timestamp=now_iso())
         if user is not None:
             connected.username, connected.role = user.name, user.role
-        await self.sio.emit("connection-status", _plain(connected), to=sid)
+        await self._send(sid, "connection-status", connected)
 
     async def disconnect(self, sid: str, _reason: Any = None) -> None:
         self.sent.forget(sid)
         self.sessions.forget(sid)
+        self.limiter.forget(sid)
 
     async def subscribe_device(self, sid: str, data: Any = None) -> Any:
         device = _device_id(data)
         if device is None:
             return await self.error(sid, "subscribe-device", 'expected "device-001" or {"deviceId": "device-001"}')
-        async with self.context.db.connection() as conn:
-            if not await devices.exists(conn, device):
-                return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
+        async with self._lookups:
+            async with self.context.db.connection() as conn:
+                known = await devices.exists(conn, device)
+            snapshot = await self._snapshot(device) if known else None
+        if not known:
+            return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
         await self.sio.enter_room(sid, live.device_room(device))
-        if (snapshot := await self._snapshot(device)) is not None:
-            await self.sio.emit(live.SENSOR_DATA, _plain(snapshot), to=sid)
+        if snapshot is not None:
+            await self._send(sid, live.SENSOR_DATA, snapshot)
         return _plain(Ack(success=True, device_id=device))
 
     async def unsubscribe_device(self, sid: str, data: Any = None) -> Any:
@@ -176,16 +280,52 @@ class Realtime:
         cursor = _replay_cursor(data)
         if isinstance(cursor, str):
             return await self.error(sid, "subscribe-alerts", cursor)
-        since, after_alert = cursor
+        if sid in self._replaying:
+            return await self.error(sid, "subscribe-alerts", "a replay is under way: ask again after its Ack")
+        self._replaying.add(sid)
+        try:
+            return await self._subscribe_alerts(sid, *cursor)
+        finally:
+            self._replaying.discard(sid)
+
+    async def _subscribe_alerts(self, sid: str, since: int, after_alert: int) -> Any:
+        start = since if since >= 0 else await self._latest_sequence()
+        if not self._connected(sid):
+            return None  # it left meanwhile: nothing to follow
         # Followed from before it joins the room, so that no live change slips past the record.
-        if (start := since if since >= 0 else await self._latest_sequence()) is not None:
+        if start is not None:
             self.sent.start(sid, start)
         await self.sio.enter_room(sid, live.ALERTS_ROOM)
-        if cursor == (-1, -1):
+        if (since, after_alert) == (-1, -1):
             return _plain(Ack(success=True, replayed=0))
-        async with self.context.db.connection() as conn:
-            rows = await _missed(conn, since, after_alert)
-        return _plain(Ack(success=True, replayed=await self._send_changes(sid, rows)))
+        return await self._replay(sid, since, after_alert)
+
+    async def _replay(self, sid: str, since: int, after_alert: int) -> Any:
+        """One page of the changes missed; the Ack says whether more are left, and where the next page starts."""
+        async with self._replays:
+            if not self._connected(sid):
+                return None  # it left while waiting in line
+            async with self._lookups, self.context.db.connection() as conn:
+                rows = await _missed(conn, since, after_alert, limit=REPLAY_LIMIT + 1)
+            page, more = rows[:REPLAY_LIMIT], len(rows) > REPLAY_LIMIT
+            ack = Ack(success=True, replayed=await self._send_changes(sid, page))
+            if more:
+                ack.more, ack.next_since = True, int(page[-1]["seq"])
+            del rows, page  # held no longer than it takes to send them
+            if not await self._taken(sid):
+                await self.sio.drop(sid)
+                return None
+        return _plain(ack)
+
+    async def _taken(self, sid: str) -> bool:
+        """Whether the client took what was sent to it (or left) within REPLAY_DRAIN_S."""
+        deadline = asyncio.get_running_loop().time() + REPLAY_DRAIN_S
+        while self._connected(sid) and self.sio.backlog(sid) > REPLAY_DRAINED:
+            if asyncio.get_running_loop().time() >= deadline:
+                log.warning("Socket.IO client too slow to take a replay", extra={"sid": sid})
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def unsubscribe_alerts(self, sid: str, _data: Any = None) -> Any:
         await self.sio.leave_room(sid, live.ALERTS_ROOM)
@@ -194,7 +334,9 @@ class Realtime:
 
     async def subscribe_system(self, sid: str, _data: Any = None) -> Any:
         await self.sio.enter_room(sid, live.SYSTEM_ROOM)
-        await self.sio.emit("system-status", _plain(await self.system_status()), to=sid)
+        async with self._lookups:
+            status = await self.system_status()
+        await self._send(sid, "system-status", status)
         return _plain(Ack(success=True))
 
     async def ping(self, _sid: str, _data: Any = None) -> Any:
@@ -212,7 +354,7 @@ class Realtime:
         """Where a connection asking for no replay starts; None when PostgreSQL cannot say (the connection then
         gets live changes, and no catch-up after a Redis outage)."""
         try:
-            async with self.context.db.connection() as conn:
+            async with self._lookups, self.context.db.connection() as conn:
                 row = await (await conn.execute(_LATEST_SEQUENCE_SQL)).fetchone()
         except Exception as error:
             log.warning("alert sequence unknown: no catch-up after a Redis outage", extra={"error": str(error)})
@@ -220,23 +362,23 @@ class Realtime:
         return int(row[0]) if row else 0
 
     async def catch_up(self) -> None:
-        """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed."""
+        """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed, one
+        connection after the other, so that one page is in memory at a time, not every connection's."""
         sids = [sid for sid, _ in self.sio.manager.get_participants("/", live.ALERTS_ROOM)]
         if not sids:
             return
-        missed: dict[str, list[dict[str, Any]]] = {}
         try:
             async with self.context.db.connection() as conn:
                 for sid in sids:
-                    if (cursor := self.sent.missing(sid)) is not None:
-                        since, have = cursor
-                        missed[sid] = await _missed(conn, since, have=have)
+                    if (cursor := self.sent.missing(sid)) is None:
+                        continue
+                    since, have = cursor
+                    if replayed := await self._send_changes(sid, await _missed(conn, since, have=have)):
+                        log.info(
+                            "alert changes replayed after Redis came back", extra={"sid": sid, "replayed": replayed}
+                        )
         except Exception:
             log.exception("alert catch-up after the Redis listener resubscribed failed")
-            return
-        for sid, rows in missed.items():
-            if replayed := await self._send_changes(sid, rows):
-                log.info("alert changes replayed after Redis came back", extra={"sid": sid, "replayed": replayed})
 
     async def _send_changes(self, sid: str, rows: list[dict[str, Any]]) -> int:
         """Replay alert changes (with a device's status) to one connection, skipping those it has; how many sent."""
@@ -292,11 +434,15 @@ class Realtime:
 
 
 async def _missed(
-    conn: AsyncConnection[Any], since: int, after_alert: int = -1, have: list[int] | None = None
+    conn: AsyncConnection[Any],
+    since: int,
+    after_alert: int = -1,
+    have: list[int] | None = None,
+    limit: int = REPLAY_LIMIT,
 ) -> list[dict[str, Any]]:
     """Alert changes after `since` (of alerts after `after_alert`), but those in `have`; oldest first, at most
-    REPLAY_LIMIT."""
-    params = {"since": since, "after_alert": after_alert, "have": have or [], "limit": REPLAY_LIMIT}
+    `limit`."""
+    params = {"since": since, "after_alert": after_alert, "have": have or [], "limit": limit}
     cursor = conn.cursor(row_factory=dict_row)
     return list(await (await cursor.execute(_MISSED_CHANGES_SQL, params)).fetchall())
 

@@ -862,7 +862,7 @@ export interface SubscribeDevice {
   deviceId: string;
 }
 
-/** `subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id. */
+/** `subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id (or both: the next page of a replay after an alert id). */
 export interface SubscribeAlerts {
   since?: number | null;
   lastAlertId?: string | null;
@@ -873,6 +873,10 @@ export interface Ack {
   success: boolean;
   deviceId?: string;
   replayed?: number;
+  /** The replay sent one page; ask again with `since: nextSince` for the next. */
+  more?: true;
+  /** The sequence of the page's last change. */
+  nextSince?: number;
   error?: string;
 }
 
@@ -1100,6 +1104,7 @@ export const LIMITS = {
     "since": {
       "integer": true,
       "minimum": 0,
+      "maximum": 9007199254740991,
       "nullable": true
     },
     "lastAlertId": {

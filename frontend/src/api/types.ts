@@ -4,6 +4,7 @@ import type * as C from "./contracts";
 import { SEVERITIES as C_SEVERITIES } from "./contracts";
 
 export type {
+  Ack,
   Alert,
   ApiKey,
   Dashboard,

@@ -5,12 +5,16 @@ import { stubApi } from "../test-api";
 import { alertEvent } from "../test-fixtures";
 import { connectLive } from "./socket";
 
-// A stand-in socket: the test calls the handlers connectLive registers.
+// A stand-in socket: the test calls the handlers connectLive registers, and answers what it emits.
 const handlers = new Map<string, (payload: unknown) => void>();
+type Emitted = { event: string; payload: unknown; ack?: (answer: unknown) => void };
+const emitted: Emitted[] = [];
 vi.mock("socket.io-client", () => ({
   io: () => ({
     on: (event: string, handler: (payload: unknown) => void) => handlers.set(event, handler),
-    emit: () => undefined,
+    emit: (event: string, payload?: unknown, ack?: (answer: unknown) => void) => {
+      emitted.push({ event, payload, ack });
+    },
     removeAllListeners: () => undefined,
     disconnect: () => undefined,
   }),
@@ -39,6 +43,27 @@ describe("alert changes from the socket", () => {
     ]);
     expect(live.get().alerts).toEqual({});
     expect(live.get().alertSequences).toEqual({ "alert-007": 42 });
+    stop();
+  });
+});
+
+describe("the replay of missed alert changes", () => {
+  beforeEach(() => {
+    handlers.clear();
+    emitted.length = 0;
+    live.update(() => ({ ...initialLive, lastSequence: 40 }));
+    stubApi({ "/api/devices": { devices: [] }, "/api/alerts": { alerts: [] } });
+  });
+
+  it("follows the pages the service sends until none is left", () => {
+    const stop = connectLive(null, { onAlert: vi.fn() });
+    handlers.get("connect")?.(undefined);
+    const asked = () => emitted.filter((e) => e.event === "subscribe-alerts");
+    expect(asked().map((e) => e.payload)).toEqual([{ since: 40 }]);
+    asked()[0].ack?.({ success: true, replayed: 500, more: true, nextSince: 540 });
+    asked()[1].ack?.({ success: true, replayed: 500, more: true, nextSince: 1040 });
+    asked()[2].ack?.({ success: true, replayed: 7 });
+    expect(asked().map((e) => e.payload)).toEqual([{ since: 40 }, { since: 540 }, { since: 1040 }]);
     stop();
   });
 });

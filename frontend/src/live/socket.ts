@@ -1,6 +1,6 @@
 // The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
 import { io, type Socket } from "socket.io-client";
-import type { AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
+import type { Ack, AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
 import { flushOutbox, live, refreshDevices, refreshOpenAlerts } from "../state/app";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, isNewAlertChange, type Connection } from "../state/live";
 
@@ -19,6 +19,14 @@ function setConnection(connection: Connection): void {
   live.update((state) => (state.connection === connection ? state : { ...state, connection }));
 }
 
+/** Join the alerts room, replaying what was missed after `since`: the service sends a long replay in pages,
+ * each Ack saying where the next one starts. */
+function subscribeAlerts(socket: Socket, since: number | null): void {
+  socket.emit("subscribe-alerts", since === null ? {} : { since }, (ack: Ack) => {
+    if (ack.success && ack.more && ack.nextSince !== undefined) subscribeAlerts(socket, ack.nextSince);
+  });
+}
+
 /** Connect with the session's token (or none); returns a function that disconnects. */
 export function connectLive(token: string | null, handlers: LiveHandlers): () => void {
   const socket: Socket = io({
@@ -34,7 +42,7 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     setConnection("online");
     const { lastSequence } = live.get();
     socket.emit("subscribe-system");
-    socket.emit("subscribe-alerts", lastSequence === null ? {} : { since: lastSequence });
+    subscribeAlerts(socket, lastSequence);
     // Missed readings are not replayed; the REST state catches up, then devices stream again.
     refreshState().then(() =>
       Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })),

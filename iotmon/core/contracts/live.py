@@ -104,9 +104,11 @@ class SubscribeDevice(Body):
 
 
 class SubscribeAlerts(Body):
-    """`subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id."""
+    """`subscribe-alerts`: replay what was missed since a change's sequence, or after an alert id (or both: the
+    next page of a replay after an alert id)."""
 
-    since: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # At most the largest integer JavaScript holds exactly (the dashboard keeps sequences as numbers).
+    since: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] | None = None
     last_alert_id: str | None = None
 
 
@@ -116,6 +118,16 @@ class Ack(Contract):
     success: bool
     device_id: str | msgspec.UnsetType = msgspec.UNSET
     replayed: int | msgspec.UnsetType = msgspec.UNSET
+    more: (
+        Annotated[
+            Literal[True],
+            msgspec.Meta(description="The replay sent one page; ask again with `since: nextSince` for the next."),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    next_since: (
+        Annotated[int, msgspec.Meta(description="The sequence of the page's last change.")] | msgspec.UnsetType
+    ) = msgspec.UNSET
     error: str | msgspec.UnsetType = msgspec.UNSET
 
 
