@@ -30,13 +30,17 @@ def field_names(contract: type[msgspec.Struct]) -> list[str]:
 
 def decode(body: bytes, contract: type[C]) -> C:
     """The body as the contract; Invalid lists what is wrong (not JSON, unknown fields, each bad field)."""
+    return convert(parse(body), contract)
+
+
+def parse(body: bytes) -> Any:
+    """The body as JSON; Invalid if there is none or it is not JSON."""
     if not body.strip():
         raise Invalid("a JSON body is required")
     try:
-        document = msgspec.json.decode(body)
+        return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise Invalid(f"request body is not valid JSON: {error}") from None
-    return convert(document, contract)
 
 
 def convert(document: Any, contract: type[C]) -> C:
@@ -75,3 +79,32 @@ def given(update: msgspec.Struct) -> dict[str, Any]:
         for field in msgspec.structs.fields(update)
         if (value := getattr(update, field.name)) is not msgspec.UNSET
     }
+
+
+def convert_nested(document: Any, contract: type[C], nested: str, inner: type[msgspec.Struct]) -> C:
+    """As `convert`, with the object field `nested` (of contract `inner`) checked field by field too, so that
+    every problem inside it is listed beside the others, named `nested.field`."""
+    value = document.get(nested) if isinstance(document, dict) else None
+    if not isinstance(value, dict):
+        return convert(document, contract)
+    problems = []
+    try:
+        convert({name: field for name, field in document.items() if name != nested}, contract)
+    except Invalid as invalid:
+        problems += listed(invalid)
+    try:
+        convert(value, inner)
+    except Invalid as invalid:
+        problems += [
+            {**problem, "field": f"{nested}.{problem.get('field', '')}".rstrip(".")} for problem in listed(invalid)
+        ]
+    if problems:
+        raise Invalid(f"{len(problems)} problem(s) in the body", problems)
+    return convert(document, contract)
+
+
+def listed(invalid: Invalid) -> list[dict[str, Any]]:
+    """An Invalid's problems as a list, one per problem."""
+    if isinstance(invalid.details, list):
+        return invalid.details
+    return [{"reason": invalid.message, **(invalid.details or {})}]
