@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from iotmon.adapters.postgres import db, storage
+from iotmon.adapters.postgres import db, registry, storage
 from iotmon.core.readings import parse_reading
 
 
@@ -90,16 +90,22 @@ def test_a_month_without_a_partition_gets_one(clean_db):
     assert partition == f"sensor_readings_{far:%Y_%m}"
 
 
-def test_new_devices_register_themselves(clean_db):
+def test_devices_are_registered_from_readings_once_and_a_decommissioned_one_stays_so(clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
-        storage.ensure_devices(conn, [reading(0, device="gw-7-sensor-1")])
+        conn.execute("UPDATE devices SET decommissioned_at = now() WHERE device_id = 'device-002'")
+        newcomer = reading(0, device="gw-7-sensor-1")
+        made = registry.register_from(
+            conn, [newcomer, reading(1, device="gw-7-sensor-1"), reading(0, device="device-002")]
+        )
+        assert made == ["gw-7-sensor-1"]
         assert conn.execute(
             "SELECT device_type, location, unit FROM devices WHERE device_id = 'gw-7-sensor-1'"
-        ).fetchone() == (
-            "temperature",
-            "assembly-line-1",
-            "celsius",
-        )
+        ).fetchone() == ("temperature", "assembly-line-1", "celsius")
+        entries = registry.lookup(conn, ["gw-7-sensor-1", "device-002", "nobody", "nul\x00"])
+    assert set(entries) == {"gw-7-sensor-1", "device-002"}
+    assert registry.refusal("gw-7-sensor-1", entries) is None
+    assert "was decommissioned at" in (registry.refusal("device-002", entries) or "")
+    assert registry.refusal("nobody", entries) == "unknown device 'nobody': register it with POST /api/devices"
 
 
 def test_expired_partitions_are_dropped(clean_db):
