@@ -2,8 +2,8 @@
 
 Tokens (HS256) are signed with a key kept in PostgreSQL, so any replica accepts
 them, and carry the role. Reading is open to viewers, and to anonymous clients
-unless IOTMON_ANONYMOUS_READ=false; writes (acknowledge, resolve, silences,
-device configuration) need an operator, user management an admin.
+unless IOTMON_ANONYMOUS_READ=false; writes (acknowledge, resolve, silences, the
+device registry and configuration) need an operator, user management an admin.
 POST /api/readings stays open: it is the gateways' ingest path, validated and
 rate-limited.
 """
