@@ -5,7 +5,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from iotmon.adapters.postgres import db, registry, storage
+from iotmon.adapters.postgres.devices import DeviceCatalog
 from iotmon.core.readings import parse_reading
+from tests.support.database import sql
+from tests.support.devices import register_in
 
 
 def reading(second: int, device: str = "device-001", day: datetime | None = None) -> object:
@@ -113,3 +116,20 @@ def test_expired_partitions_are_dropped(clean_db):
         conn.execute("SELECT ensure_sensor_readings_partitions('2001-01-15', '2001-02-15')")
         dropped = [row[0] for row in conn.execute("SELECT drop_sensor_readings_partitions_before('2001-02-01')")]
     assert dropped == ["sensor_readings_2001_01"]
+
+
+def test_the_functions_device_cache_looks_up_a_device_it_has_not_seen_once(clean_db):
+    pool = db.pool(clean_db)
+    try:
+        catalog = DeviceCatalog(pool, ttl_s=3600)
+        assert sorted(catalog.devices()) == [f"device-00{n}" for n in range(1, 6)]
+        register_in(clean_db, "kiln-1", "kiln-2")
+        sql(clean_db, "UPDATE devices SET decommissioned_at = now(), alert_max = 7 WHERE device_id = 'kiln-2'")
+        found = catalog.devices(["kiln-1", "kiln-2", "device-001"])
+        assert "kiln-1" in found and "kiln-2" not in found  # registered a moment ago; decommissioned
+        register_in(clean_db, "kiln-3")
+        assert "kiln-3" not in catalog.devices(["device-001"])  # only what is asked for is looked up
+        sql(clean_db, "UPDATE devices SET decommissioned_at = NULL WHERE device_id = 'kiln-2'")
+        assert "kiln-2" not in catalog.devices(["kiln-2"])  # not found once: not asked again until the next read
+    finally:
+        pool.close()

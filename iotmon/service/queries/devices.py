@@ -47,18 +47,6 @@ LEFT JOIN LATERAL (
 
 # --------------------------------------------------------------------------- rows and their contracts
 
-
-async def rows(conn: AsyncConnection[Any], device_id: str | None = None) -> list[Row]:
-    """Every device in service (or one) with its last reading and worst open alert, by id."""
-    where = "AND d.device_id = %(device)s" if device_id is not None else ""
-    cursor = conn.cursor(row_factory=dict_row)
-    await cursor.execute(
-        _DEVICES_SQL + _IN_SERVICE + where + " ORDER BY d.device_id",
-        {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id},
-    )
-    return await cursor.fetchall()
-
-
 _IN_SERVICE: LiteralString = "WHERE d.decommissioned_at IS NULL "
 _FILTERS: LiteralString = (
     "AND (%(location)s::text IS NULL OR d.location = %(location)s)"
@@ -71,6 +59,17 @@ SELECT count(*),
            AND s.timestamp >= now() - make_interval(secs => d.offline_timeout_s)))
 FROM devices d
 """
+
+
+async def rows(conn: AsyncConnection[Any], device_id: str | None = None) -> list[Row]:
+    """Every device in service (or one) with its last reading and worst open alert, by id."""
+    where = "AND d.device_id = %(device)s" if device_id is not None else ""
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        _DEVICES_SQL + _IN_SERVICE + where + " ORDER BY d.device_id",
+        {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id},
+    )
+    return await cursor.fetchall()
 
 
 async def page(
