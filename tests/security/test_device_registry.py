@@ -17,6 +17,11 @@ import pytest
 from eventing import topics
 from eventing.dead_letters import read
 from eventing.events import batch_event
+from iotmon.adapters.postgres import db
+from iotmon.core.contracts.readings import Reading
+from iotmon.core.readings import parse_reading
+from iotmon.core.writers import Writer
+from iotmon.service.routes.readings import ANONYMOUS, admit
 from iotmon.system import System
 from tests.support.auth import bearer
 from tests.support.database import sql
@@ -235,3 +240,35 @@ def test_a_decommissioned_device_keeps_its_history_and_its_readings_are_refused(
     assert again["config"]["alertMax"] is None and again["location"] == "line-3"  # afresh
     data(api.post("/api/readings", json=reading("mixer-4", 22)), 202)
     wait_for(lambda: stored(clean_db, "mixer-4") == before + 1, 10, "the reading of the device registered again")
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def parsed(*readings: dict[str, Any]) -> list[Reading]:
+    return [parse_reading(r) for r in readings]
+
+
+def test_a_writer_allowed_to_registers_the_new_devices_it_names_and_no_one_else_does(clean_db: str) -> None:
+    pool = db.pool(clean_db)
+    try:
+        batch = parsed(reading("gw-new-1", 1, location="hall-c"), reading("gw-new-1", 2, 1), reading("device-001", 3))
+        refused = admit(pool, batch, ANONYMOUS, in_batch=True)
+        assert [problem["index"] for problem in refused] == [0, 1]
+        operator = Writer("operator-1", auto_register=True)
+        assert admit(pool, batch, operator, in_batch=True) == []
+        assert sql(clean_db, "SELECT device_type, unit, location FROM devices WHERE device_id = 'gw-new-1'") == [
+            ("temperature", "celsius", "hall-c")
+        ]
+        sql(clean_db, "UPDATE devices SET decommissioned_at = now() WHERE device_id = 'device-002'")
+        (problem,) = admit(pool, parsed(reading("device-002", 1)), operator, in_batch=False)
+        assert "was decommissioned" in problem["reason"]  # registering never brings a device back
+
+        scoped = Writer("line-1-gateway", locations=frozenset({"assembly-line-1"}))
+        (problem,) = admit(pool, parsed(reading("device-001", 1), reading("device-003", 2)), scoped, in_batch=True)
+        assert problem == {
+            "index": 1,
+            "reason": "'line-1-gateway' may not write device 'device-003': ask for a key that covers it",
+        }
+    finally:
+        pool.close()

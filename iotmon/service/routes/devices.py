@@ -375,7 +375,7 @@ async def create_device(request: Request) -> JSONResponse:
     again: it starts afresh, with its old history and alerts kept."""
     context: ServiceContext = request.app.state.context
     device = await _registered(request, DeviceCreate)
-    own = {"device_type": device.type, "unit": device.unit.strip(), "location": device.location.strip()}
+    own = {"device_type": device.type, "unit": device.unit, "location": device.location.strip()}
     if device.name is not None:
         own["name"] = device.name.strip()
     columns = _registration(own, _columns(device.config))
