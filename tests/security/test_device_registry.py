@@ -261,8 +261,15 @@ def test_a_writer_allowed_to_registers_the_new_devices_it_names_and_no_one_else_
             ("temperature", "celsius", "hall-c")
         ]
         sql(clean_db, "UPDATE devices SET decommissioned_at = now() WHERE device_id = 'device-002'")
-        (problem,) = admit(pool, parsed(reading("device-002", 1)), operator, in_batch=False)
-        assert "was decommissioned" in problem["reason"]  # registering never brings a device back
+        (problem,) = admit(pool, parsed(reading("gw-new-2", 1), reading("device-002", 2)), operator, in_batch=True)
+        assert problem["index"] == 1 and "was decommissioned" in problem["reason"]  # never brought back
+        assert sql(clean_db, "SELECT count(*) FROM devices WHERE device_id = 'gw-new-2'") == [(0,)]  # all or nothing
+
+        picky = Writer("gateway-7", devices=frozenset({"gw-7-a"}), auto_register=True)
+        (problem,) = admit(pool, parsed(reading("gw-7-a", 1), reading("gw-7-b", 2)), picky, in_batch=True)
+        assert problem == {"index": 1, "reason": "unknown device 'gw-7-b': register it with POST /api/devices"}
+        assert sql(clean_db, "SELECT count(*) FROM devices WHERE device_id LIKE 'gw-7-%%'") == [(0,)]
+        assert admit(pool, parsed(reading("gw-7-a", 1)), picky, in_batch=True) == []  # its own: registered
 
         scoped = Writer("line-1-gateway", locations=frozenset({"assembly-line-1"}))
         (problem,) = admit(pool, parsed(reading("device-001", 1), reading("device-003", 2)), scoped, in_batch=True)

@@ -68,7 +68,12 @@ class NewDevice:
 
     @classmethod
     def of_reading(cls, reading: Reading) -> NewDevice:
-        return cls(reading.device_id, reading.sensor_type, reading.unit, reading.location or "unknown")
+        return cls(reading.device_id, reading.sensor_type, reading.unit, location_of(reading))
+
+
+def location_of(reading: Reading) -> str:
+    """Where a device registered from its reading is: where the reading says, if it says."""
+    return reading.location or "unknown"
 
 
 _NEW_COLUMNS = tuple(field.name for field in fields(NewDevice))

@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 import msgspec
+import psycopg
 from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from eventing import topics
 from eventing.events import batch_event, reading_event
 from iotmon.adapters.postgres import registry
+from iotmon.adapters.postgres.registry import location_of
 from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
 from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
 from iotmon.core.writers import Writer
@@ -57,13 +59,26 @@ def validate(payload: Any) -> tuple[list[Reading], list[dict[str, Any]]]:
 
 
 def admit(pool: ConnectionPool, readings: list[Reading], writer: Writer, in_batch: bool) -> list[dict[str, Any]]:
-    """One problem per reading the writer may not send: its device is not in service (after registering the
-    unknown ones, if the writer may), or out of the writer's scope. One lookup for the whole request."""
+    """One problem per reading the writer may not send: its device is not in service, or out of the writer's
+    scope. A writer that may register devices registers the unknown ones in its scope first, unless the request
+    is refused: all or nothing. One lookup for the whole request (two when it registers)."""
     with pool.connection() as conn:
         entries = registry.lookup(conn, {reading.device_id for reading in readings})
-        if writer.auto_register and (unknown := [r for r in readings if r.device_id not in entries]):
-            registry.register_from(conn, unknown)
-            entries |= registry.lookup(conn, {reading.device_id for reading in unknown})
+        unknown = [r for r in readings if r.device_id not in entries]
+        new = [r for r in unknown if writer.may_write(r.device_id, location_of(r))] if writer.auto_register else []
+        if not new:
+            return refusals(readings, entries, writer, in_batch)
+        with conn.transaction():
+            registry.register_from(conn, new)
+            entries |= registry.lookup(conn, {reading.device_id for reading in new})
+            if problems := refusals(readings, entries, writer, in_batch):
+                raise psycopg.Rollback  # a refused request registers nothing
+        return problems
+
+
+def refusals(
+    readings: list[Reading], entries: dict[str, registry.Entry], writer: Writer, in_batch: bool
+) -> list[dict[str, Any]]:
     problems = []
     for index, reading in enumerate(readings):
         device = reading.device_id
