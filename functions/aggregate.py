@@ -139,7 +139,7 @@ class Aggregate:
         return added
 
     def _handle(self, by_device: dict[str, list[Item]]) -> int:
-        devices = self.devices.devices()
+        devices = self.devices.devices(by_device)
         with self.pool.connection() as conn:
             windows = self._apply(conn, by_device)
             medians = self._medians_24h(conn, windows)

@@ -108,7 +108,8 @@ class EscalateCron:
 
     def _offline(self, conn: psycopg.Connection, now: datetime) -> list[AlertChange]:
         devices = conn.execute(
-            "SELECT device_id, offline_timeout_s, coalesce(status, 'active') FROM devices ORDER BY device_id"
+            "SELECT device_id, offline_timeout_s, coalesce(status, 'active') FROM devices"
+            " WHERE decommissioned_at IS NULL ORDER BY device_id"
         ).fetchall()
         if not devices:
             return []

@@ -149,12 +149,12 @@ class EvaluateRule:
         runs = [run for device, readings in found.items() if (run := device_run(device, readings, stored[device]))]
         if not runs:
             return []
-        devices = self.devices.devices()
+        devices = self.devices.devices([run.device_id for run in runs])
         changes: list[AlertChange] = []
         with self.pool.connection() as conn:
             self._restore_open_machines(conn, [run for run in runs if run.last_ts is None])
             for run in runs:
-                if (device := devices.get(run.device_id)) is not None:  # not registered (yet): no rules to apply
+                if (device := devices.get(run.device_id)) is not None:  # not in service: no rules to apply
                     changes += self._judge(conn, run, device.rules)
             faults.point("after-alert-commit")
             if changes or not self._relayed:

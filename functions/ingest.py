@@ -4,8 +4,10 @@ A reading event (`io.iotmon.reading.v1`) or a gateway's batch
 (`io.iotmon.reading.batch.v1`) is validated against `schema/events/`. Good
 readings are stored in one COPY and passed on to `metrics` as one batch event
 per arrival key (device or gateway); each bad one goes to `sensors-data.dlq` with the reason and what
-was sent. A redelivered event stores nothing twice; it is passed on again,
-since the first delivery may have failed before it was.
+was sent, and so does a reading of a device that is not registered or was
+decommissioned (devices are registered through the API, never by a reading).
+A redelivered event stores nothing twice; it is passed on again, since the
+first delivery may have failed before it was.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from eventing.sources import readings_in, unwrap
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
-from iotmon.adapters.postgres import storage
+from iotmon.adapters.postgres import registry, storage
 from iotmon.core.contracts.readings import Reading
 from iotmon.core.readings import (
     Rejection,
@@ -46,31 +48,61 @@ _IDS = uuid.UUID("3b8f5f8e-8d1e-4f4e-9c55-2f6d0e6b1a11")  # namespace for determ
 
 
 @dataclass(frozen=True)
+class Arrival:
+    key: str  # the key it arrived under: its device, or its gateway
+    reading: Reading
+    index: int | None  # its position in a batch event
+    event: CloudEvent
+
+
+@dataclass(frozen=True)
 class Sorted:
-    by_key: dict[str, list[Reading]]  # valid readings by the key they arrived under
+    arrivals: list[Arrival]  # valid readings
     rejected: list[tuple[Rejection, CloudEvent]]
 
     @property
+    def by_key(self) -> dict[str, list[Reading]]:
+        grouped: dict[str, list[Reading]] = defaultdict(list)
+        for arrival in self.arrivals:
+            grouped[arrival.key].append(arrival.reading)
+        return dict(grouped)
+
+    @property
     def readings(self) -> list[Reading]:
-        return [reading for group in self.by_key.values() for reading in group]
+        return [arrival.reading for arrival in self.arrivals]
+
+    @property
+    def device_ids(self) -> set[str]:
+        return {arrival.reading.device_id for arrival in self.arrivals}
+
+    def in_service(self, entries: dict[str, registry.Entry]) -> Sorted:
+        """Only the readings of devices in service; the others rejected with the reason (pure)."""
+        kept, rejected = [], list(self.rejected)
+        for arrival in self.arrivals:
+            if (reason := registry.refusal(arrival.reading.device_id, entries)) is None:
+                kept.append(arrival)
+            else:
+                rejected.append((Rejection(reason, to_json(arrival.reading), arrival.index), arrival.event))
+        return Sorted(kept, rejected)
 
 
 def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     """Split events into valid readings and rejections (pure: no I/O)."""
-    by_key: dict[str, list[Reading]] = defaultdict(list)
+    arrivals: list[Arrival] = []
     rejected: list[tuple[Rejection, CloudEvent]] = []
     for event in events:
         typed = unwrap(event)  # a KafkaSource-wrapped plain record, as the reading (batch) it carries
         good, bad = readings_in(typed)
         in_batch = typed["type"] == READING_BATCH
         for position, reading in zip(batch_positions(good, bad), good, strict=True):
+            index = position if in_batch else None
             reason = check_time(reading, now)
             if reason is None:
-                by_key[event.get("partitionkey") or reading.device_id].append(reading)
+                arrivals.append(Arrival(event.get("partitionkey") or reading.device_id, reading, index, event))
             else:
-                bad.append(Rejection(reason, to_json(reading), position if in_batch else None))
+                bad.append(Rejection(reason, to_json(reading), index))
         rejected.extend((rejection, event) for rejection in bad)
-    return Sorted(dict(by_key), rejected)
+    return Sorted(arrivals, rejected)
 
 
 def metrics_events(by_key: dict[str, list[Reading]]) -> list[CloudEvent]:
@@ -110,11 +142,14 @@ class Ingest:
         """Handle events; returns the number of new readings stored. Raises to ask for redelivery."""
         result = sort_events(events, utcnow())
         stored = 0
-        readings = result.readings
-        if readings:
+        if result.arrivals:
             with self.pool.connection() as conn:
-                storage.ensure_devices(conn, readings)
-                stored = storage.write_readings(conn, readings)
+                # A reading of a device that is not in service can never be stored: it is dead-lettered now,
+                # never retried, so it cannot hold up the readings behind it on its partition.
+                result = result.in_service(registry.lookup(conn, result.device_ids))
+                if result.arrivals:
+                    stored = storage.write_readings(conn, result.readings)
+        if result.arrivals:
             self.publisher.publish(topics.METRICS, metrics_events(result.by_key))
         if result.rejected:
             self.publisher.publish(topics.SENSORS_DATA_DLQ, dead_letters(result.rejected))

@@ -32,3 +32,11 @@ def check_limits(limits: Mapping[str, float | None]) -> list[dict[str, str]]:
                     {"field": high_name, "reason": f"'{low_name}' ({low}) must be below '{high_name}' ({high})"}
                 )
     return problems
+
+
+def unregistered(device_id: str, decommissioned_at: datetime | None = None) -> str:
+    """Why a reading of a device that is not in service is refused, and what to do about it."""
+    if decommissioned_at is None:
+        return f"unknown device {device_id!r}: register it with POST /api/devices"
+    when = decommissioned_at.isoformat(timespec="seconds")
+    return f"device {device_id!r} was decommissioned at {when}: register it again with POST /api/devices"

@@ -9,7 +9,7 @@ replica. The signing keys come from iotmon/adapters/signing_keys.py.
 
 Reading is open to viewers, and to anonymous clients unless
 IOTMON_ANONYMOUS_READ=false (then /metrics too needs a token); writes
-(acknowledge, resolve, silences, devices) need an operator, user and API key
+(acknowledge, resolve, silences, the device registry and configuration) need an operator, user and API key
 management an admin. POST /api/readings, the gateways' ingest path, takes a
 gateway API key (`Authorization: Bearer iotmon_gw_…` or `X-API-Key`) or an
 operator's token; whoever it is goes into `request.state.writer`, with the

@@ -43,7 +43,7 @@ RULES = (
 # What a successful write under a path changes.
 WRITES = (
     (re.compile(r"^/api/(alerts|silences)"), ("alerts",)),
-    (re.compile(r"^/api/devices/[^/]+/config$"), ("devices", "alerts")),
+    (re.compile(r"^/api/devices"), ("devices", "alerts")),  # decommissioning resolves alerts
 )
 
 

@@ -13,7 +13,9 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from eventing.events import alert_sender
-from iotmon.adapters.postgres import outbox
+from iotmon.adapters.postgres import alerts, outbox
+from iotmon.adapters.redis import active_alerts
+from iotmon.core.contracts.alerts import ActiveAlert
 from iotmon.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,27 @@ def relay(context: ServiceContext) -> int:
     """Publish what the outbox holds; returns how many changes went out. Raises when they could not."""
     with context.pool.connection() as conn:
         return outbox.relay(conn, alert_sender(context.transport))
+
+
+async def after_moves(context: ServiceContext) -> bool:
+    """After alert moves the service made: publish them and refresh `alerts:active`. Whether they went out (if
+    not, they wait in the outbox for the relay loop)."""
+    published = True
+    try:
+        await run_in_threadpool(relay, context)
+    except Exception:
+        log.exception("could not publish alert changes yet")
+        published = False
+    try:
+        await active_alerts.store_async(context.redis, await run_in_threadpool(_open_alerts, context))
+    except Exception:
+        log.warning("could not refresh alerts:active", exc_info=True)
+    return published
+
+
+def _open_alerts(context: ServiceContext) -> list[ActiveAlert]:
+    with context.pool.connection() as conn:
+        return alerts.open_alerts(conn)
 
 
 class OutboxRelay:

@@ -8,6 +8,7 @@ satisfy `schema/events/reading.schema.json`.
 from iotmon.simulator.devices import SEED_DEVICES, DeviceProfile, format_timestamp, make_reading
 from iotmon.simulator.live import Simulator
 from iotmon.simulator.load import LoadSummary, gateway_for, generate_batches, load_devices, run_load
+from iotmon.simulator.registration import register_devices, register_targets
 from iotmon.simulator.replay import (
     ColumnTarget,
     ReplaySummary,
@@ -43,6 +44,8 @@ __all__ = [
     "next_sample",
     "parse_mapping",
     "read_rows",
+    "register_devices",
+    "register_targets",
     "replay_plan",
     "resolve_mapping",
     "run_load",

@@ -57,13 +57,25 @@ def _serve_health(port: int, health: Callable[[], dict[str, Any]]) -> ThreadingH
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from eventing.kafka import KafkaTransport
-    from iotmon.simulator import Simulator, parse_mapping, run_load, run_replay
+    from iotmon.simulator import (
+        Simulator,
+        load_devices,
+        parse_mapping,
+        register_devices,
+        register_targets,
+        run_load,
+        run_replay,
+    )
 
     if not settings.kafka_bootstrap_servers:
         print("error: set KAFKA_BOOTSTRAP_SERVERS (the embedded `iotmon up` runs its own simulator)", file=sys.stderr)
         return 2
     if args.mode == "replay" and not args.file:
         print("error: replay needs --file", file=sys.stderr)
+        return 2
+    database_url = settings.database_url or ""
+    if args.mode != "live" and not database_url:
+        print(f"error: set DATABASE_URL: {args.mode} registers its devices before it sends", file=sys.stderr)
         return 2
     transport = KafkaTransport(settings.kafka_bootstrap_servers, "simulator")
     stop = _stop_on_signal()
@@ -79,6 +91,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if server:
                 server.shutdown()
         elif args.mode == "load":
+            register_devices(database_url, load_devices(args.devices))
             summary = run_load(
                 transport,
                 devices=args.devices,
@@ -92,7 +105,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(summary.as_dict()))
         else:
             mapping = parse_mapping(args.columns) if args.columns else None
-            replayed = run_replay(transport, args.file, mapping, speed=args.speed, limit=args.limit, stop=stop)
+            replayed = run_replay(
+                transport,
+                args.file,
+                mapping,
+                speed=args.speed,
+                limit=args.limit,
+                stop=stop,
+                register=lambda targets: register_targets(database_url, targets),
+            )
             print(json.dumps(replayed.as_dict()))
     finally:
         transport.close()

@@ -13,7 +13,7 @@ The default mapping sends every sensor column to a device of its own,
 `skab-<column>` (e.g. `skab-temperature`, sensorType `temperature`, unit from
 SKAB's documentation) rather than onto the five seed devices of
 `schema/003_seed_devices.sql`: SKAB's pump readings (pressure in bar around 0,
-say) would sit permanently in their alert zones. Ingest registers new devices on their first reading. Map a
+say) would sit permanently in their alert zones. The replay registers its devices before it sends. Map a
 column onto a seed device by name to take that device's type, unit and
 location (`{"Temperature": "device-001"}`).
 """
@@ -25,7 +25,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,13 +172,18 @@ def run_replay(
     limit: int | None = None,
     source: str = SOURCE,
     stop: threading.Event | None = None,
+    register: Callable[[list[ColumnTarget]], object] | None = None,
 ) -> ReplaySummary:
-    """Send a recorded run to `sensors-data` (see the module doc for timing); blocks until done or `stop`."""
+    """Send a recorded run to `sensors-data` (see the module doc for timing); blocks until done or `stop`.
+
+    `register` is given the devices the run sends as, before anything is sent."""
     columns, rows = read_rows(path, limit)
     targets = resolve_mapping(mapping) if mapping is not None else default_mapping(columns)
     missing = sorted(set(targets) - set(columns))
     if missing:
         raise ValueError(f"{path}: no column(s) {missing} (found {columns})")
+    if register is not None:
+        register(list(targets.values()))
     stop = stop or threading.Event()
     sender = Sender(publisher)
     started = time.monotonic()

@@ -36,7 +36,7 @@ from eventing import topics
 from eventing.events import batch_event, reading_event
 from eventing.kafka import KafkaTransport
 from iotmon.adapters.postgres import db
-from iotmon.simulator import generate_batches
+from iotmon.simulator import generate_batches, load_devices, register_devices
 from tests.support import servers
 from tests.support.auth import GATEWAY_ENV
 from tests.support.kafka_broker import free_port
@@ -226,6 +226,7 @@ def measure(
     ):
         db.migrate(url)
         breaching = alert_devices(url, alerts)
+        register_devices(url, load_devices(devices))  # readings of devices not registered are dead-lettered
         say("end to end: starting the Kafka broker and `iotmon up` on it…")
         with servers.kafka() as bootstrap, system(url, redis_url, bootstrap) as service:
             transport = KafkaTransport(bootstrap, "bench-e2e")

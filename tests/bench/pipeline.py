@@ -33,7 +33,7 @@ from eventing.wiring import load_wiring
 from functions.ingest import Ingest
 from iotmon.adapters.postgres import db, storage
 from iotmon.core.readings import parse_reading
-from iotmon.simulator import generate_batches
+from iotmon.simulator import generate_batches, load_devices, register_devices
 from tests.support import servers
 
 
@@ -139,6 +139,7 @@ def measure(
     run = datetime.now(UTC).strftime("%H%M%S")
     with tempfile.TemporaryDirectory(prefix="iotmon-bench-") as tmp, servers.postgres(Path(tmp) / "pg") as url:
         db.migrate(url)
+        register_devices(url, load_devices(devices))  # readings of devices not registered are dead-lettered
         say("pipeline: starting the Kafka broker (jars fetched once from Maven Central)…")
         with servers.kafka() as bootstrap:
             say(f"pipeline: generating {readings:,} readings…")

@@ -28,6 +28,7 @@ from eventing.events import READING_REJECTED
 from eventing.kafka import KafkaTransport
 from iotmon.core.timestamps import iso
 from tests.support.database import sql
+from tests.support.devices import register_in
 from tests.support.kafka_broker import free_port
 from tests.support.processes import start, stop, wait_listening
 
@@ -55,6 +56,12 @@ def reading(device: str, seconds_ago: float = 0.0, value: Any = 42.5) -> dict[st
 
 def unique_device(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def registered_device(url: str, prefix: str) -> str:
+    device = unique_device(prefix)
+    register_in(url, device, sensor_type="pressure", unit="psi")
+    return device
 
 
 def stored(url: str, device: str) -> list[tuple[str, float]]:
@@ -141,7 +148,7 @@ def data_of(event: Any) -> Any:
 
 
 def test_a_reading_event_is_stored_once_however_often_it_is_delivered(function_url, db_url, kafka_bootstrap):
-    device = unique_device("fn-one")
+    device = registered_device(db_url, "fn-one")
     sent = reading(device, value=33.25)
     response = post_event(function_url, sent, event_id="partition:0/offset:42", subject=device, key=device)
     assert 200 <= response.status_code < 300, response.text
@@ -150,8 +157,6 @@ def test_a_reading_event_is_stored_once_however_often_it_is_delivered(function_u
     again = post_event(function_url, sent, event_id="partition:0/offset:42", subject=device, key=device)
     assert 200 <= again.status_code < 300, again.text
     assert stored(db_url, device) == [(sent["timestamp"], 33.25)]
-    # The device registered itself.
-    assert sql(db_url, "SELECT device_type, unit FROM devices WHERE device_id = %s", device) == [("pressure", "psi")]
     # It was passed on to `metrics`, keyed by device.
     metrics = consume(kafka_bootstrap, topics.METRICS, lambda e: e.get("partitionkey") == device, 1)
     assert metrics, "no metrics event for the stored reading"
@@ -159,7 +164,7 @@ def test_a_reading_event_is_stored_once_however_often_it_is_delivered(function_u
 
 
 def test_a_batch_event_is_stored(function_url, db_url):
-    devices = [unique_device("fn-batch") for _ in range(3)]
+    devices = [registered_device(db_url, "fn-batch") for _ in range(3)]
     batch = [reading(devices[n % 3], seconds_ago=n, value=float(n)) for n in range(12)]
     response = post_event(
         function_url, {"readings": batch}, type_="io.iotmon.reading.batch.v1", key=unique_device("gw")
@@ -191,7 +196,7 @@ def test_an_invalid_reading_is_dead_lettered_not_retried(function_url, db_url, k
 
 
 def test_a_batch_with_a_bad_reading_stores_the_rest_and_dead_letters_it(function_url, db_url, kafka_bootstrap):
-    device = unique_device("fn-mixed")
+    device = registered_device(db_url, "fn-mixed")
     batch = [reading(device, seconds_ago=n, value=float(n)) for n in range(4)]
     batch[2] = {**batch[2], "unit": ""}
     response = post_event(function_url, {"readings": batch}, type_="io.iotmon.reading.batch.v1", key=device)
@@ -201,6 +206,19 @@ def test_a_batch_with_a_bad_reading_stores_the_rest_and_dead_letters_it(function
     assert len(letters) == 1
     assert data_of(letters[0])["index"] == 2
     assert data_of(letters[0])["original"] == batch[2]
+
+
+def test_a_reading_of_an_unregistered_device_is_dead_lettered_not_retried(function_url, db_url, kafka_bootstrap):
+    device, known = unique_device("fn-unknown"), registered_device(db_url, "fn-known")
+    batch = [reading(device), reading(known)]
+    response = post_event(function_url, {"readings": batch}, type_="io.iotmon.reading.batch.v1", key=device)
+    assert 200 <= response.status_code < 300, response.text  # never retried: it cannot succeed later
+    assert stored(db_url, device) == [] and len(stored(db_url, known)) == 1
+    assert sql(db_url, "SELECT count(*) FROM devices WHERE device_id = %s", device) == [(0,)]
+    letters = consume(kafka_bootstrap, topics.SENSORS_DATA_DLQ, lambda e: device in json.dumps(data_of(e)), 1)
+    assert [data_of(letter)["reason"] for letter in letters] == [
+        f"unknown device {device!r}: register it with POST /api/devices"
+    ]
 
 
 def test_an_event_that_is_not_a_reading_is_dead_lettered(function_url, db_url, kafka_bootstrap):

@@ -88,7 +88,9 @@ def test_database_outage_under_load_answers_503_then_recovers_and_loses_nothing(
             assert int(response.headers["Retry-After"]) > 0 and "try again" in error["message"]
             reading = {"deviceId": "device-001", "timestamp": iso(utcnow()), "sensorType": "temperature", "value": 1.0}
             response, seconds = timed(lambda: client.post("/api/readings", json={**reading, "unit": "celsius"}))
-            error_of(response, 503, "TRANSPORT_UNAVAILABLE")  # embedded, the event log is in PostgreSQL
+            error_of(
+                response, 503, "DATABASE_UNAVAILABLE"
+            )  # the registry is in PostgreSQL (embedded, the event log too)
             assert seconds < FAIL_FAST_S and "Retry-After" in response.headers, f"503 after {seconds:.1f} s"
             report = health(client)
             assert (report["status"], report["dependencies"]["database"]["status"]) == ("unhealthy", "unhealthy")

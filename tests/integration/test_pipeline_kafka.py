@@ -23,6 +23,7 @@ from eventing.router import Router
 from eventing.wiring import load_wiring
 from functions.ingest import Ingest
 from iotmon.adapters.postgres import db
+from tests.support.devices import register_in
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -123,6 +124,7 @@ def test_readings_flow_to_postgres_metrics_and_the_dead_letter_topic(transport, 
     run = uuid.uuid4().hex[:8]
     device = f"k-{run}-"
     good = [reading(f"{device}{n % 3}", n) for n in range(30)]
+    register_in(clean_db, *(f"{device}{n}" for n in range(3)))
     with running_router(transport, clean_db, run):
         transport.publish(topics.SENSORS_DATA, [reading_event(r, "/test") for r in good[:10]])
         transport.publish(topics.SENSORS_DATA, [batch_event(good[10:], "/gateway", key="gw-1")])
@@ -148,6 +150,7 @@ def test_redelivery_after_a_crash_stores_nothing_twice(transport, clean_db, pool
     run = uuid.uuid4().hex[:8]
     device = f"r-{run}"
     readings = [reading(device, n) for n in range(50)]
+    register_in(clean_db, device)
     transport.publish(topics.SENSORS_DATA, [batch_event(readings, "/gateway", key=device)])
     # A first consumer stores the batch but "crashes" before committing its offset.
     ingest = Ingest(pool, transport)
@@ -219,6 +222,7 @@ def test_records_with_broken_cloudevent_attributes_are_dead_lettered_never_store
         value = msgspec.json.encode(reading(f"{device}{n}", 1))
         producer.produce(topics.SENSORS_DATA, value, key=f"{device}{n}", headers=list(headers.items()))
     producer.flush(10)
+    register_in(clean_db, f"{device}ok")
     with running_router(transport, clean_db, run):
         transport.publish(topics.SENSORS_DATA, [reading_event(reading(f"{device}ok", 1), "/test")])
         wait_for(lambda: stored(clean_db, device) >= 1)  # the good one went through, after the broken ones

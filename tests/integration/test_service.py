@@ -27,6 +27,7 @@ from iotmon.core.readings import parse_reading
 from iotmon.core.timestamps import iso
 from iotmon.system import System
 from tests.support.auth import bearer, gateway_headers
+from tests.support.devices import register
 from tests.support.waiting import wait_for
 
 SEED_DEVICES = ["device-001", "device-002", "device-003", "device-004", "device-005"]
@@ -150,8 +151,9 @@ def test_a_posted_reading_is_stored_and_shown(anonymous):
     assert device["status"] == "active"
 
 
-def test_a_batch_is_stored_and_a_new_device_registers_itself(anonymous, clean_db):
+def test_a_batch_is_stored_with_a_device_registered_before(anonymous, api, clean_db):
     newcomer = f"gw-9-{uuid.uuid4().hex[:8]}"
+    register(api, newcomer, "humidity", "percent", "warehouse-3")
     base = now() - timedelta(seconds=30)
     batch = [reading("device-001", 40 + n, base + timedelta(seconds=n)) for n in range(3)]
     batch += [

@@ -4,8 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from iotmon.adapters.postgres import db, storage
+from iotmon.adapters.postgres import db, registry, storage
+from iotmon.adapters.postgres.devices import DeviceCatalog
 from iotmon.core.readings import parse_reading
+from tests.support.database import sql
+from tests.support.devices import register_in
 
 
 def reading(second: int, device: str = "device-001", day: datetime | None = None) -> object:
@@ -90,16 +93,22 @@ def test_a_month_without_a_partition_gets_one(clean_db):
     assert partition == f"sensor_readings_{far:%Y_%m}"
 
 
-def test_new_devices_register_themselves(clean_db):
+def test_devices_are_registered_from_readings_once_and_a_decommissioned_one_stays_so(clean_db):
     with psycopg.connect(clean_db, autocommit=True) as conn:
-        storage.ensure_devices(conn, [reading(0, device="gw-7-sensor-1")])
+        conn.execute("UPDATE devices SET decommissioned_at = now() WHERE device_id = 'device-002'")
+        newcomer = reading(0, device="gw-7-sensor-1")
+        made = registry.register_from(
+            conn, [newcomer, reading(1, device="gw-7-sensor-1"), reading(0, device="device-002")]
+        )
+        assert made == ["gw-7-sensor-1"]
         assert conn.execute(
             "SELECT device_type, location, unit FROM devices WHERE device_id = 'gw-7-sensor-1'"
-        ).fetchone() == (
-            "temperature",
-            "assembly-line-1",
-            "celsius",
-        )
+        ).fetchone() == ("temperature", "assembly-line-1", "celsius")
+        entries = registry.lookup(conn, ["gw-7-sensor-1", "device-002", "nobody", "nul\x00"])
+    assert set(entries) == {"gw-7-sensor-1", "device-002"}
+    assert registry.refusal("gw-7-sensor-1", entries) is None
+    assert "was decommissioned at" in (registry.refusal("device-002", entries) or "")
+    assert registry.refusal("nobody", entries) == "unknown device 'nobody': register it with POST /api/devices"
 
 
 def test_expired_partitions_are_dropped(clean_db):
@@ -107,3 +116,20 @@ def test_expired_partitions_are_dropped(clean_db):
         conn.execute("SELECT ensure_sensor_readings_partitions('2001-01-15', '2001-02-15')")
         dropped = [row[0] for row in conn.execute("SELECT drop_sensor_readings_partitions_before('2001-02-01')")]
     assert dropped == ["sensor_readings_2001_01"]
+
+
+def test_the_functions_device_cache_looks_up_a_device_it_has_not_seen_once(clean_db):
+    pool = db.pool(clean_db)
+    try:
+        catalog = DeviceCatalog(pool, ttl_s=3600)
+        assert sorted(catalog.devices()) == [f"device-00{n}" for n in range(1, 6)]
+        register_in(clean_db, "kiln-1", "kiln-2")
+        sql(clean_db, "UPDATE devices SET decommissioned_at = now(), alert_max = 7 WHERE device_id = 'kiln-2'")
+        found = catalog.devices(["kiln-1", "kiln-2", "device-001"])
+        assert "kiln-1" in found and "kiln-2" not in found  # registered a moment ago; decommissioned
+        register_in(clean_db, "kiln-3")
+        assert "kiln-3" not in catalog.devices(["device-001"])  # only what is asked for is looked up
+        sql(clean_db, "UPDATE devices SET decommissioned_at = NULL WHERE device_id = 'kiln-2'")
+        assert "kiln-2" not in catalog.devices(["kiln-2"])  # not found once: not asked again until the next read
+    finally:
+        pool.close()

@@ -20,12 +20,14 @@ import psutil
 import pytest
 
 from tests.support.auth import gateway_headers
+from tests.support.devices import register
 from tests.support.kafka_broker import free_port
 from tests.support.up import Up, kill_leftovers, server_processes
 from tests.support.waiting import wait_for
 
 SERVERS = {"postgres", "redis-server"}
 DEVICE = "device-crash-test"
+ADMIN_PASSWORD = "crash-test-admin"  # the first start's admin, who registers the device
 
 
 def servers(data_dir: Path) -> list[psutil.Process]:
@@ -81,7 +83,8 @@ def start(tmp_path: Path, data_dir: Path) -> Iterator[Callable[..., tuple[Up, st
     started: list[Up] = []
 
     def up(name: str, fresh: bool = False) -> tuple[Up, str]:
-        started.append(Up(free_port(), data_dir, tmp_path / f"{name}.log", fresh=fresh))
+        env = {"IOTMON_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        started.append(Up(free_port(), data_dir, tmp_path / f"{name}.log", fresh=fresh, env=env))
         return started[-1], started[-1].wait_for_url()
 
     yield up
@@ -96,12 +99,20 @@ def device_ids(url: str) -> set[str]:
 
 
 def store_a_reading(url: str) -> None:
-    """A reading of a new device, waited for until it is committed (the device is registered with it)."""
+    """A reading of a new device, registered by the admin, waited for until it is committed."""
+    login = httpx.post(f"{url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=10)
+    token = login.json()["data"]["token"]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as admin:
+        register(admin, DEVICE)
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     reading = {"deviceId": DEVICE, "timestamp": now, "sensorType": "temperature", "value": 21.5, "unit": "celsius"}
     response = httpx.post(f"{url}/api/readings", json=reading, headers=gateway_headers(), timeout=10)
     assert response.status_code < 300, response.text
-    wait_for(lambda: DEVICE in device_ids(url), 10, "the new device stored")
+    wait_for(
+        lambda: httpx.get(f"{url}/api/devices/{DEVICE}/current", timeout=10).json()["data"]["current"],
+        10,
+        "the reading stored",
+    )
 
 
 def assert_healthy_with_the_reading(url: str) -> None:

@@ -8,8 +8,8 @@ import json
 import msgspec
 import pytest
 
-from iotmon.core.contracts.devices import ConfigUpdate
-from iotmon.core.contracts.validation import Invalid, decode, field_names, given
+from iotmon.core.contracts.devices import ConfigUpdate, DeviceCreate
+from iotmon.core.contracts.validation import Invalid, convert_nested, decode, field_names, given, listed
 from iotmon.core.devices import LIMITS, check_limits
 
 FIELDS = field_names(ConfigUpdate)
@@ -188,3 +188,24 @@ def test_a_decoded_update_merged_over_the_stored_limits_is_what_gets_checked():
     assert check_limits({**SEED, **changed}) == [
         {"field": "alertMax", "reason": "'normalMax' (75.0) must be below 'alertMax' (70.0)"}
     ]
+
+
+# --------------------------------------------------------------------------- a registration: config nested
+
+
+def test_a_registration_carries_its_config_as_the_config_body():
+    document = {"deviceId": "press-7", "type": "pressure", "unit": "psi", "location": "l", "config": {"alertMax": 5}}
+    device = convert_nested(document, DeviceCreate, "config", ConfigUpdate)
+    assert isinstance(device.config, ConfigUpdate) and given(device.config) == {"alert_max": 5}
+
+
+def test_a_registration_lists_the_problems_inside_config_beside_its_own():
+    document = {"deviceId": "bad id", "unit": "psi", "location": "l", "config": {"alertMax": "x", "colour": 1}}
+    with pytest.raises(Invalid) as refused:
+        convert_nested(document, DeviceCreate, "config", ConfigUpdate)
+    found = listed(refused.value)
+    assert [problem.get("field") for problem in found] == ["deviceId", "type", "config"]
+    assert found[-1]["unknown"] == ["colour"]
+    with pytest.raises(Invalid) as refused:
+        convert_nested({**document, "config": {"alertMax": "x"}}, DeviceCreate, "config", ConfigUpdate)
+    assert [problem["field"] for problem in listed(refused.value)] == ["deviceId", "type", "config.alertMax"]

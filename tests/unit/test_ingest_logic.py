@@ -6,6 +6,7 @@ import msgspec
 
 from eventing.events import READING_BATCH, batch_event, make_event, reading_event
 from functions.ingest import dead_letters, metrics_events, sort_events
+from iotmon.adapters.postgres.registry import Entry
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -84,3 +85,24 @@ def test_a_time_problem_in_a_batch_names_its_position():
     )
     rejected = sort_events([batch], NOW).rejected
     assert sorted(rejection.index for rejection, _ in rejected) == [1, 2]
+
+
+def test_readings_of_devices_not_in_service_are_rejected_with_their_place_and_the_reason():
+    gone = datetime(2026, 6, 1, tzinfo=UTC)
+    batch = batch_event([reading(), reading("ghost", 1), reading("retired", 2), reading(second=3)], "/gw", key="gw")
+    single = reading_event(reading("ghost", 4), "/s")
+    entries = {"device-001": Entry("line-1", None), "retired": Entry("line-1", gone)}
+    result = sort_events([batch, single], NOW).in_service(entries)
+    assert [r.timestamp[-3:] for r in result.readings] == ["00Z", "03Z"]
+    assert result.by_key == {"gw": result.readings}
+    refused = [(rejection.index, rejection.reason, event["id"]) for rejection, event in result.rejected]
+    assert refused == [
+        (1, "unknown device 'ghost': register it with POST /api/devices", batch["id"]),
+        (
+            2,
+            "device 'retired' was decommissioned at 2026-06-01T00:00:00+00:00: register it again with POST /api/devices",
+            batch["id"],
+        ),
+        (None, "unknown device 'ghost': register it with POST /api/devices", single["id"]),
+    ]
+    assert [letter.get_data()["index"] for letter in dead_letters(result.rejected)[:2]] == [1, 2]

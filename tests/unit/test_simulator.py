@@ -26,6 +26,7 @@ from eventing.transport import DeliveryError
 from iotmon.core.readings import check_time, parse_reading
 from iotmon.simulator import (
     SEED_DEVICES,
+    ColumnTarget,
     DeviceProfile,
     Simulator,
     default_mapping,
@@ -33,6 +34,7 @@ from iotmon.simulator import (
     generate_batches,
     live,
     load,
+    load_devices,
     make_reading,
     new_state,
     next_sample,
@@ -45,6 +47,7 @@ from iotmon.simulator import (
     run_replay,
     sensor_type_for,
 )
+from iotmon.simulator.registration import as_new
 from tests.support.paths import REPO
 from tests.support.waiting import wait_for
 
@@ -442,6 +445,29 @@ def test_replay_sends_at_the_files_pace(small_csv: Path, monkeypatch: pytest.Mon
     assert before <= stamps[0] < before + timedelta(seconds=1)
     assert [(t - stamps[0]).total_seconds() for t in stamps] == pytest.approx([0, 0.05, 0.15])
     assert_valid(readings)
+
+
+def test_replay_registers_its_devices_before_it_sends(small_csv: Path) -> None:
+    transport = MemoryTransport()
+    registered: list[tuple[list[str], int]] = []
+
+    def register(targets: list[ColumnTarget]) -> None:
+        registered.append(([target.device_id for target in targets], len(published(transport))))
+
+    run_replay(transport, small_csv, {"Temperature": "oven-1"}, speed=0, register=register)
+    assert registered == [(["oven-1"], 0)]  # once, before the first reading
+    assert len(published(transport)) == 3
+
+
+def test_simulated_devices_are_registered_with_their_kind_and_limits() -> None:
+    first, second = (as_new(profile) for profile in load_devices(2))
+    assert (first.device_id, first.device_type, first.unit, first.alert_max) == (
+        "load-00001",
+        "temperature",
+        "celsius",
+        85,
+    )
+    assert (second.device_type, second.location, second.update_period_ms) == ("pressure", "assembly-line-1", 3000)
 
 
 def test_replay_refuses_a_mapping_to_a_missing_column(small_csv: Path) -> None:

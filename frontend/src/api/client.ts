@@ -95,3 +95,6 @@ export function query(params: Record<string, string | number | undefined | null>
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+/** Every device the dashboard shows: the list is paged, and one page of the largest size holds a line's devices. */
+export const DEVICE_LIST = `/api/devices${query({ limit: 500 })}`;

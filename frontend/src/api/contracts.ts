@@ -250,6 +250,44 @@ export interface ConfigUpdate {
   status?: "active" | "inactive" | "maintenance";
 }
 
+/** The body of POST /api/devices: a device to register. `config` (the body of PUT /api/devices/{device_id}/config) sets its limits and rule settings before its first reading. */
+export interface DeviceCreate {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  /** What the device measures, as its readings' sensorType: temperature, pressure... */
+  type: string;
+  /** Unit of its values, e.g. celsius. */
+  unit: string;
+  /** Not blank, no NUL. */
+  location: string;
+  /** Not blank, no NUL. */
+  name?: string | null;
+  config?: ConfigUpdate;
+}
+
+/** The body of PUT /api/devices/{device_id}: any of the fields; `config` as in POST /api/devices. */
+export interface DeviceUpdate {
+  /** What the device measures, as its readings' sensorType: temperature, pressure... */
+  type?: string;
+  /** Unit of its values, e.g. celsius. */
+  unit?: string;
+  /** Not blank, no NUL. */
+  location?: string;
+  /** Not blank, no NUL. */
+  name?: string | null;
+  config?: ConfigUpdate;
+}
+
+/** A device taken out of service: its readings are refused from now on; its history and alerts stay. */
+export interface DeviceDecommissioned {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  decommissionedAt: string;
+  /** Its open alerts, now resolved. */
+  resolvedAlerts: string[];
+}
+
 /** A window's statistics (`device:<id>:stats:<1h|24h>` in Redis). */
 export interface WindowStats {
   avg: number | null;
@@ -328,9 +366,13 @@ export interface DeviceList {
   devices: Device[];
 }
 
+/** How many devices match the filters, how many of them are active, and which page this is. */
 export interface DeviceListMeta {
   totalDevices: number;
   activeDevices: number;
+  count: number;
+  limit: number;
+  offset: number;
 }
 
 export interface DeviceAnswer {
@@ -1047,6 +1089,41 @@ export const LIMITS = {
         "maintenance"
       ]
     }
+  },
+  "DeviceCreate": {
+    "deviceId": {},
+    "type": {},
+    "unit": {
+      "minLength": 1,
+      "maxLength": 20
+    },
+    "location": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "name": {
+      "minLength": 1,
+      "maxLength": 100,
+      "nullable": true
+    },
+    "config": {}
+  },
+  "DeviceUpdate": {
+    "type": {},
+    "unit": {
+      "minLength": 1,
+      "maxLength": 20
+    },
+    "location": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "name": {
+      "minLength": 1,
+      "maxLength": 100,
+      "nullable": true
+    },
+    "config": {}
   },
   "Credentials": {
     "username": {

@@ -1,7 +1,7 @@
 // Every REST read the views make, as TanStack Query options. Keys are built here only, broadest part first,
 // so that invalidating a prefix (queryKeys.alerts, say) marks everything under it stale.
 import { queryOptions } from "@tanstack/react-query";
-import { get, query, request } from "./client";
+import { DEVICE_LIST, get, query, request } from "./client";
 import type {
   Alert,
   ApiKey,
@@ -67,7 +67,7 @@ const devicePath = (deviceId: string) => `/api/devices/${encodeURIComponent(devi
 export const devicesQuery = () =>
   queryOptions({
     queryKey: queryKeys.deviceList(),
-    queryFn: () => get<{ devices: Device[] }>("/api/devices").then((d) => d.devices),
+    queryFn: () => get<{ devices: Device[] }>(DEVICE_LIST).then((d) => d.devices),
   });
 
 /** One device with its 1 h and 24 h statistics. */

@@ -1,6 +1,17 @@
 // The dashboard's stores and the actions that talk to the service.
 import { toast } from "react-toastify";
-import { ApiError, get, onReachability, onUnauthorized, post, put, query, setRenewal, setToken } from "../api/client";
+import {
+  ApiError,
+  DEVICE_LIST,
+  get,
+  onReachability,
+  onUnauthorized,
+  post,
+  put,
+  query,
+  setRenewal,
+  setToken,
+} from "../api/client";
 import type { Alert, Device, HistoryPage, Session } from "../api/types";
 import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
@@ -101,7 +112,7 @@ export function showError(error: unknown, doing: string): void {
 }
 
 export async function refreshDevices(): Promise<void> {
-  const { devices } = await get<{ devices: Device[] }>("/api/devices");
+  const { devices } = await get<{ devices: Device[] }>(DEVICE_LIST);
   live.update((state) => setDevices(state, devices));
 }
 

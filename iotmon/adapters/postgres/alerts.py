@@ -317,6 +317,30 @@ def resolve_open(
     return moved[0] if moved else None
 
 
+def resolve_device(
+    conn: psycopg.Connection, device_id: str, *, at: datetime, source: str, actor: str, note: str
+) -> list[AlertChange]:
+    """`resolved` by `actor`: every open alert of a device that is going away (its rules will not judge again)."""
+    with conn.transaction():
+        open_types = conn.execute(
+            "SELECT DISTINCT alert_type FROM alerts WHERE device_id = %s AND status <> 'resolved' ORDER BY 1",
+            (device_id,),
+        ).fetchall()
+        for (alert_type,) in open_types:  # in one order, so two such moves cannot deadlock
+            _lock(conn, device_id, alert_type)
+        return _move(
+            conn,
+            "device_id = %(device)s AND status <> 'resolved'",
+            "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s",
+            {"device": device_id},
+            action="resolved",
+            at=at,
+            source=source,
+            actor=actor,
+            note=note,
+        )
+
+
 def escalate_due(conn: psycopg.Connection, cutoff: datetime, *, at: datetime, source: str) -> list[AlertChange]:
     """`escalated`: every alert still `triggered` (unacknowledged) since before `cutoff`."""
     where = "status = 'triggered' AND triggered_at < %(cutoff)s"

@@ -1,15 +1,19 @@
 """The devices table as the functions use it: each device's limits, rule settings, unit and status, cached.
 
 A cache, never state: the table is re-read at most every `ttl_s` seconds, so a
-configuration change (PUT /api/devices/{id}/config) applies within that time
-without a restart.
+configuration change (PUT /api/devices/{id}, PUT /api/devices/{id}/config)
+applies within that time without a restart. A device that is asked for and not
+in the cache is looked up at once (one query for all such devices), so a device
+registered with its limits is judged by them from its first reading; an id still
+not found is not asked again until the next full read. Decommissioned devices
+are left out: their readings still in flight are not judged.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from psycopg.rows import dict_row
@@ -36,16 +40,27 @@ class DeviceCatalog:
         self.pool, self.ttl_s, self.clock = pool, ttl_s, clock
         self._devices: dict[str, DeviceInfo] = {}
         self._read_at = -float("inf")
+        self._absent: set[str] = set()  # looked up since the last full read, and not found
         self._lock = threading.Lock()  # functions-framework serves requests on several threads
 
-    def devices(self) -> dict[str, DeviceInfo]:
+    def devices(self, wanted: Collection[str] = ()) -> dict[str, DeviceInfo]:
+        """Every device in service; `wanted` ones missing from the cache are looked up first."""
         with self._lock:
             if self.clock() - self._read_at >= self.ttl_s:
-                with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-                    rows = cursor.execute("SELECT * FROM devices").fetchall()
-                self._devices = {
-                    row["device_id"]: DeviceInfo(DeviceRules.from_row(row), row["unit"], row["status"] == "active")
-                    for row in rows
-                }
+                self._devices = self._read()
+                self._absent = set()
                 self._read_at = self.clock()
+            elif missing := [d for d in wanted if d not in self._devices and d not in self._absent]:
+                found = self._read(missing)
+                self._devices = {**self._devices, **found}
+                self._absent.update(set(missing) - set(found))
             return self._devices
+
+    def _read(self, only: list[str] | None = None) -> dict[str, DeviceInfo]:
+        where = "decommissioned_at IS NULL" + (" AND device_id = ANY(%(only)s)" if only is not None else "")
+        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(f"SELECT * FROM devices WHERE {where}", {"only": only}).fetchall()
+        return {
+            row["device_id"]: DeviceInfo(DeviceRules.from_row(row), row["unit"], row["status"] == "active")
+            for row in rows
+        }

@@ -21,7 +21,6 @@ _COLUMN_LIST = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
 
 # What this process has already made sure exists: caches, not state.
 _known_months: set[str] = set()
-_known_devices: set[str] = set()
 
 
 def _rows(readings: Sequence[Reading]) -> Iterator[tuple[str, str, str, float, str, str | None, str]]:
@@ -82,29 +81,6 @@ def _write_deduplicated(conn: psycopg.Connection, readings: Sequence[Reading]) -
         return cursor.rowcount
 
 
-def ensure_devices(conn: psycopg.Connection, readings: Sequence[Reading]) -> None:
-    """Register devices seen for the first time (a gateway's new sensor appears by itself)."""
-    seen: dict[str, Reading] = {}
-    for reading in readings:
-        if reading.device_id not in _known_devices:
-            seen.setdefault(reading.device_id, reading)
-    if not seen:
-        return
-    conn.execute(
-        "INSERT INTO devices (device_id, device_type, location, unit)"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
-        " ON CONFLICT (device_id) DO NOTHING",
-        (
-            list(seen),
-            [r.sensor_type for r in seen.values()],
-            [r.location or "unknown" for r in seen.values()],
-            [r.unit for r in seen.values()],
-        ),
-    )
-    _known_devices.update(seen)
-
-
 def forget_cache() -> None:
-    """Forget which partitions and devices exist (after they were dropped or truncated)."""
+    """Forget which partitions exist (after they were dropped or truncated)."""
     _known_months.clear()
-    _known_devices.clear()

@@ -1,4 +1,4 @@
-"""Devices: configuration, what the API shows of a device, its live value, statistics and history."""
+"""Devices: registration, configuration, what the API shows of a device, its live value, statistics and history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 import msgspec
 
 from iotmon.core.alerts import Severity
-from iotmon.core.contracts.common import DECIMAL_LIMIT, Body, Contract, DeviceId, MetaFields, Timestamp, Trend
+from iotmon.core.contracts.common import (
+    DECIMAL_LIMIT,
+    AlertId,
+    Body,
+    Contract,
+    DeviceId,
+    MetaFields,
+    Timestamp,
+    Trend,
+)
 
 WEEK_S = 7 * 86_400
 DeviceStatus = Annotated[
@@ -63,6 +72,46 @@ class ConfigUpdate(Body):
     name: Label | msgspec.UnsetType | None = msgspec.UNSET
     location: Label | msgspec.UnsetType = msgspec.UNSET
     status: ConfiguredStatus | msgspec.UnsetType = msgspec.UNSET
+
+
+DeviceType = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z0-9_]{0,49}$",
+        description="What the device measures, as its readings' sensorType: temperature, pressure...",
+    ),
+]
+Unit = Annotated[str, msgspec.Meta(min_length=1, max_length=20, description="Unit of its values, e.g. celsius.")]
+
+
+class DeviceCreate(Body):
+    """The body of POST /api/devices: a device to register. `config` (the body of PUT
+    /api/devices/{device_id}/config) sets its limits and rule settings before its first reading."""
+
+    device_id: DeviceId
+    type: DeviceType
+    unit: Unit
+    location: Label
+    name: Label | None = None
+    config: ConfigUpdate | msgspec.UnsetType = msgspec.UNSET
+
+
+class DeviceUpdate(Body):
+    """The body of PUT /api/devices/{device_id}: any of the fields; `config` as in POST /api/devices."""
+
+    type: DeviceType | msgspec.UnsetType = msgspec.UNSET
+    unit: Unit | msgspec.UnsetType = msgspec.UNSET
+    location: Label | msgspec.UnsetType = msgspec.UNSET
+    name: Label | msgspec.UnsetType | None = msgspec.UNSET
+    config: ConfigUpdate | msgspec.UnsetType = msgspec.UNSET
+
+
+class DeviceDecommissioned(Contract):
+    """A device taken out of service: its readings are refused from now on; its history and alerts stay."""
+
+    device_id: DeviceId
+    decommissioned_at: Timestamp
+    resolved_alerts: Annotated[list[AlertId], msgspec.Meta(description="Its open alerts, now resolved.")]
 
 
 class WindowStats(Contract):
@@ -140,8 +189,13 @@ class DeviceList(Contract):
 
 
 class DeviceListMeta(MetaFields):
+    """How many devices match the filters, how many of them are active, and which page this is."""
+
     total_devices: int
     active_devices: int
+    count: int
+    limit: int
+    offset: int
 
 
 class DeviceAnswer(Contract):

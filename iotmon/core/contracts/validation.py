@@ -33,13 +33,18 @@ def field_names(contract: type[msgspec.Struct]) -> list[str]:
 
 def decode(body: bytes, contract: type[C]) -> C:
     """The body as the contract; Invalid lists what is wrong (not JSON, unknown fields, each bad field)."""
+    return convert(parse(body), contract)
+
+
+def parse(body: bytes) -> Any:
+    """The body as JSON; Invalid if there is none, it is not JSON or it is nested too deep for the decoder."""
     if not body.strip():
         raise Invalid("a JSON body is required")
-    return convert(json_document(body), contract)
+    return json_document(body)
 
 
 def json_document(body: bytes) -> Any:
-    """A JSON body decoded; Invalid if it is not JSON or nested too deep for the decoder."""
+    """A JSON body decoded (empty or not); Invalid if it is not JSON or nested too deep for the decoder."""
     try:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
@@ -105,3 +110,32 @@ def given(update: msgspec.Struct) -> dict[str, Any]:
         for field in msgspec.structs.fields(update)
         if (value := getattr(update, field.name)) is not msgspec.UNSET
     }
+
+
+def convert_nested(document: Any, contract: type[C], nested: str, inner: type[msgspec.Struct]) -> C:
+    """As `convert`, with the object field `nested` (of contract `inner`) checked field by field too, so that
+    every problem inside it is listed beside the others, named `nested.field`."""
+    value = document.get(nested) if isinstance(document, dict) else None
+    if not isinstance(value, dict):
+        return convert(document, contract)
+    problems = []
+    try:
+        convert({name: field for name, field in document.items() if name != nested}, contract)
+    except Invalid as invalid:
+        problems += listed(invalid)
+    try:
+        convert(value, inner)
+    except Invalid as invalid:
+        problems += [
+            {**problem, "field": f"{nested}.{problem.get('field', '')}".rstrip(".")} for problem in listed(invalid)
+        ]
+    if problems:
+        raise Invalid(f"{len(problems)} problem(s) in the body", problems)
+    return convert(document, contract)
+
+
+def listed(invalid: Invalid) -> list[dict[str, Any]]:
+    """An Invalid's problems as a list, one per problem."""
+    if isinstance(invalid.details, list):
+        return invalid.details
+    return [{"reason": invalid.message, **(invalid.details or {})}]

@@ -1,8 +1,8 @@
-"""Devices in PostgreSQL for the API: their rows, history (raw or downsampled) and configuration changes."""
+"""Devices in PostgreSQL for the API: their rows (all, or a page), history (raw or downsampled), registration and
+configuration changes. Decommissioned devices are left out of everything but their history."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, LiteralString
 
@@ -47,16 +47,46 @@ LEFT JOIN LATERAL (
 
 # --------------------------------------------------------------------------- rows and their contracts
 
+_IN_SERVICE: LiteralString = "WHERE d.decommissioned_at IS NULL "
+_FILTERS: LiteralString = (
+    "AND (%(location)s::text IS NULL OR d.location = %(location)s)"
+    " AND (%(type)s::text IS NULL OR d.device_type = %(type)s)"
+)
+_COUNTS = """
+SELECT count(*),
+       count(*) FILTER (WHERE d.status = 'active' AND EXISTS (
+         SELECT 1 FROM sensor_readings s WHERE s.device_id = d.device_id
+           AND s.timestamp >= now() - make_interval(secs => d.offline_timeout_s)))
+FROM devices d
+"""
+
 
 async def rows(conn: AsyncConnection[Any], device_id: str | None = None) -> list[Row]:
-    """Every device (or one) with its last reading and worst open alert, by id."""
-    where = "WHERE d.device_id = %(device)s" if device_id is not None else ""
+    """Every device in service (or one) with its last reading and worst open alert, by id."""
+    where = "AND d.device_id = %(device)s" if device_id is not None else ""
     cursor = conn.cursor(row_factory=dict_row)
     await cursor.execute(
-        _DEVICES_SQL + where + " ORDER BY d.device_id",
+        _DEVICES_SQL + _IN_SERVICE + where + " ORDER BY d.device_id",
         {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "device": device_id},
     )
     return await cursor.fetchall()
+
+
+async def page(
+    conn: AsyncConnection[Any], location: str | None, device_type: str | None, limit: int, offset: int
+) -> tuple[list[Row], int, int]:
+    """A page of the devices in service at `location` of `device_type` (None: any), by id; how many match, and
+    how many of those are active (configured so, and heard from within their offline timeout)."""
+    values = {"open": list(OPEN_STATUSES), "severities": list(SEVERITIES), "location": location, "type": device_type}
+    cursor = conn.cursor(row_factory=dict_row)
+    await cursor.execute(
+        _DEVICES_SQL + _IN_SERVICE + _FILTERS + " ORDER BY d.device_id LIMIT %(limit)s OFFSET %(offset)s",
+        {**values, "limit": limit, "offset": offset},
+    )
+    found = await cursor.fetchall()
+    counted = await conn.execute(_COUNTS + _IN_SERVICE + _FILTERS, values)
+    total, active = await counted.fetchone() or (0, 0)
+    return found, total, active
 
 
 async def one(conn: AsyncConnection[Any], device_id: str) -> Row | None:
@@ -66,10 +96,12 @@ async def one(conn: AsyncConnection[Any], device_id: str) -> Row | None:
     return found[0] if found else None
 
 
-async def exists(conn: AsyncConnection[Any], device_id: str) -> bool:
+async def exists(conn: AsyncConnection[Any], device_id: str, *, decommissioned: bool = False) -> bool:
+    """Whether the device is in service (or, with `decommissioned`, ever was: its history stays)."""
     if "\x00" in device_id:
         return False
-    cursor = await conn.execute("SELECT 1 FROM devices WHERE device_id = %s", (device_id,))
+    where: LiteralString = "" if decommissioned else " AND decommissioned_at IS NULL"
+    cursor = await conn.execute("SELECT 1 FROM devices WHERE device_id = %s" + where, (device_id,))
     return await cursor.fetchone() is not None
 
 
@@ -204,8 +236,8 @@ def bucket(at: datetime, mean: float | None, low: float | None, high: float | No
 async def update_config(
     conn: AsyncConnection[Any], device_id: str, columns: dict[str, Any]
 ) -> list[dict[str, str]] | None:
-    """Set the columns, unless the limits would be out of order; None if there is no such device, else the
-    problems (none: done). Locks the row, so two updates cannot each pass the check and together break it."""
+    """Set the columns, unless the limits would be out of order; None if there is no such device in service, else
+    the problems (none: done). Locks the row, so two updates cannot each pass the check and together break it."""
     if "\x00" in device_id:
         return None
     async with conn.transaction():
@@ -214,7 +246,7 @@ async def update_config(
             await cursor.execute(
                 'SELECT normal_min::float8 AS "normalMin", normal_max::float8 AS "normalMax",'
                 ' alert_min::float8 AS "alertMin", alert_max::float8 AS "alertMax"'
-                " FROM devices WHERE device_id = %s FOR UPDATE",
+                " FROM devices WHERE device_id = %s AND decommissioned_at IS NULL FOR UPDATE",
                 (device_id,),
             )
         ).fetchone()
@@ -234,9 +266,36 @@ async def update_config(
 _CAMEL = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
 
 
-async def registered_locations(conn: AsyncConnection[Any], device_ids: Collection[str]) -> dict[str, str]:
-    """The registered location of each of these devices that is registered (one query for the lot)."""
-    cursor = await conn.execute(
-        "SELECT device_id, location FROM devices WHERE device_id = ANY(%s)", (list(device_ids),)
+# --------------------------------------------------------------------------- registration
+
+_RESET_ON_RETURN: LiteralString = ", created_at = now(), updated_at = now(), decommissioned_at = NULL"
+
+
+async def create(conn: AsyncConnection[Any], columns: dict[str, Any]) -> bool:
+    """Register a device with these columns (device_id among them); False if a device in service has its id.
+
+    A decommissioned device of that id is registered afresh: every column the body leaves out goes back to its
+    default, so nothing of the old configuration carries over (its readings and alerts stay)."""
+    names = list(columns)
+    insert = sql.SQL(
+        "INSERT INTO devices ({names}) VALUES ({values}) ON CONFLICT (device_id) DO UPDATE SET {reset}"
+        + _RESET_ON_RETURN
+        + " WHERE devices.decommissioned_at IS NOT NULL RETURNING device_id"
+    ).format(
+        names=sql.SQL(", ").join(map(sql.Identifier, names)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, names)),
+        reset=sql.SQL(", ").join(
+            sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
+            for column in _REGISTERED_COLUMNS
+        ),
     )
-    return dict(await cursor.fetchall())
+    cursor = await conn.execute(insert, columns)
+    return await cursor.fetchone() is not None
+
+
+# What a device is registered with: every column a new registration sets, or resets to its default.
+_REGISTERED_COLUMNS = (
+    "device_type", "location", "unit", "name", "status", "normal_min", "normal_max", "alert_min", "alert_max",
+    "update_period_ms", "offline_timeout_s", "anomaly_sensitivity", "trend_horizon_s", "breach_count",
+    "clear_after_s", "hysteresis_pct",
+)  # fmt: skip

@@ -29,7 +29,10 @@ API_ROUTES: list[BaseRoute] = [
     *keys.ROUTES,
     # devices
     Route("/api/devices", devices.list_devices),
+    Route("/api/devices", devices.create_device, methods=["POST"]),
     Route("/api/devices/{device_id}", devices.get_device),
+    Route("/api/devices/{device_id}", devices.update_device, methods=["PUT"]),
+    Route("/api/devices/{device_id}", devices.decommission_device, methods=["DELETE"]),
     Route("/api/devices/{device_id}/current", devices.current_reading),
     Route("/api/devices/{device_id}/history", devices.device_history),
     Route("/api/devices/{device_id}/history.csv", devices.history_csv),

@@ -1,17 +1,22 @@
-"""The device endpoints: list, details, current reading, history (raw or downsampled, JSON or streamed CSV)
-and configuration."""
+"""The device endpoints: the registry (register, change, list, decommission), details, current reading,
+history (raw or downsampled, JSON or streamed CSV) and configuration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
+from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
+from iotmon.adapters.postgres import registry
+from iotmon.adapters.redis import device_state
 from iotmon.core import downsample
+from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.contracts.devices import (
     ConfigChanged,
     ConfigChangedMeta,
@@ -19,19 +24,24 @@ from iotmon.core.contracts.devices import (
     Current,
     CurrentMeta,
     DeviceAnswer,
+    DeviceCreate,
+    DeviceDecommissioned,
     DeviceList,
     DeviceListMeta,
+    DeviceUpdate,
     History,
     HistoryMeta,
     LiveValue,
 )
-from iotmon.core.contracts.validation import given
+from iotmon.core.contracts.validation import Invalid, convert_nested, given, listed, parse
+from iotmon.core.devices import check_limits
 from iotmon.core.stats import Ranges, status
 from iotmon.core.timestamps import iso
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
 from iotmon.service.exports import stream_csv
 from iotmon.service.openapi import FROM, TO, Query, Reply, documented
+from iotmon.service.outbox_relay import after_moves
 from iotmon.service.queries import devices, live
 from iotmon.service.requests import body_as
 from iotmon.service.responses import ApiError, JSONResponse, ok
@@ -42,6 +52,7 @@ HISTORY_MAX_LIMIT = 10_000
 CSV_MAX_LIMIT = 100_000_000
 DEVICE_PATH = {"device_id": "Device id, e.g. device-001."}
 NOT_FOUND = "No such device (DEVICE_NOT_FOUND)."
+B = TypeVar("B", DeviceCreate, DeviceUpdate)
 
 
 def not_found(device_id: str) -> ApiError:
@@ -56,16 +67,47 @@ async def device_row(context: ServiceContext, device_id: str) -> devices.Row:
     return row
 
 
-@documented(responses={200: Reply("Every device.", data=DeviceList, meta=DeviceListMeta)})
+LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 500  # as the alerts list
+LIST_MAX_OFFSET = 10_000_000
+
+
+def _text_filter(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > 100 or "\x00" in raw:
+        raise ApiError(
+            400, "VALIDATION_ERROR", f"'{name}' must be at most 100 characters, without NUL", {name: raw[:200]}
+        )
+    return raw
+
+
+@documented(
+    query={
+        "location": Query(str, "Only the devices at this location.", maxLength=100),
+        "type": Query(str, "Only the devices of this type (e.g. temperature).", maxLength=100),
+        "limit": Query(int, "Page size.", minimum=1, maximum=LIST_MAX_LIMIT, default=LIST_DEFAULT_LIMIT),
+        "offset": Query(int, "Devices to skip.", minimum=0, maximum=LIST_MAX_OFFSET, default=0),
+    },
+    responses={
+        200: Reply("A page of the devices in service, by id.", data=DeviceList, meta=DeviceListMeta),
+        400: "A bad filter or paging value (VALIDATION_ERROR).",
+    },
+)
 async def list_devices(request: Request) -> JSONResponse:
-    """List the devices with their status, last reading, worst open alert, 24 h average and trend."""
+    """List the devices in service with their status, last reading, worst open alert, 24 h average and trend.
+
+    Filtered by location and type, paged by limit and offset; meta counts every device that matches."""
     context: ServiceContext = request.app.state.context
+    location, device_type = _text_filter(request, "location"), _text_filter(request, "type")
+    limit = params.integer("limit", request.query_params.get("limit"), LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
+    offset = params.integer("offset", request.query_params.get("offset"), 0, 0, LIST_MAX_OFFSET)
     async with context.db.connection() as conn:
-        rows = await devices.rows(conn)
+        rows, total, active = await devices.page(conn, location, device_type, limit, offset)
     days = await live.stats(context.redis, [row["device_id"] for row in rows], "24h")
     now = datetime.now(UTC)
     found = [devices.device(row, day, now) for row, day in zip(rows, days, strict=True)]
-    meta = DeviceListMeta(total_devices=len(found), active_devices=sum(d.status == "active" for d in found))
+    meta = DeviceListMeta(total_devices=total, active_devices=active, count=len(found), limit=limit, offset=offset)
     return ok(DeviceList(devices=found), meta)
 
 
@@ -140,7 +182,7 @@ class HistoryQuery:
     async def resolution(self, context: ServiceContext) -> str:
         """The resolution to serve (404 if there is no such device)."""
         async with context.db.connection() as conn:
-            if not await devices.exists(conn, self.device_id):
+            if not await devices.exists(conn, self.device_id, decommissioned=True):  # its history stays
                 raise not_found(self.device_id)
             return await devices.resolution(conn, self.device_id, self.start, self.end, self.requested or "raw")
 
@@ -275,3 +317,146 @@ async def put_config(request: Request) -> JSONResponse:
 
 
 _FIELDS = {field.name: field.encode_name for field in msgspec.structs.fields(ConfigUpdate)}
+
+
+# --------------------------------------------------------------------------- the registry
+
+REGISTRY_SOURCE = "/iotmon/api"
+DEVICE_EXISTS = "A device in service already has this id (DEVICE_EXISTS)."
+BAD_DEVICE = (
+    "Unknown or invalid fields, inside config too, or limits out of order (VALIDATION_ERROR, every problem in details)."
+)
+
+
+def _columns(update: ConfigUpdate | msgspec.UnsetType) -> dict[str, Any]:
+    """The columns a configuration sets, text trimmed."""
+    if isinstance(update, msgspec.UnsetType):
+        return {}
+    return {name: value.strip() if isinstance(value, str) else value for name, value in given(update).items()}
+
+
+def _registration(outer: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a registration or change: the device's own fields and its configuration's, each given once."""
+    if twice := sorted(name for name in outer.keys() & config.keys() if outer[name] != config[name]):
+        problems = [
+            {"field": f"config.{_FIELDS[name]}", "reason": f"'{_FIELDS[name]}' is given twice"} for name in twice
+        ]
+        raise ApiError(400, "VALIDATION_ERROR", "give each field once: outside config or inside it", problems)
+    return {**config, **outer}
+
+
+async def _registered(request: Request, contract: type[B]) -> B:
+    body = await request.body()  # BodyLimit has bounded it
+    try:
+        return convert_nested(parse(body), contract, "config", ConfigUpdate)
+    except Invalid as invalid:
+        raise ApiError(400, "VALIDATION_ERROR", invalid.message, listed(invalid)) from None
+
+
+async def _answer(context: ServiceContext, device_id: str, status: int = 200) -> JSONResponse:
+    row = await device_row(context, device_id)
+    hour, day = await live.windows(context.redis, device_id)
+    return ok(DeviceAnswer(device=devices.details(row, hour, day, datetime.now(UTC))), status=status)
+
+
+@documented(
+    body=DeviceCreate,
+    responses={
+        201: Reply("The device, registered.", data=DeviceAnswer),
+        400: BAD_DEVICE,
+        409: DEVICE_EXISTS,
+        413: "The body is over 64 KiB.",
+    },
+)
+async def create_device(request: Request) -> JSONResponse:
+    """Register a device, optionally with its configuration, so that its limits apply from its first reading.
+
+    Readings of devices that are not registered are refused. A decommissioned device's id can be registered
+    again: it starts afresh, with its old history and alerts kept."""
+    context: ServiceContext = request.app.state.context
+    device = await _registered(request, DeviceCreate)
+    own = {"device_type": device.type, "unit": device.unit, "location": device.location.strip()}
+    if device.name is not None:
+        own["name"] = device.name.strip()
+    columns = _registration(own, _columns(device.config))
+    limits = {_CAMEL_LIMITS[name]: value for name, value in columns.items() if name in _CAMEL_LIMITS}
+    if problems := check_limits(limits):
+        message = "the limits must satisfy alertMin < normalMin < normalMax < alertMax"
+        raise ApiError(400, "VALIDATION_ERROR", message, [{**p, "field": f"config.{p['field']}"} for p in problems])
+    async with context.db.connection() as conn:
+        created = await devices.create(conn, {"device_id": device.device_id, **columns})
+    if not created:
+        message = f"device {device.device_id!r} already exists: change it with PUT /api/devices/{device.device_id}"
+        raise ApiError(409, "DEVICE_EXISTS", message, {"deviceId": device.device_id})
+    return await _answer(context, device.device_id, status=201)
+
+
+@documented(
+    path=DEVICE_PATH,
+    body=DeviceUpdate,
+    responses={
+        200: Reply("The device after the change.", data=DeviceAnswer),
+        400: BAD_DEVICE,
+        404: NOT_FOUND,
+        413: "The body is over 64 KiB.",
+    },
+)
+async def update_device(request: Request) -> JSONResponse:
+    """Change a device: its type, unit, location, name, and configuration as PUT /api/devices/{device_id}/config.
+
+    The functions apply it within seconds, without a restart."""
+    context: ServiceContext = request.app.state.context
+    device_id = request.path_params["device_id"]
+    change = await _registered(request, DeviceUpdate)
+    own = {
+        column: value.strip() if isinstance(value, str) else value
+        for field, column in (("type", "device_type"), ("unit", "unit"), ("location", "location"), ("name", "name"))
+        if (value := getattr(change, field)) is not msgspec.UNSET
+    }
+    columns = _registration(own, _columns(change.config))
+    if not columns:
+        allowed = ["type", "unit", "location", "name", "config"]
+        raise ApiError(400, "VALIDATION_ERROR", "nothing to update", {"allowed": allowed})
+    async with context.db.connection() as conn:
+        problems = await devices.update_config(conn, device_id, columns)
+    if problems is None:
+        raise not_found(device_id)
+    if problems:
+        message = "the limits must satisfy alertMin < normalMin < normalMax < alertMax"
+        raise ApiError(400, "VALIDATION_ERROR", message, [{**p, "field": f"config.{p['field']}"} for p in problems])
+    return await _answer(context, device_id)
+
+
+def _decommission(pool: ConnectionPool, device_id: str, actor: str) -> tuple[datetime, list[AlertChange]] | None:
+    at = datetime.now(UTC)
+    with pool.connection() as conn:
+        resolved = registry.decommission(conn, device_id, at=at, actor=actor, source=REGISTRY_SOURCE)
+    return None if resolved is None else (at, resolved)
+
+
+@documented(
+    path=DEVICE_PATH,
+    responses={
+        200: Reply("The device, decommissioned, and the alerts resolved with it.", data=DeviceDecommissioned),
+        404: NOT_FOUND,
+    },
+)
+async def decommission_device(request: Request) -> JSONResponse:
+    """Decommission a device: it leaves the lists and live views, its open alerts are resolved, and its readings
+    are refused from now on. Its history and alerts stay; registering its id again brings it back."""
+    context: ServiceContext = request.app.state.context
+    device_id = request.path_params["device_id"]
+    actor = getattr(getattr(request.state, "user", None), "name", "anonymous")
+    done = None if "\x00" in device_id else await run_in_threadpool(_decommission, context.pool, device_id, actor)
+    if done is None:
+        raise not_found(device_id)
+    at, resolved = done
+    await after_moves(context)
+    await device_state.forget(context.redis, device_id)
+    answer = DeviceDecommissioned(
+        device_id=device_id, decommissioned_at=iso(at), resolved_alerts=[change.alert_id for change in resolved]
+    )
+    return ok(answer)
+
+
+_CAMEL_LIMITS = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
