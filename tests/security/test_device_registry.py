@@ -169,13 +169,20 @@ def test_config_set_at_registration_applies_to_the_first_reading(api: httpx.Clie
 def test_readings_of_unknown_devices_are_refused_with_nothing_stored(
     api: httpx.Client, service: System, clean_db: str
 ) -> None:
+    admin = bearer(service.url, clean_db, "admin")
+    made = httpx.post(f"{service.url}/api/keys", headers=admin, json={"name": "fixed fleet", "autoRegister": False})
+    key = {"X-API-Key": made.json()["data"]["secret"]}  # every device, but no new ones
     batch = {"readings": [reading("device-001", 50), reading("ghost-1", 1), reading("ghost-2", 2)]}
-    problems = error_of(api.post("/api/readings", json=batch), 400, "VALIDATION_ERROR")["details"]
+    problems = error_of(httpx.post(f"{service.url}/api/readings", json=batch, headers=key), 400, "VALIDATION_ERROR")[
+        "details"
+    ]
     assert problems == [
         {"index": 1, "reason": "unknown device 'ghost-1': register it with POST /api/devices"},
         {"index": 2, "reason": "unknown device 'ghost-2': register it with POST /api/devices"},
     ]
-    single = error_of(httpx.post(f"{service.url}/api/readings", json=reading("ghost-1", 1)), 400, "VALIDATION_ERROR")
+    single = error_of(
+        httpx.post(f"{service.url}/api/readings", json=reading("ghost-1", 1), headers=key), 400, "VALIDATION_ERROR"
+    )
     assert single["details"] == [{"reason": "unknown device 'ghost-1': register it with POST /api/devices"}]
     settle(service)
     assert stored(clean_db, "device-001") == 0 and stored(clean_db, "ghost-1") == 0

@@ -101,3 +101,13 @@ def test_made_up_methods_are_one_metrics_label(url):
         httpx.request(f"VERB{n}", f"{url}/api/devices")
     metrics = httpx.get(f"{url}/metrics").text
     assert "VERB" not in metrics and 'method="OTHER"' in metrics
+
+
+@pytest.mark.parametrize("field", ["deviceId", "sensorType", "unit"])
+def test_a_trailing_line_break_is_no_way_around_the_patterns(url, database_url, field):
+    body = {**reading("device-001", datetime.now(UTC)), field: reading("device-001", datetime.now(UTC))[field] + "\n"}
+    error_of(
+        httpx.post(f"{url}/api/readings", json=body, headers=bearer(url, database_url, "operator")),
+        400,
+        "VALIDATION_ERROR",
+    )

@@ -8,10 +8,12 @@ import msgspec
 
 DECIMAL_LIMIT = 99_999_999.99  # DECIMAL(10,2), the type of stored values and thresholds
 
+# Patterns end in `(?!\n)$`: Python's `$` also matches before a final line break, which would let "device-001\n"
+# through (in the JSON Schemas, read by ECMAScript rules, the look-ahead changes nothing).
 DeviceId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}$",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,49}(?!\n)$",
         description="Device identifier, e.g. device-001.",
         examples=["device-001"],
     ),
@@ -19,7 +21,7 @@ DeviceId = Annotated[
 AlertId = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^alert-[0-9]{3,}$",
+        pattern=r"^alert-[0-9]{3,}(?!\n)$",
         description="alerts.id, zero-padded to three digits: alert-001.",
         examples=["alert-001"],
     ),
@@ -42,7 +44,7 @@ Text = Annotated[
     ),
 ]
 Line = Annotated[
-    str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*$", description="One line of text, without control characters.")
+    str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*(?!\n)$", description="One line of text, without control characters.")
 ]
 Details = Annotated[dict[str, Any], msgspec.Meta(description="Specifics, as JSON: rule details, offending fields.")]
 Trend = Literal["increasing", "decreasing", "stable"]

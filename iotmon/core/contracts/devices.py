@@ -77,7 +77,7 @@ class ConfigUpdate(Body):
 DeviceType = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[a-z][a-z0-9_]{0,49}$",
+        pattern=r"^[a-z][a-z0-9_]{0,49}(?!\n)$",
         description="What the device measures, as its readings' sensorType: temperature, pressure...",
     ),
 ]

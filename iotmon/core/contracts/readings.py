@@ -21,7 +21,7 @@ class Reading(Body):
         str,
         msgspec.Meta(
             pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-            r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$",
+            r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])(?!\n)$",
             description="When the value was measured: RFC 3339 with an upper-case T, a UTC offset (Z or ±hh:mm) "
             "and at most microsecond precision.",
             extra_json_schema={"format": "date-time"},
@@ -30,7 +30,7 @@ class Reading(Body):
     sensor_type: Annotated[
         str,
         msgspec.Meta(
-            pattern=r"^[a-z][a-z0-9_]{0,49}$",
+            pattern=r"^[a-z][a-z0-9_]{0,49}(?!\n)$",
             description="What is measured, e.g. temperature, pressure, vibration, production, quality.",
         ),
     ]

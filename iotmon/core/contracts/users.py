@@ -9,7 +9,9 @@ import msgspec
 from iotmon.core.contracts.common import Body, Contract, Line, MetaFields, Role, Timestamp
 from iotmon.core.passwords import MAX_LENGTH, MIN_LENGTH
 
-Username = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,50}$", description="1–50 letters, digits, . _ -")]
+Username = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,50}(?!\n)$", description="1–50 letters, digits, . _ -")
+]
 
 
 class Credentials(Body):
