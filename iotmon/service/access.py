@@ -27,7 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+import psycopg
 from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from iotmon.adapters.postgres import users
@@ -37,7 +39,7 @@ from iotmon.core.contracts.common import Role
 from iotmon.core.writers import Writer
 from iotmon.service.gateway_keys import GatewayKeys
 from iotmon.service.queries import sessions
-from iotmon.service.responses import ApiError, error
+from iotmon.service.responses import ApiError, database_unavailable, error
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh"}
@@ -214,6 +216,9 @@ class AccessControl:
             response = error(denied.status, denied.code, denied.message, denied.details)
             response.headers["WWW-Authenticate"] = "Bearer"
             return await response(scope, receive, send)
+        except psycopg.OperationalError as down:  # sessions and keys are in PostgreSQL: 503, as a route answers
+            unavailable = await database_unavailable(Request(scope), down)
+            return await unavailable(scope, receive, send)
         state = scope.setdefault("state", {})
         state["user"] = session.user if session else None
         state["session"], state["writer"] = session, writer

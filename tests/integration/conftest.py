@@ -2,7 +2,7 @@
 session's in-process system are in tests/conftest.py).
 
 Systems with other settings stay where their tests are: Kafka and cron ticks (test_chain_kafka.py), a
-second replica (test_realtime.py), a low rate limit, CORS origins, no anonymous reading (test_auth.py).
+second replica (test_realtime.py); those of the security settings are in tests/security.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,6 +34,7 @@ from starlette.routing import Route
 from iotmon.core.contracts.alerts import AlertNote, NewSilence
 from iotmon.core.contracts.devices import ConfigUpdate
 from iotmon.core.contracts.validation import field_names
+from iotmon.service import gateway_keys
 from iotmon.service.routes import API_ROUTES
 from iotmon.system import System
 from tests.support.auth import token
@@ -170,18 +172,24 @@ def admin_headers(service: System, database_url: str) -> Callable[[bool], dict[s
 def api_schema(service: System, database_url: str) -> Iterator[Any]:
     loaded = schemathesis.openapi.from_url(f"{service.url}/api/openapi.json")
     loaded.config.update(base_url=service.url)
-    # Undo what the random requests leave behind: users, silences (devices and readings are reset by clean_db).
+    # Undo what the random requests leave behind: users, silences, keys made or revoked (devices and readings are
+    # reset by clean_db).
     with psycopg.connect(database_url, autocommit=True) as conn:
         users_before = conn.execute("SELECT username, password_hash, role FROM users").fetchall()
         last_silence = conn.execute("SELECT coalesce(max(id), 0) FROM silences").fetchone()[0]
+        live_keys = [row[0] for row in conn.execute("SELECT id FROM api_keys WHERE revoked_at IS NULL")]
+        last_key = conn.execute("SELECT coalesce(max(id), 0) FROM api_keys").fetchone()[0]
     yield loaded
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DELETE FROM silences WHERE id > %s", (last_silence,))
+        conn.execute("DELETE FROM api_keys WHERE id > %s", (last_key,))
+        conn.execute("UPDATE api_keys SET revoked_at = NULL WHERE id = ANY(%s)", (live_keys,))
         conn.execute("DELETE FROM users WHERE NOT username = ANY(%s)", ([row[0] for row in users_before],))
         for row in users_before:
             conn.execute(
                 "INSERT INTO users (username, password_hash, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", row
             )
+    time.sleep(gateway_keys.TTL_S)  # until the service's key cache has forgotten the revocations
 
 
 def assert_in_envelope(case: Any, response: Any) -> None:

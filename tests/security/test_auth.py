@@ -1,6 +1,6 @@
 """Security of the service: tokens and roles, users, the shared rate limit, headers, CORS, the Socket.IO handshake.
 
-`url` is the session's shared system (tests/integration/conftest.py); the tests of the rate limit, CORS and
+`url` is the session's shared system (tests/conftest.py); the tests of the rate limit, CORS and
 anonymous reading start systems of their own, with those settings."""
 
 from __future__ import annotations
@@ -193,15 +193,6 @@ def test_socketio_takes_the_same_token(url, database_url):
     refused = socketio.SimpleClient()
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(url, transports=["websocket"], auth={"token": "garbage"})
-
-
-def test_reading_can_require_a_login(database_url, redis_url, tmp_path):
-    with running_system(database_url, redis_url, tmp_path, anonymous_read=False) as system:
-        base = system.url
-        assert httpx.get(f"{base}/api/devices").status_code == 401
-        assert httpx.get(f"{base}/api/devices", headers=bearer(base, database_url, "viewer")).status_code == 200
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            socketio.SimpleClient().connect(base, transports=["websocket"])
 
 
 def test_prometheus_metrics_count_requests_events_and_lag(url, database_url):

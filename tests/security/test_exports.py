@@ -1,0 +1,24 @@
+"""CSV exports never hold a live spreadsheet formula: a value a gateway sent as `=1+2+cmd|calc` opens as text."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from iotmon.core.timestamps import iso
+from tests.support.database import sql
+
+
+def test_history_csv_neutralises_spreadsheet_formulas(api, clean_db):
+    """A unit sent as `=1+2` is text in the export, not a formula; negative values stay numbers."""
+    at = datetime.now(UTC).replace(second=0, microsecond=0)
+    sql(
+        clean_db,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit) VALUES"
+        " ('device-003', %s, 'temperature', -5, '=1+2+cmd|calc')",
+        at,
+    )
+    response = api.get("/api/devices/device-003/history.csv", params={"from": iso(at)})
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert (row["unit"], row["value"]) == ("'=1+2+cmd|calc", "-5.0")
