@@ -10,6 +10,7 @@
 | IOTMON_ANONYMOUS_READ | true | false: reading the API, /metrics and Socket.IO need a viewer token |
 | IOTMON_CORS_ORIGINS | none | other origins allowed to call the API, comma-separated |
 | IOTMON_RATE_LIMIT | 100 | API requests per minute per client IP |
+| IOTMON_METRICS_TOKEN | unset | a bearer secret (32+ characters) that may read /metrics, for Prometheus when reading needs a login |
 | IOTMON_TRUSTED_PROXIES | none | proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client |
 | IOTMON_TOKEN_TTL_S | 900 | access tokens expire after this (a refresh gets a new one) |
 | IOTMON_SESSION_TTL_S | 43200 | a login session ends after this: log in again |
@@ -75,6 +76,7 @@ class Settings:
     token_ttl_s: int = 15 * 60
     session_ttl_s: int = 12 * 3600
     jwt_keys: str | None = None
+    metrics_token: str | None = None
     log_level: str = "INFO"
     anomaly_rate: float = 0.05
     tick_seconds: float | None = None  # None: the manifests' cron schedule
@@ -107,6 +109,7 @@ class Settings:
             token_ttl_s=env.number("IOTMON_TOKEN_TTL_S", int, 15 * 60),
             session_ttl_s=env.number("IOTMON_SESSION_TTL_S", int, 12 * 3600),
             jwt_keys=environ.get("IOTMON_JWT_KEYS") or None,
+            metrics_token=_metrics_token(env.text("IOTMON_METRICS_TOKEN")),
             log_level=env.text("IOTMON_LOG_LEVEL") or "INFO",
             anomaly_rate=env.number("IOTMON_ANOMALY_RATE", float, 0.05),
             tick_seconds=env.optional("IOTMON_TICK_SECONDS", float),
@@ -136,6 +139,12 @@ class Settings:
             "DATABASE_URL": self.database_url,
             "REDIS_URL": self.redis_url,
         }
+
+
+def _metrics_token(token: str | None) -> str | None:
+    if token is not None and len(token) < 32:
+        raise ValueError("IOTMON_METRICS_TOKEN: at least 32 characters, e.g. `openssl rand -base64 32`")
+    return token
 
 
 def _admin_password(password: str | None) -> str | None:

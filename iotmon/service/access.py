@@ -82,6 +82,16 @@ class Access:
     token_ttl_s: int = 15 * 60
     session_ttl_s: int = 12 * 3600
     keys: SigningKeys = field(default_factory=lambda: SigningKeys("", {}))
+    metrics_token: str | None = None  # Prometheus' bearer secret for /metrics (IOTMON_METRICS_TOKEN)
+
+    def scrapes(self, path: str, token: str | None) -> bool:
+        """Whether this is Prometheus reading /metrics with its own secret (no session: it cannot log in)."""
+        return (
+            path == "/metrics"
+            and token is not None
+            and self.metrics_token is not None
+            and hmac.compare_digest(token.encode(), self.metrics_token.encode())
+        )
 
     async def open_session(self, user: users.User) -> Issued:
         """A new session for `user` (after its password was checked)."""
@@ -202,7 +212,7 @@ class AccessControl:
         try:
             if writes_readings and (key := api_key(scope)) is not None:
                 writer = await self._key_writer(key)
-            else:
+            elif not self.access.scrapes(scope["path"], bearer(scope)):
                 token = bearer(scope)
                 # Elsewhere an API key is no login: the request counts as anonymous.
                 session = await self.access.verify(token) if token and not api_keys.is_key(token) else None

@@ -154,6 +154,7 @@ def create_app(
         token_ttl_s=settings.token_ttl_s,
         session_ttl_s=settings.session_ttl_s,
         keys=signing_keys.load(settings.jwt_keys, settings.data_dir),
+        metrics_token=settings.metrics_token,
     )
     realtime = Realtime(context, redis_url, access, settings.cors_origins)
     password_work = PasswordWork()

@@ -14,10 +14,14 @@ from iotmon.system import System
 from tests.support.auth import bearer
 from tests.support.service import running_system
 
+METRICS_TOKEN = "prometheus-" + "p" * 32
+
 
 @pytest.fixture(scope="module")
 def closed(database_url, redis_url, tmp_path_factory) -> Iterator[System]:
-    with running_system(database_url, redis_url, tmp_path_factory.mktemp("closed"), anonymous_read=False) as system:
+    with running_system(
+        database_url, redis_url, tmp_path_factory.mktemp("closed"), anonymous_read=False, metrics_token=METRICS_TOKEN
+    ) as system:
         yield system
 
 
@@ -35,6 +39,13 @@ def closed(database_url, redis_url, tmp_path_factory) -> Iterator[System]:
 def test_every_read_needs_a_token(closed, database_url, path):
     assert httpx.get(f"{closed.url}{path}").status_code == 401
     assert httpx.get(f"{closed.url}{path}", headers=bearer(closed.url, database_url, "viewer")).status_code == 200
+
+
+def test_prometheus_reads_metrics_with_its_own_secret_and_nothing_else(closed):
+    scraper = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert httpx.get(f"{closed.url}/metrics", headers=scraper).status_code == 200
+    assert httpx.get(f"{closed.url}/metrics", headers={"Authorization": "Bearer " + "x" * 43}).status_code == 401
+    assert httpx.get(f"{closed.url}/api/devices", headers=scraper).status_code == 401
 
 
 def test_socketio_needs_a_token(closed, database_url):
