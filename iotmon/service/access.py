@@ -42,7 +42,7 @@ from iotmon.service.queries import sessions
 from iotmon.service.responses import ApiError, database_unavailable, error
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh"}
+OPEN_WRITES = {"/api/auth/login", "/api/auth/refresh", "/api/auth/logout"}  # (logout checks its own credential)
 KEY_WRITES = {"/api/readings"}  # POST with a gateway API key, or an operator's token
 GUARDED = ("/api", "/metrics")  # what AccessControl looks at; /healthz, /readyz and the dashboard stay open
 HOW_TO_WRITE = (
@@ -93,23 +93,37 @@ class Access:
             and hmac.compare_digest(token.encode(), self.metrics_token.encode())
         )
 
-    async def open_session(self, user: users.User) -> Issued:
-        """A new session for `user` (after its password was checked)."""
+    async def open_session(self, user: users.User, password_hash: str) -> Issued:
+        """A new session for `user`, whose password was just checked against `password_hash`; ApiError(401) if
+        the password was changed (or the user deleted) meanwhile."""
         session_id, secret = secrets.token_hex(16), secrets.token_urlsafe(32)
         session_expires = datetime.fromtimestamp(time.time() + self.session_ttl_s, UTC)
         async with self.db.connection() as conn:
-            await sessions.open_session(conn, session_id, user.name, _digest(secret), session_expires)
+            opened = await sessions.open_session(
+                conn, session_id, user.name, password_hash, _digest(secret), session_expires
+            )
+        if not opened:
+            raise ApiError(401, "INVALID_CREDENTIALS", "unknown username or wrong password")
         return self._issue(user, session_id, f"{session_id}.{secret}", session_expires)
 
     async def refresh(self, refresh_token: str) -> Issued:
         """A new access token for the session `refresh_token` belongs to; ApiError(401) if it has ended."""
+        session_id, (username, role, session_expires) = await self._open_session_of(refresh_token)
+        return self._issue(users.User(username, role), session_id, refresh_token, session_expires)
+
+    async def session_of(self, refresh_token: str) -> str:
+        """The id of the open session `refresh_token` belongs to; ApiError(401) if it has ended."""
+        session_id, _ = await self._open_session_of(refresh_token)
+        return session_id
+
+    async def _open_session_of(self, refresh_token: str) -> tuple[str, tuple[str, Role, datetime]]:
         session_id, _, secret = refresh_token.partition(".")
         async with self.db.connection() as conn:
             found = await sessions.for_refresh(conn, session_id) if session_id.isalnum() else None
         if found is None or not hmac.compare_digest(found[2], _digest(secret)):
             raise ApiError(401, "SESSION_ENDED", f"the session has ended or the refresh token is wrong: {LOG_IN_AGAIN}")
         username, role, _, session_expires = found
-        return self._issue(users.User(username, role), session_id, refresh_token, session_expires)
+        return session_id, (username, role, session_expires)
 
     async def end(self, session_id: str) -> None:
         async with self.db.connection() as conn:
@@ -171,8 +185,6 @@ def required_role(method: str, path: str, anonymous_read: bool) -> Role | None:
         return None if anonymous_read else "viewer"
     if path in OPEN_WRITES:
         return None
-    if path == "/api/auth/logout":
-        return "viewer"
     return "operator"
 
 
@@ -212,10 +224,9 @@ class AccessControl:
         try:
             if writes_readings and (key := api_key(scope)) is not None:
                 writer = await self._key_writer(key)
-            elif not self.access.scrapes(scope["path"], bearer(scope)):
-                token = bearer(scope)
+            elif not self.access.scrapes(scope["path"], token := bearer(scope)):
                 # Elsewhere an API key is no login: the request counts as anonymous.
-                session = await self.access.verify(token) if token and not api_keys.is_key(token) else None
+                session = await self._session(scope["path"], token) if token and not api_keys.is_key(token) else None
                 user = session.user if session else None
                 needed = required_role(scope["method"], scope["path"], self.access.anonymous_read)
                 if needed is not None:
@@ -224,7 +235,8 @@ class AccessControl:
                     writer = Writer(user.name, auto_register=True)
         except ApiError as denied:
             response = error(denied.status, denied.code, denied.message, denied.details)
-            response.headers["WWW-Authenticate"] = "Bearer"
+            if denied.status == 403:  # (a 401 says it anyway)
+                response.headers["WWW-Authenticate"] = "Bearer"
             return await response(scope, receive, send)
         except psycopg.OperationalError as down:  # sessions and keys are in PostgreSQL: 503, as a route answers
             unavailable = await database_unavailable(Request(scope), down)
@@ -233,6 +245,16 @@ class AccessControl:
         state["user"] = session.user if session else None
         state["session"], state["writer"] = session, writer
         await self.app(scope, receive, send)
+
+    async def _session(self, path: str, token: str) -> Session | None:
+        """The token's session; on the paths that need none (logging in, refreshing, logging out) a stale token
+        is no session rather than a refusal, so that it never stands in the way of getting a fresh one."""
+        if path not in OPEN_WRITES:
+            return await self.access.verify(token)
+        try:
+            return await self.access.verify(token)
+        except ApiError:
+            return None
 
     async def _key_writer(self, key: str) -> Writer:
         writer = await self.keys.writer(key)

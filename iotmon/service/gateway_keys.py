@@ -36,6 +36,7 @@ class GatewayKeys:
     ) -> None:
         self.pool, self.ttl_s, self.max_keys, self.clock = pool, ttl_s, max_keys, clock
         self._known: OrderedDict[str, tuple[float, Writer | None]] = OrderedDict()
+        self._generation = 0  # bumped by `forget`: a lookup begun before it must not cache its answer
 
     async def writer(self, key: str) -> Writer | None:
         """Who writes with `key`; None for an unknown or revoked key."""
@@ -43,8 +44,11 @@ class GatewayKeys:
         cached = self._known.get(key)
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[1]
+        generation = self._generation
         async with self.pool.connection() as conn:
             found = await api_keys.writer(conn, key)
+        if generation != self._generation:
+            return found  # a revocation came while it was looked up: not cached (the next request asks again)
         self._known[key] = (now, found)
         self._known.move_to_end(key)
         while len(self._known) > self.max_keys:  # the oldest lookups go first
@@ -54,3 +58,4 @@ class GatewayKeys:
     def forget(self) -> None:
         """Drop every cached answer (after a revocation on this replica)."""
         self._known.clear()
+        self._generation += 1

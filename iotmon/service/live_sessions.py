@@ -64,16 +64,18 @@ class LiveSessions:
 
     async def check(self) -> None:
         """Close the connections whose token has expired or whose session has ended."""
-        if not self._watched:
-            return
+        watched = dict(self._watched)  # as it is now: connections made during the query wait for the next check
         now = time.time()
-        expired = {sid for sid, session in self._watched.items() if session.expires <= now}
+        for sid in [sid for sid, session in watched.items() if session.expires <= now]:
+            await self._close(sid, "the token has expired: refresh it")  # (needs no database)
+            del watched[sid]
+        if not watched:
+            return
         async with self.access.db.connection() as conn:
-            live = await sessions.live_ones(conn, list({s.session_id for s in self._watched.values()}))
-        ended = {sid for sid, session in self._watched.items() if session.session_id not in live}
-        for sid in expired | ended:
-            why = "the session has ended: log in again" if sid in ended else "the token has expired: refresh it"
-            await self._close(sid, why)
+            live = await sessions.live_ones(conn, list({session.session_id for session in watched.values()}))
+        for sid, session in watched.items():
+            if session.session_id not in live:
+                await self._close(sid, "the session has ended: log in again")
 
     async def _close(self, sid: str, why: str) -> None:
         self.forget(sid)

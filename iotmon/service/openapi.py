@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from iotmon import __version__
 from iotmon.core.contracts.envelopes import Envelope, ErrorEnvelope, Meta
 from iotmon.service.access import KEY_WRITES, required_role
+from iotmon.service.requests import body_limit, size
 
 ATTRIBUTE = "__openapi__"
 OPENAPI_VERSION = "3.1.0"
@@ -215,6 +216,9 @@ class _Builder:
                 declared.setdefault(403, Reply(_STANDARD_ERRORS[403]))
             if not path.startswith("/api/health"):
                 declared.setdefault(429, Reply(_STANDARD_ERRORS[429]))
+            if doc and doc.body is not None:  # (requests.py: every body has its path's limit)
+                limit = body_limit(path)
+                declared.setdefault(413, Reply(f"The body is over {size(limit)} (PAYLOAD_TOO_LARGE)."))
         if not any(200 <= status < 300 for status in declared):
             declared[200] = Reply("OK")
         return {

@@ -29,7 +29,7 @@ def body_limit(path: str) -> int:
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, "PAYLOAD_TOO_LARGE", f"request body over {_size(limit)}: send less")
+    return ApiError(413, "PAYLOAD_TOO_LARGE", f"request body over {size(limit)}: send less")
 
 
 class BodyLimit:
@@ -72,5 +72,5 @@ async def body_as(request: Request, contract: type[C], *, optional: bool = False
         raise ApiError(400, "VALIDATION_ERROR", invalid.message, invalid.details) from None
 
 
-def _size(limit: int) -> str:
+def size(limit: int) -> str:
     return f"{limit // MIB} MiB" if limit >= MIB else f"{limit // KIB} KiB"

@@ -49,6 +49,8 @@ def error(status: int, code: str, message: str, details: Any = None, retry_after
     response = JSONResponse(body, status_code=status)
     if retry_after is not None or status == 503:  # refused for now: say when to try again
         response.headers["Retry-After"] = str(retry_after or RETRY_AFTER_S)
+    if status == 401:  # which credentials to send
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 

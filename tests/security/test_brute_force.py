@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -66,6 +67,13 @@ def test_failed_logins_for_a_name_make_it_wait_even_for_the_right_password(url, 
     assert int(error_of(refused, 429, "TOO_MANY_ATTEMPTS") and refused.headers["retry-after"]) >= 1
     time.sleep(int(refused.headers["retry-after"]) + 0.2)
     assert attempt(url, "olivia", PASSWORD).status_code == 200
+
+
+def test_guesses_sent_all_at_once_are_counted_at_once(url, database_url):
+    ensure_user(database_url, "olivia", "operator")
+    with ThreadPoolExecutor(20) as pool:
+        statuses = list(pool.map(lambda n: attempt(url, "olivia", f"guess {n}").status_code, range(20)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 15  # the five free ones, then the wait
 
 
 def test_one_address_guessing_many_names_is_throttled(url):

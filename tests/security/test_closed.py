@@ -67,6 +67,8 @@ def test_probes_stay_open_and_say_only_up_or_down(closed, path):
 
 
 def test_versions_are_for_admins_only(url, database_url):
+    assert httpx.get(f"{url}/api/health").json()["version"] is None
+    assert httpx.get(f"{url}/api/health", headers=bearer(url, database_url, "admin")).json()["version"]
     assert httpx.get(f"{url}/api/status").json()["data"]["versions"] is None
     viewer = httpx.get(f"{url}/api/status", headers=bearer(url, database_url, "viewer"))
     assert viewer.json()["data"]["versions"] is None

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
+import jwt
 import pytest
 import socketio
 
 from iotmon.system import System
 from tests.support.auth import PASSWORD, bearer, ensure_user
-from tests.support.service import error_of, running_system
+from tests.support.service import TEST_JWT_KEYS, error_of, running_system
 from tests.support.waiting import wait_for
 
 STRONG = "plated-ferry-comet-87"
@@ -128,3 +129,24 @@ def test_a_live_connection_closes_when_its_token_expires(database_url, redis_url
             assert 1 <= time.monotonic() - started <= 5 and "expired" in errors[0]["message"]
         finally:
             client.disconnect()
+
+
+def test_a_stale_access_token_never_stands_in_the_way_of_a_refresh_or_a_logout(url, database_url):
+    ensure_user(database_url, "sam", "operator")
+    session = login(url, "sam")
+    kid, _, key = TEST_JWT_KEYS.partition(":")
+    expired = jwt.encode(
+        {"sub": "sam", "role": "operator", "sid": session["refreshToken"].split(".")[0], "exp": 1},
+        key,
+        algorithm="HS256",
+        headers={"kid": kid},
+    )
+    stale = {"Authorization": f"Bearer {expired}"}
+    error_of(httpx.get(f"{url}/api/devices", headers=stale), 401, "TOKEN_EXPIRED")  # reads still say so
+    renewed = httpx.post(f"{url}/api/auth/refresh", headers=stale, json={"refreshToken": session["refreshToken"]})
+    assert renewed.status_code == 200
+    assert login(url, "sam")  # a login too
+    out = httpx.post(f"{url}/api/auth/logout", headers=stale, json={"refreshToken": session["refreshToken"]})
+    assert out.status_code == 200
+    error_of(httpx.get(f"{url}/api/devices", headers=auth(renewed.json()["data"])), 401, "SESSION_ENDED")
+    error_of(httpx.post(f"{url}/api/auth/logout", json={}), 401, "UNAUTHORIZED")

@@ -73,7 +73,8 @@ export async function request<T>(method: string, path: string, body?: unknown, r
   );
   report(!error.unreachable);
   // An access token lives minutes: get a new one from the session and ask once more.
-  if (error.code === "TOKEN_EXPIRED" && !retried && renew && (await renew())) {
+  const renewable = !retried && !path.startsWith("/api/auth/"); // (the renewal itself never waits for one)
+  if (error.code === "TOKEN_EXPIRED" && renewable && renew && (await renew())) {
     return request<T>(method, path, body, true);
   }
   if (response.status === 401 && method === "GET") unauthorized.forEach((listener) => listener());

@@ -648,7 +648,8 @@ export interface Health {
   status: "degraded" | "healthy" | "unhealthy";
   /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
   timestamp: string;
-  version: string;
+  /** iotmon's version: shown to admins only (null otherwise). */
+  version: string | null;
   dependencies: Dependencies;
   metrics: HealthFigures;
 }
@@ -732,6 +733,12 @@ export interface Login {
 export interface Refresh {
   /** One line of text, without control characters. */
   refreshToken: string;
+}
+
+/** The body of POST /api/auth/logout, when the access token has expired: the session's refresh token. */
+export interface Logout {
+  /** One line of text, without control characters. */
+  refreshToken?: string | null;
 }
 
 export interface LoggedOut {
@@ -1136,6 +1143,12 @@ export const LIMITS = {
   "Refresh": {
     "refreshToken": {
       "maxLength": 200
+    }
+  },
+  "Logout": {
+    "refreshToken": {
+      "maxLength": 200,
+      "nullable": true
     }
   },
   "NewUser": {

@@ -1,7 +1,7 @@
 // The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
 import { io, type Socket } from "socket.io-client";
 import type { Ack, AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
-import { flushOutbox, live, refreshDevices, refreshOpenAlerts } from "../state/app";
+import { flushOutbox, live, refreshDevices, refreshOpenAlerts, renewToken } from "../state/app";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, isNewAlertChange, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
@@ -51,8 +51,11 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
   });
   socket.on("disconnect", () => setConnection("offline"));
   socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
-    // Refused by the service (it wants a login): not an outage, and no use retrying until the token changes.
-    if (!socket.active && error.data?.code) {
+    if (error.data?.code === "TOKEN_EXPIRED") {
+      renewToken().catch(() => undefined); // a new token reconnects (App follows the session's token)
+      setConnection("offline");
+    } else if (!socket.active && error.data?.code) {
+      // Refused by the service (it wants a login): not an outage, and no use retrying until the token changes.
       setConnection("refused");
       live.update((state) => ({ ...state, loginRequired: true }));
     } else {

@@ -29,6 +29,7 @@ const preferredTheme = (): Theme =>
   typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark";
 
 const RENEW_BEFORE_MS = 60_000; // a new access token a minute before the old one expires
+const RETRY_RENEWAL_MS = 30_000;
 let renewal: Promise<string | null> | null = null;
 let renewalTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -43,6 +44,7 @@ session.subscribe(() => {
   save("session", session.get());
   setToken(session.get()?.token ?? null);
   scheduleRenewal();
+  if (session.get()) live.update((state) => (state.loginRequired ? { ...state, loginRequired: false } : state));
 });
 setToken(session.get()?.token ?? null);
 setRenewal(renewToken);
@@ -67,6 +69,7 @@ export function renewToken(): Promise<string | null> {
     })
     .catch((error: unknown) => {
       if (error instanceof ApiError && error.status === 401) session.update(() => null);
+      else renewalTimer = setTimeout(() => void renewToken(), RETRY_RENEWAL_MS); // unreachable: try again
       return null;
     })
     .finally(() => {
@@ -97,7 +100,9 @@ export async function login(username: string, password: string): Promise<Session
 
 /** End the session on the service too (its tokens stop working everywhere at once), then forget it. */
 export function logout(): void {
-  if (session.get()) post("/api/auth/logout", {}).catch(() => undefined);
+  // The refresh token names the session even when the access token has expired.
+  const current = session.get();
+  if (current) post("/api/auth/logout", { refreshToken: current.refreshToken }).catch(() => undefined);
   session.update(() => null);
 }
 

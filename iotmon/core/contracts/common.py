@@ -39,12 +39,15 @@ Value = Annotated[float, msgspec.Meta(ge=-DECIMAL_LIMIT, le=DECIMAL_LIMIT)]
 Text = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
         description="Text without NUL or control characters (tabs and line breaks allowed).",
     ),
 ]
 Line = Annotated[
-    str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]*(?!\n)$", description="One line of text, without control characters.")
+    str,
+    msgspec.Meta(
+        pattern=r"^[^\x00-\x1f\x7f-\x9f]*(?!\n)$", description="One line of text, without control characters."
+    ),
 ]
 Details = Annotated[dict[str, Any], msgspec.Meta(description="Specifics, as JSON: rule details, offending fields.")]
 Trend = Literal["increasing", "decreasing", "stable"]

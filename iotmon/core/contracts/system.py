@@ -38,7 +38,7 @@ class Health(Contract):
 
     status: HealthStatus
     timestamp: Timestamp
-    version: str
+    version: Annotated[str | None, msgspec.Meta(description="iotmon's version: shown to admins only (null otherwise).")]
     dependencies: Dependencies
     metrics: HealthFigures
 

@@ -51,6 +51,12 @@ class Refresh(Body):
     refresh_token: Annotated[Line, msgspec.Meta(max_length=200)]
 
 
+class Logout(Body):
+    """The body of POST /api/auth/logout, when the access token has expired: the session's refresh token."""
+
+    refresh_token: Annotated[Line, msgspec.Meta(max_length=200)] | None = None
+
+
 class LoggedOut(Contract):
     logged_out: Literal[True]
 

@@ -9,8 +9,11 @@ from psycopg import AsyncConnection
 
 from iotmon.core.contracts.common import Role
 
+# Only while the password is still the one just checked: a change (or a deletion) in between wins.
 _OPEN_SQL = """
-INSERT INTO sessions (id, username, refresh_hash, expires_at) VALUES (%s, %s, %s, %s)
+INSERT INTO sessions (id, username, refresh_hash, expires_at)
+SELECT %s, username, %s, %s FROM users WHERE username = %s AND password_hash = %s
+RETURNING 1
 """
 _LIVE_ROLE_SQL = """
 SELECT u.role FROM sessions s JOIN users u ON u.username = s.username
@@ -24,10 +27,17 @@ _EXPIRED_SQL = "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'
 
 
 async def open_session(
-    conn: AsyncConnection[Any], session_id: str, username: str, refresh_hash: bytes, expires_at: datetime
-) -> None:
+    conn: AsyncConnection[Any],
+    session_id: str,
+    username: str,
+    password_hash: str,
+    refresh_hash: bytes,
+    expires_at: datetime,
+) -> bool:
+    """Open a session for the user, if its password hash is still `password_hash`; whether it was opened."""
     await conn.execute(_EXPIRED_SQL)  # (logins are rare: the table is kept small on the way)
-    await conn.execute(_OPEN_SQL, (session_id, username, refresh_hash, expires_at))
+    cursor = await conn.execute(_OPEN_SQL, (session_id, refresh_hash, expires_at, username, password_hash))
+    return await cursor.fetchone() is not None
 
 
 async def live_role(conn: AsyncConnection[Any], session_id: str, username: str) -> Role | None:

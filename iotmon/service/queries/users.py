@@ -53,5 +53,11 @@ async def update(conn: AsyncConnection[Any], username: str, role: str | None, pa
     return None if found is None else found[0]
 
 
-async def set_password_hash(conn: AsyncConnection[Any], username: str, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = %s WHERE username = %s", (password_hash, username))
+async def upgrade_password_hash(conn: AsyncConnection[Any], username: str, old: str, new: str) -> bool:
+    """Replace the hash `old` by `new` (the same password at today's parameters), unless the password was
+    changed meanwhile; whether it was replaced."""
+    cursor = await conn.execute(
+        "UPDATE users SET password_hash = %s WHERE username = %s AND password_hash = %s RETURNING 1",
+        (new, username, old),
+    )
+    return await cursor.fetchone() is not None

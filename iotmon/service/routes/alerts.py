@@ -274,7 +274,6 @@ MOVE_DOCS: dict[str, Any] = {
         400: "A bad body (VALIDATION_ERROR).",
         404: "No such alert (ALERT_NOT_FOUND).",
         409: "Not allowed from the alert's status (INVALID_TRANSITION).",
-        413: "The body is over 64 KiB.",
     },
 }
 

@@ -284,7 +284,6 @@ async def history_csv(request: Request) -> StreamingResponse:
         200: Reply("The device's new configuration.", data=ConfigChanged, meta=ConfigChangedMeta),
         400: "Unknown or invalid fields, or limits out of order (VALIDATION_ERROR, every problem in details).",
         404: NOT_FOUND,
-        413: "The body is over 64 KiB.",
     },
 )
 async def put_config(request: Request) -> JSONResponse:
@@ -365,7 +364,6 @@ async def _answer(context: ServiceContext, device_id: str, status: int = 200) ->
         201: Reply("The device, registered.", data=DeviceAnswer),
         400: BAD_DEVICE,
         409: DEVICE_EXISTS,
-        413: "The body is over 64 KiB.",
     },
 )
 async def create_device(request: Request) -> JSONResponse:
@@ -398,7 +396,6 @@ async def create_device(request: Request) -> JSONResponse:
         200: Reply("The device after the change.", data=DeviceAnswer),
         400: BAD_DEVICE,
         404: NOT_FOUND,
-        413: "The body is over 64 KiB.",
     },
 )
 async def update_device(request: Request) -> JSONResponse:

@@ -82,6 +82,9 @@ def admit(pool: ConnectionPool, readings: list[Reading], writer: Writer, in_batc
         with conn.transaction():
             registry.register_from(conn, new)
             entries |= registry.lookup(conn, {reading.device_id for reading in new})
+            # Another writer may have registered one of them elsewhere just before: judged where it now is.
+            if refused := out_of_scope(writer, readings, {device: entry.location for device, entry in entries.items()}):
+                raise OutOfScope(refused)  # (leaving the transaction rolls the registrations back)
             if problems := refusals(readings, entries, in_batch):
                 raise psycopg.Rollback  # a refused request registers nothing
         return problems
@@ -127,7 +130,6 @@ def scope_refusal(writer: Writer, refused: list[str]) -> ApiError:
         401: "No credentials, or an unknown or revoked API key (UNAUTHORIZED, INVALID_API_KEY, INVALID_TOKEN).",
         403: "A token below operator, or devices outside the API key's scope (OUT_OF_SCOPE, naming them); "
         "nothing is accepted.",
-        413: "The body is over 8 MiB.",
         503: "The event transport could not take them (TRANSPORT_UNAVAILABLE); try again.",
     },
 )

@@ -27,7 +27,6 @@ INT8_MAX = 2**63 - 1
     responses={
         201: Reply("The silence.", data=SilenceAnswer),
         400: "A bad body (VALIDATION_ERROR).",
-        413: "The body is over 64 KiB.",
     },
 )
 async def create_silence(request: Request) -> JSONResponse:

@@ -32,7 +32,7 @@ async def health(request: Request) -> JSONResponse:
     answer = Health(
         status=overall(found),
         timestamp=now_iso(),
-        version=__version__,
+        version=__version__ if _is_admin(request) else None,
         dependencies=found,
         metrics=HealthFigures(
             uptime=round(time.monotonic() - context.started_at),

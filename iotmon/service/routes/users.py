@@ -15,6 +15,7 @@ from iotmon.core.contracts.users import (
     Credentials,
     LoggedOut,
     Login,
+    Logout,
     NewUser,
     Refresh,
     User,
@@ -57,7 +58,7 @@ async def login(request: Request) -> JSONResponse:
     given = await body_as(request, Credentials)
     address = request.client.host if request.client else "unknown"
     failures = LoginFailures(context.redis)
-    if wait := await _wait_s(failures, given.username, address):
+    if wait := await _reserve(failures, given.username, address):
         message = f"too many failed logins: try again in {wait} s"
         raise ApiError(429, "TOO_MANY_ATTEMPTS", message, retry_after=wait)
     async with context.db.connection() as conn:
@@ -66,15 +67,15 @@ async def login(request: Request) -> JSONResponse:
     stored = found[0] if found else users.unknown_user_hash()
     work: PasswordWork = request.app.state.password_work
     if not await work.run(users.verify_password, given.password, stored) or found is None:
-        await _count(failures.failed(given.username, address))
-        raise ApiError(401, "INVALID_CREDENTIALS", "unknown username or wrong password")
+        raise ApiError(401, "INVALID_CREDENTIALS", "unknown username or wrong password")  # (counted already)
     await _count(failures.succeeded(given.username, address))
     if users.needs_rehash(stored):  # made with older parameters: replaced now that the password is known
         upgraded = await work.run(users.hash_password, given.password)
         async with context.db.connection() as conn:
-            await queries.set_password_hash(conn, given.username, upgraded)
+            if await queries.upgrade_password_hash(conn, given.username, stored, upgraded):
+                stored = upgraded
     access: Access = request.app.state.access
-    return ok(_login(await access.open_session(users.User(given.username, found[1]))))
+    return ok(_login(await access.open_session(users.User(given.username, found[1]), stored)))
 
 
 @documented(
@@ -92,12 +93,27 @@ async def refresh(request: Request) -> JSONResponse:
     return ok(_login(await access.refresh(given.refresh_token)))
 
 
-@documented(responses={200: Reply("The session has ended.", data=LoggedOut)})
+@documented(
+    body=Logout,
+    responses={
+        200: Reply("The session has ended.", data=LoggedOut),
+        400: 'A body that is not {"refreshToken": …} (VALIDATION_ERROR).',
+        401: "Neither a live access token nor the session's refresh token (UNAUTHORIZED, SESSION_ENDED).",
+    },
+)
 async def logout(request: Request) -> JSONResponse:
-    """End the session of the token sent: its access and refresh tokens stop working at once, live
-    connections included."""
+    """End a session: its access and refresh tokens stop working at once, live connections included.
+
+    The session is the access token's, or, when that has expired, the one of the refresh token in the body."""
     access: Access = request.app.state.access
-    await access.end(request.state.session.session_id)
+    given = await body_as(request, Logout, optional=True)
+    if given.refresh_token is not None:
+        session_id = await access.session_of(given.refresh_token)
+    elif request.state.session is not None:
+        session_id = request.state.session.session_id
+    else:
+        raise ApiError(401, "UNAUTHORIZED", 'send the access token, or {"refreshToken": …} in the body')
+    await access.end(session_id)
     request.app.state.live_sessions.check_soon()
     return ok(LoggedOut(logged_out=True))
 
@@ -200,9 +216,9 @@ async def _strong_hash(request: Request, password: str, username: str) -> str:
     return await work.run(users.hash_password, password)
 
 
-async def _wait_s(failures: LoginFailures, username: str, address: str) -> int:
+async def _reserve(failures: LoginFailures, username: str, address: str) -> int:
     try:
-        return await failures.wait_s(username, address)
+        return await failures.reserve(username, address)
     except Exception as problem:  # Redis down: logins go on, unthrottled, as the rate limit does
         log.warning("login throttle unavailable", extra={"error": str(problem)})
         return 0
