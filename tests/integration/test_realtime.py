@@ -23,6 +23,7 @@ from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.live import ALERTS_ROOM, device_room
 from iotmon.system import System
+from tests.support.live_clients import receive, socketio_clients
 from tests.support.service import running_system
 
 
@@ -48,27 +49,8 @@ def no_current_values(redis_url) -> None:
 
 @pytest.fixture
 def connect(replicas) -> Iterator:
-    clients: list[socketio.SimpleClient] = []
-
-    def open_client(replica: int = 0) -> socketio.SimpleClient:
-        client = socketio.SimpleClient()
-        client.connect(replicas[replica], transports=["websocket"])
-        clients.append(client)
-        event, data = client.receive(timeout=5)
-        assert event == "connection-status" and data["status"] == "connected"
-        return client
-
-    yield open_client
-    for client in clients:
-        client.disconnect()
-
-
-def receive(client: socketio.SimpleClient, wanted: str, timeout: float = 5.0) -> dict:
-    """The next `wanted` event (other events in between are skipped)."""
-    while True:
-        event, data = client.receive(timeout=timeout)
-        if event == wanted:
-            return data
+    with socketio_clients() as open_at:
+        yield lambda replica=0: open_at(replicas[replica])
 
 
 MARKER = "test-marker"

@@ -28,6 +28,7 @@ from iotmon.service.live_limits import BURST, REFUSED_BEFORE_DISCONNECT
 from iotmon.service.live_payloads import MAX_DEPTH, MAX_TEXT
 from iotmon.service.realtime import LOOKUPS_AT_ONCE, MAX_MESSAGE_BYTES, REPLAY_LIMIT, Realtime
 from iotmon.system import System
+from tests.support.live_clients import receive, socketio_clients
 from tests.support.waiting import wait_for
 
 Connect = Callable[[], socketio.SimpleClient]
@@ -35,27 +36,8 @@ Connect = Callable[[], socketio.SimpleClient]
 
 @pytest.fixture
 def connect(url: str) -> Iterator[Connect]:
-    clients: list[socketio.SimpleClient] = []
-
-    def open_client() -> socketio.SimpleClient:
-        client = socketio.SimpleClient()
-        client.connect(url, transports=["websocket"])
-        clients.append(client)
-        event, data = client.receive(timeout=5)
-        assert event == "connection-status" and data["status"] == "connected"
-        return client
-
-    yield open_client
-    for client in clients:
-        client.disconnect()
-
-
-def receive(client: socketio.SimpleClient, wanted: str, timeout: float = 5.0) -> Any:
-    """The next `wanted` event (other events in between are skipped)."""
-    while True:
-        event, *data = client.receive(timeout=timeout)
-        if event == wanted:
-            return data[0] if data else None
+    with socketio_clients() as open_at:
+        yield lambda: open_at(url)
 
 
 def realtime_of(sid: str) -> Realtime:
