@@ -67,11 +67,12 @@ def test_partitions_exist_for_the_retention_window_and_ahead(database_url):
 
 
 def test_a_redelivered_batch_stores_nothing_twice(clean_db):
-    batch = [reading(s) for s in range(100)]
+    now = datetime.now(UTC).replace(microsecond=0)  # one clock: the overlap must not drift a second
+    batch = [reading(s, day=now) for s in range(100)]
     with psycopg.connect(clean_db, autocommit=True) as conn:
         assert storage.write_readings(conn, batch) == 100
         assert storage.write_readings(conn, batch) == 0
-        overlapping = [reading(s) for s in range(50, 150)]
+        overlapping = [reading(s, day=now) for s in range(50, 150)]
         assert storage.write_readings(conn, overlapping + overlapping[:10]) == 50
         assert count(conn) == 150
 
