@@ -3,8 +3,9 @@
 It runs on the readings' own timestamps, never the wall clock, so the same
 readings always give the same changes (and tests need no sleeping).
 
-- Enter (TRIGGER) after `breach_count` consecutive BREACH verdicts; HOLD or
-  CLEAR in between starts the count again.
+- Enter (TRIGGER) on a BREACH verdict, or, when the device asks for it, once
+  `breach_count` consecutive BREACH verdicts have lasted `breach_for_s`
+  seconds (from the first); HOLD or CLEAR in between starts again.
 - While open, a BREACH whose severity is higher than the alert's is an UPDATE
   (a lower one changes nothing: severity only rises while an alert is open).
 - Exit (RESOLVE) once the verdict has been CLEAR (back inside the threshold by
@@ -33,7 +34,8 @@ TRIGGER, UPDATE, FLAPPING, RESOLVE = "trigger", "update", "flapping", "resolve"
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    breach_count: int = 2
+    breach_count: int = 1
+    breach_for_s: float = 0.0
     clear_after_s: float = 30.0
     flap_window_s: float = 600.0
     flap_transitions: int = 4
@@ -43,6 +45,7 @@ class Settings:
 class MachineState:
     open: bool = False
     breaches: int = 0  # consecutive breaches while closed
+    breach_since: float | None = None  # the first of them
     severity: int = 0  # index into SEVERITIES while open
     clear_since: float | None = None  # since when the verdict has been CLEAR while open
     flapping: bool = False
@@ -58,6 +61,7 @@ class MachineState:
         return cls(
             open=bool(data.get("open", False)),
             breaches=int(data.get("breaches", 0)),
+            breach_since=data.get("breach_since"),
             severity=int(data.get("severity", 0)),
             clear_since=data.get("clear_since"),
             flapping=bool(data.get("flapping", False)),
@@ -80,14 +84,17 @@ def step(state: MachineState, kind: int, severity: int, at: float, settings: Set
         return None
     if not state.open:
         if kind != BREACH:
-            state.breaches = 0
+            state.breaches, state.breach_since = 0, None
             return None
         state.breaches += 1
-        if state.breaches < settings.breach_count:
+        if state.breach_since is None:
+            state.breach_since = at
+        if state.breaches < settings.breach_count or at - state.breach_since < settings.breach_for_s:
             return None
-        state.open, state.breaches, state.severity, state.clear_since = (
+        state.open, state.breaches, state.breach_since, state.severity, state.clear_since = (
             True,
             0,
+            None,
             severity,
             None,
         )
@@ -121,13 +128,7 @@ def step(state: MachineState, kind: int, severity: int, at: float, settings: Set
 
 
 def _close(state: MachineState, at: float, settings: Settings) -> None:
-    state.open, state.flapping, state.clear_since, state.severity, state.breaches = (
-        False,
-        False,
-        None,
-        0,
-        0,
-    )
+    state.open, state.flapping, state.clear_since, state.severity, state.breaches = False, False, None, 0, 0
     _record(state, at, settings)
 
 

@@ -1,60 +1,53 @@
-"""The alert rules, as pure functions over a device's readings (no I/O).
+"""The alert rules, judged one reading at a time in event time (pure, no I/O).
 
-Each rule turns a device's readings into a `Series`: for every reading, one
-verdict — BREACH (the alert condition holds), CLEAR (back inside by more than
-the hysteresis) or HOLD (in between: neither counts) — with a severity and, on
-demand, the message and details an alert carries. The alert state machine
-(`alert_machine`) turns verdicts into alert changes.
+For each reading a rule gives a `Verdict`: BREACH (the alert condition
+holds), CLEAR (back inside by more than the hysteresis), HOLD (in between:
+neither counts) or NONE (it cannot judge yet), with a severity and, for a
+breach, the `Finding` an alert would carry. The alert state machine
+(`alert_machine`) turns verdicts into alert changes; `judge` runs both over a
+device's readings, for evaluate-rule and for the backtest alike.
 
 Rules (their alert types):
 
-- `threshold_exceeded`: value > alert_max; clear at value <= alert_max − hysteresis.
-- `threshold_below`: value < alert_min; clear at value >= alert_min + hysteresis.
-- `data_anomaly`: modified z-score 0.6745·|x − median| / MAD over the previous
-  `ANOMALY_WINDOW` readings > anomaly_sensitivity (at least `MIN_SAMPLES`);
-  expected band median ± sensitivity·MAD/0.6745; clear inside the band shrunk by
-  the hysteresis.
-- `trend_warning`: least-squares line over the last `TREND_WINDOW` readings
-  (the current one included), projected from its fitted value now to cross
-  alert_max (rising) or alert_min (falling) within trend_horizon_s; the slope
-  must be significant (t ≥ `TREND_MIN_T`). Clear when no significant crossing is
-  projected within 1.5 × the horizon.
+- `threshold_exceeded`: value > alert_max, from the first such reading (a
+  device may ask for several in a row, or for the breach to last, before it
+  alerts: breach_count, breach_for_s); clear at value <= alert_max − hysteresis.
+- `threshold_below`: the same below alert_min.
+- `data_anomaly`: the streaming detector (`iotmon.core.detector`) scores the
+  reading against what it expected; score >= 1 is a breach, < 0.5 a clear.
+- `trend_warning`: the line through about the last trend window of readings
+  (`online_trend`) is projected to cross alert_max (rising) or alert_min
+  (falling) within trend_horizon_s, and its slope is significant (t >=
+  `TREND_MIN_T`). Clear when no significant crossing is projected within
+  1.5 × the horizon.
+
+Windows are in seconds. Those left unset follow the device's reporting period
+(`update_period_ms`, or the interval between its readings when that is unset),
+so a rule means the same at a reading a second and one every five minutes.
 
 The hysteresis is hysteresis_pct of the normal span (normal_max − normal_min;
 when the device has no normal range, the alert range or the threshold's size).
-
-Severity from how far past the threshold, as a share of the normal span:
-under 5 % low, under 15 % medium, under 30 % high, else critical (the anomaly:
-distance beyond the expected band, same bands). A trend's severity comes from
-how soon it will cross: under a quarter of the horizon high, under half medium,
-else low.
+A threshold's severity comes from how far past it, as a share of the normal
+span: under 5 % low, under 15 % medium, under 30 % high, else critical. An
+anomaly's from its score: under 2 low, under 4 medium, else high. A trend's
+from how soon it will cross: under a quarter of the horizon high, under half
+medium, else low.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-from iotmon.core import timestamps
+from iotmon.core import detector, online_trend, timestamps
 from iotmon.core.alerts import SEVERITIES, AlertType
 
-BREACH, HOLD, CLEAR, NONE = (
-    1,
-    0,
-    -1,
-    -2,
-)  # NONE: the rule cannot judge this reading (too few samples)
+BREACH, HOLD, CLEAR, NONE = 1, 0, -1, -2  # NONE: the rule cannot judge this reading (too little history)
 
-SEVERITY_BANDS = (
-    0.05,
-    0.15,
-    0.30,
-)  # excess / normal span: < 5 % low, < 15 % medium, < 30 % high, else critical
+SEVERITY_BANDS = (0.05, 0.15, 0.30)  # threshold excess / normal span: < 5 % low, < 15 % medium, < 30 % high
+ANOMALY_BANDS = (2.0, 4.0)  # anomaly score: < 2 low, < 4 medium, else high
 
 THRESHOLD_EXCEEDED: AlertType = "threshold_exceeded"
 THRESHOLD_BELOW: AlertType = "threshold_below"
@@ -62,13 +55,12 @@ DATA_ANOMALY: AlertType = "data_anomaly"
 TREND_WARNING: AlertType = "trend_warning"
 RULES: tuple[AlertType, ...] = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMALY, TREND_WARNING)
 
-MIN_SAMPLES = 30  # readings needed before the anomaly and trend rules judge
-ANOMALY_WINDOW = 120  # previous readings the median and MAD are taken over
-TREND_WINDOW = 60  # readings the trend line is fitted to
+DEFAULT_PERIOD_S = 1.0  # a device's reporting period before it is known
+TREND_PERIODS = 60  # the trend window, in reporting periods, unless set
+ANOMALY_CLEAR_PERIODS = 5  # an anomaly clears after at least this many periods back to normal
 TREND_MIN_T = 4.0  # |slope| / its standard error: noise alone rarely gets there
 TREND_CLEAR_FACTOR = 1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
-MAD_CONSISTENCY = 0.6745  # MAD · 1/0.6745 estimates σ of a normal distribution
-WINDOW_CAP = max(ANOMALY_WINDOW, TREND_WINDOW)  # readings a device's rolling window must keep
+ANOMALY_CLEAR_SCORE = 0.5  # below this score a reading is clearly normal again
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,36 +72,46 @@ class DeviceRules:
     normal_max: float | None = None
     alert_min: float | None = None
     alert_max: float | None = None
-    anomaly_sensitivity: float = 4.0
+    update_period_ms: int | None = None  # the reporting period; None: learnt from the readings
+    anomaly_sensitivity: float = detector.DEFAULT_SENSITIVITY
     trend_horizon_s: float = 900.0
-    breach_count: int = 2
+    trend_window_s: float | None = None  # None: TREND_PERIODS reporting periods
+    breach_count: int = 1
+    breach_for_s: float = 0.0
     clear_after_s: float = 30.0
     hysteresis_pct: float = 2.0
     offline_timeout_s: float = 30.0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> DeviceRules:
+        """From a `devices` row; a column left NULL (or absent) takes the default."""
+        defaults = cls(row["device_id"])
+
         def number(name: str) -> float | None:
             value = row.get(name)
             return None if value is None else float(value)
 
-        defaults = cls(row["device_id"])
+        def setting(name: str) -> float:
+            value = number(name)
+            return float(getattr(defaults, name)) if value is None else value
+
+        period = row.get("update_period_ms")
+        window = number("trend_window_s")
         return cls(
             device_id=row["device_id"],
             normal_min=number("normal_min"),
             normal_max=number("normal_max"),
             alert_min=number("alert_min"),
             alert_max=number("alert_max"),
-            anomaly_sensitivity=number("anomaly_sensitivity") or defaults.anomaly_sensitivity,
-            trend_horizon_s=number("trend_horizon_s") or defaults.trend_horizon_s,
-            breach_count=int(row.get("breach_count") or defaults.breach_count),
-            clear_after_s=float(row["clear_after_s"])
-            if row.get("clear_after_s") is not None
-            else defaults.clear_after_s,
-            hysteresis_pct=float(row["hysteresis_pct"])
-            if row.get("hysteresis_pct") is not None
-            else defaults.hysteresis_pct,
-            offline_timeout_s=number("offline_timeout_s") or defaults.offline_timeout_s,
+            update_period_ms=None if period is None else int(period),
+            anomaly_sensitivity=setting("anomaly_sensitivity"),
+            trend_horizon_s=setting("trend_horizon_s"),
+            trend_window_s=window,
+            breach_count=int(setting("breach_count")),
+            breach_for_s=setting("breach_for_s"),
+            clear_after_s=setting("clear_after_s"),
+            hysteresis_pct=setting("hysteresis_pct"),
+            offline_timeout_s=setting("offline_timeout_s"),
         )
 
     @property
@@ -126,6 +128,15 @@ class DeviceRules:
     def hysteresis(self) -> float:
         return self.normal_span * self.hysteresis_pct / 100.0
 
+    def period_s(self, learnt: float | None) -> float:
+        """The reporting period: configured, else learnt from the readings, else a second."""
+        if self.update_period_ms is not None:
+            return self.update_period_ms / 1000.0
+        return learnt if learnt else DEFAULT_PERIOD_S
+
+    def trend_window(self, period_s: float) -> float:
+        return self.trend_window_s if self.trend_window_s is not None else TREND_PERIODS * period_s
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -137,24 +148,24 @@ class Finding:
     details: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Series:
-    """One rule's verdicts over a run of readings (numpy arrays of equal length)."""
-
-    rule: str
-    kinds: np.ndarray  # int8: BREACH, HOLD, CLEAR or NONE
-    severities: np.ndarray  # int8 index into SEVERITIES (meaningful where BREACH)
-    describe: Callable[[int], Finding]  # the finding at one index, built only when an alert needs it
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    kind: int  # BREACH, HOLD, CLEAR or NONE
+    severity: int = 0  # index into SEVERITIES (meaningful for a BREACH)
+    finding: Finding | None = None  # built for a BREACH only
 
 
-def severity_index(excess: np.ndarray | float, span: float) -> np.ndarray:
-    """Severity indices for distances past a threshold, measured against the normal span."""
-    share = np.asarray(excess, dtype=float) / (span if span > 0 else 1.0)
-    return np.searchsorted(np.asarray(SEVERITY_BANDS), share, side="right").astype(np.int8)
+QUIET = Verdict(CLEAR)
+UNJUDGED = Verdict(NONE)
+
+
+def severity_index(share: float, bands: tuple[float, ...]) -> int:
+    """The index of the first band `share` is below (len(bands) beyond the last)."""
+    return next((i for i, bound in enumerate(bands) if share < bound), len(bands))
 
 
 def severity_for(excess: float, span: float) -> str:
-    return SEVERITIES[int(severity_index(excess, span))]
+    return SEVERITIES[severity_index(excess / (span if span > 0 else 1.0), SEVERITY_BANDS)]
 
 
 def iso(epoch: float) -> str:
@@ -168,254 +179,111 @@ def _round(value: float, digits: int = 4) -> float:
 # Thresholds
 
 
-def threshold_exceeded(rules: DeviceRules, times: np.ndarray, values: np.ndarray) -> Series | None:
-    """Above alert_max; clear once below alert_max − hysteresis."""
-    if rules.alert_max is None:
-        return None
-    return _threshold(rules, times, values, THRESHOLD_EXCEEDED, rules.alert_max, direction=1)
+def threshold_exceeded(rules: DeviceRules, at: float, value: float) -> Verdict:
+    """Above alert_max; clear once at or below alert_max − hysteresis."""
+    limit = rules.alert_max
+    if limit is None:
+        return UNJUDGED
+    if value > limit:
+        return _threshold_breach(rules, at, value, limit, "above the alert maximum", "excess")
+    return QUIET if value <= limit - rules.hysteresis else Verdict(HOLD)
 
 
-def threshold_below(rules: DeviceRules, times: np.ndarray, values: np.ndarray) -> Series | None:
-    """Below alert_min; clear once above alert_min + hysteresis."""
-    if rules.alert_min is None:
-        return None
-    return _threshold(rules, times, values, THRESHOLD_BELOW, rules.alert_min, direction=-1)
+def threshold_below(rules: DeviceRules, at: float, value: float) -> Verdict:
+    """Below alert_min; clear once at or above alert_min + hysteresis."""
+    limit = rules.alert_min
+    if limit is None:
+        return UNJUDGED
+    if value < limit:
+        return _threshold_breach(rules, at, value, limit, "below the alert minimum", "shortfall")
+    return QUIET if value >= limit + rules.hysteresis else Verdict(HOLD)
 
 
-def _threshold(
-    rules: DeviceRules, times: np.ndarray, values: np.ndarray, rule: str, limit: float, direction: int
-) -> Series:
-    """One threshold rule; `direction` 1 breaches above the limit, -1 below it."""
-    h, span = rules.hysteresis, rules.normal_span
-    if direction > 0:
-        breached, cleared = values > limit, values <= limit - h
-    else:  # compared as written, not through a subtraction, so a value exactly at the hysteresis bound clears
-        breached, cleared = values < limit, values >= limit + h
-    kinds = np.where(breached, BREACH, np.where(cleared, CLEAR, HOLD)).astype(np.int8)
-    severities = severity_index(np.maximum((values - limit) * direction, 0.0), span)
-    words, measure = (
-        ("above the alert maximum", "excess") if direction > 0 else ("below the alert minimum", "shortfall")
-    )
-
-    def describe(i: int) -> Finding:
-        value = float(values[i])
-        return Finding(
-            f"{rules.device_id} value {value:g} {words} {limit:g}",
-            value,
-            limit,
-            {
-                measure: _round(abs(value - limit)),
-                "normalSpan": span,
-                "hysteresis": _round(h),
-                "readingAt": iso(times[i]),
-            },
-        )
-
-    return Series(rule, kinds, severities, describe)
-
-
-# Anomaly: median and MAD of the previous readings
-
-
-def anomaly_band(window: np.ndarray, sensitivity: float, span: float = 1.0) -> tuple[float, float, float, float]:
-    """(median, MAD, low, high) of a window: the band outside which a value is an anomaly."""
-    median = float(np.median(window))
-    mad = max(float(np.median(np.abs(window - median))), _mad_floor(span))
-    half = sensitivity * mad / MAD_CONSISTENCY
-    return median, mad, median - half, median + half
-
-
-def _mad_floor(span: float) -> float:
-    # A constant signal has MAD 0; without a floor every change of the last digit would be an anomaly.
-    return max(span * 1e-3, 1e-9)
-
-
-def data_anomaly(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int) -> Series | None:
-    """Verdicts for readings start… of `values` (the earlier ones are the device's rolling window)."""
-    n = len(values) - start
-    if n <= 0:
-        return None
-    medians = np.full(n, np.nan)
-    mads = np.full(n, np.nan)
-    counts = np.zeros(n, dtype=int)
-    positions = np.arange(start, len(values))
-    full = positions >= ANOMALY_WINDOW
-    if full.any():
-        # Reading j is judged against values[j - ANOMALY_WINDOW : j]: row j - ANOMALY_WINDOW of the view.
-        windows = sliding_window_view(values, ANOMALY_WINDOW)[positions[full] - ANOMALY_WINDOW]
-        m = np.median(windows, axis=1)
-        medians[full] = m
-        mads[full] = np.median(np.abs(windows - m[:, None]), axis=1)
-        counts[full] = ANOMALY_WINDOW
-    for k in np.flatnonzero(~full & (positions >= MIN_SAMPLES)):  # warm-up: windows still growing
-        window = values[: positions[k]]
-        medians[k] = np.median(window)
-        mads[k] = np.median(np.abs(window - medians[k]))
-        counts[k] = len(window)
+def _threshold_breach(rules: DeviceRules, at: float, value: float, limit: float, words: str, measure: str) -> Verdict:
     span = rules.normal_span
-    mads = np.maximum(mads, _mad_floor(span))
-    half = rules.anomaly_sensitivity * mads / MAD_CONSISTENCY
-    current = values[start:]
-    distance = np.abs(current - medians)
-    with np.errstate(invalid="ignore"):
-        breach = distance > half
-        clear = distance <= np.maximum(half - rules.hysteresis, half / 2)
-    kinds = np.where(breach, BREACH, np.where(clear, CLEAR, HOLD)).astype(np.int8)
-    kinds[counts < MIN_SAMPLES] = NONE
-    severities = severity_index(np.nan_to_num(np.maximum(distance - half, 0.0)), span)
-
-    def describe(i: int) -> Finding:
-        value, median = float(current[i]), float(medians[i])
-        low, high = median - float(half[i]), median + float(half[i])
-        score = MAD_CONSISTENCY * abs(value - median) / float(mads[i])
-        edge = high if value > median else low
-        return Finding(
-            f"{rules.device_id} value {value:g} outside the expected band [{low:.2f}, {high:.2f}]"
-            f" (modified z-score {score:.1f} > {rules.anomaly_sensitivity:g})",
-            value,
-            _round(edge, 2),
-            {
-                "expectedMin": _round(low),
-                "expectedMax": _round(high),
-                "median": _round(median),
-                "mad": _round(float(mads[i])),
-                "score": _round(score, 2),
-                "sensitivity": rules.anomaly_sensitivity,
-                "samples": int(counts[i]),
-                "readingAt": iso(times[start + i]),
-            },
-        )
-
-    return Series(DATA_ANOMALY, kinds, severities, describe)
-
-
-# Trend: least-squares line projected to a threshold
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    slope: float  # units per second
-    fitted: float  # the line's value at the last reading
-    t_stat: float
-    threshold: float | None  # the threshold the line heads for
-    seconds: float  # until it crosses it (inf if never; <= 0 if already past)
-
-
-def fit_trend(times: np.ndarray, values: np.ndarray, rules: DeviceRules) -> Forecast:
-    """The trend of one window of readings (the last one is "now")."""
-    slope, fitted, t_stat, threshold, seconds = _forecasts(times[None, :], values[None, :], rules)
-    return Forecast(
-        float(slope[0]),
-        float(fitted[0]),
-        float(t_stat[0]),
-        threshold[0],
-        float(seconds[0]),
+    finding = Finding(
+        f"{rules.device_id} value {value:g} {words} {limit:g}",
+        value,
+        limit,
+        {
+            measure: _round(abs(value - limit)),
+            "normalSpan": span,
+            "hysteresis": _round(rules.hysteresis),
+            "readingAt": iso(at),
+        },
     )
+    return Verdict(BREACH, severity_index(abs(value - limit) / span, SEVERITY_BANDS), finding)
 
 
-def _forecasts(t: np.ndarray, v: np.ndarray, rules: DeviceRules) -> tuple[np.ndarray, ...]:
-    """Row-wise least squares over windows (rows of t and v)."""
-    n = t.shape[1]
-    tc = t - t.mean(axis=1, keepdims=True)
-    vm = v.mean(axis=1)
-    sxx = (tc * tc).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(sxx > 0, (tc * (v - vm[:, None])).sum(axis=1) / sxx, 0.0)
-        residuals = v - (vm[:, None] + slope[:, None] * tc)
-        dof = max(n - 2, 1)
-        se = np.sqrt((residuals * residuals).sum(axis=1) / dof / np.where(sxx > 0, sxx, np.inf))
-        t_stat = np.where(se > 0, np.abs(slope) / se, np.where(slope != 0, np.inf, 0.0))
-    fitted = vm + slope * tc[:, -1]
-    threshold = np.full(len(slope), np.nan)
-    if rules.alert_max is not None:
-        threshold = np.where(slope > 0, rules.alert_max, threshold)
-    if rules.alert_min is not None:
-        threshold = np.where(slope < 0, rules.alert_min, threshold)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        seconds = np.where(
-            np.isnan(threshold),
-            np.inf,
-            (threshold - fitted) / np.where(slope != 0, slope, np.nan),
-        )
-    seconds = np.where(np.isnan(seconds), np.inf, seconds)
-    threshold_out = np.array([None if np.isnan(x) else float(x) for x in threshold], dtype=object)
-    return slope, fitted, t_stat, threshold_out, seconds
+# Anomaly: the streaming detector's score
 
 
-def trend_warning(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int) -> Series | None:
+def data_anomaly(rules: DeviceRules, at: float, value: float, seen: detector.Observation) -> Verdict:
+    """The detector's observation of this reading as a verdict."""
+    if seen.warming_up:
+        return UNJUDGED
+    if seen.score < ANOMALY_CLEAR_SCORE:
+        return QUIET
+    if seen.score < 1.0:
+        return Verdict(HOLD)
+    finding = Finding(
+        f"{rules.device_id} value {value:g} outside the expected band [{seen.low:.4g}, {seen.high:.4g}]"
+        f" ({seen.kind}; score {seen.score:.1f} at sensitivity {rules.anomaly_sensitivity:g})",
+        value,
+        _round(seen.high if value > seen.expected else seen.low),
+        {
+            "expected": _round(seen.expected),
+            "expectedMin": _round(seen.low),
+            "expectedMax": _round(seen.high),
+            "score": _round(seen.score, 2),
+            "sensitivity": rules.anomaly_sensitivity,
+            "detector": detector.DETECTOR,
+            "kind": seen.kind,
+            "readingAt": iso(at),
+        },
+    )
+    return Verdict(BREACH, severity_index(seen.score, ANOMALY_BANDS), finding)
+
+
+# Trend: the fitted line projected to a threshold
+
+
+def crossing(rules: DeviceRules, fit: online_trend.Line) -> tuple[float | None, float]:
+    """(the alert limit the line heads for, seconds until it crosses it: inf if never, <= 0 if past)."""
+    limit = rules.alert_max if fit.slope > 0 else rules.alert_min if fit.slope < 0 else None
+    if limit is None:
+        return None, float("inf")
+    return limit, (limit - fit.fitted) / fit.slope
+
+
+def trend_warning(rules: DeviceRules, at: float, value: float, fit: online_trend.Line | None) -> Verdict:
     if rules.alert_max is None and rules.alert_min is None:
-        return None
-    n = len(values) - start
-    if n <= 0:
-        return None
-    positions = np.arange(start, len(values))
-    kinds = np.full(n, NONE, dtype=np.int8)
-    severities = np.zeros(n, dtype=np.int8)
-    slope = np.zeros(n)
-    fitted = np.zeros(n)
-    t_stat = np.zeros(n)
-    seconds = np.full(n, np.inf)
-    threshold = np.full(n, None, dtype=object)
-    # Reading j: the line through values[j - TREND_WINDOW + 1 : j + 1] (fewer while the window fills).
-    full = positions >= TREND_WINDOW - 1
-    if full.any():
-        rows = positions[full] - (TREND_WINDOW - 1)
-        columns = _forecasts(
-            sliding_window_view(times, TREND_WINDOW)[rows],
-            sliding_window_view(values, TREND_WINDOW)[rows],
-            rules,
-        )
-        slope[full], fitted[full], t_stat[full], threshold[full], seconds[full] = columns
-    for k in np.flatnonzero(~full & (positions >= MIN_SAMPLES - 1)):
-        j = positions[k]
-        columns = _forecasts(times[None, : j + 1], values[None, : j + 1], rules)
-        slope[k], fitted[k], t_stat[k], threshold[k], seconds[k] = (column[0] for column in columns)
-    judged = full | (positions >= MIN_SAMPLES - 1)
+        return UNJUDGED
+    if fit is None:
+        return UNJUDGED
+    limit, seconds = crossing(rules, fit)
     horizon = rules.trend_horizon_s
-    significant = t_stat >= TREND_MIN_T
-    breach = judged & significant & (seconds > 0) & (seconds <= horizon)
-    hold = judged & ~breach & (t_stat >= TREND_MIN_T / 2) & (seconds <= horizon * TREND_CLEAR_FACTOR)
-    kinds[judged] = CLEAR
-    kinds[hold] = HOLD
-    kinds[breach] = BREACH
-    severities[:] = np.where(seconds < horizon / 4, 2, np.where(seconds < horizon / 2, 1, 0))
-
-    def describe(i: int) -> Finding:
-        at = float(times[start + i])
-        limit = threshold[i]
-        direction = "up" if slope[i] > 0 else "down"
-        crosses = at + float(seconds[i])
-        return Finding(
-            f"{rules.device_id} trending {direction} ({slope[i]:+.4g}/s): projected to cross {limit:g}"
-            f" at {iso(crosses)}, in {seconds[i]:.0f} s",
-            float(values[start + i]),
-            limit,
-            {
-                "crossesAt": iso(crosses),
-                "secondsToThreshold": _round(seconds[i], 1),
-                "slopePerSecond": _round(slope[i], 6),
-                "direction": direction,
-                "fittedValue": _round(fitted[i]),
-                "tStat": _round(min(t_stat[i], 1e6), 2),
-                "horizonSeconds": horizon,
-                "readingAt": iso(at),
-            },
-        )
-
-    return Series(TREND_WARNING, kinds, severities, describe)
-
-
-def evaluate(rules: DeviceRules, times: np.ndarray, values: np.ndarray, start: int = 0) -> list[Series]:
-    """Every applicable rule over readings start… of a device's readings in time order.
-
-    `times` (epoch seconds) and `values` hold the device's rolling window
-    (positions < start, already judged) followed by the new readings.
-    """
-    new_times, new_values = times[start:], values[start:]
-    found = [
-        threshold_exceeded(rules, new_times, new_values),
-        threshold_below(rules, new_times, new_values),
-        data_anomaly(rules, times, values, start),
-        trend_warning(rules, times, values, start),
-    ]
-    return [series for series in found if series is not None]
+    if limit is None or fit.t_stat < TREND_MIN_T / 2 or not 0 < seconds <= horizon * TREND_CLEAR_FACTOR:
+        return QUIET
+    if fit.t_stat < TREND_MIN_T or seconds > horizon:
+        return Verdict(HOLD)
+    direction = "up" if fit.slope > 0 else "down"
+    crosses = at + seconds
+    finding = Finding(
+        f"{rules.device_id} trending {direction} ({fit.slope:+.4g}/s): projected to cross {limit:g}"
+        f" at {iso(crosses)}, in {seconds:.0f} s",
+        value,
+        limit,
+        {
+            "crossesAt": iso(crosses),
+            "secondsToThreshold": _round(seconds, 1),
+            "slopePerSecond": _round(fit.slope, 6),
+            "direction": direction,
+            "fittedValue": _round(fit.fitted),
+            "tStat": _round(min(fit.t_stat, 1e6), 2),
+            "horizonSeconds": horizon,
+            "readingAt": iso(at),
+        },
+    )
+    severity = 2 if seconds < horizon / 4 else 1 if seconds < horizon / 2 else 0
+    return Verdict(BREACH, severity, finding)

@@ -127,3 +127,17 @@ def test_state_round_trips_through_a_dict_and_open_state_rebuilds():
     assert MachineState.from_dict(None) == MachineState()
     rebuilt = opened("high")
     assert rebuilt.open and rebuilt.severity_name == "high"
+
+
+def test_by_default_one_breach_enters():
+    assert run(MachineState(), [(0, BREACH, 1)], Settings()) == [(0, TRIGGER)]
+
+
+def test_a_breach_asked_to_last_enters_once_it_has_lasted_and_a_break_starts_again():
+    lasting = Settings(breach_for_s=30)
+    state = MachineState()
+    assert run(state, [(0, BREACH, 0), (20, BREACH, 0), (25, HOLD, 0), (26, BREACH, 0), (50, BREACH, 0)], lasting) == []
+    assert run(state, [(56, BREACH, 0)], lasting) == [(56, TRIGGER)]
+    both = Settings(breach_count=3, breach_for_s=5)
+    assert run(MachineState(), [(0, BREACH, 0), (10, BREACH, 0), (11, BREACH, 0)], both) == [(11, TRIGGER)]
+    assert MachineState.from_dict(state.to_dict()) == state

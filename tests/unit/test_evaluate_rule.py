@@ -1,4 +1,4 @@
-"""evaluate-rule's pure steps: readings grouped per device, what is left to judge, the machines run in time order."""
+"""evaluate-rule's pure step: readings grouped per device (the judging itself is tests/unit/test_judge.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,12 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from eventing.events import batch_event, make_event, reading_event
 from eventing.sources import wrap_record
 from eventing.transport import Record
-from functions.evaluate_rule import FLAP, device_run, readings_by_device, run_machines
-from iotmon.adapters.redis.rule_state import Stored
-from iotmon.core import alert_machine
-from iotmon.core.alert_machine import FLAPPING, RESOLVE, TRIGGER, UPDATE, MachineState
-from iotmon.core.rules import BREACH, CLEAR, HOLD, NONE, DeviceRules, Finding, Series
+from functions.evaluate_rule import readings_by_device
 
 T0 = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
 EPOCH0 = T0.timestamp()
@@ -94,122 +89,3 @@ def test_a_batch_with_some_bad_readings_keeps_the_good_ones_and_warns(caplog: py
 
 def test_no_events_give_nothing():
     assert readings_by_device([]) == ({}, [])
-
-
-# --------------------------------------------------------------------------- device_run
-
-NO_STATE = Stored(None, {}, [])
-
-
-def test_without_state_every_reading_is_new_sorted_with_one_value_per_instant():
-    run = device_run("device-001", [(30.0, 3.0), (10.0, 1.0), (20.0, 2.0), (10.0, 1.5)], NO_STATE)
-    assert run is not None
-    assert run.device_id == "device-001" and run.start == 0 and run.last_ts is None and run.machines == {}
-    assert run.times.tolist() == [10.0, 20.0, 30.0]
-    assert run.values.tolist() == [1.5, 2.0, 3.0]  # the later of two values at one instant
-    assert run.times.dtype == np.float64 and run.values.dtype == np.float64
-
-
-def test_readings_at_or_before_the_last_judged_are_dropped_and_the_window_goes_first():
-    machine = MachineState(open=True, severity=2)
-    stored = Stored(20.0, {"threshold_exceeded": machine}, [(5.0, 0.5), (10.0, 1.0), (20.0, 2.0)])
-    run = device_run("device-001", [(15.0, 9.0), (20.0, 9.0), (25.0, 2.5), (30.0, 3.0)], stored)
-    assert run is not None
-    assert run.times.tolist() == [5.0, 10.0, 20.0, 25.0, 30.0]
-    assert run.values.tolist() == [0.5, 1.0, 2.0, 2.5, 3.0]
-    assert run.start == 3 and run.last_ts == 20.0
-    assert run.machines == {"threshold_exceeded": machine} and run.machines is not stored.machines
-
-
-def test_window_entries_not_before_the_first_new_reading_are_left_out():
-    # A window saved by another replica may reach past this batch's first new reading.
-    stored = Stored(10.0, {}, [(5.0, 0.5), (12.0, 1.2), (15.0, 1.5)])
-    run = device_run("device-001", [(11.0, 1.1), (13.0, 1.3)], stored)
-    assert run is not None
-    assert run.times.tolist() == [5.0, 11.0, 13.0] and run.start == 1
-
-
-def test_a_redelivered_batch_leaves_nothing_to_judge():
-    stored = Stored(30.0, {}, [(10.0, 1.0), (20.0, 2.0), (30.0, 3.0)])
-    assert device_run("device-001", [(10.0, 1.0), (30.0, 3.0)], stored) is None
-    assert device_run("device-001", [], NO_STATE) is None
-
-
-# --------------------------------------------------------------------------- run_machines
-
-
-def series(rule: str, kinds: list[int], severities: list[int] | None = None) -> Series:
-    def describe(i: int) -> Finding:
-        return Finding(f"{rule} at {i}", None, None, {})
-
-    return Series(
-        rule,
-        np.array(kinds, dtype=np.int8),
-        np.array(severities or [0] * len(kinds), dtype=np.int8),
-        describe,
-    )
-
-
-def times(n: int, period: float = 2.0) -> np.ndarray:
-    return EPOCH0 + period * np.arange(n, dtype=float)
-
-
-RULES = DeviceRules("device-001", normal_min=20, normal_max=80, alert_min=15, alert_max=85)  # breach_count 2, 30 s
-
-
-def test_nothing_happens_without_a_breach_and_each_rule_gets_a_quiet_machine():
-    machines: dict[str, MachineState] = {}
-    found = run_machines(RULES, [series("threshold_exceeded", [CLEAR, HOLD, NONE, CLEAR])], times(4), machines, FLAP)
-    assert found == []
-    assert machines == {"threshold_exceeded": MachineState()}
-
-
-def test_the_device_breach_count_decides_when_an_alert_opens():
-    kinds = [CLEAR, BREACH, BREACH, BREACH, BREACH]
-    assert run_machines(RULES, [series("threshold_exceeded", kinds)], times(5), {}, FLAP) == [
-        ("threshold_exceeded", TRIGGER, 2)
-    ]
-    strict = DeviceRules("device-001", alert_max=85, breach_count=4)
-    machines: dict[str, MachineState] = {}
-    assert run_machines(strict, [series("threshold_exceeded", kinds)], times(5), machines, FLAP) == [
-        ("threshold_exceeded", TRIGGER, 4)
-    ]
-    assert machines["threshold_exceeded"].open  # the machines are updated in place, for the caller to save
-
-
-def test_a_count_in_progress_carries_over_from_the_last_batch():
-    machines = {"threshold_exceeded": MachineState(breaches=1)}
-    found = run_machines(RULES, [series("threshold_exceeded", [BREACH, CLEAR])], times(2), machines, FLAP)
-    assert found == [("threshold_exceeded", TRIGGER, 0)]
-
-
-def test_an_open_alert_rises_in_severity_and_resolves_after_clear_after_s_of_reading_time():
-    rules_ = DeviceRules("device-001", alert_max=85, clear_after_s=4)
-    machines = {"threshold_exceeded": MachineState(open=True, severity=1)}
-    kinds = [BREACH, BREACH, CLEAR, CLEAR, CLEAR, CLEAR]  # every 2 s: clear from t=4, resolved at t=8
-    found = run_machines(rules_, [series("threshold_exceeded", kinds, [1, 3, 0, 0, 0, 0])], times(6), machines, FLAP)
-    assert found == [("threshold_exceeded", UPDATE, 1), ("threshold_exceeded", RESOLVE, 4)]
-    assert not machines["threshold_exceeded"].open
-
-
-def test_changes_of_several_rules_come_in_time_order():
-    threshold = series("threshold_exceeded", [CLEAR, CLEAR, BREACH, BREACH, CLEAR])
-    anomaly = series("data_anomaly", [BREACH, BREACH, CLEAR, CLEAR, CLEAR])
-    found = run_machines(RULES, [threshold, anomaly], times(5), {}, FLAP)
-    assert found == [("data_anomaly", TRIGGER, 1), ("threshold_exceeded", TRIGGER, 3)]
-
-
-def test_the_flap_settings_come_from_the_function_and_the_counts_from_the_device():
-    rules_ = DeviceRules("device-001", alert_max=85, breach_count=1, clear_after_s=0)
-    flap = alert_machine.Settings(flap_window_s=600, flap_transitions=2)  # breach_count/clear_after_s ignored
-    kinds = [BREACH, CLEAR, BREACH, CLEAR]
-    found = run_machines(rules_, [series("threshold_exceeded", kinds)], times(4), {}, flap)
-    # enter at 0, exit at 1 (2 transitions: flapping at once, with 2 allowed), stays open through the rest
-    assert found == [("threshold_exceeded", TRIGGER, 0), ("threshold_exceeded", FLAPPING, 1)]
-    calm = alert_machine.Settings(flap_window_s=600, flap_transitions=10)
-    assert [t for _, t, _ in run_machines(rules_, [series("threshold_exceeded", kinds)], times(4), {}, calm)] == [
-        TRIGGER,
-        RESOLVE,
-        TRIGGER,
-        RESOLVE,
-    ]

@@ -225,7 +225,12 @@ export interface DeviceConfig {
   offlineTimeoutS: number;
   anomalySensitivity: number;
   trendHorizonS: number;
+  /** Seconds of readings the trend line follows; null: 60 reporting periods. */
+  trendWindowS: number | null;
+  /** Breaching readings in a row before an alert (1: at once). */
   breachCount: number;
+  /** Seconds a breach must last before an alert (0: at once). */
+  breachForS: number;
   clearAfterS: number;
   hysteresisPct: number;
 }
@@ -239,7 +244,9 @@ export interface ConfigUpdate {
   offlineTimeoutS?: number;
   anomalySensitivity?: number;
   trendHorizonS?: number;
+  trendWindowS?: number | null;
   breachCount?: number;
+  breachForS?: number;
   clearAfterS?: number;
   hysteresisPct?: number;
   updatePeriodMs?: number | null;
@@ -1059,10 +1066,21 @@ export const LIMITS = {
       "minimum": 1,
       "maximum": 604800
     },
+    "trendWindowS": {
+      "integer": true,
+      "minimum": 1,
+      "maximum": 604800,
+      "nullable": true
+    },
     "breachCount": {
       "integer": true,
       "minimum": 1,
       "maximum": 10000
+    },
+    "breachForS": {
+      "integer": true,
+      "minimum": 0,
+      "maximum": 604800
     },
     "clearAfterS": {
       "integer": true,

@@ -31,11 +31,13 @@ export const CONFIG_FIELDS: ConfigField[] = [
   field("normalMin", "Normal from", "Lower end of the normal range"),
   field("normalMax", "Normal to", "Upper end of the normal range"),
   field("alertMax", "Alert above", "An alert opens over this value (empty: none)"),
-  field("breachCount", "Breaches before alert", "Consecutive readings past a threshold"),
+  field("breachCount", "Breaches before alert", "Readings past a limit in a row before an alert (1: at once)"),
+  field("breachForS", "Breach lasts (s)", "Seconds a breach must last before an alert (0: at once)"),
   field("clearAfterS", "Clear after (s)", "Seconds back in range before auto-resolve"),
   field("hysteresisPct", "Hysteresis (%)", "How far back inside the limit counts as clear"),
   field("anomalySensitivity", "Anomaly sensitivity", "Robust z-score (MAD) that counts as an anomaly"),
   field("trendHorizonS", "Trend horizon (s)", "Warn when the trend crosses a limit within this"),
+  field("trendWindowS", "Trend window (s)", "Seconds of readings the trend follows (empty: 60 reporting periods)"),
   field("offlineTimeoutS", "Offline after (s)", "Silence before the device counts as offline"),
 ];
 

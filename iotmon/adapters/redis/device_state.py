@@ -15,7 +15,6 @@ def device_keys(device_id: str) -> list[str]:
         *(keys.stats(device_id, window) for window in keys.WINDOWS),
         *live_windows.keys(device_id),
         rule_state.state_key(device_id),
-        rule_state.window_key(device_id),
     ]
 
 

@@ -4,7 +4,7 @@ From them come the validation of what arrives (msgspec, `validation`), the
 OpenAPI components of the REST API, the JSON Schemas in schema/events/ and the
 dashboard's TypeScript types and limits (`iotmon generate`; a test fails when a
 generated file is stale). Modules by subject: readings, alerts, devices,
-analytics, system, users, keys (gateway API keys), live (Socket.IO),
+analytics, backtest, system, users, keys (gateway API keys), live (Socket.IO),
 envelopes.
 """
 
@@ -12,7 +12,18 @@ from __future__ import annotations
 
 import msgspec
 
-from iotmon.core.contracts import alerts, analytics, devices, envelopes, keys, live, readings, system, users
+from iotmon.core.contracts import (
+    alerts,
+    analytics,
+    backtest,
+    devices,
+    envelopes,
+    keys,
+    live,
+    readings,
+    system,
+    users,
+)
 
 # The event data on Kafka, by the name of its file in schema/events/.
 EVENTS: dict[str, type[msgspec.Struct]] = {
@@ -26,7 +37,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
 def all_contracts() -> list[type[msgspec.Struct]]:
     """Every contract defined in the modules above, in a stable order."""
     found: list[type[msgspec.Struct]] = []
-    for module in (readings, alerts, devices, analytics, system, users, keys, live, envelopes):
+    for module in (readings, alerts, devices, backtest, analytics, system, users, keys, live, envelopes):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

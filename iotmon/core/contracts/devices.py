@@ -49,7 +49,11 @@ class DeviceConfig(Contract):
     offline_timeout_s: int
     anomaly_sensitivity: float
     trend_horizon_s: int
-    breach_count: int
+    trend_window_s: Annotated[
+        int | None, msgspec.Meta(description="Seconds of readings the trend line follows; null: 60 reporting periods.")
+    ]
+    breach_count: Annotated[int, msgspec.Meta(description="Breaching readings in a row before an alert (1: at once).")]
+    breach_for_s: Annotated[int, msgspec.Meta(description="Seconds a breach must last before an alert (0: at once).")]
     clear_after_s: int
     hysteresis_pct: float
 
@@ -65,7 +69,9 @@ class ConfigUpdate(Body):
     offline_timeout_s: Seconds | msgspec.UnsetType = msgspec.UNSET
     anomaly_sensitivity: Annotated[float, msgspec.Meta(gt=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
     trend_horizon_s: Seconds | msgspec.UnsetType = msgspec.UNSET
+    trend_window_s: Seconds | msgspec.UnsetType | None = msgspec.UNSET
     breach_count: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | msgspec.UnsetType = msgspec.UNSET
+    breach_for_s: Annotated[int, msgspec.Meta(ge=0, le=WEEK_S)] | msgspec.UnsetType = msgspec.UNSET
     clear_after_s: Annotated[int, msgspec.Meta(ge=0, le=WEEK_S)] | msgspec.UnsetType = msgspec.UNSET
     hysteresis_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
     update_period_ms: Annotated[int, msgspec.Meta(ge=1, le=86400000)] | msgspec.UnsetType | None = msgspec.UNSET

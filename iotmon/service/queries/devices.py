@@ -31,7 +31,8 @@ _DEVICES_SQL = """
 SELECT d.device_id, d.name, d.device_type, d.location, d.unit, d.status,
        d.normal_min::float8, d.normal_max::float8, d.alert_min::float8, d.alert_max::float8,
        d.update_period_ms, d.offline_timeout_s,
-       d.anomaly_sensitivity, d.trend_horizon_s, d.breach_count, d.clear_after_s, d.hysteresis_pct,
+       d.anomaly_sensitivity, d.trend_horizon_s, d.trend_window_s, d.breach_count, d.breach_for_s,
+       d.clear_after_s, d.hysteresis_pct,
        d.created_at, d.updated_at,
        last.value::float8 AS last_value, last.timestamp AS last_timestamp,
        last.status AS last_status,
@@ -119,7 +120,9 @@ def config(row: Row) -> DeviceConfig:
         offline_timeout_s=row["offline_timeout_s"],
         anomaly_sensitivity=row["anomaly_sensitivity"],
         trend_horizon_s=row["trend_horizon_s"],
+        trend_window_s=row["trend_window_s"],
         breach_count=row["breach_count"],
+        breach_for_s=row["breach_for_s"],
         clear_after_s=row["clear_after_s"],
         hysteresis_pct=row["hysteresis_pct"],
     )
@@ -296,6 +299,6 @@ async def create(conn: AsyncConnection[Any], columns: dict[str, Any]) -> bool:
 # What a device is registered with: every column a new registration sets, or resets to its default.
 _REGISTERED_COLUMNS = (
     "device_type", "location", "unit", "name", "status", "normal_min", "normal_max", "alert_min", "alert_max",
-    "update_period_ms", "offline_timeout_s", "anomaly_sensitivity", "trend_horizon_s", "breach_count",
-    "clear_after_s", "hysteresis_pct",
+    "update_period_ms", "offline_timeout_s", "anomaly_sensitivity", "trend_horizon_s", "trend_window_s",
+    "breach_count", "breach_for_s", "clear_after_s", "hysteresis_pct",
 )  # fmt: skip

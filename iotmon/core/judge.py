@@ -1,0 +1,134 @@
+"""One device's rules over its readings, in event time (pure): the code evaluate-rule and the backtest share.
+
+A device's `DeviceState` is everything its rules remember — the newest
+reading judged, its learnt reporting period, the anomaly detector's state,
+the trend line's sums and each rule's alert machine — bounded in size
+whatever the rate or the time a device has run, and JSON-serialisable (Redis
+keeps it between batches). `judge` folds readings into it in time order and
+returns the alert changes they make; the same readings from the same state
+always give the same changes, which is what makes a backtest tell the truth
+about what evaluate-rule would have done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotmon.core import alert_machine, detector, online_trend, rules
+from iotmon.core.alert_machine import MachineState
+from iotmon.core.rules import BREACH, DeviceRules, Finding, Verdict
+
+FLAP = alert_machine.Settings()  # the flap window and transitions (the debounce settings come per device)
+PERIOD_WEIGHT = 0.05  # how fast the learnt reporting period follows the intervals seen
+GAP_CLIP = 10.0  # an interval longer than this many periods is a gap (the device was off), not its period
+
+
+@dataclass(slots=True)
+class DeviceState:
+    last_ts: float | None = None  # the newest reading judged (epoch seconds)
+    interval_s: float | None = None  # the learnt reporting period
+    detector: detector.DetectorState = field(default_factory=detector.DetectorState)
+    trend: online_trend.TrendState = field(default_factory=online_trend.TrendState)
+    machines: dict[str, MachineState] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last_ts": self.last_ts,
+            "interval_s": self.interval_s,
+            "detector": self.detector.to_dict(),
+            "trend": self.trend.to_dict(),
+            "machines": {rule: machine.to_dict() for rule, machine in self.machines.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DeviceState:
+        if not data:
+            return cls()
+        return cls(
+            last_ts=data.get("last_ts"),
+            interval_s=data.get("interval_s"),
+            detector=detector.DetectorState.from_dict(data.get("detector")),
+            trend=online_trend.TrendState.from_dict(data.get("trend")),
+            machines={rule: MachineState.from_dict(m) for rule, m in (data.get("machines") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An alert change a reading makes: a trigger, update, flapping or resolve of one rule's alert."""
+
+    rule: str
+    transition: str
+    at: float  # the reading's time (epoch seconds)
+    severity: int  # index into SEVERITIES: the reading's, for a trigger or an update
+    finding: Finding | None  # what the alert says (a trigger or an update)
+
+
+def judge(
+    config: DeviceRules,
+    state: DeviceState,
+    readings: Iterable[tuple[float, float]],
+    flap: alert_machine.Settings = FLAP,
+) -> list[Change]:
+    """Fold (epoch seconds, value) readings into `state` (mutated) in time order; the alert changes made.
+
+    Readings at or before the newest already judged are skipped: a redelivery
+    changes nothing, and a reading that comes later than newer ones cannot
+    change what they have decided.
+    """
+    changes: list[Change] = []
+    for at, value in sorted(dict(readings).items()):  # one value per instant, in time order
+        if state.last_ts is not None and at <= state.last_ts:
+            continue
+        for rule, verdict, settings in _verdicts(config, state, at, value, flap):
+            machine = state.machines.get(rule)
+            if verdict.kind != BREACH and (machine is None or machine.quiet):
+                continue  # the common case: nothing is, or is about to be, wrong
+            if machine is None:
+                machine = state.machines[rule] = MachineState()
+            transition = alert_machine.step(machine, verdict.kind, verdict.severity, at, settings)
+            if transition is not None:
+                changes.append(Change(rule, transition, at, verdict.severity, verdict.finding))
+        state.last_ts = at
+    return changes
+
+
+def _verdicts(
+    config: DeviceRules, state: DeviceState, at: float, value: float, flap: alert_machine.Settings
+) -> list[tuple[str, Verdict, alert_machine.Settings]]:
+    """Every rule's verdict on one reading, with the machine settings it runs under (updates the rules' state)."""
+    _learn_period(state, at)
+    period = config.period_s(state.interval_s)
+    seen = detector.observe(state.detector, at, value, detector.DetectorParams(period, config.anomaly_sensitivity))
+    online_trend.add(state.trend, at, value, config.trend_window(period))
+    settings = alert_machine.Settings(
+        config.breach_count, config.breach_for_s, config.clear_after_s, flap.flap_window_s, flap.flap_transitions
+    )
+    # An anomaly's score settles slower than a threshold's value: it clears after a few periods at least.
+    anomaly_settings = alert_machine.Settings(
+        config.breach_count,
+        config.breach_for_s,
+        max(config.clear_after_s, rules.ANOMALY_CLEAR_PERIODS * period),
+        flap.flap_window_s,
+        flap.flap_transitions,
+    )
+    has_limits = config.alert_max is not None or config.alert_min is not None
+    fit = online_trend.line(state.trend) if has_limits else None
+    return [
+        (rules.THRESHOLD_EXCEEDED, rules.threshold_exceeded(config, at, value), settings),
+        (rules.THRESHOLD_BELOW, rules.threshold_below(config, at, value), settings),
+        (rules.DATA_ANOMALY, rules.data_anomaly(config, at, value, seen), anomaly_settings),
+        (rules.TREND_WARNING, rules.trend_warning(config, at, value, fit), settings),
+    ]
+
+
+def _learn_period(state: DeviceState, at: float) -> None:
+    if state.last_ts is None:
+        return
+    gap = at - state.last_ts
+    if state.interval_s is None:
+        state.interval_s = gap
+        return
+    state.interval_s += PERIOD_WEIGHT * (min(gap, GAP_CLIP * state.interval_s) - state.interval_s)

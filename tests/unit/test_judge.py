@@ -1,0 +1,87 @@
+"""One device's rules over its readings, in event time: the code evaluate-rule and the backtest share (pure)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from iotmon.core import judge
+from iotmon.core.alert_machine import RESOLVE, TRIGGER, UPDATE
+from iotmon.core.judge import DeviceState
+from iotmon.core.rules import DeviceRules
+
+T0 = 1_767_225_600.0
+TEMPERATURE = DeviceRules("device-001", normal_min=20, normal_max=80, alert_min=15, alert_max=85, update_period_ms=2000)
+
+
+def steady(n, start=0.0, period=2.0, value=50.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(T0 + start + period * i, value + float(rng.normal(0, 0.5))) for i in range(n)]
+
+
+def moves(changes):
+    return [(change.rule, change.transition) for change in changes]
+
+
+def test_one_reading_beyond_the_alert_limit_alerts_at_once_and_says_why():
+    state = DeviceState()
+    judge.judge(TEMPERATURE, state, steady(100))
+    changes = [c for c in judge.judge(TEMPERATURE, state, [(T0 + 200, 86.0)]) if c.rule == "threshold_exceeded"]
+    assert moves(changes) == [("threshold_exceeded", TRIGGER)]
+    assert changes[0].at == T0 + 200 and changes[0].finding is not None and changes[0].finding.value == 86.0
+
+
+def test_a_device_may_ask_for_a_breach_to_last_or_to_repeat():
+    lasting = DeviceRules("device-001", alert_max=85, breach_for_s=30, update_period_ms=2000)
+    state = DeviceState()
+    hot = [(T0 + 2.0 * i, 90.0) for i in range(20)]
+    changes = judge.judge(lasting, state, hot)
+    assert [c.at - T0 for c in changes if c.rule == "threshold_exceeded"] == [30.0]
+    counted = DeviceRules("device-001", alert_max=85, breach_count=3, update_period_ms=2000)
+    changes = judge.judge(counted, DeviceState(), hot)
+    assert [c.at - T0 for c in changes if c.rule == "threshold_exceeded"] == [4.0]
+
+
+def test_an_alert_rises_in_severity_and_resolves_after_clear_after_s_of_reading_time():
+    state = DeviceState()
+    readings = [(T0, 86.0), (T0 + 2, 100.0), (T0 + 4, 70.0), (T0 + 20, 70.0), (T0 + 34, 70.0)]
+    changes = judge.judge(TEMPERATURE, state, readings)
+    assert [(c.transition, c.at - T0) for c in changes if c.rule == "threshold_exceeded"] == [
+        (TRIGGER, 0.0),
+        (UPDATE, 2.0),
+        (RESOLVE, 34.0),
+    ]
+
+
+def test_batches_in_any_split_give_the_same_changes_as_one_and_a_redelivery_changes_nothing():
+    readings = [*steady(300), (T0 + 600, 95.0), (T0 + 602, 50.0), *steady(100, start=604)]
+    whole = judge.judge(TEMPERATURE, DeviceState(), readings)
+    state, split = DeviceState(), []
+    for i in range(0, len(readings), 37):
+        batch = readings[i : i + 37]
+        split += judge.judge(TEMPERATURE, state, batch)
+        assert judge.judge(TEMPERATURE, state, batch) == []  # redelivered
+        state = DeviceState.from_dict(json.loads(json.dumps(state.to_dict())))  # as Redis keeps it
+    assert split == whole and ("threshold_exceeded", TRIGGER) in moves(whole)
+
+
+def test_readings_are_judged_in_time_order_and_one_older_than_the_last_judged_is_skipped():
+    state = DeviceState()
+    in_order = judge.judge(TEMPERATURE, DeviceState(), [(T0, 50.0), (T0 + 2, 90.0)])
+    assert judge.judge(TEMPERATURE, state, [(T0 + 2, 90.0), (T0, 50.0)]) == in_order
+    assert judge.judge(TEMPERATURE, state, [(T0 + 1, 10.0)]) == [] and state.last_ts == T0 + 2
+
+
+def test_the_reporting_period_is_learnt_when_not_configured_and_gaps_do_not_stretch_it():
+    state = DeviceState()
+    readings = steady(200, period=300.0) + steady(200, start=300.0 * 200 + 86_400, period=300.0)
+    judge.judge(DeviceRules("d"), state, readings)
+    assert state.interval_s == pytest.approx(300.0, rel=0.05)
+
+
+def test_the_state_stays_small_however_long_the_device_runs():
+    state = DeviceState()
+    judge.judge(TEMPERATURE, state, steady(20_000, period=1.0))
+    size = len(json.dumps(state.to_dict()))
+    judge.judge(TEMPERATURE, state, steady(20_000, start=20_000, period=1.0, seed=1))
+    assert len(json.dumps(state.to_dict())) <= size + 200 and size < 4096
