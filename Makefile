@@ -37,8 +37,9 @@ generate: $(INSTALLED)
 bench: $(INSTALLED) java chromium $(DASHBOARD)
 	$(BIN)/python -m tests.bench
 
-# Detection quality: every NAB series and SKAB file replayed through a detector, scored with NAB's scoring beside
-# the published detectors (the reference detector takes about 20 s on 2 cores; not part of `make test`). Options through EVAL_ARGS, e.g.
+# Detection quality: every NAB series and SKAB file replayed through a detector, scored with NAB's scoring
+# beside the published detectors (README: Evaluation; about 20 s with the reference detector on 2 cores; not part
+# of `make test`). Options through EVAL_ARGS, e.g.
 # `make eval EVAL_ARGS="--detector tests.eval.reference:windowed_gaussian"`.
 eval: $(INSTALLED)
 	$(BIN)/python -m tests.eval $(EVAL_ARGS)
