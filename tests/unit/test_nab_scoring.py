@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from tests.eval import datasets, nab_scoring, reference
+from tests.eval import datasets, harness, nab_scoring, reference
 from tests.eval.datasets import PublishedRow, Series
 
 pytestmark = pytest.mark.skipif(not datasets.NAB_DIR.is_dir(), reason="the NAB data set is not on this machine")
@@ -86,6 +86,24 @@ def test_windowed_gaussian_matches_every_published_file(
     assert len(rows) == 56
     assert sum(r.tp + r.fp for r in rows.values()) > 100  # it does detect: the sigmoid weighting is exercised
     assert _mismatches(series, rows, reference.windowed_gaussian_scores) == []
+
+
+def test_the_harness_totals_agree_with_the_published_ones(
+    series: dict[str, Series], published: dict[str, dict[str, PublishedRow]]
+) -> None:
+    """`make eval`'s sums (per category and total) for windowedGaussian's detections are the published
+    windowedGaussian's, normalised the same way; and the profiles it reads are NAB's."""
+    threshold = datasets.nab_thresholds()["windowedGaussian"]["standard"]
+    flags = {
+        n: reference.detections(reference.windowed_gaussian_scores(s.values), threshold) for n, s in series.items()
+    }
+    ours = harness.score_files(list(series.values()), flags, datasets.nab_profiles())
+    theirs = harness.published_totals(list(series.values()), published["windowedGaussian"])
+    assert datasets.nab_profiles() == nab_scoring.PROFILES
+    assert set(ours) == set(theirs)
+    for group, (score, false_per_1000) in theirs.items():
+        assert ours[group].normalised("standard") == pytest.approx(score, abs=1e-9, nan_ok=True), group
+        assert ours[group].false_per_1000() == pytest.approx(false_per_1000), group
 
 
 def test_random_detector_matches_the_files_scored_with_the_same_labels(
