@@ -13,7 +13,7 @@ DASHBOARD := frontend/dist/index.html
 DASHBOARD_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 NODE_MODULES := frontend/node_modules/.package-lock.json
 
-.PHONY: up test lint generate bench chaos java chromium node dashboard clean
+.PHONY: up test lint generate bench eval chaos java chromium node dashboard clean
 
 up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
@@ -36,6 +36,13 @@ generate: $(INSTALLED)
 
 bench: $(INSTALLED) java chromium $(DASHBOARD)
 	$(BIN)/python -m tests.bench
+
+# Detection quality: every NAB series and SKAB file replayed through a detector, scored with NAB's scoring
+# beside the published detectors (README: Evaluation; about 20 s with the reference detector on 2 cores; not part
+# of `make test`). Options through EVAL_ARGS, e.g.
+# `make eval EVAL_ARGS="--detector tests.eval.reference:windowed_gaussian"`.
+eval: $(INSTALLED)
+	$(BIN)/python -m tests.eval $(EVAL_ARGS)
 
 # Random faults under steady load, distributed and embedded, then the invariants (10–20 minutes; not part of
 # `make test`). No browser and no dashboard build: the checks use the API and a Socket.IO client.
