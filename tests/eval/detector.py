@@ -1,35 +1,26 @@
-"""The detector `make eval` judges by default: the project's own rules, replayed over a series.
+"""The detector `make eval` judges by default: the project's own rules, through the backtest.
 
-It calls `iotmon.core.backtest.backtest` (the core's rule code run over stored readings) once that function
-exists; until then it refuses with a clear error — run the harness with
-`--detector tests.eval.reference:windowed_gaussian` meanwhile.
+Each series is one device with the default configuration and no alert limits
+(NAB and SKAB give none): what can alert is the streaming anomaly detector, and
+its reporting period is learnt from the readings, as for a device registered
+without `updatePeriodMs`. A detection is the reading at which an alert opens,
+exactly what evaluate-rule would have raised live.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from datetime import datetime
-from typing import cast
+from datetime import UTC, datetime
 
-Backtest = Callable[[list[datetime], list[float]], list[datetime]]
+from iotmon.core.backtest import backtest
+from iotmon.core.rules import DeviceRules
 
-
-def _backtest() -> Backtest:
-    try:
-        module = importlib.import_module("iotmon.core.backtest")
-    except ImportError as e:
-        raise RuntimeError(
-            "iotmon.core.backtest is not there yet: pass --detector module:function "
-            "(e.g. tests.eval.reference:windowed_gaussian)"
-        ) from e
-    backtest = getattr(module, "backtest", None)
-    if not callable(backtest):
-        raise RuntimeError("iotmon.core.backtest has no backtest function")
-    return cast(Backtest, backtest)  # its exact signature is the lead's to settle
+SERIES = DeviceRules("series")
 
 
 def detect(timestamps: list[datetime], values: list[float]) -> list[datetime]:
     """The times at which the project's rules opened an alert on this series (one sensor's readings)."""
-    # TODO(lead): pass the rule configuration the backtest takes (thresholds, anomaly and trend settings).
-    return list(_backtest()(timestamps, values))
+    readings = [
+        (at.replace(tzinfo=at.tzinfo or UTC).timestamp(), value) for at, value in zip(timestamps, values, strict=True)
+    ]
+    found = backtest(SERIES, readings)
+    return [datetime.fromtimestamp(alert.opened_at, UTC).replace(tzinfo=timestamps[0].tzinfo) for alert in found.alerts]
