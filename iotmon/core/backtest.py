@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from iotmon.core import judge
 from iotmon.core.alert_machine import RESOLVE, TRIGGER
-from iotmon.core.alerts import SEVERITIES
+from iotmon.core.alerts import SEVERITIES, Severity
 from iotmon.core.rules import DeviceRules, Finding
 
 
@@ -28,7 +28,7 @@ class WouldBeAlert:
     resolved_at: float | None = None
 
     @property
-    def severity_name(self) -> str:
+    def severity_name(self) -> Severity:
         return SEVERITIES[self.severity]
 
 

@@ -447,6 +447,56 @@ export interface ConfigChangedMeta {
   updated: string[];
 }
 
+/** The body of POST /api/devices/{device_id}/backtest. Without `csv` the device's stored readings between `from` and `to` are judged (default: the last 7 days); with it, the uploaded readings are (its `timeColumn` and `valueColumn`). `config` is a candidate configuration over the device's current one (same fields as PUT /api/devices/{device_id}/config); without it, the current configuration is judged. */
+export interface BacktestRequest {
+  config?: ConfigUpdate;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  from?: string;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  to?: string;
+  csv?: string;
+  timeColumn?: string;
+  valueColumn?: string;
+}
+
+/** An alert the rules would have raised: when it opened and resolved (null: still open at the end), its highest severity, and what it said when it opened. */
+export interface WouldBeAlert {
+  type: "data_anomaly" | "device_offline" | "threshold_below" | "threshold_exceeded" | "trend_warning";
+  severity: "critical" | "high" | "low" | "medium";
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  triggeredAt: string;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  resolvedAt: string | null;
+  message: string;
+  value: number | null;
+  threshold: number | null;
+  /** Specifics, as JSON: rule details, offending fields. */
+  details: Record<string, unknown>;
+}
+
+export interface DayCount {
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  alerts: number;
+}
+
+/** What the rules would have done: every alert (the first `MAX_BACKTEST_ALERTS`), counts per day and type. */
+export interface Backtest {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  source: "history" | "upload";
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  from: string | null;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  to: string | null;
+  readings: number;
+  config: DeviceConfig;
+  alertCount: number;
+  perDay: DayCount[];
+  perType: Record<string, number>;
+  alerts: WouldBeAlert[];
+}
+
 export interface BySeverity {
   critical: number;
   high: number;
@@ -1149,6 +1199,22 @@ export const LIMITS = {
       "nullable": true
     },
     "config": {}
+  },
+  "BacktestRequest": {
+    "config": {},
+    "from": {},
+    "to": {},
+    "csv": {
+      "maxLength": 16777216
+    },
+    "timeColumn": {
+      "minLength": 1,
+      "maxLength": 100
+    },
+    "valueColumn": {
+      "minLength": 1,
+      "maxLength": 100
+    }
   },
   "Credentials": {
     "username": {

@@ -255,7 +255,7 @@ async def update_config(
         ).fetchone()
         if current is None:
             return None
-        changed = {_CAMEL.get(column, column): value for column, value in columns.items()}
+        changed = {LIMIT_NAMES.get(column, column): value for column, value in columns.items()}
         if problems := check_limits({**current, **changed}):
             return problems
         sets = sql.SQL(", ").join(
@@ -266,7 +266,7 @@ async def update_config(
     return []
 
 
-_CAMEL = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
+LIMIT_NAMES = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
 
 
 # --------------------------------------------------------------------------- registration
@@ -302,3 +302,18 @@ _REGISTERED_COLUMNS = (
     "update_period_ms", "offline_timeout_s", "anomaly_sensitivity", "trend_horizon_s", "trend_window_s",
     "breach_count", "breach_for_s", "clear_after_s", "hysteresis_pct",
 )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- readings for the backtest
+
+
+async def readings(
+    conn: AsyncConnection[Any], device_id: str, start: datetime, end: datetime, limit: int
+) -> list[tuple[float, float]]:
+    """(epoch seconds, value) of a device's stored readings from `start` to `end`, oldest first, at most `limit`."""
+    cursor = await conn.execute(
+        "SELECT extract(epoch FROM timestamp)::float8, value::float8 FROM sensor_readings"
+        " WHERE device_id = %s AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp LIMIT %s",
+        (device_id, start, end, limit),
+    )
+    return [(at, value) for at, value in await cursor.fetchall()]

@@ -327,7 +327,7 @@ BAD_DEVICE = (
 )
 
 
-def _columns(update: ConfigUpdate | msgspec.UnsetType) -> dict[str, Any]:
+def config_columns(update: ConfigUpdate | msgspec.UnsetType) -> dict[str, Any]:
     """The columns a configuration sets, text trimmed."""
     if isinstance(update, msgspec.UnsetType):
         return {}
@@ -376,8 +376,8 @@ async def create_device(request: Request) -> JSONResponse:
     own = {"device_type": device.type, "unit": device.unit, "location": device.location.strip()}
     if device.name is not None:
         own["name"] = device.name.strip()
-    columns = _registration(own, _columns(device.config))
-    limits = {_CAMEL_LIMITS[name]: value for name, value in columns.items() if name in _CAMEL_LIMITS}
+    columns = _registration(own, config_columns(device.config))
+    limits = {devices.LIMIT_NAMES[name]: value for name, value in columns.items() if name in devices.LIMIT_NAMES}
     if problems := check_limits(limits):
         message = "the limits must satisfy alertMin < normalMin < normalMax < alertMax"
         raise ApiError(400, "VALIDATION_ERROR", message, [{**p, "field": f"config.{p['field']}"} for p in problems])
@@ -410,7 +410,7 @@ async def update_device(request: Request) -> JSONResponse:
         for field, column in (("type", "device_type"), ("unit", "unit"), ("location", "location"), ("name", "name"))
         if (value := getattr(change, field)) is not msgspec.UNSET
     }
-    columns = _registration(own, _columns(change.config))
+    columns = _registration(own, config_columns(change.config))
     if not columns:
         allowed = ["type", "unit", "location", "name", "config"]
         raise ApiError(400, "VALIDATION_ERROR", "nothing to update", {"allowed": allowed})
@@ -454,6 +454,3 @@ async def decommission_device(request: Request) -> JSONResponse:
         device_id=device_id, decommissioned_at=iso(at), resolved_alerts=[change.alert_id for change in resolved]
     )
     return ok(answer)
-
-
-_CAMEL_LIMITS = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
