@@ -25,6 +25,8 @@ export const device = (id = "device-001"): Device => ({
     breachForS: 0,
     clearAfterS: 30,
     hysteresisPct: 2,
+    physicalMin: null,
+    physicalMax: null,
   },
 });
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from iotmon.core import detector, online_trend, timestamps
 from iotmon.core.alerts import SEVERITIES, AlertType
+from iotmon.core.stats import TREND_MIN_T
 
 BREACH, HOLD, CLEAR, NONE = 1, 0, -1, -2  # NONE: the rule cannot judge this reading (too little history)
 
@@ -58,7 +59,6 @@ RULES: tuple[AlertType, ...] = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMAL
 DEFAULT_PERIOD_S = 1.0  # a device's reporting period before it is known
 TREND_PERIODS = 60  # the trend window, in reporting periods, unless set
 ANOMALY_CLEAR_PERIODS = 5  # an anomaly clears after at least this many periods back to normal
-TREND_MIN_T = 4.0  # |slope| / its standard error: noise alone rarely gets there
 TREND_CLEAR_FACTOR = 1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
 ANOMALY_CLEAR_SCORE = 0.5  # below this score a reading is clearly normal again
 

@@ -15,8 +15,9 @@ regression line makes across the window. It is "stable" when that change is
 smaller than TREND_TOLERANCE (2 %) of the device's normal span (normal_max −
 normal_min from the device configuration); a device without a configured span
 uses the window's observed range (max − min) instead. Otherwise "increasing" or
-"decreasing" by the slope's sign. One reading, identical timestamps or no span
-give a slope of 0 and "stable".
+"decreasing" by the slope's sign — if the slope is significant (|slope| / its
+standard error >= TREND_MIN_T): noise is not called a trend. One reading,
+identical timestamps or no span give a slope of 0 and "stable".
 
 Timestamps are seconds (floats); order does not matter anywhere.
 """
@@ -34,6 +35,7 @@ from iotmon.core.contracts.common import Trend
 from iotmon.core.contracts.devices import Level, WindowStats
 
 TREND_TOLERANCE = 0.02
+TREND_MIN_T = 4.0  # |slope| / its standard error below this is noise, not a trend (the rules use it too)
 STABLE: Trend = "stable"
 INCREASING: Trend = "increasing"
 DECREASING: Trend = "decreasing"
@@ -139,9 +141,26 @@ def slope(m: Moments) -> float:
     return m.c_tv / m.m2_t
 
 
-def trend(slope_per_s: float, window_s: float, span: float | None, tolerance: float = TREND_TOLERANCE) -> Trend:
-    """ "increasing" / "decreasing" / "stable": is the regression's change across the window within tolerance × span?"""
-    if span is None or not span > 0:
+def slope_t(m: Moments) -> float:
+    """|slope| / its standard error: how far the slope stands out of the noise around the line."""
+    if m.n < 3 or m.m2_t <= 0.0:
+        return 0.0
+    residual = max(m.m2_v - m.c_tv * m.c_tv / m.m2_t, 0.0) / (m.n - 2)
+    error = math.sqrt(residual / m.m2_t)
+    return abs(slope(m)) / error if error > 0 else (math.inf if m.c_tv else 0.0)
+
+
+def trend(
+    slope_per_s: float,
+    window_s: float,
+    span: float | None,
+    tolerance: float = TREND_TOLERANCE,
+    *,
+    t_stat: float = math.inf,
+) -> Trend:
+    """ "increasing" / "decreasing" / "stable": is the regression's change across the window within tolerance × span,
+    or the slope not significant (t_stat < TREND_MIN_T)?"""
+    if span is None or not span > 0 or t_stat < TREND_MIN_T:
         return STABLE
     change = slope_per_s * window_s
     if abs(change) < tolerance * span:
@@ -179,7 +198,7 @@ def summary(
         min=m.min if m.n else None,
         max=m.max if m.n else None,
         count=m.n,
-        trend=trend(k, window_s, span),
+        trend=trend(k, window_s, span, t_stat=slope_t(m)),
         std=_rounded(std(m)),
         median=_rounded(median_value),
         slope=_rounded(k, 9),

@@ -92,6 +92,8 @@ def test_device_details_with_config_last_reading_and_stats(api, clean_db, redis)
         "breachForS": 0,
         "clearAfterS": 30,
         "hysteresisPct": 2.0,
+        "physicalMin": None,
+        "physicalMax": None,
     }
     assert device["stats"] == {"avg24h": None, "trend": None, "1h": None, "24h": None}
 
@@ -307,6 +309,8 @@ def test_config_update_is_validated_stored_and_returned(api, clean_db):
         "breachForS": 10,
         "clearAfterS": 0,
         "hysteresisPct": 1.5,
+        "physicalMin": 0,
+        "physicalMax": 100,
         "updatePeriodMs": 1000,
         "name": "Pressure #2 (rebuilt)",
         "location": "assembly-line-2",
@@ -328,6 +332,8 @@ def test_config_update_is_validated_stored_and_returned(api, clean_db):
         "breachForS": 10,
         "clearAfterS": 0,
         "hysteresisPct": 1.5,
+        "physicalMin": 0.0,
+        "physicalMax": 100.0,
     }
     assert (data["name"], data["location"], data["status"]) == (
         "Pressure #2 (rebuilt)",

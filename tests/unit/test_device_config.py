@@ -48,6 +48,8 @@ def test_every_field_at_its_limits_is_accepted():
         "breachForS": 604_800,
         "clearAfterS": 0,
         "hysteresisPct": 100,
+        "physicalMin": -99_999_999.99,
+        "physicalMax": None,
         "updatePeriodMs": None,
         "name": None,
         "location": "x",

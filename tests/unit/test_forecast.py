@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from iotmon.core.contracts.analytics import Crossing
-from iotmon.core.forecast import FORECAST_MINUTES, THRESHOLD_HORIZON_S, forecast, time_to_threshold
+from iotmon.core.forecast import (
+    FORECAST_MINUTES,
+    THRESHOLD_HORIZON_S,
+    Fit,
+    clamp,
+    forecast,
+    physical_bounds,
+    time_to_threshold,
+)
 from iotmon.core.timestamps import iso
 
 NOW = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
@@ -16,25 +25,57 @@ NOW = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
 # --------------------------------------------------------------------------- forecast
 
 
-def test_the_forecast_is_the_line_15_30_and_60_minutes_ahead():
-    points = forecast(50.0, 0.005, NOW)  # +0.3 a minute
+def line(slope: float, level: float = 50.0, noise: float = 0.5, n: int = 3600) -> Fit:
+    """A fit over an hour of readings a second (x 0…3599 s), as regr_* would give it, noise of sd `noise`."""
+    xs = np.arange(n, dtype=float)
+    rng = np.random.default_rng(0)
+    ys = level + slope * (xs - xs[-1]) + rng.normal(0, noise, n)
+    k, b = np.polyfit(xs, ys, 1)
+    xc, yc = xs - xs.mean(), ys - ys.mean()
+    return Fit(n, float(k), float(b), float(xs.mean()), float(xc @ xc), float(yc @ yc), float(xc @ yc))
+
+
+def test_a_significant_trend_is_forecast_15_30_and_60_minutes_ahead_with_an_interval():
+    fit = line(0.005)  # +0.3 a minute
+    assert fit.significant
+    points = forecast(fit, 3599.0, NOW)
     assert FORECAST_MINUTES == (15, 30, 60)
-    assert [(p.minutes, p.timestamp, p.value) for p in points] == [
-        (15, "2026-01-11T10:15:00.000Z", 54.5),
-        (30, "2026-01-11T10:30:00.000Z", 59.0),
-        (60, "2026-01-11T11:00:00.000Z", 68.0),
+    assert [(p.minutes, p.timestamp) for p in points] == [
+        (15, "2026-01-11T10:15:00.000Z"),
+        (30, "2026-01-11T10:30:00.000Z"),
+        (60, "2026-01-11T11:00:00.000Z"),
     ]
+    assert [p.value for p in points] == pytest.approx([54.5, 59.0, 68.0], abs=0.1)
+    for p in points:  # about ±1.96 × the noise, a little wider further out
+        assert p.low < p.value < p.high and p.high - p.value == pytest.approx(1.96 * 0.5, rel=0.1)
+    assert points[2].high - points[2].low > points[0].high - points[0].low
 
 
-def test_a_falling_or_flat_line_and_the_rounding():
-    assert [p.value for p in forecast(30.0, -0.01, NOW)] == [21.0, 12.0, -6.0]
-    assert [p.value for p in forecast(7.25, 0.0, NOW)] == [7.25, 7.25, 7.25]
-    assert [p.value for p in forecast(1.0, 1e-7, NOW)] == [1.0001, 1.0002, 1.0004]  # four decimals
+def test_noise_is_no_trend_the_forecast_is_the_level():
+    fit = line(0.00001, noise=2.0)  # 0.036 an hour in noise of sd 2: not significant
+    assert not fit.significant
+    points = forecast(fit, 3599.0, NOW)
+    assert len({p.value for p in points}) == 1 and points[0].value == pytest.approx(50.0, abs=0.2)
+
+
+def test_the_forecast_stays_within_the_physical_bounds():
+    falling = line(-0.02, level=10.0)  # −72 an hour: would be below 0 within the hour
+    bounds = physical_bounds("units/hour", None, None)
+    assert bounds == (0.0, None)
+    points = forecast(falling, 3599.0, NOW, bounds)
+    assert points[-1].value == 0.0 and points[-1].low == 0.0 and all(p.value >= 0 for p in points)
+    rising = line(0.01, level=99.0)  # a percentage heading past 100
+    points = forecast(rising, 3599.0, NOW, physical_bounds("percentage", None, None))
+    assert max(p.high for p in points) == 100.0
+    assert physical_bounds("percentage", 10.0, None) == (10.0, 100.0)  # configured bounds win
+    assert physical_bounds("celsius", None, None) == (None, None)
+    assert clamp(5.0, (None, 4.0)) == 4.0
 
 
 def test_timestamps_are_utc_whatever_the_zone_of_now():
     local = NOW.astimezone(timezone(timedelta(hours=-5)))
-    assert [p.timestamp for p in forecast(0.0, 0.0, local)] == [p.timestamp for p in forecast(0.0, 0.0, NOW)]
+    fit = line(0.0)
+    assert [p.timestamp for p in forecast(fit, 0.0, local)] == [p.timestamp for p in forecast(fit, 0.0, NOW)]
 
 
 # --------------------------------------------------------------------------- time_to_threshold

@@ -233,6 +233,10 @@ export interface DeviceConfig {
   breachForS: number;
   clearAfterS: number;
   hysteresisPct: number;
+  /** The lowest value the sensor can give (null: what its unit implies). */
+  physicalMin: number | null;
+  /** The highest value the sensor can give (null: what its unit implies). */
+  physicalMax: number | null;
 }
 
 /** The body of PUT /api/devices/{device_id}/config: any of the fields. The limits that are set must keep alertMin < normalMin < normalMax < alertMax. */
@@ -249,6 +253,8 @@ export interface ConfigUpdate {
   breachForS?: number;
   clearAfterS?: number;
   hysteresisPct?: number;
+  physicalMin?: number | null;
+  physicalMax?: number | null;
   updatePeriodMs?: number | null;
   /** Not blank, no NUL. */
   name?: string | null;
@@ -581,11 +587,14 @@ export interface SystemMetrics {
   redis: RedisFigures;
 }
 
+/** The expected value then (flat when the trend is not significant) and its 95 % prediction interval, within the sensor's physical bounds. */
 export interface ForecastPoint {
   minutes: number;
   /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
   timestamp: string;
   value: number;
+  low: number;
+  high: number;
 }
 
 /** When the regression line reaches an alert limit. */
@@ -1141,6 +1150,18 @@ export const LIMITS = {
       "integer": false,
       "minimum": 0,
       "maximum": 100
+    },
+    "physicalMin": {
+      "integer": false,
+      "minimum": -99999999.99,
+      "maximum": 99999999.99,
+      "nullable": true
+    },
+    "physicalMax": {
+      "integer": false,
+      "minimum": -99999999.99,
+      "maximum": 99999999.99,
+      "nullable": true
     },
     "updatePeriodMs": {
       "integer": true,

@@ -38,6 +38,8 @@ export const CONFIG_FIELDS: ConfigField[] = [
   field("anomalySensitivity", "Anomaly sensitivity", "Robust z-score (MAD) that counts as an anomaly"),
   field("trendHorizonS", "Trend horizon (s)", "Warn when the trend crosses a limit within this"),
   field("trendWindowS", "Trend window (s)", "Seconds of readings the trend follows (empty: 60 reporting periods)"),
+  field("physicalMin", "Physical minimum", "The lowest value the sensor can give (empty: from its unit)"),
+  field("physicalMax", "Physical maximum", "The highest value the sensor can give (empty: from its unit)"),
   field("offlineTimeoutS", "Offline after (s)", "Silence before the device counts as offline"),
 ];
 

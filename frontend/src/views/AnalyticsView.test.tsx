@@ -35,7 +35,7 @@ const trend: TrendAnalysis = {
   max: 60,
   slopePerHour: 0.5,
   trend: "increasing",
-  forecast: [{ minutes: 60, timestamp: "2026-11-30T11:00:00.000Z", value: 51.5 }],
+  forecast: [{ minutes: 60, timestamp: "2026-11-30T11:00:00.000Z", value: 51.5, low: 50.5, high: 52.5 }],
   timeToThreshold: null,
 };
 

@@ -290,7 +290,9 @@ function TrendPanel({ device }: { device: Device }) {
           {t.forecast.map((f) => (
             <div key={f.minutes} className="fact">
               <dt>In {f.minutes} min</dt>
-              <dd>{formatValue(f.value, device.unit, 2)}</dd>
+              <dd title="95 % prediction interval">
+                {formatValue(f.value, device.unit, 2)} ({formatValue(f.low, null, 2)} to {formatValue(f.high, null, 2)})
+              </dd>
             </div>
           ))}
           <dt>Time to threshold</dt>

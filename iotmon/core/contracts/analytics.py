@@ -97,9 +97,14 @@ class SystemMetrics(Contract):
 
 
 class ForecastPoint(Contract):
+    """The expected value then (flat when the trend is not significant) and its 95 % prediction interval, within
+    the sensor's physical bounds."""
+
     minutes: int
     timestamp: Timestamp
     value: float
+    low: float
+    high: float
 
 
 class Crossing(Contract):

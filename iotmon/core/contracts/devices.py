@@ -56,6 +56,12 @@ class DeviceConfig(Contract):
     breach_for_s: Annotated[int, msgspec.Meta(description="Seconds a breach must last before an alert (0: at once).")]
     clear_after_s: int
     hysteresis_pct: float
+    physical_min: Annotated[
+        float | None, msgspec.Meta(description="The lowest value the sensor can give (null: what its unit implies).")
+    ]
+    physical_max: Annotated[
+        float | None, msgspec.Meta(description="The highest value the sensor can give (null: what its unit implies).")
+    ]
 
 
 class ConfigUpdate(Body):
@@ -74,6 +80,8 @@ class ConfigUpdate(Body):
     breach_for_s: Annotated[int, msgspec.Meta(ge=0, le=WEEK_S)] | msgspec.UnsetType = msgspec.UNSET
     clear_after_s: Annotated[int, msgspec.Meta(ge=0, le=WEEK_S)] | msgspec.UnsetType = msgspec.UNSET
     hysteresis_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    physical_min: Bound | msgspec.UnsetType | None = msgspec.UNSET
+    physical_max: Bound | msgspec.UnsetType | None = msgspec.UNSET
     update_period_ms: Annotated[int, msgspec.Meta(ge=1, le=86400000)] | msgspec.UnsetType | None = msgspec.UNSET
     name: Label | msgspec.UnsetType | None = msgspec.UNSET
     location: Label | msgspec.UnsetType = msgspec.UNSET

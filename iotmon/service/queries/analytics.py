@@ -82,12 +82,14 @@ async def sizes(conn: AsyncConnection[Any]) -> tuple[int, int]:
 
 _TREND_RAW = """
 SELECT count(*) AS n, regr_slope(v, x) AS slope, regr_intercept(v, x) AS intercept,
+       regr_avgx(v, x) AS mean_x, regr_sxx(v, x) AS sxx, regr_syy(v, x) AS syy, regr_sxy(v, x) AS sxy,
        avg(v) AS avg, min(v) AS min, max(v) AS max, sum(1) AS points
 FROM (SELECT value::float8 AS v, extract(epoch FROM timestamp - %(from)s)::float8 AS x
       FROM sensor_readings WHERE device_id = %(device)s AND timestamp >= %(from)s AND timestamp <= %(to)s) s
 """
 _TREND_HOURLY = """
 SELECT coalesce(sum(count_readings), 0) AS n, regr_slope(v, x) AS slope, regr_intercept(v, x) AS intercept,
+       regr_avgx(v, x) AS mean_x, regr_sxx(v, x) AS sxx, regr_syy(v, x) AS syy, regr_sxy(v, x) AS sxy,
        sum(v * count_readings) / nullif(sum(count_readings), 0) AS avg, min(min_value)::float8 AS min,
        max(max_value)::float8 AS max, count(*) AS points
 FROM (SELECT avg_value::float8 AS v, extract(epoch FROM hour_timestamp + interval '30 minutes' - %(from)s)::float8 AS x,

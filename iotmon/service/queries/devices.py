@@ -32,7 +32,7 @@ SELECT d.device_id, d.name, d.device_type, d.location, d.unit, d.status,
        d.normal_min::float8, d.normal_max::float8, d.alert_min::float8, d.alert_max::float8,
        d.update_period_ms, d.offline_timeout_s,
        d.anomaly_sensitivity, d.trend_horizon_s, d.trend_window_s, d.breach_count, d.breach_for_s,
-       d.clear_after_s, d.hysteresis_pct,
+       d.clear_after_s, d.hysteresis_pct, d.physical_min::float8, d.physical_max::float8,
        d.created_at, d.updated_at,
        last.value::float8 AS last_value, last.timestamp AS last_timestamp,
        last.status AS last_status,
@@ -125,6 +125,8 @@ def config(row: Row) -> DeviceConfig:
         breach_for_s=row["breach_for_s"],
         clear_after_s=row["clear_after_s"],
         hysteresis_pct=row["hysteresis_pct"],
+        physical_min=row["physical_min"],
+        physical_max=row["physical_max"],
     )
 
 
@@ -300,7 +302,7 @@ async def create(conn: AsyncConnection[Any], columns: dict[str, Any]) -> bool:
 _REGISTERED_COLUMNS = (
     "device_type", "location", "unit", "name", "status", "normal_min", "normal_max", "alert_min", "alert_max",
     "update_period_ms", "offline_timeout_s", "anomaly_sensitivity", "trend_horizon_s", "trend_window_s",
-    "breach_count", "breach_for_s", "clear_after_s", "hysteresis_pct",
+    "breach_count", "breach_for_s", "clear_after_s", "hysteresis_pct", "physical_min", "physical_max",
 )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from starlette.requests import Request
 
@@ -26,7 +26,7 @@ from iotmon.core.contracts.analytics import (
     TrendMeta,
     ValueAt,
 )
-from iotmon.core.forecast import forecast, time_to_threshold
+from iotmon.core.forecast import Fit, clamp, forecast, physical_bounds, time_to_threshold
 from iotmon.core.timestamps import iso
 from iotmon.service import params
 from iotmon.service.context import ServiceContext
@@ -135,7 +135,8 @@ async def trends(request: Request) -> JSONResponse:
     start = now - timedelta(seconds=window_s)
     async with context.db.connection() as conn:
         fit, source = await analytics.trend_fit(conn, device_id, start, now, hourly=window == "7d")
-    slope = fit["slope"] or 0.0
+    line = _line(fit, hourly=source == "hourly")
+    slope = line.slope if line is not None and line.significant else 0.0
     ranges = stats.Ranges(row["normal_min"], row["normal_max"])
     span = ranges.normal_span or ((fit["max"] - fit["min"]) if fit["n"] else None)
     last = row["last_timestamp"]
@@ -146,20 +147,29 @@ async def trends(request: Request) -> JSONResponse:
         avg=None if fit["avg"] is None else round(fit["avg"], 4),
         min=fit["min"],
         max=fit["max"],
-        slope_per_second=round(slope, 9),
-        slope_per_hour=round(slope * 3600, 6),
-        trend=stats.trend(slope, window_s, span) if fit["n"] else None,
+        slope_per_second=round(fit["slope"] or 0.0, 9),
+        slope_per_hour=round((fit["slope"] or 0.0) * 3600, 6),
+        trend=stats.trend(slope, window_s, span, t_stat=line.t_stat if line else 0.0) if fit["n"] else None,
         last_reading=None if last is None else ValueAt(value=row["last_value"], timestamp=iso(last)),
         forecast=[],
         time_to_threshold=None,
         thresholds=Thresholds(alert_min=row["alert_min"], alert_max=row["alert_max"]),
     )
-    if fit["intercept"] is not None:
-        fitted_now = fit["intercept"] + slope * window_s
-        analysis.fitted_now = round(fitted_now, 4)
-        analysis.forecast = forecast(fitted_now, slope, now)
+    if line is not None:
+        bounds = physical_bounds(row["unit"], row["physical_min"], row["physical_max"])
+        fitted_now, _ = line.at(window_s)
+        analysis.fitted_now = round(clamp(fitted_now, bounds), 4)
+        analysis.forecast = forecast(line, window_s, now, bounds)
         analysis.time_to_threshold = time_to_threshold(fitted_now, slope, row["alert_min"], row["alert_max"], now)
     return ok(analysis, TrendMeta(source=cast(Literal["readings", "hourly"], source), from_=iso(start), to=iso(now)))
+
+
+def _line(fit: dict[str, Any], *, hourly: bool) -> Fit | None:
+    """The fitted line (None without two distinct times); hourly, it is fitted to the hours' means."""
+    if fit.get("intercept") is None or fit.get("sxx") is None:
+        return None
+    n = int(fit["points"] if hourly else fit["n"])
+    return Fit(n, fit["slope"], fit["intercept"], fit["mean_x"], fit["sxx"], fit["syy"], fit["sxy"])
 
 
 @documented(
