@@ -190,10 +190,12 @@ def run_replay(
     stop: threading.Event | None = None,
     register: Callable[[list[ColumnTarget]], object] | None = None,
     time_column: str = TIME_COLUMN,
+    min_interval_s: float = 0.0,
 ) -> ReplaySummary:
     """Send a recorded run to `sensors-data` (see the module doc for timing); blocks until done or `stop`.
 
-    `register` is given the devices the run sends as, before anything is sent."""
+    `register` is given the devices the run sends as, before anything is sent. Publishes are at least
+    `min_interval_s` apart (an API's rate limit): rows due meanwhile go together, stamped as planned."""
     columns, rows = read_rows(path, limit, time_column)
     targets = resolve_mapping(mapping) if mapping is not None else default_mapping(columns, time_column)
     missing = sorted(set(targets) - set(columns))
@@ -204,20 +206,31 @@ def run_replay(
     stop = stop or threading.Event()
     sender = Sender(publisher)
     due: list[dict[str, Any]] = []  # readings whose time has come, not sent yet
-    started = time.monotonic()
+    started = next_send = time.monotonic()
     for delay, readings in replay_plan(rows, targets, datetime.now(UTC), speed):
-        ahead = started + delay - time.monotonic()
-        if ahead > 0:  # everything due goes out now, in one publish, however late; then wait for this row
-            due = _send(sender, due, source)
-            if stop.wait(ahead):
+        if started + delay > time.monotonic():  # everything due goes out, in one publish, however late
+            if due and _wait(stop, min(next_send, started + delay)):  # (the next publish may be sooner)
+                break
+            if due and time.monotonic() >= next_send:
+                due = _send(sender, due, source)
+                next_send = time.monotonic() + min_interval_s
+            if _wait(stop, started + delay):  # then this row's time
                 break
         due.extend(readings)
         if len(due) >= PUBLISH_GROUP:
             due = _send(sender, due, source)
         if stop.is_set():
             break
+    if due and not stop.is_set():
+        _wait(stop, next_send)  # the last publish keeps the interval too
     _send(sender, due, source)
     return ReplaySummary(len(rows), sender.sent, sender.lost, time.monotonic() - started)
+
+
+def _wait(stop: threading.Event, until: float) -> bool:
+    """Wait until the monotonic time `until` (not at all if it has passed); True if stopped."""
+    seconds = until - time.monotonic()
+    return stop.wait(seconds) if seconds > 0 else stop.is_set()
 
 
 def _send(sender: Sender, readings: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:

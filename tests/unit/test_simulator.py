@@ -593,3 +593,19 @@ def test_a_speed_that_would_give_two_rows_one_stamp_is_refused(small_csv: Path) 
     _, rows = read_rows(small_csv)
     with pytest.raises(ValueError, match="too fast"):
         list(replay_plan(rows, default_mapping(["Temperature"]), START, speed=2e6))
+
+
+def test_replay_under_a_rate_limit_sends_less_often_with_the_same_stamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.csv"
+    path.write_text("t;temp\n" + "".join(f"{1_700_000_000 + i};{20 + i % 5}\n" for i in range(60)))
+    clock = simulated_time(monkeypatch)
+    transport = MemoryTransport()
+    publisher = Timed(clock, transport)
+    summary = run_replay(publisher, path, {"temp": "oven-1"}, speed=30, stop=clock, time_column="t", min_interval_s=0.5)
+    assert summary.sent == 60
+    assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(publisher.at))
+    assert len(publisher.at) <= 6  # 2 s of replay, a publish every 0.5 s at most
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in replayed(transport)]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)] == pytest.approx([1 / 30] * 59, abs=2e-6)
