@@ -8,11 +8,13 @@
   it. This function owns the offline rule end to end — evaluate-rule never
   touches `device_offline` — so resolution takes at most one tick. Last seen is
   `device:<id>:current` in Redis when present, else max(timestamp) from
-  sensor_readings (one query for all such devices). A device that never sent
-  anything, or whose status is not `active`, raises nothing.
+  sensor_readings (one query for all such devices), not counting imported
+  history (readings up to the newest imported one). A device that never sent
+  anything live, or whose status is not `active`, raises nothing.
 - Retention (RETENTION_SQL): raw readings 3 months (whole
   monthly partitions), hourly stats 1 year, resolved alerts 6 months (their
-  history goes with them), system events 1 month.
+  history goes with them), system events 1 month. Imported history counts
+  from its import: 3 months raw, 1 year hourly (schema/014_reading_imports.sql).
 
 All of it runs in one transaction under `pg_try_advisory_xact_lock`: a tick
 that finds another one running does nothing, and every move is a no-op when
@@ -54,9 +56,14 @@ SOURCE = "/iotmon/escalate-cron"
 LOCK_ID = 7_301_003  # pg_try_advisory_xact_lock: one tick at a time
 RETENTION_SQL = (
     "SELECT drop_sensor_readings_partitions_before(%(now)s::timestamptz - interval '3 months')",
-    "DELETE FROM device_stats_hourly WHERE hour_timestamp < %(now)s::timestamptz - interval '1 year'",
+    # The rollups of imported history are kept a year after their import (schema/014_reading_imports.sql).
+    "DELETE FROM device_stats_hourly h WHERE hour_timestamp < %(now)s::timestamptz - interval '1 year'"
+    " AND NOT EXISTS (SELECT 1 FROM reading_imports ri WHERE ri.device_id = h.device_id"
+    " AND ri.imported_at > %(now)s::timestamptz - interval '1 year'"
+    " AND h.hour_timestamp >= date_trunc('hour', ri.first_at) AND h.hour_timestamp <= ri.last_at)",
     "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < %(now)s::timestamptz - interval '6 months'",
     "DELETE FROM system_events WHERE timestamp < %(now)s::timestamptz - interval '1 month'",
+    "DELETE FROM reading_imports WHERE imported_at < %(now)s::timestamptz - interval '1 year'",  # holding nothing
 )
 
 
@@ -171,8 +178,10 @@ class EscalateCron:
                     seen[device] = datetime.fromisoformat(json.loads(raw)["timestamp"])
         missing = [device for device in devices if device not in seen]
         if missing:
+            # Imported history is no sign of life: only readings after the newest imported one count.
             rows = conn.execute(
-                "SELECT d, (SELECT max(timestamp) FROM sensor_readings r WHERE r.device_id = d)"
+                "SELECT d, (SELECT max(timestamp) FROM sensor_readings r WHERE r.device_id = d AND r.timestamp >"
+                " coalesce((SELECT max(last_at) FROM reading_imports ri WHERE ri.device_id = d), '-infinity'))"
                 " FROM unnest(%s::text[]) AS d",
                 (missing,),
             ).fetchall()
@@ -182,7 +191,7 @@ class EscalateCron:
     def _retain(self, conn: psycopg.Connection, now: datetime) -> dict[str, Any]:
         params = {"now": now}
         partitions = [row[0] for row in conn.execute(RETENTION_SQL[0], params).fetchall()]
-        stats, alerts_deleted, events = (conn.execute(query, params).rowcount for query in RETENTION_SQL[1:])
+        stats, alerts_deleted, events, _ = (conn.execute(query, params).rowcount for query in RETENTION_SQL[1:])
         if partitions:
             storage.forget_cache()
             log.info("partitions dropped by retention", extra={"partitions": partitions})

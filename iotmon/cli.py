@@ -1,10 +1,11 @@
-"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, simulate."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -14,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
+
+import msgspec
 
 from eventing import endpoints
 from iotmon.adapters import logs, signing_keys
@@ -23,9 +26,12 @@ from iotmon.adapters.settings import SERVERS, Settings
 from iotmon.core.contracts.system import DEAD_LETTER_KINDS, DeadLetterGroup
 
 if TYPE_CHECKING:
+    import psycopg
+
     from eventing.dead_letters import DeadLetter
     from eventing.transport import Transport
     from eventing.wiring import Wiring
+    from iotmon.core.recorded import Columns, Point, Problem
 
 log = logging.getLogger("iotmon")
 
@@ -336,6 +342,82 @@ def cmd_generate(args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a device's recorded history into the database (DATABASE_URL, or the embedded one), as the API does."""
+    import psycopg
+
+    from iotmon.adapters.postgres import imports
+    from iotmon.core.recorded import Columns, FileProblem
+
+    if args.create and (problem := _registration_problem(args)):
+        print(f"error: --create: {problem}", file=sys.stderr)
+        return 2
+    with _database(settings) as url:
+        db.migrate(url)
+        with psycopg.connect(url) as conn:
+            if args.create:
+                _register(conn, args)
+            device = imports.target(conn, args.device)
+            if device is None or device.decommissioned_at is not None:
+                state = "not registered" if device is None else "decommissioned"
+                print(
+                    f"error: device {args.device!r} is {state}: add --create --type --unit --location", file=sys.stderr
+                )
+                return 2
+            columns = Columns(args.time_column, args.value_column)
+            try:
+                with open(args.file, "rb") as file:
+                    summary = imports.run(conn, device, _points(file, columns, args), "cli", _progress())
+            except FileProblem as problem:
+                print(f"error: {args.file}: {problem}; nothing was imported", file=sys.stderr)
+                return 1
+    print(json.dumps(msgspec.to_builtins(summary), indent=2))
+    return 0
+
+
+def _registration_problem(args: argparse.Namespace) -> str | None:
+    from iotmon.core.contracts.devices import DeviceCreate
+    from iotmon.core.contracts.validation import Invalid, convert
+
+    given = {"deviceId": args.device, "type": args.type, "unit": args.unit, "location": args.location}
+    try:
+        convert({name: value for name, value in given.items() if value is not None}, DeviceCreate)
+    except Invalid as invalid:
+        return f"{invalid.message} {json.dumps(invalid.details)}" if invalid.details else invalid.message
+    return None
+
+
+def _register(conn: psycopg.Connection, args: argparse.Namespace) -> None:
+    """Register the device unless it is (the registry's bulk path: a device already there keeps its settings)."""
+    from iotmon.adapters.postgres import registry
+
+    if registry.register(conn, [registry.NewDevice(args.device, args.type, args.unit, args.location)]):
+        print(f"registered {args.device} ({args.type}, {args.unit}, {args.location})", file=sys.stderr)
+
+
+def _points(file: BinaryIO, columns: Columns, args: argparse.Namespace) -> Iterator[Point | Problem]:
+    from iotmon.core.readings import MAX_FUTURE, utcnow
+    from iotmon.core.recorded import csv_points, json_points
+
+    latest = utcnow() + MAX_FUTURE
+    if args.format == "json" or (args.format == "auto" and Path(args.file).suffix.lower() == ".json"):
+        return json_points(file.read(), columns, latest)
+    return csv_points(iter(io.TextIOWrapper(file, encoding="utf-8-sig", newline="")), columns, latest)
+
+
+def _progress() -> Callable[[int], None]:
+    """Rows read so far, on stderr, at most once a second (an import writes in batches of 5,000)."""
+    last = time.monotonic()
+
+    def report(rows: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= 1:
+            last = time.monotonic()
+            print(f"  {rows:,} rows read", file=sys.stderr, flush=True)
+
+    return report
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from iotmon.simulator import cli as simulator_cli
 
@@ -428,6 +510,25 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--check", action="store_true", help="only say which files are stale (exit 1)")
     generate.add_argument("--repo", default=".", help="the repository to write into (default: here)")
     generate.set_defaults(run=cmd_generate)
+
+    imported = commands.add_parser(
+        "import",
+        help="import a device's recorded history (CSV or JSON) into the database, without alerts",
+        description="Import recorded history onto a device: good rows are stored once (re-importing skips what is "
+        "there), bad rows are counted and the first 20 named. Writes to DATABASE_URL, or the embedded database of "
+        "IOTMON_DATA_DIR (that of a running `iotmon up`, or started for the while). No alert, notification or live "
+        "value comes of it; it is kept for the retention counted from the import.",
+    )
+    imported.add_argument("file", type=Path, help="CSV with a header row (`,` `;` or tab), or JSON rows")
+    imported.add_argument("--device", required=True, help="the device the rows are readings of")
+    imported.add_argument("--time-column", default="timestamp", help="ISO 8601 (no offset = UTC) or epoch seconds")
+    imported.add_argument("--value-column", default="value", help="the column of the values (default value)")
+    imported.add_argument("--format", choices=["auto", "csv", "json"], default="auto", help="auto: .json is JSON")
+    imported.add_argument("--create", action="store_true", help="register the device first if it is not registered")
+    imported.add_argument("--type", help="--create: the device's type, e.g. temperature")
+    imported.add_argument("--unit", help="--create: the unit of its values, e.g. celsius")
+    imported.add_argument("--location", help="--create: where it is")
+    imported.set_defaults(run=cmd_import)
 
     from iotmon.simulator import cli as simulator_cli
 

@@ -38,7 +38,8 @@ def clean_db(database_url: str, redis_url: str) -> str:
         try:
             with psycopg.connect(database_url) as conn, conn.transaction():
                 conn.execute(
-                    "TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events, silences, notifications"
+                    "TRUNCATE sensor_readings, alerts, device_stats_hourly, system_events, silences, notifications,"
+                    " reading_imports"
                     " CASCADE"
                 )
                 conn.execute("DELETE FROM devices")

@@ -42,6 +42,7 @@ RULES = (
 )
 # What a successful write under a path changes.
 WRITES = (
+    (re.compile(r"^/api/devices/[^/]+/import$"), ("rollups",)),  # imported history is rolled up
     (re.compile(r"^/api/(alerts|silences)"), ("alerts",)),
     (re.compile(r"^/api/devices"), ("devices", "alerts")),  # decommissioning resolves alerts
 )

@@ -75,9 +75,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Payload:
+    """A request body that is no contract (a file): its media types and their JSON Schemas."""
+
+    content: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Doc:
     query: dict[str, Query]
-    body: Contract | tuple[Contract, ...] | None  # a contract, or the contracts it may be one of
+    body: Contract | tuple[Contract, ...] | Payload | None  # a contract, the contracts it may be one of, or a file
     body_required: bool
     body_description: str | None
     responses: dict[int, Reply]
@@ -88,7 +95,7 @@ class Doc:
 def documented(
     *,
     query: dict[str, Query] | None = None,
-    body: Contract | tuple[Contract, ...] | None = None,
+    body: Contract | tuple[Contract, ...] | Payload | None = None,
     body_required: bool = True,
     body_description: str | None = None,
     responses: dict[int, str | Reply] | None = None,
@@ -193,10 +200,9 @@ class _Builder:
         if parameters:
             operation["parameters"] = parameters
         if doc and doc.body is not None:
-            schema = {"oneOf": [self.use(c) for c in doc.body]} if isinstance(doc.body, tuple) else self.use(doc.body)
             operation["requestBody"] = {
                 "required": doc.body_required,
-                "content": {"application/json": {"schema": schema}},
+                "content": self.body_content(doc.body),
                 **({"description": doc.body_description} if doc.body_description else {}),
             }
         # Who may call it: a token is required for a role, optional (and checked when sent) otherwise.
@@ -206,6 +212,12 @@ class _Builder:
             operation["security"] = [{"bearerAuth": []}] if role else [{}, {"bearerAuth": []}]
         operation["responses"] = self.responses(path, doc, role)
         return operation
+
+    def body_content(self, body: Contract | tuple[Contract, ...] | Payload) -> dict[str, Any]:
+        if isinstance(body, Payload):
+            return body.content
+        schema = {"oneOf": [self.use(c) for c in body]} if isinstance(body, tuple) else self.use(body)
+        return {"application/json": {"schema": schema}}
 
     def responses(self, path: str, doc: Doc | None, role: str | None) -> dict[str, Any]:
         declared = dict(doc.responses) if doc else {}

@@ -8,6 +8,7 @@ request can make the service hold more than its path's limit.
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 import msgspec
@@ -20,12 +21,20 @@ from iotmon.service.responses import ApiError, error
 C = TypeVar("C", bound=msgspec.Struct)
 KIB, MIB = 1024, 1024 * 1024
 DEFAULT_LIMIT = 64 * KIB
-# Longest prefix first. Logins and other small forms get a few KiB; gateways' reading batches up to 8 MiB.
-LIMITS = (("/api/readings", 8 * MIB), ("/api/auth/", 4 * KIB), ("/api/users", 4 * KIB))
+# The first that matches. Logins and other small forms get a few KiB; gateways' reading batches up to 8 MiB;
+# history imports (CSV or JSON files, spooled to disk as they arrive) and backtests of an uploaded CSV 32 MiB,
+# about a million CSV rows.
+IMPORT_LIMIT = 32 * MIB
+LIMITS = (
+    (re.compile(r"^/api/devices/[^/]+/(import|backtest)$"), IMPORT_LIMIT),
+    (re.compile(r"^/api/readings"), 8 * MIB),
+    (re.compile(r"^/api/auth/"), 4 * KIB),
+    (re.compile(r"^/api/users"), 4 * KIB),
+)
 
 
 def body_limit(path: str) -> int:
-    return next((limit for prefix, limit in LIMITS if path.startswith(prefix)), DEFAULT_LIMIT)
+    return next((limit for pattern, limit in LIMITS if pattern.match(path)), DEFAULT_LIMIT)
 
 
 def too_large(limit: int) -> ApiError:

@@ -1,4 +1,5 @@
-"""`iotmon simulate`: live seed devices, load, or CSV replay, onto Kafka's `sensors-data`."""
+"""`iotmon simulate`: live seed devices, load, or CSV replay, onto Kafka's `sensors-data`, or without Kafka
+through the REST API of a running service (`POST /api/readings` with a gateway key)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from iotmon.adapters.settings import Settings
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mode", choices=["live", "load", "replay"], nargs="?", default="live")
     parser.add_argument("--health-port", type=int, default=3001, help="live mode: health endpoint port (0 = none)")
+    api = parser.add_argument_group("without KAFKA_BOOTSTRAP_SERVERS: through the API of a running service")
+    api.add_argument("--url", help="the service (default http://127.0.0.1:$PORT, as `iotmon up` serves)")
+    api.add_argument("--api-key", help="a gateway API key (default $IOTMON_GATEWAY_KEY)")
     load = parser.add_argument_group("load mode")
     load.add_argument("--devices", type=int, default=1000, help="number of synthetic devices")
     load.add_argument("--rate", type=float, default=1000.0, help="readings per second, all devices together")
@@ -25,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--duration", type=float, help="seconds to run")
     load.add_argument("--count", type=int, help="readings to send")
     replay = parser.add_argument_group("replay mode")
-    replay.add_argument("--file", type=Path, help="a ;-separated CSV, e.g. ../shared/datasets/skab/valve1/0.csv")
+    replay.add_argument(
+        "--file", type=Path, help="a CSV with a header row (`,` `;` or tab), e.g. ../shared/datasets/skab/valve1/0.csv"
+    )
+    replay.add_argument("--time-column", default="datetime", help="ISO 8601 (no offset = UTC) or epoch seconds")
     replay.add_argument("--columns", help="column=device pairs, e.g. Temperature=device-001,Pressure=skab-pressure")
     replay.add_argument("--speed", type=float, default=1.0, help="1 = real time, 60 = a minute a second, 0 = at once")
     replay.add_argument("--limit", type=int, help="rows to replay")
@@ -66,18 +73,31 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         run_load,
         run_replay,
     )
+    from iotmon.simulator.api import ApiPublisher
 
-    if not settings.kafka_bootstrap_servers:
-        print("error: set KAFKA_BOOTSTRAP_SERVERS (the embedded `iotmon up` runs its own simulator)", file=sys.stderr)
-        return 2
     if args.mode == "replay" and not args.file:
         print("error: replay needs --file", file=sys.stderr)
         return 2
     database_url = settings.database_url or ""
-    if args.mode != "live" and not database_url:
-        print(f"error: set DATABASE_URL: {args.mode} registers its devices before it sends", file=sys.stderr)
+    transport: KafkaTransport | ApiPublisher
+    min_interval_s = 0.0
+    if settings.kafka_bootstrap_servers:
+        if args.mode != "live" and not database_url:
+            print(f"error: set DATABASE_URL: {args.mode} registers its devices before it sends", file=sys.stderr)
+            return 2
+        transport = KafkaTransport(settings.kafka_bootstrap_servers, "simulator")
+    elif key := args.api_key or settings.gateway_key:
+        # Through the API the gateway key registers the devices, unless DATABASE_URL lets them be registered first.
+        transport = ApiPublisher(args.url or f"http://127.0.0.1:{settings.port}", key)
+        # Half the per-client rate limit, the rest left to the dashboards and tools on the same address.
+        min_interval_s = 120 / settings.rate_limit_per_minute
+    else:
+        print(
+            "error: set KAFKA_BOOTSTRAP_SERVERS, or give a gateway key (--api-key or IOTMON_GATEWAY_KEY) to send"
+            " through a running service's API (--url)",
+            file=sys.stderr,
+        )
         return 2
-    transport = KafkaTransport(settings.kafka_bootstrap_servers, "simulator")
     stop = _stop_on_signal()
     try:
         if args.mode == "live":
@@ -91,7 +111,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if server:
                 server.shutdown()
         elif args.mode == "load":
-            register_devices(database_url, load_devices(args.devices))
+            if database_url:
+                register_devices(database_url, load_devices(args.devices))
             summary = run_load(
                 transport,
                 devices=args.devices,
@@ -112,7 +133,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 speed=args.speed,
                 limit=args.limit,
                 stop=stop,
-                register=lambda targets: register_targets(database_url, targets),
+                register=(lambda targets: register_targets(database_url, targets)) if database_url else None,
+                time_column=args.time_column,
+                min_interval_s=min_interval_s,
             )
             print(json.dumps(replayed.as_dict()))
     finally:

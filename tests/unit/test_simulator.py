@@ -61,6 +61,11 @@ def published(transport: MemoryTransport) -> list[tuple[CloudEvent, Any]]:
     return [(event, msgspec.json.decode(event.get_data())) for event in events]
 
 
+def replayed(transport: MemoryTransport) -> list[dict[str, Any]]:
+    """The readings of the batch events on sensors-data, in order."""
+    return [reading for _, data in published(transport) for reading in data["readings"]]
+
+
 def assert_valid(readings: Sequence[dict[str, Any]], now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     for reading in readings:
@@ -439,7 +444,7 @@ def test_replay_sends_at_the_files_pace(small_csv: Path, monkeypatch: pytest.Mon
     assert summary.rows == 3 and summary.sent == 3 and summary.errors == 0
     assert publisher.at == pytest.approx([0, 0.05, 0.15])  # rows 0, 1 and 3 s apart, 20 times as fast
     assert summary.seconds == pytest.approx(0.15)
-    readings = sorted((data for _, data in published(transport)), key=lambda r: r["timestamp"])
+    readings = sorted(replayed(transport), key=lambda r: r["timestamp"])
     assert [r["value"] for r in readings] == [70.13, 71.0, 72.0]
     stamps = [datetime.fromisoformat(r["timestamp"]) for r in readings]
     assert before <= stamps[0] < before + timedelta(seconds=1)
@@ -452,11 +457,11 @@ def test_replay_registers_its_devices_before_it_sends(small_csv: Path) -> None:
     registered: list[tuple[list[str], int]] = []
 
     def register(targets: list[ColumnTarget]) -> None:
-        registered.append(([target.device_id for target in targets], len(published(transport))))
+        registered.append(([target.device_id for target in targets], len(replayed(transport))))
 
     run_replay(transport, small_csv, {"Temperature": "oven-1"}, speed=0, register=register)
     assert registered == [(["oven-1"], 0)]  # once, before the first reading
-    assert len(published(transport)) == 3
+    assert len(replayed(transport)) == 3
 
 
 def test_simulated_devices_are_registered_with_their_kind_and_limits() -> None:
@@ -518,7 +523,7 @@ def test_replay_of_a_skab_recording(skab_csv: Path) -> None:
     transport = MemoryTransport()
     summary = run_replay(transport, skab_csv, limit=120, speed=0)
     assert summary.rows == 120 and summary.sent == 120 * 8 and summary.seconds < 2
-    readings = [data for _, data in published(transport)]
+    readings = replayed(transport)
     assert_valid(readings)
     pressure = [r for r in readings if r["deviceId"] == "skab-pressure"]
     assert len(pressure) == 120 and {(r["sensorType"], r["unit"]) for r in pressure} == {("pressure", "bar")}
@@ -536,3 +541,71 @@ def test_replay_of_a_skab_recording(skab_csv: Path) -> None:
     }
     newest = max(datetime.fromisoformat(r["timestamp"]) for r in readings)
     assert abs((datetime.now(UTC) - newest).total_seconds()) < 5
+
+
+class Slow(Timed):
+    """A transport that takes `seconds` of simulated time per publish (an HTTP round trip, a Kafka flush)."""
+
+    def __init__(self, clock: FakeClock, transport: MemoryTransport, seconds: float) -> None:
+        super().__init__(clock, transport)
+        self.seconds = seconds
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        super().publish(topic, events)
+        self.clock.now += self.seconds
+
+
+def test_replay_keeps_every_interval_and_catches_up_at_once_on_a_slow_transport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows 1 s apart at speed 60 are due every 16.7 ms; each publish takes 50 ms. Every stamp is still
+    1/60 s after the one before, and a row goes out with the first publish after it is due: never held back."""
+    path = tmp_path / "fast.csv"
+    path.write_text("t,temp\n" + "".join(f"{1_700_000_000 + i},{20 + i % 5}\n" for i in range(120)))
+    clock = simulated_time(monkeypatch)
+    transport = MemoryTransport()
+    publisher = Slow(clock, transport, seconds=0.05)
+    summary = run_replay(publisher, path, {"temp": "oven-1"}, speed=60, stop=clock, time_column="t")
+    assert summary.sent == 120 and summary.errors == 0
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in replayed(transport)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
+    assert gaps == pytest.approx([1 / 60] * 119, abs=2e-6)  # microsecond stamps
+    due = [i / 60 for i in range(120)]
+    sent_at = [at for at, n in zip(publisher.at, publisher.readings, strict=True) for _ in range(n)]
+    assert all(at - when < 0.05 + 1e-9 for at, when in zip(sent_at, due, strict=True))  # at most one publish late
+    assert summary.seconds <= 119 / 60 + 0.1  # no drift: done one late publish after the last row is due
+
+
+def test_replay_reads_any_csv_with_the_columns_chosen(tmp_path: Path) -> None:
+    path = tmp_path / "plant.tsv"
+    path.write_text("when\toven\tdoor\n2024-05-01T10:00:00+02:00\t180.5\t1\n2024-05-01T10:00:02+02:00\t181\t0\n")
+    columns, rows = read_rows(path, time_column="when")
+    assert columns == ["when", "oven", "door"]
+    assert [row.at for row in rows] == [datetime(2024, 5, 1, 8, 0, s, tzinfo=UTC) for s in (0, 2)]
+    plan = list(replay_plan(rows, resolve_mapping({"oven": "oven-1"}), START, speed=2))
+    assert [delay for delay, _ in plan] == [0, 1]
+    assert [batch[0]["value"] for _, batch in plan] == [180.5, 181.0]
+    with pytest.raises(ValueError, match="no time column 'datetime'"):
+        read_rows(path)
+
+
+def test_a_speed_that_would_give_two_rows_one_stamp_is_refused(small_csv: Path) -> None:
+    _, rows = read_rows(small_csv)
+    with pytest.raises(ValueError, match="too fast"):
+        list(replay_plan(rows, default_mapping(["Temperature"]), START, speed=2e6))
+
+
+def test_replay_under_a_rate_limit_sends_less_often_with_the_same_stamps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.csv"
+    path.write_text("t;temp\n" + "".join(f"{1_700_000_000 + i};{20 + i % 5}\n" for i in range(60)))
+    clock = simulated_time(monkeypatch)
+    transport = MemoryTransport()
+    publisher = Timed(clock, transport)
+    summary = run_replay(publisher, path, {"temp": "oven-1"}, speed=30, stop=clock, time_column="t", min_interval_s=0.5)
+    assert summary.sent == 60
+    assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(publisher.at))
+    assert len(publisher.at) <= 6  # 2 s of replay, a publish every 0.5 s at most
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in replayed(transport)]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)] == pytest.approx([1 / 30] * 59, abs=2e-6)

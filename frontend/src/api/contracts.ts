@@ -453,6 +453,33 @@ export interface ConfigChangedMeta {
   updated: string[];
 }
 
+/** A row of an import that was refused, and why. */
+export interface ImportProblem {
+  /** The data row, counting from 1 (the header row not counted). */
+  row: number;
+  reason: string;
+}
+
+/** What a history import did: good rows are stored (once), bad rows are counted and the first ones named. */
+export interface ImportSummary {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  /** Data rows in the file. */
+  rowsRead: number;
+  /** Readings stored now. */
+  imported: number;
+  /** Good rows whose (device, timestamp) was already stored: skipped. */
+  duplicates: number;
+  /** Rows refused (bad time or value). */
+  rejected: number;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  from: string | null;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  to: string | null;
+  /** The first refused rows (at most 20). */
+  problems: ImportProblem[];
+}
+
 /** The body of POST /api/devices/{device_id}/backtest. Without `csv` the device's stored readings between `from` and `to` are judged (default: the last 7 days); with it, the uploaded readings are (its `timeColumn` and `valueColumn`). `config` is a candidate configuration over the device's current one (same fields as PUT /api/devices/{device_id}/config); without it, the current configuration is judged. */
 export interface BacktestRequest {
   config?: ConfigUpdate;

@@ -39,14 +39,15 @@ def ensure_partitions(conn: psycopg.Connection, readings: Sequence[Reading]) -> 
     """Create the monthly partitions a batch needs, asking the database only for unseen months.
 
     Months are read off the timestamps' text; a UTC offset can move a reading
-    into a neighbouring month, so the neighbours are ensured too.
+    into a neighbouring month, so the neighbours are ensured too. Only the months
+    the readings are in (an imported history may skip years), not every month between.
     """
     months = {r.timestamp[:7] for r in readings} - _known_months
     if months:
         conn.execute(
-            "SELECT ensure_sensor_readings_partitions("
-            " %s::timestamptz - interval '1 day', %s::timestamptz + interval '1 month')",
-            (f"{min(months)}-01T00:00:00Z", f"{max(months)}-01T00:00:00Z"),
+            "SELECT ensure_sensor_readings_partitions(m - interval '1 day', m + interval '1 month')"
+            " FROM unnest(%s::timestamptz[]) AS m",
+            ([f"{month}-01T00:00:00Z" for month in sorted(months)],),
         )
         _known_months.update(months)
 
@@ -78,6 +79,8 @@ def _write_deduplicated(conn: psycopg.Connection, readings: Sequence[Reading]) -
                 " ON CONFLICT (device_id, timestamp) DO NOTHING"
             ).format(cols=_COLUMN_LIST)
         )
+        # Emptied now, not only at commit: an import writes many batches in one transaction.
+        conn.execute("TRUNCATE readings_staging")
         return cursor.rowcount
 
 

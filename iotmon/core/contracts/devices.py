@@ -266,3 +266,25 @@ class ConfigChanged(Contract):
 
 class ConfigChangedMeta(MetaFields):
     updated: Annotated[list[str], msgspec.Meta(description="The fields set.")]
+
+
+class ImportProblem(Contract):
+    """A row of an import that was refused, and why."""
+
+    row: Annotated[int, msgspec.Meta(ge=1, description="The data row, counting from 1 (the header row not counted).")]
+    reason: str
+
+
+class ImportSummary(Contract):
+    """What a history import did: good rows are stored (once), bad rows are counted and the first ones named."""
+
+    device_id: DeviceId
+    rows_read: Annotated[int, msgspec.Meta(ge=0, description="Data rows in the file.")]
+    imported: Annotated[int, msgspec.Meta(ge=0, description="Readings stored now.")]
+    duplicates: Annotated[
+        int, msgspec.Meta(ge=0, description="Good rows whose (device, timestamp) was already stored: skipped.")
+    ]
+    rejected: Annotated[int, msgspec.Meta(ge=0, description="Rows refused (bad time or value).")]
+    from_: Timestamp | None = msgspec.field(name="from")
+    to: Timestamp | None
+    problems: Annotated[list[ImportProblem], msgspec.Meta(description="The first refused rows (at most 20).")]

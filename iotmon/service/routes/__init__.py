@@ -13,7 +13,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from iotmon.service import docs
 from iotmon.service.metrics import Metrics
 from iotmon.service.responses import error
-from iotmon.service.routes import alerts, analytics, backtest, devices, keys, readings, silences, system, users
+from iotmon.service.routes import (
+    alerts,
+    analytics,
+    backtest,
+    devices,
+    imports,
+    keys,
+    readings,
+    silences,
+    system,
+    users,
+)
 
 
 async def _unknown_api(request: Request) -> Response:
@@ -38,6 +49,7 @@ API_ROUTES: list[BaseRoute] = [
     Route("/api/devices/{device_id}/history.csv", devices.history_csv),
     Route("/api/devices/{device_id}/config", devices.put_config, methods=["PUT"]),
     Route("/api/devices/{device_id}/backtest", backtest.backtest_device, methods=["POST"]),
+    Route("/api/devices/{device_id}/import", imports.import_history, methods=["POST"]),
     # alerts: the fixed paths before /api/alerts/{alert_id}
     Route("/api/alerts", alerts.list_alerts),
     Route("/api/alerts/history", alerts.alert_history),
