@@ -1,6 +1,28 @@
 """A streaming anomaly detector for one device's readings (pure: no I/O, no clock).
 
-v0 — under tuning.
+How it judges a reading, in the order the code does it:
+
+1. Expected value = a robust level (an exponentially weighted mean whose updates are clipped, so one
+   spike barely moves it) plus a daily profile kept as DAY_BINS time-of-day offsets (linear between
+   bins). Slow drift is followed by the level; a daily cycle is learnt by the profile.
+2. Residual = reading − expected, measured in *robust standard deviations* of that side (a reading
+   above the band and one below it have their own scale). Each side's scale tracks a high quantile
+   (TAIL_P) of past residuals, so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
+   band than a Gaussian one instead of alerting on every routine burst.
+3. Three tests, each a score where 1.0 means "anomalous at this sensitivity":
+   - spike/dip: |residual| / sensitivity;
+   - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
+     when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
+   - frozen: a run of identical readings as unlikely (given how often this series repeats itself) as a
+     reading `sensitivity` standard deviations out.
+   The highest score wins and names the `kind`.
+
+Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
+to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
+is a fixed set of numbers plus DAY_BINS floats, whatever the rate or the duration.
+
+Constants were chosen on NAB (one set for all series) and on the simulator; see docs/detector notes in
+the commit that introduced this module.
 """
 
 from __future__ import annotations
@@ -9,135 +31,225 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+DEFAULT_SENSITIVITY = 4.0  # robust standard deviations outside the expected value
+
 DAY_S = 86_400.0
-DAY_BINS = 24
-LEVEL_PERIODS = 10.0
-SCALE_PERIODS = 200.0
-SHIFT_PERIODS = 4.0
-SEASON_DAYS = 3.0
-WARMUP_PERIODS = 100.0
-HUBER = 3.0
-SHIFT_FRACTION = 0.5
-MAD_TO_SD = 1.2533
-REL_FLOOR = 1e-3
+DAY_BINS = 24  # hourly offsets: enough for a daily cycle, 24 floats of state
+SEASON_DAYS = 3.0  # the daily profile forgets over ~3 days
+
+LEVEL_PERIODS = 30.0  # level time constant: slow enough not to chase a spike, fast enough for drift
+SHIFT_PERIODS = 10.0  # "recent" for the level-shift test
+SCALE_PERIODS = 200.0  # warm-up scale (mean absolute residual)
+WARMUP_PERIODS = 288.0  # no verdict before this much history (a day at 5-minute readings)
+SHIFT_FRACTION = 0.5  # a sustained shift of half the band is as alarming as a single reading past it
+
+HUBER = 3.0  # residuals are clipped at this many scales before they update the level and profile
+MAD_TO_SD = 1.2533  # mean absolute deviation → standard deviation for Gaussian noise
+TAIL_P = 0.999  # the quantile of residuals each side's scale follows...
+TAIL_Z = 3.09  # ...and where that quantile lies for Gaussian noise, to express it in standard deviations
+TAIL_RATE = 0.05  # log-step of the quantile tracker per period
+
+REL_FLOOR = 1e-3  # scale floor relative to the level: a flat series does not alert on its last digit
 ABS_FLOOR = 1e-9
-ADAPT_AFTER_SHIFT = True
-TAIL_P = 0.98
-TAIL_Z = 2.326
-TAIL_RATE = 0.05
+REPEAT_PERIODS = 500.0  # how long the repeat rate remembers
+REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
 
 
 @dataclass(frozen=True, slots=True)
 class DetectorParams:
+    """period_s: the device's reporting period (from its configuration).
+
+    sensitivity: alert when a reading lies this many robust standard deviations away from what was
+    expected (the band is expected ± sensitivity·scale on each side). Larger → fewer alerts. About 4
+    means "once in a long while for ordinary noise"; 3 is touchy, 6 only flags the obvious.
+    """
+
     period_s: float
-    sensitivity: float = 4.0
+    sensitivity: float = DEFAULT_SENSITIVITY
 
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    score: float
+    score: float  # >= 1.0 anomalous at this sensitivity; < 0.5 clearly normal
     expected: float
     low: float
     high: float
-    kind: str
+    kind: str  # "spike", "dip", "level shift", "frozen", "normal" or "warming up"
     warming_up: bool
 
 
+_FIELDS = (
+    "n",
+    "t_first",
+    "t_last",
+    "x_last",
+    "level",
+    "mad",
+    "scale_hi",
+    "scale_lo",
+    "shift",
+    "quantum",
+    "repeat_rate",
+    "run",
+    "jitter",
+    "season",
+)
+
+
 class DetectorState:
-    __slots__ = ("level", "n", "quantum", "scale", "scale_lo", "season", "shift", "t_first", "t_last", "x_last")
+    """What one device's detector remembers: 12 numbers and DAY_BINS profile offsets."""
+
+    __slots__ = _FIELDS
 
     def __init__(self) -> None:
-        self.n = 0
+        self.n = 0  # readings seen (only to speed up the very first estimates)
         self.t_first = 0.0
         self.t_last = 0.0
         self.x_last = 0.0
         self.level = 0.0
-        self.scale = 0.0
-        self.scale_lo = 0.0
-        self.shift = 0.0
-        self.quantum = 0.0
+        self.mad = 0.0  # mean absolute residual, as a standard deviation (the warm-up scale)
+        self.scale_hi = 0.0  # robust standard deviation above the expected value
+        self.scale_lo = 0.0  # ...and below it
+        self.shift = 0.0  # recent mean residual
+        self.quantum = 0.0  # smallest change seen between readings (the sensor's resolution)
+        self.repeat_rate = 0.0  # share of readings identical to the previous one
+        self.run = 0  # identical readings in a row, now
+        self.jitter = 0.0  # recent mean |change| between readings
         self.season = [0.0] * DAY_BINS
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["season"] = list(self.season)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
         state = cls()
-        for name in cls.__slots__:
+        for name in _FIELDS:
             setattr(state, name, data[name])
-        state.season = list(state.season)
+        state.n = int(data["n"])
+        state.run = int(data["run"])
+        state.season = [float(v) for v in data["season"]]
         return state
 
 
+def observe(state: DetectorState, t: float, x: float, params: DetectorParams) -> Observation:
+    """Judge reading x at time t (epoch seconds, after the previous one) and learn from it."""
+    if state.n == 0:
+        _start(state, t, x)
+        return Observation(0.0, x, x, x, "warming up", True)
+    period = params.period_s
+    dt = max(t - state.t_last, 0.0)
+    state.t_last = t
+    state.n += 1
+    run = _track_repeats(state, x, dt, period)
+    i0, i1, f = _season_bins(t)
+    expected = state.level + state.season[i0] * (1.0 - f) + state.season[i1] * f
+    r = x - expected
+    floor = max(ABS_FLOOR, REL_FLOOR * abs(state.level), 0.5 * state.quantum)
+    warm = t - state.t_first < WARMUP_PERIODS * period
+    if warm:  # until the tails are known, both sides use the mean absolute residual
+        state.scale_hi = state.scale_lo = state.mad
+    sc_hi = max(state.scale_hi, floor)
+    sc_lo = max(state.scale_lo, floor)
+    sc = sc_hi if r >= 0.0 else sc_lo
+    _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
+    _track_tails(state, r, dt, period, sc_hi, sc_lo)
+    sens = params.sensitivity
+    low, high = expected - sens * sc_lo, expected + sens * sc_hi
+    if warm:
+        return Observation(0.0, expected, low, high, "warming up", True)
+    score, kind = _verdict(state, r, sc, sens, run)
+    return Observation(score, expected, low, high, kind, False)
+
+
+def _start(state: DetectorState, t: float, x: float) -> None:
+    state.n = 1
+    state.t_first = state.t_last = t
+    state.level = state.x_last = x
+
+
 def _alpha(dt: float, tau: float) -> float:
+    """Weight of a new reading for an exponential average with time constant tau (seconds)."""
     return 1.0 - math.exp(-dt / tau)
 
 
-def observe(state: DetectorState, t: float, x: float, params: DetectorParams) -> Observation:
-    p = params.period_s
-    sens = params.sensitivity
-    if state.n == 0:
-        state.n = 1
-        state.t_first = state.t_last = t
-        state.level = state.x_last = x
-        return Observation(0.0, x, x, x, "warming up", True)
-    dt = t - state.t_last
-    state.t_last = t
-    n = state.n = state.n + 1
-    dx = abs(x - state.x_last)
-    state.x_last = x
-    if dx > 0.0 and (state.quantum == 0.0 or dx < state.quantum):
-        state.quantum = dx
-    # seasonal offset, linear between hourly bins
+def _season_bins(t: float) -> tuple[int, int, float]:
     phase = (t % DAY_S) / DAY_S * DAY_BINS
     i0 = int(phase) % DAY_BINS
-    f = phase - int(phase)
-    i1 = (i0 + 1) % DAY_BINS
-    season = state.season
-    s = season[i0] * (1.0 - f) + season[i1] * f
-    expected = state.level + s
-    r = x - expected
-    floor = max(ABS_FLOOR, REL_FLOOR * abs(state.level), 0.5 * state.quantum)
-    sc_hi = max(state.scale, floor)
-    sc_lo = max(state.scale_lo, floor)
-    sc = sc_hi if r >= 0 else sc_lo
-    z = r / sc
-    warm = (t - state.t_first) < WARMUP_PERIODS * p
-    # updates
-    inv_n = 1.0 / n
-    a_l = max(_alpha(dt, LEVEL_PERIODS * p), inv_n)
-    a_s = max(_alpha(dt, SCALE_PERIODS * p), inv_n)
-    a_sh = _alpha(dt, SHIFT_PERIODS * p)
-    a_se = _alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S)
-    lim = HUBER * sc if not warm else math.inf
-    e = r if -lim <= r <= lim else math.copysign(lim, r)
-    state.shift += a_sh * (e - state.shift)
-    shift_z = state.shift / sc
-    state.level += a_l * e
-    season[i0] += a_se * (1.0 - f) * e
-    season[i1] += a_se * f * e
-    if warm:
-        state.scale += a_s * (MAD_TO_SD * abs(e) - state.scale)
-        state.scale_lo = state.scale
-    else:
-        # multiplicative tracking of the TAIL_P quantile of each side of r, as a standard deviation
-        step = TAIL_RATE * min(dt / p, 10.0)
-        up = step * TAIL_P
-        down = -step * (1.0 - TAIL_P)
-        state.scale = sc_hi * math.exp(up if r > sc_hi * TAIL_Z else down)
-        state.scale_lo = sc_lo * math.exp(up if -r > sc_lo * TAIL_Z else down)
-    spike_score = abs(z) / sens
-    shift_score = abs(shift_z) / (SHIFT_FRACTION * sens)
-    if spike_score >= shift_score:
-        score, kind = spike_score, "spike"
-    else:
-        score, kind = shift_score, "level shift"
-    if score >= 1.0 and kind == "level shift" and ADAPT_AFTER_SHIFT:
+    return i0, (i0 + 1) % DAY_BINS, phase - int(phase)
+
+
+def _track_repeats(state: DetectorState, x: float, dt: float, period: float) -> int:
+    change = abs(x - state.x_last)
+    state.x_last = x
+    if change > 0.0 and (state.quantum == 0.0 or change < state.quantum):
+        state.quantum = change
+    state.run = state.run + 1 if change == 0.0 else 0
+    state.jitter += max(_alpha(dt, SHIFT_PERIODS * period), 1.0 / state.n) * (change - state.jitter)
+    a = max(_alpha(dt, REPEAT_PERIODS * period), 1.0 / state.n)
+    state.repeat_rate += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_rate)
+    return state.run
+
+
+def _learn(
+    state: DetectorState,
+    r: float,
+    dt: float,
+    period: float,
+    sc: float,
+    mad: float,
+    bins: tuple[int, int, float],
+    warm: bool,
+) -> None:
+    """Update level, daily profile, recent mean and warm-up scale from a clipped residual."""
+    inv_n = 1.0 / state.n  # the first readings count fully: no slow start from a bad first guess
+    limit = math.inf if warm else HUBER * sc
+    e = max(-limit, min(limit, r))
+    state.shift += _alpha(dt, SHIFT_PERIODS * period) * (e - state.shift)
+    state.level += max(_alpha(dt, LEVEL_PERIODS * period), inv_n) * e
+    i0, i1, f = bins
+    a_season = _alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S)  # each bin is visited 1/DAY_BINS of the time
+    state.season[i0] += a_season * (1.0 - f) * e
+    state.season[i1] += a_season * f * e
+    m = max(-HUBER * mad, min(HUBER * mad, r))
+    state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
+
+
+def _track_tails(state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float) -> None:
+    """Follow the TAIL_P quantile of each side multiplicatively: up fast when exceeded, down slowly."""
+    step = TAIL_RATE * min(dt / period, 10.0)
+    up, down = math.exp(step * TAIL_P), math.exp(-step * (1.0 - TAIL_P))
+    state.scale_hi = sc_hi * (up if r > sc_hi * TAIL_Z else down)
+    state.scale_lo = sc_lo * (up if -r > sc_lo * TAIL_Z else down)
+
+
+def _verdict(state: DetectorState, r: float, sc: float, sens: float, run: int) -> tuple[float, str]:
+    scores = (
+        (abs(r) / (sens * sc), "spike" if r >= 0.0 else "dip"),
+        (abs(state.shift) / (SHIFT_FRACTION * sens * sc), "level shift"),
+        (_frozen_score(_repeat_chance(state), run, sens), "frozen"),
+    )
+    score, kind = max(scores)
+    if kind == "level shift" and score >= 1.0:
+        # The new level is the normal from now on: one alert, then the band follows.
         state.level += state.shift
         state.shift = 0.0
-    low = expected - sens * sc_lo
-    high = expected + sens * sc_hi
-    if warm:
-        return Observation(0.0, expected, low, high, "warming up", True)
-    return Observation(score, expected, low, high, kind, False)
+    return score, kind if score >= 0.5 else "normal"
+
+
+def _repeat_chance(state: DetectorState) -> float:
+    """How often this series repeats a reading by itself: what was seen, or what its resolution and
+    recent jitter imply (for a change with mean |change| m, about quantum / (π·m) of changes are
+    zero), whichever is larger: a quiet stretch of a coarse sensor repeats more than its history says."""
+    implied = state.quantum / (math.pi * state.jitter) if state.jitter > 0.0 else 1.0
+    return min(1.0, max(state.repeat_rate, implied))
+
+
+def _frozen_score(repeat_rate: float, run: int, sens: float) -> float:
+    """1.0 when `run` repeats in a row are as unlikely as a reading `sens` standard deviations out."""
+    if run == 0:
+        return 0.0
+    p_run = run * math.log(max(repeat_rate, REPEAT_FLOOR))
+    p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
+    return p_run / p_sens
