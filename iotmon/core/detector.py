@@ -48,6 +48,7 @@ MAD_TO_SD = 1.2533  # mean absolute deviation → standard deviation for Gaussia
 TAIL_P = 0.999  # the quantile of residuals each side's scale follows...
 TAIL_Z = 3.09  # ...and where that quantile lies for Gaussian noise, to express it in standard deviations
 TAIL_RATE = 0.05  # log-step of the quantile tracker per period
+TAIL_CAP = 5.0  # a tail never widens the band beyond this many bulk standard deviations
 
 REL_FLOOR = 1e-3  # scale floor relative to the level: a flat series does not alert on its last digit
 ABS_FLOOR = 1e-9
@@ -150,8 +151,9 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     warm = t - state.t_first < WARMUP_PERIODS * period
     if warm:  # until the tails are known, both sides use the mean absolute residual
         state.scale_hi = state.scale_lo = state.mad
-    sc_hi = max(state.scale_hi, floor)
-    sc_lo = max(state.scale_lo, floor)
+    cap = TAIL_CAP * max(state.mad, floor)
+    sc_hi = min(max(state.scale_hi, floor), cap)
+    sc_lo = min(max(state.scale_lo, floor), cap)
     sc = sc_hi if r >= 0.0 else sc_lo
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo)
@@ -186,9 +188,13 @@ def _track_repeats(state: DetectorState, x: float, dt: float, period: float) -> 
     if change > 0.0 and (state.quantum == 0.0 or change < state.quantum):
         state.quantum = change
     state.run = state.run + 1 if change == 0.0 else 0
-    state.jitter += max(_alpha(dt, SHIFT_PERIODS * period), 1.0 / state.n) * (change - state.jitter)
-    a = max(_alpha(dt, REPEAT_PERIODS * period), 1.0 / state.n)
-    state.repeat_rate += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_rate)
+    inv_n = 1.0 / state.n
+    # clipped, so that a spike (a jump there and back) does not make a stuck run look unremarkable
+    step = min(change, HUBER * state.jitter) if state.n > 2 else change
+    state.jitter += max(_alpha(dt, SHIFT_PERIODS * period), inv_n) * (step - state.jitter)
+    if state.run <= 1:  # the rate of repeats, not of the runs under test (a stuck sensor teaches nothing)
+        a = max(_alpha(dt, REPEAT_PERIODS * period), inv_n)
+        state.repeat_rate += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_rate)
     return state.run
 
 
