@@ -8,21 +8,23 @@ How it judges a reading, in the order the code does it:
 2. Residual = reading − expected, measured in *robust standard deviations* of that side (a reading
    above the band and one below it have their own scale). Each side's scale tracks a high quantile
    (TAIL_P) of past residuals, so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
-   band than a Gaussian one instead of alerting on every routine burst.
+   band than a Gaussian one instead of alerting on every routine burst. The widening is capped at
+   TAIL_CAP bulk standard deviations (mean absolute residual): frequent gross errors — a sensor that
+   drops to zero now and then — must keep alerting, not become the norm.
 3. Three tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / sensitivity;
    - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
-   - frozen: a run of identical readings as unlikely (given how often this series repeats itself) as a
-     reading `sensitivity` standard deviations out.
+   - frozen: a run of identical readings as unlikely (given how often this series repeats a reading by
+     itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out.
    The highest score wins and names the `kind`.
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
 is a fixed set of numbers plus DAY_BINS floats, whatever the rate or the duration.
 
-Constants were chosen on NAB (one set for all series) and on the simulator; see docs/detector notes in
-the commit that introduced this module.
+The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
+simulator's injected anomalies; they are principled round values, not fitted per series.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ class DetectorParams:
     """period_s: the device's reporting period (from its configuration).
 
     sensitivity: alert when a reading lies this many robust standard deviations away from what was
-    expected (the band is expected ± sensitivity·scale on each side). Larger → fewer alerts. About 4
-    means "once in a long while for ordinary noise"; 3 is touchy, 6 only flags the obvious.
+    expected (the band is expected ± sensitivity·scale, each side with its own scale). Larger → fewer
+    alerts. For Gaussian noise 4 (the default) is crossed by about one reading in 16,000, 3 by one in
+    370, 5 by one in 1.7 million; a sustained shift alerts at half the band, a frozen sensor when its
+    run of identical readings is as unlikely as a reading `sensitivity` deviations out.
     """
 
     period_s: float
@@ -98,7 +102,8 @@ _FIELDS = (
 
 
 class DetectorState:
-    """What one device's detector remembers: 12 numbers and DAY_BINS profile offsets."""
+    """What one device's detector remembers: 13 numbers and DAY_BINS profile offsets (well under 1 KB
+    as JSON), whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
