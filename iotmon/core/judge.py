@@ -49,7 +49,9 @@ class DeviceState:
         return cls(
             last_ts=data.get("last_ts"),
             interval_s=data.get("interval_s"),
-            detector=detector.DetectorState.from_dict(data.get("detector")),
+            detector=detector.DetectorState.from_dict(data["detector"])
+            if data.get("detector")
+            else detector.DetectorState(),
             trend=online_trend.TrendState.from_dict(data.get("trend")),
             machines={rule: MachineState.from_dict(m) for rule, m in (data.get("machines") or {}).items()},
         )
