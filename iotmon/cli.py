@@ -1,4 +1,4 @@
-"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, backtest, simulate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from eventing.dead_letters import DeadLetter
     from eventing.transport import Transport
     from eventing.wiring import Wiring
+    from iotmon.core.contracts.backtest import Backtest
     from iotmon.core.recorded import Columns, Point, Problem
 
 log = logging.getLogger("iotmon")
@@ -342,6 +343,97 @@ def cmd_generate(args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    """What a device's rules — its configuration, or a candidate laid over it — would have raised over its stored
+    history or a CSV file. Nothing is written."""
+    from iotmon.core import backtest
+    from iotmon.core.contracts.devices import ConfigUpdate
+    from iotmon.core.contracts.validation import Invalid, convert, given
+    from iotmon.core.rules import DeviceRules
+    from iotmon.service.queries.devices import config
+
+    try:
+        changes = given(convert(json.loads(args.config), ConfigUpdate)) if args.config else {}
+    except json.JSONDecodeError as problem:
+        print(f"error: --config is not JSON: {problem}", file=sys.stderr)
+        return 2
+    except Invalid as invalid:
+        print(f"error: --config: {invalid.message} {json.dumps(invalid.details)}", file=sys.stderr)
+        return 2
+    from iotmon.core.recorded import FileProblem
+
+    try:
+        with contextlib.ExitStack() as stack:
+            row, readings = _backtest_input(args, settings, stack)
+    except (OSError, FileProblem) as problem:
+        print(f"error: {args.file}: {problem}", file=sys.stderr)
+        return 1
+    if row is None:
+        print(
+            f"error: device {args.device!r} is not registered (or leave out --device to judge a file)", file=sys.stderr
+        )
+        return 2
+    merged, problems = backtest.candidate(row, changes)
+    if problems:
+        print(f"error: --config: {'; '.join(p['reason'] for p in problems)}", file=sys.stderr)
+        return 2
+    print(f"judging {len(readings):,} readings…", file=sys.stderr)
+    result = backtest.backtest(DeviceRules.from_row(merged), readings)
+    answer = backtest.answer(result, row["device_id"], "upload" if args.file else "history", config(merged))
+    print(json.dumps(msgspec.to_builtins(answer), indent=2) if args.json else _backtest_text(answer))
+    return 0
+
+
+def _backtest_input(
+    args: argparse.Namespace, settings: Settings, stack: contextlib.ExitStack
+) -> tuple[dict[str, Any] | None, list[tuple[float, float]]]:
+    """The device's row (defaults when no device is named) and the readings to judge."""
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from iotmon.adapters.postgres import history
+    from iotmon.core.recorded import Columns, Point, csv_points
+
+    row: dict[str, Any] | None = _default_row(Path(args.file or "file").stem)
+    if args.device:
+        conn = stack.enter_context(psycopg.connect(stack.enter_context(_database(settings)), row_factory=dict_row))
+        query = "SELECT * FROM devices WHERE device_id = %s AND decommissioned_at IS NULL"
+        row = conn.execute(query, (args.device,)).fetchone()
+        if row is not None and not args.file:
+            end = datetime.fromisoformat(args.to) if args.to else datetime.now(UTC)
+            start = datetime.fromisoformat(args.since) if args.since else end - timedelta(days=7)
+            return row, history.readings(conn, args.device, start, end, limit=10_000_000)
+    if not args.file:
+        return row, []
+    with open(args.file, encoding="utf-8-sig", newline="") as file:
+        points = csv_points(iter(file), Columns(args.time_column, args.value_column), datetime.now(UTC))
+        return row, [(p.at.timestamp(), p.value) for p in points if isinstance(p, Point)]
+
+
+def _default_row(device_id: str) -> dict[str, Any]:
+    """The configuration a newly registered device gets, as a `devices` row."""
+    from iotmon.core.rules import DeviceRules
+
+    rules = dataclasses.asdict(DeviceRules(device_id))
+    whole = ("trend_horizon_s", "breach_for_s", "clear_after_s", "offline_timeout_s")  # INTEGER columns
+    return {**rules, **{name: int(rules[name]) for name in whole}, "physical_min": None, "physical_max": None}
+
+
+def _backtest_text(answer: Backtest) -> str:
+    lines = [
+        f"{answer.device_id}: {answer.readings:,} readings from {answer.from_} to {answer.to}",
+        f"would have raised {answer.alert_count} alerts"
+        + (f" ({', '.join(f'{n} {kind}' for kind, n in answer.per_type.items())})" if answer.alert_count else ""),
+        *(f"  {day.day}: {day.alerts}" for day in answer.per_day),
+        *(f"  {a.triggered_at}  {a.severity:<8} {a.type:<18} {a.message}" for a in answer.alerts[:50]),
+    ]
+    if len(answer.alerts) > 50:
+        lines.append(f"  … and {answer.alert_count - 50} more (--json lists up to {len(answer.alerts)})")
+    return "\n".join(lines)
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import a device's recorded history into the database (DATABASE_URL, or the embedded one), as the API does."""
     import psycopg
@@ -529,6 +621,26 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--unit", help="--create: the unit of its values, e.g. celsius")
     imported.add_argument("--location", help="--create: where it is")
     imported.set_defaults(run=cmd_import)
+
+    tested = commands.add_parser(
+        "backtest",
+        help="the alerts a device's rules (or a candidate configuration) would have raised over recorded data",
+        description="Run the rules evaluate-rule runs over a device's stored history (DATABASE_URL or the embedded "
+        "database; the last 7 days by default) or a CSV file, under the device's configuration or a candidate laid "
+        "over it, and list the alerts they would have raised. Nothing is written. Without --device a file is judged "
+        "with the default configuration (and --config).",
+    )
+    tested.add_argument("file", nargs="?", help="a CSV with a header row (`,` `;` or tab); default: stored history")
+    tested.add_argument("--device", help="the device whose configuration (and history) is judged")
+    tested.add_argument(
+        "--config", help="a candidate configuration, as PUT /api/devices/:id/config takes it: '{\"alertMax\": 90}'"
+    )
+    tested.add_argument("--since", help="history from this ISO 8601 time (default: 7 days before --to)")
+    tested.add_argument("--to", help="history up to this ISO 8601 time (default: now)")
+    tested.add_argument("--time-column", default="timestamp", help="the file's time column (ISO 8601 or epoch seconds)")
+    tested.add_argument("--value-column", default="value", help="the file's value column")
+    tested.add_argument("--json", action="store_true", help="the answer as POST /api/devices/:id/backtest gives it")
+    tested.set_defaults(run=cmd_backtest)
 
     from iotmon.simulator import cli as simulator_cli
 

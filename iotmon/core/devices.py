@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from iotmon.core.contracts.devices import ConfiguredStatus, DeviceStatus
 
 LIMITS = ("alertMin", "normalMin", "normalMax", "alertMax")  # the order the limits must keep, low to high
+LIMIT_NAMES = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
 
 
 def device_status(

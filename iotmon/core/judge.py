@@ -18,6 +18,7 @@ from typing import Any
 
 from iotmon.core import alert_machine, detector, online_trend, rules
 from iotmon.core.alert_machine import MachineState
+from iotmon.core.alerts import AlertType
 from iotmon.core.rules import BREACH, DeviceRules, Finding, Verdict
 
 FLAP = alert_machine.Settings()  # the flap window and transitions (the debounce settings come per device)
@@ -61,7 +62,7 @@ class DeviceState:
 class Change:
     """An alert change a reading makes: a trigger, update, flapping or resolve of one rule's alert."""
 
-    rule: str
+    rule: AlertType
     transition: str
     at: float  # the reading's time (epoch seconds)
     severity: int  # index into SEVERITIES: the reading's, for a trigger or an update
@@ -99,7 +100,7 @@ def judge(
 
 def _verdicts(
     config: DeviceRules, state: DeviceState, at: float, value: float, flap: alert_machine.Settings
-) -> list[tuple[str, Verdict, alert_machine.Settings]]:
+) -> list[tuple[AlertType, Verdict, alert_machine.Settings]]:
     """Every rule's verdict on one reading, with the machine settings it runs under (updates the rules' state)."""
     _learn_period(state, at)
     period = config.period_s(state.interval_s)

@@ -172,6 +172,11 @@ def iso(epoch: float) -> str:
     return timestamps.iso(datetime.fromtimestamp(epoch, UTC))
 
 
+def _number(value: float) -> str:
+    """A value as a person reads it: four significant digits, never in exponent notation."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _round(value: float, digits: int = 4) -> float:
     return float(round(float(value), digits))
 
@@ -227,7 +232,7 @@ def data_anomaly(rules: DeviceRules, at: float, value: float, seen: detector.Obs
     if seen.score < 1.0:
         return Verdict(HOLD)
     finding = Finding(
-        f"{rules.device_id} value {value:g} outside the expected band [{seen.low:.4g}, {seen.high:.4g}]"
+        f"{rules.device_id} value {value:g} outside the expected band [{_number(seen.low)}, {_number(seen.high)}]"
         f" ({seen.kind}; score {seen.score:.1f} at sensitivity {rules.anomaly_sensitivity:g})",
         value,
         _round(seen.high if value > seen.expected else seen.low),

@@ -3,6 +3,7 @@ current configuration or a candidate, and nothing written anywhere."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -99,3 +100,30 @@ def test_only_operators_may_backtest(service, clean_db):
     with httpx.Client(base_url=service.url, headers=bearer(service.url, clean_db, "viewer")) as viewer:
         error_of(viewer.post("/api/devices/device-001/backtest", json={}), 403, "FORBIDDEN")
     assert httpx.post(f"{service.url}/api/devices/device-001/backtest", json={}).status_code == 401
+
+
+def test_the_cli_judges_stored_history_or_a_file_with_a_candidate(clean_db, tmp_path, monkeypatch, capsys):
+    from iotmon import cli
+
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    start = seed_history(clean_db)
+    before = written(clean_db)
+    assert cli.main(["backtest", "--device", "device-001", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["source"] == "history" and answer["readings"] == 720
+    assert answer["perType"]["threshold_exceeded"] == 3
+    assert cli.main(["backtest", "--device", "device-001", "--config", '{"alertMax": 95}']) == 0
+    text = capsys.readouterr().out
+    assert "device-001: 720 readings" in text and "threshold_exceeded" not in text
+    assert written(clean_db) == before
+    path = tmp_path / "run.csv"
+    path.write_text(
+        "t,v\n" + "".join(f"{iso(start + timedelta(seconds=i))},{91 if i == 50 else 70}\n" for i in range(100))
+    )
+    argv = ["backtest", str(path), "--time-column", "t", "--value-column", "v", "--json"]
+    assert cli.main([*argv, "--config", '{"alertMax": 90}']) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["deviceId"], answer["source"], answer["perType"]) == ("run", "upload", {"threshold_exceeded": 1})
+    assert cli.main([*argv, "--config", '{"alertMax": "high"}']) == 2
+    assert "alertMax" in capsys.readouterr().err
+    assert cli.main(["backtest", "--device", "nope"]) == 2

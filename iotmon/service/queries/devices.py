@@ -10,6 +10,7 @@ import msgspec
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
+from iotmon.adapters.postgres.history import READINGS_SQL
 from iotmon.core import downsample
 from iotmon.core.alerts import OPEN_STATUSES, SEVERITIES
 from iotmon.core.contracts.devices import (
@@ -22,7 +23,7 @@ from iotmon.core.contracts.devices import (
     LastReading,
     WindowStats,
 )
-from iotmon.core.devices import check_limits, device_status
+from iotmon.core.devices import LIMIT_NAMES, check_limits, device_status
 from iotmon.core.timestamps import iso
 
 Row = dict[str, Any]
@@ -268,9 +269,6 @@ async def update_config(
     return []
 
 
-LIMIT_NAMES = {"normal_min": "normalMin", "normal_max": "normalMax", "alert_min": "alertMin", "alert_max": "alertMax"}
-
-
 # --------------------------------------------------------------------------- registration
 
 _RESET_ON_RETURN: LiteralString = ", created_at = now(), updated_at = now(), decommissioned_at = NULL"
@@ -313,9 +311,5 @@ async def readings(
     conn: AsyncConnection[Any], device_id: str, start: datetime, end: datetime, limit: int
 ) -> list[tuple[float, float]]:
     """(epoch seconds, value) of a device's stored readings from `start` to `end`, oldest first, at most `limit`."""
-    cursor = await conn.execute(
-        "SELECT extract(epoch FROM timestamp)::float8, value::float8 FROM sensor_readings"
-        " WHERE device_id = %s AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp LIMIT %s",
-        (device_id, start, end, limit),
-    )
+    cursor = await conn.execute(READINGS_SQL, (device_id, start, end, limit))
     return [(at, value) for at, value in await cursor.fetchall()]

@@ -9,16 +9,15 @@ Nothing is written: no alert, no notification, no change to the device.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from iotmon.core import backtest, recorded
-from iotmon.core.contracts.backtest import Backtest, BacktestRequest, DayCount, WouldBeAlert
+from iotmon.core.contracts.backtest import Backtest, BacktestRequest
 from iotmon.core.contracts.devices import ConfigUpdate
 from iotmon.core.contracts.validation import Invalid, convert_nested, listed, parse
-from iotmon.core.devices import check_limits
 from iotmon.core.rules import DeviceRules
 from iotmon.core.timestamps import iso
 from iotmon.service import params
@@ -29,8 +28,7 @@ from iotmon.service.responses import ApiError, JSONResponse, ok
 from iotmon.service.routes.devices import DEVICE_PATH, NOT_FOUND, config_columns, device_row
 
 DEFAULT_SPAN = timedelta(days=7)
-MAX_READINGS = 1_000_000  # ~30 s of judging at most; a longer run is judged in parts
-MAX_ALERTS = 1_000  # listed one by one (all are counted)
+MAX_READINGS = 1_000_000  # ~15 s of judging at most; a longer run is judged in parts
 
 
 @documented(
@@ -50,17 +48,14 @@ async def backtest_device(request: Request) -> JSONResponse:
     device_id = request.path_params["device_id"]
     asked = await _asked(request)
     row = await device_row(context, device_id)
-    merged = {**row, **config_columns(asked.config)}
-    if problems := check_limits({name: merged[column] for column, name in devices.LIMIT_NAMES.items()}):
-        raise ApiError(
-            400, "VALIDATION_ERROR", "the limits must satisfy alertMin < normalMin < normalMax < alertMax", problems
-        )
-    if isinstance(asked.csv, str):
-        source, readings = "upload", _uploaded(asked)
-    else:
-        source, readings = "history", await _stored(context, device_id, asked)
+    merged, problems = backtest.candidate(row, config_columns(asked.config))
+    if problems:
+        message = "the limits must satisfy alertMin < normalMin < normalMax < alertMax"
+        raise ApiError(400, "VALIDATION_ERROR", message, problems)
+    source: Literal["history", "upload"] = "upload" if isinstance(asked.csv, str) else "history"
+    readings = _uploaded(asked) if source == "upload" else await _stored(context, device_id, asked)
     result = await run_in_threadpool(backtest.backtest, DeviceRules.from_row(merged), readings)
-    return ok(_answer(device_id, source, merged, result))
+    return ok(backtest.answer(result, device_id, source, devices.config(merged)))
 
 
 async def _asked(request: Request) -> BacktestRequest:
@@ -102,34 +97,3 @@ def _uploaded(asked: BacktestRequest) -> list[tuple[float, float]]:
         message = f"{tally.rejected} of {tally.read} rows cannot be read" if tally.rejected else "too many rows"
         raise ApiError(400, "VALIDATION_ERROR", message, rows)
     return points
-
-
-def _answer(device_id: str, source: str, merged: dict[str, Any], result: backtest.Backtest) -> Backtest:
-    def at(epoch: float | None) -> str | None:
-        return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
-
-    alerts = [
-        WouldBeAlert(
-            type=alert.rule,  # type: ignore[arg-type]  # a rule name is an alert type
-            severity=alert.severity_name,
-            triggered_at=iso(datetime.fromtimestamp(alert.opened_at, UTC)),
-            resolved_at=at(alert.resolved_at),
-            message=alert.finding.message,
-            value=alert.finding.value,
-            threshold=alert.finding.threshold,
-            details=alert.finding.details,
-        )
-        for alert in result.alerts[:MAX_ALERTS]
-    ]
-    return Backtest(
-        device_id=device_id,
-        source=source,  # type: ignore[arg-type]
-        from_=at(result.first_at),
-        to=at(result.last_at),
-        readings=result.readings,
-        config=devices.config(merged),
-        alert_count=len(result.alerts),
-        per_day=[DayCount(day=day, alerts=count) for day, count in result.per_day().items()],
-        per_type=result.per_rule(),
-        alerts=alerts,
-    )

@@ -34,7 +34,7 @@ from iotmon.core.contracts.devices import (
     LiveValue,
 )
 from iotmon.core.contracts.validation import Invalid, convert_nested, given, listed, parse
-from iotmon.core.devices import check_limits
+from iotmon.core.devices import LIMIT_NAMES, check_limits
 from iotmon.core.stats import Ranges, status
 from iotmon.core.timestamps import iso
 from iotmon.service import params
@@ -377,7 +377,7 @@ async def create_device(request: Request) -> JSONResponse:
     if device.name is not None:
         own["name"] = device.name.strip()
     columns = _registration(own, config_columns(device.config))
-    limits = {devices.LIMIT_NAMES[name]: value for name, value in columns.items() if name in devices.LIMIT_NAMES}
+    limits = {LIMIT_NAMES[name]: value for name, value in columns.items() if name in LIMIT_NAMES}
     if problems := check_limits(limits):
         message = "the limits must satisfy alertMin < normalMin < normalMax < alertMax"
         raise ApiError(400, "VALIDATION_ERROR", message, [{**p, "field": f"config.{p['field']}"} for p in problems])
