@@ -4,7 +4,7 @@ import { alertAction, refreshDevices } from "../state/app";
 import type { ActionKind } from "../state/outbox";
 import { del, post, put } from "./client";
 import { queryKeys } from "./queries";
-import type { ApiKey, DeviceConfig, NewApiKey, NewApiKeyCreated } from "./types";
+import type { ApiKey, Backtest, DeviceConfig, NewApiKey, NewApiKeyCreated } from "./types";
 
 export interface AlertActionInput {
   alertId: string;
@@ -36,6 +36,15 @@ export function useSaveConfig(deviceId: string) {
       void client.invalidateQueries({ queryKey: queryKeys.devices });
       void client.invalidateQueries({ queryKey: queryKeys.trend(deviceId) }); // time to threshold uses the limits
     },
+  });
+}
+
+/** What a candidate configuration (the changed fields) would have raised over the device's last 7 days; nothing
+ * is saved. */
+export function useBacktest(deviceId: string) {
+  return useMutation({
+    mutationFn: (changes: Partial<DeviceConfig>) =>
+      post<Backtest>(`/api/devices/${encodeURIComponent(deviceId)}/backtest`, { config: changes }),
   });
 }
 

@@ -7,6 +7,7 @@ export type {
   Ack,
   Alert,
   ApiKey,
+  Backtest,
   Dashboard,
   DeadLetters,
   Device,

@@ -2,6 +2,7 @@ import { fireEvent, screen } from "@testing-library/react";
 import { live, outbox, session } from "../state/app";
 import { initialLive } from "../state/live";
 import { alert, device, operatorSession } from "../test-fixtures";
+import { stubApi } from "../test-api";
 import { renderWithProviders } from "../test-render";
 import { AlertsTable } from "./AlertsTable";
 import { bulletScale, zone } from "./Bullet";
@@ -118,6 +119,35 @@ describe("ConfigEditor", () => {
     expect(alertAbove().value).toBe("95");
     fireEvent.click(screen.getByRole("button", { name: "Reset" }));
     expect(alertAbove().value).toBe("89");
+  });
+
+  it("tries a draft on the last 7 days without saving it and says how often it would have fired", async () => {
+    session.update(() => operator);
+    const fetch = stubApi({
+      "/api/devices/device-001/backtest": {
+        deviceId: "device-002",
+        source: "history",
+        from: null,
+        to: null,
+        readings: 2016,
+        config: device().config,
+        alertCount: 3,
+        perDay: [{ day: "2026-11-29", alerts: 3 }],
+        perType: { threshold_exceeded: 3 },
+        alerts: [],
+      },
+    });
+    const previews: unknown[] = [];
+    renderWithProviders(<ConfigEditor device={device()} onPreview={(p) => previews.push(p)} />);
+    fireEvent.change(screen.getByRole("textbox", { name: /Alert above/ }), { target: { value: "84" } });
+    fireEvent.click(screen.getByRole("button", { name: "Try on the last 7 days" }));
+    expect((await screen.findByTestId("backtest-summary")).textContent).toContain(
+      "would have fired 3 times in the last 7 days (3 threshold exceeded)",
+    );
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toContain("/api/devices/device-001/backtest");
+    expect(JSON.parse(String(init.body))).toEqual({ config: { alertMax: 84 } });
+    expect(previews).toHaveLength(1);
   });
 });
 

@@ -4,7 +4,7 @@ import type { Data, Layout } from "plotly.js";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { alertHistoryQuery, deviceQuery, historyQuery, trendQuery } from "../api/queries";
-import type { Device, HistoryPoint, WindowStats } from "../api/types";
+import type { Backtest, Device, HistoryPoint, WindowStats } from "../api/types";
 import { AlertsTable } from "../components/AlertsTable";
 import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
@@ -106,9 +106,25 @@ function LiveChart({ device }: { device: Device }) {
   );
 }
 
-function HistoryChart({ device }: { device: Device }) {
-  const [preset, setPreset] = useState<Preset>("1h");
-  const [range, setRange] = useState<Range>(() => presetRange("1h"));
+/** The alerts a tried configuration would have raised, as markers at their readings. */
+function previewMarkers(preview: Backtest): Data {
+  return {
+    x: preview.alerts.map((a) => a.triggeredAt),
+    y: preview.alerts.map((a) => a.value),
+    text: preview.alerts.map((a) => `${a.type.replaceAll("_", " ")} (${a.severity}): ${a.message}`),
+    type: "scatter",
+    mode: "markers",
+    name: "would have fired",
+    marker: { symbol: "x", size: 10, color: "#e5484d" },
+    hoverinfo: "text",
+  };
+}
+
+function HistoryChart({ device, preview }: { device: Device; preview: Backtest | null }) {
+  // A tried configuration covers the last 7 days (DeviceView mounts the chart afresh for it): show them.
+  const initial: Preset = preview ? "7d" : "1h";
+  const [preset, setPreset] = useState<Preset>(initial);
+  const [range, setRange] = useState<Range>(() => presetRange(initial));
   // While a zoom or a new preset loads, the chart keeps the readings it has.
   const history = useQuery({
     ...historyQuery(device.deviceId, range.from, range.to),
@@ -117,7 +133,7 @@ function HistoryChart({ device }: { device: Device }) {
   const readings = history.data?.readings ?? NO_READINGS;
   const aggregated = readings.some((r) => r.min !== undefined);
 
-  const data = useMemo<Data[]>(() => {
+  const curves = useMemo<Data[]>(() => {
     const x = readings.map((r) => r.timestamp);
     const mean: Data = {
       x,
@@ -153,6 +169,7 @@ function HistoryChart({ device }: { device: Device }) {
       mean,
     ];
   }, [readings, aggregated]);
+  const data = useMemo(() => (preview ? [...curves, previewMarkers(preview)] : curves), [curves, preview]);
 
   const layout = useMemo<Partial<Layout>>(
     () => ({
@@ -309,6 +326,7 @@ function TrendPanel({ device }: { device: Device }) {
 
 export function DeviceView() {
   const { deviceId = "" } = useParams();
+  const [preview, setPreview] = useState<Backtest | null>(null);
   const details = useQuery({ ...deviceQuery(deviceId), refetchInterval: STATS_REFRESH_MS });
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
   const alertHistory = useQuery(alertHistoryQuery({ deviceId, limit: ALERT_HISTORY_LIMIT }));
@@ -351,7 +369,7 @@ export function DeviceView() {
       </header>
       <div className="chart-grid">
         <LiveChart device={device} />
-        <HistoryChart device={device} />
+        <HistoryChart key={preview ? "preview" : "history"} device={device} preview={preview} />
       </div>
       <div className="two-columns">
         <StatsTable device={device} />
@@ -359,7 +377,7 @@ export function DeviceView() {
       </div>
       <section className="card" aria-label="Configuration">
         <h2>Configuration</h2>
-        <ConfigEditor device={device} />
+        <ConfigEditor device={device} onPreview={setPreview} />
       </section>
       <AlertsTable
         title="Alert history"
