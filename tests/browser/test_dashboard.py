@@ -155,6 +155,25 @@ def test_analytics_draws_the_heatmap_and_comparisons(page: Page, service: Servic
     screenshot(page, "analytics")
 
 
+def test_an_operator_tries_a_draft_configuration_on_the_history_before_saving_it(page: Page, service: Service):
+    page.goto(VIEWS["device"])
+    log_in(page)
+    config = page.get_by_role("form", name="Device configuration")
+    config.get_by_label("Normal to").fill("30")
+    config.get_by_label("Alert above").fill("31")  # the simulated temperature runs far above: it would fire
+    config.get_by_role("button", name="Try on the last 7 days").click()
+    summary = page.get_by_test_id("backtest-summary")
+    expect(summary).to_contain_text("would have fired", timeout=15_000)
+    assert "threshold exceeded" in summary.inner_text()
+    expect(page.get_by_role("button", name="7d")).to_have_attribute("aria-pressed", "true")
+    markers = "() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(el => el.data || [])"
+    markers += ".filter(t => t.name === 'would have fired' && t.x.length > 0).length"
+    wait_for(lambda: page.evaluate(markers) == 1, timeout=15, what="the would-be alerts on the history chart")
+    device = httpx.get(f"{service.url}/api/devices/device-001", timeout=10).json()["data"]["device"]
+    assert device["config"]["alertMax"] == 85.0  # tried, not saved
+    screenshot(page, "device-backtest")
+
+
 def test_an_operator_acknowledges_an_alert_in_the_list_and_the_api(page: Page, service: Service):
     page.goto(VIEWS["alerts"])
     expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=15_000)
