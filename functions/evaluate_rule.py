@@ -9,7 +9,9 @@ to PostgreSQL (one open alert per device and type, history rows), then as
 events to the `alerts` topic, then `alerts:active` is rewritten.
 
 Each device's rule state lives in Redis (iotmon.adapters.redis.rule_state):
-two round trips per batch, whatever its size. Readings at or before the last one judged are ignored, so a redelivered
+two round trips per batch, whatever its size. A device without one (new, or
+Redis lost it) has it rebuilt from its last stored readings, in one query for
+all such devices of a batch. Readings at or before the last one judged are ignored, so a redelivered
 batch changes nothing.
 """
 
@@ -33,11 +35,11 @@ from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters import faults
-from iotmon.adapters.postgres import alerts, outbox
-from iotmon.adapters.postgres.devices import DeviceCatalog
+from iotmon.adapters.postgres import alerts, history, outbox
+from iotmon.adapters.postgres.devices import DeviceCatalog, DeviceInfo
 from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.rule_state import RuleStates
-from iotmon.core import alert_machine, judge, rules
+from iotmon.core import alert_machine, detector, judge, rules
 from iotmon.core.alert_machine import FLAPPING, RESOLVE, TRIGGER
 from iotmon.core.alerts import SEVERITIES
 from iotmon.core.contracts.alerts import AlertChange
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "/iotmon/evaluate-rule"
 CONFIG_TTL_S = 5.0
+REBUILD_READINGS = 2 * int(detector.WARMUP_PERIODS)  # what a device's lost rule state is rebuilt from
 
 
 def readings_by_device(events: Sequence[CloudEvent]) -> tuple[dict[str, list[tuple[float, float]]], list[str]]:
@@ -95,6 +98,7 @@ class EvaluateRule:
         devices = self.devices.devices(list(found))
         changes: list[AlertChange] = []
         with self.pool.connection() as conn:
+            self._rebuild(conn, {device: min(at for at, _ in found[device]) for device in fresh}, states, devices)
             self._restore_open_machines(conn, fresh, states)
             for device_id, readings in found.items():
                 if (device := devices.get(device_id)) is not None:  # not in service: no rules to apply
@@ -108,6 +112,23 @@ class EvaluateRule:
                 active_alerts.store(self.redis, alerts.open_alerts(conn))
         self.states.save(states)
         return changes
+
+    def _rebuild(
+        self,
+        conn: psycopg.Connection,
+        first_new: dict[str, float],
+        states: dict[str, DeviceState],
+        devices: dict[str, DeviceInfo],
+    ) -> None:
+        """Devices without state (new, or Redis lost it): their rules' memory is rebuilt from the readings
+        PostgreSQL has before this batch, so a lost cache does not mean a day of warm-up. The alert changes
+        those readings made then are not made again: the machines start from the open alerts instead."""
+        if not first_new:
+            return
+        for device_id, readings in history.recent(conn, first_new, REBUILD_READINGS).items():
+            if readings and (device := devices.get(device_id)) is not None:
+                judge.judge(device.rules, states[device_id], readings, self.flap)
+                states[device_id].machines.clear()
 
     def _restore_open_machines(
         self, conn: psycopg.Connection, fresh: list[str], states: dict[str, DeviceState]

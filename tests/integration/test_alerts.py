@@ -425,3 +425,22 @@ def test_retention_drops_expired_data(env):
     assert sql(env.url, "SELECT count(*) FROM device_stats_hourly") == [(1,)]
     assert sql(env.url, "SELECT event_type FROM system_events") == [("new",)]
     assert sql(env.url, "SELECT message FROM alerts") == [("recent",)]
+
+
+def test_a_device_whose_rule_state_is_lost_judges_its_next_reading_from_the_stored_history(env):
+    # Three hours of steady readings in PostgreSQL (as ingest stored them), and no rule state in Redis: a new
+    # evaluator, or one after Redis lost its data. The anomaly detector judges only after its warm-up (288
+    # reporting periods): without the history the out-of-pattern reading below would pass unseen.
+    start = BASE - timedelta(hours=3)
+    sql(
+        env.url,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+        " SELECT 'device-001', %s::timestamptz + i * interval '2 seconds', 'temperature',"
+        " 50 + 0.3 * sin(i), 'celsius' FROM generate_series(0, 5399) AS i",
+        start,
+    )
+    evaluate = EvaluateRule(env.pool(), env.redis, env.transport)
+    changes = evaluate([batch(readings([50.1, 65.0], start=0))])  # 65: inside the limits, far off the pattern
+    assert [(c.type, c.action) for c in changes] == [("data_anomaly", "triggered")]
+    assert changes[0].details["expected"] == pytest.approx(50, abs=0.5)
+    assert sql(env.url, "SELECT count(*) FROM alert_history")[0][0] == 1  # the history's own verdicts made nothing
