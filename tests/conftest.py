@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import psycopg
 import pytest
@@ -21,6 +22,13 @@ from iotmon.system import System
 from tests.support import servers
 from tests.support.paths import SCHEMA_DIR
 from tests.support.service import operator_client, running_system, settle
+
+# anyio (4.16+) imports its submodules lazily, on first use; anyio is also a pytest plugin, so pytest's assertion
+# rewriter compiles those submodules as they are imported. A first use in a server thread (a FileResponse's
+# anyio.open_file) then compiles at the same time as the main thread, which CPython 3.11's parser does not
+# survive (SystemError: AST constructor recursion depth mismatch). Every lazy name resolved here, once.
+for _name in dir(anyio):
+    getattr(anyio, _name)
 
 
 @pytest.fixture(scope="session")
