@@ -8,16 +8,19 @@ How it judges a reading, in the order the code does it:
 2. Residual = reading − expected, measured in *robust standard deviations* of that side (a reading
    above the band and one below it have their own scale). Each side's scale tracks a high quantile
    (TAIL_P) of past residuals, so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
-   band than a Gaussian one instead of alerting on every routine burst. The widening is capped at
-   TAIL_CAP bulk standard deviations (mean absolute residual): frequent gross errors — a sensor that
-   drops to zero now and then — must keep alerting, not become the norm.
-3. Three tests, each a score where 1.0 means "anomalous at this sensitivity":
+   band than a Gaussian one instead of alerting on every routine burst.
+3. Four tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / sensitivity;
+   - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
+     shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
+     range's width (at the default sensitivity; a higher sensitivity widens the margin in proportion).
+     This does not learn from how often such readings come, so frequent gross errors — a sensor that
+     drops to zero now and then — keep alerting even where the tail-learnt band has widened past them;
    - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
    - frozen: a run of identical readings as unlikely (given how often this series repeats a reading by
      itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out.
-   The highest score wins and names the `kind`.
+   The highest score wins and names the `kind` (a gross error is a "spike" or a "dip").
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
@@ -51,12 +54,14 @@ MAD_TO_SD = 1.2533  # mean absolute deviation → standard deviation for Gaussia
 TAIL_P = 0.999  # the quantile of residuals each side's scale follows...
 TAIL_Z = 3.09  # ...and where that quantile lies for Gaussian noise, to express it in standard deviations
 TAIL_RATE = 0.05  # log-step of the quantile tracker per period
-TAIL_CAP = 5.0  # a tail never widens the band beyond this many bulk standard deviations
 
 REL_FLOOR = 1e-3  # scale floor relative to the level: a flat series does not alert on its last digit
 ABS_FLOOR = 1e-9
 REPEAT_PERIODS = 500.0  # how long the repeat rate remembers
 REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
+RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
+RANGE_LEARN = 6.0  # a reading within this many bulk standard deviations of the expected value widens the range
+GROSS_FRACTION = 0.5  # a reading half the long-run range beyond it is a gross error (at the default sensitivity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,8 @@ class DetectorParams:
     expected (the band is expected ± sensitivity·scale, each side with its own scale). Larger → fewer
     alerts. For Gaussian noise 4 (the default) is crossed by about one reading in 16,000, 3 by one in
     370, 5 by one in 1.7 million; a sustained shift alerts at half the band, a frozen sensor when its
-    run of identical readings is as unlikely as a reading `sensitivity` deviations out.
+    run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
+    when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4).
     """
 
     period_s: float
@@ -99,11 +105,13 @@ _FIELDS = (
     "run",
     "jitter",
     "season",
+    "range_hi",
+    "range_lo",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 13 numbers and DAY_BINS profile offsets (well under 1 KB
+    """What one device's detector remembers: 15 numbers and DAY_BINS profile offsets (well under 1 KB
     as JSON), whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
@@ -123,6 +131,8 @@ class DetectorState:
         self.run = 0  # identical readings in a row, now
         self.jitter = 0.0  # recent mean |change| between readings
         self.season = [0.0] * DAY_BINS
+        self.range_hi = 0.0  # the long-run range of readings that were not gross errors
+        self.range_lo = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
@@ -157,10 +167,10 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     warm = t - state.t_first < WARMUP_PERIODS * period
     if warm:  # until the tails are known, both sides use the mean absolute residual
         state.scale_hi = state.scale_lo = state.mad
-    cap = TAIL_CAP * max(state.mad, floor)
-    sc_hi = min(max(state.scale_hi, floor), cap)
-    sc_lo = min(max(state.scale_lo, floor), cap)
+    sc_hi = max(state.scale_hi, floor)
+    sc_lo = max(state.scale_lo, floor)
     sc = sc_hi if r >= 0.0 else sc_lo
+    gross = _gross(state, x, r, dt, period, max(state.mad, floor))
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo)
     sens = params.sensitivity
@@ -168,13 +178,16 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     if warm:
         return Observation(0.0, expected, low, high, "warming up", True)
     score, kind = _verdict(state, r, sc, sens, run)
+    gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
+    if gross > score:
+        score, kind = gross, "spike" if r >= 0.0 else "dip"
     return Observation(score, expected, low, high, kind, False)
 
 
 def _start(state: DetectorState, t: float, x: float) -> None:
     state.n = 1
     state.t_first = state.t_last = t
-    state.level = state.x_last = x
+    state.level = state.x_last = state.range_hi = state.range_lo = x
 
 
 def _alpha(dt: float, tau: float) -> float:
@@ -226,6 +239,23 @@ def _learn(
     state.season[i1] += a_season * f * e
     m = max(-HUBER * mad, min(HUBER * mad, r))
     state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
+
+
+def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float) -> float:
+    """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
+    GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
+    at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
+    whose excursions grow step by step keeps a range that covers them), and shrinks slowly toward the level."""
+    width = state.range_hi - state.range_lo
+    excess = max(x - state.range_hi, state.range_lo - x, 0.0)
+    score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
+    a = _alpha(dt, RANGE_PERIODS * period)
+    state.range_hi -= a * (state.range_hi - state.level)
+    state.range_lo -= a * (state.range_lo - state.level)
+    if abs(r) <= RANGE_LEARN * bulk or score < 1.0:
+        state.range_hi = max(state.range_hi, x)
+        state.range_lo = min(state.range_lo, x)
+    return score
 
 
 def _track_tails(state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float) -> None:
