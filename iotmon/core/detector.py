@@ -60,7 +60,7 @@ ABS_FLOOR = 1e-9
 REPEAT_PERIODS = 500.0  # how long the repeat rate remembers
 REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
 RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
-RANGE_LEARN = 6.0  # a reading within this many bulk standard deviations of the expected value widens the range
+RANGE_LEARN = 4.0  # a reading within this many bulk standard deviations of the expected value widens the range
 GROSS_FRACTION = 0.5  # a reading half the long-run range beyond it is a gross error (at the default sensitivity)
 
 
