@@ -144,6 +144,19 @@ def test_frequent_gross_errors_keep_alerting_however_often_they_come():
     assert all(seen[i].score >= 1.0 and seen[i].kind == "dip" for i in judged)
 
 
+def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
+    # After hours of unit noise the readings swing ±3 around the level: none is past the band (about 4
+    # standard deviations), but their mean deviation soon exceeds three times the usual one.
+    times = grid(4 * 3600, 2.0)
+    values = noisy(times)
+    start = len(times) * 3 // 4
+    for i in range(start, len(times)):
+        values[i] = 50.0 + (3.0 if i % 2 else -3.0)
+    found = alerts(times, values, 2.0)
+    assert [kind for t, kind in found if t >= times[start]] == ["volatility"]
+    assert all(t >= times[start] for t, _ in found)
+
+
 def test_the_state_stays_small_whatever_the_duration():
     state, params = DetectorState(), DetectorParams(1.0)
     rng = random.Random(5)
