@@ -6,18 +6,28 @@ How it judges a reading, in the order the code does it:
    spike barely moves it) plus a daily profile kept as DAY_BINS time-of-day offsets (linear between
    bins). Slow drift is followed by the level; a daily cycle is learnt by the profile.
 2. Residual = reading − expected, measured in *robust standard deviations* of that side (a reading
-   above the band and one below it have their own scale). Each side's scale tracks a high quantile
-   (TAIL_P) of past residuals, so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
-   band than a Gaussian one instead of alerting on every routine burst. The widening is capped at
-   TAIL_CAP bulk standard deviations (mean absolute residual): frequent gross errors — a sensor that
-   drops to zero now and then — must keep alerting, not become the norm.
-3. Three tests, each a score where 1.0 means "anomalous at this sensitivity":
-   - spike/dip: |residual| / sensitivity;
+   above the band and one below it have their own scale). Each side tracks two quantiles of past
+   residuals (MID_P and TAIL_P), so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
+   band than a Gaussian one instead of alerting on every routine burst. The band's edge on each side
+   (its "reach") is where a residual is as rare as a Gaussian one `sensitivity` standard deviations
+   out: the tail is extrapolated through the two quantiles as an exponential tail, and the reach is
+   never less than `sensitivity` times the TAIL_P quantile expressed as a standard deviation.
+3. Five tests, each a score where 1.0 means "anomalous at this sensitivity":
+   - spike/dip: |residual| / reach;
+   - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
+     shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
+     range's width (at the default sensitivity; a higher sensitivity widens the margin in proportion).
+     This does not learn from how often such readings come, so frequent gross errors — a sensor that
+     drops to zero now and then — keep alerting even where the tail-learnt band has widened past them;
    - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
+   - volatility: the recent mean |residual| (VOL_PERIODS) against its usual value (VOL_BASE_PERIODS):
+     VOL_RATIO times as large is anomalous at the default sensitivity — a series turned erratic without
+     any single reading standing out. It also keeps an alert open while a burst's turbulence lasts, so
+     one disturbance makes one alert rather than several;
    - frozen: a run of identical readings as unlikely (given how often this series repeats a reading by
      itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out.
-   The highest score wins and names the `kind`.
+   The highest score wins and names the `kind` (a gross error is a "spike" or a "dip").
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
@@ -51,12 +61,19 @@ MAD_TO_SD = 1.2533  # mean absolute deviation → standard deviation for Gaussia
 TAIL_P = 0.999  # the quantile of residuals each side's scale follows...
 TAIL_Z = 3.09  # ...and where that quantile lies for Gaussian noise, to express it in standard deviations
 TAIL_RATE = 0.05  # log-step of the quantile tracker per period
-TAIL_CAP = 5.0  # a tail never widens the band beyond this many bulk standard deviations
 
+MID_P = 0.99  # a nearer quantile each side: with TAIL_P it gives the slope of the tail...
+MID_Z = 2.326  # ...(where it lies for Gaussian noise)
+VOL_PERIODS = 40.0  # "recent" for the volatility test
+VOL_BASE_PERIODS = 2_000.0  # "usual" for the volatility test
+VOL_RATIO = 3.0  # recent mean |residual| this many times the usual one is anomalous (at the default sensitivity)
 REL_FLOOR = 1e-3  # scale floor relative to the level: a flat series does not alert on its last digit
 ABS_FLOOR = 1e-9
 REPEAT_PERIODS = 500.0  # how long the repeat rate remembers
 REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
+RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
+RANGE_LEARN = 4.0  # a reading within this many bulk standard deviations of the expected value widens the range
+GROSS_FRACTION = 0.5  # a reading half the long-run range beyond it is a gross error (at the default sensitivity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +83,11 @@ class DetectorParams:
     sensitivity: alert when a reading lies this many robust standard deviations away from what was
     expected (the band is expected ± sensitivity·scale, each side with its own scale). Larger → fewer
     alerts. For Gaussian noise 4 (the default) is crossed by about one reading in 16,000, 3 by one in
-    370, 5 by one in 1.7 million; a sustained shift alerts at half the band, a frozen sensor when its
-    run of identical readings is as unlikely as a reading `sensitivity` deviations out.
+    370, 5 by one in 1.7 million (a heavier tail than Gaussian widens the band so that a reading past it
+    stays about that rare: see `_reach`); a sustained shift alerts at half the band, a frozen sensor when its
+    run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
+    when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4),
+    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value.
     """
 
     period_s: float
@@ -80,7 +100,7 @@ class Observation:
     expected: float
     low: float
     high: float
-    kind: str  # "spike", "dip", "level shift", "frozen", "normal" or "warming up"
+    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "normal" or "warming up"
     warming_up: bool
 
 
@@ -99,11 +119,17 @@ _FIELDS = (
     "run",
     "jitter",
     "season",
+    "range_hi",
+    "range_lo",
+    "mid_hi",
+    "mid_lo",
+    "vol",
+    "vol_base",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 13 numbers and DAY_BINS profile offsets (well under 1 KB
+    """What one device's detector remembers: 19 numbers and DAY_BINS profile offsets (well under 1 KB
     as JSON), whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
@@ -123,6 +149,12 @@ class DetectorState:
         self.run = 0  # identical readings in a row, now
         self.jitter = 0.0  # recent mean |change| between readings
         self.season = [0.0] * DAY_BINS
+        self.range_hi = 0.0  # the long-run range of readings that were not gross errors
+        self.range_lo = 0.0
+        self.mid_hi = 0.0  # the MID_P quantile above, as a standard deviation
+        self.mid_lo = 0.0
+        self.vol = 0.0  # recent mean absolute residual, as a standard deviation
+        self.vol_base = 0.0  # ...and its usual value
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
@@ -156,25 +188,32 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     floor = max(ABS_FLOOR, REL_FLOOR * abs(state.level), 0.5 * state.quantum)
     warm = t - state.t_first < WARMUP_PERIODS * period
     if warm:  # until the tails are known, both sides use the mean absolute residual
-        state.scale_hi = state.scale_lo = state.mad
-    cap = TAIL_CAP * max(state.mad, floor)
-    sc_hi = min(max(state.scale_hi, floor), cap)
-    sc_lo = min(max(state.scale_lo, floor), cap)
-    sc = sc_hi if r >= 0.0 else sc_lo
-    _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
-    _track_tails(state, r, dt, period, sc_hi, sc_lo)
+        state.scale_hi = state.scale_lo = state.mid_hi = state.mid_lo = state.mad
+    sc_hi = max(state.scale_hi, floor)
+    sc_lo = max(state.scale_lo, floor)
+    m_hi = max(state.mid_hi, floor)
+    m_lo = max(state.mid_lo, floor)
     sens = params.sensitivity
-    low, high = expected - sens * sc_lo, expected + sens * sc_hi
+    reach_hi, reach_lo = _reach(sc_hi, m_hi, sens), _reach(sc_lo, m_lo, sens)
+    sc = sc_hi if r >= 0.0 else sc_lo
+    reach = reach_hi if r >= 0.0 else reach_lo
+    gross = _gross(state, x, r, dt, period, max(state.mad, floor))
+    _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
+    _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
+    low, high = expected - reach_lo, expected + reach_hi
     if warm:
         return Observation(0.0, expected, low, high, "warming up", True)
-    score, kind = _verdict(state, r, sc, sens, run)
+    score, kind = _verdict(state, r, sc, reach, floor, sens, run)
+    gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
+    if gross > score:
+        score, kind = gross, "spike" if r >= 0.0 else "dip"
     return Observation(score, expected, low, high, kind, False)
 
 
 def _start(state: DetectorState, t: float, x: float) -> None:
     state.n = 1
     state.t_first = state.t_last = t
-    state.level = state.x_last = x
+    state.level = state.x_last = state.range_hi = state.range_lo = x
 
 
 def _alpha(dt: float, tau: float) -> float:
@@ -219,6 +258,8 @@ def _learn(
     limit = math.inf if warm else HUBER * sc
     e = max(-limit, min(limit, r))
     state.shift += _alpha(dt, SHIFT_PERIODS * period) * (e - state.shift)
+    state.vol += max(_alpha(dt, VOL_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol)
+    state.vol_base += max(_alpha(dt, VOL_BASE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol_base)
     state.level += max(_alpha(dt, LEVEL_PERIODS * period), inv_n) * e
     i0, i1, f = bins
     a_season = _alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S)  # each bin is visited 1/DAY_BINS of the time
@@ -228,19 +269,63 @@ def _learn(
     state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
 
 
-def _track_tails(state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float) -> None:
+def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float) -> float:
+    """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
+    GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
+    at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
+    whose excursions grow step by step keeps a range that covers them), and shrinks slowly toward the level."""
+    width = state.range_hi - state.range_lo
+    excess = max(x - state.range_hi, state.range_lo - x, 0.0)
+    score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
+    a = _alpha(dt, RANGE_PERIODS * period)
+    state.range_hi -= a * (state.range_hi - state.level)
+    state.range_lo -= a * (state.range_lo - state.level)
+    if abs(r) <= RANGE_LEARN * bulk or score < 1.0:
+        state.range_hi = max(state.range_hi, x)
+        state.range_lo = min(state.range_lo, x)
+    return score
+
+
+def _reach(tail: float, mid: float, sens: float) -> float:
+    """How far from the expected value a reading on this side is as rare as a Gaussian one `sens` standard
+    deviations out: the tail's log-probability extrapolated linearly (an exponential tail) through its MID_P
+    and TAIL_P quantiles, and never less than `sens` times the side's scale. For Gaussian noise at
+    sensitivity 4 that is 4.2 standard deviations; a heavier tail reaches further."""
+    q_tail, q_mid = TAIL_Z * tail, MID_Z * mid
+    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
+    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
+    extrapolated = q_tail + max(q_tail - q_mid, 0.0) * (log_tail - log_target) / (log_mid - log_tail)
+    return max(sens * tail, extrapolated)
+
+
+def _volatility_score(state: DetectorState, floor: float, sens: float) -> float:
+    """1.0 when the recent mean |residual| is VOL_RATIO times its usual value (at the default sensitivity;
+    the ratio scales with sensitivity): a series turned noisy or erratic without any one reading standing out."""
+    usual = max(state.vol_base, floor)
+    return state.vol / (VOL_RATIO * sens / DEFAULT_SENSITIVITY * usual)
+
+
+def _track_tails(
+    state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float, m_hi: float, m_lo: float
+) -> None:
     """Follow the TAIL_P quantile of each side multiplicatively: up fast when exceeded, down slowly."""
     step = TAIL_RATE * min(dt / period, 10.0)
     up, down = math.exp(step * TAIL_P), math.exp(-step * (1.0 - TAIL_P))
     state.scale_hi = sc_hi * (up if r > sc_hi * TAIL_Z else down)
     state.scale_lo = sc_lo * (up if -r > sc_lo * TAIL_Z else down)
+    up, down = math.exp(step * MID_P), math.exp(-step * (1.0 - MID_P))
+    state.mid_hi = m_hi * (up if r > m_hi * MID_Z else down)
+    state.mid_lo = m_lo * (up if -r > m_lo * MID_Z else down)
 
 
-def _verdict(state: DetectorState, r: float, sc: float, sens: float, run: int) -> tuple[float, str]:
+def _verdict(
+    state: DetectorState, r: float, sc: float, reach: float, floor: float, sens: float, run: int
+) -> tuple[float, str]:
     scores = (
-        (abs(r) / (sens * sc), "spike" if r >= 0.0 else "dip"),
+        (abs(r) / reach, "spike" if r >= 0.0 else "dip"),
         (abs(state.shift) / (SHIFT_FRACTION * sens * sc), "level shift"),
         (_frozen_score(_repeat_chance(state), run, sens), "frozen"),
+        (_volatility_score(state, floor, sens), "volatility"),
     )
     score, kind = max(scores)
     if kind == "level shift" and score >= 1.0:

@@ -128,6 +128,35 @@ def test_a_heavy_tailed_series_gets_a_wider_band_than_gaussian_noise():
     assert bands[0] > 1.5 * bands[1]
 
 
+def test_frequent_gross_errors_keep_alerting_however_often_they_come():
+    # A sensor that drops to zero on 3 % of its readings: its tails learn the drops, the gross-error test
+    # (beyond the long-run range of the other readings) still alerts on every one once warmed up.
+    times = grid(3 * 3600, 2.0)
+    rng = random.Random(5)
+    values = noisy(times, level=50.0, sd=2.0, seed=3)
+    drops = [i for i in range(len(times)) if rng.random() < 0.03]
+    for i in drops:
+        values[i] = 0.0
+    state, params = DetectorState(), DetectorParams(2.0)
+    seen = [observe(state, t, x, params) for t, x in zip(times, values, strict=True)]
+    judged = [i for i in drops if not seen[i].warming_up]
+    assert len(judged) > 100
+    assert all(seen[i].score >= 1.0 and seen[i].kind == "dip" for i in judged)
+
+
+def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
+    # After hours of unit noise the readings swing ±3 around the level: none is past the band (about 4
+    # standard deviations), but their mean deviation soon exceeds three times the usual one.
+    times = grid(4 * 3600, 2.0)
+    values = noisy(times)
+    start = len(times) * 3 // 4
+    for i in range(start, len(times)):
+        values[i] = 50.0 + (3.0 if i % 2 else -3.0)
+    found = alerts(times, values, 2.0)
+    assert [kind for t, kind in found if t >= times[start]] == ["volatility"]
+    assert all(t >= times[start] for t, _ in found)
+
+
 def test_the_state_stays_small_whatever_the_duration():
     state, params = DetectorState(), DetectorParams(1.0)
     rng = random.Random(5)
