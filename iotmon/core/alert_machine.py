@@ -10,7 +10,9 @@ readings always give the same changes (and tests need no sleeping).
   (a lower one changes nothing: severity only rises while an alert is open).
 - Exit (RESOLVE) once the verdict has been CLEAR (back inside the threshold by
   more than the hysteresis) continuously for `clear_after_s`; a BREACH or HOLD
-  starts that wait again.
+  starts that wait again. For a statistical band (the anomaly rule) only a
+  BREACH does: its HOLDs are noise near the band's edge, which at a reading a
+  second would keep an alert open for ever; it resolves on a CLEAR reading.
 - Flapping: an exit that would make `flap_transitions` (4) enter/exit
   transitions within `flap_window_s` (10 minutes) does not resolve; the alert
   is marked flapping instead (FLAPPING: one `updated` change, notified once)
@@ -39,6 +41,7 @@ class Settings:
     clear_after_s: float = 30.0
     flap_window_s: float = 600.0
     flap_transitions: int = 4
+    hold_restarts_clear: bool = True  # False: only a BREACH restarts the wait to clear (a statistical band's noise)
 
 
 @dataclass(slots=True)
@@ -107,7 +110,8 @@ def step(state: MachineState, kind: int, severity: int, at: float, settings: Set
             return UPDATE
         return None
     if kind != CLEAR:  # HOLD: inside the threshold, but not by the hysteresis
-        state.clear_since = None
+        if settings.hold_restarts_clear or state.clear_since is None:
+            state.clear_since = None
         return None
     if state.clear_since is None:
         state.clear_since = at

@@ -116,6 +116,7 @@ def _verdicts(
         max(config.clear_after_s, rules.ANOMALY_CLEAR_PERIODS * period),
         flap.flap_window_s,
         flap.flap_transitions,
+        hold_restarts_clear=False,
     )
     has_limits = config.alert_max is not None or config.alert_min is not None
     fit = online_trend.line(state.trend) if has_limits else None

@@ -141,3 +141,18 @@ def test_a_breach_asked_to_last_enters_once_it_has_lasted_and_a_break_starts_aga
     both = Settings(breach_count=3, breach_for_s=5)
     assert run(MachineState(), [(0, BREACH, 0), (10, BREACH, 0), (11, BREACH, 0)], both) == [(11, TRIGGER)]
     assert MachineState.from_dict(state.to_dict()) == state
+
+
+def test_a_statistical_band_clears_through_readings_near_its_edge_not_through_breaches():
+    # An anomaly's in-between verdicts (HOLD) are noise near the band's edge: they do not restart the wait to
+    # clear, as they do for a threshold's hysteresis; a BREACH does. It resolves on a CLEAR reading.
+    band = Settings(clear_after_s=30, hold_restarts_clear=False)
+    state = MachineState()
+    assert run(state, [(0, BREACH, 0), (10, CLEAR, 0), (20, HOLD, 0), (35, HOLD, 0)], band) == [(0, TRIGGER)]
+    assert run(state, [(41, CLEAR, 0)], band) == [(41, RESOLVE)]
+    threshold = Settings(clear_after_s=30)
+    state = MachineState()
+    assert run(state, [(0, BREACH, 0), (10, CLEAR, 0), (20, HOLD, 0), (41, CLEAR, 0)], threshold) == [(0, TRIGGER)]
+    assert run(MachineState(), [(0, BREACH, 0), (10, CLEAR, 0), (20, BREACH, 0), (41, CLEAR, 0)], band) == [
+        (0, TRIGGER)
+    ]
