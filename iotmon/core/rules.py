@@ -43,6 +43,7 @@ from typing import Any
 
 from iotmon.core import detector, online_trend, timestamps
 from iotmon.core.alerts import SEVERITIES, AlertType
+from iotmon.core.forecast import clamp, physical_bounds
 from iotmon.core.stats import TREND_MIN_T
 
 BREACH, HOLD, CLEAR, NONE = 1, 0, -1, -2  # NONE: the rule cannot judge this reading (too little history)
@@ -81,6 +82,8 @@ class DeviceRules:
     clear_after_s: float = 30.0
     hysteresis_pct: float = 2.0
     offline_timeout_s: float = 30.0
+    physical_min: float | None = None  # what the sensor can give: as configured, else what its unit implies
+    physical_max: float | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> DeviceRules:
@@ -97,6 +100,7 @@ class DeviceRules:
 
         period = row.get("update_period_ms")
         window = number("trend_window_s")
+        low, high = physical_bounds(row.get("unit"), number("physical_min"), number("physical_max"))
         return cls(
             device_id=row["device_id"],
             normal_min=number("normal_min"),
@@ -112,6 +116,8 @@ class DeviceRules:
             clear_after_s=setting("clear_after_s"),
             hysteresis_pct=setting("hysteresis_pct"),
             offline_timeout_s=setting("offline_timeout_s"),
+            physical_min=low,
+            physical_max=high,
         )
 
     @property
@@ -231,15 +237,18 @@ def data_anomaly(rules: DeviceRules, at: float, value: float, seen: detector.Obs
         return QUIET
     if seen.score < 1.0:
         return Verdict(HOLD)
+    # The band as a person reads it: nothing the sensor cannot give (a count's band does not reach below 0).
+    bounds = (rules.physical_min, rules.physical_max)
+    low, high = clamp(seen.low, bounds), clamp(seen.high, bounds)
     finding = Finding(
-        f"{rules.device_id} value {value:g} outside the expected band [{_number(seen.low)}, {_number(seen.high)}]"
+        f"{rules.device_id} value {value:g} outside the expected band [{_number(low)}, {_number(high)}]"
         f" ({seen.kind}; score {seen.score:.1f} at sensitivity {rules.anomaly_sensitivity:g})",
         value,
-        _round(seen.high if value > seen.expected else seen.low),
+        _round(high if value > seen.expected else low),
         {
             "expected": _round(seen.expected),
-            "expectedMin": _round(seen.low),
-            "expectedMax": _round(seen.high),
+            "expectedMin": _round(low),
+            "expectedMax": _round(high),
             "score": _round(seen.score, 2),
             "sensitivity": rules.anomaly_sensitivity,
             "detector": detector.DETECTOR,

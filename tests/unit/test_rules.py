@@ -130,3 +130,14 @@ def test_noise_alone_raises_no_trend():
         online_trend.add(state, T0 + 2.0 * i, float(value), window_s=120)
         breaches += rules.trend_warning(device, T0 + 2.0 * i, float(value), online_trend.line(state)).kind == BREACH
     assert breaches / 3000 < 0.01
+
+
+def test_the_expected_band_an_alert_states_stays_within_what_the_sensor_can_give():
+    counter = DeviceRules.from_row({"device_id": "press-4", "unit": "units/hour"})
+    assert (counter.physical_min, counter.physical_max) == (0.0, None)
+    seen = Observation(score=2.0, expected=3.0, low=-4.0, high=10.0, kind="spike", warming_up=False)
+    finding = rules.data_anomaly(counter, T0, 25.0, seen).finding
+    assert finding is not None and (finding.details["expectedMin"], finding.details["expectedMax"]) == (0.0, 10.0)
+    assert "expected band [0, 10]" in finding.message
+    set_bounds = DeviceRules.from_row({"device_id": "d", "unit": "percentage", "physical_min": 50})
+    assert (set_bounds.physical_min, set_bounds.physical_max) == (50.0, 100.0)
