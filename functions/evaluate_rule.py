@@ -1,18 +1,19 @@
 """evaluate-rule: metrics → threshold, anomaly and trend rules → alerts in PostgreSQL → `alerts`.
 
 A batch of readings (`io.iotmon.reading.batch.v1` from ingest) is judged per
-device, in event time, by `iotmon.core.judge` (the rules of `iotmon.core.rules`
-and, per (device, rule), the no-spam state machine of `iotmon.core.alert_machine`),
-configured by the device's row in PostgreSQL (cached for `config_ttl_s`, so an
-edit applies within seconds, no restart). The backtest runs the same code. Alert changes go
-to PostgreSQL (one open alert per device and type, history rows), then as
-events to the `alerts` topic, then `alerts:active` is rewritten.
+device, in event time, by `iotmon.core.judge` (the rules of
+`iotmon.core.rules` and, per (device, rule), the no-spam state machine of
+`iotmon.core.alert_machine`), configured by the device's row in PostgreSQL
+(cached for `config_ttl_s`, so an edit applies within seconds, no restart).
+The backtest runs the same code. Alert changes go to PostgreSQL (one open
+alert per device and type, history rows), then as events to the `alerts`
+topic, then `alerts:active` is rewritten.
 
 Each device's rule state lives in Redis (iotmon.adapters.redis.rule_state):
 two round trips per batch, whatever its size. A device without one (new, or
 Redis lost it) has it rebuilt from its last stored readings, in one query for
-all such devices of a batch. Readings at or before the last one judged are ignored, so a redelivered
-batch changes nothing.
+all such devices of a batch. Readings at or before the last one judged are
+ignored, so a redelivered batch changes nothing.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class EvaluateRule:
         devices: dict[str, DeviceInfo],
     ) -> None:
         """Devices without state (new, or Redis lost it): their rules' memory is rebuilt from the readings
-        PostgreSQL has before this batch, so a lost cache does not mean a day of warm-up. The alert changes
+        PostgreSQL has before this batch, so a lost cache does not mean a new warm-up. The alert changes
         those readings made then are not made again: the machines start from the open alerts instead."""
         if not first_new:
             return
