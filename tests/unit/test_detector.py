@@ -4,7 +4,7 @@ import json
 import math
 import random
 
-from iotmon.core.detector import DetectorParams, DetectorState, Observation, observe
+from iotmon.core.detector import DetectorParams, DetectorState, Observation, _reach, observe
 
 DAY = 86_400.0
 
@@ -126,6 +126,26 @@ def test_a_heavy_tailed_series_gets_a_wider_band_than_gaussian_noise():
         last = [observe(state, t, x, params) for t, x in zip(times, values, strict=True)][-1]
         bands.append(last.high - last.expected)
     assert bands[0] > 1.5 * bands[1]
+
+
+def test_a_power_law_tail_reaches_further_than_an_exponential_one_through_the_same_quantiles():
+    # Bursts of every size (a Pareto tail, as in bytes written or tweet counts): the residuals beyond the
+    # 99 % quantile say the tail is a power law, and the band reaches past the exponential extrapolation
+    # through the same two quantiles, so a burst of a routine size stays inside it. Gaussian noise shows no
+    # such tail: its band is the exponential one.
+    times = grid(10 * DAY, 300.0)
+    rng = random.Random(17)
+    bursty = [50.0 + rng.gauss(0, 1) + (3 * rng.paretovariate(1.0) if rng.random() < 0.05 else 0.0) for _ in times]
+    reaches = []
+    for values in (bursty, noisy(times)):
+        state, params = DetectorState(), DetectorParams(300.0)
+        for t, x in zip(times, values, strict=True):
+            observe(state, t, x, params)
+        heavy = _reach(state.scale_hi, state.mid_hi, 4.0, state.hill_hi)
+        exponential = _reach(state.scale_hi, state.mid_hi, 4.0, 0.0)
+        reaches.append(heavy / exponential)
+    assert reaches[0] > 1.5
+    assert reaches[1] < 1.02
 
 
 def test_frequent_gross_errors_keep_alerting_however_often_they_come():
