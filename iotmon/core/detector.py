@@ -21,8 +21,10 @@ How it judges a reading, in the order the code does it:
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
      range's width (at the default sensitivity; a higher sensitivity widens the margin in proportion).
-     This does not learn from how often such readings come, so frequent gross errors — a sensor that
-     drops to zero now and then — keep alerting even where the tail-learnt band has widened past them;
+     Below the expected value this does not learn from how often such readings come, so frequent gross
+     errors — a sensor that drops to zero now and then — keep alerting even where the tail-learnt band
+     has widened past them. Above it, a reading inside the tail-learnt band widens the range: bursts
+     that a series of counts or traffic makes routinely (the band has learnt them) are not gross errors;
    - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
    - volatility: the recent mean |residual| (VOL_PERIODS) against its usual value (VOL_BASE_PERIODS):
@@ -207,7 +209,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    gross = _gross(state, x, r, dt, period, max(state.mad, floor))
+    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
@@ -279,18 +281,20 @@ def _learn(
     state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
 
 
-def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float) -> float:
+def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float, reach_hi: float) -> float:
     """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
     GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
     at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
-    whose excursions grow step by step keeps a range that covers them), and shrinks slowly toward the level."""
+    whose excursions grow step by step keeps a range that covers them), or one above the expected value that
+    the tail-learnt band covers (`reach_hi`: bursts this series makes routinely, however large), and shrinks
+    slowly toward the level. Below, only the first two: a sensor that drops out keeps alerting."""
     width = state.range_hi - state.range_lo
     excess = max(x - state.range_hi, state.range_lo - x, 0.0)
     score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
     a = _alpha(dt, RANGE_PERIODS * period)
     state.range_hi -= a * (state.range_hi - state.level)
     state.range_lo -= a * (state.range_lo - state.level)
-    if abs(r) <= RANGE_LEARN * bulk or score < 1.0:
+    if abs(r) <= RANGE_LEARN * bulk or score < 1.0 or 0.0 < r <= reach_hi:
         state.range_hi = max(state.range_hi, x)
         state.range_lo = min(state.range_lo, x)
     return score

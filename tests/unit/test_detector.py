@@ -164,6 +164,24 @@ def test_frequent_gross_errors_keep_alerting_however_often_they_come():
     assert all(seen[i].score >= 1.0 and seen[i].kind == "dip" for i in judged)
 
 
+def test_routine_bursts_inside_the_band_are_not_gross_errors():
+    # Traffic or counts: upward bursts of every size on 3 % of the readings. Once the band has learnt them, a
+    # burst inside it widens the long-run range instead of alerting as a gross error; one past the band
+    # still alerts (a drop below the range always does: the test above).
+    times = grid(10 * DAY, 300.0)
+    rng = random.Random(23)
+    values = [50.0 + rng.gauss(0, 1) + (5 * rng.paretovariate(1.0) if rng.random() < 0.03 else 0.0) for _ in times]
+    state, params = DetectorState(), DetectorParams(300.0)
+    seen = [observe(state, t, x, params) for t, x in zip(times, values, strict=True)]
+    bursts = [i for i in range(len(times) // 2, len(times)) if values[i] > 56.0]
+    inside = [i for i in bursts if values[i] <= seen[i].high]
+    assert len(inside) > 20
+    assert all(seen[i].score < 1.0 for i in inside)
+    # a burst ten times past the band is still a spike
+    past = observe(state, times[-1] + 300.0, 50.0 + 10 * (seen[-1].high - 50.0), params)
+    assert past.score >= 1.0 and past.kind == "spike"
+
+
 def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
     # After hours of unit noise the readings swing ±3 around the level: none is past the band (about 4
     # standard deviations), but their mean deviation soon exceeds three times the usual one.
