@@ -10,15 +10,21 @@ How it judges a reading, in the order the code does it:
    residuals (MID_P and TAIL_P), so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
    band than a Gaussian one instead of alerting on every routine burst. The band's edge on each side
    (its "reach") is where a residual is as rare as a Gaussian one `sensitivity` standard deviations
-   out: the tail is extrapolated through the two quantiles as an exponential tail, and the reach is
-   never less than `sensitivity` times the TAIL_P quantile expressed as a standard deviation.
+   out: beyond MID_P the tail is a generalised Pareto tail through the two quantiles, exponential unless
+   the residuals beyond MID_P show a heavier, power-law tail (Hill's estimator of their shape, kept per
+   side over HILL_PERIODS, less what an exponential tail through the same quantiles would give), so the
+   band of a series with bursts of every size (bytes written, tweet counts) reaches further than an
+   exponential extrapolation would; the reach is never less than `sensitivity` times the TAIL_P
+   quantile expressed as a standard deviation.
 3. Five tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
      range's width (at the default sensitivity; a higher sensitivity widens the margin in proportion).
-     This does not learn from how often such readings come, so frequent gross errors — a sensor that
-     drops to zero now and then — keep alerting even where the tail-learnt band has widened past them;
+     Below the expected value this does not learn from how often such readings come, so frequent gross
+     errors — a sensor that drops to zero now and then — keep alerting even where the tail-learnt band
+     has widened past them. Above it, a reading inside the tail-learnt band widens the range: bursts
+     that a series of counts or traffic makes routinely (the band has learnt them) are not gross errors;
    - level shift: the recent mean residual (a short time constant) against SHIFT_FRACTION of the band;
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
    - volatility: the recent mean |residual| (VOL_PERIODS) against its usual value (VOL_BASE_PERIODS):
@@ -64,6 +70,8 @@ TAIL_RATE = 0.05  # log-step of the quantile tracker per period
 
 MID_P = 0.99  # a nearer quantile each side: with TAIL_P it gives the slope of the tail...
 MID_Z = 2.326  # ...(where it lies for Gaussian noise)
+HILL_PERIODS = 4_000.0  # the tail shape's memory (about 40 residuals beyond MID_P)
+HILL_CLIP = 4.0  # a residual counts at most e^4 ≈ 55 times the MID_P quantile toward the shape
 VOL_PERIODS = 40.0  # "recent" for the volatility test
 VOL_BASE_PERIODS = 2_000.0  # "usual" for the volatility test
 VOL_RATIO = 3.0  # recent mean |residual| this many times the usual one is anomalous (at the default sensitivity)
@@ -125,11 +133,13 @@ _FIELDS = (
     "mid_lo",
     "vol",
     "vol_base",
+    "hill_hi",
+    "hill_lo",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 19 numbers and DAY_BINS profile offsets (well under 1 KB
+    """What one device's detector remembers: 21 numbers and DAY_BINS profile offsets (well under 1 KB
     as JSON), whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
@@ -155,6 +165,8 @@ class DetectorState:
         self.mid_lo = 0.0
         self.vol = 0.0  # recent mean absolute residual, as a standard deviation
         self.vol_base = 0.0  # ...and its usual value
+        self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
+        self.hill_lo = 0.0  # ...and below
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
@@ -164,8 +176,8 @@ class DetectorState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
         state = cls()
-        for name in _FIELDS:
-            setattr(state, name, data[name])
+        for name in _FIELDS:  # a field added since the state was saved starts as a new state's
+            setattr(state, name, data.get(name, getattr(state, name)))
         state.n = int(data["n"])
         state.run = int(data["run"])
         state.season = [float(v) for v in data["season"]]
@@ -194,10 +206,10 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     m_hi = max(state.mid_hi, floor)
     m_lo = max(state.mid_lo, floor)
     sens = params.sensitivity
-    reach_hi, reach_lo = _reach(sc_hi, m_hi, sens), _reach(sc_lo, m_lo, sens)
+    reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    gross = _gross(state, x, r, dt, period, max(state.mad, floor))
+    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
@@ -269,33 +281,42 @@ def _learn(
     state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
 
 
-def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float) -> float:
+def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float, reach_hi: float) -> float:
     """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
     GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
     at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
-    whose excursions grow step by step keeps a range that covers them), and shrinks slowly toward the level."""
+    whose excursions grow step by step keeps a range that covers them), or one above the expected value that
+    the tail-learnt band covers (`reach_hi`: bursts this series makes routinely, however large), and shrinks
+    slowly toward the level. Below, only the first two: a sensor that drops out keeps alerting."""
     width = state.range_hi - state.range_lo
     excess = max(x - state.range_hi, state.range_lo - x, 0.0)
     score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
     a = _alpha(dt, RANGE_PERIODS * period)
     state.range_hi -= a * (state.range_hi - state.level)
     state.range_lo -= a * (state.range_lo - state.level)
-    if abs(r) <= RANGE_LEARN * bulk or score < 1.0:
+    if abs(r) <= RANGE_LEARN * bulk or score < 1.0 or 0.0 < r <= reach_hi:
         state.range_hi = max(state.range_hi, x)
         state.range_lo = min(state.range_lo, x)
     return score
 
 
-def _reach(tail: float, mid: float, sens: float) -> float:
+def _reach(tail: float, mid: float, sens: float, hill: float) -> float:
     """How far from the expected value a reading on this side is as rare as a Gaussian one `sens` standard
-    deviations out: the tail's log-probability extrapolated linearly (an exponential tail) through its MID_P
-    and TAIL_P quantiles, and never less than `sens` times the side's scale. For Gaussian noise at
-    sensitivity 4 that is 4.2 standard deviations; a heavier tail reaches further."""
+    deviations out, never less than `sens` times the side's scale. The tail beyond the MID_P quantile is a
+    generalised Pareto tail through the MID_P and TAIL_P quantiles: exponential (shape 0) unless the residuals
+    beyond MID_P say it is heavier — their mean log-ratio to the MID_P quantile (Hill's estimator of the shape),
+    less what an exponential tail through the same quantiles would give it, is the shape. For Gaussian noise at
+    sensitivity 4 that is 4.2 standard deviations; a heavier tail reaches further, a power-law one further still."""
     q_tail, q_mid = TAIL_Z * tail, MID_Z * mid
     log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
     log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
-    extrapolated = q_tail + max(q_tail - q_mid, 0.0) * (log_tail - log_target) / (log_mid - log_tail)
-    return max(sens * tail, extrapolated)
+    spread = max(q_tail - q_mid, 0.0)  # the tail's spread between the two quantiles
+    shape = max(0.0, hill - math.log1p(spread / (q_mid * (log_mid - log_tail)))) if q_mid > 0.0 else 0.0
+    if shape > 0.0:  # the generalised Pareto quantile, through q_mid and q_tail
+        ratio = math.expm1(shape * (log_mid - log_target)) / math.expm1(shape * (log_mid - log_tail)) - 1.0
+    else:  # the exponential limit
+        ratio = (log_tail - log_target) / (log_mid - log_tail)
+    return max(sens * tail, q_tail + spread * ratio)
 
 
 def _volatility_score(state: DetectorState, floor: float, sens: float) -> float:
@@ -316,6 +337,14 @@ def _track_tails(
     up, down = math.exp(step * MID_P), math.exp(-step * (1.0 - MID_P))
     state.mid_hi = m_hi * (up if r > m_hi * MID_Z else down)
     state.mid_lo = m_lo * (up if -r > m_lo * MID_Z else down)
+    # Hill's estimator, each side, from the residuals beyond the MID_P quantile (1 - MID_P of the readings):
+    # a time constant of HILL_PERIODS makes each of them weigh about 1 / (HILL_PERIODS (1 - MID_P)).
+    a = _alpha(dt, HILL_PERIODS * period) / (1.0 - MID_P)
+    u_hi, u_lo = MID_Z * m_hi, MID_Z * m_lo
+    if r > u_hi:
+        state.hill_hi += a * (min(math.log(r / u_hi), HILL_CLIP) - state.hill_hi)
+    elif -r > u_lo:
+        state.hill_lo += a * (min(math.log(-r / u_lo), HILL_CLIP) - state.hill_lo)
 
 
 def _verdict(

@@ -4,7 +4,7 @@ import json
 import math
 import random
 
-from iotmon.core.detector import DetectorParams, DetectorState, Observation, observe
+from iotmon.core.detector import DetectorParams, DetectorState, Observation, _reach, observe
 
 DAY = 86_400.0
 
@@ -128,6 +128,26 @@ def test_a_heavy_tailed_series_gets_a_wider_band_than_gaussian_noise():
     assert bands[0] > 1.5 * bands[1]
 
 
+def test_a_power_law_tail_reaches_further_than_an_exponential_one_through_the_same_quantiles():
+    # Bursts of every size (a Pareto tail, as in bytes written or tweet counts): the residuals beyond the
+    # 99 % quantile say the tail is a power law, and the band reaches past the exponential extrapolation
+    # through the same two quantiles, so a burst of a routine size stays inside it. Gaussian noise shows no
+    # such tail: its band is the exponential one.
+    times = grid(10 * DAY, 300.0)
+    rng = random.Random(17)
+    bursty = [50.0 + rng.gauss(0, 1) + (3 * rng.paretovariate(1.0) if rng.random() < 0.05 else 0.0) for _ in times]
+    reaches = []
+    for values in (bursty, noisy(times)):
+        state, params = DetectorState(), DetectorParams(300.0)
+        for t, x in zip(times, values, strict=True):
+            observe(state, t, x, params)
+        heavy = _reach(state.scale_hi, state.mid_hi, 4.0, state.hill_hi)
+        exponential = _reach(state.scale_hi, state.mid_hi, 4.0, 0.0)
+        reaches.append(heavy / exponential)
+    assert reaches[0] > 1.5
+    assert reaches[1] < 1.02
+
+
 def test_frequent_gross_errors_keep_alerting_however_often_they_come():
     # A sensor that drops to zero on 3 % of its readings: its tails learn the drops, the gross-error test
     # (beyond the long-run range of the other readings) still alerts on every one once warmed up.
@@ -142,6 +162,24 @@ def test_frequent_gross_errors_keep_alerting_however_often_they_come():
     judged = [i for i in drops if not seen[i].warming_up]
     assert len(judged) > 100
     assert all(seen[i].score >= 1.0 and seen[i].kind == "dip" for i in judged)
+
+
+def test_routine_bursts_inside_the_band_are_not_gross_errors():
+    # Traffic or counts: upward bursts of every size on 3 % of the readings. Once the band has learnt them, a
+    # burst inside it widens the long-run range instead of alerting as a gross error; one past the band
+    # still alerts (a drop below the range always does: the test above).
+    times = grid(10 * DAY, 300.0)
+    rng = random.Random(23)
+    values = [50.0 + rng.gauss(0, 1) + (5 * rng.paretovariate(1.0) if rng.random() < 0.03 else 0.0) for _ in times]
+    state, params = DetectorState(), DetectorParams(300.0)
+    seen = [observe(state, t, x, params) for t, x in zip(times, values, strict=True)]
+    bursts = [i for i in range(len(times) // 2, len(times)) if values[i] > 56.0]
+    inside = [i for i in bursts if values[i] <= seen[i].high]
+    assert len(inside) > 20
+    assert all(seen[i].score < 1.0 for i in inside)
+    # a burst ten times past the band is still a spike
+    past = observe(state, times[-1] + 300.0, 50.0 + 10 * (seen[-1].high - 50.0), params)
+    assert past.score >= 1.0 and past.kind == "spike"
 
 
 def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
