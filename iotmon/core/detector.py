@@ -12,7 +12,7 @@ How it judges a reading, in the order the code does it:
    (its "reach") is where a residual is as rare as a Gaussian one `sensitivity` standard deviations
    out: the tail is extrapolated through the two quantiles as an exponential tail, and the reach is
    never less than `sensitivity` times the TAIL_P quantile expressed as a standard deviation.
-3. Six tests, each a score where 1.0 means "anomalous at this sensitivity":
+3. Seven tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
@@ -33,7 +33,11 @@ How it judges a reading, in the order the code does it:
      reading's surprise is -log of its transition's p-value under those counts; over the last
      ~PATTERN_PERIODS readings the mean surprise is scored by how unlikely it would be for a pattern as
      usual (a Gamma tail), 1.0 as unlikely as a reading `sensitivity` deviations out — a new rhythm or
-     shape (a series turned jagged, bursts in an order never seen) where no one reading stands out.
+     shape (a series turned jagged, bursts in an order never seen) where no one reading stands out;
+   - burst: excursions (readings BURST_Z bulk standard deviations out, routine in a spiky series whose
+     band has widened past them) come more often than usual: their count over ~BURST_PERIODS against
+     their long-run rate (over BURST_BASE_PERIODS), as unlikely for Poisson arrivals as a reading
+     `sensitivity` deviations out.
    The highest score wins and names the `kind` (a gross error is a "spike" or a "dip").
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
@@ -83,6 +87,10 @@ REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
 RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
 RANGE_LEARN = 4.0  # a reading within this many bulk standard deviations of the expected value widens the range
 GROSS_FRACTION = 0.5  # a reading half the long-run range beyond it is a gross error (at the default sensitivity)
+BURST_Z = 5.0  # an excursion: a reading this many bulk standard deviations from the expected value
+BURST_PERIODS = 40.0  # "recent" for the burst test
+BURST_BASE_PERIODS = 2_000.0  # "usual" for the burst test
+BURST_FLOOR = 1e-3  # never assume a series has no excursions at all
 PATTERN_CUTS = (-3.0, -1.0, 1.0, 3.0)  # residual bands (in bulk standard deviations) a pattern is spelt in
 PATTERN_BANDS = len(PATTERN_CUTS) + 1
 PATTERN_CONTEXTS = PATTERN_BANDS**2  # a context is the bands of the two previous readings
@@ -104,7 +112,8 @@ class DetectorParams:
     run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
     when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4),
     erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, an unusual
-    pattern when its recent transitions are as unlikely, together, as a reading `sensitivity` deviations out.
+    pattern when its recent transitions are as unlikely, together, as a reading `sensitivity` deviations out,
+    and a burst when the recent count of excursions is.
     """
 
     period_s: float
@@ -117,7 +126,8 @@ class Observation:
     expected: float
     low: float
     high: float
-    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "unusual pattern", "normal" or "warming up"
+    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "unusual pattern", "burst", "normal"
+    # or "warming up"
     warming_up: bool
 
 
@@ -145,11 +155,13 @@ _FIELDS = (
     "context",
     "surprise",
     "transitions",
+    "burst_rate",
+    "burst_recent",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 21 numbers, DAY_BINS profile offsets and the pattern test's
+    """What one device's detector remembers: 23 numbers, DAY_BINS profile offsets and the pattern test's
     PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a thousandth: about 2 KB as JSON), whatever the rate
     or how long it runs."""
 
@@ -178,6 +190,8 @@ class DetectorState:
         self.vol_base = 0.0  # ...and its usual value
         self.context = PATTERN_CONTEXTS // 2  # the last readings' residual bands, as one number (all "normal")
         self.surprise = 0.0  # recent mean surprise of the pattern (-log of each transition's p-value)
+        self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
+        self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
         self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +240,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     reach = reach_hi if r >= 0.0 else reach_lo
     gross = _gross(state, x, r, dt, period, max(state.mad, floor))
     pattern = _pattern(state, r / max(state.mad, floor), dt, period, sens)
+    burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
@@ -235,6 +250,8 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
     if pattern > score:
         score, kind = pattern, "unusual pattern"
+    if burst > score:
+        score, kind = burst, "burst"
     if gross > score:
         score, kind = gross, "spike" if r >= 0.0 else "dip"
     return Observation(score, expected, low, high, kind, False)
@@ -417,3 +434,18 @@ def _p_value(counts: list[float], band: int) -> float:
     seen = counts[band]
     at_most = sum([c for c in counts if c <= seen]) + PATTERN_PRIOR * sum([c <= seen for c in counts])
     return min(1.0, at_most / (sum(counts) + PATTERN_BANDS * PATTERN_PRIOR))
+
+
+def _burst(state: DetectorState, excursion: bool, dt: float, period: float, sens: float) -> float:
+    """The burst score: excursions (readings beyond BURST_Z bulk deviations) came lately more often than usual.
+    Their count over ~BURST_PERIODS, k, against the λ its long-run rate predicts is as unlikely as
+    exp(−(k·ln(k/λ) − k + λ)) for Poisson arrivals (the Chernoff bound): 1.0 when that is as unlikely as a
+    reading `sens` deviations out. Then the rate learns from this reading."""
+    hit = 1.0 if excursion else 0.0
+    lam = max(state.burst_rate, BURST_FLOOR) * BURST_PERIODS
+    state.burst_recent = state.burst_recent * math.exp(-dt / (BURST_PERIODS * period)) + hit
+    state.burst_rate += max(_alpha(dt, BURST_BASE_PERIODS * period), 1.0 / state.n) * (hit - state.burst_rate)
+    k = state.burst_recent
+    if k <= lam:
+        return 0.0
+    return (k * math.log(k / lam) - k + lam) / -math.log(math.erfc(sens / math.sqrt(2.0)))

@@ -174,6 +174,23 @@ def test_a_new_rhythm_alerts_as_an_unusual_pattern_though_no_reading_stands_out(
     assert alerts(times[:start], values[:start], 10.0) == []
 
 
+def test_excursions_coming_more_often_than_usual_alert_as_a_burst():
+    # Noise with a 9-deviation excursion every 97 readings: once learnt, each is routine. Then for a while
+    # one comes every 4 readings, each no taller than before.
+    times = grid(12 * 3600, 10.0)
+    rng = random.Random(4)
+    start = len(times) * 3 // 4
+
+    def excursion(i):
+        return i % 4 == 0 if start <= i < start + 40 else i % 97 == 0
+
+    values = [50.0 + rng.gauss(0.0, 1.0) + (9.0 if excursion(i) else 0.0) for i in range(len(times))]
+    found = alerts(times, values, 10.0)
+    assert not [t for t, _ in found if times[start // 2] <= t < times[start]]  # routine by then
+    assert [kind for t, kind in found if t >= times[start]] == ["burst"]
+    assert next(t for t, _ in found if t >= times[start]) <= times[start + 40]
+
+
 def test_the_state_stays_small_whatever_the_duration():
     state, params = DetectorState(), DetectorParams(1.0)
     rng = random.Random(5)
