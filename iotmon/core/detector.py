@@ -16,7 +16,7 @@ How it judges a reading, in the order the code does it:
    band of a series with bursts of every size (bytes written, tweet counts) reaches further than an
    exponential extrapolation would; the reach is never less than `sensitivity` times the TAIL_P
    quantile expressed as a standard deviation.
-3. Five tests, each a score where 1.0 means "anomalous at this sensitivity":
+3. Seven tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
@@ -32,12 +32,24 @@ How it judges a reading, in the order the code does it:
      any single reading standing out. It also keeps an alert open while a burst's turbulence lasts, so
      one disturbance makes one alert rather than several;
    - frozen: a run of identical readings as unlikely (given how often this series repeats a reading by
-     itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out.
+     itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out;
+   - unusual pattern: the series' shape, spelt as each residual's band (PATTERN_CUTS bulk standard
+     deviations: far below, below, normal, above, far above), is learnt as decaying counts of which band
+     followed each pair of bands (a context seen too seldom falls back to the last band alone). Each
+     reading's surprise is -log of its transition's p-value under those counts; over the last
+     ~PATTERN_PERIODS readings the mean surprise is scored by how unlikely it would be for a pattern as
+     usual (a Gamma tail), 1.0 as unlikely as a reading `sensitivity` deviations out — a new rhythm or
+     shape (a series turned jagged, bursts in an order never seen) where no one reading stands out;
+   - burst: excursions (readings BURST_Z bulk standard deviations out, routine in a spiky series whose
+     band has widened past them) come more often than usual: their count over ~BURST_PERIODS against
+     their long-run rate (over BURST_BASE_PERIODS), as unlikely for Poisson arrivals as a reading
+     `sensitivity` deviations out.
    The highest score wins and names the `kind` (a gross error is a "spike" or a "dip").
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus DAY_BINS floats, whatever the rate or the duration.
+is a fixed set of numbers plus DAY_BINS floats and PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate
+or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
 simulator's injected anomalies; they are principled round values, not fitted per series.
@@ -45,6 +57,7 @@ simulator's injected anomalies; they are principled round values, not fitted per
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +95,17 @@ REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
 RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
 RANGE_LEARN = 4.0  # a reading within this many bulk standard deviations of the expected value widens the range
 GROSS_FRACTION = 0.5  # a reading half the long-run range beyond it is a gross error (at the default sensitivity)
+BURST_Z = 5.0  # an excursion: a reading this many bulk standard deviations from the expected value
+BURST_PERIODS = 40.0  # "recent" for the burst test
+BURST_BASE_PERIODS = 10_000.0  # "usual" for the burst test: long, as a rare event's rate needs
+BURST_FLOOR = 1e-3  # never assume a series has no excursions at all
+PATTERN_CUTS = (-3.0, -1.0, 1.0, 3.0)  # residual bands (in bulk standard deviations) a pattern is spelt in
+PATTERN_BANDS = len(PATTERN_CUTS) + 1
+PATTERN_CONTEXTS = PATTERN_BANDS**2  # a context is the bands of the two previous readings
+PATTERN_MEMORY = 500.0  # a context's counts forget over this many periods spent in it
+PATTERN_PRIOR = 0.5  # pseudo-count of every transition (Krichevsky–Trofimov)
+PATTERN_BACKOFF = 2.0  # a context seen fewer times than this is judged by the last reading's band alone
+PATTERN_PERIODS = 5.0  # "recent" for the unusual-pattern test
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +119,9 @@ class DetectorParams:
     stays about that rare: see `_reach`); a sustained shift alerts at half the band, a frozen sensor when its
     run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
     when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4),
-    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value.
+    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, an unusual
+    pattern when its recent transitions are as unlikely, together, as a reading `sensitivity` deviations out,
+    and a burst when the recent count of excursions is.
     """
 
     period_s: float
@@ -108,7 +134,8 @@ class Observation:
     expected: float
     low: float
     high: float
-    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "normal" or "warming up"
+    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "unusual pattern", "burst", "normal"
+    # or "warming up"
     warming_up: bool
 
 
@@ -135,12 +162,18 @@ _FIELDS = (
     "vol_base",
     "hill_hi",
     "hill_lo",
+    "context",
+    "surprise",
+    "transitions",
+    "burst_rate",
+    "burst_recent",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 21 numbers and DAY_BINS profile offsets (well under 1 KB
-    as JSON), whatever the rate or how long it runs."""
+    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets and the pattern test's
+    PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a thousandth: about 2 KB as JSON), whatever the rate
+    or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -167,10 +200,16 @@ class DetectorState:
         self.vol_base = 0.0  # ...and its usual value
         self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
         self.hill_lo = 0.0  # ...and below
+        self.context = PATTERN_CONTEXTS // 2  # the last readings' residual bands, as one number (all "normal")
+        self.surprise = 0.0  # recent mean surprise of the pattern (-log of each transition's p-value)
+        self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
+        self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
+        self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["season"] = list(self.season)
+        data["transitions"] = list(self.transitions)
         return data
 
     @classmethod
@@ -181,6 +220,8 @@ class DetectorState:
         state.n = int(data["n"])
         state.run = int(data["run"])
         state.season = [float(v) for v in data["season"]]
+        state.context = int(data["context"])
+        state.transitions = [float(v) for v in data["transitions"]]
         return state
 
 
@@ -210,6 +251,8 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
     gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
+    pattern = _pattern(state, r / max(state.mad, floor), dt, period, sens)
+    burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
@@ -217,6 +260,10 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
         return Observation(0.0, expected, low, high, "warming up", True)
     score, kind = _verdict(state, r, sc, reach, floor, sens, run)
     gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
+    if pattern > score:
+        score, kind = pattern, "unusual pattern"
+    if burst > score:
+        score, kind = burst, "burst"
     if gross > score:
         score, kind = gross, "spike" if r >= 0.0 else "dip"
     return Observation(score, expected, low, high, kind, False)
@@ -379,3 +426,55 @@ def _frozen_score(repeat_rate: float, run: int, sens: float) -> float:
     p_run = run * math.log(max(repeat_rate, REPEAT_FLOOR))
     p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
     return p_run / p_sens
+
+
+def _pattern(state: DetectorState, z: float, dt: float, period: float, sens: float) -> float:
+    """The unusual-pattern score: how surprising the recent transitions between residual bands were, given how
+    often each followed its context before. Each transition's surprise is -log of its p-value (the chance of a
+    transition at most as likely, from the context's decaying counts); for a pattern as usual these average at
+    most 1, and a recent mean m over n ≈ 2·PATTERN_PERIODS readings is as unlikely as exp(-n·(m − 1 − ln m))
+    (the Gamma tail's bound): 1.0 when that is as unlikely as a reading `sens` deviations out. Then the counts
+    learn the transition."""
+    band = bisect.bisect_left(PATTERN_CUTS, z)
+    row = state.context * PATTERN_BANDS
+    counts = state.transitions[row : row + PATTERN_BANDS]
+    p_value = _p_value(counts, band)
+    if sum(counts) < PATTERN_BACKOFF:  # a context hardly seen (a novelty itself): judge by the last band alone
+        last = state.context % PATTERN_BANDS
+        rows = [(older * PATTERN_BANDS + last) * PATTERN_BANDS for older in range(PATTERN_BANDS)]
+        pooled = [sum(state.transitions[r + i] for r in rows) for i in range(PATTERN_BANDS)]
+        p_value = _p_value(pooled, band)
+    keep = math.exp(-dt / (PATTERN_MEMORY * period))
+    counts = [math.floor(c * keep * 1000.0) / 1000.0 for c in counts]  # to a thousandth: short in JSON
+    counts[band] += 1.0
+    state.transitions[row : row + PATTERN_BANDS] = counts
+    state.context = state.context * PATTERN_BANDS % PATTERN_CONTEXTS + band
+    a = max(_alpha(dt, PATTERN_PERIODS * period), 1.0 / state.n)
+    state.surprise += a * (-math.log(p_value) - state.surprise)
+    m = state.surprise
+    if m <= 1.0:
+        return 0.0
+    n = 2.0 * PATTERN_PERIODS - 1.0
+    return n * (m - 1.0 - math.log(m)) / -math.log(math.erfc(sens / math.sqrt(2.0)))
+
+
+def _p_value(counts: list[float], band: int) -> float:
+    """The chance, from a context's counts (each plus PATTERN_PRIOR), of a next band at most as likely as `band`."""
+    seen = counts[band]
+    at_most = sum([c for c in counts if c <= seen]) + PATTERN_PRIOR * sum([c <= seen for c in counts])
+    return min(1.0, at_most / (sum(counts) + PATTERN_BANDS * PATTERN_PRIOR))
+
+
+def _burst(state: DetectorState, excursion: bool, dt: float, period: float, sens: float) -> float:
+    """The burst score: excursions (readings beyond BURST_Z bulk deviations) came lately more often than usual.
+    Their count over ~BURST_PERIODS, k, against the λ its long-run rate predicts is as unlikely as
+    exp(−(k·ln(k/λ) − k + λ)) for Poisson arrivals (the Chernoff bound): 1.0 when that is as unlikely as a
+    reading `sens` deviations out. Then the rate learns from this reading."""
+    hit = 1.0 if excursion else 0.0
+    lam = max(state.burst_rate, BURST_FLOOR) * BURST_PERIODS
+    state.burst_recent = state.burst_recent * math.exp(-dt / (BURST_PERIODS * period)) + hit
+    state.burst_rate += max(_alpha(dt, BURST_BASE_PERIODS * period), 1.0 / state.n) * (hit - state.burst_rate)
+    k = state.burst_recent
+    if k <= lam:
+        return 0.0
+    return (k * math.log(k / lam) - k + lam) / -math.log(math.erfc(sens / math.sqrt(2.0)))
