@@ -140,6 +140,7 @@ class Realtime:
         self.sent = SentAlerts()
         self.limiter = EventLimiter()
         self._replaying: set[str] = set()  # connections with a replay under way: one at a time each
+        self._catch_up_after: set[str] = set()  # ...that owe a catch-up once their replay page is sent
         self._replays = asyncio.Semaphore(REPLAYS_AT_ONCE)
         self._lookups = asyncio.Semaphore(LOOKUPS_AT_ONCE)
         manager = LiveManager(redis_url, keys.SOCKETIO_CHANNEL, self.sent, self.catch_up)
@@ -251,6 +252,7 @@ class Realtime:
 
     async def disconnect(self, sid: str, _reason: Any = None) -> None:
         self.sent.forget(sid)
+        self._catch_up_after.discard(sid)
         self.sessions.forget(sid)
         self.limiter.forget(sid)
 
@@ -287,6 +289,9 @@ class Realtime:
             return await self._subscribe_alerts(sid, *cursor)
         finally:
             self._replaying.discard(sid)
+            if sid in self._catch_up_after:  # the Redis listener came back during the page: what it missed now
+                self._catch_up_after.discard(sid)
+                await self.catch_up([sid])
 
     async def _subscribe_alerts(self, sid: str, since: int, after_alert: int) -> Any:
         start = since if since >= 0 else await self._latest_sequence()
@@ -361,10 +366,16 @@ class Realtime:
             return None
         return int(row[0]) if row else 0
 
-    async def catch_up(self) -> None:
+    async def catch_up(self, sids: list[str] | None = None) -> None:
         """After the Redis listener (re)subscribed: each connection in the alerts room gets what it missed, one
-        connection after the other, so that one page is in memory at a time, not every connection's."""
-        sids = [sid for sid, _ in self.sio.manager.get_participants("/", live.ALERTS_ROOM)]
+        connection after the other, so that one page is in memory at a time, not every connection's. A
+        connection in the middle of a replay page gets it once the page is sent (interleaved, both would arrive
+        out of order)."""
+        if sids is None:
+            sids = [sid for sid, _ in self.sio.manager.get_participants("/", live.ALERTS_ROOM)]
+        if busy := [sid for sid in sids if sid in self._replaying]:
+            self._catch_up_after.update(busy)
+            sids = [sid for sid in sids if sid not in self._replaying]
         if not sids:
             return
         try:
