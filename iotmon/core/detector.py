@@ -18,7 +18,7 @@ How it judges a reading, in the order the code does it:
    quantile expressed as a standard deviation.
    The band also remembers *when* large residuals come: per hourly bin, the largest residual above the
    expected value seen on two different days (at least RECUR_GAP_S apart, so one long excursion never
-   confirms itself), decaying over RECUR_DAYS. Above the expected value the reach is at least RECUR_MARGIN
+   confirms itself), decaying with its age over RECUR_DAYS. Above the expected value the reach is at least RECUR_MARGIN
    times that peak in the two bins around now: a spike of the size this series makes daily at this hour (a
    nightly job) is not news, the same spike at another hour still is, and a first one at a new hour alerts
    again the next day. Such a routine spike is not a gross error either.
@@ -54,7 +54,7 @@ How it judges a reading, in the order the code does it:
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus 4·DAY_BINS numbers (profile and time-of-day peaks) and
+is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours) and
 PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
@@ -112,9 +112,8 @@ PATTERN_MEMORY = 500.0  # a context's counts forget over this many periods spent
 PATTERN_PRIOR = 0.5  # pseudo-count of every transition (Krichevsky–Trofimov)
 PATTERN_BACKOFF = 2.0  # a context seen fewer times than this is judged by the last reading's band alone
 PATTERN_PERIODS = 5.0  # "recent" for the unusual-pattern test
-RECUR_DAYS = 14.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
+RECUR_DAYS = 21.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
 RECUR_GAP_S = 43_200.0  # two peaks at least this far apart are on two days: a recurrence, not one long excursion
-RECUR_HOURS = 256  # when a peak was raised is kept as its epoch hour modulo this (short in JSON)
 RECUR_MARGIN = 1.25  # a spike up to this much larger than the peak seen at this time of day is routine
 
 
@@ -178,15 +177,16 @@ _FIELDS = (
     "burst_rate",
     "burst_recent",
     "recur",
+    "recur_at",
     "recur_seen",
     "recur_hour",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets, 3·DAY_BINS time-of-day peaks
-    (to three digits) and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
-    thousandth): about 2.5 KB as JSON, whatever the rate or how long it runs."""
+    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
+    (to three digits) with the hour each was set and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
+    thousandth): under 3 KB as JSON, whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -219,14 +219,16 @@ class DetectorState:
         self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
         self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
         self.recur = [0.0] * DAY_BINS  # decaying peak residual above the expected value seen on two days, per hour
-        self.recur_seen = [0.0] * DAY_BINS  # ...seen at all
-        self.recur_hour = [0] * DAY_BINS  # ...and when that peak was last raised (epoch hour % RECUR_HOURS)
+        self.recur_at = [0] * DAY_BINS  # ...and when it was set (epoch hour)
+        self.recur_seen = [0.0] * DAY_BINS  # peak residual above the expected value seen at all, per hour
+        self.recur_hour = [0] * DAY_BINS  # ...and when it was set (epoch hour)
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["season"] = list(self.season)
         data["transitions"] = list(self.transitions)
         data["recur"] = list(self.recur)
+        data["recur_at"] = list(self.recur_at)
         data["recur_seen"] = list(self.recur_seen)
         data["recur_hour"] = list(self.recur_hour)
         return data
@@ -242,6 +244,7 @@ class DetectorState:
         state.context = int(data["context"])
         state.transitions = [float(v) for v in data["transitions"]]
         state.recur = [float(v) for v in data.get("recur", state.recur)]
+        state.recur_at = [int(v) for v in data.get("recur_at", state.recur_at)]
         state.recur_seen = [float(v) for v in data.get("recur_seen", state.recur_seen)]
         state.recur_hour = [int(v) for v in data.get("recur_hour", state.recur_hour)]
         return state
@@ -271,7 +274,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     sens = params.sensitivity
     reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
     gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
-    routine = _recur(state, r, t, dt, i0, i1, f)  # a spike this series makes daily at this hour is no news
+    routine = _recur(state, r, t, i0, i1)  # a spike this series makes daily at this hour is no news
     if not warm and routine > reach_hi:
         reach_hi = routine
         gross = 0.0 if 0.0 < r <= routine else gross
@@ -392,25 +395,22 @@ def _reach(tail: float, mid: float, sens: float, hill: float) -> float:
     return max(sens * tail, q_tail + spread * ratio)
 
 
-def _recur(state: DetectorState, r: float, t: float, dt: float, i0: int, i1: int, f: float) -> float:
+def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
     """How far above the expected value a reading is routine at this time of day: RECUR_MARGIN times the
     largest residual seen above it on two different days (at least RECUR_GAP_S apart) in the two hourly bins
     around now, decaying over RECUR_DAYS. One excursion, however long, is never routine by itself. Then the two
-    bins learn this reading's residual."""
-    routine = RECUR_MARGIN * max(state.recur[i0], state.recur[i1])
-    hour = int(t // 3600.0) % RECUR_HOURS
-    step = -dt * DAY_BINS / (RECUR_DAYS * DAY_S)  # each bin is visited 1/DAY_BINS of the time
-    for i, w in ((i0, 1.0 - f), (i1, f)):
-        keep = math.exp(step * w)
-        seen = state.recur_seen[i] * keep
-        confirmed = state.recur[i] * keep
-        if (hour - state.recur_hour[i]) % RECUR_HOURS >= RECUR_GAP_S / 3600.0:  # an earlier day's peak, seen again
-            confirmed = max(confirmed, min(r, seen))
+    bins learn this reading's residual. Each peak is kept with the hour it was set and decays with its age, so
+    rounding it (three digits: short in JSON) never stops the decay."""
+    hour = int(t // 3600.0)
+    routine = 0.0
+    for i in (i0, i1):
+        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        routine = max(routine, RECUR_MARGIN * confirmed)
+        if hour - state.recur_hour[i] >= RECUR_GAP_S / 3600.0 and min(r, seen) > confirmed:
+            state.recur[i], state.recur_at[i] = float(f"{min(r, seen):.3g}"), hour  # an earlier day's peak, seen again
         if r > seen:
-            seen = r
-            state.recur_hour[i] = hour
-        state.recur_seen[i] = float(f"{seen:.3g}")  # three digits: short in JSON
-        state.recur[i] = float(f"{confirmed:.3g}")
+            state.recur_seen[i], state.recur_hour[i] = float(f"{r:.3g}"), hour
     return routine
 
 

@@ -204,6 +204,21 @@ def test_a_spike_that_recurs_at_the_same_time_of_day_becomes_routine_but_not_at_
     assert all(kind == "spike" for _, kind in found)
 
 
+def test_a_nightly_spike_that_stopped_long_ago_is_news_again():
+    # The time-of-day memory decays, also at a short period (rounded peaks must not stall the decay): after a
+    # week of nightly spikes at 1-minute readings, six quiet weeks make the same spike at that hour alert again.
+    times = grid(50 * DAY, 60.0)
+    values = noisy(times, sd=0.5, seed=5)
+    nightly = [int((day * DAY + 3 * 3600) / 60.0) for day in range(1, 8)]
+    for i in nightly:
+        values[i] += 20.0
+    late = int((49 * DAY + 3 * 3600) / 60.0)
+    values[late] += 20.0
+    found = [t for t, _ in alerts(times, values, 60.0)]
+    assert times[nightly[-1]] not in found  # routine while it recurred
+    assert times[late] in found
+
+
 def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
     # After hours of unit noise the readings swing ±3 around the level: none is past the band (about 4
     # standard deviations), but their mean deviation soon exceeds three times the usual one.
