@@ -16,6 +16,12 @@ How it judges a reading, in the order the code does it:
    band of a series with bursts of every size (bytes written, tweet counts) reaches further than an
    exponential extrapolation would; the reach is never less than `sensitivity` times the TAIL_P
    quantile expressed as a standard deviation.
+   The band also remembers *when* large residuals come: per hourly bin, the largest residual above the
+   expected value seen on two different days (at least RECUR_GAP_S apart, so one long excursion never
+   confirms itself), decaying with its age over RECUR_DAYS. Above the expected value the reach is at least RECUR_MARGIN
+   times that peak in the two bins around now: a spike of the size this series makes daily at this hour (a
+   nightly job) is not news, the same spike at another hour still is, and a first one at a new hour alerts
+   again the next day. Such a routine spike is not a gross error either.
 3. Seven tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
@@ -48,8 +54,8 @@ How it judges a reading, in the order the code does it:
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus DAY_BINS floats and PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate
-or the duration.
+is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours) and
+PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
 simulator's injected anomalies; they are principled round values, not fitted per series.
@@ -106,6 +112,9 @@ PATTERN_MEMORY = 500.0  # a context's counts forget over this many periods spent
 PATTERN_PRIOR = 0.5  # pseudo-count of every transition (Krichevsky–Trofimov)
 PATTERN_BACKOFF = 2.0  # a context seen fewer times than this is judged by the last reading's band alone
 PATTERN_PERIODS = 5.0  # "recent" for the unusual-pattern test
+RECUR_DAYS = 21.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
+RECUR_GAP_S = 43_200.0  # two peaks at least this far apart are on two days: a recurrence, not one long excursion
+RECUR_MARGIN = 1.25  # a spike up to this much larger than the peak seen at this time of day is routine
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +176,17 @@ _FIELDS = (
     "transitions",
     "burst_rate",
     "burst_recent",
+    "recur",
+    "recur_at",
+    "recur_seen",
+    "recur_hour",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets and the pattern test's
-    PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a thousandth: about 2 KB as JSON), whatever the rate
-    or how long it runs."""
+    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
+    (to three digits) with the hour each was set and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
+    thousandth): under 3 KB as JSON, whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -205,11 +218,19 @@ class DetectorState:
         self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
         self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
         self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
+        self.recur = [0.0] * DAY_BINS  # decaying peak residual above the expected value seen on two days, per hour
+        self.recur_at = [0] * DAY_BINS  # ...and when it was set (epoch hour)
+        self.recur_seen = [0.0] * DAY_BINS  # peak residual above the expected value seen at all, per hour
+        self.recur_hour = [0] * DAY_BINS  # ...and when it was set (epoch hour)
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["season"] = list(self.season)
         data["transitions"] = list(self.transitions)
+        data["recur"] = list(self.recur)
+        data["recur_at"] = list(self.recur_at)
+        data["recur_seen"] = list(self.recur_seen)
+        data["recur_hour"] = list(self.recur_hour)
         return data
 
     @classmethod
@@ -222,6 +243,10 @@ class DetectorState:
         state.season = [float(v) for v in data["season"]]
         state.context = int(data["context"])
         state.transitions = [float(v) for v in data["transitions"]]
+        state.recur = [float(v) for v in data.get("recur", state.recur)]
+        state.recur_at = [int(v) for v in data.get("recur_at", state.recur_at)]
+        state.recur_seen = [float(v) for v in data.get("recur_seen", state.recur_seen)]
+        state.recur_hour = [int(v) for v in data.get("recur_hour", state.recur_hour)]
         return state
 
 
@@ -248,9 +273,13 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     m_lo = max(state.mid_lo, floor)
     sens = params.sensitivity
     reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
+    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
+    routine = _recur(state, r, t, i0, i1)  # a spike this series makes daily at this hour is no news
+    if not warm and routine > reach_hi:
+        reach_hi = routine
+        gross = 0.0 if 0.0 < r <= routine else gross
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
     pattern = _pattern(state, r / max(state.mad, floor), dt, period, sens)
     burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
@@ -364,6 +393,25 @@ def _reach(tail: float, mid: float, sens: float, hill: float) -> float:
     else:  # the exponential limit
         ratio = (log_tail - log_target) / (log_mid - log_tail)
     return max(sens * tail, q_tail + spread * ratio)
+
+
+def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
+    """How far above the expected value a reading is routine at this time of day: RECUR_MARGIN times the
+    largest residual seen above it on two different days (at least RECUR_GAP_S apart) in the two hourly bins
+    around now, decaying over RECUR_DAYS. One excursion, however long, is never routine by itself. Then the two
+    bins learn this reading's residual. Each peak is kept with the hour it was set and decays with its age, so
+    rounding it (three digits: short in JSON) never stops the decay."""
+    hour = int(t // 3600.0)
+    routine = 0.0
+    for i in (i0, i1):
+        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        routine = max(routine, RECUR_MARGIN * confirmed)
+        if hour - state.recur_hour[i] >= RECUR_GAP_S / 3600.0 and min(r, seen) > confirmed:
+            state.recur[i], state.recur_at[i] = float(f"{min(r, seen):.3g}"), hour  # an earlier day's peak, seen again
+        if r > seen:
+            state.recur_seen[i], state.recur_hour[i] = float(f"{r:.3g}"), hour
+    return routine
 
 
 def _volatility_score(state: DetectorState, floor: float, sens: float) -> float:

@@ -182,6 +182,43 @@ def test_routine_bursts_inside_the_band_are_not_gross_errors():
     assert past.score >= 1.0 and past.kind == "spike"
 
 
+def test_a_spike_that_recurs_at_the_same_time_of_day_becomes_routine_but_not_at_another_time():
+    # A nightly job: a spike around 03:00 (give or take 40 minutes) every day. Once it has been seen on two
+    # days it is routine at that hour; the same spike in the afternoon still alerts, and a first spike at a
+    # new hour alerts again the next day (one occurrence is not a routine).
+    times = grid(12 * DAY, 300.0)
+    values = noisy(times, sd=0.5, seed=11)
+    rng = random.Random(2)
+    nightly = []
+    for day in range(1, 12):
+        i = int((day * DAY + 3 * 3600 + rng.uniform(-2400, 2400)) / 300.0)
+        values[i] += rng.uniform(19.5, 20.5)
+        nightly.append(times[i])
+    afternoon = [int((day * DAY + 15 * 3600) / 300.0) for day in (10, 11)]
+    for i in afternoon:
+        values[i] += 20.0
+    found = alerts(times, values, 300.0)
+    routine = [t for t, _ in found if t in nightly[4:]]
+    assert routine == []  # no alert from the fifth night on
+    assert [times[i] for i in afternoon] == [t for t, kind in found if t in {times[i] for i in afternoon}]
+    assert all(kind == "spike" for _, kind in found)
+
+
+def test_a_nightly_spike_that_stopped_long_ago_is_news_again():
+    # The time-of-day memory decays, also at a short period (rounded peaks must not stall the decay): after a
+    # week of nightly spikes at 1-minute readings, six quiet weeks make the same spike at that hour alert again.
+    times = grid(50 * DAY, 60.0)
+    values = noisy(times, sd=0.5, seed=5)
+    nightly = [int((day * DAY + 3 * 3600) / 60.0) for day in range(1, 8)]
+    for i in nightly:
+        values[i] += 20.0
+    late = int((49 * DAY + 3 * 3600) / 60.0)
+    values[late] += 20.0
+    found = [t for t, _ in alerts(times, values, 60.0)]
+    assert times[nightly[-1]] not in found  # routine while it recurred
+    assert times[late] in found
+
+
 def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
     # After hours of unit noise the readings swing ±3 around the level: none is past the band (about 4
     # standard deviations), but their mean deviation soon exceeds three times the usual one.
@@ -255,6 +292,17 @@ def test_a_state_restored_from_json_gives_identical_observations():
         state = DetectorState.from_dict(json.loads(json.dumps(state.to_dict())))
         got.append(observe(state, t, x, params))
     assert got == expected
+
+
+def test_a_state_saved_before_the_time_of_day_peaks_existed_still_loads():
+    times = grid(2 * 3600, 3.0)
+    state, params = DetectorState(), DetectorParams(3.0)
+    for t, x in zip(times, noisy(times), strict=True):
+        observe(state, t, x, params)
+    old = {k: v for k, v in state.to_dict().items() if not k.startswith("recur")}
+    restored = DetectorState.from_dict(json.loads(json.dumps(old)))
+    assert restored.recur == [0.0] * len(state.recur) and restored.recur_hour == [0] * len(state.recur)
+    assert observe(restored, times[-1] + 3.0, 50.0, params).score < 0.5
 
 
 def test_the_same_signal_gives_the_same_verdicts_at_different_sampling_periods():
