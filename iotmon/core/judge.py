@@ -13,7 +13,7 @@ about what evaluate-rule would have done.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iotmon.core import alert_machine, detector, online_trend, rules
@@ -69,6 +69,30 @@ class Change:
     finding: Finding | None  # what the alert says (a trigger or an update)
 
 
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What the rules need that follows from the configuration and the reporting period alone: made again only
+    when the period changes (for a device reporting regularly, once)."""
+
+    period: float
+    params: detector.DetectorParams
+    trend_window: float
+    settings: alert_machine.Settings  # the thresholds' and the trend's machines
+    anomaly_settings: alert_machine.Settings
+
+
+def _setup(config: DeviceRules, period: float, flap: alert_machine.Settings) -> _Setup:
+    settings = alert_machine.Settings(
+        config.breach_count, config.breach_for_s, config.clear_after_s, flap.flap_window_s, flap.flap_transitions
+    )
+    # An anomaly's score settles slower than a threshold's value: it clears after a few periods at least, and
+    # only a breach (not noise near the band's edge) restarts that wait.
+    anomaly_clear = max(config.clear_after_s, rules.ANOMALY_CLEAR_PERIODS * period)
+    anomaly_settings = replace(settings, clear_after_s=anomaly_clear, hold_restarts_clear=False)
+    params = detector.DetectorParams(period, config.anomaly_sensitivity)
+    return _Setup(period, params, config.trend_window(period), settings, anomaly_settings)
+
+
 def judge(
     config: DeviceRules,
     state: DeviceState,
@@ -82,10 +106,15 @@ def judge(
     change what they have decided.
     """
     changes: list[Change] = []
+    setup: _Setup | None = None
     for at, value in sorted(dict(readings).items()):  # one value per instant, in time order
         if state.last_ts is not None and at <= state.last_ts:
             continue
-        for rule, verdict, settings in _verdicts(config, state, at, value, flap):
+        _learn_period(state, at)
+        period = config.period_s(state.interval_s)
+        if setup is None or setup.period != period:
+            setup = _setup(config, period, flap)
+        for rule, verdict, settings in _verdicts(config, setup, state, at, value):
             machine = state.machines.get(rule)
             if verdict.kind != BREACH and (machine is None or machine.quiet):
                 continue  # the common case: nothing is, or is about to be, wrong
@@ -99,33 +128,20 @@ def judge(
 
 
 def _verdicts(
-    config: DeviceRules, state: DeviceState, at: float, value: float, flap: alert_machine.Settings
-) -> list[tuple[AlertType, Verdict, alert_machine.Settings]]:
+    config: DeviceRules, setup: _Setup, state: DeviceState, at: float, value: float
+) -> tuple[tuple[AlertType, Verdict, alert_machine.Settings], ...]:
     """Every rule's verdict on one reading, with the machine settings it runs under (updates the rules' state)."""
-    _learn_period(state, at)
-    period = config.period_s(state.interval_s)
-    seen = detector.observe(state.detector, at, value, detector.DetectorParams(period, config.anomaly_sensitivity))
-    online_trend.add(state.trend, at, value, config.trend_window(period))
-    settings = alert_machine.Settings(
-        config.breach_count, config.breach_for_s, config.clear_after_s, flap.flap_window_s, flap.flap_transitions
-    )
-    # An anomaly's score settles slower than a threshold's value: it clears after a few periods at least.
-    anomaly_settings = alert_machine.Settings(
-        config.breach_count,
-        config.breach_for_s,
-        max(config.clear_after_s, rules.ANOMALY_CLEAR_PERIODS * period),
-        flap.flap_window_s,
-        flap.flap_transitions,
-        hold_restarts_clear=False,
-    )
+    seen = detector.observe(state.detector, at, value, setup.params)
+    online_trend.add(state.trend, at, value, setup.trend_window)
     has_limits = config.alert_max is not None or config.alert_min is not None
     fit = online_trend.line(state.trend) if has_limits else None
-    return [
+    settings = setup.settings
+    return (
         (rules.THRESHOLD_EXCEEDED, rules.threshold_exceeded(config, at, value), settings),
         (rules.THRESHOLD_BELOW, rules.threshold_below(config, at, value), settings),
-        (rules.DATA_ANOMALY, rules.data_anomaly(config, at, value, seen), anomaly_settings),
+        (rules.DATA_ANOMALY, rules.data_anomaly(config, at, value, seen), setup.anomaly_settings),
         (rules.TREND_WARNING, rules.trend_warning(config, at, value, fit), settings),
-    ]
+    )
 
 
 def _learn_period(state: DeviceState, at: float) -> None:
