@@ -35,10 +35,16 @@ How it judges a reading, in the order the code does it:
      when it fires the level jumps to the new mean, so a shift alerts once and is then the new normal;
    - volatility: the recent mean |residual| (VOL_PERIODS) against its usual value (VOL_BASE_PERIODS):
      VOL_RATIO times as large is anomalous at the default sensitivity — a series turned erratic without
-     any single reading standing out. It also keeps an alert open while a burst's turbulence lasts, so
-     one disturbance makes one alert rather than several;
-   - frozen: a run of identical readings as unlikely (given how often this series repeats a reading by
-     itself, or its resolution and recent jitter imply) as a reading `sensitivity` deviations out;
+     any single reading standing out. That fixed rule is the least it takes: the test also learns the tail
+     of its own statistic on this series (its MID_P and TAIL_P quantiles, from readings that did not alert,
+     extrapolated as an exponential tail), and a series whose turbulence routinely comes close to the rule
+     (bursty counts) needs as rare a turbulence as a reading `sensitivity` deviations out. It also keeps an
+     alert open while a burst's turbulence lasts, so one disturbance makes one alert rather than several;
+   - frozen: a run of identical readings as unlikely as a reading `sensitivity` deviations out: its first
+     repeat as likely as this series repeats a reading by itself (or its resolution and recent jitter
+     imply), each further one as likely as a repeat has been followed by another (learnt over about
+     REPEAT_EVENTS repeats, from runs not yet suspicious even as independent repeats), if that is more —
+     a sensor that holds its value for a few readings at a time is not frozen for doing so;
    - unusual pattern: the series' shape, spelt as each residual's band (PATTERN_CUTS bulk standard
      deviations: far below, below, normal, above, far above), is learnt as decaying counts of which band
      followed each pair of bands (a context seen too seldom falls back to the last band alone). Each
@@ -97,6 +103,8 @@ VOL_RATIO = 3.0  # recent mean |residual| this many times the usual one is anoma
 REL_FLOOR = 1e-3  # scale floor relative to the level: a flat series does not alert on its last digit
 ABS_FLOOR = 1e-9
 REPEAT_PERIODS = 500.0  # how long the repeat rate remembers
+REPEAT_EVENTS = 50.0  # how many repeats the rate of a repeat following a repeat remembers
+REPEAT_LEARN = 0.25  # ...learnt from runs whose frozen score, were repeats independent, is still below this
 REPEAT_FLOOR = 1e-3  # never assume a series cannot repeat itself at all
 RANGE_PERIODS = 10_000.0  # the long-run range shrinks toward the level over this many periods (~35 days at 5 min)
 RANGE_LEARN = 4.0  # a reading within this many bulk standard deviations of the expected value widens the range
@@ -180,11 +188,14 @@ _FIELDS = (
     "recur_at",
     "recur_seen",
     "recur_hour",
+    "vol_mid",
+    "vol_tail",
+    "repeat_cont",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 25 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
+    """What one device's detector remembers: 28 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
     (to three digits) with the hour each was set and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
     thousandth): under 3 KB as JSON, whatever the rate or how long it runs."""
 
@@ -203,6 +214,7 @@ class DetectorState:
         self.quantum = 0.0  # smallest change seen between readings (the sensor's resolution)
         self.repeat_rate = 0.0  # share of readings identical to the previous one
         self.run = 0  # identical readings in a row, now
+        self.repeat_cont = 0.0  # share of repeats that were followed by another (repeats come in runs)
         self.jitter = 0.0  # recent mean |change| between readings
         self.season = [0.0] * DAY_BINS
         self.range_hi = 0.0  # the long-run range of readings that were not gross errors
@@ -211,6 +223,8 @@ class DetectorState:
         self.mid_lo = 0.0
         self.vol = 0.0  # recent mean absolute residual, as a standard deviation
         self.vol_base = 0.0  # ...and its usual value
+        self.vol_mid = 0.0  # the MID_P quantile of the volatility test's fixed-rule score (0: not yet seen)
+        self.vol_tail = 0.0  # ...and its TAIL_P quantile
         self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
         self.hill_lo = 0.0  # ...and below
         self.context = PATTERN_CONTEXTS // 2  # the last readings' residual bands, as one number (all "normal")
@@ -259,7 +273,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     dt = max(t - state.t_last, 0.0)
     state.t_last = t
     state.n += 1
-    run = _track_repeats(state, x, dt, period)
+    run = _track_repeats(state, x, dt, period, params.sensitivity)
     i0, i1, f = _season_bins(t)
     expected = state.level + state.season[i0] * (1.0 - f) + state.season[i1] * f
     r = x - expected
@@ -287,7 +301,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     low, high = expected - reach_lo, expected + reach_hi
     if warm:
         return Observation(0.0, expected, low, high, "warming up", True)
-    score, kind = _verdict(state, r, sc, reach, floor, sens, run)
+    score, kind = _verdict(state, r, sc, reach, floor, sens, run, dt, period)
     gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
     if pattern > score:
         score, kind = pattern, "unusual pattern"
@@ -315,8 +329,13 @@ def _season_bins(t: float) -> tuple[int, int, float]:
     return i0, (i0 + 1) % DAY_BINS, phase - int(phase)
 
 
-def _track_repeats(state: DetectorState, x: float, dt: float, period: float) -> int:
+def _track_repeats(state: DetectorState, x: float, dt: float, period: float, sens: float) -> int:
     change = abs(x - state.x_last)
+    p_first = max(_repeat_chance(state), REPEAT_FLOOR)
+    if state.run >= 1 and _frozen_score(state, state.run, sens, p_first) < REPEAT_LEARN:
+        # how often a repeat is followed by another, learnt from runs not suspicious even as independent repeats
+        a = max(1.0 / REPEAT_EVENTS, 1.0 / state.n)
+        state.repeat_cont += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_cont)
     state.x_last = x
     if change > 0.0 and (state.quantum == 0.0 or change < state.quantum):
         state.quantum = change
@@ -443,13 +462,22 @@ def _track_tails(
 
 
 def _verdict(
-    state: DetectorState, r: float, sc: float, reach: float, floor: float, sens: float, run: int
+    state: DetectorState,
+    r: float,
+    sc: float,
+    reach: float,
+    floor: float,
+    sens: float,
+    run: int,
+    dt: float,
+    period: float,
 ) -> tuple[float, str]:
+    vol = _volatility(state, floor, sens, dt, period)
     scores = (
         (abs(r) / reach, "spike" if r >= 0.0 else "dip"),
         (abs(state.shift) / (SHIFT_FRACTION * sens * sc), "level shift"),
-        (_frozen_score(_repeat_chance(state), run, sens), "frozen"),
-        (_volatility_score(state, floor, sens), "volatility"),
+        (_frozen_score(state, run, sens), "frozen"),
+        (vol, "volatility"),
     )
     score, kind = max(scores)
     if kind == "level shift" and score >= 1.0:
@@ -457,6 +485,28 @@ def _verdict(
         state.level += state.shift
         state.shift = 0.0
     return score, kind if score >= 0.5 else "normal"
+
+
+def _volatility(state: DetectorState, floor: float, sens: float, dt: float, period: float) -> float:
+    """The volatility score, calibrated on this series: the fixed rule's score (`_volatility_score`) over the
+    larger of 1 and where that score is, for this series, as rare as a Gaussian reading `sens` deviations out
+    (an exponential tail through its own MID_P and TAIL_P quantiles, followed as the band's are). A series whose
+    turbulence routinely comes in bursts (tweet counts) learns how large its bursts of turbulence are; a steady
+    one keeps today's rule. Then the quantiles learn the score, unless it alerted."""
+    raw = _volatility_score(state, floor, sens)
+    q_mid, q_tail = state.vol_mid, state.vol_tail
+    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
+    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
+    learnt = q_tail + max(q_tail - q_mid, 0.0) * (log_tail - log_target) / (log_mid - log_tail)
+    score = raw / max(1.0, learnt)
+    if raw > 0.0 and score < 1.0:  # an alert's own statistic does not teach the test to expect it
+        if q_mid <= 0.0:  # the first score starts both
+            q_mid = q_tail = raw
+        step = TAIL_RATE * min(dt / period, 10.0)
+        q_mid *= math.exp(step * MID_P) if raw > q_mid else math.exp(-step * (1.0 - MID_P))
+        q_tail *= math.exp(step * TAIL_P) if raw > q_tail else math.exp(-step * (1.0 - TAIL_P))
+        state.vol_mid, state.vol_tail = q_mid, q_tail
+    return score
 
 
 def _repeat_chance(state: DetectorState) -> float:
@@ -467,11 +517,14 @@ def _repeat_chance(state: DetectorState) -> float:
     return min(1.0, max(state.repeat_rate, implied))
 
 
-def _frozen_score(repeat_rate: float, run: int, sens: float) -> float:
-    """1.0 when `run` repeats in a row are as unlikely as a reading `sens` standard deviations out."""
+def _frozen_score(state: DetectorState, run: int, sens: float, p_cont: float = 0.0) -> float:
+    """1.0 when `run` repeats in a row are as unlikely as a reading `sens` standard deviations out: the first
+    as likely as any repeat, each further one as likely as a repeat following a repeat has been (if more so)."""
     if run == 0:
         return 0.0
-    p_run = run * math.log(max(repeat_rate, REPEAT_FLOOR))
+    p_first = max(_repeat_chance(state), REPEAT_FLOOR)
+    p_cont = p_cont or max(p_first, min(state.repeat_cont, 1.0 - REPEAT_FLOOR))
+    p_run = math.log(p_first) + (run - 1) * math.log(p_cont)
     p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
     return p_run / p_sens
 

@@ -4,7 +4,9 @@ import json
 import math
 import random
 
-from iotmon.core.detector import DetectorParams, DetectorState, Observation, _reach, observe
+import pytest
+
+from iotmon.core.detector import DetectorParams, DetectorState, Observation, _reach, _volatility, observe
 
 DAY = 86_400.0
 
@@ -232,6 +234,42 @@ def test_a_series_turned_erratic_alerts_though_no_reading_stands_out():
     assert all(t >= times[start] for t, _ in found)
 
 
+def test_the_volatility_test_learns_how_turbulent_this_series_routinely_gets():
+    # The fixed rule (recent mean deviation three times the usual one) is the start; a series whose recent
+    # deviation often comes close to it (bursty traffic, tweet counts) learns that tail and needs more, while
+    # a steady one keeps the fixed rule.
+    rng = random.Random(4)
+    steady, turbulent = DetectorState(), DetectorState()
+    for state, spread in ((steady, 0.3), (turbulent, 0.8)):
+        state.vol_base = 1.0
+        for _ in range(20_000):  # the fixed rule's score is vol / 3 here
+            state.vol = min(rng.expovariate(1.0 / spread), 2.9) if rng.random() < 0.1 else 0.3
+            _volatility(state, 1e-9, 4.0, 60.0, 60.0)
+    for state in (steady, turbulent, DetectorState()):
+        state.vol_base, state.vol = 1.0, 3.6  # 1.2 times the fixed rule's threshold
+    assert _volatility(steady, 1e-9, 4.0, 60.0, 60.0) == pytest.approx(1.2)
+    assert _volatility(turbulent, 1e-9, 4.0, 60.0, 60.0) < 1.0
+
+
+def test_repeats_that_come_in_runs_are_not_frozen_but_a_stuck_sensor_still_is():
+    # A sensor that often holds its last value for a few readings (runs of about 1 / (1 − 0.7) readings): a
+    # run of ten is routine for it, though ten independent repeats would not be. Forty identical readings are not.
+    times = grid(3 * DAY, 60.0)
+    rng = random.Random(2)
+    values: list[float] = []
+    holding = False
+    for _ in times:
+        if holding and rng.random() < 0.7:
+            values.append(values[-1])
+            continue
+        holding = rng.random() < 0.15
+        values.append(round(50 + rng.gauss(0, 1), 3))
+    stuck = 3000
+    values[stuck : stuck + 40] = [values[stuck - 1]] * 40
+    frozen = [t for t, kind in alerts(times, values, 60.0) if kind == "frozen" and t >= times[0] + DAY]
+    assert len(frozen) == 1 and times[stuck] <= frozen[0] <= times[stuck + 39]
+
+
 def test_a_new_rhythm_alerts_as_an_unusual_pattern_though_no_reading_stands_out():
     # A slow swing, then a zigzag of the same amplitude: no reading leaves the band the swing taught, the
     # level and the spread stay the same, but a reading now jumps from above to below in one step.
@@ -299,9 +337,11 @@ def test_a_state_saved_before_the_time_of_day_peaks_existed_still_loads():
     state, params = DetectorState(), DetectorParams(3.0)
     for t, x in zip(times, noisy(times), strict=True):
         observe(state, t, x, params)
-    old = {k: v for k, v in state.to_dict().items() if not k.startswith("recur")}
+    added = ("vol_mid", "vol_tail", "repeat_cont")  # fields added since, as the time-of-day peaks
+    old = {k: v for k, v in state.to_dict().items() if not k.startswith("recur") and k not in added}
     restored = DetectorState.from_dict(json.loads(json.dumps(old)))
     assert restored.recur == [0.0] * len(state.recur) and restored.recur_hour == [0] * len(state.recur)
+    assert (restored.vol_mid, restored.vol_tail, restored.repeat_cont) == (0.0, 0.0, 0.0)
     assert observe(restored, times[-1] + 3.0, 50.0, params).score < 0.5
 
 
