@@ -1,5 +1,6 @@
-"""Reading the evaluation data sets (read-only, in /work/shared/datasets unless EVAL_DATA_DIR says otherwise):
-NAB's series, windows, profiles, thresholds and published per-file scores, and SKAB's labelled runs."""
+"""Reading the evaluation data sets (read-only): NAB's series, windows, profiles, thresholds and published per-file
+scores, and SKAB's labelled runs. They are in EVAL_DATA_DIR, else in ../shared/datasets beside the checkout (where
+CI and the development machine keep them), else in /work/shared/datasets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from tests.eval import nab_scoring
 
-DATA_DIR = Path(os.environ.get("EVAL_DATA_DIR", "/work/shared/datasets"))
+_BESIDE = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+DATA_DIR = Path(os.environ.get("EVAL_DATA_DIR") or (_BESIDE if _BESIDE.is_dir() else "/work/shared/datasets"))
 NAB_DIR = DATA_DIR / "nab"
 SKAB_DIR = DATA_DIR / "skab"
 
