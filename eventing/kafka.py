@@ -74,6 +74,24 @@ def security(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return config
 
 
+class Pending:
+    """One publish's records awaiting their delivery reports (served on the transport's poller thread)."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.failures: list[str] = []
+        self.done = threading.Event()
+        if count == 0:
+            self.done.set()
+
+    def report(self, error: KafkaError | None, _message: Any) -> None:
+        self.left -= 1  # only the poller thread runs reports
+        if error is not None:
+            self.failures.append(str(error))
+        if self.left <= 0:
+            self.done.set()
+
+
 class KafkaTransport:
     def __init__(self, bootstrap_servers: str, client_id: str = "iotmon", **config: Any) -> None:
         self.bootstrap_servers = bootstrap_servers
@@ -85,7 +103,14 @@ class KafkaTransport:
             **security(),
         }
         self._producer: Producer | None = Producer({**self._base, **PRODUCER_DEFAULTS, **config})
-        self._flush_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name=f"kafka-reports:{client_id}", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        """Serve delivery reports (and librdkafka's logs) until closed."""
+        while not self._closing.is_set() and (producer := self._producer) is not None:
+            producer.poll(0.1)
 
     def _live(self) -> Producer:
         if self._producer is None:
@@ -93,28 +118,26 @@ class KafkaTransport:
         return self._producer
 
     def publish(self, topic: str, events: Sequence[CloudEvent], timeout: float = MESSAGE_TIMEOUT_S + 1) -> None:
-        """Every record delivered, or DeliveryError: by `timeout` each has failed or arrived (the default)."""
+        """Every record delivered, or DeliveryError: by `timeout` each has failed or arrived (the default).
+
+        Each call waits for its own records' delivery reports only, so concurrent callers (a function
+        server's request threads) share the producer's batches instead of queueing behind each other's
+        flushes. One thread polls the producer for every caller."""
         producer = self._live()
-        failures: list[str] = []
-
-        def report(error: KafkaError | None, _message: Any) -> None:
-            if error is not None:
-                failures.append(str(error))
-
+        pending = Pending(len(events))
         for event in events:
             message = encode(event)
             headers: list[tuple[str, str | bytes | None]] = list(message.headers.items())
             while True:
                 try:
-                    producer.produce(topic, message.value, message.key, headers=headers, on_delivery=report)
+                    producer.produce(topic, message.value, message.key, headers=headers, on_delivery=pending.report)
                     break
-                except BufferError:  # local queue full: let delivery reports drain it
-                    producer.poll(0.05)
-        with self._flush_lock:
-            remaining = producer.flush(timeout)
-        if failures or remaining:
+                except BufferError:  # local queue full: wait for the poller to drain it
+                    time.sleep(0.01)
+        if not pending.done.wait(timeout) or pending.failures:
             raise DeliveryError(
-                f"Kafka did not take {len(failures) or remaining} event(s) on {topic!r}: {failures[:3]}"
+                f"Kafka did not take {len(pending.failures) or pending.left} event(s) on {topic!r}: "
+                f"{pending.failures[:3]}"
             )
 
     def consumer(self, topic: str, group: str, member: int = 0, members: int = 1) -> KafkaConsumer:
@@ -178,6 +201,8 @@ class KafkaTransport:
     def close(self) -> None:
         """Deliver what is queued and disconnect; safe to call twice."""
         if self._producer is not None:
+            self._closing.set()
+            self._poller.join()
             self._producer.flush(10)
             self._producer.close()
             self._producer = None
