@@ -18,9 +18,9 @@ and committed to `sensor_readings`):
 - `device_stats_hourly`: the (device, hour) pairs a batch touches are recomputed
   (iotmon.adapters.postgres.rollups), a past hour at once, the current one at most every
   `rollup_interval_s` (10 s) (iotmon.core.rollups says when).
-- `sensor-data` to room `device:<id>`: one per reading when a device has at most `emit_all_max`
-  (10) readings in the batch, otherwise only its latest — at load-test rates the dashboard
-  shows live values and the history API serves the rest.
+- `sensor-data` to room `device:<id>`, for the devices somebody watches (iotmon.adapters.redis.watched):
+  one per reading when a device has at most `emit_all_max` (10) readings in the batch, otherwise only
+  its latest — at load-test rates the dashboard shows live values and the history API serves the rest.
 
 Round trips per batch: a constant number to Redis and PostgreSQL, whatever the number of
 readings and devices; rebuilds and late readings add one each.
@@ -60,6 +60,7 @@ from iotmon.adapters.redis.live_windows import (
     Snapshot,
     Window,
 )
+from iotmon.adapters.redis.watched import WatchedDevices
 from iotmon.core import live
 from iotmon.core.contracts.devices import LiveValue, WindowStats
 from iotmon.core.contracts.readings import Reading
@@ -120,6 +121,7 @@ class Aggregate:
         self.redis = redis_client
         self.emitter = emitter
         self.windows = LiveWindows(redis_client)
+        self.watched = WatchedDevices(redis_client, clock)
         self.devices = DeviceCatalog(pool, config_ttl_s)
         self.rollups = RollupSchedule(rollup_interval_s)
         self.median_interval_s = median_interval_s
@@ -282,7 +284,10 @@ class Aggregate:
         self, by_device: dict[str, list[Item]], devices: dict[str, DeviceInfo], hours: dict[str, WindowStats]
     ) -> list[live.LiveMessage]:
         messages = []
+        watched = self.watched.now()
         for device, items in by_device.items():
+            if device not in watched:
+                continue
             ranges = devices[device].ranges if device in devices else Ranges()
             for item in items if len(items) <= self.emit_all_max else items[-1:]:
                 reading = item.reading

@@ -2,7 +2,8 @@
 
 Clients join rooms: `device:<id>` for `sensor-data` and `device-status`,
 `alerts` for `alert-triggered` / `alert-resolved`, `system` for
-`system-status`. The functions publish into those rooms through Redis
+`system-status`. Aggregate publishes `sensor-data` only for devices some replica marks as watched
+(iotmon.adapters.redis.watched). The functions publish into those rooms through Redis
 (python-socketio's Redis manager, write-only on their side), so every replica
 of this service delivers to its own clients. A client subscribing to alerts
 with the last `sequence` it saw (or the last alert id) gets what it missed, as
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,7 +38,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from iotmon.adapters.postgres import alerts
-from iotmon.adapters.redis import keys
+from iotmon.adapters.redis import keys, watched
 from iotmon.core import live
 from iotmon.core.alerts import alert_number
 from iotmon.core.contracts.live import (
@@ -153,7 +155,7 @@ class Realtime:
             ping_timeout=PING_TIMEOUT_S,
         )
         self.sessions = LiveSessions(self.sio, access)
-        self._status_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.sio.on("connect", self._from_the_server("connect", self.connect))
         self.sio.on("disconnect", self._from_the_server("disconnect", self.disconnect))
         for event, handler in (
@@ -267,6 +269,7 @@ class Realtime:
         if not known:
             return await self.error(sid, "subscribe-device", f"unknown device {device!r}")
         await self.sio.enter_room(sid, live.device_room(device))
+        await self._mark_watched([device])
         if snapshot is not None:
             await self._send(sid, live.SENSOR_DATA, snapshot)
         return _plain(Ack(success=True, device_id=device))
@@ -428,20 +431,41 @@ class Realtime:
             except Exception:
                 log.exception("system-status broadcast failed")
 
+    async def _mark_watched(self, devices: list[str]) -> None:
+        """Tell aggregate these devices are watched (iotmon.adapters.redis.watched); best effort."""
+        if not devices:
+            return
+        try:
+            now_s = time.time()
+            pipe = self.context.redis.pipeline(transaction=False)
+            pipe.zadd(watched.WATCHED, watched.marks(devices, now_s))
+            pipe.zremrangebyscore(watched.WATCHED, "-inf", now_s)
+            await pipe.execute()
+        except Exception as error:  # Redis away: live readings pause until it is back, nothing else does
+            log.warning("cannot mark watched devices", extra={"error": str(error)})
+
+    async def _renew_watched(self) -> None:
+        prefix = live.device_room("")
+        while True:
+            await asyncio.sleep(watched.RENEW_S)
+            rooms = self.sio.manager.rooms.get("/", {})
+            await self._mark_watched([room[len(prefix) :] for room in list(rooms) if room.startswith(prefix)])
+
     def start(self) -> None:
         if not self.sio.manager_initialized:
             # Listen from the start, not from the first client as python-socketio would: notify counts a live
             # message sent only once a replica heard it.
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
-        self._status_task = asyncio.get_running_loop().create_task(self._broadcast_status())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._broadcast_status()), loop.create_task(self._renew_watched())]
         self.sessions.start()
 
     async def stop(self) -> None:
         await self.sessions.stop()
-        if self._status_task is not None:
-            self._status_task.cancel()
-            self._status_task = None
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
 
 
 async def _missed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,12 +13,12 @@ import pytest
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
 from iotmon.adapters.postgres import storage
-from iotmon.adapters.redis import keys
+from iotmon.adapters.redis import keys, watched
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.readings import parse_reading, to_json
 from tests.support.waiting import wait_for
 
-UNITS = {"device-001": ("temperature", "celsius"), "device-002": ("pressure", "psi")}
+UNITS = {"device-001": ("temperature", "celsius"), "device-002": ("pressure", "psi"), "device-003": ("vibration", "hz")}
 
 
 def reading(device: str, at: datetime, value: float):
@@ -177,9 +178,11 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.SOCKETIO_CHANNEL)
     wait_for(lambda: pubsub.get_message(timeout=0.1) is None and redis.pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1])
+    redis.zadd(watched.WATCHED, watched.marks(["device-001", "device-002"], time.time()))  # as the service does
     few = series("device-002", NOW - timedelta(minutes=5), 3, 3.0, seed=5)
     many = series("device-001", NOW, 50, 1.0, seed=6)
-    feed(aggregate, pool, few, many)
+    unwatched = series("device-003", NOW, 5, 1.0, seed=7)
+    feed(aggregate, pool, few, unwatched, many)
     messages = []
     wait_for(
         lambda: (
@@ -204,6 +207,24 @@ def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(a
         }
     ]
     assert messages[3]["data"][0]["timestamp"] == many[-1].timestamp  # 50 readings of one device: only the latest
+
+
+def test_sensor_data_is_sent_only_for_watched_devices_and_a_new_mark_is_seen_within_a_second(aggregate, pool, redis):
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.SOCKETIO_CHANNEL)
+    wait_for(lambda: pubsub.get_message(timeout=0.1) is None and redis.pubsub_numsub(keys.SOCKETIO_CHANNEL)[0][1])
+    feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=3), 50.0)])
+    assert pubsub.get_message(timeout=0.5) is None  # nobody watches device-001
+    redis.zadd(watched.WATCHED, watched.marks(["device-001"], time.time()))
+    time.sleep(watched.READ_EVERY_S)
+    feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=2), 51.0)])
+    message = json.loads(wait_for(lambda: pubsub.get_message(timeout=0.1))["data"])
+    assert message["room"] == "device:device-001" and message["data"][0]["data"]["value"] == 51.0
+    redis.zadd(watched.WATCHED, {"device-001": time.time() - 1})  # a mark that lapsed
+    time.sleep(watched.READ_EVERY_S)
+    feed(aggregate, pool, [reading("device-001", NOW - timedelta(seconds=1), 52.0)])
+    assert pubsub.get_message(timeout=0.5) is None
+    pubsub.close()
 
 
 def test_a_configuration_change_applies_after_the_cache_ttl(aggregate, pool, redis):

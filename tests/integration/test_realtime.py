@@ -8,6 +8,7 @@ The first replica is the session's shared system (tests/integration/conftest.py)
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import pytest
 import redis
 import socketio
 
-from iotmon.adapters.redis import keys
+from iotmon.adapters.redis import keys, watched
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.contracts.devices import WindowStats
 from iotmon.core.live import ALERTS_ROOM, device_room
@@ -85,6 +86,14 @@ def test_sensor_data_reaches_subscribers_of_that_device_on_every_replica(connect
     assert receive(first, "sensor-data") == payload
     assert receive(second, "sensor-data") == payload
     assert nothing_arrives(other, "sensor-data", redis_url)
+
+
+def test_a_subscription_marks_its_device_watched_for_aggregate(connect, redis_url):
+    client = connect()
+    before = time.time()
+    client.call("subscribe-device", "device-002")
+    lapses = redis.Redis.from_url(redis_url).zscore(watched.WATCHED, "device-002")
+    assert lapses is not None and lapses >= before + watched.MARK_S  # renewed every RENEW_S while the room has members
 
 
 def test_unsubscribe_stops_the_stream(connect, redis_url):
