@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -212,7 +212,15 @@ class KafkaConsumer:
     def __init__(self, config: dict[str, Any], topic: str) -> None:
         self.topic = topic
         self._consumer = _KafkaConsumer(config)
-        self._consumer.subscribe([topic])
+        self._revoked: Callable[[list[int]], None] | None = None
+        self._consumer.subscribe([topic], on_revoke=self._revoke)
+
+    def _revoke(self, _consumer: _KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        if self._revoked is not None:
+            self._revoked([position.partition for position in partitions])
+
+    def on_revoke(self, callback: Callable[[list[int]], None]) -> None:
+        self._revoked = callback
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
         """Wait up to `timeout` for a first record, then take what else is there already.

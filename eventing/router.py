@@ -5,7 +5,12 @@ consumer group and turns each record into the event the KafkaSource would send
 (eventing.sources). It delivers them to the named function
 (eventing.delivery): in-process, a poll's worth at a time; over HTTP, one
 event per request, several requests in flight, and, when the source's ordering
-is `ordered` (Knative's default), one at a time per partition.
+is `ordered` (Knative's default), one at a time per partition. Ordered
+partitions go independently of each other, as in Knative's dispatcher: a
+partition's next events go as soon as its previous one is answered, and its
+offsets are committed as its events are handled, so a busy partition holds
+up only itself. When Kafka moves a partition to another member, its events in
+flight are finished and committed first, and the new owner starts after them.
 
 A failed delivery is retried as the source's `delivery` block says (retry
 count, exponential or linear backoff from backoffDelay, a per-request
@@ -30,9 +35,9 @@ import base64
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -48,6 +53,7 @@ log = logging.getLogger(__name__)
 
 POLL_RECORDS = 100  # records per delivery: gateway batches of 500 readings make 50,000
 POLL_TIMEOUT = 0.5
+LANE_WAIT = 0.01  # seconds an ordered consumer waits for an answer before looking for new records again
 LOG_EVERY_ATTEMPTS = 10
 RESTART_DELAY = 1.0  # seconds before a source whose consumer failed joins its group again
 PING_DELIVERY = Delivery(retry=2, backoff_delay=0.5)
@@ -150,11 +156,10 @@ class Router:
         group, consumer = self._consumers[name]
         while True:
             try:
-                while not self._stopping.is_set():
-                    records = consumer.poll(POLL_RECORDS, POLL_TIMEOUT)
-                    if records:
-                        self.deliver_records(subscription, records)
-                        consumer.commit(records)
+                if self._by_partition(subscription):
+                    self._stream(subscription, consumer)
+                else:
+                    self._poll_and_deliver(subscription, consumer)
                 return
             except Stopping:
                 return
@@ -179,6 +184,55 @@ class Router:
                     extra={"source": subscription.name, "topic": topic, "error": str(error)[:300]},
                 )
         return None
+
+    def _poll_and_deliver(self, subscription: KafkaSubscription, consumer: Consumer) -> None:
+        """Deliver a poll's worth at a time until stopping, committing each once it is all handled."""
+        while not self._stopping.is_set():
+            records = consumer.poll(POLL_RECORDS, POLL_TIMEOUT)
+            if records:
+                self.deliver_records(subscription, records)
+                consumer.commit(records)
+
+    def _by_partition(self, subscription: KafkaSubscription) -> bool:
+        """Ordered events to a function that takes one per request: streamed, each partition on its own."""
+        return subscription.ordering != "unordered" and subscription.function in self._pools
+
+    def _stream(self, subscription: KafkaSubscription, consumer: Consumer) -> None:
+        """Deliver until stopping: each partition's records in order, partitions independently; commit each
+        partition's records once handled. Raises (nothing more committed) when a delivery fails."""
+        pool = self._pools[subscription.function]
+        waiting: dict[int, deque[Record]] = defaultdict(deque)
+        running: dict[int, tuple[Future[None], list[Record]]] = {}
+
+        def finish(partitions: Iterable[int]) -> None:
+            handled: list[Record] = []
+            for partition in list(partitions):
+                if (lane := running.pop(partition, None)) is not None:
+                    lane[0].result()  # raises the lane's error: its records are not committed
+                    handled += lane[1]
+            if handled:
+                consumer.commit(handled)
+
+        def revoked(partitions: list[int]) -> None:
+            finish(partitions)  # the partition's new owner starts after what is in flight here
+            for partition in partitions:
+                waiting.pop(partition, None)  # not committed: the new owner delivers them
+
+        consumer.on_revoke(revoked)
+        try:
+            while not self._stopping.is_set():
+                finish(partition for partition, (future, _) in running.items() if future.done())
+                for partition, queue in waiting.items():
+                    if queue and partition not in running:
+                        lane = [queue.popleft() for _ in range(min(len(queue), POLL_RECORDS))]
+                        running[partition] = (pool.submit(self.deliver_records, subscription, lane), lane)
+                if sum(map(len, waiting.values())) < POLL_RECORDS:
+                    for record in consumer.poll(POLL_RECORDS, 0.0 if running else POLL_TIMEOUT):
+                        waiting[record.partition].append(record)
+                if running:
+                    wait([future for future, _ in running.values()], LANE_WAIT, FIRST_COMPLETED)
+        finally:
+            wait([future for future, _ in running.values()])  # none may outlive this member: order
 
     def deliver_records(self, subscription: KafkaSubscription, records: Sequence[Record]) -> None:
         """Deliver records to the subscription's function; returns when each is handled or dead-lettered."""

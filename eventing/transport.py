@@ -8,7 +8,7 @@ record is delivered again until its group commits past it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +45,10 @@ class Consumer(Protocol):
 
     def commit(self, records: Sequence[Record]) -> None:
         """Mark these records (and all before them in their partitions) as done."""
+
+    def on_revoke(self, callback: Callable[[list[int]], None]) -> None:
+        """Call `callback` with the partitions taken from this member (inside `poll`, before another member
+        gets them), so that it can finish and commit their records first."""
 
     def close(self) -> None: ...
 
@@ -94,6 +98,9 @@ class GroupMember:
 
     def lag(self) -> int:
         return self._log.lag_from(self.topic, self._positions)
+
+    def on_revoke(self, callback: Callable[[list[int]], None]) -> None:
+        pass  # a member's partitions are fixed for its life: none is ever taken
 
     def close(self) -> None:
         pass

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import subprocess
 import sys
@@ -10,10 +11,14 @@ import threading
 import time
 import uuid
 
+import msgspec
 import pytest
 from confluent_kafka import Producer
 
+from eventing.events import READING, make_event
 from eventing.kafka import KafkaTransport
+from eventing.router import Router
+from eventing.wiring import KafkaSubscription, Wiring
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kafka
@@ -83,3 +88,55 @@ def test_a_killed_members_partitions_move_to_a_live_one(kafka_bootstrap: str) ->
         if survivor is not None:
             survivor.close()
         transport.close()
+
+
+class Recorder:
+    """A function taking one event per request (as over HTTP), noting when each delivery ran and on what key."""
+
+    batch = False
+    concurrency = 8
+    destination = "recorder"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.deliveries: list[tuple[str, int, float, float]] = []  # key, n, started, ended
+        self._lock = threading.Lock()
+
+    def attempt(self, events, timeout):
+        (event,) = events
+        started = time.monotonic()
+        time.sleep(0.005)
+        with self._lock:
+            self.deliveries.append((event["partitionkey"], int(msgspec.json.decode(event.get_data())["n"]), started, time.monotonic()))
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_partition_moved_while_its_events_are_in_flight_keeps_its_order(kafka_bootstrap: str) -> None:
+    """Ordered delivery streams each partition on its own, with events in flight while the consumer polls: a
+    member that loses a partition finishes and commits what it has in flight first, so the new owner never runs
+    beside it and each key's events are still handled in order."""
+    topic, group = f"moved-{uuid.uuid4().hex[:8]}", f"moved-{uuid.uuid4().hex[:8]}"
+    transport = KafkaTransport(kafka_bootstrap, "test-moved")
+    transport.ensure_topics([topic], partitions=PARTITIONS)
+    wiring = Wiring((KafkaSubscription("moved", (topic,), group, "fn", initial_offset="earliest"),), ())
+    keys = [f"device-{n:03d}" for n in range(12)]
+    transport.publish(topic, [make_event(READING, "/t", {"n": n}, key=k) for n in range(150) for k in keys])
+    first, second = Recorder("fn"), Recorder("fn")
+    routers = [Router(transport, wiring, {"fn": first}).start()]
+    try:
+        wait_for(lambda: len(first.deliveries) > 200, 60, "the first router to be busy")
+        routers.append(Router(transport, wiring, {"fn": second}).start())  # takes half the partitions
+        wait_for(lambda: second.deliveries, 60, "the second router to get partitions")
+        wait_for(lambda: {(k, n) for k, n, *_ in first.deliveries + second.deliveries} >= {(k, n) for n in range(150) for k in keys}, 120, "every event")  # fmt: skip
+    finally:
+        for router in routers:
+            router.stop()
+        transport.close()
+    for key in keys:
+        mine = sorted((d for d in first.deliveries + second.deliveries if d[0] == key), key=lambda d: d[2])
+        assert all(a[3] <= b[2] for a, b in itertools.pairwise(mine)), f"{key}: two deliveries at once"
+        handled = [n for _, n, *_ in mine]
+        assert handled == sorted(handled), f"{key} out of order: {handled}"

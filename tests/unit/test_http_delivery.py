@@ -27,7 +27,7 @@ from eventing.events import PING, make_event
 from eventing.http_sink import OverHttp
 from eventing.memory import MemoryTransport
 from eventing.router import Router
-from eventing.transport import Record
+from eventing.transport import Record, partition_for
 from eventing.wiring import Delivery, KafkaSubscription, PingSchedule, Wiring
 from iotmon.adapters.settings import Settings
 from tests.support.kafka_broker import free_port
@@ -277,6 +277,32 @@ def test_ordered_delivery_keeps_each_partition_in_order_and_runs_partitions_side
     assert [n for n in sent if n < 10] == [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9]
     assert [n for n in sent if n >= 10] == [10, 11, 12, 13, 13, 14, 15, 16, 17, 18, 19]
     assert receiver.most_in_flight == 2  # one request per partition at a time, both partitions at once
+
+
+def test_a_partition_waiting_for_an_answer_holds_up_only_itself(receiver, router_to):
+    """Ordered, as Knative's dispatcher: partitions go independently, each committed as its events are handled
+    (not after a whole poll, which would make every partition wait for the slowest)."""
+    release = threading.Event()
+    slow_key, fast_key = "device-001", "device-002"
+    assert partition_for(b"device-001", 4, iter(())) != partition_for(b"device-002", 4, iter(()))
+
+    def answer(request: Received) -> tuple[int, bytes]:
+        if msgspec.json.decode(request.body)["n"] == 0:
+            release.wait(10)  # the slow partition's first event waits for the test
+        return 200, b""
+
+    receiver.answers = [answer]
+    router, transport = router_to(receiver.url)
+    router.start()
+    transport.publish("in", [event(0, slow_key), event(1, slow_key)])
+    wait_for(lambda: receiver.in_flight == 1)
+    transport.publish("in", [event(n, fast_key) for n in range(10, 30)])
+    # The other partition's events are all handled and committed while the slow one still waits.
+    wait_for(lambda: [r.key for r in transport.records("in")] == [slow_key.encode()] * 2)
+    assert sorted(numbers(receiver.requests)) == [0, *range(10, 30)]
+    release.set()
+    wait_for(lambda: transport.records("in") == [])
+    assert [n for n in numbers(receiver.requests) if n < 10] == [0, 1]
 
 
 def test_unordered_delivery_sends_several_at_once(receiver, router_to):

@@ -6,14 +6,16 @@ event time (a device that reports once a day still needs yesterday's), and
 decommissioning a device forgets it. A save only moves forward (a
 compare-and-set on lastTs, in Lua), so a redelivered batch changes nothing.
 Lost state starts again from the open alerts in PostgreSQL, the truth.
+(msgspec reads and writes the JSON: a device's state is about 2.5 KB, and at
+one reading per device per batch the json module took longer than the rules.)
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import redis
 
 from iotmon.core.judge import DeviceState
@@ -23,10 +25,6 @@ _SAVE = Path(__file__).with_name("scripts").joinpath("rule_state_save.lua").read
 
 def state_key(device_id: str) -> str:
     return f"rules:{device_id}:state"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RuleStates:
@@ -40,7 +38,7 @@ class RuleStates:
         for device in devices:
             pipe.hget(state_key(device), "state")
         return {
-            device: None if reply is None else DeviceState.from_dict(json.loads(_text(reply)))
+            device: None if reply is None else DeviceState.from_dict(msgspec.json.decode(reply))
             for device, reply in zip(devices, pipe.execute(), strict=True)
         }
 
@@ -50,6 +48,6 @@ class RuleStates:
         for device, state in states.items():
             if state.last_ts is None:
                 continue
-            args = [repr(state.last_ts), json.dumps(state.to_dict())]
+            args: list[str | bytes] = [repr(state.last_ts), msgspec.json.encode(state.to_dict())]
             self._save(keys=[state_key(device)], args=args, client=pipe)
         pipe.execute()
