@@ -143,6 +143,15 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def topic_partitions(directory: Path = MANIFESTS) -> dict[str, int]:
+    """Each KafkaTopic's partitions as the manifests declare them (local brokers get the same)."""
+    return {
+        doc["metadata"]["name"]: int(doc["spec"]["partitions"])
+        for doc in read_manifests(directory)
+        if doc.get("kind") == "KafkaTopic"
+    }
+
+
 def load_wiring(directory: Path = MANIFESTS) -> Wiring:
     documents = read_manifests(directory)
     sinks = {doc["metadata"]["name"]: doc["spec"]["topic"] for doc in documents if doc.get("kind") == "KafkaSink"}

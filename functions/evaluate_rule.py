@@ -97,14 +97,17 @@ class EvaluateRule:
         fresh = [device for device, state in stored.items() if state is None]
         states = {device: state or DeviceState() for device, state in stored.items()}
         devices = self.devices.devices(list(found))
-        changes: list[AlertChange] = []
         with self.pool.connection() as conn:
             self._rebuild(conn, {device: min(at for at, _ in found[device]) for device in fresh}, states, devices)
             self._restore_open_machines(conn, fresh, states)
-            for device_id, readings in found.items():
-                if (device := devices.get(device_id)) is not None:  # not in service: no rules to apply
-                    made = judge.judge(device.rules, states[device_id], readings, self.flap)
-                    changes += [c for change in made if (c := _apply(conn, device_id, change)) is not None]
+            made = [
+                (device_id, change)
+                for device_id in sorted(found)  # one order for every evaluator: their alert locks never cross
+                if (device := devices.get(device_id)) is not None  # not in service: no rules to apply
+                for change in judge.judge(device.rules, states[device_id], found[device_id], self.flap)
+            ]
+            with conn.transaction():  # one commit for the batch's alert changes
+                changes = [c for device_id, change in made if (c := _apply(conn, device_id, change)) is not None]
             faults.point("after-alert-commit")
             if changes or not self._relayed:
                 outbox.relay(conn, self._send)

@@ -33,6 +33,7 @@ import socketio
 from confluent_kafka import Consumer, TopicPartition
 
 from eventing import topics
+from eventing.endpoints import FUNCTIONS
 from eventing.events import batch_event, reading_event
 from eventing.kafka import KafkaTransport
 from iotmon.adapters.postgres import db
@@ -40,8 +41,12 @@ from iotmon.simulator import generate_batches, load_devices, register_devices
 from tests.support import servers
 from tests.support.auth import GATEWAY_ENV
 from tests.support.kafka_broker import free_port
+from tests.support.processes import function_servers, start, stop
 from tests.support.waiting import wait_for
 
+# A batch's key is its gateway, and ordered delivery is one event at a time per partition: enough gateways
+# to spread over the manifests' 6 partitions evenly, as a plant's would.
+GATEWAYS = 24
 GROUPS = {"ingest": topics.SENSORS_DATA, "aggregate": topics.METRICS, "evaluate-rule": topics.METRICS}
 SEED_DEVICES = [
     ("device-001", "temperature", "celsius", 50),
@@ -87,6 +92,27 @@ def system(url: str, redis_url: str, bootstrap: str) -> Iterator[str]:
         process.wait(30)
 
 
+@contextmanager
+def distributed(url: str, redis_url: str, bootstrap: str, workdir: Path) -> Iterator[None]:
+    """Local distributed mode, as Knative runs the chain: `iotmon router` delivering one CloudEvent per HTTP
+    request to the five `iotmon func run` servers, each its own process."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "IOTMON_LOG_LEVEL": "WARNING",
+    }
+    with function_servers(FUNCTIONS, env, workdir) as urls:
+        log = workdir / "router.log"
+        router = start(["router"], {**env, "IOTMON_FUNCTION_URLS": ",".join(f"{n}={u}" for n, u in urls.items())}, log)
+        try:
+            wait_for(lambda: "router running" in log.read_text(), timeout=60, what="the router")
+            yield
+        finally:
+            stop([router])
+
+
 def lag(consumer: Consumer, bootstrap: str) -> int:
     """Records not yet committed by the system's consumer groups."""
     behind = 0
@@ -107,7 +133,7 @@ def throughput(transport: KafkaTransport, bootstrap: str, readings: int, batch_s
     events = [
         batch_event(batch, "/bench/e2e", key=gateway)
         for gateway, batch in generate_batches(
-            readings, devices=devices, batch_size=batch_size, rate=20_000, start=start
+            readings, devices=devices, batch_size=batch_size, rate=20_000, start=start, gateways=GATEWAYS
         )
     ]
     watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-watcher"})
@@ -228,8 +254,17 @@ def measure(
             finally:
                 listener.close()
                 transport.close()
+        say(f"end to end over HTTP: {readings:,} readings through the router and the five function servers…")
+        with servers.kafka() as bootstrap, distributed(url, redis_url, bootstrap, Path(tmp)):
+            transport = KafkaTransport(bootstrap, "bench-http")
+            try:
+                http_rate = throughput(transport, bootstrap, readings, batch_size, devices)
+            finally:
+                transport.close()
     return {
         "e2e_readings_per_s": round(rate),
+        "http_e2e_readings_per_s": round(http_rate),
+        "http_ratio": round(http_rate / rate, 2),
         "reading_to_socket_p50_ms": round(float(np.percentile(readings_ms, 50)), 1),
         "reading_to_socket_p99_ms": round(float(np.percentile(readings_ms, 99)), 1),
         "alert_p50_ms": round(float(np.percentile(alerts_ms, 50)), 1),

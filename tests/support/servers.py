@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 
 from eventing import topics
+from eventing.wiring import topic_partitions
 from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.support.kafka_broker import KafkaBroker
 
@@ -57,5 +58,7 @@ def kafka() -> Iterator[str]:
         yield servers
         return
     with KafkaBroker() as broker:
-        broker.create_topics(list(topics.ALL))
+        declared = topic_partitions()  # as many partitions as in a cluster: the same parallelism
+        for topic in topics.ALL:
+            broker.create_topics([topic], partitions=declared[topic])
         yield broker.bootstrap_servers
