@@ -69,6 +69,18 @@ def test_failed_logins_for_a_name_make_it_wait_even_for_the_right_password(url, 
     assert attempt(url, "olivia", PASSWORD).status_code == 200
 
 
+def test_each_further_failure_doubles_the_wait(url, database_url):
+    ensure_user(database_url, "olivia", "operator")
+    assert [attempt(url, "olivia", f"guess {n}").status_code for n in range(5)] == [401] * 5  # the free ones
+    waits = []
+    for n in range(2):
+        refused = attempt(url, "olivia", PASSWORD)
+        waits.append(int(error_of(refused, 429, "TOO_MANY_ATTEMPTS") and refused.headers["retry-after"]))
+        time.sleep(waits[-1] + 0.2)
+        assert attempt(url, "olivia", f"late guess {n}").status_code == 401  # checked after the wait, and wrong
+    assert waits == [1, 2]  # (Retry-After rounds up: asked at once after a failure, it is the whole wait)
+
+
 def test_guesses_sent_all_at_once_are_counted_at_once(url, database_url):
     ensure_user(database_url, "olivia", "operator")
     with ThreadPoolExecutor(20) as pool:
