@@ -169,6 +169,8 @@ def json_points(document: bytes, columns: Columns, latest: datetime) -> Iterator
         rows = _array.decode(document) if document.lstrip()[:1] == b"[" else _object.decode(document).readings
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise FileProblem(f'expected a JSON array of objects or {{"readings": [...]}}: {error}') from None
+    except RecursionError:  # past the decoder's own limit: no row of readings nests anywhere near so deep
+        raise FileProblem("the JSON is nested too deeply") from None
     for number, raw in enumerate(rows, start=1):
         row = msgspec.json.decode(raw)  # one row at a time: the document holds only their raw text
         if not isinstance(row, dict):
