@@ -59,7 +59,7 @@ RULES: tuple[AlertType, ...] = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMAL
 
 DEFAULT_PERIOD_S = 1.0  # a device's reporting period before it is known
 TREND_PERIODS = 60  # the trend window, in reporting periods, unless set
-ANOMALY_CLEAR_PERIODS = 5  # an anomaly clears after at least this many periods back to normal
+ANOMALY_CLEAR_PERIODS = 10  # an anomaly clears after this many periods back to normal (one disturbance, one alert)
 ANOMALY_RENEW_PERIODS = 100  # an anomaly alert open this long, and...
 ANOMALY_RENEW_QUIET_PERIODS = 20  # ...this long without a breach, renews on a reading scoring above all it has seen
 TREND_CLEAR_FACTOR = 1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
