@@ -13,6 +13,13 @@ readings always give the same changes (and tests need no sleeping).
   starts that wait again. For a statistical band (the anomaly rule) only a
   BREACH does: its HOLDs are noise near the band's edge, which at a reading a
   second would keep an alert open for ever; it resolves on a CLEAR reading.
+- Renewal (the anomaly rule only): a BREACH stronger than any the open alert
+  has seen, once it has been open `renew_after_s` and held open without a
+  breach for `renew_quiet_s` (only by evidence near the band's edge), is a new
+  anomaly rather than more of the old one: the old alert resolves and a new
+  one triggers on that reading (RENEW), saying what the new reading is.
+  Without it one lingering alert would hide every later anomaly of the device;
+  an alert kept open by breach after breach is one disturbance, and stays one.
 - Flapping: an exit that would make `flap_transitions` (4) enter/exit
   transitions within `flap_window_s` (10 minutes) does not resolve; the alert
   is marked flapping instead (FLAPPING: one `updated` change, notified once)
@@ -25,6 +32,7 @@ state simply starts closed (open alerts stay in PostgreSQL, the truth).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +40,7 @@ from iotmon.core.alerts import SEVERITIES
 from iotmon.core.rules import BREACH, CLEAR, NONE
 
 TRIGGER, UPDATE, FLAPPING, RESOLVE = "trigger", "update", "flapping", "resolve"
+RENEW = "renew"  # the open alert resolves and a new one triggers, on the same reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,8 @@ class Settings:
     flap_window_s: float = 600.0
     flap_transitions: int = 4
     hold_restarts_clear: bool = True  # False: only a BREACH restarts the wait to clear (a statistical band's noise)
+    renew_after_s: float = math.inf  # an alert open this long...
+    renew_quiet_s: float = 0.0  # ...and without a breach this long renews on a breach stronger than any it has seen
 
 
 @dataclass(slots=True)
@@ -53,6 +64,9 @@ class MachineState:
     clear_since: float | None = None  # since when the verdict has been CLEAR while open
     flapping: bool = False
     transitions: list[float] = field(default_factory=list)  # enter/exit times within the flap window
+    opened_at: float | None = None  # when the open alert triggered (None: unknown, it never renews)
+    peak: float = 0.0  # the strongest breach the open alert has seen
+    breach_at: float | None = None  # ...and its latest breach
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +83,9 @@ class MachineState:
             clear_since=data.get("clear_since"),
             flapping=bool(data.get("flapping", False)),
             transitions=[float(t) for t in data.get("transitions", [])],
+            opened_at=data.get("opened_at"),
+            peak=float(data.get("peak", 0.0)),
+            breach_at=data.get("breach_at"),
         )
 
     @property
@@ -81,8 +98,11 @@ class MachineState:
         return not self.open and self.breaches == 0
 
 
-def step(state: MachineState, kind: int, severity: int, at: float, settings: Settings) -> str | None:
-    """Apply one verdict at time `at` (mutates `state`); the change it makes, if any."""
+def step(
+    state: MachineState, kind: int, severity: int, at: float, settings: Settings, strength: float = 0.0
+) -> str | None:
+    """Apply one verdict at time `at` (mutates `state`); the change it makes, if any. `strength`: how strong a
+    BREACH is (the anomaly score), for renewal."""
     if kind == NONE:
         return None
     if not state.open:
@@ -101,10 +121,16 @@ def step(state: MachineState, kind: int, severity: int, at: float, settings: Set
             severity,
             None,
         )
+        state.opened_at, state.peak, state.breach_at = at, strength, at
         _record(state, at, settings)
         return TRIGGER
     if kind == BREACH:
         state.clear_since = None
+        renews = _renews(state, at, settings, strength)
+        state.peak, state.breach_at = max(state.peak, strength), at
+        if renews:
+            state.opened_at, state.peak, state.severity, state.flapping = at, strength, severity, False
+            return RENEW
         if severity > state.severity:
             state.severity = severity
             return UPDATE
@@ -131,8 +157,18 @@ def step(state: MachineState, kind: int, severity: int, at: float, settings: Set
     return RESOLVE
 
 
+def _renews(state: MachineState, at: float, settings: Settings, strength: float) -> bool:
+    """A breach stronger than any the open alert has seen, long after it opened and after a quiet spell, is a new
+    anomaly."""
+    if state.opened_at is None or state.breach_at is None:
+        return False
+    long_open = at - state.opened_at >= settings.renew_after_s
+    return long_open and at - state.breach_at >= settings.renew_quiet_s and strength > state.peak
+
+
 def _close(state: MachineState, at: float, settings: Settings) -> None:
     state.open, state.flapping, state.clear_since, state.severity, state.breaches = False, False, None, 0, 0
+    state.opened_at, state.peak, state.breach_at = None, 0.0, None
     _record(state, at, settings)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iotmon.core import alert_machine, detector, online_trend, rules
-from iotmon.core.alert_machine import MachineState
+from iotmon.core.alert_machine import RENEW, RESOLVE, TRIGGER, MachineState
 from iotmon.core.alerts import AlertType
 from iotmon.core.rules import BREACH, DeviceRules, Finding, Verdict
 
@@ -88,7 +88,11 @@ def _setup(config: DeviceRules, period: float, flap: alert_machine.Settings) -> 
     # An anomaly's score settles slower than a threshold's value: it clears after a few periods at least, and
     # only a breach (not noise near the band's edge) restarts that wait.
     anomaly_clear = max(config.clear_after_s, rules.ANOMALY_CLEAR_PERIODS * period)
-    anomaly_settings = replace(settings, clear_after_s=anomaly_clear, hold_restarts_clear=False)
+    # A long-open anomaly alert would hide every later anomaly: a stronger one, long after, is a new alert.
+    renew, quiet = rules.ANOMALY_RENEW_PERIODS * period, rules.ANOMALY_RENEW_QUIET_PERIODS * period
+    anomaly_settings = replace(
+        settings, clear_after_s=anomaly_clear, hold_restarts_clear=False, renew_after_s=renew, renew_quiet_s=quiet
+    )
     params = detector.DetectorParams(period, config.anomaly_sensitivity)
     return _Setup(period, params, config.trend_window(period), settings, anomaly_settings)
 
@@ -120,9 +124,10 @@ def judge(
                 continue  # the common case: nothing is, or is about to be, wrong
             if machine is None:
                 machine = state.machines[rule] = MachineState()
-            transition = alert_machine.step(machine, verdict.kind, verdict.severity, at, settings)
-            if transition is not None:
-                changes.append(Change(rule, transition, at, verdict.severity, verdict.finding))
+            transition = alert_machine.step(machine, verdict.kind, verdict.severity, at, settings, verdict.strength)
+            # a renewal is the old alert resolving and a new one triggering, as PostgreSQL and a backtest see it
+            moves = (RESOLVE, TRIGGER) if transition == RENEW else (transition,) if transition else ()
+            changes.extend(Change(rule, move, at, verdict.severity, verdict.finding) for move in moves)
         state.last_ts = at
     return changes
 

@@ -59,7 +59,9 @@ RULES: tuple[AlertType, ...] = (THRESHOLD_EXCEEDED, THRESHOLD_BELOW, DATA_ANOMAL
 
 DEFAULT_PERIOD_S = 1.0  # a device's reporting period before it is known
 TREND_PERIODS = 60  # the trend window, in reporting periods, unless set
-ANOMALY_CLEAR_PERIODS = 5  # an anomaly clears after at least this many periods back to normal
+ANOMALY_CLEAR_PERIODS = 10  # an anomaly clears after this many periods back to normal (one disturbance, one alert)
+ANOMALY_RENEW_PERIODS = 100  # an anomaly alert open this long, and...
+ANOMALY_RENEW_QUIET_PERIODS = 20  # ...this long without a breach, renews on a reading scoring above all it has seen
 TREND_CLEAR_FACTOR = 1.5  # a trend clears when no crossing is projected within 1.5 × the horizon
 ANOMALY_CLEAR_SCORE = 0.5  # below this score a reading is clearly normal again
 
@@ -159,6 +161,7 @@ class Verdict:
     kind: int  # BREACH, HOLD, CLEAR or NONE
     severity: int = 0  # index into SEVERITIES (meaningful for a BREACH)
     finding: Finding | None = None  # built for a BREACH only
+    strength: float = 0.0  # how strong a BREACH is (the anomaly score): a stronger one can renew an open alert
 
 
 QUIET = Verdict(CLEAR)
@@ -256,7 +259,7 @@ def data_anomaly(rules: DeviceRules, at: float, value: float, seen: detector.Obs
             "readingAt": iso(at),
         },
     )
-    return Verdict(BREACH, severity_index(seen.score, ANOMALY_BANDS), finding)
+    return Verdict(BREACH, severity_index(seen.score, ANOMALY_BANDS), finding, seen.score)
 
 
 # Trend: the fitted line projected to a threshold

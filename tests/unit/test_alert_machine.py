@@ -2,6 +2,7 @@
 
 from iotmon.core.alert_machine import (
     FLAPPING,
+    RENEW,
     RESOLVE,
     TRIGGER,
     UPDATE,
@@ -118,6 +119,34 @@ def test_slow_cycles_do_not_flap():
     changes = run(state, verdicts, settings)
     assert [c for _, c in changes].count(FLAPPING) == 0
     assert [c for _, c in changes].count(TRIGGER) == 10
+
+
+def test_a_stronger_breach_after_a_long_quiet_spell_renews_the_alert_and_breach_after_breach_does_not():
+    settings = Settings(
+        breach_count=1, clear_after_s=10, hold_restarts_clear=False, renew_after_s=100, renew_quiet_s=20
+    )
+    state = MachineState()
+    assert step(state, BREACH, 0, 0, settings, strength=2.0) == TRIGGER
+    # held open by evidence near the band's edge (HOLD), then a weaker breach: more of the same alert
+    assert [step(state, HOLD, 0, t, settings) for t in range(1, 150)] == [None] * 149
+    assert step(state, BREACH, 0, 150, settings, strength=1.5) is None
+    # a stronger one, but only 10 s after the last breach: still the same disturbance
+    assert step(state, BREACH, 1, 160, settings, strength=3.0) == UPDATE
+    # quiet for 20 s, stronger than all the alert has seen: a new anomaly, reported as a new alert
+    assert [step(state, HOLD, 0, t, settings) for t in range(161, 181)] == [None] * 20
+    assert step(state, BREACH, 2, 181, settings, strength=3.5) == RENEW
+    assert state.open and state.opened_at == 181 and state.peak == 3.5 and state.severity == 2
+    # the renewed alert is new: it is not renewed again before it too has been open renew_after_s
+    assert step(state, BREACH, 2, 250, settings, strength=9.0) is None
+
+
+def test_an_alert_renews_only_where_asked_and_never_when_its_opening_is_unknown():
+    state = MachineState()
+    run(state, [(0, BREACH, 0), (1, BREACH, 0), (2, BREACH, 0)])
+    assert step(state, BREACH, 0, 10_000, SETTINGS, strength=99.0) is None  # renew_after_s is infinite by default
+    rebuilt = opened("low")  # rebuilt from PostgreSQL: when it opened is not known
+    settings = Settings(breach_count=1, renew_after_s=1, renew_quiet_s=0)
+    assert step(rebuilt, BREACH, 0, 10_000, settings, strength=99.0) is None
 
 
 def test_state_round_trips_through_a_dict_and_open_state_rebuilds():

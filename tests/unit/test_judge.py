@@ -8,7 +8,7 @@ import pytest
 from iotmon.core import judge
 from iotmon.core.alert_machine import RESOLVE, TRIGGER, UPDATE
 from iotmon.core.judge import DeviceState
-from iotmon.core.rules import DeviceRules
+from iotmon.core.rules import BREACH, HOLD, DeviceRules, Finding, Verdict
 
 T0 = 1_767_225_600.0
 TEMPERATURE = DeviceRules("device-001", normal_min=20, normal_max=80, alert_min=15, alert_max=85, update_period_ms=2000)
@@ -40,6 +40,22 @@ def test_a_device_may_ask_for_a_breach_to_last_or_to_repeat():
     counted = DeviceRules("device-001", alert_max=85, breach_count=3, update_period_ms=2000)
     changes = judge.judge(counted, DeviceState(), hot)
     assert [c.at - T0 for c in changes if c.rule == "threshold_exceeded"] == [4.0]
+
+
+def test_a_renewed_anomaly_alert_is_the_old_one_resolving_and_a_new_one_triggering(monkeypatch):
+    """Scripted anomaly verdicts: a breach, 150 periods held open near the band's edge, then a stronger one."""
+
+    def scripted(config, at, value, seen):
+        if value < 1.0:
+            return Verdict(HOLD)
+        return Verdict(BREACH, 0, Finding("anomalous", value, 0.0, {}), strength=value)
+
+    monkeypatch.setattr(judge.rules, "data_anomaly", scripted)
+    plain = DeviceRules("device-001", update_period_ms=2000)
+    readings = [(T0, 2.0)] + [(T0 + 2.0 * i, 0.7) for i in range(1, 150)] + [(T0 + 300.0, 3.0)]
+    changes = [c for c in judge.judge(plain, DeviceState(), readings) if c.rule == "data_anomaly"]
+    assert [(c.at - T0, c.transition) for c in changes] == [(0.0, TRIGGER), (300.0, RESOLVE), (300.0, TRIGGER)]
+    assert changes[-1].finding is not None and changes[-1].finding.value == 3.0
 
 
 def test_an_alert_rises_in_severity_and_resolves_after_clear_after_s_of_reading_time():
