@@ -56,6 +56,8 @@ def relay(conn: psycopg.Connection, send: Send) -> int:
             send([Pending(source, msgspec.convert(change, AlertChange)) for _, source, change in rows])
             conn.execute("DELETE FROM alert_outbox WHERE seq = ANY(%s)", ([seq for seq, _, _ in rows],))
         sent += len(rows)
+        if len(rows) < BATCH:  # all there was (what others add meanwhile, they relay themselves)
+            return sent
 
 
 def queued(conn: psycopg.Connection) -> int:

@@ -20,7 +20,9 @@ import redis
 
 from iotmon.core.judge import DeviceState
 
-_SAVE = Path(__file__).with_name("scripts").joinpath("rule_state_save.lua").read_text()
+_SCRIPTS = Path(__file__).with_name("scripts")
+_SAVE = _SCRIPTS.joinpath("rule_state_save.lua").read_text()
+_LOAD = _SCRIPTS.joinpath("rule_state_load.lua").read_text()
 
 
 def state_key(device_id: str) -> str:
@@ -31,23 +33,22 @@ class RuleStates:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._save = client.register_script(_SAVE)
+        self._load = client.register_script(_LOAD)
 
     def load(self, devices: Sequence[str]) -> dict[str, DeviceState | None]:
-        """Every device's state (None where there is none), in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for device in devices:
-            pipe.hget(state_key(device), "state")
+        """Every device's state (None where there is none), in one call."""
+        replies: list[bytes | None] = self._load(keys=[state_key(device) for device in devices]) if devices else []
         return {
             device: None if reply is None else DeviceState.from_dict(msgspec.json.decode(reply))
-            for device, reply in zip(devices, pipe.execute(), strict=True)
+            for device, reply in zip(devices, replies, strict=True)
         }
 
     def save(self, states: dict[str, DeviceState]) -> None:
-        """Save each device's state, in one round trip; a device whose saved state is newer keeps it."""
-        pipe = self.redis.pipeline(transaction=False)
-        for device, state in states.items():
-            if state.last_ts is None:
-                continue
-            args: list[str | bytes] = [repr(state.last_ts), msgspec.json.encode(state.to_dict())]
-            self._save(keys=[state_key(device)], args=args, client=pipe)
-        pipe.execute()
+        """Save each device's state, in one call; a device whose saved state is newer keeps it."""
+        saving = {device: state for device, state in states.items() if state.last_ts is not None}
+        if not saving:
+            return
+        args: list[str | bytes] = []
+        for state in saving.values():
+            args += [repr(state.last_ts), msgspec.json.encode(state.to_dict())]
+        self._save(keys=[state_key(device) for device in saving], args=args)

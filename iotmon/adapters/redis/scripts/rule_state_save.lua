@@ -1,6 +1,13 @@
--- Save a device's rule state, unless a newer one is there (a redelivery, or another evaluator).
--- KEYS: state. ARGV: lastTs, state JSON.
-local last = redis.call('HGET', KEYS[1], 'lastTs')
-if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'lastTs', ARGV[1], 'state', ARGV[2])
-return 1
+-- Save devices' rule states, each unless a newer one is there (a redelivery, or another evaluator).
+-- KEYS: one state hash per device. ARGV: lastTs and state JSON for each key in turn.
+-- Returns how many were saved.
+local saved = 0
+for i, key in ipairs(KEYS) do
+  local ts, state = ARGV[2 * i - 1], ARGV[2 * i]
+  local last = redis.call('HGET', key, 'lastTs')
+  if not last or tonumber(last) < tonumber(ts) then
+    redis.call('HSET', key, 'lastTs', ts, 'state', state)
+    saved = saved + 1
+  end
+end
+return saved
