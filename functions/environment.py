@@ -8,6 +8,7 @@ KAFKA_BOOTSTRAP_SERVERS, …).
 
 from __future__ import annotations
 
+import os
 from functools import cache
 
 import redis
@@ -31,7 +32,10 @@ def settings() -> Settings:
 
 @cache
 def database() -> ConnectionPool:
-    return db.pool(settings().server("DATABASE_URL"))
+    # A connection for each of functions-framework's request threads (THREADS; containerConcurrency in the
+    # manifests), so no request waits for another's connection.
+    threads = int(os.environ.get("THREADS") or (os.cpu_count() or 1) * 4)  # functions-framework's default
+    return db.pool(settings().server("DATABASE_URL"), max_size=threads)
 
 
 @cache
