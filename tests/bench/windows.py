@@ -43,7 +43,7 @@ def device_bytes(client: redis_lib.Redis, device: str) -> int:
     """What one device's keys take in Redis (shared keys excluded)."""
     total = 0
     for key in device_keys(device):
-        if key.startswith("system:"):
+        if key.startswith("system:"):  # before issue #14 the list held the shared keys too
             continue
         used = client.memory_usage(key, samples=0)
         total += int(used or 0)

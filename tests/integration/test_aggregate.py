@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -9,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
 from iotmon.adapters.postgres import storage
-from iotmon.adapters.redis import keys, live_windows, watched
+from iotmon.adapters.redis import device_state, keys, live_windows, watched
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.readings import parse_reading, to_json
 from tests.support.waiting import wait_for
@@ -237,6 +239,22 @@ def test_redis_memory_per_device_is_bounded_whatever_the_rate(aggregate, pool, r
     assert_stats(hour, expected(everything, since=hour_start(end)))
     assert hour["count"] > 3540
     assert_stats(stats_doc(redis, "device-002", "24h"), expected(everything, since=day_start(end)))
+
+
+def test_a_decommissioned_device_is_forgotten_and_the_others_are_not(aggregate, pool, redis, redis_url):
+    feed(aggregate, pool, series("device-001", NOW, 10, 2.0), series("device-002", NOW, 10, 3.0))
+
+    async def forget() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        await device_state.forget(client, "device-001")
+        await client.aclose()
+
+    asyncio.run(forget())
+    assert not any(redis.exists(key) for key in device_state.device_keys("device-001"))
+    assert all(redis.exists(key) for key in device_state.device_keys("device-002") if "rules:" not in key)
+    assert redis.zscore(live_windows.DEVICES_SEEN, "device-001") is None
+    assert redis.zscore(live_windows.DEVICES_SEEN, "device-002") is not None
+    assert sum(int(n) for n in redis.hvals(live_windows.SYSTEM_MINUTES)) == 20
 
 
 def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, redis):

@@ -60,8 +60,14 @@ DEVICES_SEEN = "system:devices:seen"
 _BUCKET = struct.Struct("<I7d")  # as the scripts' '<I4ddddddd'
 
 
+def own_keys(device_id: str) -> list[str]:
+    """The device's own keys (not the shared system:* ones)."""
+    return [f"device:{device_id}:buckets"]
+
+
 def keys(device_id: str) -> list[str]:
-    return [f"device:{device_id}:buckets", SYSTEM_MINUTES, DEVICES_SEEN]
+    """The scripts' KEYS."""
+    return [*own_keys(device_id), SYSTEM_MINUTES, DEVICES_SEEN]
 
 
 def hour_start_us(end_us: int) -> int:
