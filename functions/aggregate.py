@@ -163,9 +163,14 @@ class Aggregate:
         pairs = {device: [(item.us, item.value) for item in items] for device, items in by_device.items()}
         applied = self.windows.apply(pairs)
         if missing := [device for device, window in applied.items() if window is None]:
-            applied.update(self._rebuild(conn, missing, by_device))
-            if again := [device for device, window in applied.items() if window is None]:  # another process loaded
-                applied.update(self.windows.apply({device: pairs[device] for device in again}))
+            loaded, ends = self._rebuild(conn, missing, by_device)
+            applied.update(loaded)
+            again = {  # all when another process loaded first, else what PostgreSQL did not have
+                device: pairs[device] if loaded[device] is None else [p for p in pairs[device] if p[0] > ends[device]]
+                for device in missing
+            }
+            if again := {device: items for device, items in again.items() if items}:
+                applied.update(self.windows.apply(again))
         windows = {device: window for device, window in applied.items() if window is not None}
         if len(windows) < len(applied):
             raise RuntimeError("live windows vanished during their rebuild; retry")
@@ -176,16 +181,17 @@ class Aggregate:
 
     def _rebuild(
         self, conn: psycopg.Connection, devices: list[str], by_device: dict[str, list[Item]]
-    ) -> dict[str, Window | None]:
-        """Load devices' windows from PostgreSQL (ingest committed this batch's readings before sending it)."""
+    ) -> tuple[dict[str, Window | None], dict[str, int]]:
+        """Load devices' windows from PostgreSQL up to its newest reading (ingest committed this batch's readings
+        before sending it, so that is the batch's or a later one); returns the windows and the ends loaded."""
         stored = window_history.newest(conn, devices)
-        ends = {device: max(stored.get(device) or 0, by_device[device][-1].us) for device in devices}
+        ends = {device: stored.get(device) or by_device[device][0].us - 1 for device in devices}
         minutes = window_history.buckets(conn, [(d, hour_start_us(ends[d]), ends[d] + 1) for d in devices], MINUTE_US)
         hours = window_history.buckets(conn, [(d, day_start_us(ends[d]), ends[d] + 1) for d in devices], HOUR_US)
         snapshots = {d: (ends[d], minutes.get(d, {}), hours.get(d, {})) for d in devices}
         loaded = self.windows.load(snapshots, since=iso(int(self.clock() * 1e6)))
         log.info("live windows rebuilt from PostgreSQL", extra={"devices": len(devices)})
-        return loaded
+        return loaded, ends
 
     def _recompute(self, conn: psycopg.Connection, late: dict[str, Window]) -> dict[str, Window]:
         """Readings at or before a device's newest applied one: their minutes and hours, up to that newest one,
