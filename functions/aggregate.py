@@ -9,12 +9,18 @@ and committed to `sensor_readings`):
   the arithmetic is iotmon.core.stats' (the trend's tolerance there).
 - A value's level: critical beyond the device's alert limits, warning outside its normal range,
   else normal; the limits come from the devices table, cached for `config_ttl_s` (10 s).
-- The 24 h median is exact: PostgreSQL's percentile over the device's readings in the 24 h
-  window, refreshed at most every `median_interval_s` (60 s) per device and process; Redis keeps
-  no day of raw values. The 1 h median is exact at every batch.
+- Windows (bounds in iotmon.adapters.redis.live_windows): 1 h is the 60 whole minutes ending with
+  the newest reading's minute (windowStart minute-aligned), 24 h the 23 whole hours before its hour
+  and that hour (windowStart hour-aligned); count, avg, std, slope, min and max exact at every batch.
+- Medians are exact as of their refresh: PostgreSQL's percentile over the device's readings in the
+  window, the 1 h median refreshed at most every `median_1h_interval_s` (5 s), the 24 h median every
+  `median_interval_s` (60 s), per device and process. Redis keeps no raw values (the memory bound
+  per device), and a sketch would not be exact; so a median may lag the other figures by that long.
 - Values are taken as PostgreSQL stores them (2 decimals), so live and rebuilt state agree.
-- Rebuild: a device whose windows are missing (first sight, Redis restarted or flushed, or the
-  6 h re-base of the running sums) has them reloaded from `sensor_readings` first.
+- Rebuild: a device whose windows are missing (first sight, Redis restarted, flushed or the key
+  evicted) has them loaded from `sensor_readings` (minute and hour buckets, one query each).
+- Readings at or before a device's newest applied one (redelivered, or late) have their minutes and
+  hours recomputed from `sensor_readings` and replaced (idempotent, exact).
 - `device_stats_hourly`: the (device, hour) pairs a batch touches are recomputed
   (iotmon.adapters.postgres.rollups), a past hour at once, the current one at most every
   `rollup_interval_s` (10 s) (iotmon.core.rollups says when).
@@ -32,7 +38,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -52,13 +58,13 @@ from iotmon.adapters.redis import active_alerts, keys
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.redis.live_windows import (
     DEVICES_SEEN,
+    HOUR_US,
     MINUTE_US,
-    MINUTES_24H,
     SYSTEM_MINUTES,
-    WINDOW_1H_US,
     LiveWindows,
-    Snapshot,
     Window,
+    day_start_us,
+    hour_start_us,
 )
 from iotmon.adapters.redis.watched import WatchedDevices
 from iotmon.core import live
@@ -71,7 +77,6 @@ from iotmon.core.system_metrics import DEFAULT_OFFLINE_S, Watched, stale_minutes
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-HOUR_US = 3_600_000_000
 _encode = msgspec.json.Encoder().encode
 
 
@@ -113,6 +118,7 @@ class Aggregate:
         *,
         config_ttl_s: float = 10.0,
         median_interval_s: float = 60.0,
+        median_1h_interval_s: float = 5.0,
         rollup_interval_s: float = 10.0,
         emit_all_max: int = 10,
         clock: Callable[[], float] = time.time,
@@ -124,10 +130,11 @@ class Aggregate:
         self.watched = WatchedDevices(redis_client, clock)
         self.devices = DeviceCatalog(pool, config_ttl_s)
         self.rollups = RollupSchedule(rollup_interval_s)
-        self.median_interval_s = median_interval_s
+        self.median_intervals = {"1h": median_1h_interval_s, "24h": median_interval_s}
         self.emit_all_max = emit_all_max
         self.clock = clock
-        self._medians: dict[str, tuple[float, int, float | None]] = {}  # a cache: when, since µs, the 24 h median
+        # a cache per window: device → (when, since µs, the median)
+        self._medians: dict[str, dict[str, tuple[float, int, float | None]]] = {"1h": {}, "24h": {}}
 
     def __call__(self, events: Sequence[CloudEvent]) -> int:
         """Handle events; returns the number of readings new to the windows.
@@ -144,7 +151,7 @@ class Aggregate:
         devices = self.devices.devices(by_device)
         with self.pool.connection() as conn:
             windows = self._apply(conn, by_device)
-            medians = self._medians_24h(conn, windows)
+            medians = self._medians_of(conn, windows)
             self._roll_up(conn, by_device)
             hours = self._write_state(conn, by_device, windows, devices, medians)
         self.emitter.send(self._sensor_data(by_device, devices, hours))  # best effort: nobody may be watching
@@ -156,52 +163,88 @@ class Aggregate:
         pairs = {device: [(item.us, item.value) for item in items] for device, items in by_device.items()}
         applied = self.windows.apply(pairs)
         if missing := [device for device, window in applied.items() if window is None]:
-            self._rebuild(conn, missing, by_device)
-            applied.update(self.windows.apply({device: pairs[device] for device in missing}))
+            loaded, ends = self._rebuild(conn, missing, by_device)
+            applied.update(loaded)
+            again = {  # all when another process loaded first, else what PostgreSQL did not have
+                device: pairs[device] if loaded[device] is None else [p for p in pairs[device] if p[0] > ends[device]]
+                for device in missing
+            }
+            if again := {device: items for device, items in again.items() if items}:
+                applied.update(self.windows.apply(again))
         windows = {device: window for device, window in applied.items() if window is not None}
         if len(windows) < len(applied):
             raise RuntimeError("live windows vanished during their rebuild; retry")
-        late = {device: window.late_minutes for device, window in windows.items() if window.late_minutes}
+        late = {device: window for device, window in windows.items() if window.late_minutes or window.late_hours}
         if late:
-            windows.update(self._recompute_minutes(conn, late))
+            windows.update(self._recompute(conn, late))
         return windows
 
-    def _rebuild(self, conn: psycopg.Connection, devices: list[str], by_device: dict[str, list[Item]]) -> None:
-        """Load devices' windows from PostgreSQL (ingest committed this batch's readings before sending it)."""
+    def _rebuild(
+        self, conn: psycopg.Connection, devices: list[str], by_device: dict[str, list[Item]]
+    ) -> tuple[dict[str, Window | None], dict[str, int]]:
+        """Load devices' windows from PostgreSQL up to its newest reading (ingest committed this batch's readings
+        before sending it, so that is the batch's or a later one); returns the windows and the ends loaded."""
         stored = window_history.newest(conn, devices)
-        ends = {device: max(stored.get(device) or 0, by_device[device][-1].us) for device in devices}
-        firsts = {device: end // MINUTE_US - MINUTES_24H + 1 for device, end in ends.items()}
-        raw = window_history.raw(conn, [(d, ends[d] - WINDOW_1H_US, ends[d]) for d in devices])
-        buckets = window_history.minute_buckets(conn, [(d, firsts[d] * MINUTE_US, ends[d] + 1) for d in devices])
-        snapshots = {d: Snapshot(ends[d], raw.get(d, []), buckets.get(d, {}), firsts[d]) for d in devices}
-        self.windows.load(snapshots, since=iso(int(self.clock() * 1e6)))
+        ends = {device: stored.get(device) or by_device[device][0].us - 1 for device in devices}
+        minutes = window_history.buckets(conn, [(d, hour_start_us(ends[d]), ends[d] + 1) for d in devices], MINUTE_US)
+        hours = window_history.buckets(conn, [(d, day_start_us(ends[d]), ends[d] + 1) for d in devices], HOUR_US)
+        snapshots = {d: (ends[d], minutes.get(d, {}), hours.get(d, {})) for d in devices}
+        loaded = self.windows.load(snapshots, since=iso(int(self.clock() * 1e6)))
         log.info("live windows rebuilt from PostgreSQL", extra={"devices": len(devices)})
+        return loaded, ends
 
-    def _recompute_minutes(self, conn: psycopg.Connection, late: dict[str, tuple[int, ...]]) -> dict[str, Window]:
-        """Readings older than the 1 h window: their minutes are replaced by PostgreSQL's (idempotent)."""
-        spans = [(device, m * MINUTE_US, (m + 1) * MINUTE_US) for device, minutes in late.items() for m in minutes]
-        found = window_history.minute_buckets(conn, spans)
+    def _recompute(self, conn: psycopg.Connection, late: dict[str, Window]) -> dict[str, Window]:
+        """Readings at or before a device's newest applied one: their minutes and hours, up to that newest one,
+        are replaced by PostgreSQL's (idempotent; later readings, still to come, are not counted twice)."""
+        found = {}
+        for kind, width in (("m", MINUTE_US), ("h", HOUR_US)):
+            spans = [
+                (device, x * width, min((x + 1) * width, window.end_us + 1))
+                for device, window in late.items()
+                for x in (window.late_minutes if kind == "m" else window.late_hours)
+            ]
+            found[kind] = window_history.buckets(conn, spans, width) if spans else {}
         replaced = self.windows.set_buckets(
-            {device: {m: found.get(device, {}).get(m) for m in minutes} for device, minutes in late.items()}
+            {
+                device: (
+                    window.end_us,
+                    {
+                        **{("m", m): found["m"].get(device, {}).get(m) for m in window.late_minutes},
+                        **{("h", h): found["h"].get(device, {}).get(h) for h in window.late_hours},
+                    },
+                )
+                for device, window in late.items()
+            }
         )
-        return {device: window for device, window in replaced.items() if window is not None}
+        # the readings applied before (the batch's new ones) count, and those the buckets gained
+        return {
+            device: replace(window, added=late[device].added + window.added)
+            for device, window in replaced.items()
+            if window is not None
+        }
 
     # -- PostgreSQL: medians and rollups ---------------------------------------------------------
 
-    def _medians_24h(self, conn: psycopg.Connection, windows: dict[str, Window]) -> dict[str, float | None]:
+    def _medians_of(self, conn: psycopg.Connection, windows: dict[str, Window]) -> dict[str, dict[str, float | None]]:
+        """Each device's 1 h and 24 h medians, from PostgreSQL when the cached one is older than its interval."""
         now = time.monotonic()
-        stale = [
-            (device, window.day_start_us, window.end_us)
-            for device, window in windows.items()
-            if (cached := self._medians.get(device)) is None
-            or now - cached[0] >= self.median_interval_s
-            or cached[1] > window.day_start_us  # never a median of a later window (after a rebuild)
-        ]
-        if stale:
-            found = window_history.medians(conn, stale)
-            for device, since, _until in stale:
-                self._medians[device] = (now, since, found.get(device))
-        return {device: self._medians[device][2] for device in windows}
+        out: dict[str, dict[str, float | None]] = {device: {} for device in windows}
+        for name, start in (("1h", hour_start_us), ("24h", day_start_us)):
+            cache = self._medians[name]
+            stale = [
+                (device, start(window.end_us), window.end_us)
+                for device, window in windows.items()
+                if (cached := cache.get(device)) is None
+                or now - cached[0] >= self.median_intervals[name]
+                or cached[1] > start(window.end_us)  # never a median of a later window (after a rebuild)
+            ]
+            if stale:
+                found = window_history.medians(conn, stale)
+                for device, since, _until in stale:
+                    cache[device] = (now, since, found.get(device))
+            for device in windows:
+                out[device][name] = cache[device][2]
+        return out
 
     def _roll_up(self, conn: psycopg.Connection, by_device: dict[str, list[Item]]) -> None:
         touched = {(device, item.us // HOUR_US) for device, items in by_device.items() for item in items}
@@ -218,7 +261,7 @@ class Aggregate:
         by_device: dict[str, list[Item]],
         windows: dict[str, Window],
         devices: dict[str, DeviceInfo],
-        medians: dict[str, float | None],
+        medians: dict[str, dict[str, float | None]],
     ) -> dict[str, WindowStats]:
         """Current values and statistics, then the system's figures; returns each device's last hour."""
         now_us = int(self.clock() * 1e6)
@@ -230,11 +273,11 @@ class Aggregate:
             ranges = devices[device].ranges if device in devices else Ranges()
             span = ranges.normal_span
             hours[device] = summary(
-                window.hour, median_value=window.median_hour, window_s=3600, normal_span=span,
-                window_start=iso(window.end_us - WINDOW_1H_US), window_end=iso(window.end_us), updated_at=updated,
+                window.hour, median_value=medians[device]["1h"], window_s=3600, normal_span=span,
+                window_start=iso(window.hour_start_us), window_end=iso(window.end_us), updated_at=updated,
             )  # fmt: skip
             day = summary(
-                window.day, median_value=medians.get(device), window_s=86_400, normal_span=span,
+                window.day, median_value=medians[device]["24h"], window_s=86_400, normal_span=span,
                 window_start=iso(window.day_start_us), window_end=iso(window.end_us), updated_at=updated,
             )  # fmt: skip
             pipe.set(keys.stats(device, "1h"), _encode(hours[device]), ex=keys.STATS_TTL_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -9,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+import redis.asyncio as aioredis
 
 from eventing.events import batch_event
 from functions.aggregate import Aggregate
 from iotmon.adapters.postgres import storage
-from iotmon.adapters.redis import keys, watched
+from iotmon.adapters.redis import device_state, keys, live_windows, watched
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.core.readings import parse_reading, to_json
 from tests.support.waiting import wait_for
@@ -49,8 +51,19 @@ def epoch(r) -> float:
     return datetime.fromisoformat(r.timestamp).timestamp()
 
 
+def hour_start(end: float) -> float:
+    """Where the 1 h window ending at `end` starts: the 60 whole minutes ending with end's minute."""
+    return (end // 60 - 59) * 60
+
+
+def day_start(end: float) -> float:
+    """Where the 24 h window starts: the 23 whole hours before end's hour, and that hour."""
+    return (end // 3600 - 23) * 3600
+
+
 def expected(readings, since: float | None = None, until: float | None = None):
-    chosen = [r for r in readings if (since is None or epoch(r) > since) and (until is None or epoch(r) <= until)]
+    """The statistics of the readings in since <= t <= until, with numpy."""
+    chosen = [r for r in readings if (since is None or epoch(r) >= since) and (until is None or epoch(r) <= until)]
     t = np.array([epoch(r) for r in chosen])
     v = np.array([r.value for r in chosen])
     slope = float(np.polyfit(t - t.mean(), v, 1)[0]) if len(t) > 1 else 0.0
@@ -76,7 +89,15 @@ def assert_stats(doc: dict, want: dict) -> None:
 @pytest.fixture
 def aggregate(pool, redis, redis_url):
     """The function on the clean database and the emptied Redis (`pool` and `redis`: the conftests)."""
-    return Aggregate(pool, redis, LiveEmitter(redis_url), config_ttl_s=0, median_interval_s=0, rollup_interval_s=0)
+    return Aggregate(
+        pool,
+        redis,
+        LiveEmitter(redis_url),
+        config_ttl_s=0,
+        median_interval_s=0,
+        median_1h_interval_s=0,
+        rollup_interval_s=0,
+    )
 
 
 def store(pool, readings) -> None:
@@ -116,10 +137,13 @@ def test_current_and_window_stats_are_exact_with_1h_and_24h_ttls(aggregate, pool
         assert 86_390 <= redis.ttl(keys.stats("device-001", window)) <= 86_400
     end = epoch(last)
     hour = stats_doc(redis, "device-001", "1h")
-    assert_stats(hour, expected(readings, since=end - 3600))
-    assert hour["count"] == 240 and hour["trend"] in ("increasing", "stable", "decreasing")
+    assert_stats(hour, expected(readings, since=hour_start(end)))
+    assert 236 < hour["count"] <= 240 and hour["trend"] in ("increasing", "stable", "decreasing")
     assert hour["windowEnd"] == last.timestamp
-    assert_stats(stats_doc(redis, "device-001", "24h"), expected(readings))
+    assert datetime.fromisoformat(hour["windowStart"]).timestamp() == hour_start(end)
+    day = stats_doc(redis, "device-001", "24h")
+    assert_stats(day, expected(readings))
+    assert datetime.fromisoformat(day["windowStart"]).timestamp() == day_start(end)
     # the hourly rollups equal the raw data per hour
     rows = hourly(pool)
     by_hour: dict = {}
@@ -158,7 +182,7 @@ def test_the_windows_are_rebuilt_from_postgresql_after_redis_loses_its_data(aggr
     one_more = reading("device-001", NOW, 77.77)
     feed(aggregate, pool, [one_more])
     everything = [*readings, one_more]
-    assert_stats(stats_doc(redis, "device-001", "1h"), expected(everything, since=epoch(one_more) - 3600))
+    assert_stats(stats_doc(redis, "device-001", "1h"), expected(everything, since=hour_start(epoch(one_more))))
     assert_stats(stats_doc(redis, "device-001", "24h"), expected(everything))
     assert json.loads(redis.get(keys.current("device-001")))["value"] == 77.77
 
@@ -171,6 +195,66 @@ def test_late_readings_count_in_the_day_once_and_never_in_the_hour(aggregate, po
     assert_stats(stats_doc(redis, "device-002", "1h"), expected(recent))
     assert_stats(stats_doc(redis, "device-002", "24h"), expected(recent + late))
     assert json.loads(redis.get(keys.current("device-002")))["timestamp"] == recent[-1].timestamp
+
+
+def test_late_readings_within_the_hour_count_exactly_once_in_both_windows(aggregate, pool, redis):
+    on_time = series("device-001", NOW, 120, 20.0, seed=8)  # 40 minutes
+    between = [reading("device-001", datetime.fromisoformat(r.timestamp) + timedelta(seconds=7), 60.0 + i % 7)
+               for i, r in enumerate(on_time[30:60])]  # fmt: skip
+    feed(aggregate, pool, on_time, between)  # at or before the newest reading: their minutes come from PostgreSQL
+    aggregate([event(between)])  # and again: nothing changes
+    everything = on_time + between
+    end = epoch(on_time[-1])
+    assert_stats(stats_doc(redis, "device-001", "1h"), expected(everything, since=hour_start(end)))
+    assert_stats(stats_doc(redis, "device-001", "24h"), expected(everything))
+    assert json.loads(redis.get(keys.SYSTEM_METRICS))["dataPointsLastHour"] == len(everything)
+
+
+def test_a_redelivery_does_not_count_readings_committed_after_it_twice(aggregate, pool, redis):
+    readings = series("device-003", NOW, 90, 2.0, seed=9)  # 3 minutes, so batches share minutes
+    first, second = readings[:50], readings[50:]
+    feed(aggregate, pool, first)
+    store(pool, second)  # ingest committed the next batch; aggregate has not had it yet
+    aggregate([event(first[-10:])])  # a redelivery: its minute is recomputed up to the newest applied reading only
+    aggregate([event(second)])
+    end = epoch(readings[-1])
+    assert_stats(stats_doc(redis, "device-003", "1h"), expected(readings, since=hour_start(end)))
+    assert_stats(stats_doc(redis, "device-003", "24h"), expected(readings))
+
+
+def test_redis_memory_per_device_is_bounded_whatever_the_rate(aggregate, pool, redis):
+    """1 reading/s for the last 2 hours, one every 10 minutes for the 22 before: all 60 minute and 24 hour buckets
+    are in use; the device's windows stay a compact hash under 10 kB (before issue #14: ~ 0.8 MB at 1 reading/s)."""
+    sparse = series("device-002", NOW - timedelta(hours=2), 132, 600.0, seed=10)[:-1]
+    dense = series("device-002", NOW, 7200, 1.0, seed=11)
+    feed(aggregate, pool, sparse, *(dense[i : i + 600] for i in range(0, len(dense), 600)))
+    windows = live_windows.keys("device-002")[0]
+    assert redis.hlen(windows) <= 60 + 24 + 6
+    assert redis.object("encoding", windows) in (b"ziplist", b"listpack")
+    used = redis.memory_usage(windows, samples=0)
+    assert used < 10_000, used
+    everything = sparse + dense
+    end = epoch(dense[-1])
+    hour = stats_doc(redis, "device-002", "1h")
+    assert_stats(hour, expected(everything, since=hour_start(end)))
+    assert hour["count"] > 3540
+    assert_stats(stats_doc(redis, "device-002", "24h"), expected(everything, since=day_start(end)))
+
+
+def test_a_decommissioned_device_is_forgotten_and_the_others_are_not(aggregate, pool, redis, redis_url):
+    feed(aggregate, pool, series("device-001", NOW, 10, 2.0), series("device-002", NOW, 10, 3.0))
+
+    async def forget() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        await device_state.forget(client, "device-001")
+        await client.aclose()
+
+    asyncio.run(forget())
+    assert not any(redis.exists(key) for key in device_state.device_keys("device-001"))
+    assert all(redis.exists(key) for key in device_state.device_keys("device-002") if "rules:" not in key)
+    assert redis.zscore(live_windows.DEVICES_SEEN, "device-001") is None
+    assert redis.zscore(live_windows.DEVICES_SEEN, "device-002") is not None
+    assert sum(int(n) for n in redis.hvals(live_windows.SYSTEM_MINUTES)) == 20
 
 
 def test_sensor_data_is_published_in_python_socketio_format_to_the_device_room(aggregate, pool, redis):

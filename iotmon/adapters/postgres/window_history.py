@@ -25,24 +25,19 @@ SELECT u.device_id,
 FROM unnest(%s::text[]) AS u(device_id)
 """
 
-_RAW = """
-SELECT w.device_id, (extract(epoch FROM r.timestamp) * 1000000)::bigint, r.value::float8
-FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, since, until)
-JOIN sensor_readings r ON r.device_id = w.device_id AND r.timestamp > w.since AND r.timestamp <= w.until
-"""
-
-# Minute buckets as centred moments (iotmon.core.stats.Moments), time from the minute's start.
+# Buckets `width` seconds wide as centred moments (iotmon.core.stats.Moments), time from the bucket's start.
 _BUCKETS = """
-SELECT device_id, minute, count(*), avg(tau), avg(v), var_pop(tau) * count(*), var_pop(v) * count(*),
+SELECT device_id, bucket, count(*), avg(tau), avg(v), var_pop(tau) * count(*), var_pop(v) * count(*),
        covar_pop(tau, v) * count(*), min(v), max(v)
 FROM (
-  SELECT r.device_id, floor(extract(epoch FROM r.timestamp) / 60)::bigint AS minute,
-         (extract(epoch FROM r.timestamp) - floor(extract(epoch FROM r.timestamp) / 60) * 60)::float8 AS tau,
+  SELECT r.device_id, floor(extract(epoch FROM r.timestamp) / %(width)s)::bigint AS bucket,
+         (extract(epoch FROM r.timestamp)
+          - floor(extract(epoch FROM r.timestamp) / %(width)s) * %(width)s)::float8 AS tau,
          r.value::float8 AS v
-  FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, since, until)
+  FROM unnest(%(devices)s::text[], %(since)s::timestamptz[], %(until)s::timestamptz[]) AS w(device_id, since, until)
   JOIN sensor_readings r ON r.device_id = w.device_id AND r.timestamp >= w.since AND r.timestamp < w.until
 ) x
-GROUP BY device_id, minute
+GROUP BY device_id, bucket
 """
 
 _MEDIANS = """
@@ -70,19 +65,13 @@ def newest(conn: psycopg.Connection[Any], devices: Sequence[str]) -> dict[str, i
     return dict(conn.execute(_ENDS, (list(devices),)).fetchall())
 
 
-def raw(conn: psycopg.Connection[Any], spans: Sequence[Span]) -> dict[str, list[tuple[int, float]]]:
-    """(µs, value) of each device's readings in since < t <= until."""
-    found: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for device, us, value in conn.execute(_RAW, _spans(spans)):
-        found[device].append((us, value))
-    return found
-
-
-def minute_buckets(conn: psycopg.Connection[Any], spans: Sequence[Span]) -> dict[str, dict[int, Moments]]:
-    """Each device's readings in since <= t < until as minute buckets: minute number → moments."""
+def buckets(conn: psycopg.Connection[Any], spans: Sequence[Span], width_us: int) -> dict[str, dict[int, Moments]]:
+    """Each device's readings in since <= t < until as buckets width_us wide: bucket number → moments."""
+    devices, since, until = _spans(spans)
+    params = {"devices": devices, "since": since, "until": until, "width": width_us // 1_000_000}
     found: dict[str, dict[int, Moments]] = defaultdict(dict)
-    for device, minute, n, mt, mv, m2t, m2v, ctv, low, high in conn.execute(_BUCKETS, _spans(spans)):
-        found[device][int(minute)] = Moments(int(n), mt, mv, m2t, m2v, ctv, low, high)
+    for device, number, n, mt, mv, m2t, m2v, ctv, low, high in conn.execute(_BUCKETS, params):
+        found[device][int(number)] = Moments(int(n), mt, mv, m2t, m2v, ctv, low, high)
     return found
 
 

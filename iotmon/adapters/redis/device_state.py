@@ -13,10 +13,14 @@ def device_keys(device_id: str) -> list[str]:
     return [
         keys.current(device_id),
         *(keys.stats(device_id, window) for window in keys.WINDOWS),
-        *live_windows.keys(device_id),
+        *live_windows.own_keys(device_id),
         rule_state.state_key(device_id),
     ]
 
 
 async def forget(client: aioredis.Redis, device_id: str) -> None:
-    await client.delete(*device_keys(device_id))
+    """The device's keys go, and it leaves the active devices; the other devices' state stays."""
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.delete(*device_keys(device_id))
+        pipe.zrem(live_windows.DEVICES_SEEN, device_id)
+        await pipe.execute()

@@ -1,42 +1,46 @@
-"""The live windows in Redis: each device's last hour of readings and last day of minute buckets.
+"""The live windows in Redis: each device's last hour as minute buckets and last day as hour buckets.
 
-Layout per device (all but the marker expire 24 h after the device's last batch):
+Layout per device: one hash, expiring 24 h after the device's last batch:
 
-    device:<id>:w1h:t        zset  member = reading time in µs since the epoch, score = the same
-                                   (the idempotency key: ZADD NX says whether a reading is new)
-    device:<id>:w1h:v        zset  member = reading time in µs, score = value (min, max, median by rank)
-    device:<id>:w24h:b       hash  minute number → "n mean_t mean_v m2_t m2_v c_tv min max"
-                                   (centred moments, time from the minute's start; see iotmon.core.stats)
-    device:<id>:w24h:lo/:hi  zset  minute number → that bucket's min / max (24 h min and max by rank)
-    device:<id>:window       hash  end (µs of the newest reading), origin (µs), first (oldest minute kept),
-                                   and the running moments of both windows (a_* for 1 h, d_* for 24 h)
-    device:<id>:window:since string the rebuild marker: when this state was loaded from PostgreSQL;
-                                   expires after `marker_ttl_s` (6 h), which re-bases the running
-                                   moments from PostgreSQL and bounds floating-point drift
+    device:<id>:buckets      hash  end    µs of the newest reading applied (the idempotency mark)
+                                   since  when the state was loaded from PostgreSQL
+                                   m<minute>  the 60 minutes ending with end's minute
+                                   h<hour>    the 24 hours ending with end's hour
+                                   pm, km / ph, kh  the merge of the minutes / hours before end's own,
+                                              and which minute / hour that was (a cache)
     system:minutes           hash  minute number → new readings in that minute (dataPointsLastHour)
     system:devices:seen      zset  device id → newest reading time, seconds (activeDevices)
 
-Windows are in event time, ending at the device's newest reading `end`:
-- 1 h: the readings with end − 3600 s < t ≤ end, kept raw, so every statistic is exact (count, avg,
-  std, slope from running moments; min, max and median by rank in the value zset).
-- 24 h: the 1440 whole minutes ending with end's minute, so windowStart is minute-aligned. Count,
-  avg, std, slope are exact (merged bucket moments), min and max exact (extremes of the buckets).
-  The exact median needs every value of the day, which is not bounded at high rates, so Redis does
-  not keep it; the aggregate function computes it in PostgreSQL (see functions/aggregate.py).
+A bucket is the centred moments of its readings — n, mean time, mean value, M2 of time and value, the
+co-moment, min, max; time from the bucket's start (iotmon.core.stats) — packed as 60 bytes, so the
+hash (≤ 90 fields, values ≤ 64 bytes) stays a listpack: ~ 7 kB per device, whatever the reading rate
+(measured: tests/bench/windows.py; asserted: tests/integration/test_aggregate.py).
 
-Memory per device is bounded: 3 entries per reading of the last hour (~ 100–150 bytes each) plus at
-most 1440 buckets (~ 150 bytes each): ~ 0.8 MB at the fastest seed device's rate (1 reading/s), and
-rate × 3600 × ~ 130 bytes + ~ 220 kB in general.
+Windows are in event time, ending at the device's newest reading `end`, and bucket-aligned:
+- 1 h: the 60 whole minutes ending with end's minute (windowStart minute-aligned, so 59 to 60
+  minutes of data before end).
+- 24 h: the 23 whole hours before end's hour and that hour up to end (windowStart hour-aligned).
+Count, avg, std, slope, min and max are exact for both: the buckets' moments merged (Chan), nothing
+subtracted, so no floating-point drift accumulates and no periodic re-base is needed. The merge of the
+buckets before end's own minute (hour) is cached, so a batch merges two buckets per window; the cache
+is redone when end's minute (hour) moves or a bucket before it is replaced. Medians need every value,
+which Redis does not keep; the aggregate function takes them from PostgreSQL (functions/aggregate.py).
 
-Idempotency: a reading changes the windows only when ZADD NX adds its time (Lua, so the check and
-the updates are atomic). A reading older than the 1 h window cannot be checked that way; it is
-reported as a late minute and the caller replaces that whole minute's bucket with one recomputed
-from PostgreSQL (`set_buckets`), which is idempotent too. One batch costs one round trip for all
-its devices (one EVALSHA per device, pipelined).
+Idempotency: readings of a device arrive in order (ordered delivery, ingest forwards in order), so a
+reading newer than `end` is new and is added to its minute and hour (Welford, in Lua: the check and the
+update are atomic). One at or before `end` — redelivered, or late — changes nothing; its minute and hour
+are reported, and the caller replaces those whole buckets with PostgreSQL's, up to `end` (`set_buckets`,
+idempotent); that is exact because ingest commits readings before forwarding them. A replacement for a
+state that moved on meanwhile is refused ({'moved'}) and the batch retried.
+
+Rebuild (first sight, Redis flushed, or the hash evicted): `load` writes the 60 minute and 24 hour
+buckets computed by PostgreSQL (iotmon.adapters.postgres.window_history) unless another process did first.
+Every method is one pipelined round trip for all the devices it is given (one EVALSHA each).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,40 +49,44 @@ from typing import Any
 import redis
 
 from iotmon.adapters.redis.keys import STATS_TTL_S, WINDOWS
-from iotmon.core.stats import Moments, merge_all, moments
+from iotmon.core.stats import Moments
 
 MINUTE_US = 60_000_000
-WINDOW_1H_US = WINDOWS["1h"] * 1_000_000
-MINUTES_24H = WINDOWS["24h"] // 60
-MARKER_TTL_S = 6 * 3600
+HOUR_US = 3_600_000_000
+MINUTES_1H = WINDOWS["1h"] // 60  # 60 minute buckets
+HOURS_24H = WINDOWS["24h"] // 3600  # 24 hour buckets
 SYSTEM_MINUTES = "system:minutes"
 DEVICES_SEEN = "system:devices:seen"
+_BUCKET = struct.Struct("<I7d")  # as the scripts' '<I4ddddddd'
+
+
+def own_keys(device_id: str) -> list[str]:
+    """The device's own keys (not the shared system:* ones)."""
+    return [f"device:{device_id}:buckets"]
 
 
 def keys(device_id: str) -> list[str]:
-    base = f"device:{device_id}"
-    return [
-        f"{base}:w1h:t",
-        f"{base}:w1h:v",
-        f"{base}:w24h:b",
-        f"{base}:w24h:lo",
-        f"{base}:w24h:hi",
-        f"{base}:window",
-        f"{base}:window:since",
-        SYSTEM_MINUTES,
-        DEVICES_SEEN,
-    ]
+    """The scripts' KEYS."""
+    return [*own_keys(device_id), SYSTEM_MINUTES, DEVICES_SEEN]
+
+
+def hour_start_us(end_us: int) -> int:
+    """Where the 1 h window of a device whose newest reading is at end_us starts."""
+    return (end_us // MINUTE_US - MINUTES_1H + 1) * MINUTE_US
+
+
+def day_start_us(end_us: int) -> int:
+    """Where the 24 h window starts."""
+    return (end_us // HOUR_US - HOURS_24H + 1) * HOUR_US
 
 
 # The scripts (scripts/*.lua), each with the shared functions in front: Lua runs atomically in Redis,
-# so the idempotency check (ZADD NX) and the updates it guards cannot be split by another writer.
+# so the idempotency check (against `end`) and the updates it guards cannot be split by another writer.
 _SCRIPTS = Path(__file__).with_name("scripts")
 _COMMON = (_SCRIPTS / "live_windows_common.lua").read_text()
 _APPLY, _SET_BUCKETS, _LOAD = (
     _COMMON + (_SCRIPTS / f"live_windows_{name}.lua").read_text() for name in ("apply", "set_buckets", "load")
 )
-
-# --- Python side -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,115 +94,101 @@ class Window:
     """One device's windows after a batch, as the scripts report them."""
 
     end_us: int
-    origin_us: int
-    first_minute: int
     added: int
-    hour: Moments  # time in seconds from origin
-    median_hour: float | None
-    day: Moments  # time in seconds from origin
-    late_minutes: tuple[int, ...]
+    hour: Moments  # time in seconds from the start of end's minute
+    day: Moments  # time in seconds from the start of end's hour
+    late_minutes: tuple[int, ...] = ()
+    late_hours: tuple[int, ...] = ()
+
+    @property
+    def hour_start_us(self) -> int:
+        return hour_start_us(self.end_us)
 
     @property
     def day_start_us(self) -> int:
-        return self.first_minute * MINUTE_US
+        return day_start_us(self.end_us)
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a rebuild loads for one device: the last hour raw and the day's minute buckets."""
-
-    end_us: int
-    raw: Sequence[tuple[int, float]]  # (µs, value), the readings of (end − 1 h, end]
-    buckets: Mapping[int, Moments]  # minute → moments with time from the minute's start
-    first_minute: int
+def pack(b: Moments) -> bytes:
+    return _BUCKET.pack(int(b.n), b.mean_t, b.mean_v, b.m2_t, b.m2_v, b.c_tv, b.min, b.max)
 
 
-def pack(b: Moments) -> str:
-    return " ".join(
-        repr(float(x)) if i else str(int(x))
-        for i, x in enumerate((b.n, b.mean_t, b.mean_v, b.m2_t, b.m2_v, b.c_tv, b.min, b.max))
-    )
-
-
-def _float(x: bytes | str | None) -> float | None:
-    return float(x) if x not in (None, b"", "") else None
-
-
-def _moments(fields: Sequence[bytes | str], low: float | None, high: float | None) -> Moments:
+def _moments(fields: Sequence[bytes | str]) -> Moments:
     n = int(float(fields[0]))
     if n == 0:
         return Moments()
-    mean_t, mean_v, m2_t, m2_v, c_tv = (float(x) for x in fields[1:6])
-    nan = float("nan")
-    return Moments(n, mean_t, mean_v, m2_t, m2_v, c_tv, nan if low is None else low, nan if high is None else high)
+    mean_t, mean_v, m2_t, m2_v, c_tv, low, high = (float(x) for x in fields[1:8])
+    return Moments(n, mean_t, mean_v, m2_t, m2_v, c_tv, low, high)
+
+
+class Moved(RuntimeError):
+    """A device's windows moved on while its buckets were recomputed: the batch is to be retried."""
 
 
 def _window(reply: list[Any]) -> Window | None:
-    if reply[0] in (b"rebuild", "rebuild"):
+    status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+    if status in ("rebuild", "exists"):
         return None
-    end, origin, first, added = int(float(reply[1])), int(float(reply[2])), int(float(reply[3])), int(reply[4])
-    low1, high1, mid_low, mid_high = (_float(x) for x in reply[11:15])
-    hour = _moments(reply[5:11], low1, high1)
-    day = _moments(reply[15:21], _float(reply[21]), _float(reply[22]))
-    median = (mid_low + mid_high) / 2 if mid_low is not None and mid_high is not None else None
-    return Window(end, origin, first, added, hour, median, day, tuple(int(x) for x in reply[23:]))
+    if status == "moved":
+        raise Moved("live windows moved on while buckets were recomputed; retry")
+    late = int(reply[19])
+    return Window(
+        end_us=int(reply[1]),
+        added=int(reply[2]),
+        hour=_moments(reply[3:11]),
+        day=_moments(reply[11:19]),
+        late_minutes=tuple(int(x) for x in reply[20 : 20 + late]),
+        late_hours=tuple(int(x) for x in reply[20 + late :]),
+    )
 
 
 class LiveWindows:
     """Reads and writes the live windows; every method is one pipelined round trip."""
 
-    def __init__(self, client: redis.Redis, marker_ttl_s: int = MARKER_TTL_S, ttl_s: int = STATS_TTL_S) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int = STATS_TTL_S) -> None:
         self.redis = client
-        self.marker_ttl_s = marker_ttl_s
         self.ttl_s = ttl_s
         self._apply = client.register_script(_APPLY)
         self._set_buckets = client.register_script(_SET_BUCKETS)
         self._load = client.register_script(_LOAD)
 
     def apply(self, readings: Mapping[str, Sequence[tuple[int, float]]]) -> dict[str, Window | None]:
-        """Add each device's (µs, value) readings; None for a device whose state must be rebuilt first."""
+        """Add each device's (µs, value) readings, oldest first; None for a device whose state must be loaded."""
         pipe = self.redis.pipeline(transaction=False)
         for device, items in readings.items():
-            args: list[str | int] = [device, self.ttl_s, MINUTES_24H]
+            args: list[str | int] = [device, self.ttl_s]
             for us, value in items:
                 args.append(us)
                 args.append(repr(float(value)))
             self._apply(keys=keys(device), args=args, client=pipe)
         return {device: _window(reply) for device, reply in zip(readings, pipe.execute(), strict=True)}
 
-    def set_buckets(self, buckets: Mapping[str, Mapping[int, Moments | None]]) -> dict[str, Window | None]:
-        """Replace whole minute buckets (recomputed elsewhere); None means the minute has no readings."""
+    def set_buckets(
+        self, buckets: Mapping[str, tuple[int, Mapping[tuple[str, int], Moments | None]]]
+    ) -> dict[str, Window | None]:
+        """Replace whole buckets, device → (the end they were computed up to, (kind 'm' or 'h', number) → moments,
+        None for no readings); raises Moved if a device's windows moved past that end meanwhile."""
         pipe = self.redis.pipeline(transaction=False)
-        for device, minutes in buckets.items():
-            args: list[str | int] = [device, self.ttl_s]
-            for minute, b in sorted(minutes.items()):
-                args += [minute, pack(b) if b is not None and b.n else "-"]
+        for device, (end_us, chosen) in buckets.items():
+            args: list[str | int | bytes] = [device, self.ttl_s, end_us]
+            for (kind, number), b in sorted(chosen.items()):
+                args += [kind, number, pack(b) if b is not None and b.n else "-"]
             self._set_buckets(keys=keys(device), args=args, client=pipe)
         return {device: _window(reply) for device, reply in zip(buckets, pipe.execute(), strict=True)}
 
-    def load(self, snapshots: Mapping[str, Snapshot], since: str) -> dict[str, bool]:
-        """Replace each device's state with a snapshot, unless another process did it first (marker set)."""
+    def load(
+        self,
+        snapshots: Mapping[str, tuple[int, Mapping[int, Moments], Mapping[int, Moments]]],
+        since: str,
+    ) -> dict[str, Window | None]:
+        """Load each device's state, device → (end µs, minute → moments, hour → moments), unless another process
+        did it first (then None: apply again)."""
         pipe = self.redis.pipeline(transaction=False)
-        for device, snap in snapshots.items():
-            origin = snap.end_us  # time near 0 for the newest readings: best conditioned for the 1 h window
-            times = [(us - origin) / 1e6 for us, _ in snap.raw]
-            hour = moments(times, [v for _, v in snap.raw])
-            day = merge_all(b.shifted((m * MINUTE_US - origin) / 1e6) for m, b in snap.buckets.items())
-            args: list[str | int] = [
-                device,
-                self.ttl_s,
-                self.marker_ttl_s,
-                since,
-                snap.end_us,
-                origin,
-                snap.first_minute,
-            ]
-            args += [repr(float(x)) for x in (hour.n, hour.mean_t, hour.mean_v, hour.m2_t, hour.m2_v, hour.c_tv)]
-            args += [repr(float(x)) for x in (day.n, day.mean_t, day.mean_v, day.m2_t, day.m2_v, day.c_tv)]
-            args.append(len(snap.raw))
-            for us, value in snap.raw:
-                args += [us, repr(float(value))]
-            for minute, b in snap.buckets.items():
-                args += [minute, pack(b)]
+        for device, (end_us, minutes, hours) in snapshots.items():
+            args: list[str | int | bytes] = [device, self.ttl_s, since, end_us]
+            for minute, b in minutes.items():
+                args += [f"m{minute}", pack(b)]
+            for hour, b in hours.items():
+                args += [f"h{hour}", pack(b)]
             self._load(keys=keys(device), args=args, client=pipe)
-        return {device: bool(reply) for device, reply in zip(snapshots, pipe.execute(), strict=True)}
+        return {device: _window(reply) for device, reply in zip(snapshots, pipe.execute(), strict=True)}
