@@ -22,7 +22,7 @@ How it judges a reading, in the order the code does it:
    times that peak in the two bins around now: a spike of the size this series makes daily at this hour (a
    nightly job) is not news, the same spike at another hour still is, and a first one at a new hour alerts
    again the next day. Such a routine spike is not a gross error either.
-3. Seven tests, each a score where 1.0 means "anomalous at this sensitivity":
+3. Six tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
@@ -45,13 +45,6 @@ How it judges a reading, in the order the code does it:
      imply), each further one as likely as a repeat has been followed by another (learnt over about
      REPEAT_EVENTS repeats, from runs not yet suspicious even as independent repeats), if that is more —
      a sensor that holds its value for a few readings at a time is not frozen for doing so;
-   - unusual pattern: the series' shape, spelt as each residual's band (PATTERN_CUTS bulk standard
-     deviations: far below, below, normal, above, far above), is learnt as decaying counts of which band
-     followed each pair of bands (a context seen too seldom falls back to the last band alone). Each
-     reading's surprise is -log of its transition's p-value under those counts; over the last
-     ~PATTERN_PERIODS readings the mean surprise is scored by how unlikely it would be for a pattern as
-     usual (a Gamma tail), 1.0 as unlikely as a reading `sensitivity` deviations out — a new rhythm or
-     shape (a series turned jagged, bursts in an order never seen) where no one reading stands out;
    - burst: excursions (readings BURST_Z bulk standard deviations out, routine in a spiky series whose
      band has widened past them) come more often than usual: their count over ~BURST_PERIODS against
      their long-run rate (over BURST_BASE_PERIODS), as unlikely for Poisson arrivals as a reading
@@ -60,8 +53,8 @@ How it judges a reading, in the order the code does it:
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours) and
-PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate or the duration.
+is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours), whatever
+the rate or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
 simulator's injected anomalies; they are principled round values, not fitted per series.
@@ -69,7 +62,6 @@ simulator's injected anomalies; they are principled round values, not fitted per
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,13 +105,6 @@ BURST_Z = 5.0  # an excursion: a reading this many bulk standard deviations from
 BURST_PERIODS = 40.0  # "recent" for the burst test
 BURST_BASE_PERIODS = 10_000.0  # "usual" for the burst test: long, as a rare event's rate needs
 BURST_FLOOR = 1e-3  # never assume a series has no excursions at all
-PATTERN_CUTS = (-3.0, -1.0, 1.0, 3.0)  # residual bands (in bulk standard deviations) a pattern is spelt in
-PATTERN_BANDS = len(PATTERN_CUTS) + 1
-PATTERN_CONTEXTS = PATTERN_BANDS**2  # a context is the bands of the two previous readings
-PATTERN_MEMORY = 500.0  # a context's counts forget over this many periods spent in it
-PATTERN_PRIOR = 0.5  # pseudo-count of every transition (Krichevsky–Trofimov)
-PATTERN_BACKOFF = 2.0  # a context seen fewer times than this is judged by the last reading's band alone
-PATTERN_PERIODS = 5.0  # "recent" for the unusual-pattern test
 RECUR_DAYS = 21.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
 RECUR_GAP_S = 43_200.0  # two peaks at least this far apart are on two days: a recurrence, not one long excursion
 RECUR_MARGIN = 1.25  # a spike up to this much larger than the peak seen at this time of day is routine
@@ -136,9 +121,8 @@ class DetectorParams:
     stays about that rare: see `_reach`); a sustained shift alerts at half the band, a frozen sensor when its
     run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
     when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4),
-    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, an unusual
-    pattern when its recent transitions are as unlikely, together, as a reading `sensitivity` deviations out,
-    and a burst when the recent count of excursions is.
+    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, and a burst
+    when the recent count of excursions is as unlikely as a reading `sensitivity` deviations out.
     """
 
     period_s: float
@@ -151,8 +135,7 @@ class Observation:
     expected: float
     low: float
     high: float
-    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "unusual pattern", "burst", "normal"
-    # or "warming up"
+    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "burst", "normal" or "warming up"
     warming_up: bool
 
 
@@ -179,9 +162,6 @@ _FIELDS = (
     "vol_base",
     "hill_hi",
     "hill_lo",
-    "context",
-    "surprise",
-    "transitions",
     "burst_rate",
     "burst_recent",
     "recur",
@@ -195,9 +175,8 @@ _FIELDS = (
 
 
 class DetectorState:
-    """What one device's detector remembers: 28 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
-    (to three digits) with the hour each was set and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
-    thousandth): under 3 KB as JSON, whatever the rate or how long it runs."""
+    """What one device's detector remembers: 26 numbers, DAY_BINS profile offsets and 2·DAY_BINS time-of-day peaks
+    (to three digits) with the hour each was set: about 2 KB as JSON, whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -227,11 +206,8 @@ class DetectorState:
         self.vol_tail = 0.0  # ...and its TAIL_P quantile
         self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
         self.hill_lo = 0.0  # ...and below
-        self.context = PATTERN_CONTEXTS // 2  # the last readings' residual bands, as one number (all "normal")
-        self.surprise = 0.0  # recent mean surprise of the pattern (-log of each transition's p-value)
         self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
         self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
-        self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
         self.recur = [0.0] * DAY_BINS  # decaying peak residual above the expected value seen on two days, per hour
         self.recur_at = [0] * DAY_BINS  # ...and when it was set (epoch hour)
         self.recur_seen = [0.0] * DAY_BINS  # peak residual above the expected value seen at all, per hour
@@ -240,7 +216,6 @@ class DetectorState:
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _FIELDS}
         data["season"] = list(self.season)
-        data["transitions"] = list(self.transitions)
         data["recur"] = list(self.recur)
         data["recur_at"] = list(self.recur_at)
         data["recur_seen"] = list(self.recur_seen)
@@ -250,13 +225,11 @@ class DetectorState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
         state = cls()
-        for name in _FIELDS:  # a field added since the state was saved starts as a new state's
+        for name in _FIELDS:  # a field added since the state was saved starts as a new state's; one removed is ignored
             setattr(state, name, data.get(name, getattr(state, name)))
         state.n = int(data["n"])
         state.run = int(data["run"])
         state.season = [float(v) for v in data["season"]]
-        state.context = int(data["context"])
-        state.transitions = [float(v) for v in data["transitions"]]
         state.recur = [float(v) for v in data.get("recur", state.recur)]
         state.recur_at = [int(v) for v in data.get("recur_at", state.recur_at)]
         state.recur_seen = [float(v) for v in data.get("recur_seen", state.recur_seen)]
@@ -294,7 +267,6 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
         gross = 0.0 if 0.0 < r <= routine else gross
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    pattern = _pattern(state, r / max(state.mad, floor), dt, period, sens)
     burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
     _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
     _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
@@ -303,8 +275,6 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
         return Observation(0.0, expected, low, high, "warming up", True)
     score, kind = _verdict(state, r, sc, reach, floor, sens, run, dt, period)
     gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
-    if pattern > score:
-        score, kind = pattern, "unusual pattern"
     if burst > score:
         score, kind = burst, "burst"
     if gross > score:
@@ -527,43 +497,6 @@ def _frozen_score(state: DetectorState, run: int, sens: float, p_cont: float = 0
     p_run = math.log(p_first) + (run - 1) * math.log(p_cont)
     p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
     return p_run / p_sens
-
-
-def _pattern(state: DetectorState, z: float, dt: float, period: float, sens: float) -> float:
-    """The unusual-pattern score: how surprising the recent transitions between residual bands were, given how
-    often each followed its context before. Each transition's surprise is -log of its p-value (the chance of a
-    transition at most as likely, from the context's decaying counts); for a pattern as usual these average at
-    most 1, and a recent mean m over n ≈ 2·PATTERN_PERIODS readings is as unlikely as exp(-n·(m − 1 − ln m))
-    (the Gamma tail's bound): 1.0 when that is as unlikely as a reading `sens` deviations out. Then the counts
-    learn the transition."""
-    band = bisect.bisect_left(PATTERN_CUTS, z)
-    row = state.context * PATTERN_BANDS
-    counts = state.transitions[row : row + PATTERN_BANDS]
-    p_value = _p_value(counts, band)
-    if sum(counts) < PATTERN_BACKOFF:  # a context hardly seen (a novelty itself): judge by the last band alone
-        last = state.context % PATTERN_BANDS
-        rows = [(older * PATTERN_BANDS + last) * PATTERN_BANDS for older in range(PATTERN_BANDS)]
-        pooled = [sum(state.transitions[r + i] for r in rows) for i in range(PATTERN_BANDS)]
-        p_value = _p_value(pooled, band)
-    keep = math.exp(-dt / (PATTERN_MEMORY * period))
-    counts = [math.floor(c * keep * 1000.0) / 1000.0 for c in counts]  # to a thousandth: short in JSON
-    counts[band] += 1.0
-    state.transitions[row : row + PATTERN_BANDS] = counts
-    state.context = state.context * PATTERN_BANDS % PATTERN_CONTEXTS + band
-    a = max(_alpha(dt, PATTERN_PERIODS * period), 1.0 / state.n)
-    state.surprise += a * (-math.log(p_value) - state.surprise)
-    m = state.surprise
-    if m <= 1.0:
-        return 0.0
-    n = 2.0 * PATTERN_PERIODS - 1.0
-    return n * (m - 1.0 - math.log(m)) / -math.log(math.erfc(sens / math.sqrt(2.0)))
-
-
-def _p_value(counts: list[float], band: int) -> float:
-    """The chance, from a context's counts (each plus PATTERN_PRIOR), of a next band at most as likely as `band`."""
-    seen = counts[band]
-    at_most = sum([c for c in counts if c <= seen]) + PATTERN_PRIOR * sum([c <= seen for c in counts])
-    return min(1.0, at_most / (sum(counts) + PATTERN_BANDS * PATTERN_PRIOR))
 
 
 def _burst(state: DetectorState, excursion: bool, dt: float, period: float, sens: float) -> float:
