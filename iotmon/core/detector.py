@@ -214,26 +214,81 @@ class DetectorState:
         self.recur_hour = [0] * DAY_BINS  # ...and when it was set (epoch hour)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _FIELDS}
-        data["season"] = list(self.season)
-        data["recur"] = list(self.recur)
-        data["recur_at"] = list(self.recur_at)
-        data["recur_seen"] = list(self.recur_seen)
-        data["recur_hour"] = list(self.recur_hour)
-        return data
+        """The state as JSON-able values, keys in `_FIELDS` order (written out: this runs for every device in
+        every batch)."""
+        return {
+            "n": self.n,
+            "t_first": self.t_first,
+            "t_last": self.t_last,
+            "x_last": self.x_last,
+            "level": self.level,
+            "mad": self.mad,
+            "scale_hi": self.scale_hi,
+            "scale_lo": self.scale_lo,
+            "shift": self.shift,
+            "quantum": self.quantum,
+            "repeat_rate": self.repeat_rate,
+            "run": self.run,
+            "jitter": self.jitter,
+            "season": self.season[:],
+            "range_hi": self.range_hi,
+            "range_lo": self.range_lo,
+            "mid_hi": self.mid_hi,
+            "mid_lo": self.mid_lo,
+            "vol": self.vol,
+            "vol_base": self.vol_base,
+            "hill_hi": self.hill_hi,
+            "hill_lo": self.hill_lo,
+            "burst_rate": self.burst_rate,
+            "burst_recent": self.burst_recent,
+            "recur": self.recur[:],
+            "recur_at": self.recur_at[:],
+            "recur_seen": self.recur_seen[:],
+            "recur_hour": self.recur_hour[:],
+            "vol_mid": self.vol_mid,
+            "vol_tail": self.vol_tail,
+            "repeat_cont": self.repeat_cont,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
-        state = cls()
-        for name in _FIELDS:  # a field added since the state was saved starts as a new state's; one removed is ignored
-            setattr(state, name, data.get(name, getattr(state, name)))
+        """A state saved by `to_dict`, by this or an older version: a field added since it was saved starts as a
+        new state's, one removed since (the unusual-pattern test's counts) is ignored. JSON gives the numbers
+        their types already (a float is written with its point), so the lists are copied, not converted."""
+        state = cls.__new__(cls)
+        get = data.get
         state.n = int(data["n"])
+        state.t_first = get("t_first", 0.0)
+        state.t_last = get("t_last", 0.0)
+        state.x_last = get("x_last", 0.0)
+        state.level = get("level", 0.0)
+        state.mad = get("mad", 0.0)
+        state.scale_hi = get("scale_hi", 0.0)
+        state.scale_lo = get("scale_lo", 0.0)
+        state.shift = get("shift", 0.0)
+        state.quantum = get("quantum", 0.0)
+        state.repeat_rate = get("repeat_rate", 0.0)
         state.run = int(data["run"])
-        state.season = [float(v) for v in data["season"]]
-        state.recur = [float(v) for v in data.get("recur", state.recur)]
-        state.recur_at = [int(v) for v in data.get("recur_at", state.recur_at)]
-        state.recur_seen = [float(v) for v in data.get("recur_seen", state.recur_seen)]
-        state.recur_hour = [int(v) for v in data.get("recur_hour", state.recur_hour)]
+        state.jitter = get("jitter", 0.0)
+        state.season = list(data["season"])
+        state.range_hi = get("range_hi", 0.0)
+        state.range_lo = get("range_lo", 0.0)
+        state.mid_hi = get("mid_hi", 0.0)
+        state.mid_lo = get("mid_lo", 0.0)
+        state.vol = get("vol", 0.0)
+        state.vol_base = get("vol_base", 0.0)
+        state.hill_hi = get("hill_hi", 0.0)
+        state.hill_lo = get("hill_lo", 0.0)
+        state.burst_rate = get("burst_rate", 0.0)
+        state.burst_recent = get("burst_recent", 0.0)
+        recur, recur_at, recur_seen, recur_hour = get("recur"), get("recur_at"), get("recur_seen"), get("recur_hour")
+        state.recur = [0.0] * DAY_BINS if recur is None else list(recur)
+        state.recur_at = [0] * DAY_BINS if recur_at is None else list(recur_at)
+        state.recur_seen = [0.0] * DAY_BINS if recur_seen is None else list(recur_seen)
+        state.recur_hour = [0] * DAY_BINS if recur_hour is None else list(recur_hour)
+        state.vol_mid = get("vol_mid", 0.0)
+        state.vol_tail = get("vol_tail", 0.0)
+        state.repeat_cont = get("repeat_cont", 0.0)
         return state
 
 
