@@ -297,39 +297,46 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     if state.n == 0:
         _start(state, t, x)
         return Observation(0.0, x, x, x, "warming up", True)
+    # `a if a > b else b` stands for max(b, a) and `a if a < b else b` for min(b, a) where it runs per reading:
+    # the same result (the same comparison, the same operand kept on a tie), without a call.
     period = params.period_s
-    dt = max(t - state.t_last, 0.0)
+    sens = params.sensitivity
+    dt = t - state.t_last
+    dt = 0.0 if dt < 0.0 else dt
+    decay = _decays(dt, period)
     state.t_last = t
     state.n += 1
-    run = _track_repeats(state, x, dt, period, params.sensitivity)
+    run = _track_repeats(state, x, decay, sens)
     i0, i1, f = _season_bins(t)
     expected = state.level + state.season[i0] * (1.0 - f) + state.season[i1] * f
     r = x - expected
-    floor = max(ABS_FLOOR, REL_FLOOR * abs(state.level), 0.5 * state.quantum)
+    floor = REL_FLOOR * abs(state.level)
+    floor = floor if floor > ABS_FLOOR else ABS_FLOOR
+    floor = 0.5 * state.quantum if 0.5 * state.quantum > floor else floor
     warm = t - state.t_first < WARMUP_PERIODS * period
     if warm:  # until the tails are known, both sides use the mean absolute residual
         state.scale_hi = state.scale_lo = state.mid_hi = state.mid_lo = state.mad
-    sc_hi = max(state.scale_hi, floor)
-    sc_lo = max(state.scale_lo, floor)
-    m_hi = max(state.mid_hi, floor)
-    m_lo = max(state.mid_lo, floor)
-    sens = params.sensitivity
+    sc_hi = floor if floor > state.scale_hi else state.scale_hi
+    sc_lo = floor if floor > state.scale_lo else state.scale_lo
+    m_hi = floor if floor > state.mid_hi else state.mid_hi
+    m_lo = floor if floor > state.mid_lo else state.mid_lo
+    bulk = floor if floor > state.mad else state.mad
     reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
-    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
+    gross = _gross(state, x, r, decay.range, bulk, reach_hi)
     routine = _recur(state, r, t, i0, i1)  # a spike this series makes daily at this hour is no news
     if not warm and routine > reach_hi:
         reach_hi = routine
         gross = 0.0 if 0.0 < r <= routine else gross
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
-    _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
-    _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
+    burst = _burst(state, abs(r) > BURST_Z * bulk, decay, sens)
+    _learn(state, r, decay, sc, bulk, i0, i1, f, warm)
+    _track_tails(state, r, decay, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
     if warm:
         return Observation(0.0, expected, low, high, "warming up", True)
     score, kind = _verdict(state, r, sc, reach, floor, sens, run, dt, period)
-    gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
+    gross *= _for_sensitivity(sens).gross_scale  # sensitivity scales this test as it does the others
     if burst > score:
         score, kind = burst, "burst"
     if gross > score:
@@ -348,29 +355,137 @@ def _alpha(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau)
 
 
+_LOG_TAIL, _LOG_MID = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
+_LOG_SPAN = _LOG_MID - _LOG_TAIL
+_CACHED = 256  # (gap, period) pairs and sensitivities remembered: a device reporting regularly needs one
+
+
+@dataclass(frozen=True, slots=True)
+class _Decays:
+    """Every weight and factor that depends on the gap since the last reading and the period alone. A device
+    reporting regularly has the same gap reading after reading, so they are computed once (`_decays`)."""
+
+    shift: float
+    repeat: float
+    vol: float
+    vol_base: float
+    level: float
+    season: float
+    scale: float
+    range: float
+    hill: float  # already divided by (1 - MID_P)
+    burst_keep: float  # the burst count's decay
+    burst_base: float
+    tail_up: float  # the quantile trackers' steps
+    tail_down: float
+    mid_up: float
+    mid_down: float
+
+    @classmethod
+    def of(cls, dt: float, period: float) -> _Decays:
+        step = TAIL_RATE * min(dt / period, 10.0)
+        return cls(
+            shift=_alpha(dt, SHIFT_PERIODS * period),
+            repeat=_alpha(dt, REPEAT_PERIODS * period),
+            vol=_alpha(dt, VOL_PERIODS * period),
+            vol_base=_alpha(dt, VOL_BASE_PERIODS * period),
+            level=_alpha(dt, LEVEL_PERIODS * period),
+            season=_alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S),  # each bin is visited 1/DAY_BINS of the time
+            scale=_alpha(dt, SCALE_PERIODS * period),
+            range=_alpha(dt, RANGE_PERIODS * period),
+            hill=_alpha(dt, HILL_PERIODS * period) / (1.0 - MID_P),
+            burst_keep=math.exp(-dt / (BURST_PERIODS * period)),
+            burst_base=_alpha(dt, BURST_BASE_PERIODS * period),
+            tail_up=math.exp(step * TAIL_P),
+            tail_down=math.exp(-step * (1.0 - TAIL_P)),
+            mid_up=math.exp(step * MID_P),
+            mid_down=math.exp(-step * (1.0 - MID_P)),
+        )
+
+
+_DECAYS: dict[tuple[float, float], _Decays] = {}
+
+
+def _decays(dt: float, period: float) -> _Decays:
+    key = (dt, period)
+    found = _DECAYS.get(key)
+    if found is None:
+        if len(_DECAYS) >= _CACHED:  # irregular gaps: start again rather than grow
+            _DECAYS.clear()
+        found = _DECAYS[key] = _Decays.of(dt, period)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Sensitivity:
+    """What follows from the sensitivity alone (`_for_sensitivity`)."""
+
+    log_target: float  # log of a Gaussian's upper tail beyond `sens` deviations
+    log_erfc: float  # log of its two tails: the log-likelihood a score of 1.0 stands for
+    mid_gap: float  # _LOG_MID - log_target
+    tail_gap: float  # _LOG_TAIL - log_target
+    exponential: float  # the exponential tail's ratio: tail_gap / _LOG_SPAN
+    shift_band: float  # SHIFT_FRACTION * sens
+    vol_rule: float  # VOL_RATIO * sens / DEFAULT_SENSITIVITY
+    gross_scale: float  # DEFAULT_SENSITIVITY / sens
+
+    @classmethod
+    def of(cls, sens: float) -> _Sensitivity:
+        log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
+        return cls(
+            log_target=log_target,
+            log_erfc=math.log(math.erfc(sens / math.sqrt(2.0))),
+            mid_gap=_LOG_MID - log_target,
+            tail_gap=_LOG_TAIL - log_target,
+            exponential=(_LOG_TAIL - log_target) / _LOG_SPAN,
+            shift_band=SHIFT_FRACTION * sens,
+            vol_rule=VOL_RATIO * sens / DEFAULT_SENSITIVITY,
+            gross_scale=DEFAULT_SENSITIVITY / sens,
+        )
+
+
+_SENSITIVITIES: dict[float, _Sensitivity] = {}
+
+
+def _for_sensitivity(sens: float) -> _Sensitivity:
+    found = _SENSITIVITIES.get(sens)
+    if found is None:
+        if len(_SENSITIVITIES) >= _CACHED:
+            _SENSITIVITIES.clear()
+        found = _SENSITIVITIES[sens] = _Sensitivity.of(sens)
+    return found
+
+
 def _season_bins(t: float) -> tuple[int, int, float]:
     phase = (t % DAY_S) / DAY_S * DAY_BINS
     i0 = int(phase) % DAY_BINS
     return i0, (i0 + 1) % DAY_BINS, phase - int(phase)
 
 
-def _track_repeats(state: DetectorState, x: float, dt: float, period: float, sens: float) -> int:
+def _track_repeats(state: DetectorState, x: float, decay: _Decays, sens: float) -> int:
     change = abs(x - state.x_last)
-    p_first = max(_repeat_chance(state), REPEAT_FLOOR)
-    if state.run >= 1 and _frozen_score(state, state.run, sens, p_first) < REPEAT_LEARN:
-        # how often a repeat is followed by another, learnt from runs not suspicious even as independent repeats
-        a = max(1.0 / REPEAT_EVENTS, 1.0 / state.n)
-        state.repeat_cont += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_cont)
+    if state.run >= 1:
+        p_first = max(_repeat_chance(state), REPEAT_FLOOR)
+        if _frozen_score(state, state.run, sens, p_first) < REPEAT_LEARN:
+            # how often a repeat is followed by another, learnt from runs not suspicious even as independent repeats
+            a = max(1.0 / REPEAT_EVENTS, 1.0 / state.n)
+            state.repeat_cont += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_cont)
     state.x_last = x
     if change > 0.0 and (state.quantum == 0.0 or change < state.quantum):
         state.quantum = change
     state.run = state.run + 1 if change == 0.0 else 0
     inv_n = 1.0 / state.n
     # clipped, so that a spike (a jump there and back) does not make a stuck run look unremarkable
-    step = min(change, HUBER * state.jitter) if state.n > 2 else change
-    state.jitter += max(_alpha(dt, SHIFT_PERIODS * period), inv_n) * (step - state.jitter)
+    if state.n > 2:
+        clip = HUBER * state.jitter
+        step = clip if clip < change else change
+    else:
+        step = change
+    a = decay.shift
+    state.jitter += (inv_n if inv_n > a else a) * (step - state.jitter)
     if state.run <= 1:  # the rate of repeats, not of the runs under test (a stuck sensor teaches nothing)
-        a = max(_alpha(dt, REPEAT_PERIODS * period), inv_n)
+        a = decay.repeat
+        a = inv_n if inv_n > a else a
         state.repeat_rate += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_rate)
     return state.run
 
@@ -378,45 +493,55 @@ def _track_repeats(state: DetectorState, x: float, dt: float, period: float, sen
 def _learn(
     state: DetectorState,
     r: float,
-    dt: float,
-    period: float,
+    decay: _Decays,
     sc: float,
     mad: float,
-    bins: tuple[int, int, float],
+    i0: int,
+    i1: int,
+    f: float,
     warm: bool,
 ) -> None:
     """Update level, daily profile, recent mean and warm-up scale from a clipped residual."""
     inv_n = 1.0 / state.n  # the first readings count fully: no slow start from a bad first guess
     limit = math.inf if warm else HUBER * sc
-    e = max(-limit, min(limit, r))
-    state.shift += _alpha(dt, SHIFT_PERIODS * period) * (e - state.shift)
-    state.vol += max(_alpha(dt, VOL_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol)
-    state.vol_base += max(_alpha(dt, VOL_BASE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol_base)
-    state.level += max(_alpha(dt, LEVEL_PERIODS * period), inv_n) * e
-    i0, i1, f = bins
-    a_season = _alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S)  # each bin is visited 1/DAY_BINS of the time
+    e = r if r < limit else limit
+    e = e if e > -limit else -limit
+    state.shift += decay.shift * (e - state.shift)
+    a = decay.vol
+    state.vol += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(e) - state.vol)
+    a = decay.vol_base
+    state.vol_base += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(e) - state.vol_base)
+    a = decay.level
+    state.level += (inv_n if inv_n > a else a) * e
+    a_season = decay.season
     state.season[i0] += a_season * (1.0 - f) * e
     state.season[i1] += a_season * f * e
-    m = max(-HUBER * mad, min(HUBER * mad, r))
-    state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
+    limit = HUBER * mad
+    m = r if r < limit else limit
+    m = m if m > -HUBER * mad else -HUBER * mad
+    a = decay.scale
+    state.mad += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(m) - state.mad)
 
 
-def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float, reach_hi: float) -> float:
+def _gross(state: DetectorState, x: float, r: float, a: float, bulk: float, reach_hi: float) -> float:
     """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
     GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
     at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
     whose excursions grow step by step keeps a range that covers them), or one above the expected value that
     the tail-learnt band covers (`reach_hi`: bursts this series makes routinely, however large), and shrinks
-    slowly toward the level. Below, only the first two: a sensor that drops out keeps alerting."""
+    slowly toward the level (`a`: its weight for this reading). Below, only the first two: a sensor that drops
+    out keeps alerting."""
     width = state.range_hi - state.range_lo
-    excess = max(x - state.range_hi, state.range_lo - x, 0.0)
+    excess = x - state.range_hi
+    below = state.range_lo - x
+    excess = below if below > excess else excess
+    excess = 0.0 if excess < 0.0 else excess
     score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
-    a = _alpha(dt, RANGE_PERIODS * period)
     state.range_hi -= a * (state.range_hi - state.level)
     state.range_lo -= a * (state.range_lo - state.level)
     if abs(r) <= RANGE_LEARN * bulk or score < 1.0 or 0.0 < r <= reach_hi:
-        state.range_hi = max(state.range_hi, x)
-        state.range_lo = min(state.range_lo, x)
+        state.range_hi = x if x > state.range_hi else state.range_hi
+        state.range_lo = x if x < state.range_lo else state.range_lo
     return score
 
 
@@ -427,16 +552,21 @@ def _reach(tail: float, mid: float, sens: float, hill: float) -> float:
     beyond MID_P say it is heavier — their mean log-ratio to the MID_P quantile (Hill's estimator of the shape),
     less what an exponential tail through the same quantiles would give it, is the shape. For Gaussian noise at
     sensitivity 4 that is 4.2 standard deviations; a heavier tail reaches further, a power-law one further still."""
+    c = _for_sensitivity(sens)
     q_tail, q_mid = TAIL_Z * tail, MID_Z * mid
-    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
-    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
-    spread = max(q_tail - q_mid, 0.0)  # the tail's spread between the two quantiles
-    shape = max(0.0, hill - math.log1p(spread / (q_mid * (log_mid - log_tail)))) if q_mid > 0.0 else 0.0
+    spread = q_tail - q_mid  # the tail's spread between the two quantiles
+    spread = 0.0 if spread < 0.0 else spread
+    if q_mid > 0.0:
+        shape = hill - math.log1p(spread / (q_mid * _LOG_SPAN))
+        shape = shape if shape > 0.0 else 0.0
+    else:
+        shape = 0.0
     if shape > 0.0:  # the generalised Pareto quantile, through q_mid and q_tail
-        ratio = math.expm1(shape * (log_mid - log_target)) / math.expm1(shape * (log_mid - log_tail)) - 1.0
+        ratio = math.expm1(shape * c.mid_gap) / math.expm1(shape * _LOG_SPAN) - 1.0
     else:  # the exponential limit
-        ratio = (log_tail - log_target) / (log_mid - log_tail)
-    return max(sens * tail, q_tail + spread * ratio)
+        ratio = c.exponential
+    least, reach = sens * tail, q_tail + spread * ratio
+    return reach if reach > least else least
 
 
 def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
@@ -448,42 +578,44 @@ def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
     hour = int(t // 3600.0)
     routine = 0.0
     for i in (i0, i1):
-        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
-        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / _RECUR_TAU)
+        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / _RECUR_TAU)
         routine = max(routine, RECUR_MARGIN * confirmed)
-        if hour - state.recur_hour[i] >= RECUR_GAP_S / 3600.0 and min(r, seen) > confirmed:
+        if hour - state.recur_hour[i] >= _RECUR_GAP_H and min(r, seen) > confirmed:
             state.recur[i], state.recur_at[i] = float(f"{min(r, seen):.3g}"), hour  # an earlier day's peak, seen again
         if r > seen:
             state.recur_seen[i], state.recur_hour[i] = float(f"{r:.3g}"), hour
     return routine
 
 
+_RECUR_TAU = RECUR_DAYS * DAY_S
+_RECUR_GAP_H = RECUR_GAP_S / 3600.0
+
+
 def _volatility_score(state: DetectorState, floor: float, sens: float) -> float:
     """1.0 when the recent mean |residual| is VOL_RATIO times its usual value (at the default sensitivity;
     the ratio scales with sensitivity): a series turned noisy or erratic without any one reading standing out."""
-    usual = max(state.vol_base, floor)
-    return state.vol / (VOL_RATIO * sens / DEFAULT_SENSITIVITY * usual)
+    usual = floor if floor > state.vol_base else state.vol_base
+    return state.vol / (_for_sensitivity(sens).vol_rule * usual)
 
 
 def _track_tails(
-    state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float, m_hi: float, m_lo: float
+    state: DetectorState, r: float, decay: _Decays, sc_hi: float, sc_lo: float, m_hi: float, m_lo: float
 ) -> None:
     """Follow the TAIL_P quantile of each side multiplicatively: up fast when exceeded, down slowly."""
-    step = TAIL_RATE * min(dt / period, 10.0)
-    up, down = math.exp(step * TAIL_P), math.exp(-step * (1.0 - TAIL_P))
+    up, down = decay.tail_up, decay.tail_down
     state.scale_hi = sc_hi * (up if r > sc_hi * TAIL_Z else down)
     state.scale_lo = sc_lo * (up if -r > sc_lo * TAIL_Z else down)
-    up, down = math.exp(step * MID_P), math.exp(-step * (1.0 - MID_P))
+    up, down = decay.mid_up, decay.mid_down
     state.mid_hi = m_hi * (up if r > m_hi * MID_Z else down)
     state.mid_lo = m_lo * (up if -r > m_lo * MID_Z else down)
     # Hill's estimator, each side, from the residuals beyond the MID_P quantile (1 - MID_P of the readings):
     # a time constant of HILL_PERIODS makes each of them weigh about 1 / (HILL_PERIODS (1 - MID_P)).
-    a = _alpha(dt, HILL_PERIODS * period) / (1.0 - MID_P)
     u_hi, u_lo = MID_Z * m_hi, MID_Z * m_lo
     if r > u_hi:
-        state.hill_hi += a * (min(math.log(r / u_hi), HILL_CLIP) - state.hill_hi)
+        state.hill_hi += decay.hill * (min(math.log(r / u_hi), HILL_CLIP) - state.hill_hi)
     elif -r > u_lo:
-        state.hill_lo += a * (min(math.log(-r / u_lo), HILL_CLIP) - state.hill_lo)
+        state.hill_lo += decay.hill * (min(math.log(-r / u_lo), HILL_CLIP) - state.hill_lo)
 
 
 def _verdict(
@@ -500,7 +632,7 @@ def _verdict(
     vol = _volatility(state, floor, sens, dt, period)
     scores = (
         (abs(r) / reach, "spike" if r >= 0.0 else "dip"),
-        (abs(state.shift) / (SHIFT_FRACTION * sens * sc), "level shift"),
+        (abs(state.shift) / (_for_sensitivity(sens).shift_band * sc), "level shift"),
         (_frozen_score(state, run, sens), "frozen"),
         (vol, "volatility"),
     )
@@ -520,16 +652,16 @@ def _volatility(state: DetectorState, floor: float, sens: float, dt: float, peri
     one keeps today's rule. Then the quantiles learn the score, unless it alerted."""
     raw = _volatility_score(state, floor, sens)
     q_mid, q_tail = state.vol_mid, state.vol_tail
-    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
-    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
-    learnt = q_tail + max(q_tail - q_mid, 0.0) * (log_tail - log_target) / (log_mid - log_tail)
-    score = raw / max(1.0, learnt)
+    spread = q_tail - q_mid
+    spread = 0.0 if spread < 0.0 else spread
+    learnt = q_tail + spread * _for_sensitivity(sens).tail_gap / _LOG_SPAN
+    score = raw / (learnt if learnt > 1.0 else 1.0)
     if raw > 0.0 and score < 1.0:  # an alert's own statistic does not teach the test to expect it
         if q_mid <= 0.0:  # the first score starts both
             q_mid = q_tail = raw
-        step = TAIL_RATE * min(dt / period, 10.0)
-        q_mid *= math.exp(step * MID_P) if raw > q_mid else math.exp(-step * (1.0 - MID_P))
-        q_tail *= math.exp(step * TAIL_P) if raw > q_tail else math.exp(-step * (1.0 - TAIL_P))
+        decay = _decays(dt, period)
+        q_mid *= decay.mid_up if raw > q_mid else decay.mid_down
+        q_tail *= decay.tail_up if raw > q_tail else decay.tail_down
         state.vol_mid, state.vol_tail = q_mid, q_tail
     return score
 
@@ -550,20 +682,21 @@ def _frozen_score(state: DetectorState, run: int, sens: float, p_cont: float = 0
     p_first = max(_repeat_chance(state), REPEAT_FLOOR)
     p_cont = p_cont or max(p_first, min(state.repeat_cont, 1.0 - REPEAT_FLOOR))
     p_run = math.log(p_first) + (run - 1) * math.log(p_cont)
-    p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
-    return p_run / p_sens
+    return p_run / _for_sensitivity(sens).log_erfc
 
 
-def _burst(state: DetectorState, excursion: bool, dt: float, period: float, sens: float) -> float:
+def _burst(state: DetectorState, excursion: bool, decay: _Decays, sens: float) -> float:
     """The burst score: excursions (readings beyond BURST_Z bulk deviations) came lately more often than usual.
     Their count over ~BURST_PERIODS, k, against the λ its long-run rate predicts is as unlikely as
     exp(−(k·ln(k/λ) − k + λ)) for Poisson arrivals (the Chernoff bound): 1.0 when that is as unlikely as a
     reading `sens` deviations out. Then the rate learns from this reading."""
     hit = 1.0 if excursion else 0.0
-    lam = max(state.burst_rate, BURST_FLOOR) * BURST_PERIODS
-    state.burst_recent = state.burst_recent * math.exp(-dt / (BURST_PERIODS * period)) + hit
-    state.burst_rate += max(_alpha(dt, BURST_BASE_PERIODS * period), 1.0 / state.n) * (hit - state.burst_rate)
+    rate = state.burst_rate
+    lam = (BURST_FLOOR if rate < BURST_FLOOR else rate) * BURST_PERIODS
+    state.burst_recent = state.burst_recent * decay.burst_keep + hit
+    a, inv_n = decay.burst_base, 1.0 / state.n
+    state.burst_rate += (inv_n if inv_n > a else a) * (hit - rate)
     k = state.burst_recent
     if k <= lam:
         return 0.0
-    return (k * math.log(k / lam) - k + lam) / -math.log(math.erfc(sens / math.sqrt(2.0)))
+    return (k * math.log(k / lam) - k + lam) / -_for_sensitivity(sens).log_erfc
