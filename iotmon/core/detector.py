@@ -22,7 +22,7 @@ How it judges a reading, in the order the code does it:
    times that peak in the two bins around now: a spike of the size this series makes daily at this hour (a
    nightly job) is not news, the same spike at another hour still is, and a first one at a new hour alerts
    again the next day. Such a routine spike is not a gross error either.
-3. Seven tests, each a score where 1.0 means "anomalous at this sensitivity":
+3. Six tests, each a score where 1.0 means "anomalous at this sensitivity":
    - spike/dip: |residual| / reach;
    - gross error: a reading beyond the series' long-run range (the readings seen over ~RANGE_PERIODS,
      shrinking slowly toward the level, never widened by a gross error itself) by GROSS_FRACTION of that
@@ -45,13 +45,6 @@ How it judges a reading, in the order the code does it:
      imply), each further one as likely as a repeat has been followed by another (learnt over about
      REPEAT_EVENTS repeats, from runs not yet suspicious even as independent repeats), if that is more —
      a sensor that holds its value for a few readings at a time is not frozen for doing so;
-   - unusual pattern: the series' shape, spelt as each residual's band (PATTERN_CUTS bulk standard
-     deviations: far below, below, normal, above, far above), is learnt as decaying counts of which band
-     followed each pair of bands (a context seen too seldom falls back to the last band alone). Each
-     reading's surprise is -log of its transition's p-value under those counts; over the last
-     ~PATTERN_PERIODS readings the mean surprise is scored by how unlikely it would be for a pattern as
-     usual (a Gamma tail), 1.0 as unlikely as a reading `sensitivity` deviations out — a new rhythm or
-     shape (a series turned jagged, bursts in an order never seen) where no one reading stands out;
    - burst: excursions (readings BURST_Z bulk standard deviations out, routine in a spiky series whose
      band has widened past them) come more often than usual: their count over ~BURST_PERIODS against
      their long-run rate (over BURST_BASE_PERIODS), as unlikely for Poisson arrivals as a reading
@@ -60,8 +53,8 @@ How it judges a reading, in the order the code does it:
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours) and
-PATTERN_CONTEXTS·PATTERN_BANDS counts, whatever the rate or the duration.
+is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours), whatever
+the rate or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
 simulator's injected anomalies; they are principled round values, not fitted per series.
@@ -69,7 +62,6 @@ simulator's injected anomalies; they are principled round values, not fitted per
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,13 +105,6 @@ BURST_Z = 5.0  # an excursion: a reading this many bulk standard deviations from
 BURST_PERIODS = 40.0  # "recent" for the burst test
 BURST_BASE_PERIODS = 10_000.0  # "usual" for the burst test: long, as a rare event's rate needs
 BURST_FLOOR = 1e-3  # never assume a series has no excursions at all
-PATTERN_CUTS = (-3.0, -1.0, 1.0, 3.0)  # residual bands (in bulk standard deviations) a pattern is spelt in
-PATTERN_BANDS = len(PATTERN_CUTS) + 1
-PATTERN_CONTEXTS = PATTERN_BANDS**2  # a context is the bands of the two previous readings
-PATTERN_MEMORY = 500.0  # a context's counts forget over this many periods spent in it
-PATTERN_PRIOR = 0.5  # pseudo-count of every transition (Krichevsky–Trofimov)
-PATTERN_BACKOFF = 2.0  # a context seen fewer times than this is judged by the last reading's band alone
-PATTERN_PERIODS = 5.0  # "recent" for the unusual-pattern test
 RECUR_DAYS = 21.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
 RECUR_GAP_S = 43_200.0  # two peaks at least this far apart are on two days: a recurrence, not one long excursion
 RECUR_MARGIN = 1.25  # a spike up to this much larger than the peak seen at this time of day is routine
@@ -136,9 +121,8 @@ class DetectorParams:
     stays about that rare: see `_reach`); a sustained shift alerts at half the band, a frozen sensor when its
     run of identical readings is as unlikely as a reading `sensitivity` deviations out, a gross error
     when a reading lies sensitivity/8 of the series' long-run range beyond it (half the range at 4),
-    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, an unusual
-    pattern when its recent transitions are as unlikely, together, as a reading `sensitivity` deviations out,
-    and a burst when the recent count of excursions is.
+    erratic behaviour when the recent mean deviation is 3·sensitivity/4 times its usual value, and a burst
+    when the recent count of excursions is as unlikely as a reading `sensitivity` deviations out.
     """
 
     period_s: float
@@ -151,8 +135,7 @@ class Observation:
     expected: float
     low: float
     high: float
-    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "unusual pattern", "burst", "normal"
-    # or "warming up"
+    kind: str  # "spike", "dip", "level shift", "volatility", "frozen", "burst", "normal" or "warming up"
     warming_up: bool
 
 
@@ -179,9 +162,6 @@ _FIELDS = (
     "vol_base",
     "hill_hi",
     "hill_lo",
-    "context",
-    "surprise",
-    "transitions",
     "burst_rate",
     "burst_recent",
     "recur",
@@ -195,9 +175,8 @@ _FIELDS = (
 
 
 class DetectorState:
-    """What one device's detector remembers: 28 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
-    (to three digits) with the hour each was set and the pattern test's PATTERN_CONTEXTS·PATTERN_BANDS transition counts (each to a
-    thousandth): under 3 KB as JSON, whatever the rate or how long it runs."""
+    """What one device's detector remembers: 26 numbers, DAY_BINS profile offsets and 2·DAY_BINS time-of-day peaks
+    (to three digits) with the hour each was set: about 2 KB as JSON, whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -227,40 +206,89 @@ class DetectorState:
         self.vol_tail = 0.0  # ...and its TAIL_P quantile
         self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
         self.hill_lo = 0.0  # ...and below
-        self.context = PATTERN_CONTEXTS // 2  # the last readings' residual bands, as one number (all "normal")
-        self.surprise = 0.0  # recent mean surprise of the pattern (-log of each transition's p-value)
         self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
         self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
-        self.transitions = [0.0] * (PATTERN_CONTEXTS * PATTERN_BANDS)  # decaying counts: context → next band
         self.recur = [0.0] * DAY_BINS  # decaying peak residual above the expected value seen on two days, per hour
         self.recur_at = [0] * DAY_BINS  # ...and when it was set (epoch hour)
         self.recur_seen = [0.0] * DAY_BINS  # peak residual above the expected value seen at all, per hour
         self.recur_hour = [0] * DAY_BINS  # ...and when it was set (epoch hour)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in _FIELDS}
-        data["season"] = list(self.season)
-        data["transitions"] = list(self.transitions)
-        data["recur"] = list(self.recur)
-        data["recur_at"] = list(self.recur_at)
-        data["recur_seen"] = list(self.recur_seen)
-        data["recur_hour"] = list(self.recur_hour)
-        return data
+        """The state as JSON-able values, keys in `_FIELDS` order (written out: this runs for every device in
+        every batch)."""
+        return {
+            "n": self.n,
+            "t_first": self.t_first,
+            "t_last": self.t_last,
+            "x_last": self.x_last,
+            "level": self.level,
+            "mad": self.mad,
+            "scale_hi": self.scale_hi,
+            "scale_lo": self.scale_lo,
+            "shift": self.shift,
+            "quantum": self.quantum,
+            "repeat_rate": self.repeat_rate,
+            "run": self.run,
+            "jitter": self.jitter,
+            "season": self.season[:],
+            "range_hi": self.range_hi,
+            "range_lo": self.range_lo,
+            "mid_hi": self.mid_hi,
+            "mid_lo": self.mid_lo,
+            "vol": self.vol,
+            "vol_base": self.vol_base,
+            "hill_hi": self.hill_hi,
+            "hill_lo": self.hill_lo,
+            "burst_rate": self.burst_rate,
+            "burst_recent": self.burst_recent,
+            "recur": self.recur[:],
+            "recur_at": self.recur_at[:],
+            "recur_seen": self.recur_seen[:],
+            "recur_hour": self.recur_hour[:],
+            "vol_mid": self.vol_mid,
+            "vol_tail": self.vol_tail,
+            "repeat_cont": self.repeat_cont,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
-        state = cls()
-        for name in _FIELDS:  # a field added since the state was saved starts as a new state's
-            setattr(state, name, data.get(name, getattr(state, name)))
+        """A state saved by `to_dict`, by this or an older version: a field added since it was saved starts as a
+        new state's, one removed since (the unusual-pattern test's counts) is ignored. JSON gives the numbers
+        their types already (a float is written with its point), so the lists are copied, not converted."""
+        state = cls.__new__(cls)
+        get = data.get
         state.n = int(data["n"])
+        state.t_first = get("t_first", 0.0)
+        state.t_last = get("t_last", 0.0)
+        state.x_last = get("x_last", 0.0)
+        state.level = get("level", 0.0)
+        state.mad = get("mad", 0.0)
+        state.scale_hi = get("scale_hi", 0.0)
+        state.scale_lo = get("scale_lo", 0.0)
+        state.shift = get("shift", 0.0)
+        state.quantum = get("quantum", 0.0)
+        state.repeat_rate = get("repeat_rate", 0.0)
         state.run = int(data["run"])
-        state.season = [float(v) for v in data["season"]]
-        state.context = int(data["context"])
-        state.transitions = [float(v) for v in data["transitions"]]
-        state.recur = [float(v) for v in data.get("recur", state.recur)]
-        state.recur_at = [int(v) for v in data.get("recur_at", state.recur_at)]
-        state.recur_seen = [float(v) for v in data.get("recur_seen", state.recur_seen)]
-        state.recur_hour = [int(v) for v in data.get("recur_hour", state.recur_hour)]
+        state.jitter = get("jitter", 0.0)
+        state.season = list(data["season"])
+        state.range_hi = get("range_hi", 0.0)
+        state.range_lo = get("range_lo", 0.0)
+        state.mid_hi = get("mid_hi", 0.0)
+        state.mid_lo = get("mid_lo", 0.0)
+        state.vol = get("vol", 0.0)
+        state.vol_base = get("vol_base", 0.0)
+        state.hill_hi = get("hill_hi", 0.0)
+        state.hill_lo = get("hill_lo", 0.0)
+        state.burst_rate = get("burst_rate", 0.0)
+        state.burst_recent = get("burst_recent", 0.0)
+        recur, recur_at, recur_seen, recur_hour = get("recur"), get("recur_at"), get("recur_seen"), get("recur_hour")
+        state.recur = [0.0] * DAY_BINS if recur is None else list(recur)
+        state.recur_at = [0] * DAY_BINS if recur_at is None else list(recur_at)
+        state.recur_seen = [0.0] * DAY_BINS if recur_seen is None else list(recur_seen)
+        state.recur_hour = [0] * DAY_BINS if recur_hour is None else list(recur_hour)
+        state.vol_mid = get("vol_mid", 0.0)
+        state.vol_tail = get("vol_tail", 0.0)
+        state.repeat_cont = get("repeat_cont", 0.0)
         return state
 
 
@@ -269,42 +297,46 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     if state.n == 0:
         _start(state, t, x)
         return Observation(0.0, x, x, x, "warming up", True)
+    # `a if a > b else b` stands for max(b, a) and `a if a < b else b` for min(b, a) where it runs per reading:
+    # the same result (the same comparison, the same operand kept on a tie), without a call.
     period = params.period_s
-    dt = max(t - state.t_last, 0.0)
+    sens = params.sensitivity
+    dt = t - state.t_last
+    dt = 0.0 if dt < 0.0 else dt
+    decay = _decays(dt, period)
     state.t_last = t
     state.n += 1
-    run = _track_repeats(state, x, dt, period, params.sensitivity)
+    run = _track_repeats(state, x, decay, sens)
     i0, i1, f = _season_bins(t)
     expected = state.level + state.season[i0] * (1.0 - f) + state.season[i1] * f
     r = x - expected
-    floor = max(ABS_FLOOR, REL_FLOOR * abs(state.level), 0.5 * state.quantum)
+    floor = REL_FLOOR * abs(state.level)
+    floor = floor if floor > ABS_FLOOR else ABS_FLOOR
+    floor = 0.5 * state.quantum if 0.5 * state.quantum > floor else floor
     warm = t - state.t_first < WARMUP_PERIODS * period
     if warm:  # until the tails are known, both sides use the mean absolute residual
         state.scale_hi = state.scale_lo = state.mid_hi = state.mid_lo = state.mad
-    sc_hi = max(state.scale_hi, floor)
-    sc_lo = max(state.scale_lo, floor)
-    m_hi = max(state.mid_hi, floor)
-    m_lo = max(state.mid_lo, floor)
-    sens = params.sensitivity
+    sc_hi = floor if floor > state.scale_hi else state.scale_hi
+    sc_lo = floor if floor > state.scale_lo else state.scale_lo
+    m_hi = floor if floor > state.mid_hi else state.mid_hi
+    m_lo = floor if floor > state.mid_lo else state.mid_lo
+    bulk = floor if floor > state.mad else state.mad
     reach_hi, reach_lo = _reach(sc_hi, m_hi, sens, state.hill_hi), _reach(sc_lo, m_lo, sens, state.hill_lo)
-    gross = _gross(state, x, r, dt, period, max(state.mad, floor), reach_hi)
+    gross = _gross(state, x, r, decay.range, bulk, reach_hi)
     routine = _recur(state, r, t, i0, i1)  # a spike this series makes daily at this hour is no news
     if not warm and routine > reach_hi:
         reach_hi = routine
         gross = 0.0 if 0.0 < r <= routine else gross
     sc = sc_hi if r >= 0.0 else sc_lo
     reach = reach_hi if r >= 0.0 else reach_lo
-    pattern = _pattern(state, r / max(state.mad, floor), dt, period, sens)
-    burst = _burst(state, abs(r) > BURST_Z * max(state.mad, floor), dt, period, sens)
-    _learn(state, r, dt, period, sc, max(state.mad, floor), (i0, i1, f), warm)
-    _track_tails(state, r, dt, period, sc_hi, sc_lo, m_hi, m_lo)
+    burst = _burst(state, abs(r) > BURST_Z * bulk, decay, sens)
+    _learn(state, r, decay, sc, bulk, i0, i1, f, warm)
+    _track_tails(state, r, decay, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
     if warm:
         return Observation(0.0, expected, low, high, "warming up", True)
     score, kind = _verdict(state, r, sc, reach, floor, sens, run, dt, period)
-    gross *= DEFAULT_SENSITIVITY / sens  # sensitivity scales this test as it does the others
-    if pattern > score:
-        score, kind = pattern, "unusual pattern"
+    gross *= _for_sensitivity(sens).gross_scale  # sensitivity scales this test as it does the others
     if burst > score:
         score, kind = burst, "burst"
     if gross > score:
@@ -323,29 +355,137 @@ def _alpha(dt: float, tau: float) -> float:
     return 1.0 - math.exp(-dt / tau)
 
 
+_LOG_TAIL, _LOG_MID = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
+_LOG_SPAN = _LOG_MID - _LOG_TAIL
+_CACHED = 256  # (gap, period) pairs and sensitivities remembered: a device reporting regularly needs one
+
+
+@dataclass(frozen=True, slots=True)
+class _Decays:
+    """Every weight and factor that depends on the gap since the last reading and the period alone. A device
+    reporting regularly has the same gap reading after reading, so they are computed once (`_decays`)."""
+
+    shift: float
+    repeat: float
+    vol: float
+    vol_base: float
+    level: float
+    season: float
+    scale: float
+    range: float
+    hill: float  # already divided by (1 - MID_P)
+    burst_keep: float  # the burst count's decay
+    burst_base: float
+    tail_up: float  # the quantile trackers' steps
+    tail_down: float
+    mid_up: float
+    mid_down: float
+
+    @classmethod
+    def of(cls, dt: float, period: float) -> _Decays:
+        step = TAIL_RATE * min(dt / period, 10.0)
+        return cls(
+            shift=_alpha(dt, SHIFT_PERIODS * period),
+            repeat=_alpha(dt, REPEAT_PERIODS * period),
+            vol=_alpha(dt, VOL_PERIODS * period),
+            vol_base=_alpha(dt, VOL_BASE_PERIODS * period),
+            level=_alpha(dt, LEVEL_PERIODS * period),
+            season=_alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S),  # each bin is visited 1/DAY_BINS of the time
+            scale=_alpha(dt, SCALE_PERIODS * period),
+            range=_alpha(dt, RANGE_PERIODS * period),
+            hill=_alpha(dt, HILL_PERIODS * period) / (1.0 - MID_P),
+            burst_keep=math.exp(-dt / (BURST_PERIODS * period)),
+            burst_base=_alpha(dt, BURST_BASE_PERIODS * period),
+            tail_up=math.exp(step * TAIL_P),
+            tail_down=math.exp(-step * (1.0 - TAIL_P)),
+            mid_up=math.exp(step * MID_P),
+            mid_down=math.exp(-step * (1.0 - MID_P)),
+        )
+
+
+_DECAYS: dict[tuple[float, float], _Decays] = {}
+
+
+def _decays(dt: float, period: float) -> _Decays:
+    key = (dt, period)
+    found = _DECAYS.get(key)
+    if found is None:
+        if len(_DECAYS) >= _CACHED:  # irregular gaps: start again rather than grow
+            _DECAYS.clear()
+        found = _DECAYS[key] = _Decays.of(dt, period)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Sensitivity:
+    """What follows from the sensitivity alone (`_for_sensitivity`)."""
+
+    log_target: float  # log of a Gaussian's upper tail beyond `sens` deviations
+    log_erfc: float  # log of its two tails: the log-likelihood a score of 1.0 stands for
+    mid_gap: float  # _LOG_MID - log_target
+    tail_gap: float  # _LOG_TAIL - log_target
+    exponential: float  # the exponential tail's ratio: tail_gap / _LOG_SPAN
+    shift_band: float  # SHIFT_FRACTION * sens
+    vol_rule: float  # VOL_RATIO * sens / DEFAULT_SENSITIVITY
+    gross_scale: float  # DEFAULT_SENSITIVITY / sens
+
+    @classmethod
+    def of(cls, sens: float) -> _Sensitivity:
+        log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
+        return cls(
+            log_target=log_target,
+            log_erfc=math.log(math.erfc(sens / math.sqrt(2.0))),
+            mid_gap=_LOG_MID - log_target,
+            tail_gap=_LOG_TAIL - log_target,
+            exponential=(_LOG_TAIL - log_target) / _LOG_SPAN,
+            shift_band=SHIFT_FRACTION * sens,
+            vol_rule=VOL_RATIO * sens / DEFAULT_SENSITIVITY,
+            gross_scale=DEFAULT_SENSITIVITY / sens,
+        )
+
+
+_SENSITIVITIES: dict[float, _Sensitivity] = {}
+
+
+def _for_sensitivity(sens: float) -> _Sensitivity:
+    found = _SENSITIVITIES.get(sens)
+    if found is None:
+        if len(_SENSITIVITIES) >= _CACHED:
+            _SENSITIVITIES.clear()
+        found = _SENSITIVITIES[sens] = _Sensitivity.of(sens)
+    return found
+
+
 def _season_bins(t: float) -> tuple[int, int, float]:
     phase = (t % DAY_S) / DAY_S * DAY_BINS
     i0 = int(phase) % DAY_BINS
     return i0, (i0 + 1) % DAY_BINS, phase - int(phase)
 
 
-def _track_repeats(state: DetectorState, x: float, dt: float, period: float, sens: float) -> int:
+def _track_repeats(state: DetectorState, x: float, decay: _Decays, sens: float) -> int:
     change = abs(x - state.x_last)
-    p_first = max(_repeat_chance(state), REPEAT_FLOOR)
-    if state.run >= 1 and _frozen_score(state, state.run, sens, p_first) < REPEAT_LEARN:
-        # how often a repeat is followed by another, learnt from runs not suspicious even as independent repeats
-        a = max(1.0 / REPEAT_EVENTS, 1.0 / state.n)
-        state.repeat_cont += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_cont)
+    if state.run >= 1:
+        p_first = max(_repeat_chance(state), REPEAT_FLOOR)
+        if _frozen_score(state, state.run, sens, p_first) < REPEAT_LEARN:
+            # how often a repeat is followed by another, learnt from runs not suspicious even as independent repeats
+            a = max(1.0 / REPEAT_EVENTS, 1.0 / state.n)
+            state.repeat_cont += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_cont)
     state.x_last = x
     if change > 0.0 and (state.quantum == 0.0 or change < state.quantum):
         state.quantum = change
     state.run = state.run + 1 if change == 0.0 else 0
     inv_n = 1.0 / state.n
     # clipped, so that a spike (a jump there and back) does not make a stuck run look unremarkable
-    step = min(change, HUBER * state.jitter) if state.n > 2 else change
-    state.jitter += max(_alpha(dt, SHIFT_PERIODS * period), inv_n) * (step - state.jitter)
+    if state.n > 2:
+        clip = HUBER * state.jitter
+        step = clip if clip < change else change
+    else:
+        step = change
+    a = decay.shift
+    state.jitter += (inv_n if inv_n > a else a) * (step - state.jitter)
     if state.run <= 1:  # the rate of repeats, not of the runs under test (a stuck sensor teaches nothing)
-        a = max(_alpha(dt, REPEAT_PERIODS * period), inv_n)
+        a = decay.repeat
+        a = inv_n if inv_n > a else a
         state.repeat_rate += a * ((1.0 if change == 0.0 else 0.0) - state.repeat_rate)
     return state.run
 
@@ -353,45 +493,55 @@ def _track_repeats(state: DetectorState, x: float, dt: float, period: float, sen
 def _learn(
     state: DetectorState,
     r: float,
-    dt: float,
-    period: float,
+    decay: _Decays,
     sc: float,
     mad: float,
-    bins: tuple[int, int, float],
+    i0: int,
+    i1: int,
+    f: float,
     warm: bool,
 ) -> None:
     """Update level, daily profile, recent mean and warm-up scale from a clipped residual."""
     inv_n = 1.0 / state.n  # the first readings count fully: no slow start from a bad first guess
     limit = math.inf if warm else HUBER * sc
-    e = max(-limit, min(limit, r))
-    state.shift += _alpha(dt, SHIFT_PERIODS * period) * (e - state.shift)
-    state.vol += max(_alpha(dt, VOL_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol)
-    state.vol_base += max(_alpha(dt, VOL_BASE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(e) - state.vol_base)
-    state.level += max(_alpha(dt, LEVEL_PERIODS * period), inv_n) * e
-    i0, i1, f = bins
-    a_season = _alpha(dt * DAY_BINS, SEASON_DAYS * DAY_S)  # each bin is visited 1/DAY_BINS of the time
+    e = r if r < limit else limit
+    e = e if e > -limit else -limit
+    state.shift += decay.shift * (e - state.shift)
+    a = decay.vol
+    state.vol += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(e) - state.vol)
+    a = decay.vol_base
+    state.vol_base += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(e) - state.vol_base)
+    a = decay.level
+    state.level += (inv_n if inv_n > a else a) * e
+    a_season = decay.season
     state.season[i0] += a_season * (1.0 - f) * e
     state.season[i1] += a_season * f * e
-    m = max(-HUBER * mad, min(HUBER * mad, r))
-    state.mad += max(_alpha(dt, SCALE_PERIODS * period), inv_n) * (MAD_TO_SD * abs(m) - state.mad)
+    limit = HUBER * mad
+    m = r if r < limit else limit
+    m = m if m > -HUBER * mad else -HUBER * mad
+    a = decay.scale
+    state.mad += (inv_n if inv_n > a else a) * (MAD_TO_SD * abs(m) - state.mad)
 
 
-def _gross(state: DetectorState, x: float, r: float, dt: float, period: float, bulk: float, reach_hi: float) -> float:
+def _gross(state: DetectorState, x: float, r: float, a: float, bulk: float, reach_hi: float) -> float:
     """The gross-error score (at the default sensitivity): how far x lies beyond the long-run range, in
     GROSS_FRACTION of its width; then the range learns from x unless x was a gross error. The range widens
     at once to a reading close to the expected value, or one less than GROSS_FRACTION beyond it (so a series
     whose excursions grow step by step keeps a range that covers them), or one above the expected value that
     the tail-learnt band covers (`reach_hi`: bursts this series makes routinely, however large), and shrinks
-    slowly toward the level. Below, only the first two: a sensor that drops out keeps alerting."""
+    slowly toward the level (`a`: its weight for this reading). Below, only the first two: a sensor that drops
+    out keeps alerting."""
     width = state.range_hi - state.range_lo
-    excess = max(x - state.range_hi, state.range_lo - x, 0.0)
+    excess = x - state.range_hi
+    below = state.range_lo - x
+    excess = below if below > excess else excess
+    excess = 0.0 if excess < 0.0 else excess
     score = excess / (GROSS_FRACTION * width) if width > 0.0 else 0.0
-    a = _alpha(dt, RANGE_PERIODS * period)
     state.range_hi -= a * (state.range_hi - state.level)
     state.range_lo -= a * (state.range_lo - state.level)
     if abs(r) <= RANGE_LEARN * bulk or score < 1.0 or 0.0 < r <= reach_hi:
-        state.range_hi = max(state.range_hi, x)
-        state.range_lo = min(state.range_lo, x)
+        state.range_hi = x if x > state.range_hi else state.range_hi
+        state.range_lo = x if x < state.range_lo else state.range_lo
     return score
 
 
@@ -402,16 +552,21 @@ def _reach(tail: float, mid: float, sens: float, hill: float) -> float:
     beyond MID_P say it is heavier — their mean log-ratio to the MID_P quantile (Hill's estimator of the shape),
     less what an exponential tail through the same quantiles would give it, is the shape. For Gaussian noise at
     sensitivity 4 that is 4.2 standard deviations; a heavier tail reaches further, a power-law one further still."""
+    c = _for_sensitivity(sens)
     q_tail, q_mid = TAIL_Z * tail, MID_Z * mid
-    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
-    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
-    spread = max(q_tail - q_mid, 0.0)  # the tail's spread between the two quantiles
-    shape = max(0.0, hill - math.log1p(spread / (q_mid * (log_mid - log_tail)))) if q_mid > 0.0 else 0.0
+    spread = q_tail - q_mid  # the tail's spread between the two quantiles
+    spread = 0.0 if spread < 0.0 else spread
+    if q_mid > 0.0:
+        shape = hill - math.log1p(spread / (q_mid * _LOG_SPAN))
+        shape = shape if shape > 0.0 else 0.0
+    else:
+        shape = 0.0
     if shape > 0.0:  # the generalised Pareto quantile, through q_mid and q_tail
-        ratio = math.expm1(shape * (log_mid - log_target)) / math.expm1(shape * (log_mid - log_tail)) - 1.0
+        ratio = math.expm1(shape * c.mid_gap) / math.expm1(shape * _LOG_SPAN) - 1.0
     else:  # the exponential limit
-        ratio = (log_tail - log_target) / (log_mid - log_tail)
-    return max(sens * tail, q_tail + spread * ratio)
+        ratio = c.exponential
+    least, reach = sens * tail, q_tail + spread * ratio
+    return reach if reach > least else least
 
 
 def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
@@ -423,42 +578,44 @@ def _recur(state: DetectorState, r: float, t: float, i0: int, i1: int) -> float:
     hour = int(t // 3600.0)
     routine = 0.0
     for i in (i0, i1):
-        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
-        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / (RECUR_DAYS * DAY_S))
+        confirmed = state.recur[i] * math.exp((state.recur_at[i] - hour) * 3600.0 / _RECUR_TAU)
+        seen = state.recur_seen[i] * math.exp((state.recur_hour[i] - hour) * 3600.0 / _RECUR_TAU)
         routine = max(routine, RECUR_MARGIN * confirmed)
-        if hour - state.recur_hour[i] >= RECUR_GAP_S / 3600.0 and min(r, seen) > confirmed:
+        if hour - state.recur_hour[i] >= _RECUR_GAP_H and min(r, seen) > confirmed:
             state.recur[i], state.recur_at[i] = float(f"{min(r, seen):.3g}"), hour  # an earlier day's peak, seen again
         if r > seen:
             state.recur_seen[i], state.recur_hour[i] = float(f"{r:.3g}"), hour
     return routine
 
 
+_RECUR_TAU = RECUR_DAYS * DAY_S
+_RECUR_GAP_H = RECUR_GAP_S / 3600.0
+
+
 def _volatility_score(state: DetectorState, floor: float, sens: float) -> float:
     """1.0 when the recent mean |residual| is VOL_RATIO times its usual value (at the default sensitivity;
     the ratio scales with sensitivity): a series turned noisy or erratic without any one reading standing out."""
-    usual = max(state.vol_base, floor)
-    return state.vol / (VOL_RATIO * sens / DEFAULT_SENSITIVITY * usual)
+    usual = floor if floor > state.vol_base else state.vol_base
+    return state.vol / (_for_sensitivity(sens).vol_rule * usual)
 
 
 def _track_tails(
-    state: DetectorState, r: float, dt: float, period: float, sc_hi: float, sc_lo: float, m_hi: float, m_lo: float
+    state: DetectorState, r: float, decay: _Decays, sc_hi: float, sc_lo: float, m_hi: float, m_lo: float
 ) -> None:
     """Follow the TAIL_P quantile of each side multiplicatively: up fast when exceeded, down slowly."""
-    step = TAIL_RATE * min(dt / period, 10.0)
-    up, down = math.exp(step * TAIL_P), math.exp(-step * (1.0 - TAIL_P))
+    up, down = decay.tail_up, decay.tail_down
     state.scale_hi = sc_hi * (up if r > sc_hi * TAIL_Z else down)
     state.scale_lo = sc_lo * (up if -r > sc_lo * TAIL_Z else down)
-    up, down = math.exp(step * MID_P), math.exp(-step * (1.0 - MID_P))
+    up, down = decay.mid_up, decay.mid_down
     state.mid_hi = m_hi * (up if r > m_hi * MID_Z else down)
     state.mid_lo = m_lo * (up if -r > m_lo * MID_Z else down)
     # Hill's estimator, each side, from the residuals beyond the MID_P quantile (1 - MID_P of the readings):
     # a time constant of HILL_PERIODS makes each of them weigh about 1 / (HILL_PERIODS (1 - MID_P)).
-    a = _alpha(dt, HILL_PERIODS * period) / (1.0 - MID_P)
     u_hi, u_lo = MID_Z * m_hi, MID_Z * m_lo
     if r > u_hi:
-        state.hill_hi += a * (min(math.log(r / u_hi), HILL_CLIP) - state.hill_hi)
+        state.hill_hi += decay.hill * (min(math.log(r / u_hi), HILL_CLIP) - state.hill_hi)
     elif -r > u_lo:
-        state.hill_lo += a * (min(math.log(-r / u_lo), HILL_CLIP) - state.hill_lo)
+        state.hill_lo += decay.hill * (min(math.log(-r / u_lo), HILL_CLIP) - state.hill_lo)
 
 
 def _verdict(
@@ -475,7 +632,7 @@ def _verdict(
     vol = _volatility(state, floor, sens, dt, period)
     scores = (
         (abs(r) / reach, "spike" if r >= 0.0 else "dip"),
-        (abs(state.shift) / (SHIFT_FRACTION * sens * sc), "level shift"),
+        (abs(state.shift) / (_for_sensitivity(sens).shift_band * sc), "level shift"),
         (_frozen_score(state, run, sens), "frozen"),
         (vol, "volatility"),
     )
@@ -495,16 +652,16 @@ def _volatility(state: DetectorState, floor: float, sens: float, dt: float, peri
     one keeps today's rule. Then the quantiles learn the score, unless it alerted."""
     raw = _volatility_score(state, floor, sens)
     q_mid, q_tail = state.vol_mid, state.vol_tail
-    log_target = math.log(0.5 * math.erfc(sens / math.sqrt(2.0)))
-    log_tail, log_mid = math.log(1.0 - TAIL_P), math.log(1.0 - MID_P)
-    learnt = q_tail + max(q_tail - q_mid, 0.0) * (log_tail - log_target) / (log_mid - log_tail)
-    score = raw / max(1.0, learnt)
+    spread = q_tail - q_mid
+    spread = 0.0 if spread < 0.0 else spread
+    learnt = q_tail + spread * _for_sensitivity(sens).tail_gap / _LOG_SPAN
+    score = raw / (learnt if learnt > 1.0 else 1.0)
     if raw > 0.0 and score < 1.0:  # an alert's own statistic does not teach the test to expect it
         if q_mid <= 0.0:  # the first score starts both
             q_mid = q_tail = raw
-        step = TAIL_RATE * min(dt / period, 10.0)
-        q_mid *= math.exp(step * MID_P) if raw > q_mid else math.exp(-step * (1.0 - MID_P))
-        q_tail *= math.exp(step * TAIL_P) if raw > q_tail else math.exp(-step * (1.0 - TAIL_P))
+        decay = _decays(dt, period)
+        q_mid *= decay.mid_up if raw > q_mid else decay.mid_down
+        q_tail *= decay.tail_up if raw > q_tail else decay.tail_down
         state.vol_mid, state.vol_tail = q_mid, q_tail
     return score
 
@@ -525,57 +682,21 @@ def _frozen_score(state: DetectorState, run: int, sens: float, p_cont: float = 0
     p_first = max(_repeat_chance(state), REPEAT_FLOOR)
     p_cont = p_cont or max(p_first, min(state.repeat_cont, 1.0 - REPEAT_FLOOR))
     p_run = math.log(p_first) + (run - 1) * math.log(p_cont)
-    p_sens = math.log(math.erfc(sens / math.sqrt(2.0)))
-    return p_run / p_sens
+    return p_run / _for_sensitivity(sens).log_erfc
 
 
-def _pattern(state: DetectorState, z: float, dt: float, period: float, sens: float) -> float:
-    """The unusual-pattern score: how surprising the recent transitions between residual bands were, given how
-    often each followed its context before. Each transition's surprise is -log of its p-value (the chance of a
-    transition at most as likely, from the context's decaying counts); for a pattern as usual these average at
-    most 1, and a recent mean m over n ≈ 2·PATTERN_PERIODS readings is as unlikely as exp(-n·(m − 1 − ln m))
-    (the Gamma tail's bound): 1.0 when that is as unlikely as a reading `sens` deviations out. Then the counts
-    learn the transition."""
-    band = bisect.bisect_left(PATTERN_CUTS, z)
-    row = state.context * PATTERN_BANDS
-    counts = state.transitions[row : row + PATTERN_BANDS]
-    p_value = _p_value(counts, band)
-    if sum(counts) < PATTERN_BACKOFF:  # a context hardly seen (a novelty itself): judge by the last band alone
-        last = state.context % PATTERN_BANDS
-        rows = [(older * PATTERN_BANDS + last) * PATTERN_BANDS for older in range(PATTERN_BANDS)]
-        pooled = [sum(state.transitions[r + i] for r in rows) for i in range(PATTERN_BANDS)]
-        p_value = _p_value(pooled, band)
-    keep = math.exp(-dt / (PATTERN_MEMORY * period))
-    counts = [math.floor(c * keep * 1000.0) / 1000.0 for c in counts]  # to a thousandth: short in JSON
-    counts[band] += 1.0
-    state.transitions[row : row + PATTERN_BANDS] = counts
-    state.context = state.context * PATTERN_BANDS % PATTERN_CONTEXTS + band
-    a = max(_alpha(dt, PATTERN_PERIODS * period), 1.0 / state.n)
-    state.surprise += a * (-math.log(p_value) - state.surprise)
-    m = state.surprise
-    if m <= 1.0:
-        return 0.0
-    n = 2.0 * PATTERN_PERIODS - 1.0
-    return n * (m - 1.0 - math.log(m)) / -math.log(math.erfc(sens / math.sqrt(2.0)))
-
-
-def _p_value(counts: list[float], band: int) -> float:
-    """The chance, from a context's counts (each plus PATTERN_PRIOR), of a next band at most as likely as `band`."""
-    seen = counts[band]
-    at_most = sum([c for c in counts if c <= seen]) + PATTERN_PRIOR * sum([c <= seen for c in counts])
-    return min(1.0, at_most / (sum(counts) + PATTERN_BANDS * PATTERN_PRIOR))
-
-
-def _burst(state: DetectorState, excursion: bool, dt: float, period: float, sens: float) -> float:
+def _burst(state: DetectorState, excursion: bool, decay: _Decays, sens: float) -> float:
     """The burst score: excursions (readings beyond BURST_Z bulk deviations) came lately more often than usual.
     Their count over ~BURST_PERIODS, k, against the λ its long-run rate predicts is as unlikely as
     exp(−(k·ln(k/λ) − k + λ)) for Poisson arrivals (the Chernoff bound): 1.0 when that is as unlikely as a
     reading `sens` deviations out. Then the rate learns from this reading."""
     hit = 1.0 if excursion else 0.0
-    lam = max(state.burst_rate, BURST_FLOOR) * BURST_PERIODS
-    state.burst_recent = state.burst_recent * math.exp(-dt / (BURST_PERIODS * period)) + hit
-    state.burst_rate += max(_alpha(dt, BURST_BASE_PERIODS * period), 1.0 / state.n) * (hit - state.burst_rate)
+    rate = state.burst_rate
+    lam = (BURST_FLOOR if rate < BURST_FLOOR else rate) * BURST_PERIODS
+    state.burst_recent = state.burst_recent * decay.burst_keep + hit
+    a, inv_n = decay.burst_base, 1.0 / state.n
+    state.burst_rate += (inv_n if inv_n > a else a) * (hit - rate)
     k = state.burst_recent
     if k <= lam:
         return 0.0
-    return (k * math.log(k / lam) - k + lam) / -math.log(math.erfc(sens / math.sqrt(2.0)))
+    return (k * math.log(k / lam) - k + lam) / -_for_sensitivity(sens).log_erfc

@@ -134,19 +134,23 @@ def judge(
 
 def _verdicts(
     config: DeviceRules, setup: _Setup, state: DeviceState, at: float, value: float
-) -> tuple[tuple[AlertType, Verdict, alert_machine.Settings], ...]:
-    """Every rule's verdict on one reading, with the machine settings it runs under (updates the rules' state)."""
+) -> list[tuple[AlertType, Verdict, alert_machine.Settings]]:
+    """Every rule's verdict on one reading, with the machine settings it runs under (updates the rules' state).
+    A rule that cannot judge this device (a threshold or the trend without alert limits) is left out: its verdict
+    would be NONE, which changes no machine."""
     seen = detector.observe(state.detector, at, value, setup.params)
     online_trend.add(state.trend, at, value, setup.trend_window)
-    has_limits = config.alert_max is not None or config.alert_min is not None
-    fit = online_trend.line(state.trend) if has_limits else None
     settings = setup.settings
-    return (
-        (rules.THRESHOLD_EXCEEDED, rules.threshold_exceeded(config, at, value), settings),
-        (rules.THRESHOLD_BELOW, rules.threshold_below(config, at, value), settings),
-        (rules.DATA_ANOMALY, rules.data_anomaly(config, at, value, seen), setup.anomaly_settings),
-        (rules.TREND_WARNING, rules.trend_warning(config, at, value, fit), settings),
-    )
+    found = []
+    if config.alert_max is not None:
+        found.append((rules.THRESHOLD_EXCEEDED, rules.threshold_exceeded(config, at, value), settings))
+    if config.alert_min is not None:
+        found.append((rules.THRESHOLD_BELOW, rules.threshold_below(config, at, value), settings))
+    found.append((rules.DATA_ANOMALY, rules.data_anomaly(config, at, value, seen), setup.anomaly_settings))
+    if config.alert_max is not None or config.alert_min is not None:
+        fit = online_trend.line(state.trend)
+        found.append((rules.TREND_WARNING, rules.trend_warning(config, at, value, fit), settings))
+    return found
 
 
 def _learn_period(state: DeviceState, at: float) -> None:

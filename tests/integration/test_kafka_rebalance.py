@@ -107,7 +107,9 @@ class Recorder:
         started = time.monotonic()
         time.sleep(0.005)
         with self._lock:
-            self.deliveries.append((event["partitionkey"], int(msgspec.json.decode(event.get_data())["n"]), started, time.monotonic()))
+            self.deliveries.append(
+                (event["partitionkey"], int(msgspec.json.decode(event.get_data())["n"]), started, time.monotonic())
+            )
         return None
 
     def close(self) -> None:

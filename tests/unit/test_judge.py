@@ -1,12 +1,13 @@
 """One device's rules over its readings, in event time: the code evaluate-rule and the backtest share (pure)."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from iotmon.core import judge
-from iotmon.core.alert_machine import RESOLVE, TRIGGER, UPDATE
+from iotmon.core import detector, judge, online_trend
+from iotmon.core.alert_machine import RESOLVE, TRIGGER, UPDATE, MachineState
 from iotmon.core.judge import DeviceState
 from iotmon.core.rules import BREACH, HOLD, DeviceRules, Finding, Verdict
 
@@ -93,6 +94,23 @@ def test_the_reporting_period_is_learnt_when_not_configured_and_gaps_do_not_stre
     readings = steady(200, period=300.0) + steady(200, start=300.0 * 200 + 86_400, period=300.0)
     judge.judge(DeviceRules("d"), state, readings)
     assert state.interval_s == pytest.approx(300.0, rel=0.05)
+
+
+def test_every_part_of_the_state_writes_every_field_and_reads_it_back():
+    # The to_dict methods name their fields one by one (for speed): none may be forgotten.
+    state = DeviceState()
+    readings = [*steady(2_000), (T0 + 4_000.0, 90.0), (T0 + 4_002.0, 50.0)]
+    judge.judge(TEMPERATURE, state, readings)
+    assert state.machines  # the alert machines are part of it too
+    data = json.loads(json.dumps(state.to_dict()))
+    assert list(data["detector"]) == list(detector.DetectorState.__slots__)
+    assert list(data["trend"]) == [f.name for f in dataclasses.fields(online_trend.TrendState)]
+    for machine in data["machines"].values():
+        assert list(machine) == [f.name for f in dataclasses.fields(MachineState)]
+    restored = DeviceState.from_dict(data)
+    assert restored.to_dict() == state.to_dict() and restored.trend == state.trend
+    assert restored.machines == state.machines
+    assert all(getattr(restored.detector, name) == getattr(state.detector, name) for name in state.detector.__slots__)
 
 
 def test_the_state_stays_small_however_long_the_device_runs():
