@@ -105,6 +105,7 @@ BURST_Z = 5.0  # an excursion: a reading this many bulk standard deviations from
 BURST_PERIODS = 40.0  # "recent" for the burst test
 BURST_BASE_PERIODS = 10_000.0  # "usual" for the burst test: long, as a rare event's rate needs
 BURST_FLOOR = 1e-3  # never assume a series has no excursions at all
+MAX_SENSITIVITY = 30.0  # beyond it a Gaussian tail's probability underflows; nothing is that rare anyway
 RECUR_DAYS = 21.0  # how long the time-of-day peaks remember (a routine nightly job keeps renewing its own)
 RECUR_GAP_S = 43_200.0  # two peaks at least this far apart are on two days: a recurrence, not one long excursion
 RECUR_MARGIN = 1.25  # a spike up to this much larger than the peak seen at this time of day is routine

@@ -93,7 +93,7 @@ def _setup(config: DeviceRules, period: float, flap: alert_machine.Settings) -> 
     anomaly_settings = replace(
         settings, clear_after_s=anomaly_clear, hold_restarts_clear=False, renew_after_s=renew, renew_quiet_s=quiet
     )
-    params = detector.DetectorParams(period, config.anomaly_sensitivity)
+    params = detector.DetectorParams(period, min(config.anomaly_sensitivity, detector.MAX_SENSITIVITY))
     return _Setup(period, params, config.trend_window(period), settings, anomaly_settings)
 
 

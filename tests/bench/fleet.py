@@ -41,7 +41,6 @@ DEVICES = int(os.environ.get("FLEET_DEVICES", 10_000))
 RUN_S = float(os.environ.get("FLEET_S", 600))  # the 10 minutes; FLEET_S=60 for a quick look
 BATCH = 500
 SAMPLE_S = 5.0
-LOAD_ARGS = ("--batch-size", str(BATCH))
 ENV = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "REDIS_URL")}
 
 
@@ -73,6 +72,13 @@ class Sampler:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def load_args(rate: float, url: str) -> list[str]:
+    return [
+        *("--devices", str(DEVICES), "--rate", str(rate), "--batch-size", str(BATCH), "--duration", str(RUN_S)),
+        *("--url", url, "--api-key", GATEWAY_KEY),
+    ]
 
 
 def kept(client: redis.Redis, devices: list[str]) -> dict[str, int]:
@@ -121,8 +127,7 @@ def measure() -> dict[str, Any]:
             transport = PostgresTransport(database_url, max_connections=1)
             say(f"fleet: {DEVICES:,} devices × 1 reading/s for {RUN_S:.0f} s through `iotmon simulate load`…")
             load = subprocess.Popen(
-                [iotmon_command(), "simulate", "load", "--devices", str(DEVICES), "--rate", str(rate), *LOAD_ARGS]
-                + ["--duration", str(RUN_S), "--url", url, "--api-key", GATEWAY_KEY],
+                [iotmon_command(), "simulate", "load", *load_args(rate, url)],
                 env={**ENV, "IOTMON_LOG_LEVEL": "WARNING"},
                 stdout=subprocess.PIPE,
                 text=True,

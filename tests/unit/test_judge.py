@@ -119,3 +119,13 @@ def test_the_state_stays_small_however_long_the_device_runs():
     size = len(json.dumps(state.to_dict()))
     judge.judge(TEMPERATURE, state, steady(20_000, start=20_000, period=1.0, seed=1))
     assert len(json.dumps(state.to_dict())) <= size + 200 and size < 4096
+
+
+def test_any_sensitivity_the_contract_allows_is_judged():
+    """Past about 38 robust deviations a Gaussian tail's probability underflows to 0 (its log failed):
+    sensitivity is capped at detector.MAX_SENSITIVITY, and a gross error still stands out."""
+    calm = dataclasses.replace(TEMPERATURE, anomaly_sensitivity=100.0)
+    state = DeviceState()
+    judge.judge(calm, state, steady(2 * int(detector.WARMUP_PERIODS)))
+    judge.judge(calm, state, [(T0 + 10_000, 50.2)])
+    assert state.last_ts == T0 + 10_000
