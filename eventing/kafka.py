@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # A record Kafka has not acknowledged after this fails (librdkafka waits 5 minutes): with Kafka gone a
 # publish fails within seconds and its caller retries (POST /api/readings answers 503).
 MESSAGE_TIMEOUT_S = 5.0
+CHUNK = 100  # records a poll takes from the consumer's queue at a time
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
@@ -222,8 +223,9 @@ class KafkaConsumer:
     def on_revoke(self, callback: Callable[[list[int]], None]) -> None:
         self._revoked = callback
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
-        """Wait up to `timeout` for a first record, then take what else is there already.
+    def poll(self, max_records: int, timeout: float, max_bytes: int | None = None) -> list[Record]:
+        """Wait up to `timeout` for a first record, then take what else is there already, up to `max_records`
+        and about `max_bytes` (a chunk of CHUNK records past it at most).
 
         (`consume` alone waits for the whole timeout unless the batch fills,
         which would add its timeout to every event's latency.)
@@ -231,8 +233,15 @@ class KafkaConsumer:
         first = self._consumer.poll(timeout)
         if first is None:
             return []
+        messages, size = [first], len(first.value() or b"")
+        while len(messages) < max_records and (max_bytes is None or size < max_bytes):
+            more = self._consumer.consume(num_messages=min(CHUNK, max_records - len(messages)), timeout=0)
+            if not more:
+                break
+            messages += more
+            size += sum(len(message.value() or b"") for message in more)
         batch: list[Record] = []
-        for message in [first, *self._consumer.consume(num_messages=max_records - 1, timeout=0)]:
+        for message in messages:
             error = message.error()
             if error is not None:
                 if error.fatal():

@@ -38,7 +38,8 @@ class Publisher(Protocol):
 class Consumer(Protocol):
     topic: str
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]: ...
+    def poll(self, max_records: int, timeout: float, max_bytes: int | None = None) -> list[Record]:
+        """Up to `max_records` (and about `max_bytes` of values), waiting up to `timeout` for a first one."""
 
     def lag(self) -> int:
         """Records on this member's partitions not yet polled."""
@@ -87,8 +88,8 @@ class GroupMember:
         self.group = group
         self._positions = positions
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
-        batch = self._log.read_from(self.topic, self._positions, max_records, timeout)
+    def poll(self, max_records: int, timeout: float, max_bytes: int | None = None) -> list[Record]:
+        batch = within_bytes(self._log.read_from(self.topic, self._positions, max_records, timeout), max_bytes)
         for record in batch:
             self._positions[record.partition] = record.offset + 1
         return batch
@@ -104,6 +105,18 @@ class GroupMember:
 
     def close(self) -> None:
         pass
+
+
+def within_bytes(records: list[Record], max_bytes: int | None) -> list[Record]:
+    """The first records whose values add up to at most `max_bytes` (always the first one)."""
+    if max_bytes is None:
+        return records
+    total = 0
+    for taken, record in enumerate(records):
+        total += len(record.value or b"")
+        if total > max_bytes and taken:
+            return records[:taken]
+    return records
 
 
 class DeliveryError(RuntimeError):

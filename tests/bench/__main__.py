@@ -1,5 +1,5 @@
-"""`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka, and
-embedded on its event log), the dashboard.
+"""`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka in one
+process, over HTTP as Knative runs it, and embedded on its event log), a fleet of 10,000 devices, the dashboard.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.bench import dashboard, embedded, end_to_end, pipeline
+from tests.bench import dashboard, embedded, end_to_end, fleet, pipeline
 
 ROWS = [
     ("pipeline readings/s (Kafka → ingest → PG)", "readings_per_s"),
@@ -18,7 +18,9 @@ ROWS = [
     ("pipeline latency p50 ms (produce → stored)", "p50_ms"),
     ("pipeline latency p99 ms", "p99_ms"),
     ("stored exactly once", "stored_exactly_once"),
-    ("end-to-end readings/s (all functions)", "e2e_readings_per_s"),
+    ("end-to-end readings/s (all functions, in one process)", "e2e_readings_per_s"),
+    ("end-to-end readings/s over HTTP (router + func servers)", "http_e2e_readings_per_s"),
+    ("HTTP / in-process", "http_ratio"),
     ("reading → Socket.IO p50 ms", "reading_to_socket_p50_ms"),
     ("reading → Socket.IO p99 ms", "reading_to_socket_p99_ms"),
     ("out-of-range → alert-triggered p50 ms", "alert_p50_ms"),
@@ -28,6 +30,14 @@ ROWS = [
     ("embedded: 202 p99 ms", "embedded_202_p99_ms"),
     ("embedded: readings/s accepted (batches of 500)", "embedded_accepted_readings_per_s"),
     ("embedded: readings/s through all functions", "embedded_e2e_readings_per_s"),
+    ("fleet: devices (1 reading/s each, embedded)", "fleet_devices"),
+    ("fleet: readings/s sent", "fleet_readings_per_s"),
+    ("fleet: most seconds of readings behind", "fleet_max_lag_s"),
+    ("fleet: devices with live value, windows, rule state", "fleet_devices_kept"),
+    ("fleet: Redis bytes per device", "redis_bytes_per_device"),
+    ("fleet: PostgreSQL bytes per stored reading", "pg_bytes_per_reading"),
+    ("fleet: `iotmon up` RSS MiB (most)", "rss_mib"),
+    ("fleet: one escalate-cron sweep over every device, ms", "fleet_sweep_ms"),
     ("dashboard first view ms (five live values)", "dashboard_first_view_ms"),
     ("dashboard long tasks > 100 ms (live, 40 s)", "dashboard_long_tasks_over_100ms"),
     ("dashboard longest task ms (live)", "dashboard_longest_task_ms"),
@@ -37,7 +47,13 @@ ROWS = [
 
 
 def main() -> int:
-    result = {**pipeline.measure(), **end_to_end.measure(), **embedded.measure(), **dashboard.measure()}
+    result = {
+        **pipeline.measure(),
+        **end_to_end.measure(),
+        **embedded.measure(),
+        **fleet.measure(),
+        **dashboard.measure(),
+    }
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")
     for label, key in ROWS:
