@@ -120,6 +120,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 batch_size=args.batch_size,
                 duration=args.duration,
                 count=args.count,
+                anomaly_rate=settings.anomaly_rate,
                 seed=settings.seed,
                 stop=stop,
             )
