@@ -37,6 +37,7 @@ from iotmon.adapters.settings import Settings
 from iotmon.service.access import Access, AccessControl
 from iotmon.service.cache import ResponseCache
 from iotmon.service.context import DATABASE_WAIT_S, REDIS_TIMEOUT_S, HasHealth, ServiceContext
+from iotmon.service.fleet import FleetView
 from iotmon.service.gateway_keys import GatewayKeys
 from iotmon.service.metrics import Metrics
 from iotmon.service.outbox_relay import OutboxRelay
@@ -156,7 +157,8 @@ def create_app(
         keys=signing_keys.load(settings.jwt_keys, settings.data_dir),
         metrics_token=settings.metrics_token,
     )
-    realtime = Realtime(context, redis_url, access, settings.cors_origins)
+    fleet = FleetView(context)
+    realtime = Realtime(context, redis_url, access, settings.cors_origins, fleet)
     password_work = PasswordWork()
     relay = OutboxRelay(context, settings.outbox_relay_s)
 
@@ -200,6 +202,7 @@ def create_app(
     )
     app.state.context = context
     app.state.access = access
+    app.state.fleet = fleet
     app.state.password_work = password_work
     app.state.live_sessions = realtime.sessions
     app.state.gateway_keys = gateway_keys = GatewayKeys(context.db)
