@@ -183,7 +183,7 @@ def create_app(
         metrics.watch_router(router)
     routes = [Route("/metrics", metrics.endpoint), *PROBES, *API_ROUTES, *FALLBACK]
     if (DASHBOARD_DIR / "assets").is_dir():
-        # Plotly is 4.6 MB of JavaScript and 1.4 MB gzipped.
+        # Plotly's partial bundle is 1.1 MB of JavaScript and 0.4 MB gzipped.
         routes.append(
             Mount("/assets", GZipMiddleware(DashboardAssets(directory=DASHBOARD_DIR / "assets"), minimum_size=1024))
         )
