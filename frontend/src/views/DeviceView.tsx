@@ -10,6 +10,7 @@ import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
+import { watchDevice } from "../live/socket";
 import { live, seedLive } from "../state/app";
 import type { Point } from "../state/live";
 import { useStore } from "../state/store";
@@ -62,6 +63,7 @@ function limitShapes(device: Device): Partial<Layout>["shapes"] {
 
 function LiveChart({ device }: { device: Device }) {
   const points = useStore(live, (s) => s.series[device.deviceId]) ?? NO_POINTS;
+  useEffect(() => watchDevice(device.deviceId), [device.deviceId]); // its readings, live, while it is shown
   useEffect(() => {
     seedLive(device.deviceId, LIVE_WINDOW_MS).catch(() => undefined);
   }, [device.deviceId]);
