@@ -9,6 +9,8 @@ const service = process.env.IOTMON_URL ?? "http://127.0.0.1:8000";
 export default defineConfig({
   plugins: [react()],
   // plotly.js's partial bundle (src/plotly.ts) would carry maplibre-gl's stylesheet for map traces it leaves out.
+  // …and some of its CommonJS modules name Node's `global` (its dist bundles define it themselves).
+  define: { global: "globalThis" },
   resolve: {
     alias: [
       {

@@ -106,7 +106,7 @@ function FleetRow({ device, top }: { device: FleetDevice | undefined; top: numbe
       </div>
     );
   return (
-    <div className={`fleet-row state-${device.state}`} style={style} role="row" data-device={device.deviceId}>
+    <div className={`fleet-row state-${device.state}`} style={style} role="row" data-fleet-device={device.deviceId}>
       <span role="cell">
         <StatePill state={device.state} />
       </span>
