@@ -745,6 +745,8 @@ export interface FleetDevice {
   /** Its worst open alert. */
   alertStatus: "critical" | "high" | "low" | "medium" | "normal";
   value: number | null;
+  /** The latest value's level (null: no value). */
+  level: "critical" | "normal" | "warning" | null;
   /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
   timestamp: string | null;
 }

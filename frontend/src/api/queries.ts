@@ -157,9 +157,13 @@ export const apiKeysQuery = () =>
     queryFn: () => get<{ keys: ApiKey[] }>("/api/keys").then((d) => d.keys),
   });
 
-/** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h. */
+/** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h (the fleet list comes from
+ * GET /api/fleet: not every device here). */
 export const dashboardQuery = () =>
-  queryOptions({ queryKey: queryKeys.dashboard, queryFn: () => get<Dashboard>("/api/metrics/dashboard") });
+  queryOptions({
+    queryKey: queryKeys.dashboard,
+    queryFn: () => get<Dashboard>(`/api/metrics/dashboard${query({ items: "false" })}`),
+  });
 
 export const systemMetricsQuery = () =>
   queryOptions({ queryKey: queryKeys.systemMetrics, queryFn: () => get<SystemMetrics>("/api/metrics/system") });

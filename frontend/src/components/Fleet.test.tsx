@@ -42,6 +42,7 @@ const pump = (i: number, changes: Partial<FleetDevice> = {}): FleetDevice => ({
   state: i < 10 ? "critical" : "normal",
   alertStatus: "normal",
   value: 30 + (i % 10),
+  level: i < 10 ? "critical" : "normal",
   timestamp: "2026-11-30T10:00:00.000Z",
   ...changes,
 });
@@ -109,14 +110,14 @@ describe("the fleet overview", () => {
     renderWithProviders(<OverviewView />);
     const fleet = await screen.findByRole("region", { name: "Fleet" });
     fireEvent.change(await within(fleet).findByRole("searchbox"), { target: { value: "4242" } });
-    expect(await within(fleet).findByText("pump-04242")).toBeTruthy();
+    expect(await within(fleet).findByText("pump-04242", {}, { timeout: 5_000 })).toBeTruthy();
     expect(within(fleet).getByTestId("fleet-matched").textContent).toBe("1 of 10000 devices match, the worst first");
     fireEvent.click(within(fleet).getByTestId("count-critical").closest("button") as HTMLElement);
     fireEvent.click(within(fleet).getByRole("button", { name: /hall-b\/line-2/ }));
     await vi.waitFor(() => {
       const last = asked[asked.length - 1];
       expect([last.get("q"), last.get("status"), last.get("location")]).toEqual(["4242", "critical", "hall-b/line-2"]);
-    });
+    }, 5_000);
   });
 
   it("applies live state changes to the rows and the counts", async () => {

@@ -9,7 +9,7 @@ import msgspec
 from iotmon.core.alerts import Severity
 from iotmon.core.contracts.analytics import Crossing
 from iotmon.core.contracts.common import Contract, DeviceId, MetaFields, Timestamp, Trend
-from iotmon.core.contracts.devices import DeviceStatus
+from iotmon.core.contracts.devices import DeviceStatus, Level
 
 FleetState = Annotated[
     Literal["normal", "warning", "critical", "offline"],
@@ -50,6 +50,7 @@ class FleetDevice(Contract):
     state: FleetState
     alert_status: AlertStatus
     value: float | None
+    level: Annotated[Level | None, msgspec.Meta(description="The latest value's level (null: no value).")]
     timestamp: Timestamp | None
 
 

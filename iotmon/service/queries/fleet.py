@@ -1,23 +1,28 @@
 """The fleet's state, taken set-based: the devices table and the open alerts in two queries, every current value
-in one Redis MGET; stored readings only for the devices Redis has no current value of (silent over an hour)."""
+in one Redis MGET; stored readings only for the devices Redis has no current value of (silent over an hour).
+iotmon.service.fleet puts them together and keeps what did not change."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import redis.asyncio as aioredis
 from psycopg import AsyncConnection
 
 from iotmon.core.alerts import OPEN_STATUSES, SEVERITIES
-from iotmon.core.contracts.devices import ConfiguredStatus, LiveValue, WindowStats
+from iotmon.core.contracts.devices import ConfiguredStatus, Level, LiveValue, WindowStats
 from iotmon.core.contracts.fleet import FleetDevice
 from iotmon.core.devices import device_status
 from iotmon.core.fleet import state_of
 from iotmon.core.stats import Ranges, status
 from iotmon.core.timestamps import iso
 from iotmon.service.queries import live
+
+log = logging.getLogger(__name__)
 
 _DEVICES_SQL = """
 SELECT device_id, name, device_type, location, unit, status, offline_timeout_s,
@@ -80,36 +85,47 @@ async def last_stored(conn: AsyncConnection[Any], device_ids: list[str]) -> dict
     return {device: (value, at) for device, value, at in await cursor.fetchall()}
 
 
-async def snapshot(
-    conn: AsyncConnection[Any], redis: aioredis.Redis, now: datetime, stored: dict[str, tuple[float, datetime]]
-) -> tuple[list[Row], list[FleetDevice]]:
-    """Every device in service with its fleet state. `stored`: last stored readings already known (a cache the
-    caller keeps), added to here for the devices Redis has no current value of."""
-    found = await rows(conn)
-    alerts = await open_alerts(conn)
-    currents = await live.current(redis, [row.device_id for row in found])
-    missing = [row.device_id for row, current in zip(found, currents, strict=True) if current is None]
-    if unknown := [device for device in missing if device not in stored]:
-        stored.update(await last_stored(conn, unknown))
-    return found, [_device(row, current, stored, alerts, now) for row, current in zip(found, currents, strict=True)]
+async def current_raw(redis: aioredis.Redis, names: list[str]) -> list[bytes | None]:
+    """The documents under `names` as stored (None where absent, or all None when Redis is down): the caller
+    decodes only those that changed since it last looked."""
+    if not names:
+        return []
+    try:
+        found = cast(list[bytes | None], await redis.mget(names))
+    except Exception as error:  # Redis down: the states come from PostgreSQL's stored readings
+        log.warning("redis unavailable for the fleet", extra={"error": str(error)[:200]})
+        return [None] * len(names)
+    return found
 
 
-def _device(
+_live_value = msgspec.json.Decoder(LiveValue)
+
+
+def decode(raw: bytes) -> tuple[LiveValue, datetime] | None:
+    try:
+        current = _live_value.decode(raw)
+        return current, datetime.fromisoformat(current.timestamp)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        return None
+
+
+def fleet_device(
     row: Row,
-    current: LiveValue | None,
-    stored: dict[str, tuple[float, datetime]],
-    alerts: dict[str, str],
+    current: tuple[LiveValue, datetime] | None,
+    stored: tuple[float, datetime] | None,
+    alert_status: str,
     now: datetime,
 ) -> FleetDevice:
+    """A device's fleet state from its live value (else its last stored reading)."""
     value: float | None = None
     timestamp: str | None = None
     at: datetime | None = None
-    level = None
+    level: Level | None = None
     if current is not None:
-        value, timestamp, level = current.value, current.timestamp, current.status
-        at = datetime.fromisoformat(current.timestamp)
-    elif (last := stored.get(row.device_id)) is not None:
-        value, at = last
+        live_value, at = current
+        value, timestamp, level = live_value.value, live_value.timestamp, live_value.status
+    elif stored is not None:
+        value, at = stored
         timestamp, level = iso(at), status(value, row.ranges)
     device = device_status(row.status, at, row.offline_timeout_s, now)
     return FleetDevice(
@@ -120,8 +136,9 @@ def _device(
         unit=row.unit,
         status=device,
         state=state_of(device, level),
-        alert_status=alerts.get(row.device_id, "normal"),  # type: ignore[arg-type]
+        alert_status=alert_status,  # type: ignore[arg-type]
         value=value,
+        level=level,
         timestamp=timestamp,
     )
 
