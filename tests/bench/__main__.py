@@ -1,5 +1,5 @@
 """`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka, and
-embedded on its event log), the dashboard.
+embedded on its event log), the dashboard with five devices and with a fleet of 10,000.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -33,11 +33,25 @@ ROWS = [
     ("dashboard longest task ms (live)", "dashboard_longest_task_ms"),
     ("dashboard Plotly first load ms (once)", "dashboard_plotly_first_load_ms"),
     ("dashboard JS heap MiB", "dashboard_js_heap_mib"),
+    ("fleet dashboard: devices", "fleet_dashboard_devices"),
+    ("fleet dashboard first view ms (counts, groups, rows)", "fleet_dashboard_first_view_ms"),
+    ("fleet dashboard requests for the first view", "fleet_dashboard_first_view_requests"),
+    ("fleet dashboard requests while live (40 s, 4 scrolls)", "fleet_dashboard_requests_while_live"),
+    ("fleet dashboard long tasks > 100 ms (live, 40 s)", "fleet_dashboard_long_tasks_over_100ms"),
+    ("fleet dashboard longest task ms (live)", "fleet_dashboard_longest_task_ms"),
+    ("fleet dashboard readings streamed meanwhile", "fleet_dashboard_readings_streamed"),
+    ("dashboard first chart ms (click → drawn, Plotly loaded)", "dashboard_first_chart_ms"),
 ]
 
 
 def main() -> int:
-    result = {**pipeline.measure(), **end_to_end.measure(), **embedded.measure(), **dashboard.measure()}
+    result = {
+        **pipeline.measure(),
+        **end_to_end.measure(),
+        **embedded.measure(),
+        **dashboard.measure(),
+        **dashboard.measure_fleet(),
+    }
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")
     for label, key in ROWS:
