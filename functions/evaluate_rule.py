@@ -109,11 +109,11 @@ class EvaluateRule:
             with conn.transaction():  # one commit for the batch's alert changes
                 changes = [c for device_id, change in made if (c := _apply(conn, device_id, change)) is not None]
             faults.point("after-alert-commit")
+            if changes:  # first, so that a dashboard hearing of a change never refetches a cached view without it
+                active_alerts.store(self.redis, alerts.open_alerts(conn))
             if changes or not self._relayed:
                 outbox.relay(conn, self._send)
                 self._relayed = True
-            if changes:
-                active_alerts.store(self.redis, alerts.open_alerts(conn))
         self.states.save(states)
         return changes
 

@@ -22,11 +22,13 @@ from iotmon.core.contracts.live import DeviceStatusChange, LiveAlert, SensorData
 # Rooms a client joins: a device's readings and status, the alerts, the system's status.
 ALERTS_ROOM = "alerts"
 SYSTEM_ROOM = "system"
+FLEET_ROOM = "fleet"  # the fleet's states, aggregated: `fleet-status` at most once a second
 
 ALERT_TRIGGERED = "alert-triggered"
 ALERT_RESOLVED = "alert-resolved"
 DEVICE_STATUS = "device-status"
 SENSOR_DATA = "sensor-data"
+FLEET_STATUS = "fleet-status"
 
 
 def device_room(device_id: str) -> str:

@@ -2,8 +2,11 @@
 
 Clients join rooms: `device:<id>` for `sensor-data` and `device-status`,
 `alerts` for `alert-triggered` / `alert-resolved`, `system` for
-`system-status`. Aggregate publishes `sensor-data` only for devices some replica marks as watched
-(iotmon.adapters.redis.watched). The functions publish into those rooms through Redis
+`system-status`, `fleet` for `fleet-status` (the fleet's counts and the
+devices whose state changed, at most once a second: the overview of 10,000
+devices never hears every reading). Aggregate publishes `sensor-data` only for
+devices some replica marks as watched (iotmon.adapters.redis.watched). The
+functions publish into those rooms through Redis
 (python-socketio's Redis manager, write-only on their side), so every replica
 of this service delivers to its own clients. A client subscribing to alerts
 with the last `sequence` it saw (or the last alert id) gets what it missed, as
@@ -30,6 +33,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -39,8 +43,9 @@ from psycopg.rows import dict_row
 
 from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis import keys, watched
-from iotmon.core import live
+from iotmon.core import fleet, live
 from iotmon.core.alerts import alert_number
+from iotmon.core.contracts.fleet import FleetChange, FleetDevice, FleetStatus
 from iotmon.core.contracts.live import (
     Ack,
     ConnectionStatus,
@@ -52,9 +57,11 @@ from iotmon.core.contracts.live import (
     SubscribeDevice,
     SystemStatus,
 )
+from iotmon.core.timestamps import iso
 from iotmon.service import live_payloads
 from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
+from iotmon.service.fleet import FleetView
 from iotmon.service.health import dependencies, overall, statuses
 from iotmon.service.live_limits import EVENTS_PER_S, EventLimiter, Verdict
 from iotmon.service.live_manager import LiveManager, SentAlerts
@@ -67,6 +74,8 @@ from iotmon.service.responses import ApiError, now_iso
 log = logging.getLogger(__name__)
 
 SYSTEM_STATUS_EVERY_S = 5.0
+FLEET_STATUS_EVERY_S = 1.0  # the fleet's states are swept this often while a client of this replica follows them
+FLEET_CHANGES_MAX = 500  # devices listed in one `fleet-status`; beyond, it says `resync` and the client refetches
 REPLAY_LIMIT = 500  # alert changes in one page of a replay; the Ack tells the client where to ask for the next
 # Replays under way at once on this replica. Each holds a pooled PostgreSQL connection while it reads its
 # page, and its page in memory until the client has taken it, so many clients asking at once wait in line.
@@ -135,9 +144,16 @@ class Realtime:
     """The Socket.IO server of one service replica."""
 
     def __init__(
-        self, context: ServiceContext, redis_url: str, access: Access, cors_origins: tuple[str, ...] = ()
+        self,
+        context: ServiceContext,
+        redis_url: str,
+        access: Access,
+        cors_origins: tuple[str, ...] = (),
+        fleet_view: FleetView | None = None,
     ) -> None:
         self.context = context
+        self.fleet = fleet_view or FleetView(context)
+        self._fleet_seen: fleet.Seen | None = None  # the states the last `fleet-status` told
         self.access = access
         self.sent = SentAlerts()
         self.limiter = EventLimiter()
@@ -164,6 +180,8 @@ class Realtime:
             ("subscribe-alerts", self.subscribe_alerts),
             ("unsubscribe-alerts", self.unsubscribe_alerts),
             ("subscribe-system", self.subscribe_system),
+            ("subscribe-fleet", self.subscribe_fleet),
+            ("unsubscribe-fleet", self.unsubscribe_fleet),
             ("ping", self.ping),
         ):
             self.sio.on(event, self._guarded(event, handler))
@@ -347,6 +365,47 @@ class Realtime:
         await self._send(sid, "system-status", status)
         return _plain(Ack(success=True))
 
+    async def subscribe_fleet(self, sid: str, _data: Any = None) -> Any:
+        """Follow the fleet: the counts now, then `fleet-status` whenever a device's state changes (at most once
+        a second)."""
+        async with self._lookups:
+            snapshot = await self.fleet.snapshot()
+        await self.sio.enter_room(sid, live.FLEET_ROOM)
+        await self._send(sid, live.FLEET_STATUS, _fleet_status(snapshot.devices, [], snapshot.taken_at))
+        return _plain(Ack(success=True))
+
+    async def unsubscribe_fleet(self, sid: str, _data: Any = None) -> Any:
+        await self.sio.leave_room(sid, live.FLEET_ROOM)
+        return _plain(Ack(success=True))
+
+    async def _broadcast_fleet(self) -> None:
+        """Sweep the fleet's states once a second while a client here follows them, and tell what changed. Each
+        replica sweeps for its own clients (the states are read from PostgreSQL and Redis, not heard): a device
+        that goes silent changes state without any event, and a burst of readings is one message."""
+        while True:
+            await asyncio.sleep(FLEET_STATUS_EVERY_S)
+            try:
+                if not any(True for _ in self.sio.manager.get_participants("/", live.FLEET_ROOM)):
+                    self._fleet_seen = None
+                    continue
+                await self._fleet_tick()
+            except Exception:
+                log.exception("fleet-status broadcast failed")
+
+    async def _fleet_tick(self) -> None:
+        snapshot = await self.fleet.snapshot(max_age_s=FLEET_STATUS_EVERY_S / 2)
+        before, self._fleet_seen = self._fleet_seen, fleet.seen(snapshot.devices)
+        if before is None:  # the first sweep: the clients had the counts on subscribing
+            return
+        changed = fleet.changes(before, snapshot.devices)
+        gone = before.keys() - self._fleet_seen.keys()
+        if not changed and not gone:
+            return
+        status = _fleet_status(snapshot.devices, changed, snapshot.taken_at)
+        if len(changed) > FLEET_CHANGES_MAX or gone:
+            status.changes, status.resync = [], True
+        await self.sio.emit(live.FLEET_STATUS, _plain(status), room=live.FLEET_ROOM, ignore_queue=True)
+
     async def ping(self, _sid: str, _data: Any = None) -> Any:
         return _plain(Pong(status="pong", timestamp=now_iso()))
 
@@ -458,7 +517,11 @@ class Realtime:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._broadcast_status()), loop.create_task(self._renew_watched())]
+        self._tasks = [
+            loop.create_task(self._broadcast_status()),
+            loop.create_task(self._broadcast_fleet()),
+            loop.create_task(self._renew_watched()),
+        ]
         self.sessions.start()
 
     async def stop(self) -> None:
@@ -480,6 +543,12 @@ async def _missed(
     params = {"since": since, "after_alert": after_alert, "have": have or [], "limit": limit}
     cursor = conn.cursor(row_factory=dict_row)
     return list(await (await cursor.execute(_MISSED_CHANGES_SQL, params)).fetchall())
+
+
+def _fleet_status(devices: list[FleetDevice], changes: list[FleetChange], taken_at: datetime) -> FleetStatus:
+    return FleetStatus(
+        timestamp=iso(taken_at), totals=fleet.counts(devices), groups=fleet.groups(devices), changes=changes
+    )
 
 
 def _same_origin_and(configured: tuple[str, ...]) -> Callable[[str, dict[str, Any]], bool] | None:

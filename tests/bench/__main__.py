@@ -1,5 +1,6 @@
 """`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka in one
-process, over HTTP as Knative runs it, and embedded on its event log), a fleet of 10,000 devices, the dashboard.
+process, over HTTP as Knative runs it, and embedded on its event log), a fleet of 10,000 devices through the
+chain, the dashboard with five devices and with a fleet of 10,000.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -43,6 +44,15 @@ ROWS = [
     ("dashboard longest task ms (live)", "dashboard_longest_task_ms"),
     ("dashboard Plotly first load ms (once)", "dashboard_plotly_first_load_ms"),
     ("dashboard JS heap MiB", "dashboard_js_heap_mib"),
+    ("fleet dashboard: devices", "fleet_dashboard_devices"),
+    ("fleet dashboard first view ms, chain idle", "fleet_dashboard_first_view_idle_ms"),
+    ("fleet dashboard first view ms (counts, groups, rows; live)", "fleet_dashboard_first_view_ms"),
+    ("fleet dashboard requests for the first view", "fleet_dashboard_first_view_requests"),
+    ("fleet dashboard requests while live (40 s, 4 scrolls)", "fleet_dashboard_requests_while_live"),
+    ("fleet dashboard long tasks > 100 ms (live, 40 s)", "fleet_dashboard_long_tasks_over_100ms"),
+    ("fleet dashboard longest task ms (live)", "fleet_dashboard_longest_task_ms"),
+    ("fleet dashboard readings streamed meanwhile", "fleet_dashboard_readings_streamed"),
+    ("dashboard first chart ms (click → drawn, Plotly loaded)", "dashboard_first_chart_ms"),
 ]
 
 
@@ -53,6 +63,7 @@ def main() -> int:
         **embedded.measure(),
         **fleet.measure(),
         **dashboard.measure(),
+        **dashboard.measure_fleet(),
     }
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")

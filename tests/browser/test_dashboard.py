@@ -302,3 +302,54 @@ def test_offline_banner_and_an_action_queued_until_the_service_is_back(page: Pag
         what="the queued resolve sent",
     )
     assert resolved["resolvedBy"] == "admin"  # the dashboard's queued action, not the rule engine clearing it
+
+
+def test_fleet_overview_groups_searches_and_shows_a_state_change_live(page: Page, service: Service):
+    """Three presses on a line of their own: their group, a search that finds them, and one going critical
+    reaching its row and its group's counts through `fleet-status`, without a reload."""
+    login = httpx.post(
+        f"{service.url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=10
+    )
+    admin = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    presses = [f"fleet-press-{i}" for i in range(3)]
+    config = {"normalMin": 10, "normalMax": 50, "alertMax": 55, "offlineTimeoutS": 600}
+    for press in presses:
+        body = {"deviceId": press, "type": "pressure", "unit": "psi", "location": "fleet-test-line", "config": config}
+        assert httpx.post(f"{service.url}/api/devices", json=body, headers=admin, timeout=10).status_code == 201
+
+    def send(device: str, value: float) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        reading = {"deviceId": device, "timestamp": stamp, "sensorType": "pressure", "value": value, "unit": "psi"}
+        answer = httpx.post(
+            f"{service.url}/api/readings", json={"readings": [reading]}, headers=gateway_headers(), timeout=10
+        )
+        assert answer.status_code == 202, answer.text
+
+    try:
+        for press in presses:
+            send(press, 30)
+        page.goto("/")
+        fleet = page.get_by_role("region", name="Fleet")
+        group = fleet.locator("[data-location='fleet-test-line']")
+        expect(group).to_contain_text("3 devices", timeout=15_000)
+        fleet.get_by_role("searchbox").fill("fleet-press")
+        expect(fleet.locator("[data-fleet-device]")).to_have_count(3)
+        expect(fleet.get_by_test_id("fleet-matched")).to_have_text("3 of 8 devices match, the worst first")
+        row = fleet.locator("[data-fleet-device='fleet-press-1']")
+        expect(row).to_contain_text("Normal", timeout=15_000)
+        expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=15_000)
+
+        # Past its alert limit, sent again until the pipeline's device cache (10 s) has the new device's limits.
+        def critical() -> bool:
+            send("fleet-press-1", 70)
+            return "Critical" in row.inner_text(timeout=5_000) or (page.wait_for_timeout(2_000) or False)
+
+        wait_for(critical, timeout=40, what="fleet-press-1 critical on the overview", every=0)
+        expect(row).to_contain_text("Critical")
+        expect(row.get_by_test_id("fleet-value")).to_contain_text("70")
+        expect(group).to_contain_text("1 critical")
+        assert "q=fleet-press" in page.url  # the search is in the address
+        screenshot(page, "fleet")
+    finally:
+        for press in presses:
+            httpx.delete(f"{service.url}/api/devices/{press}", headers=admin, timeout=10)

@@ -4,6 +4,7 @@ tests/integration/conftest.py)."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +85,7 @@ def test_dashboard_summary(api, clean_db, redis):
     )
     redis.set(keys.SYSTEM_METRICS, msgspec.json.encode(figures))
 
+    time.sleep(1.1)  # the devices' states are the fleet's, at most a second old
     data = data_of(api.get("/api/metrics/dashboard"))
     assert (data["devices"]["total"], data["devices"]["online"], data["devices"]["offline"]) == (5, 2, 3)
     items = {d["deviceId"]: d for d in data["devices"]["items"]}

@@ -97,5 +97,6 @@ export function query(params: Record<string, string | number | undefined | null>
   return text ? `?${text}` : "";
 }
 
-/** Every device the dashboard shows: the list is paged, and one page of the largest size holds a line's devices. */
-export const DEVICE_LIST = `/api/devices${query({ limit: 500 })}`;
+/** The devices the live store starts from (a small fleet's cards, the alerts filter): the first hundred. A fleet of
+ * thousands is listed by GET /api/fleet, a page at a time; a device page adds its own device (views/DeviceView). */
+export const DEVICE_LIST = `/api/devices${query({ limit: 100 })}`;

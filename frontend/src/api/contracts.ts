@@ -714,6 +714,128 @@ export interface SummaryMeta {
   from: string;
 }
 
+/** How many devices are in each state, and the worst of them (critical, offline, warning, normal). */
+export interface FleetCounts {
+  total: number;
+  normal: number;
+  warning: number;
+  critical: number;
+  offline: number;
+  /** offline: silent beyond its offline timeout (or never heard from); else the level of its latest value: critical beyond an alert limit, warning outside the normal range, else normal. */
+  worst: "critical" | "normal" | "offline" | "warning";
+}
+
+/** The devices at one location (a line, a hall). */
+export interface FleetGroup extends FleetCounts {
+  location: string;
+}
+
+/** One device of the fleet: who it is, its state and latest value. */
+export interface FleetDevice {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  name: string | null;
+  type: string;
+  location: string;
+  unit: string | null;
+  /** offline: active but silent for longer than its offline timeout. */
+  status: "active" | "inactive" | "maintenance" | "offline";
+  /** offline: silent beyond its offline timeout (or never heard from); else the level of its latest value: critical beyond an alert limit, warning outside the normal range, else normal. */
+  state: "critical" | "normal" | "offline" | "warning";
+  /** Its worst open alert. */
+  alertStatus: "critical" | "high" | "low" | "medium" | "normal";
+  value: number | null;
+  /** The latest value's level (null: no value). */
+  level: "critical" | "normal" | "warning" | null;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  timestamp: string | null;
+}
+
+/** GET /api/fleet: the fleet's counts, its groups, the filter choices and a page of the devices that match. */
+export interface Fleet {
+  /** Every device in service. */
+  totals: FleetCounts;
+  /** Every location, worst first, then by name. */
+  groups: FleetGroup[];
+  /** The device types in service, for a filter. */
+  types: string[];
+  /** The page of the devices that match. */
+  devices: FleetDevice[];
+}
+
+export interface FleetMeta {
+  /** Devices that match the search and filters. */
+  matched: number;
+  count: number;
+  limit: number;
+  offset: number;
+  /** When the states were taken (at most 1 s old). */
+  computedAt: string;
+}
+
+/** A device whose state or worst open alert changed. */
+export interface FleetChange {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  location: string;
+  /** offline: silent beyond its offline timeout (or never heard from); else the level of its latest value: critical beyond an alert limit, warning outside the normal range, else normal. */
+  state: "critical" | "normal" | "offline" | "warning";
+  /** Its worst open alert. */
+  alertStatus: "critical" | "high" | "low" | "medium" | "normal";
+  value: number | null;
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  timestamp: string | null;
+}
+
+/** `fleet-status`, to room `fleet` at most once a second while anything changed, and on subscribing: the counts and the devices that changed since the last one. `resync`: too many changed at once to list; fetch GET /api/fleet again. */
+export interface FleetStatus {
+  /** UTC, millisecond precision: 2026-01-11T10:05:00.000Z. */
+  timestamp: string;
+  totals: FleetCounts;
+  groups: FleetGroup[];
+  changes: FleetChange[];
+  resync: boolean;
+}
+
+/** One device in the fleet's analytics: its 24 h window, trend, forecast and hourly means. */
+export interface FleetTrend {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  type: string;
+  location: string;
+  unit: string | null;
+  normalMin: number | null;
+  normalMax: number | null;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  trend: "decreasing" | "increasing" | "stable" | null;
+  slopePerHour: number | null;
+  /** The latest value. */
+  value: number | null;
+  /** The value the trend reaches in 60 minutes. */
+  forecast60: number | null;
+  timeToThreshold: Crossing | null;
+  /** The mean of each hour of `hours` (null: none). */
+  hourly: (number | null)[];
+}
+
+/** GET /api/analytics/fleet: the devices' trends and hourly means in one answer. */
+export interface FleetAnalytics {
+  /** The hours' starts, oldest first. */
+  hours: string[];
+  devices: FleetTrend[];
+}
+
+export interface FleetAnalyticsMeta {
+  matched: number;
+  count: number;
+  limit: number;
+  sort: "id" | "risk";
+  /** When the states were taken (at most 1 s old). */
+  computedAt: string;
+}
+
 export interface Dependency {
   status: "healthy" | "unhealthy";
   /** Milliseconds the check took. */

@@ -7,6 +7,8 @@ import type {
   ApiKey,
   Dashboard,
   Device,
+  Fleet,
+  FleetAnalytics,
   HistoryPage,
   Silence,
   Summary,
@@ -36,6 +38,20 @@ export interface AlertPage {
   total: number;
 }
 
+/** What the fleet list shows: a text in a device's id, name, type or location, a state, a type, a location. */
+export interface FleetFilters {
+  q: string;
+  status: string; // "" for any, or one of normal, warning, critical, offline
+  type: string;
+  location: string;
+}
+
+/** A page of the fleet's devices, with how many match (meta.matched), and the whole fleet's counts and groups. */
+export interface FleetPage extends Fleet {
+  matched: number;
+  computedAt: string;
+}
+
 export type Resolution = "raw" | "1m" | "5m" | "1h" | "auto";
 
 export const queryKeys = {
@@ -50,6 +66,10 @@ export const queryKeys = {
   alertHistory: (filters: AlertHistoryFilters) => [...queryKeys.alerts, "history", filters] as const,
   silences: ["silences"] as const,
   apiKeys: ["api-keys"] as const,
+  fleets: ["fleet"] as const,
+  fleet: (filters: FleetFilters, offset: number, limit: number) =>
+    [...queryKeys.fleets, filters, offset, limit] as const,
+  fleetAnalytics: (filters: FleetFilters, limit: number) => ["fleet-analytics", filters, limit] as const,
   dashboard: ["metrics", "dashboard"] as const,
   systemMetrics: ["metrics", "system"] as const,
   summaries: ["summary"] as const,
@@ -137,9 +157,13 @@ export const apiKeysQuery = () =>
     queryFn: () => get<{ keys: ApiKey[] }>("/api/keys").then((d) => d.keys),
   });
 
-/** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h. */
+/** The overview's figures: readings per minute, alerts with MTTA/MTTR over 24 h (the fleet list comes from
+ * GET /api/fleet: not every device here). */
 export const dashboardQuery = () =>
-  queryOptions({ queryKey: queryKeys.dashboard, queryFn: () => get<Dashboard>("/api/metrics/dashboard") });
+  queryOptions({
+    queryKey: queryKeys.dashboard,
+    queryFn: () => get<Dashboard>(`/api/metrics/dashboard${query({ items: "false" })}`),
+  });
 
 export const systemMetricsQuery = () =>
   queryOptions({ queryKey: queryKeys.systemMetrics, queryFn: () => get<SystemMetrics>("/api/metrics/system") });
@@ -149,4 +173,25 @@ export const summaryQuery = (days = SUMMARY_DAYS) =>
   queryOptions({
     queryKey: queryKeys.summary(days),
     queryFn: () => get<Summary>(`/api/analytics/summary${query({ days })}`),
+  });
+
+/** The fleet's counts, groups and one page of the devices that match, the worst first: one request. */
+export const fleetQuery = (filters: FleetFilters, offset: number, limit: number) =>
+  queryOptions({
+    queryKey: queryKeys.fleet(filters, offset, limit),
+    queryFn: async (): Promise<FleetPage> => {
+      const reply = await request<Fleet>("GET", `/api/fleet${query({ ...filters, offset, limit })}`);
+      const matched = typeof reply.meta.matched === "number" ? reply.meta.matched : reply.data.devices.length;
+      return { ...reply.data, matched, computedAt: String(reply.meta.computedAt ?? "") };
+    },
+  });
+
+/** The devices' trends and hourly means (the nearest to an alert limit first): one request for the analytics. */
+export const fleetAnalyticsQuery = (filters: FleetFilters, limit: number) =>
+  queryOptions({
+    queryKey: queryKeys.fleetAnalytics(filters, limit),
+    queryFn: async () => {
+      const reply = await request<FleetAnalytics>("GET", `/api/analytics/fleet${query({ ...filters, limit })}`);
+      return { ...reply.data, matched: typeof reply.meta.matched === "number" ? reply.meta.matched : 0 };
+    },
   });

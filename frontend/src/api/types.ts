@@ -12,6 +12,14 @@ export type {
   DeadLetters,
   Device,
   DeviceConfig,
+  Fleet,
+  FleetAnalytics,
+  FleetChange,
+  FleetCounts,
+  FleetDevice,
+  FleetGroup,
+  FleetStatus,
+  FleetTrend,
   HistoryPoint,
   NewApiKey,
   NewApiKeyCreated,
@@ -41,3 +49,4 @@ export type Session = C.Login;
 /** `alert-triggered` / `alert-resolved` as Socket.IO delivers them. */
 export type AlertEvent = C.LiveAlert;
 export type DeviceStatusEvent = C.DeviceStatusChange;
+export type FleetState = C.FleetDevice["state"];

@@ -8,7 +8,7 @@ type PlotlyModule = typeof import("plotly.js");
 
 let plotly: Promise<PlotlyModule> | null = null;
 export const loadPlotly = (): Promise<PlotlyModule> =>
-  (plotly ??= import("plotly.js-dist-min").then((module) => module.default as unknown as PlotlyModule));
+  (plotly ??= import("../plotly").then((module) => module.default as unknown as PlotlyModule));
 
 const THEME: Record<Theme, { text: string; grid: string }> = {
   dark: { text: "#d6dbe4", grid: "rgba(214,219,228,0.12)" },

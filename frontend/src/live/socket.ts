@@ -1,13 +1,51 @@
 // The Socket.IO connection: subscribe on every (re)connect, replay missed alert changes, feed the live store.
 import { io, type Socket } from "socket.io-client";
-import type { Ack, AlertEvent, DeviceStatusEvent, SensorData, SystemStatus } from "../api/types";
-import { flushOutbox, live, refreshDevices, refreshOpenAlerts, renewToken } from "../state/app";
+import type { Ack, AlertEvent, DeviceStatusEvent, FleetStatus, SensorData, SystemStatus } from "../api/types";
+import { fleetLive, flushOutbox, live, refreshDevices, refreshOpenAlerts, renewToken } from "../state/app";
+import { applyFleetStatus } from "../state/fleet";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, isNewAlertChange, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
 
 export interface LiveHandlers {
   onAlert(event: AlertEvent, resolved: boolean): void;
+}
+
+// What the views follow: a device's readings (its page, or its card on the overview of a small fleet) and the
+// fleet's states (the overview). Counted, so that two views may follow the same; sent again on every reconnect.
+const watchedDevices = new Map<string, number>();
+let fleetFollowers = 0;
+let current: Socket | null = null;
+
+/** Follow a device's readings (`sensor-data`) while the returned function is not called. */
+export function watchDevice(deviceId: string): () => void {
+  const count = watchedDevices.get(deviceId) ?? 0;
+  watchedDevices.set(deviceId, count + 1);
+  if (count === 0 && current?.connected) current.emit("subscribe-device", { deviceId });
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const left = (watchedDevices.get(deviceId) ?? 1) - 1;
+    if (left > 0) watchedDevices.set(deviceId, left);
+    else {
+      watchedDevices.delete(deviceId);
+      if (current?.connected) current.emit("unsubscribe-device", { deviceId });
+    }
+  };
+}
+
+/** Follow the fleet's states (`fleet-status`, at most one a second) while the returned function is not called. */
+export function watchFleet(): () => void {
+  fleetFollowers += 1;
+  if (fleetFollowers === 1 && current?.connected) current.emit("subscribe-fleet");
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fleetFollowers -= 1;
+    if (fleetFollowers === 0 && current?.connected) current.emit("unsubscribe-fleet");
+  };
 }
 
 /** Devices and open alerts from the REST API; failures leave the last state. */
@@ -36,6 +74,7 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     reconnectionDelayMax: 5000,
   });
 
+  current = socket;
   refreshState(); // at once, so the page fills even where a proxy holds WebSockets back
 
   socket.on("connect", () => {
@@ -43,9 +82,10 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     const { lastSequence } = live.get();
     socket.emit("subscribe-system");
     subscribeAlerts(socket, lastSequence);
-    // Missed readings are not replayed; the REST state catches up, then devices stream again.
+    if (fleetFollowers > 0) socket.emit("subscribe-fleet");
+    // Missed readings are not replayed; the REST state catches up, then the watched devices stream again.
     refreshState().then(() =>
-      Object.keys(live.get().devices).forEach((deviceId) => socket.emit("subscribe-device", { deviceId })),
+      watchedDevices.forEach((_count, deviceId) => socket.emit("subscribe-device", { deviceId })),
     );
     flushOutbox().catch(() => undefined);
   });
@@ -77,8 +117,10 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
     live.update((state) => applyDeviceStatus(state, event.deviceId, event.status === "online")),
   );
   socket.on("system-status", (system: SystemStatus) => live.update((state) => ({ ...state, system })));
+  socket.on("fleet-status", (status: FleetStatus) => fleetLive.update((state) => applyFleetStatus(state, status)));
 
   return () => {
+    if (current === socket) current = null;
     socket.removeAllListeners();
     socket.disconnect();
   };

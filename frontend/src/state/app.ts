@@ -13,6 +13,7 @@ import {
   setToken,
 } from "../api/client";
 import type { Alert, Device, HistoryPage, Session } from "../api/types";
+import { initialFleet, type FleetLive } from "./fleet";
 import { initialLive, seedSeries, setDevices, setOpenAlerts, type LiveState } from "./live";
 import { enqueue, flush, type ActionKind, type QueuedAction } from "./outbox";
 import { load, save } from "./persisted";
@@ -34,6 +35,7 @@ let renewal: Promise<string | null> | null = null;
 let renewalTimer: ReturnType<typeof setTimeout> | undefined;
 
 export const live = createStore<LiveState>(initialLive);
+export const fleetLive = createStore<FleetLive>(initialFleet);
 export const preferences = createStore<Preferences>(load("preferences", { theme: preferredTheme(), sound: false }));
 export const session = createStore<Session | null>(validSession(load<Session | null>("session", null)));
 export const outbox = createStore<QueuedAction[]>(load("outbox", []));

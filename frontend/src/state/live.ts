@@ -46,6 +46,13 @@ export function setDevices(state: LiveState, devices: Device[]): LiveState {
   return { ...state, devices: Object.fromEntries(devices.map((device) => [device.deviceId, device])) };
 }
 
+/** Add a device the store does not have yet (one beyond the first page), so that its readings update it. */
+export function addDevice(state: LiveState, device: Device): LiveState {
+  return state.devices[device.deviceId]
+    ? state
+    : { ...state, devices: { ...state.devices, [device.deviceId]: device } };
+}
+
 /** Append a point keeping time order and at most `limit` points; a repeated timestamp is a redelivery. */
 export function appendPoint(points: Point[], point: Point, limit = LIVE_POINTS): Point[] {
   const last = points[points.length - 1];

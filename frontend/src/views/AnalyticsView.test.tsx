@@ -1,7 +1,6 @@
 import { screen, within } from "@testing-library/react";
-import type { Summary, SystemMetrics, TrendAnalysis } from "../api/types";
-import { stubApi } from "../test-api";
-import { device } from "../test-fixtures";
+import type { FleetAnalytics, FleetTrend, Summary, SystemMetrics } from "../api/types";
+import { stubApi, WithMeta } from "../test-api";
 import { renderWithProviders } from "../test-render";
 import { AnalyticsView } from "./AnalyticsView";
 
@@ -23,30 +22,34 @@ const system = (changes: Partial<SystemMetrics>): SystemMetrics => ({
   ...changes,
 });
 
-const trend: TrendAnalysis = {
-  deviceId: "device-001",
-  window: "24h",
-  slopePerSecond: 0.5 / 3600,
-  lastReading: null,
-  thresholds: { alertMin: 15, alertMax: 85 },
-  count: 100,
+const trend = (id: string, changes: Partial<FleetTrend> = {}): FleetTrend => ({
+  deviceId: id,
+  type: "temperature",
+  location: "assembly-line-1",
+  unit: "celsius",
+  normalMin: 20,
+  normalMax: 80,
   avg: 50,
   min: 40,
   max: 60,
-  slopePerHour: 0.5,
   trend: "increasing",
-  forecast: [{ minutes: 60, timestamp: "2026-11-30T11:00:00.000Z", value: 51.5, low: 50.5, high: 52.5 }],
+  slopePerHour: 0.5,
+  value: 51,
+  forecast60: 51.5,
   timeToThreshold: null,
-};
+  hourly: [49, 50],
+  ...changes,
+});
 
-const oneDevice = {
-  "/api/devices": { devices: [device()] },
-  "/api/devices/device-001/history": {
-    deviceId: "device-001",
-    readings: [{ timestamp: "2026-11-30T10:00:00.000Z", value: 50, min: 49, max: 51, count: 150 }],
-  },
-  "/api/analytics/trends/device-001": trend,
-};
+const analytics = (devices: FleetTrend[], matched = devices.length) =>
+  new WithMeta({ hours: ["2026-11-30T09:00:00.000Z", "2026-11-30T10:00:00.000Z"], devices } as FleetAnalytics, {
+    matched,
+    count: devices.length,
+    limit: 50,
+    sort: "risk",
+  });
+
+const oneDevice = { "/api/analytics/fleet": analytics([trend("device-001")]) };
 
 const renderView = () => renderWithProviders(<AnalyticsView />);
 
@@ -85,5 +88,25 @@ describe("AnalyticsView", () => {
     const figure = await screen.findByText("readings, last hour");
     expect(figure.previousElementSibling?.textContent).toMatch(/^1[,.\s]?800$/);
     expect(screen.getByText("Redis, 42 keys").previousElementSibling?.textContent).toBe("1.2M");
+  });
+
+  it("asks for every device's trend in one request, whatever the fleet's size", async () => {
+    const many = Array.from({ length: 50 }, (_, i) => trend(`pump-${String(i).padStart(4, "0")}`));
+    many[0] = trend("pump-0000", {
+      timeToThreshold: { threshold: "alertMax", value: 85, seconds: 1800, at: "2026-11-30T11:00:00.000Z" },
+    });
+    const fetch = stubApi({
+      "/api/analytics/fleet": analytics(many, 10_000),
+      "/api/metrics/system": system({}),
+      "/api/analytics/summary": emptySummary,
+    });
+    renderView();
+    const trends = await screen.findByRole("region", { name: "Trends across devices" });
+    expect(within(trends).getAllByRole("row")).toHaveLength(51);
+    expect(within(trends).getByRole("row", { name: /pump-0000/ }).textContent).toMatch(/30 min/);
+    expect(screen.getByText("50 of 10000 devices, the nearest to a limit first")).toBeTruthy();
+    const paths = fetch.mock.calls.map(([input]) => new URL(String(input), "http://dashboard.test").pathname);
+    expect(paths.filter((p) => p.startsWith("/api/devices") || p.startsWith("/api/analytics/trends"))).toEqual([]);
+    expect(paths.filter((p) => p === "/api/analytics/fleet")).toHaveLength(1);
   });
 });

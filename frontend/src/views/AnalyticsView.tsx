@@ -1,42 +1,27 @@
-// Analytics (`/analytics`): trends across devices, hourly heatmap, comparison, system utilisation.
-import { useQueries, useQuery, type UseQueryResult } from "@tanstack/react-query";
+// Analytics (`/analytics`): the devices' trends, hourly heatmap and comparison (one request for all devices,
+// the nearest to an alert limit first), system utilisation.
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import type { Data, Layout } from "plotly.js";
-import { useMemo } from "react";
+import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
-import { devicesQuery, recentHistoryQuery, summaryQuery, systemMetricsQuery, trendQuery } from "../api/queries";
-import type { Device, HistoryPage, TrendAnalysis } from "../api/types";
+import { fleetAnalyticsQuery, summaryQuery, systemMetricsQuery, type FleetFilters } from "../api/queries";
+import type { FleetTrend, Summary } from "../api/types";
 import { ChartCard } from "../components/ChartCard";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
-import { formatCount, formatDuration, formatValue, TREND_ARROWS } from "../util/format";
-import { hourlyMeans, lastHours, percentOfNormal } from "./heatmap";
+import { formatCount, formatDuration, formatValue, TREND_ARROWS, titleCase } from "../util/format";
+import { percentOfNormal } from "./heatmap";
 
-const HOURS = 24;
 const SYSTEM_REFRESH_MS = 30_000;
+const ANALYTICS_REFRESH_MS = 60_000;
+const LIMITS = [20, 50, 200]; // devices shown, the nearest to an alert limit first
+const COMPARED = 10; // lines on the comparison chart: more is unreadable
+const STACKED = 10; // devices with their own bar on the readings chart; the rest are summed
 
-interface DeviceDay {
-  device: Device;
-  readings: HistoryPage["readings"];
-  trend: TrendAnalysis | null;
-}
+const hourLabel = (iso: string) =>
+  new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
-// Module-level, so that TanStack Query memoizes their results (inline ones would run on every render).
-const byDeviceId = (devices: Device[]) => [...devices].sort((a, b) => a.deviceId.localeCompare(b.deviceId));
-
-/** Every history once all are there (the charts draw all devices or none), and the first error. */
-function allHistories(results: UseQueryResult<HistoryPage>[]) {
-  const complete = results.every((r) => r.data !== undefined);
-  return {
-    data: complete ? results.map((r) => r.data as HistoryPage) : undefined,
-    pending: results.some((r) => r.isPending),
-    error: results.find((r) => r.error)?.error ?? null,
-  };
-}
-
-/** Each device's trend, or null where it failed or is still loading (the table shows — for it). */
-const trendsOrNull = (results: UseQueryResult<TrendAnalysis>[]) => results.map((r) => r.data ?? null);
-
-function TrendsTable({ days }: { days: DeviceDay[] }) {
+function TrendsTable({ devices }: { devices: FleetTrend[] }) {
   return (
     <section className="card" aria-label="Trends across devices">
       <header className="card-header">
@@ -56,16 +41,16 @@ function TrendsTable({ days }: { days: DeviceDay[] }) {
               "forecast60min",
               "secondsToThreshold",
             ],
-            rows: days.map(({ device, trend }) => [
-              device.deviceId,
-              device.unit,
-              trend?.avg,
-              trend?.min,
-              trend?.max,
-              trend?.trend,
-              trend?.slopePerHour,
-              trend?.forecast.find((f) => f.minutes === 60)?.value,
-              trend?.timeToThreshold?.seconds,
+            rows: devices.map((d) => [
+              d.deviceId,
+              d.unit,
+              d.avg,
+              d.min,
+              d.max,
+              d.trend,
+              d.slopePerHour,
+              d.forecast60,
+              d.timeToThreshold?.seconds,
             ]),
           })}
         />
@@ -84,20 +69,22 @@ function TrendsTable({ days }: { days: DeviceDay[] }) {
             </tr>
           </thead>
           <tbody>
-            {days.map(({ device, trend }) => (
-              <tr key={device.deviceId}>
+            {devices.map((d) => (
+              <tr key={d.deviceId}>
                 <th scope="row">
-                  <Link to={`/devices/${device.deviceId}`}>{device.deviceId}</Link>{" "}
-                  <span className="muted small">{device.type}</span>
+                  <Link to={`/devices/${encodeURIComponent(d.deviceId)}`}>{d.deviceId}</Link>{" "}
+                  <span className="muted small">
+                    {d.type} · {d.location}
+                  </span>
                 </th>
-                <td>{formatValue(trend?.avg, device.unit, 2)}</td>
+                <td>{formatValue(d.avg, d.unit, 2)}</td>
                 <td>
-                  {formatValue(trend?.min, null, 2)} – {formatValue(trend?.max, device.unit, 2)}
+                  {formatValue(d.min, null, 2)} – {formatValue(d.max, d.unit, 2)}
                 </td>
-                <td>{trend?.trend ? `${TREND_ARROWS[trend.trend]} ${trend.trend}` : "—"}</td>
-                <td>{formatValue(trend?.slopePerHour, device.unit, 3)}</td>
-                <td>{formatValue(trend?.forecast.find((f) => f.minutes === 60)?.value, device.unit, 2)}</td>
-                <td>{trend?.timeToThreshold ? formatDuration(trend.timeToThreshold.seconds) : "—"}</td>
+                <td>{d.trend ? `${TREND_ARROWS[d.trend]} ${d.trend}` : "—"}</td>
+                <td>{formatValue(d.slopePerHour, d.unit, 3)}</td>
+                <td>{formatValue(d.forecast60, d.unit, 2)}</td>
+                <td>{d.timeToThreshold ? formatDuration(d.timeToThreshold.seconds) : "—"}</td>
               </tr>
             ))}
           </tbody>
@@ -107,19 +94,15 @@ function TrendsTable({ days }: { days: DeviceDay[] }) {
   );
 }
 
-function Heatmap({ days }: { days: DeviceDay[] }) {
-  const hours = useMemo(() => lastHours(HOURS), []);
-  const means = useMemo(() => days.map(({ readings }) => hourlyMeans(readings, hours)), [days, hours]);
+function Heatmap({ devices, hours }: { devices: FleetTrend[]; hours: string[] }) {
   const data = useMemo<Data[]>(
     () => [
       {
         type: "heatmap",
-        x: hours.map((h) =>
-          new Date(h).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-        ),
-        y: days.map((d) => d.device.deviceId),
-        z: days.map(({ device }, i) => means[i].map((v) => percentOfNormal(v, device.config))),
-        text: days.map(({ device }, i) => means[i].map((v) => formatValue(v, device.unit, 2))) as unknown as string[],
+        x: hours.map(hourLabel),
+        y: devices.map((d) => d.deviceId),
+        z: devices.map((d) => d.hourly.map((v) => percentOfNormal(v, d))),
+        text: devices.map((d) => d.hourly.map((v) => formatValue(v, d.unit, 2))) as unknown as string[],
         hovertemplate: "%{y} at %{x}<br>mean %{text}<br>%{z:.0f}% of the normal range<extra></extra>",
         colorscale: [
           [0, "#3e8ef7"],
@@ -133,7 +116,7 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
         colorbar: { title: { text: "% of normal" }, thickness: 12 },
       } as Data,
     ],
-    [days, means, hours],
+    [devices, hours],
   );
   const layout = useMemo<Partial<Layout>>(
     () => ({ margin: { l: 90, r: 16, t: 12, b: 48 }, xaxis: { type: "category", tickangle: -45 } }),
@@ -145,13 +128,10 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
       name="hourly-means"
       data={data}
       layout={layout}
-      height={300}
+      height={Math.max(300, Math.min(1200, 60 + devices.length * 14))}
       csv={() => ({
-        header: ["deviceId", ...hours.map((h) => new Date(h).toISOString())],
-        rows: days.map(({ device }, i) => [
-          device.deviceId,
-          ...means[i].map((v) => (v === null ? null : Number(v.toFixed(4)))),
-        ]),
+        header: ["deviceId", ...hours],
+        rows: devices.map((d) => [d.deviceId, ...d.hourly.map((v) => (v === null ? null : Number(v.toFixed(4))))]),
       })}
       footer={
         <p className="muted small">
@@ -163,17 +143,19 @@ function Heatmap({ days }: { days: DeviceDay[] }) {
   );
 }
 
-function Comparison({ days }: { days: DeviceDay[] }) {
+function Comparison({ devices, hours }: { devices: FleetTrend[]; hours: string[] }) {
+  const shown = useMemo(() => devices.slice(0, COMPARED), [devices]);
   const data = useMemo<Data[]>(
     () =>
-      days.map(({ device, readings }) => ({
-        x: readings.map((r) => r.timestamp),
-        y: readings.map((r) => percentOfNormal(r.value, device.config)),
+      shown.map((d) => ({
+        x: hours,
+        y: d.hourly.map((v) => percentOfNormal(v, d)),
         type: "scatter",
         mode: "lines",
-        name: device.deviceId,
+        connectgaps: false,
+        name: d.deviceId,
       })),
-    [days],
+    [shown, hours],
   );
   const layout = useMemo<Partial<Layout>>(
     () => ({
@@ -193,34 +175,49 @@ function Comparison({ days }: { days: DeviceDay[] }) {
   );
   return (
     <ChartCard
-      title="Devices compared (5-minute means)"
+      title={`Devices compared (hourly means, the first ${shown.length})`}
       name="devices-compared"
       data={data}
       layout={layout}
       height={320}
       csv={() => ({
-        header: ["deviceId", "timestamp", "mean", "percentOfNormal"],
-        rows: days.flatMap(({ device, readings }) =>
-          readings.map((r) => [device.deviceId, r.timestamp, r.value, percentOfNormal(r.value, device.config)]),
-        ),
+        header: ["deviceId", "hour", "mean", "percentOfNormal"],
+        rows: shown.flatMap((d) => d.hourly.map((v, i) => [d.deviceId, hours[i], v, percentOfNormal(v, d)])),
       })}
     />
   );
 }
 
+/** Readings per day: the devices with the most their own bar, the others summed in one. */
+export function readingsPerDay(summary: Summary | undefined): Data[] {
+  const devices = [...(summary?.devices ?? [])];
+  const total = (d: Summary["devices"][number]) => d.days.reduce((sum, day) => sum + day.readings, 0);
+  devices.sort((a, b) => total(b) - total(a));
+  const traces: Data[] = devices.slice(0, STACKED).map((d) => ({
+    x: d.days.map((day) => day.date),
+    y: d.days.map((day) => day.readings),
+    type: "bar",
+    name: d.deviceId,
+  }));
+  const rest = devices.slice(STACKED);
+  if (rest.length) {
+    const byDate = new Map<string, number>();
+    for (const d of rest) for (const day of d.days) byDate.set(day.date, (byDate.get(day.date) ?? 0) + day.readings);
+    const dates = [...byDate.keys()].sort();
+    traces.push({
+      x: dates,
+      y: dates.map((date) => byDate.get(date) ?? 0),
+      type: "bar",
+      name: `${rest.length} others`,
+    });
+  }
+  return traces;
+}
+
 function Utilisation() {
   const system = useQuery({ ...systemMetricsQuery(), refetchInterval: SYSTEM_REFRESH_MS });
   const summary = useQuery(summaryQuery());
-  const data = useMemo<Data[]>(
-    () =>
-      (summary.data?.devices ?? []).map((d) => ({
-        x: d.days.map((day) => day.date),
-        y: d.days.map((day) => day.readings),
-        type: "bar",
-        name: d.deviceId,
-      })),
-    [summary.data],
-  );
+  const data = useMemo<Data[]>(() => readingsPerDay(summary.data), [summary.data]);
   const layout = useMemo<Partial<Layout>>(
     () => ({ barmode: "stack", xaxis: { type: "category" }, yaxis: { title: { text: "readings" } } }),
     [],
@@ -284,27 +281,65 @@ function Utilisation() {
 }
 
 export function AnalyticsView() {
-  const devices = useQuery({ ...devicesQuery(), select: byDeviceId });
-  const ids = devices.data?.map((d) => d.deviceId) ?? [];
-  const histories = useQueries({
-    queries: ids.map((id) => recentHistoryQuery(id, HOURS, "5m")),
-    combine: allHistories,
+  const [filters, setFilters] = useState<FleetFilters>({ q: "", status: "", type: "", location: "" });
+  const [limit, setLimit] = useState(50);
+  const found = useQuery({
+    ...fleetAnalyticsQuery(filters, limit),
+    placeholderData: keepPreviousData,
+    refetchInterval: ANALYTICS_REFRESH_MS,
   });
-  const trends = useQueries({ queries: ids.map((id) => trendQuery(id)), combine: trendsOrNull });
-  const days = useMemo<DeviceDay[] | undefined>(() => {
-    const [list, pages] = [devices.data, histories.data];
-    return list && pages && list.map((device, i) => ({ device, readings: pages[i].readings, trend: trends[i] }));
-  }, [devices.data, histories.data, trends]);
+  const devices = found.data?.devices;
+  const hours = found.data?.hours ?? [];
+  const types = useMemo(() => [...new Set(devices?.map((d) => d.type))].sort(), [devices]);
 
   return (
     <div className="analytics-view">
       <h1>Analytics</h1>
-      <Notice loading={devices.isPending || histories.pending} error={devices.error ?? histories.error} />
-      {days && (
+      <form className="filters card" aria-label="Devices analysed" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Search
+          <input
+            type="search"
+            name="q"
+            value={filters.q}
+            maxLength={100}
+            placeholder="id, name, type or location"
+            onChange={(e) => setFilters({ ...filters, q: e.target.value })}
+          />
+        </label>
+        <label>
+          Type
+          <select name="type" value={filters.type} onChange={(e) => setFilters({ ...filters, type: e.target.value })}>
+            <option value="">Any</option>
+            {types.map((type) => (
+              <option key={type} value={type}>
+                {titleCase(type)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Devices
+          <select name="limit" value={limit} onChange={(e) => setLimit(Number(e.target.value))}>
+            {LIMITS.map((n) => (
+              <option key={n} value={n}>
+                {n} nearest to a limit
+              </option>
+            ))}
+          </select>
+        </label>
+        <p className="muted small">
+          {found.data
+            ? `${found.data.devices.length} of ${found.data.matched} devices, the nearest to a limit first`
+            : ""}
+        </p>
+      </form>
+      <Notice loading={found.isPending} error={found.error} />
+      {devices && (
         <>
-          <TrendsTable days={days} />
-          <Heatmap days={days} />
-          <Comparison days={days} />
+          <TrendsTable devices={devices} />
+          <Heatmap devices={devices} hours={hours} />
+          <Comparison devices={devices} hours={hours} />
         </>
       )}
       <Utilisation />

@@ -10,8 +10,9 @@ import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
+import { watchDevice } from "../live/socket";
 import { live, seedLive } from "../state/app";
-import type { Point } from "../state/live";
+import { addDevice, type Point } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, formatValue, TREND_ARROWS, titleCase, unitLabel } from "../util/format";
 
@@ -62,6 +63,7 @@ function limitShapes(device: Device): Partial<Layout>["shapes"] {
 
 function LiveChart({ device }: { device: Device }) {
   const points = useStore(live, (s) => s.series[device.deviceId]) ?? NO_POINTS;
+  useEffect(() => watchDevice(device.deviceId), [device.deviceId]); // its readings, live, while it is shown
   useEffect(() => {
     seedLive(device.deviceId, LIVE_WINDOW_MS).catch(() => undefined);
   }, [device.deviceId]);
@@ -329,6 +331,9 @@ export function DeviceView() {
   const [preview, setPreview] = useState<Backtest | null>(null);
   const details = useQuery({ ...deviceQuery(deviceId), refetchInterval: STATS_REFRESH_MS });
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
+  useEffect(() => {
+    if (details.data) live.update((state) => addDevice(state, details.data)); // a device beyond the first page
+  }, [details.data]);
   const alertHistory = useQuery(alertHistoryQuery({ deviceId, limit: ALERT_HISTORY_LIMIT }));
   // Live fields (value, status, alert status) over the details (1 h / 24 h statistics).
   const device = useMemo<Device | null>(() => {

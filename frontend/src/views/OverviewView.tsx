@@ -1,19 +1,43 @@
-// The overview (`/`): five live device cards, system health, open alerts, key figures.
+// The overview (`/`): the fleet (counts by state, locations, search, the virtualised list, live), the live
+// device cards of a small fleet, system health, open alerts, key figures.
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useMemo } from "react";
-import { Link } from "react-router-dom";
-import { dashboardQuery } from "../api/queries";
+import { useCallback, useEffect, useMemo } from "react";
+import { Link, useSearchParams } from "react-router-dom";
+import { dashboardQuery, fleetQuery, type FleetFilters } from "../api/queries";
 import { DeadLetterSummary } from "../components/DeadLetterSummary";
 import { DeviceCard } from "../components/DeviceCard";
-import { Notice } from "../components/Notice";
+import { FleetOverview, NO_FILTERS, PAGE_SIZE } from "../components/Fleet";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
-import { live, seedLive } from "../state/app";
+import { watchDevice, watchFleet } from "../live/socket";
+import { fleetLive, live, seedLive } from "../state/app";
 import { sortAlerts } from "../state/live";
 import { useStore } from "../state/store";
 import { formatDuration, formatTime, titleCase } from "../util/format";
 
 const DASHBOARD_REFRESH_MS = 30_000;
 const SPARKLINE_MINUTES = 10;
+/** Up to this many devices, each also has a live card with its gauge and sparkline (one subscription each). */
+export const CARDS_UP_TO = 12;
+
+/** The fleet filters, kept in the address (`/?status=critical&location=line-2`) so a view can be shared. */
+function useFleetFilters(): [FleetFilters, (filters: FleetFilters) => void] {
+  const [params, setParams] = useSearchParams();
+  const filters = useMemo<FleetFilters>(
+    () => ({
+      q: params.get("q") ?? "",
+      status: params.get("status") ?? "",
+      type: params.get("type") ?? "",
+      location: params.get("location") ?? "",
+    }),
+    [params],
+  );
+  const change = useCallback(
+    (next: FleetFilters) =>
+      setParams(Object.fromEntries(Object.entries(next).filter(([, value]) => value)), { replace: true }),
+    [setParams],
+  );
+  return [filters, change];
+}
 
 function Kpi({ label, value, hint }: { label: string; value: string | number; hint?: string }) {
   return (
@@ -30,20 +54,29 @@ export function OverviewView() {
   const alertsById = useStore(live, (s) => s.alerts);
   const { data: dashboard } = useQuery({ ...dashboardQuery(), refetchInterval: DASHBOARD_REFRESH_MS });
   const system = useStore(live, (s) => s.system);
+  const [filters, setFilters] = useFleetFilters();
+  // The whole fleet's counts, shared with the list's first page when no filter is set.
+  const fleet = useQuery({ ...fleetQuery(NO_FILTERS, 0, PAGE_SIZE), refetchInterval: DASHBOARD_REFRESH_MS });
+  const heardTotals = useStore(fleetLive, (s) => s.totals);
+  const totals = heardTotals ?? fleet.data?.totals;
+  const small = totals !== undefined && totals.total <= CARDS_UP_TO;
   const devices = useMemo(
-    () => Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)),
-    [devicesById],
+    () => (small ? Object.values(devicesById).sort((a, b) => a.deviceId.localeCompare(b.deviceId)) : []),
+    [devicesById, small],
   );
   const alerts = useMemo(() => sortAlerts(Object.values(alertsById)), [alertsById]);
   const deviceKey = devices.map((d) => d.deviceId).join(",");
 
+  useEffect(() => watchFleet(), []); // the fleet's states, live, while the overview is shown
   useEffect(() => {
-    // The sparklines start from the last minutes of history.
-    if (deviceKey)
-      deviceKey.split(",").forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
+    if (!deviceKey) return;
+    const ids = deviceKey.split(",");
+    // The sparklines start from the last minutes of history (a small fleet only: CARDS_UP_TO requests at most).
+    ids.forEach((deviceId) => seedLive(deviceId, SPARKLINE_MINUTES * 60_000).catch(() => undefined));
+    const stops = ids.map((deviceId) => watchDevice(deviceId));
+    return () => stops.forEach((stop) => stop());
   }, [deviceKey]);
 
-  const online = devices.filter((d) => d.status !== "offline").length;
   return (
     <div className="overview">
       <h1 className="visually-hidden">Overview</h1>
@@ -53,7 +86,11 @@ export function OverviewView() {
           value={dashboard?.readings.perMinute ?? "—"}
           hint="Readings stored in the last minute"
         />
-        <Kpi label="devices online" value={devices.length ? `${online} / ${devices.length}` : "—"} />
+        <Kpi
+          label="devices online"
+          value={totals ? `${totals.total - totals.offline} / ${totals.total}` : "—"}
+          hint="Heard from within their offline timeout"
+        />
         <Kpi label="open alerts" value={alerts.length} />
         <Kpi
           label="MTTA (24 h)"
@@ -67,12 +104,15 @@ export function OverviewView() {
         />
       </section>
 
-      <section className="device-grid" aria-label="Devices">
-        {devices.length === 0 && <Notice loading />}
-        {devices.map((device) => (
-          <DeviceCard key={device.deviceId} device={device} points={series[device.deviceId] ?? []} />
-        ))}
-      </section>
+      {devices.length > 0 && (
+        <section className="device-grid" aria-label="Device cards">
+          {devices.map((device) => (
+            <DeviceCard key={device.deviceId} device={device} points={series[device.deviceId] ?? []} />
+          ))}
+        </section>
+      )}
+
+      <FleetOverview filters={filters} onFilters={setFilters} />
 
       <div className="two-columns">
         <section className="card" aria-label="Active alerts">

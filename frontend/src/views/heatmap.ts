@@ -32,7 +32,10 @@ export function hourlyMeans(points: HistoryPoint[], hours: number[]): (number | 
 }
 
 /** Where a value sits in the normal range: 0 at normalMin, 100 at normalMax (beyond: below 0 or over 100). */
-export function percentOfNormal(value: number | null, config: DeviceConfig): number | null {
+export function percentOfNormal(
+  value: number | null,
+  config: Pick<DeviceConfig, "normalMin" | "normalMax">,
+): number | null {
   if (value === null || config.normalMin === null || config.normalMax === null || config.normalMax === config.normalMin)
     return null;
   return ((value - config.normalMin) / (config.normalMax - config.normalMin)) * 100;

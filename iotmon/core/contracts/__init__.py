@@ -4,7 +4,7 @@ From them come the validation of what arrives (msgspec, `validation`), the
 OpenAPI components of the REST API, the JSON Schemas in schema/events/ and the
 dashboard's TypeScript types and limits (`iotmon generate`; a test fails when a
 generated file is stale). Modules by subject: readings, alerts, devices,
-analytics, backtest, system, users, keys (gateway API keys), live (Socket.IO),
+analytics, fleet, backtest, system, users, keys (gateway API keys), live (Socket.IO),
 envelopes.
 """
 
@@ -18,6 +18,7 @@ from iotmon.core.contracts import (
     backtest,
     devices,
     envelopes,
+    fleet,
     keys,
     live,
     readings,
@@ -37,7 +38,7 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
 def all_contracts() -> list[type[msgspec.Struct]]:
     """Every contract defined in the modules above, in a stable order."""
     found: list[type[msgspec.Struct]] = []
-    for module in (readings, alerts, devices, backtest, analytics, system, users, keys, live, envelopes):
+    for module in (readings, alerts, devices, backtest, analytics, fleet, system, users, keys, live, envelopes):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

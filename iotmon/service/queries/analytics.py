@@ -59,11 +59,19 @@ async def alert_overview(conn: AsyncConnection[Any], since: datetime) -> AlertOv
     )
 
 
-async def readings_between(conn: AsyncConnection[Any], devices: list[str], start: datetime, end: datetime) -> int:
-    cursor = await conn.execute(
-        "SELECT count(*) FROM sensor_readings WHERE device_id = ANY(%s) AND timestamp > %s AND timestamp <= %s",
-        (devices, start, end),
-    )
+async def readings_between(
+    conn: AsyncConnection[Any], devices: list[str] | None, start: datetime, end: datetime
+) -> int:
+    """Readings stored in (start, end] of these devices (None: of every device)."""
+    if devices is None:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM sensor_readings WHERE timestamp > %s AND timestamp <= %s", (start, end)
+        )
+    else:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM sensor_readings WHERE device_id = ANY(%s) AND timestamp > %s AND timestamp <= %s",
+            (devices, start, end),
+        )
     (count,) = await cursor.fetchone() or (0,)
     return int(count)
 

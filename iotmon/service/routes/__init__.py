@@ -18,6 +18,7 @@ from iotmon.service.routes import (
     analytics,
     backtest,
     devices,
+    fleet,
     imports,
     keys,
     readings,
@@ -38,6 +39,9 @@ API_ROUTES: list[BaseRoute] = [
     Route("/api/readings", readings.post_readings, methods=["POST"]),
     *users.ROUTES,
     *keys.ROUTES,
+    # the fleet
+    Route("/api/fleet", fleet.get_fleet),
+    Route("/api/analytics/fleet", fleet.fleet_analytics),
     # devices
     Route("/api/devices", devices.list_devices),
     Route("/api/devices", devices.create_device, methods=["POST"]),

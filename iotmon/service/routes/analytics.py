@@ -41,33 +41,44 @@ MAX_SUMMARY_DAYS = 90
 
 
 @documented(
-    responses={200: Reply("Devices, readings per minute, alerts by severity with MTTA/MTTR, health.", data=Dashboard)}
+    query={"items": Query(bool, "false: the device counts without the list of every device.", default=True)},
+    responses={200: Reply("Devices, readings per minute, alerts by severity with MTTA/MTTR, health.", data=Dashboard)},
 )
 async def dashboard(request: Request) -> JSONResponse:
-    """The dashboard summary: what the overview page shows, in one answer."""
+    """The dashboard summary: what the overview page shows, in one answer.
+
+    The devices are the fleet's states (GET /api/fleet's, at most a second old); `items=false` leaves out the
+    list of every device, which a fleet of thousands does not need for its key figures."""
     context: ServiceContext = request.app.state.context
+    with_items = request.query_params.get("items", "true").lower() not in ("false", "0")
     now = datetime.now(UTC)
+    snapshot = await request.app.state.fleet.snapshot()
+    found = snapshot.devices
     async with context.db.connection() as conn:
-        rows = await devices.rows(conn)
-        ids = [row["device_id"] for row in rows]
-        last_minute = await analytics.readings_between(conn, ids, now - timedelta(minutes=1), now)
+        # Every device's: readings of a device are refused from its decommissioning on.
+        last_minute = await analytics.readings_between(conn, None, now - timedelta(minutes=1), now)
         overview = await analytics.alert_overview(conn, now - timedelta(hours=24))
-    currents = await live.current(context.redis, ids)
     system = await live.system_metrics(context.redis)
     items = [
         DashboardDevice(
-            **devices.summary(row, now),
-            value=current.value if current else row["last_value"],
-            reading_status=current.status if current else row["last_status"],
-            timestamp=current.timestamp if current else (iso(row["last_timestamp"]) if row["last_timestamp"] else None),
+            device_id=device.device_id,
+            name=device.name,
+            type=device.type,
+            location=device.location,
+            unit=device.unit,
+            status=device.status,
+            alert_status=device.alert_status,
+            value=device.value,
+            reading_status=device.level,
+            timestamp=device.timestamp,
         )
-        for row, current in zip(rows, currents, strict=True)
+        for device in found
     ]
     counts = DeviceCounts(
-        total=len(items),
-        online=sum(d.status == "active" for d in items),
-        offline=sum(d.status == "offline" for d in items),
-        items=items,
+        total=len(found),
+        online=sum(device.status == "active" for device in found),
+        offline=sum(device.status == "offline" for device in found),
+        items=items if with_items else [],
     )
     readings = ReadingCounts(
         last_minute=last_minute,
