@@ -13,10 +13,8 @@ what durability costs:
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,9 +23,8 @@ import numpy as np
 from eventing.postgres import PostgresTransport
 from iotmon.adapters.embedded import running_postgres
 from tests.support.auth import gateway_headers
-from tests.support.kafka_broker import free_port
 from tests.support.load import SEED_DEVICES, ReadingLoad, reading
-from tests.support.up import Up, kill_leftovers
+from tests.support.up import for_bench
 from tests.support.waiting import wait_for
 
 SINGLE_S = 10.0
@@ -81,22 +78,14 @@ def batches(url: str, transport: PostgresTransport) -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="iotmon-bench-embedded-") as scratch:
-        data_dir = Path(scratch) / "data"
-        env = {"IOTMON_RATE_LIMIT": "1000000000", "IOTMON_LOG_LEVEL": "WARNING"}
-        up = Up(free_port(), data_dir, Path(scratch) / "up.log", fresh=True, env=env, args=["--no-simulator"])
-        try:
-            url = up.wait_for_url()
-            database_url = running_postgres(data_dir / "postgres")
-            assert database_url is not None
-            transport = PostgresTransport(database_url, max_connections=1)
-            say("embedded: single readings…")
-            result = single_readings(url)
-            say(f"embedded: {BATCH_READINGS:,} readings in batches of {BATCH} from {CLIENTS} clients…")
-            result |= batches(url, transport)
-            transport.close()
-            assert up.terminate() == 0
-            return result
-        finally:
-            up.kill()
-            kill_leftovers(data_dir)
+    with for_bench("iotmon-bench-embedded-") as (up, url, data_dir):
+        database_url = running_postgres(data_dir / "postgres")
+        assert database_url is not None
+        transport = PostgresTransport(database_url, max_connections=1)
+        say("embedded: single readings…")
+        result = single_readings(url)
+        say(f"embedded: {BATCH_READINGS:,} readings in batches of {BATCH} from {CLIENTS} clients…")
+        result |= batches(url, transport)
+        transport.close()
+        assert up.terminate() == 0
+        return result

@@ -16,10 +16,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -33,8 +31,7 @@ from iotmon.adapters.postgres import db
 from iotmon.adapters.redis.rule_state import state_key
 from iotmon.simulator import load_devices, register_devices
 from tests.support.auth import GATEWAY_KEY
-from tests.support.kafka_broker import free_port
-from tests.support.up import Up, iotmon_command, kill_leftovers, redis_sockets, server_processes
+from tests.support.up import for_bench, iotmon_command, redis_sockets, server_processes
 from tests.support.waiting import wait_for
 
 DEVICES = int(os.environ.get("FLEET_DEVICES", 10_000))
@@ -119,47 +116,39 @@ def sweep_ms(database_url: str, client: redis.Redis, transport: PostgresTranspor
 
 def measure() -> dict[str, Any]:
     rate = float(DEVICES)  # one reading a second each
-    with tempfile.TemporaryDirectory(prefix="iotmon-bench-fleet-") as scratch:
-        data_dir = Path(scratch) / "data"
-        env = {"IOTMON_RATE_LIMIT": "1000000000", "IOTMON_LOG_LEVEL": "WARNING"}
-        up = Up(free_port(), data_dir, Path(scratch) / "up.log", fresh=True, env=env, args=["--no-simulator"])
-        try:
-            url = up.wait_for_url()
-            database_url = running_postgres(data_dir / "postgres")
-            assert database_url is not None
-            client = redis.Redis.from_url(f"unix://{redis_sockets(server_processes(data_dir))[0]}")
-            devices = load_devices(DEVICES)
-            register_devices(database_url, devices)
-            transport = PostgresTransport(database_url, max_connections=1)
-            say(f"fleet: {DEVICES:,} devices × 1 reading/s for {RUN_S:.0f} s through `iotmon simulate load`…")
-            load = subprocess.Popen(
-                [iotmon_command(), "simulate", "load", *load_args(rate, url)],
-                env={**ENV, "IOTMON_LOG_LEVEL": "WARNING", "IOTMON_ANOMALY_RATE": str(ANOMALY_RATE)},
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            with Sampler(transport, psutil.Process(up.proc.pid), rate) as sampler:
-                out, _ = load.communicate(timeout=RUN_S + 300)
-                assert load.returncode == 0, out
-            sent = json_line(out)
-            wait_for(lambda: not any(transport.backlog().values()), 600, "every consumer group to catch up")
-            result = {
-                "fleet_devices": DEVICES,
-                "fleet_readings_per_s": round(sent["sent"] / sent["seconds"]),
-                "fleet_max_lag_s": round(max(sampler.lags, default=0.0), 1),
-                "fleet_lag_end_s": round(sampler.lags[-1] if sampler.lags else 0.0, 1),
-                **kept(client, [device.device_id for device in devices]),
-                "redis_bytes_per_device": round(int(client.info("memory")["used_memory"]) / DEVICES),
-                "pg_bytes_per_reading": round(pg_bytes_per_reading(database_url), 1),
-                "rss_mib": round(max(sampler.rss, default=0) / 2**20),
-                "fleet_sweep_ms": round(sweep_ms(database_url, client, transport)),
-            }
-            transport.close()
-            assert up.terminate() == 0
-            return result
-        finally:
-            up.kill()
-            kill_leftovers(data_dir)
+    with for_bench("iotmon-bench-fleet-") as (up, url, data_dir):
+        database_url = running_postgres(data_dir / "postgres")
+        assert database_url is not None
+        client = redis.Redis.from_url(f"unix://{redis_sockets(server_processes(data_dir))[0]}")
+        devices = load_devices(DEVICES)
+        register_devices(database_url, devices)
+        transport = PostgresTransport(database_url, max_connections=1)
+        say(f"fleet: {DEVICES:,} devices × 1 reading/s for {RUN_S:.0f} s through `iotmon simulate load`…")
+        load = subprocess.Popen(
+            [iotmon_command(), "simulate", "load", *load_args(rate, url)],
+            env={**ENV, "IOTMON_LOG_LEVEL": "WARNING", "IOTMON_ANOMALY_RATE": str(ANOMALY_RATE)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        with Sampler(transport, psutil.Process(up.proc.pid), rate) as sampler:
+            out, _ = load.communicate(timeout=RUN_S + 300)
+            assert load.returncode == 0, out
+        sent = json_line(out)
+        wait_for(lambda: not any(transport.backlog().values()), 600, "every consumer group to catch up")
+        result = {
+            "fleet_devices": DEVICES,
+            "fleet_readings_per_s": round(sent["sent"] / sent["seconds"]),
+            "fleet_max_lag_s": round(max(sampler.lags, default=0.0), 1),
+            "fleet_lag_end_s": round(sampler.lags[-1] if sampler.lags else 0.0, 1),
+            **kept(client, [device.device_id for device in devices]),
+            "redis_bytes_per_device": round(int(client.info("memory")["used_memory"]) / DEVICES),
+            "pg_bytes_per_reading": round(pg_bytes_per_reading(database_url), 1),
+            "rss_mib": round(max(sampler.rss, default=0) / 2**20),
+            "fleet_sweep_ms": round(sweep_ms(database_url, client, transport)),
+        }
+        transport.close()
+        assert up.terminate() == 0
+        return result
 
 
 def json_line(output: str) -> dict[str, Any]:

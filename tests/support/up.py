@@ -9,9 +9,10 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -177,3 +178,18 @@ def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
     for process in server_processes(data_dir, also):
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
+
+
+@contextlib.contextmanager
+def for_bench(prefix: str) -> Iterator[tuple[Up, str, Path]]:
+    """`iotmon up --no-simulator` on a fresh data directory with no rate limit, as the benchmarks run it: the
+    process, its base URL and its data directory; stopped (and whatever it left, killed) afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        data_dir = Path(scratch) / "data"
+        env = {"IOTMON_RATE_LIMIT": "1000000000", "IOTMON_LOG_LEVEL": "WARNING"}
+        up = Up(free_port(), data_dir, Path(scratch) / "up.log", fresh=True, env=env, args=["--no-simulator"])
+        try:
+            yield up, up.wait_for_url(), data_dir
+        finally:
+            up.kill()
+            kill_leftovers(data_dir)
