@@ -22,3 +22,16 @@ def test_history_csv_neutralises_spreadsheet_formulas(api, clean_db):
     response = api.get("/api/devices/device-003/history.csv", params={"from": iso(at)})
     [row] = list(csv.DictReader(io.StringIO(response.text)))
     assert (row["unit"], row["value"]) == ("'=1+2+cmd|calc", "-5.0")
+
+
+def test_alerts_csv_neutralises_spreadsheet_formulas(api, clean_db):
+    """An alert's message carries what a device sent (its unit, say): text in the export, never a formula."""
+    sql(
+        clean_db,
+        "INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at,"
+        " updated_at) VALUES ('device-001', 'threshold_exceeded', '@SUM(1+1)*cmd|calc', 'high', -3, 85,"
+        " 'triggered', now(), now())",
+    )
+    response = api.get("/api/alerts/export.csv", params={"status": "all"})
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    assert (row["message"], row["value"]) == ("'@SUM(1+1)*cmd|calc", "-3.0")
