@@ -97,6 +97,7 @@ def aggregate(pool, redis, redis_url):
         median_interval_s=0,
         median_1h_interval_s=0,
         rollup_interval_s=0,
+        system_interval_s=0,  # the system's figures after every batch, not once a second
     )
 
 
