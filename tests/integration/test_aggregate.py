@@ -6,6 +6,7 @@ import asyncio
 import json
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -250,7 +251,8 @@ def test_a_decommissioned_device_is_forgotten_and_the_others_are_not(aggregate, 
         await device_state.forget(client, "device-001")
         await client.aclose()
 
-    asyncio.run(forget())
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, whatever an earlier test left running here
+        thread.submit(asyncio.run, forget()).result()
     assert not any(redis.exists(key) for key in device_state.device_keys("device-001"))
     assert all(redis.exists(key) for key in device_state.device_keys("device-002") if "rules:" not in key)
     assert redis.zscore(live_windows.DEVICES_SEEN, "device-001") is None
