@@ -1,0 +1,1 @@
+"""Bridges from plant protocols into the pipeline: MQTT (with Sparkplug B) and OPC UA."""
