@@ -19,14 +19,17 @@ from eventing import topics
 from eventing.transport import Publisher
 from iotmon.core.alerts import ACTIONS
 from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.contracts.presence import DevicePresence
 from iotmon.core.contracts.readings import RejectedEvent, RejectedReading
 
 READING = "io.iotmon.reading.v1"
 READING_BATCH = "io.iotmon.reading.batch.v1"
 READING_REJECTED = "io.iotmon.reading.rejected.v1"
+PRESENCE = "io.iotmon.device.presence.v1"
 PING = "dev.knative.sources.ping"
 
 JSON = "application/json"
+_PRESENCE_IDS = uuid.UUID("9d0c1f0e-5b7a-4c55-8a43-1f3e9b2d6c70")  # namespace of presence event ids
 _ATTRIBUTES = ("id", "type", "source", "subject", "time")  # of the refused event, kept in its dead letter
 MAX_ORIGINAL = 256 * 1024  # bytes of a rejected payload kept in its dead letter (Kafka records stop at 1 MB)
 
@@ -65,6 +68,14 @@ def reading_event(reading: Mapping[str, Any], source: str) -> CloudEvent:
 def batch_event(readings: Iterable[Mapping[str, Any]], source: str, key: str) -> CloudEvent:
     """Many readings in one event, as a gateway (or ingest, towards `metrics`) sends them."""
     return make_event(READING_BATCH, source, {"readings": list(readings)}, key=key, subject=key)
+
+
+def presence_event(presence: DevicePresence, source: str) -> CloudEvent:
+    """A device the plant reports offline or online, keyed by the device, so that it keeps its place among the
+    device's readings. The same report gets the same id, wherever it is sent from."""
+    device = presence.device_id
+    event_id = str(uuid.uuid5(_PRESENCE_IDS, f"{device}/{presence.state}/{presence.timestamp}"))
+    return make_event(PRESENCE, source, msgspec.to_builtins(presence), key=device, subject=device, event_id=event_id)
 
 
 def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: int | None = None) -> CloudEvent:

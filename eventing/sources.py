@@ -28,9 +28,10 @@ import msgspec
 from cloudevents.http import CloudEvent
 
 from eventing.binding import claims_cloudevent, decode
-from eventing.events import JSON, PING, READING, READING_BATCH, alert_type, make_event
+from eventing.events import JSON, PING, PRESENCE, READING, READING_BATCH, alert_type, make_event
 from eventing.transport import Record
 from iotmon.core.alerts import ACTIONS
+from iotmon.core.contracts.presence import DevicePresence
 from iotmon.core.contracts.readings import Reading
 from iotmon.core.readings import Rejection, as_json, parse_batch, parse_reading
 
@@ -134,6 +135,8 @@ def readings_of(events: Sequence[CloudEvent]) -> tuple[list[Reading], list[str]]
     found: list[Reading] = []
     refused: list[str] = []
     for event in events:
+        if event["type"] == PRESENCE:
+            continue  # on `metrics` beside readings: evaluate-rule's (presences_of), no reading in it
         readings, bad = readings_in(event)
         if bad and not readings:
             refused.append(f"event {event['id']}: {bad[0].reason}")
@@ -161,3 +164,37 @@ def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
     return [], [
         Rejection(f"unknown event type {event['type']!r} (expected {READING} or {READING_BATCH})", as_json(data))
     ]
+
+
+_presence_decoder = msgspec.json.Decoder(DevicePresence)
+
+
+def presence_in(event: CloudEvent) -> DevicePresence | Rejection | None:
+    """The report a presence event carries, or why it is none; None for an event of another type."""
+    if event["type"] != PRESENCE:
+        return None
+    data = event.get_data() or b""
+    content_type = event.get("datacontenttype") or JSON
+    if not content_type.startswith(JSON):
+        return Rejection(f"data content type {content_type!r} is not {JSON}", as_json(data))
+    try:
+        if isinstance(data, (bytes, bytearray, str)):
+            return _presence_decoder.decode(data)
+        return msgspec.convert(data, DevicePresence)
+    except msgspec.ValidationError as error:  # (a DecodeError too: first)
+        return Rejection(f"not a device presence: {error}", as_json(data))
+    except msgspec.DecodeError as error:
+        return Rejection(f"malformed JSON: {error}", as_json(data))
+
+
+def presences_of(events: Sequence[CloudEvent]) -> tuple[list[DevicePresence], list[str]]:
+    """The presence reports among the events, in order, and why each bad one is refused."""
+    found: list[DevicePresence] = []
+    refused: list[str] = []
+    for event in events:
+        presence = presence_in(event)
+        if isinstance(presence, Rejection):
+            refused.append(f"event {event['id']}: {presence.reason}")
+        elif presence is not None:
+            found.append(presence)
+    return found, refused

@@ -5,8 +5,11 @@
 - A device with no data for more than its `offline_timeout_s` (or the
   constructor's override) raises `device_offline` (one open alert, the same
   `iotmon.adapters.postgres.alerts` machinery); the next tick that sees its data again resolves
-  it. This function owns the offline rule end to end — evaluate-rule never
-  touches `device_offline` — so resolution takes at most one tick. Last seen is
+  it. This function owns the timeout rule — evaluate-rule opens `device_offline`
+  only when the plant reports a device gone — so resolution takes at most one tick.
+  An alert the plant reported (evaluate-rule, from a device presence report) is
+  resolved here only by data newer than the report, as the device's last readings
+  before its death are still within its timeout. Last seen is
   `device:<id>:current` in Redis when present, else max(timestamp) from
   sensor_readings (one query for all such devices), not counting imported
   history (readings up to the newest imported one). A device that never sent
@@ -121,10 +124,12 @@ class EscalateCron:
         if not devices:
             return []
         seen = self._last_seen(conn, [device for device, _, _ in devices])
-        open_offline = {
-            row[0]
-            for row in conn.execute(
-                "SELECT device_id FROM alerts WHERE alert_type = %s AND status <> 'resolved'",
+        # device → since when data resolves its open alert: any data for a timeout, newer data for a plant report
+        open_offline: dict[str, datetime | None] = {
+            device: triggered_at if reported else None
+            for device, triggered_at, reported in conn.execute(
+                "SELECT device_id, triggered_at, details ->> 'reportedBy' = 'plant' FROM alerts"
+                " WHERE alert_type = %s AND status <> 'resolved'",
                 (DEVICE_OFFLINE,),
             )
         }
@@ -153,7 +158,7 @@ class EscalateCron:
                     at=now,
                     source=SOURCE,
                 )
-            elif silent <= timeout and device in open_offline:
+            elif silent <= timeout and device in open_offline and _after(last, open_offline[device]):
                 made = alerts.resolve_open(
                     conn,
                     device,
@@ -201,6 +206,10 @@ class EscalateCron:
             "deletedAlerts": alerts_deleted,
             "deletedEvents": events,
         }
+
+
+def _after(last: datetime, since: datetime | None) -> bool:
+    return since is None or last > since
 
 
 # functions-framework entry point: one PingSource event per HTTP request.

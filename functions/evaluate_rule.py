@@ -9,6 +9,15 @@ The backtest runs the same code. Alert changes go to PostgreSQL (one open
 alert per device and type, history rows), then as events to the `alerts`
 topic, then `alerts:active` is rewritten.
 
+A device presence report (`io.iotmon.device.presence.v1`, passed on by
+ingest from a bridge: the plant says a device is gone or back) opens the
+device's `device_offline` alert at once, or resolves it, through the same
+alert moves and outbox as the rules (escalate-cron raises the same alert when
+a device falls silent, and does not resolve one the plant reported until data
+newer than the report arrives). A redelivered report changes nothing: an
+offline report at or before the alert's resolution opens nothing, an online
+report resolves only an alert opened at or before it.
+
 Each device's rule state lives in Redis (iotmon.adapters.redis.rule_state):
 two round trips per batch, whatever its size. A device without one (new, or
 Redis lost it) has it rebuilt from its last stored readings, in one query for
@@ -31,7 +40,7 @@ from psycopg_pool import ConnectionPool
 
 from eventing.delivery import Rejected
 from eventing.events import alert_sender
-from eventing.sources import readings_of
+from eventing.sources import presences_of, readings_of
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
@@ -42,8 +51,9 @@ from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.rule_state import RuleStates
 from iotmon.core import alert_machine, detector, judge, rules
 from iotmon.core.alert_machine import FLAPPING, RESOLVE, TRIGGER
-from iotmon.core.alerts import SEVERITIES
+from iotmon.core.alerts import DEVICE_OFFLINE, SEVERITIES
 from iotmon.core.contracts.alerts import AlertChange
+from iotmon.core.contracts.presence import DevicePresence
 from iotmon.core.judge import Change, DeviceState
 from iotmon.core.readings import parse_time
 
@@ -87,16 +97,20 @@ class EvaluateRule:
         """Handle events; raises to ask for redelivery, or, once the rest is done, Rejected for events that are
         not readings."""
         found, refused = readings_by_device(events)
-        changes = self._handle(found) if found else []
+        presences, bad = presences_of(events)
+        changes = self._handle(found, presences) if found or presences else []
+        refused += bad
         if refused:
             raise Rejected("; ".join(refused[:10]))
         return changes
 
-    def _handle(self, found: dict[str, list[tuple[float, float]]]) -> list[AlertChange]:
+    def _handle(
+        self, found: dict[str, list[tuple[float, float]]], presences: Sequence[DevicePresence] = ()
+    ) -> list[AlertChange]:
         stored = self.states.load(list(found))
         fresh = [device for device, state in stored.items() if state is None]
         states = {device: state or DeviceState() for device, state in stored.items()}
-        devices = self.devices.devices(list(found))
+        devices = self.devices.devices([*found, *(p.device_id for p in presences)])
         with self.pool.connection() as conn:
             self._rebuild(conn, {device: min(at for at, _ in found[device]) for device in fresh}, states, devices)
             self._restore_open_machines(conn, fresh, states)
@@ -108,6 +122,7 @@ class EvaluateRule:
             ]
             with conn.transaction():  # one commit for the batch's alert changes
                 changes = [c for device_id, change in made if (c := _apply(conn, device_id, change)) is not None]
+                changes += [c for p in presences if (c := _presence(conn, p, devices.get(p.device_id))) is not None]
             faults.point("after-alert-commit")
             if changes:  # first, so that a dashboard hearing of a change never refetches a cached view without it
                 active_alerts.store(self.redis, alerts.open_alerts(conn))
@@ -164,6 +179,34 @@ def _apply(conn: psycopg.Connection, device_id: str, change: Change) -> AlertCha
         value=finding.value,
         threshold=finding.threshold,
         details=finding.details,
+        at=at,
+        source=SOURCE,
+    )
+
+
+def _presence(conn: psycopg.Connection, presence: DevicePresence, device: DeviceInfo | None) -> AlertChange | None:
+    """The `device_offline` move a presence report makes (None: none, or already made)."""
+    if device is None:
+        return None  # decommissioned since ingest passed it on
+    at = parse_time(presence.timestamp)
+    reported = f" ({presence.reason})" if presence.reason else ""
+    details = {"reportedBy": "plant", "reason": presence.reason, "reportedAt": alerts.iso(at)}
+    if presence.state == "online":
+        note = f"reported online by the plant{reported}"
+        return alerts.resolve_open(
+            conn, presence.device_id, DEVICE_OFFLINE, at=at, source=SOURCE, note=note, details=details, opened_by=at
+        )
+    if not device.monitored:
+        return None  # in maintenance, or inactive: not expected to be online (as escalate-cron)
+    return alerts.trigger(
+        conn,
+        presence.device_id,
+        DEVICE_OFFLINE,
+        severity="high",
+        message=f"{presence.device_id} is offline, as the plant reports{reported}",
+        value=None,
+        threshold=None,
+        details=details,
         at=at,
         source=SOURCE,
     )

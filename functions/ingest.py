@@ -6,6 +6,9 @@ readings are stored in one COPY and passed on to `metrics` as one batch event
 per arrival key (device or gateway); each bad one goes to `sensors-data.dlq` with the reason and what
 was sent, and so does a reading of a device that is not registered or was
 decommissioned (devices are registered through the API, never by a reading).
+A device presence report (`io.iotmon.device.presence.v1`, from a bridge: the
+plant says a device is offline or back) is checked the same way and passed on
+to `metrics` as it is, for evaluate-rule; it stores nothing.
 A redelivered event stores nothing twice; it is passed on again, since the
 first delivery may have failed before it was.
 """
@@ -16,7 +19,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
@@ -25,17 +28,19 @@ from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
 from eventing import topics
-from eventing.events import READING_BATCH, make_event, rejected_event
-from eventing.sources import readings_in, unwrap
+from eventing.events import PRESENCE, READING_BATCH, make_event, presence_event, rejected_event
+from eventing.sources import presence_in, readings_in, unwrap
 from eventing.transport import Publisher
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters.postgres import registry, storage
+from iotmon.core.contracts.presence import DevicePresence
 from iotmon.core.contracts.readings import Reading
 from iotmon.core.readings import (
     Rejection,
     batch_positions,
     check_time,
+    check_timestamp,
     to_json,
     utcnow,
 )
@@ -59,6 +64,7 @@ class Arrival:
 class Sorted:
     arrivals: list[Arrival]  # valid readings
     rejected: list[tuple[Rejection, CloudEvent]]
+    presences: list[tuple[DevicePresence, CloudEvent]] = field(default_factory=list)  # valid presence reports
 
     @property
     def by_key(self) -> dict[str, list[Reading]]:
@@ -73,7 +79,7 @@ class Sorted:
 
     @property
     def device_ids(self) -> set[str]:
-        return {arrival.reading.device_id for arrival in self.arrivals}
+        return {arrival.reading.device_id for arrival in self.arrivals} | {p.device_id for p, _ in self.presences}
 
     def in_service(self, entries: dict[str, registry.Entry]) -> Sorted:
         """Only the readings of devices in service; the others rejected with the reason (pure)."""
@@ -83,15 +89,31 @@ class Sorted:
                 kept.append(arrival)
             else:
                 rejected.append((Rejection(reason, to_json(arrival.reading), arrival.index), arrival.event))
-        return Sorted(kept, rejected)
+        presences = []
+        for presence, cause in self.presences:
+            if (reason := registry.refusal(presence.device_id, entries)) is None:
+                presences.append((presence, cause))
+            else:
+                rejected.append((Rejection(reason, msgspec.to_builtins(presence)), cause))
+        return Sorted(kept, rejected, presences)
 
 
 def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
     """Split events into valid readings and rejections (pure: no I/O)."""
     arrivals: list[Arrival] = []
     rejected: list[tuple[Rejection, CloudEvent]] = []
+    presences: list[tuple[DevicePresence, CloudEvent]] = []
     for event in events:
         typed = unwrap(event)  # a KafkaSource-wrapped plain record, as the reading (batch) it carries
+        if typed["type"] == PRESENCE:
+            presence = presence_in(typed)
+            if isinstance(presence, DevicePresence) and (reason := check_timestamp(presence.timestamp, now)):
+                presence = Rejection(reason, msgspec.to_builtins(presence))
+            if isinstance(presence, DevicePresence):
+                presences.append((presence, event))
+            elif presence is not None:
+                rejected.append((presence, event))
+            continue
         good, bad = readings_in(typed)
         in_batch = typed["type"] == READING_BATCH
         for position, reading in zip(batch_positions(good, bad), good, strict=True):
@@ -102,7 +124,7 @@ def sort_events(events: Sequence[CloudEvent], now: datetime) -> Sorted:
             else:
                 bad.append(Rejection(reason, to_json(reading), index))
         rejected.extend((rejection, event) for rejection in bad)
-    return Sorted(arrivals, rejected)
+    return Sorted(arrivals, rejected, presences)
 
 
 def metrics_events(by_key: dict[str, list[Reading]]) -> list[CloudEvent]:
@@ -142,15 +164,16 @@ class Ingest:
         """Handle events; returns the number of new readings stored. Raises to ask for redelivery."""
         result = sort_events(events, utcnow())
         stored = 0
-        if result.arrivals:
+        if result.arrivals or result.presences:
             with self.pool.connection() as conn:
                 # A reading of a device that is not in service can never be stored: it is dead-lettered now,
                 # never retried, so it cannot hold up the readings behind it on its partition.
                 result = result.in_service(registry.lookup(conn, result.device_ids))
                 if result.arrivals:
                     stored = storage.write_readings(conn, result.readings)
-        if result.arrivals:
-            self.publisher.publish(topics.METRICS, metrics_events(result.by_key))
+        if result.arrivals or result.presences:
+            passed_on = metrics_events(result.by_key) + [presence_event(p, SOURCE) for p, _ in result.presences]
+            self.publisher.publish(topics.METRICS, passed_on)
         if result.rejected:
             self.publisher.publish(topics.SENSORS_DATA_DLQ, dead_letters(result.rejected))
             for rejection, cause in result.rejected[:5]:

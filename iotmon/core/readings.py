@@ -57,14 +57,19 @@ def check_time(reading: Reading, now: datetime) -> str | None:
     date (not Feb 30) is checked here, where it is parsed anyway, because a
     per-reading hook in the decoder would cost more than the whole decode.
     """
+    return check_timestamp(reading.timestamp, now)
+
+
+def check_timestamp(timestamp: str, now: datetime) -> str | None:
+    """Why a timestamp of the contract's shape is refused (not a real date, too far ahead or back), or None."""
     try:
-        at = parse_time(reading.timestamp)
+        at = parse_time(timestamp)
     except ValueError as error:
         return str(error)
     if at > now + MAX_FUTURE:
-        return f"timestamp {reading.timestamp} is in the future (clock skew over {MAX_FUTURE})"
+        return f"timestamp {timestamp} is in the future (clock skew over {MAX_FUTURE})"
     if at < now - RETENTION:
-        return f"timestamp {reading.timestamp} is older than the raw-data retention ({RETENTION.days} days)"
+        return f"timestamp {timestamp} is older than the raw-data retention ({RETENTION.days} days)"
     return None
 
 

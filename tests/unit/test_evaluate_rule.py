@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventing.events import batch_event, make_event, reading_event
-from eventing.sources import wrap_record
+from eventing.events import batch_event, make_event, presence_event, reading_event
+from eventing.sources import presences_of, wrap_record
 from eventing.transport import Record
 from functions.evaluate_rule import readings_by_device
+from iotmon.core.contracts.presence import DevicePresence
 
 T0 = datetime(2026, 1, 11, 10, 0, tzinfo=UTC)
 EPOCH0 = T0.timestamp()
@@ -89,3 +90,10 @@ def test_a_batch_with_some_bad_readings_keeps_the_good_ones_and_warns(caplog: py
 
 def test_no_events_give_nothing():
     assert readings_by_device([]) == ({}, [])
+
+
+def test_presence_reports_on_metrics_are_no_readings_and_not_refused():
+    report = DevicePresence(device_id="device-003", state="offline", timestamp="2026-06-15T11:59:30.000Z")
+    events = [presence_event(report, "/iotmon/ingest")]
+    assert readings_by_device(events) == ({}, [])
+    assert presences_of(events) == ([report], [])

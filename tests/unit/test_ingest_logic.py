@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from eventing.events import READING_BATCH, batch_event, make_event, reading_event
+from eventing.events import PRESENCE, READING_BATCH, batch_event, make_event, presence_event, reading_event
 from functions.ingest import dead_letters, metrics_events, sort_events
 from iotmon.adapters.postgres.registry import Entry
+from iotmon.core.contracts.presence import DevicePresence
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -106,3 +107,23 @@ def test_readings_of_devices_not_in_service_are_rejected_with_their_place_and_th
         (None, "unknown device 'ghost': register it with POST /api/devices", single["id"]),
     ]
     assert [letter.get_data()["index"] for letter in dead_letters(result.rejected)[:2]] == [1, 2]
+
+
+def presence(device="device-003", state="offline", timestamp="2026-06-15T11:59:30.000Z"):
+    return DevicePresence(device_id=device, state=state, timestamp=timestamp, reason="NDEATH of plant/edge1")
+
+
+def test_presence_reports_are_checked_and_passed_on_unchanged_with_stable_ids():
+    good = presence_event(presence(), "/iotmon/bridge")
+    future = presence_event(presence(timestamp="2026-06-16T00:00:00Z"), "/iotmon/bridge")
+    shapeless = make_event(PRESENCE, "/iotmon/bridge", {"deviceId": "device-003", "state": "asleep"}, key="device-003")
+    result = sort_events([reading_event(reading(), "/s"), good, future, shapeless], NOW)
+    assert [p for p, _ in result.presences] == [presence()] and len(result.readings) == 1
+    reasons = [rejection.reason for rejection, _ in result.rejected]
+    assert "in the future" in reasons[0] and "not a device presence" in reasons[1]
+    entries = {"device-001": Entry("line", None), "device-003": Entry("line", None)}
+    assert result.in_service(entries).presences == result.presences
+    refused = result.in_service({"device-001": Entry("line", None)})
+    assert refused.presences == [] and "unknown device 'device-003'" in refused.rejected[-1][0].reason
+    again = presence_event(presence(), "/elsewhere")
+    assert again["id"] == good["id"] and again["partitionkey"] == "device-003"

@@ -1176,6 +1176,18 @@ export interface ErrorEnvelope {
   error: ErrorBody;
 }
 
+/** A device the plant reports offline or back online. CloudEvent type io.iotmon.device.presence.v1, data content type application/json, partition key = deviceId. On `sensors-data` from a bridge; ingest passes it on to `metrics` for a device in service, where evaluate-rule opens (offline) or resolves (online) the device's `device_offline` alert at once, without waiting for its offline timeout. */
+export interface DevicePresence {
+  /** Device identifier, e.g. device-001. */
+  deviceId: string;
+  /** offline: gone now; online: back. */
+  state: "offline" | "online";
+  /** When the plant reported it: RFC 3339, as a reading's timestamp. */
+  timestamp: string;
+  /** What reported it, e.g. NDEATH of plant/edge1. */
+  reason?: string;
+}
+
 /** The alert vocabulary (severities from the least to the most severe). */
 export const ALERT_TYPES = ["threshold_exceeded", "threshold_below", "data_anomaly", "trend_warning", "device_offline"] as const;
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
@@ -1453,6 +1465,19 @@ export const LIMITS = {
     },
     "lastAlertId": {
       "nullable": true
+    }
+  },
+  "DevicePresence": {
+    "deviceId": {},
+    "state": {
+      "oneOf": [
+        "offline",
+        "online"
+      ]
+    },
+    "timestamp": {},
+    "reason": {
+      "maxLength": 200
     }
   }
 } as const;

@@ -306,9 +306,13 @@ def resolve_open(
     source: str,
     note: str | None = None,
     details: Mapping[str, Any] | None = None,
+    opened_by: datetime | None = None,
 ) -> AlertChange | None:
-    """`resolved` by the system: the condition is gone (nothing if no alert is open)."""
-    where = "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
+    """`resolved` by the system: the condition is gone (nothing if no alert is open, or, with `opened_by`, none
+    opened by then: a redelivered report of the condition's end cannot close a later alert)."""
+    where: LiteralString = "device_id = %(device)s AND alert_type = %(type)s AND status <> 'resolved'"
+    if opened_by is not None:
+        where += " AND triggered_at <= %(opened_by)s"
     sets = "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s"
     with _atomic(conn):
         _lock(conn, device_id, alert_type)
@@ -316,7 +320,7 @@ def resolve_open(
             conn,
             where,
             sets,
-            {"device": device_id, "type": alert_type},
+            {"device": device_id, "type": alert_type, "opened_by": opened_by},
             action="resolved",
             at=at,
             source=source,

@@ -5,7 +5,7 @@ OpenAPI components of the REST API, the JSON Schemas in schema/events/ and the
 dashboard's TypeScript types and limits (`iotmon generate`; a test fails when a
 generated file is stale). Modules by subject: readings, alerts, devices,
 analytics, fleet, backtest, system, users, keys (gateway API keys), live (Socket.IO),
-envelopes.
+envelopes, presence (devices the plant reports offline or back).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from iotmon.core.contracts import (
     fleet,
     keys,
     live,
+    presence,
     readings,
     system,
     users,
@@ -32,13 +33,27 @@ EVENTS: dict[str, type[msgspec.Struct]] = {
     "reading-batch": readings.ReadingBatch,
     "reading-rejected": readings.RejectedReading,
     "alert": alerts.AlertChange,
+    "device-presence": presence.DevicePresence,
 }
 
 
 def all_contracts() -> list[type[msgspec.Struct]]:
     """Every contract defined in the modules above, in a stable order."""
     found: list[type[msgspec.Struct]] = []
-    for module in (readings, alerts, devices, backtest, analytics, fleet, system, users, keys, live, envelopes):
+    for module in (
+        readings,
+        alerts,
+        devices,
+        backtest,
+        analytics,
+        fleet,
+        system,
+        users,
+        keys,
+        live,
+        envelopes,
+        presence,
+    ):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

@@ -12,6 +12,12 @@ ReadingStatus = Literal["active", "inactive", "maintenance", "error"]
 MAX_BATCH = 10_000
 
 
+RFC3339 = (
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])(?!\n)$"
+)  # an upper-case T, a UTC offset (Z or ±hh:mm), at most microsecond precision
+
+
 class Reading(Body):
     """One reading from one device. CloudEvent type io.iotmon.reading.v1, data content type
     application/json, partition key = deviceId."""
@@ -20,8 +26,7 @@ class Reading(Body):
     timestamp: Annotated[
         str,
         msgspec.Meta(
-            pattern=r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-            r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])(?!\n)$",
+            pattern=RFC3339,
             description="When the value was measured: RFC 3339 with an upper-case T, a UTC offset (Z or ±hh:mm) "
             "and at most microsecond precision.",
             extra_json_schema={"format": "date-time"},
