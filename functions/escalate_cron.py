@@ -123,7 +123,8 @@ class EscalateCron:
         ).fetchall()
         if not devices:
             return []
-        seen = self._last_seen(conn, [device for device, _, _ in devices])
+        timeouts = {device: float(self.offline_timeout_s or timeout) for device, timeout, _ in devices}
+        seen = self._last_seen(conn, list(timeouts.items()), now)
         # device → since when data resolves its open alert: any data for a timeout, newer data for a plant report
         open_offline: dict[str, datetime | None] = {
             device: triggered_at if reported else None
@@ -134,11 +135,11 @@ class EscalateCron:
             )
         }
         changes = []
-        for device, device_timeout, status in devices:
+        for device, _, status in devices:
             last = seen.get(device)
             if last is None:
                 continue
-            timeout = float(self.offline_timeout_s or device_timeout)
+            timeout = timeouts[device]
             silent = (now - last).total_seconds()
             details = {
                 "lastSeen": alerts.iso(last),
@@ -174,23 +175,29 @@ class EscalateCron:
                 changes.append(made)
         return changes
 
-    def _last_seen(self, conn: psycopg.Connection, devices: list[str]) -> dict[str, datetime]:
-        """Each device's last reading time: Redis's current value, else PostgreSQL (one query for the rest)."""
+    def _last_seen(
+        self, conn: psycopg.Connection, devices: list[tuple[str, float]], now: datetime
+    ) -> dict[str, datetime]:
+        """Each device's last reading time: Redis's current value (aggregate's), and PostgreSQL's (ingest's) for the
+        devices Redis has no recent reading of, so that a pipeline running behind does not make devices that send
+        look silent (one query for all of them)."""
         seen: dict[str, datetime] = {}
-        for device, raw in zip(devices, self.redis.mget([current(device) for device in devices]), strict=True):
+        for (device, _), raw in zip(devices, self.redis.mget([current(device) for device, _ in devices]), strict=True):
             if raw:
                 with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: PostgreSQL knows
                     seen[device] = datetime.fromisoformat(json.loads(raw)["timestamp"])
-        missing = [device for device in devices if device not in seen]
-        if missing:
+        stale = [d for d, timeout in devices if d not in seen or (now - seen[d]).total_seconds() > timeout]
+        if stale:
             # Imported history is no sign of life: only readings after the newest imported one count.
             rows = conn.execute(
                 "SELECT d, (SELECT max(timestamp) FROM sensor_readings r WHERE r.device_id = d AND r.timestamp >"
                 " coalesce((SELECT max(last_at) FROM reading_imports ri WHERE ri.device_id = d), '-infinity'))"
                 " FROM unnest(%s::text[]) AS d",
-                (missing,),
+                (stale,),
             ).fetchall()
-            seen.update({device: last for device, last in rows if last is not None})
+            for device, last in rows:
+                if last is not None and (device not in seen or last > seen[device]):
+                    seen[device] = last
         return seen
 
     def _retain(self, conn: psycopg.Connection, now: datetime) -> dict[str, Any]:

@@ -106,7 +106,8 @@ TIMINGS = """() => performance.getEntriesByType("resource").filter((e) => !e.nam
   .map((e) => `${e.name.replace(location.origin, "")} ${Math.round(e.startTime)}+${Math.round(e.duration)}`)"""
 WATCH_CHART = """() => {
   window.__chartAt = null;
-  window.__clickAt = performance.now();
+  window.__clickAt = null;  // the click itself, not Playwright's checks before it
+  document.addEventListener("click", () => { window.__clickAt = performance.now(); }, { capture: true, once: true });
   const seen = () => document.querySelector('.js-plotly-plot .main-svg');
   new MutationObserver((_, observer) => {
     if (seen()) { window.__chartAt = performance.now(); observer.disconnect(); }

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import psutil
@@ -50,10 +51,11 @@ def say(message: str) -> None:
 
 
 class Sampler:
-    """Lag (seconds of readings behind, the slowest consumer group) and RSS, every SAMPLE_S, on a thread."""
+    """Lag (how old the oldest reading not yet handled is, over the readings' topics) and RSS, every SAMPLE_S, on a
+    thread."""
 
-    def __init__(self, transport: PostgresTransport, process: psutil.Process, rate: float) -> None:
-        self.transport, self.process, self.rate = transport, process, rate
+    def __init__(self, transport: PostgresTransport, process: psutil.Process) -> None:
+        self.transport, self.process = transport, process
         self.lags: list[float] = []
         self.rss: list[int] = []
         self._stop = threading.Event()
@@ -61,12 +63,21 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_S):
-            backlog = self.transport.backlog()
-            behind = max((n for (topic, _), n in backlog.items() if topic in READINGS_TOPICS), default=0)
-            # records: a reading each (the API writes a batch event per device)
-            self.lags.append(behind / self.rate)
+            behind = {key: n for key, n in self.transport.backlog().items() if key[0] in READINGS_TOPICS and n}
+            self.lags.append(max((self._age(*key) for key in behind), default=0.0))
             self.rss.append(self.process.memory_info().rss)
-            say(f"fleet: {behind:,} readings behind ({self.lags[-1]:.1f} s), RSS {self.rss[-1] / 2**20:.0f} MiB")
+            say(
+                f"fleet: {sum(behind.values()):,} events behind ({self.lags[-1]:.1f} s), RSS {self.rss[-1] / 2**20:.0f} MiB"
+            )
+
+    def _age(self, topic: str, group: str) -> float:
+        """Seconds since the first reading of the group's oldest pending event was measured."""
+        _, records = self.transport.pending(topic, group, 1)
+        if not records or records[0].value is None:
+            return 0.0
+        readings = json.loads(records[0].value).get("readings") or [{}]
+        measured = readings[0].get("timestamp")
+        return time.time() - datetime.fromisoformat(measured).timestamp() if measured else 0.0
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -130,7 +141,7 @@ def measure() -> dict[str, Any]:
             stdout=subprocess.PIPE,
             text=True,
         )
-        with Sampler(transport, psutil.Process(up.proc.pid), rate) as sampler:
+        with Sampler(transport, psutil.Process(up.proc.pid)) as sampler:
             out, _ = load.communicate(timeout=RUN_S + 300)
             assert load.returncode == 0, out
         sent = json_line(out)

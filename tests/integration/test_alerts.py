@@ -395,6 +395,23 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         assert not list(VALIDATOR.iter_errors(data)), data
 
 
+def test_a_device_whose_readings_ingest_stored_is_not_offline_while_aggregate_runs_behind(env):
+    now = datetime.now(UTC)
+    cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False)
+    # aggregate's current value is 45 s old (it runs behind), but ingest stored a reading 2 s ago
+    env.redis.set(
+        current("device-001"),
+        json.dumps({"value": 70, "timestamp": (now - timedelta(seconds=45)).isoformat(), "status": "normal"}),
+    )
+    sql(
+        env.url,
+        "INSERT INTO sensor_readings (device_id, timestamp, sensor_type, value, unit)"
+        " VALUES ('device-001', %s, 'temperature', 70, 'celsius')",
+        now - timedelta(seconds=2),
+    )
+    assert [c for c in cron([ping()]) if c.device_id == "device-001"] == []
+
+
 def test_retention_drops_expired_data(env):
     sql(
         env.url,

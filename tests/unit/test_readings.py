@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from iotmon.core.readings import RETENTION, check_time, parse_batch, parse_reading
+from iotmon.core.readings import ORDERING_KEYS, RETENTION, check_time, ordering_key, parse_batch, parse_reading
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 GOOD = {
@@ -86,3 +86,31 @@ def test_time_checks():
     assert "in the future" in check_time(future, NOW)
     old = (NOW - RETENTION - timedelta(days=1)).isoformat().replace("+00:00", "Z")
     assert "older than the raw-data retention" in check_time(parse_reading({**GOOD, "timestamp": old}), NOW)
+
+
+def test_the_api_queues_a_request_in_few_events_each_device_in_order_under_one_key() -> None:
+    from iotmon.service.routes.readings import events
+
+    readings = [
+        parse_reading(
+            {
+                "deviceId": f"dev-{n % 500}",
+                "timestamp": f"2026-01-01T00:00:{n // 500:02d}Z",
+                "sensorType": "temperature",
+                "value": n,
+                "unit": "celsius",
+            }
+        )
+        for n in range(1000)
+    ]
+    queued = events(readings)
+    assert len(queued) <= ORDERING_KEYS
+    assert sum(len(event.data["readings"]) for event in queued) == 1000
+    for event in queued:
+        key = event["partitionkey"]
+        got = event.data["readings"]
+        assert all(ordering_key(reading["deviceId"]) == key for reading in got)
+        for device in {reading["deviceId"] for reading in got}:
+            times = [reading["timestamp"] for reading in got if reading["deviceId"] == device]
+            assert times == sorted(times) and len(times) == 2
+    assert len({event["partitionkey"] for event in queued}) == len(queued)

@@ -5,13 +5,25 @@ import { keepPreviousData, useQueries, useQuery, useQueryClient } from "@tanstac
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
-import { fleetQuery, queryKeys, type FleetFilters, type FleetPage } from "../api/queries";
+import { deviceQuery, fleetQuery, queryKeys, type FleetFilters, type FleetPage } from "../api/queries";
 import type { FleetCounts, FleetDevice, FleetGroup, FleetState } from "../api/types";
 import { fleetLive } from "../state/app";
 import { FLEET_STATES, withChange } from "../state/fleet";
 import { useStore } from "../state/store";
 import { formatAgo, formatValue, titleCase, unitLabel } from "../util/format";
 import { Notice } from "./Notice";
+import { loadPlotly } from "./Plot";
+
+/** Pointing at a device starts loading what its page needs first (its details and the charts' code), so that
+ * by the click they are on their way. */
+function usePrefetchDevice(deviceId: string | undefined): () => void {
+  const queryClient = useQueryClient();
+  return () => {
+    if (!deviceId) return;
+    void loadPlotly();
+    void queryClient.prefetchQuery(deviceQuery(deviceId));
+  };
+}
 
 export const PAGE_SIZE = 100; // devices per request
 export const ROW_HEIGHT = 44; // px, every row
@@ -99,6 +111,7 @@ export function FleetGroups({
 
 function FleetRow({ device, top }: { device: FleetDevice | undefined; top: number }) {
   const style = { transform: `translateY(${top}px)`, height: ROW_HEIGHT };
+  const prefetch = usePrefetchDevice(device?.deviceId);
   if (!device)
     return (
       <div className="fleet-row is-loading" style={style} role="row" aria-busy="true">
@@ -111,7 +124,9 @@ function FleetRow({ device, top }: { device: FleetDevice | undefined; top: numbe
         <StatePill state={device.state} />
       </span>
       <span role="cell" className="fleet-name">
-        <Link to={`/devices/${encodeURIComponent(device.deviceId)}`}>{device.deviceId}</Link>{" "}
+        <Link to={`/devices/${encodeURIComponent(device.deviceId)}`} onPointerEnter={prefetch} onFocus={prefetch}>
+          {device.deviceId}
+        </Link>{" "}
         <span className="muted small">{device.name ?? ""}</span>
       </span>
       <span role="cell" className="muted">

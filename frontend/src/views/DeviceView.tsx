@@ -10,6 +10,7 @@ import { ChartCard } from "../components/ChartCard";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { CsvButton } from "../components/CsvButton";
 import { Notice } from "../components/Notice";
+import { loadPlotly } from "../components/Plot";
 import { watchDevice } from "../live/socket";
 import { live, seedLive } from "../state/app";
 import { addDevice, type Point } from "../state/live";
@@ -330,6 +331,7 @@ export function DeviceView() {
   const { deviceId = "" } = useParams();
   const [preview, setPreview] = useState<Backtest | null>(null);
   const details = useQuery({ ...deviceQuery(deviceId), refetchInterval: STATS_REFRESH_MS });
+  useEffect(() => void loadPlotly(), []); // the charts' code loads while their data is fetched, not after
   const liveDevice = useStore(live, (s) => s.devices[deviceId]);
   useEffect(() => {
     if (details.data) live.update((state) => addDevice(state, details.data)); // a device beyond the first page

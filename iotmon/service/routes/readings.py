@@ -17,11 +17,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from eventing import topics
-from eventing.events import batch_event, reading_event
+from eventing.events import batch_event
 from iotmon.adapters.postgres import registry
 from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
 from iotmon.core.contracts.validation import Invalid, json_document
-from iotmon.core.readings import Rejection, batch_positions, check_time, parse_batch, parse_reading, to_json, utcnow
+from iotmon.core.readings import (
+    Rejection,
+    batch_positions,
+    check_time,
+    ordering_key,
+    parse_batch,
+    parse_reading,
+    to_json,
+    utcnow,
+)
 from iotmon.core.writers import Writer
 from iotmon.service.context import ServiceContext
 from iotmon.service.openapi import Reply, documented
@@ -98,14 +107,12 @@ def refusals(readings: list[Reading], entries: dict[str, registry.Entry], in_bat
     return problems
 
 
-def events(readings: list[Reading], batch: bool) -> list[CloudEvent]:
-    """A batch event per device (so each device's readings stay in order), or the one reading's event."""
-    if not batch:
-        return [reading_event(to_json(readings[0]), SOURCE)]
-    by_device: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def events(readings: list[Reading]) -> list[CloudEvent]:
+    """A batch event per ordering key, the readings in the order they came (so each device's stay in order)."""
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for reading in readings:
-        by_device[reading.device_id].append(to_json(reading))
-    return [batch_event(group, SOURCE, key=device) for device, group in by_device.items()]
+        by_key[ordering_key(reading.device_id)].append(to_json(reading))
+    return [batch_event(group, SOURCE, key=key) for key, group in by_key.items()]
 
 
 def scope_refusal(writer: Writer, refused: list[str]) -> ApiError:
@@ -159,7 +166,7 @@ async def post_readings(request: Request) -> JSONResponse:
         raise ApiError(
             400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are refused; nothing was accepted", problems
         )
-    queued = events(readings, batch=in_batch)
+    queued = events(readings)
     try:
         await run_in_threadpool(context.transport.publish, topics.SENSORS_DATA, queued)
     except Exception as error:
