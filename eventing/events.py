@@ -21,6 +21,7 @@ from iotmon.core.alerts import ACTIONS
 from iotmon.core.contracts.alerts import AlertChange
 from iotmon.core.contracts.presence import DevicePresence
 from iotmon.core.contracts.readings import RejectedEvent, RejectedReading
+from iotmon.core.readings import ordering_key
 
 READING = "io.iotmon.reading.v1"
 READING_BATCH = "io.iotmon.reading.batch.v1"
@@ -71,11 +72,12 @@ def batch_event(readings: Iterable[Mapping[str, Any]], source: str, key: str) ->
 
 
 def presence_event(presence: DevicePresence, source: str) -> CloudEvent:
-    """A device the plant reports offline or online, keyed by the device, so that it keeps its place among the
-    device's readings. The same report gets the same id, wherever it is sent from."""
+    """A device the plant reports offline or online, keyed by the device's ordering key (as the API queues its
+    readings), so that it keeps its place among them. The same report gets the same id, wherever it is sent from."""
     device = presence.device_id
     event_id = str(uuid.uuid5(_PRESENCE_IDS, f"{device}/{presence.state}/{presence.timestamp}"))
-    return make_event(PRESENCE, source, msgspec.to_builtins(presence), key=device, subject=device, event_id=event_id)
+    data = msgspec.to_builtins(presence)
+    return make_event(PRESENCE, source, data, key=ordering_key(device), subject=device, event_id=event_id)
 
 
 def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: int | None = None) -> CloudEvent:

@@ -1,10 +1,11 @@
 """The presence hook of the bridges: what the plant says of devices coming and going, onto `sensors-data`.
 
 A translator's `Presence` entries (a Sparkplug NDEATH, DDEATH or birth) become
-`io.iotmon.device.presence.v1` events keyed by device, so each keeps its place
-among the device's readings; ingest passes them on to `metrics`, where
-evaluate-rule opens or resolves the `device_offline` alert at once (and notify
-moves the device's `device-status`). Event ids are derived from the report, so a
+`io.iotmon.device.presence.v1` events keyed by the device's ordering key
+(`iotmon.core.readings.ordering_key`, as the API queues readings), so each
+keeps its place among the device's readings when the bridge keys them alike;
+ingest passes them on to `metrics`, where evaluate-rule opens or resolves the
+`device_offline` alert at once (and notify moves the device's `device-status`). Event ids are derived from the report, so a
 bridge that publishes one again after a crash sends the same event.
 """
 

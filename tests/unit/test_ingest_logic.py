@@ -8,6 +8,7 @@ from eventing.events import PRESENCE, READING_BATCH, batch_event, make_event, pr
 from functions.ingest import dead_letters, metrics_events, sort_events
 from iotmon.adapters.postgres.registry import Entry
 from iotmon.core.contracts.presence import DevicePresence
+from iotmon.core.readings import ordering_key
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
@@ -126,4 +127,4 @@ def test_presence_reports_are_checked_and_passed_on_unchanged_with_stable_ids():
     refused = result.in_service({"device-001": Entry("line", None)})
     assert refused.presences == [] and "unknown device 'device-003'" in refused.rejected[-1][0].reason
     again = presence_event(presence(), "/elsewhere")
-    assert again["id"] == good["id"] and again["partitionkey"] == "device-003"
+    assert again["id"] == good["id"] and again["partitionkey"] == ordering_key("device-003")

@@ -1176,7 +1176,7 @@ export interface ErrorEnvelope {
   error: ErrorBody;
 }
 
-/** A device the plant reports offline or back online. CloudEvent type io.iotmon.device.presence.v1, data content type application/json, partition key = deviceId. On `sensors-data` from a bridge; ingest passes it on to `metrics` for a device in service, where evaluate-rule opens (offline) or resolves (online) the device's `device_offline` alert at once, without waiting for its offline timeout. */
+/** A device the plant reports offline or back online. CloudEvent type io.iotmon.device.presence.v1, data content type application/json, partition key = the device's ordering key (as its readings'). On `sensors-data` from a bridge; ingest passes it on to `metrics` for a device in service, where evaluate-rule opens (offline) or resolves (online) the device's `device_offline` alert at once, without waiting for its offline timeout. */
 export interface DevicePresence {
   /** Device identifier, e.g. device-001. */
   deviceId: string;

@@ -14,7 +14,7 @@ PresenceState = Literal["offline", "online"]
 
 class DevicePresence(Body):
     """A device the plant reports offline or back online. CloudEvent type io.iotmon.device.presence.v1, data
-    content type application/json, partition key = deviceId. On `sensors-data` from a bridge; ingest passes it
+    content type application/json, partition key = the device's ordering key (as its readings'). On `sensors-data` from a bridge; ingest passes it
     on to `metrics` for a device in service, where evaluate-rule opens (offline) or resolves (online) the
     device's `device_offline` alert at once, without waiting for its offline timeout."""
 
