@@ -126,3 +126,33 @@ class OpcUaTestServer:
         }
         await server.start()
         self._server = server
+
+
+async def _change_forever(server: OpcUaTestServer, every_s: float) -> None:
+    """Write every variable a new value, round after round, and say how many writes so far each second."""
+    writes, said = 0, 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        for name in server.names:
+            await server.write_async(name, float(writes % 1000))
+            writes += 1
+        if loop.time() - said >= 1:
+            said = loop.time()
+            print(f"writes {writes}", flush=True)
+        await asyncio.sleep(every_s)
+
+
+def main() -> None:
+    """`python -m tests.support.opcua_server PORT VARIABLES [ROUND_S]`: a plant whose variables all change, in a
+    process of its own (the bench runs it on the other core)."""
+    import sys
+
+    port, count = int(sys.argv[1]), int(sys.argv[2])
+    every_s = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+    server = OpcUaTestServer([f"Bench.V{i:04d}" for i in range(count)], port=port).start()
+    print("ready", flush=True)
+    server.call(_change_forever(server, every_s), timeout=None)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
