@@ -523,7 +523,7 @@ def cmd_bridge_opcua(args: argparse.Namespace, settings: Settings) -> int:
 
     path = Path(args.config)
     try:
-        config = parse_config(path.read_bytes(), str(path))
+        config = parse_config(path.read_bytes(), str(path), url=args.url)
         password = opcua.password(config)
     except (OSError, ConfigError) as problem:
         print(f"iotmon: {problem}", file=sys.stderr)
@@ -548,6 +548,11 @@ def _add_bridge_opcua(bridges: argparse._SubParsersAction[argparse.ArgumentParse
         default=os.environ.get("IOTMON_OPCUA_CONFIG"),
         required="IOTMON_OPCUA_CONFIG" not in os.environ,
         help="the node mapping and connection, YAML or JSON (default $IOTMON_OPCUA_CONFIG)",
+    )
+    opcua.add_argument(
+        "--url",
+        default=os.environ.get("IOTMON_OPCUA_URL"),
+        help="the server, opc.tcp://host:port/path, in place of the configuration's (default $IOTMON_OPCUA_URL)",
     )
     opcua.set_defaults(run=cmd_bridge_opcua)
 

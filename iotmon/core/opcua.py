@@ -114,10 +114,14 @@ class OpcUaConfig(_Config):
         return {node.node_id: node for node in self.nodes}
 
 
-def parse_config(text: str | bytes, origin: str = "configuration") -> OpcUaConfig:
-    """The configuration in `text` (YAML, or JSON, which is YAML); ConfigError naming `origin` and the field."""
+def parse_config(text: str | bytes, origin: str = "configuration", url: str | None = None) -> OpcUaConfig:
+    """The configuration in `text` (YAML, or JSON, which is YAML), with the server's `url` in place of the file's
+    when given; ConfigError naming `origin` and the field."""
     try:
-        return msgspec.yaml.decode(text, type=OpcUaConfig)
+        document = msgspec.yaml.decode(text)
+        if url is not None and isinstance(document, dict) and isinstance(document.get("server"), dict):
+            document["server"]["url"] = url
+        return msgspec.convert(document, OpcUaConfig)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise ConfigError(f"{origin}: {error}") from None
 

@@ -81,6 +81,13 @@ def test_a_bad_configuration_says_where_and_why(text: bytes, says: str) -> None:
     assert says in str(raised.value)
 
 
+def test_the_server_url_can_be_given_in_place_of_the_files() -> None:
+    config = parse_config(EXAMPLE, "opcua.yaml", url="opc.tcp://127.0.0.1:4841")
+    assert config.server.url == "opc.tcp://127.0.0.1:4841" and config.server.username == "iotmon"
+    with pytest.raises(ConfigError, match=r"\$\.server\.url"):
+        parse_config(EXAMPLE, "opcua.yaml", url="127.0.0.1:4841")
+
+
 def test_a_node_mapped_twice_is_refused() -> None:
     node = b"{nodeId: i=1, deviceId: d, sensorType: t, unit: u}"
     with pytest.raises(ConfigError, match="node i=1 is mapped twice"):
