@@ -1,4 +1,5 @@
-"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, backtest, simulate."""
+"""The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, backtest, simulate,
+bridge."""
 
 from __future__ import annotations
 
@@ -516,6 +517,46 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return simulator_cli.run(args, settings)
 
 
+def cmd_bridge_opcua(args: argparse.Namespace, settings: Settings) -> int:
+    from iotmon.bridges import opcua
+    from iotmon.core.opcua import ConfigError, parse_config
+
+    path = Path(args.config)
+    try:
+        config = parse_config(path.read_bytes(), str(path), url=args.url)
+        password = opcua.password(config)
+    except (OSError, ConfigError) as problem:
+        print(f"iotmon: {problem}", file=sys.stderr)
+        return 2
+    stop = _stop_requested()
+    with _event_log(settings) as transport:
+        log.info("OPC UA bridge starting", extra=opcua.describe(config))
+        opcua.OpcUaBridge(config, transport, password=password).run(stop)
+    return 0
+
+
+def _add_bridge_opcua(bridges: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    opcua = bridges.add_parser(
+        "opcua",
+        help="subscribe to an OPC UA server's nodes; their value changes become readings on sensors-data",
+        description="Readings go to Kafka (KAFKA_BOOTSTRAP_SERVERS), or else to the embedded event log in "
+        "PostgreSQL (DATABASE_URL, or IOTMON_DATA_DIR's). The password comes from the configuration's "
+        "passwordFile or IOTMON_OPCUA_PASSWORD (README: Connecting an OPC UA server).",
+    )
+    opcua.add_argument(
+        "--config",
+        default=os.environ.get("IOTMON_OPCUA_CONFIG"),
+        required="IOTMON_OPCUA_CONFIG" not in os.environ,
+        help="the node mapping and connection, YAML or JSON (default $IOTMON_OPCUA_CONFIG)",
+    )
+    opcua.add_argument(
+        "--url",
+        default=os.environ.get("IOTMON_OPCUA_URL"),
+        help="the server, opc.tcp://host:port/path, in place of the configuration's (default $IOTMON_OPCUA_URL)",
+    )
+    opcua.set_defaults(run=cmd_bridge_opcua)
+
+
 def _add_function_urls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--function-url",
@@ -647,6 +688,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="send readings to Kafka: live devices, load, or CSV replay")
     simulator_cli.add_arguments(simulate)
     simulate.set_defaults(run=cmd_simulate)
+
+    bridges = commands.add_parser("bridge", help="bridges from plant protocols into sensors-data").add_subparsers(
+        dest="bridge_command", required=True
+    )
+    _add_bridge_opcua(bridges)
     return parser
 
 

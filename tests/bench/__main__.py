@@ -1,6 +1,6 @@
 """`make bench`: the ingest pipeline against the raw COPY ceiling, the whole chain end to end (on Kafka in one
 process, over HTTP as Knative runs it, and embedded on its event log), a fleet of 10,000 devices through the
-chain, the dashboard with five devices and with a fleet of 10,000.
+chain, the dashboard with five devices and with a fleet of 10,000, OPC UA value changes through the bridge.
 
 Prints a table, then one JSON object with every figure as the last line.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.bench import dashboard, embedded, end_to_end, fleet, pipeline
+from tests.bench import dashboard, embedded, end_to_end, fleet, opcua, pipeline
 
 ROWS = [
     ("pipeline readings/s (Kafka → ingest → PG)", "readings_per_s"),
@@ -53,6 +53,10 @@ ROWS = [
     ("fleet dashboard longest task ms (live)", "fleet_dashboard_longest_task_ms"),
     ("fleet dashboard readings streamed meanwhile", "fleet_dashboard_readings_streamed"),
     ("dashboard first chart ms (click → drawn, Plotly loaded)", "dashboard_first_chart_ms"),
+    ("OPC UA value changes/s through the bridge (into the event log)", "opcua_value_changes_per_s"),
+    ("OPC UA server writes/s meanwhile (the bridge's input)", "opcua_server_writes_per_s"),
+    ("OPC UA value changes per publish", "opcua_value_changes_per_publish"),
+    ("OPC UA bridge CPU % of one core", "opcua_bridge_cpu_pct"),
 ]
 
 
@@ -64,6 +68,7 @@ def main() -> int:
         **fleet.measure(),
         **dashboard.measure(),
         **dashboard.measure_fleet(),
+        **opcua.measure(),
     }
     width = max(len(label) for label, _ in ROWS) + 2
     print(f"{'measure':<{width}}{'value':>12}")

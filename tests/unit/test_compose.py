@@ -3,6 +3,7 @@ processes the manifests run, wired to the functions the router's wiring names.""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,7 +17,7 @@ COMPOSE = REPO / "compose-dev" / "compose.yaml"
 # How the router is told where each function listens (the router reads the same variable): name=url,name=url,…
 FUNCTION_URLS = "IOTMON_FUNCTION_URLS"
 SERVERS = {"kafka", "postgres", "redis"}
-PROCESSES = {"migrate", "router", "service", "simulator", *FUNCTIONS}
+PROCESSES = {"migrate", "router", "service", "simulator", "opcua-bridge", *FUNCTIONS}
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +90,16 @@ def test_the_containers_reach_the_servers_compose_runs(compose):
         assert urlsplit(environment["REDIS_URL"]).hostname == "redis"
         assert f"//{environment['KAFKA_BOOTSTRAP_SERVERS']}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
         assert environment["HOST"] == "0.0.0.0"
+
+
+def test_the_opcua_bridge_reads_a_valid_node_mapping_on_demand(compose):
+    from iotmon.core.opcua import parse_config
+
+    bridge = compose["services"]["opcua-bridge"]
+    assert bridge["profiles"] == ["opcua"]  # it needs a server: started with --profile opcua
+    (volume,) = bridge["volumes"]
+    mounted = re.fullmatch(r"\$\{IOTMON_OPCUA_CONFIG_FILE:-(?P<file>[^}]+)\}:(?P<path>/\S+):ro", volume)
+    assert mounted and mounted["path"] == bridge["environment"]["IOTMON_OPCUA_CONFIG"], volume
+    url = re.fullmatch(r"\$\{IOTMON_OPCUA_URL:-(?P<url>[^}]+)\}", bridge["environment"]["IOTMON_OPCUA_URL"])
+    assert url, bridge["environment"]["IOTMON_OPCUA_URL"]
+    parse_config((COMPOSE.parent / mounted["file"]).read_text(), mounted["file"], url=url["url"])

@@ -35,6 +35,13 @@ def test_the_long_lived_processes_run_iotmon_commands(target, command):
     build_parser().parse_args(cmd[1:])  # the command exists
 
 
+def test_the_opcua_bridge_target_runs_the_bridge():
+    cmd = containerfile_stages()["opcua-bridge"]["cmd"]
+    assert cmd == ["iotmon", "bridge", "opcua"]
+    args = build_parser().parse_args([*cmd[1:], "--config", "opcua.yaml"])  # the command exists
+    assert args.bridge_command == "opcua"
+
+
 def test_the_default_target_is_the_service_and_the_package_carries_the_built_dashboard():
     stages = containerfile_stages()
     assert list(stages)[-1] == "service"
@@ -45,7 +52,7 @@ def test_the_default_target_is_the_service_and_the_package_carries_the_built_das
 
 def test_every_target_builds_on_the_one_python_stage():
     stages = containerfile_stages()
-    for name in (*FUNCTIONS, "service", "simulator", "router"):
+    for name in (*FUNCTIONS, "service", "simulator", "router", "opcua-bridge"):
         assert stages[name]["from"] == "python", name
 
 

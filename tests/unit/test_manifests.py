@@ -49,6 +49,7 @@ KIND_OF = {
     "notify": "alert-service",
     "iotmon-service": "api-gateway",  # REST and Socket.IO in one service
     "iotmon-simulator": "iot-simulator",
+    "iotmon-opcua-bridge": "data-ingestion",  # readings in, as ingest takes them
 }
 
 layers = pytest.mark.parametrize("layer", list(LAYERS))
@@ -349,6 +350,7 @@ PRODUCES = {
     "escalate-cron": {topics.ALERTS},
     "iotmon-service": {topics.SENSORS_DATA, topics.ALERTS, topics.METRICS},  # readings, alert moves, DLQ replays
     "iotmon-simulator": {topics.SENSORS_DATA},
+    "iotmon-opcua-bridge": {topics.SENSORS_DATA, topics.SENSORS_DATA_DLQ},  # readings, value changes that are none
 }
 _OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
                "DescribeConfigs", "IdempotentWrite", "All"]  # fmt: skip
@@ -517,3 +519,25 @@ def test_each_workload_writes_as_its_own_user_only_what_it_produces(layer):
     sinks = {sink["spec"]["auth"]["secret"]["ref"]["name"] for sink in of_kind(documents, "KafkaSink").values()}
     assert all({r.removeprefix("topic:") for r, ops in users[s].items() if "Write" in ops} <= set(topics.DEAD_LETTER)
                for s in sinks)  # fmt: skip
+
+
+# The OPC UA bridge: its node mapping is one the bridge reads, its files are where the mapping says.
+
+
+def test_the_opcua_bridge_reads_a_valid_node_mapping_and_finds_its_files():
+    from iotmon.core.opcua import parse_config
+
+    documents = render("base")
+    mapping = of_kind(documents, "ConfigMap")["opcua-bridge"]["data"]["opcua.yaml"]
+    config = parse_config(mapping, "ConfigMap opcua-bridge")
+    deployment = of_kind(documents, "Deployment")["iotmon-opcua-bridge"]
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    (container,) = pod_spec(deployment)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == "opcua-bridge"
+    assert env["IOTMON_OPCUA_CONFIG"]["value"] == f"{mounts['config']}/opcua.yaml"
+    files = {f"{mounts['pki']}/{item['path']}" for item in volumes["pki"]["secret"]["items"]}
+    assert {config.server.security.certificate, config.server.security.private_key} == files
+    assert env["IOTMON_OPCUA_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == volumes["pki"]["secret"]["secretName"]
