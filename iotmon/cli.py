@@ -76,6 +76,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.port:
         settings = dataclasses.replace(settings, port=args.port)
+    if args.no_mqtt:
+        settings = dataclasses.replace(settings, mqtt_port=None)
     if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
         settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
     system = System(settings, fresh=args.fresh or settings.fresh, simulate=not args.no_simulator)
@@ -87,7 +89,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     started, stop = time.monotonic(), _stop_requested()
     try:
         url = system.start()
-        print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
+        mqtt = (
+            f"\n  MQTT broker: {system.mqtt_url}   (publish to iotmon/<location>/<deviceId>/<sensorType>)"
+            if system.mqtt_url
+            else ""
+        )
+        print(
+            f"\n  iot-monitoring is running: {url}{mqtt}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True
+        )
         _show_admin_password(system.generated_admin_password)
         _show_gateway_key(system.generated_gateway_key)
         log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
@@ -596,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the data directory first (also IOTMON_FRESH)",
     )
     up.add_argument("--no-simulator", action="store_true", help="do not start the device simulator")
+    up.add_argument(
+        "--no-mqtt", action="store_true", help="no embedded MQTT broker and bridge (also IOTMON_MQTT_PORT=off)"
+    )
     up.set_defaults(run=cmd_up)
 
     commands.add_parser("migrate", help="apply the SQL migrations in schema/").set_defaults(run=cmd_migrate)
