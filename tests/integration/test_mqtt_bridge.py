@@ -323,3 +323,22 @@ def test_the_bridge_command_says_what_is_wrong_with_its_configuration(tmp_path: 
     )
     assert result.returncode == 2
     assert "rules[0]: topic 'a/{x}': say where deviceId comes from" in result.stderr
+
+
+def test_the_simulator_publishes_its_devices_over_mqtt(mosquitto, transport, bridges, tmp_path: Path):
+    bridge = start(bridges, config(mosquitto.url, "5"), transport)
+    env = {**os.environ, "IOTMON_MQTT_URL": mosquitto.url, "IOTMON_MQTT_VERSION": "5"}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    log = tmp_path / "simulate.log"
+    simulator = processes.start(["simulate", "live", "--via", "mqtt", "--health-port", "0"], env, log)
+    devices: set[str] = set()
+
+    def all_five() -> bool:
+        devices.update(r["deviceId"] for r in readings_on(transport))
+        return len(devices) == 5
+
+    try:
+        wait_for(all_five, 20, what=lambda: f"the five seed devices (have {devices}; {log.read_text()[-1000:]})")
+    finally:
+        assert processes.stop([simulator]) == [0]
+    assert bridge.counts.rejected == 0
