@@ -49,6 +49,7 @@ KIND_OF = {
     "notify": "alert-service",
     "iotmon-service": "api-gateway",  # REST and Socket.IO in one service
     "iotmon-simulator": "iot-simulator",
+    "iotmon-mqtt-bridge": "data-ingestion",  # the plant's messages in, as ingest takes them
 }
 
 layers = pytest.mark.parametrize("layer", list(LAYERS))
@@ -349,6 +350,7 @@ PRODUCES = {
     "escalate-cron": {topics.ALERTS},
     "iotmon-service": {topics.SENSORS_DATA, topics.ALERTS, topics.METRICS},  # readings, alert moves, DLQ replays
     "iotmon-simulator": {topics.SENSORS_DATA},
+    "iotmon-mqtt-bridge": {topics.SENSORS_DATA, topics.SENSORS_DATA_DLQ},  # readings, and messages it cannot read
 }
 _OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
                "DescribeConfigs", "IdempotentWrite", "All"]  # fmt: skip
