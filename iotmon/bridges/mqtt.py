@@ -64,6 +64,7 @@ class Inbox:
         self._max_messages, self._max_bytes = max_messages, max_bytes
         self._queue: deque[Message] = deque()
         self._held = self._bytes = 0  # queued or being handled
+        self._wanted = 1  # the batch size the worker waits for
         self._changed = threading.Condition()
         self.closed = False
 
@@ -77,12 +78,14 @@ class Inbox:
             self._queue.append(message)
             self._held += 1
             self._bytes += len(message.payload)
-            self._changed.notify_all()
+            if len(self._queue) in (1, self._wanted):  # the worker waits for a first message, or for a full batch
+                self._changed.notify_all()
             return True
 
     def take(self, max_messages: int, linger_s: float, timeout: float) -> list[Message]:
         """Up to `max_messages`: waits up to `timeout` for a first one, then up to `linger_s` for more."""
         with self._changed:
+            self._wanted = max_messages
             if not self._changed.wait_for(lambda: self._queue or self.closed, timeout) or not self._queue:
                 return []
             deadline = time.monotonic() + linger_s

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from iotmon.core.bridging import Rejected, Translation
-from iotmon.core.readings import as_json, check_time, parse_reading, to_json
+from iotmon.core.readings import as_json, check_time, parse_reading
 
 _NAMED = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -35,54 +35,63 @@ class MappingError(ValueError):
     """A rule that cannot work: said when the configuration is read, never when a message comes."""
 
 
+_TEXT, _ANY, _NAME, _REST = range(4)  # what a pattern level matches
+
+
 @dataclass(frozen=True, slots=True)
 class TopicPattern:
     """An MQTT topic filter whose `{name}` levels are captured."""
 
     levels: tuple[str, ...]
+    _steps: tuple[tuple[int, str], ...]  # each level's kind and its text or name, read once (matched per message)
 
     @classmethod
     def parse(cls, pattern: str) -> TopicPattern:
         levels = tuple(pattern.split("/"))
+        steps: list[tuple[int, str]] = []
         for position, level in enumerate(levels):
             if level == "#" and position != len(levels) - 1:
                 raise MappingError(f"topic pattern {pattern!r}: `#` may only be the last level")
-            special = any(mark in level for mark in "+#{}")
-            if special and level not in ("+", "#") and not _NAMED.match(level):
+            named = _NAMED.match(level)
+            if any(mark in level for mark in "+#{}") and level not in ("+", "#") and not named:
                 raise MappingError(
                     f"topic pattern {pattern!r}: level {level!r} must be text, `+`, `#` or a whole `{{name}}`"
                 )
-        names = [m.group(1) for level in levels if (m := _NAMED.match(level))]
+            kind = _NAME if named else {"+": _ANY, "#": _REST}.get(level, _TEXT)
+            steps.append((kind, named.group(1) if named else level))
+        names = [name for kind, name in steps if kind == _NAME]
         if len(names) != len(set(names)):
             raise MappingError(f"topic pattern {pattern!r}: a name is used twice")
-        return cls(levels)
+        return cls(levels, tuple(steps))
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(m.group(1) for level in self.levels if (m := _NAMED.match(level)))
+        return tuple(name for kind, name in self._steps if kind == _NAME)
 
     @property
     def subscription(self) -> str:
         """The MQTT topic filter to subscribe to: each `{name}` is a `+`."""
-        return "/".join("+" if _NAMED.match(level) else level for level in self.levels)
+        return "/".join(
+            "+" if kind == _NAME else level for (kind, _), level in zip(self._steps, self.levels, strict=True)
+        )
 
     def match(self, topic: str) -> dict[str, str] | None:
         """The named levels' text when the topic matches, else None."""
         parts = topic.split("/")
         captured: dict[str, str] = {}
-        for position, level in enumerate(self.levels):
-            if level == "#":
+        for position, (kind, text) in enumerate(self._steps):
+            if kind == _REST:
                 return captured
             if position >= len(parts):
                 return None
             part = parts[position]
-            if named := _NAMED.match(level):
+            if kind == _NAME:
                 if not part:
                     return None
-                captured[named.group(1)] = part
-            elif level != "+" and level != part:
+                captured[text] = part
+            elif kind == _TEXT and text != part:
                 return None
-        return captured if len(parts) == len(self.levels) else None
+        return captured if len(parts) == len(self._steps) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +132,12 @@ class Template:
         if unknown := [name for name in _TEMPLATE_FIELD.findall(text) if name not in names]:
             raise MappingError(f"{what} {text!r} uses {', '.join(unknown)}, which the topic pattern does not name")
         self.text = text
+        whole = _NAMED.match(text)
+        self._only = whole.group(1) if whole else None  # the usual "{deviceId}": a lookup, no substitution
 
     def fill(self, captured: Mapping[str, str]) -> str:
+        if self._only is not None:
+            return captured[self._only]
         return _TEMPLATE_FIELD.sub(lambda field: captured[field.group(1)], self.text)
 
 
@@ -251,9 +264,10 @@ class RulesTranslator:
 def _translate(rule: Rule, captured: dict[str, str], topic: str, payload: bytes, received_at: datetime) -> Translation:
     try:
         document = decode_payload(payload)
-        reading = parse_reading(rule.reading(captured, document, received_at))
+        built = rule.reading(captured, document, received_at)
+        reading = parse_reading(built)  # validated here, so that a bad one is dead-lettered with its topic
     except ValueError as error:
         return Translation(rejected=(Rejected(str(error), as_json(payload), topic),))
     if reason := check_time(reading, received_at):
         return Translation(rejected=(Rejected(reason, as_json(payload), topic),))
-    return Translation(readings=(to_json(reading),))
+    return Translation(readings=(built,))

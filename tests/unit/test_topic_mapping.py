@@ -28,7 +28,6 @@ def test_the_default_convention_makes_a_reading_with_the_receive_time():
             "value": 72.5,
             "unit": "celsius",
             "location": "assembly-line-1",
-            "status": "active",
         },
     )
 
@@ -125,7 +124,6 @@ def test_user_rules_take_names_from_the_topic_and_values_from_json_paths():
         "value": 81.25,
         "unit": "celsius",
         "location": "line l2",
-        "status": "active",
     }
     flow = rules.translate(
         "plant/a/b/flow/x/y", b'{"meta": {"device.id": "pump-3"}, "readings": [1, 2.5], "timestamp": "x"}', NOW
