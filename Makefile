@@ -13,12 +13,12 @@ DASHBOARD := frontend/dist/index.html
 DASHBOARD_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json
 NODE_MODULES := frontend/node_modules/.package-lock.json
 
-.PHONY: up test lint generate bench eval chaos java chromium node dashboard clean
+.PHONY: up test lint generate bench eval chaos java chromium mosquitto node dashboard clean
 
 up: $(INSTALLED) $(DASHBOARD)
 	$(BIN)/iotmon up
 
-test: lint java chromium $(DASHBOARD)
+test: lint java chromium mosquitto $(DASHBOARD)
 	cd frontend && npm test --silent
 	$(BIN)/pytest
 
@@ -34,7 +34,7 @@ lint: $(INSTALLED) $(NODE_MODULES)
 generate: $(INSTALLED)
 	$(BIN)/iotmon generate
 
-bench: $(INSTALLED) java chromium $(DASHBOARD)
+bench: $(INSTALLED) java chromium mosquitto $(DASHBOARD)
 	$(BIN)/python -m tests.bench
 
 # Detection quality: every NAB series and SKAB file replayed through a detector, scored with NAB's scoring
@@ -77,6 +77,10 @@ node:
 # Debian's Chromium runs the browser tests (Playwright drives it; it never downloads a browser).
 chromium:
 	@command -v chromium >/dev/null || $(call apt_install,chromium)
+
+# Debian's Mosquitto (and its clients) is the real MQTT broker the bridge's tests and benchmark start.
+mosquitto:
+	@command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null || $(call apt_install,mosquitto mosquitto-clients)
 
 # Java 17+ and Maven fetch and run the real Kafka broker the tests start.
 java:

@@ -80,8 +80,16 @@ def presence_event(presence: DevicePresence, source: str) -> CloudEvent:
     return make_event(PRESENCE, source, data, key=ordering_key(device), subject=device, event_id=event_id)
 
 
-def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: int | None = None) -> CloudEvent:
-    """A dead-letter record: why, what was sent, and which event it came in."""
+def rejected_event(
+    reason: str,
+    original: Any,
+    cause: CloudEvent | None,
+    index: int | None = None,
+    *,
+    origin: str | None = None,
+    source: str = "/iotmon/ingest",
+) -> CloudEvent:
+    """A dead-letter record: why, what was sent, and which event (or, from a bridge, which topic) it came in."""
     encoded = msgspec.json.encode(original)
     if len(encoded) > MAX_ORIGINAL:
         original = {"truncated": True, "bytes": len(encoded), "head": encoded[:MAX_ORIGINAL].decode("utf-8", "replace")}
@@ -90,10 +98,11 @@ def rejected_event(reason: str, original: Any, cause: CloudEvent | None, index: 
         original=original,
         index=msgspec.UNSET if index is None else index,
         event=msgspec.UNSET if cause is None else RejectedEvent(**{name: cause.get(name) for name in _ATTRIBUTES}),
+        origin=msgspec.UNSET if origin is None else origin,
     )
     key = cause.get("partitionkey") if cause is not None else None
     extensions = {"iotmonerror": reason[:200]}
-    return make_event(READING_REJECTED, "/iotmon/ingest", msgspec.to_builtins(data), key=key, extensions=extensions)
+    return make_event(READING_REJECTED, source, msgspec.to_builtins(data), key=key, extensions=extensions)
 
 
 def alert_type(action: str) -> str:

@@ -1,5 +1,5 @@
 """The `iotmon` command: up, migrate, router, serve, func run, dlq, jwt-keys, generate, import, backtest, simulate,
-bridge."""
+bridge mqtt, bridge opcua."""
 
 from __future__ import annotations
 
@@ -76,6 +76,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.port:
         settings = dataclasses.replace(settings, port=args.port)
+    if args.no_mqtt:
+        settings = dataclasses.replace(settings, mqtt_port=None)
     if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
         settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
     system = System(settings, fresh=args.fresh or settings.fresh, simulate=not args.no_simulator)
@@ -87,7 +89,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     started, stop = time.monotonic(), _stop_requested()
     try:
         url = system.start()
-        print(f"\n  iot-monitoring is running: {url}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True)
+        mqtt = (
+            f"\n  MQTT broker: {system.mqtt_url}   (publish to iotmon/<location>/<deviceId>/<sensorType>)"
+            if system.mqtt_url
+            else ""
+        )
+        print(
+            f"\n  iot-monitoring is running: {url}{mqtt}\n  data: {settings.data_dir}   (Ctrl-C to stop)\n", flush=True
+        )
         _show_admin_password(system.generated_admin_password)
         _show_gateway_key(system.generated_gateway_key)
         log.info("up", extra={"url": url, "seconds": round(time.monotonic() - started, 1)})
@@ -557,6 +566,57 @@ def _add_bridge_opcua(bridges: argparse._SubParsersAction[argparse.ArgumentParse
     opcua.set_defaults(run=cmd_bridge_opcua)
 
 
+def cmd_bridge_mqtt(args: argparse.Namespace, settings: Settings) -> int:
+    """Long-lived: MQTT messages in, readings onto sensors-data (Kafka, else the embedded event log)."""
+    from iotmon.adapters.postgres import db as database
+    from iotmon.bridges import mqtt as bridge
+    from iotmon.bridges.births import Registrar
+    from iotmon.core.mqtt_config import ConfigError
+
+    try:
+        config = bridge.load_config(args.config)
+    except ConfigError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    stop = _stop_requested()
+    with _event_log(settings) as transport:
+        registrar, pool = None, None
+        if (key := args.api_key or settings.gateway_key) and (
+            url := settings.database_url or _running_database(settings)
+        ):
+            pool = database.pool(url, max_size=2)
+            try:
+                registrar = Registrar.with_key(pool, key)
+            except ValueError as problem:
+                print(f"error: {problem}", file=sys.stderr)
+                pool.close()
+                return 2
+        running = bridge.MqttBridge(config, transport, bridge.translators(config))
+        if registrar:
+            running.on_births = registrar
+        running.start()
+        print(
+            f"mqtt bridge: {running.address} ({', '.join(s.topic for s in bridge.subscriptions(config))})"
+            f" → {'Kafka' if settings.kafka_bootstrap_servers else 'the embedded event log'}"
+            + ("" if registrar else "; announced devices are not registered (set DATABASE_URL and IOTMON_GATEWAY_KEY)"),
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            _wait_for(stop)
+        finally:
+            running.stop()
+            if pool is not None:
+                pool.close()
+    return 0
+
+
+def _running_database(settings: Settings) -> str | None:
+    from iotmon.adapters.embedded import running_postgres
+
+    return running_postgres(settings.data_dir / "postgres")
+
+
 def _add_function_urls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--function-url",
@@ -585,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the data directory first (also IOTMON_FRESH)",
     )
     up.add_argument("--no-simulator", action="store_true", help="do not start the device simulator")
+    up.add_argument(
+        "--no-mqtt", action="store_true", help="no embedded MQTT broker and bridge (also IOTMON_MQTT_PORT=off)"
+    )
     up.set_defaults(run=cmd_up)
 
     commands.add_parser("migrate", help="apply the SQL migrations in schema/").set_defaults(run=cmd_migrate)
@@ -683,16 +746,31 @@ def build_parser() -> argparse.ArgumentParser:
     tested.add_argument("--json", action="store_true", help="the answer as POST /api/devices/:id/backtest gives it")
     tested.set_defaults(run=cmd_backtest)
 
+    bridge = commands.add_parser("bridge", help="plant protocols in: MQTT (with Sparkplug B), OPC UA").add_subparsers(
+        dest="bridge_command", required=True
+    )
+    bridge_mqtt = bridge.add_parser(
+        "mqtt",
+        help="subscribe to an MQTT broker and put its messages on sensors-data as readings",
+        description="Subscribe to an MQTT broker (IOTMON_MQTT_URL, or the configuration file's broker) and hand "
+        "every message on to sensors-data as a reading, by the mapping rules and the default topic convention "
+        "iotmon/<location>/<deviceId>/<sensorType> with {value, unit, timestamp}. QoS 1 messages are acknowledged "
+        "only once the transport has their readings. Events go to Kafka (KAFKA_BOOTSTRAP_SERVERS), else to the "
+        "embedded event log (DATABASE_URL, or a running `iotmon up`'s). README: Connecting a real MQTT gateway.",
+    )
+    bridge_mqtt.add_argument("--config", type=Path, help="YAML or JSON file (default $IOTMON_MQTT_CONFIG)")
+    bridge_mqtt.add_argument(
+        "--api-key", help="gateway API key whose permission registers announced devices (default $IOTMON_GATEWAY_KEY)"
+    )
+    bridge_mqtt.set_defaults(run=cmd_bridge_mqtt)
+    _add_bridge_opcua(bridge)
+
     from iotmon.simulator import cli as simulator_cli
 
     simulate = commands.add_parser("simulate", help="send readings to Kafka: live devices, load, or CSV replay")
     simulator_cli.add_arguments(simulate)
     simulate.set_defaults(run=cmd_simulate)
 
-    bridges = commands.add_parser("bridge", help="bridges from plant protocols into sensors-data").add_subparsers(
-        dest="bridge_command", required=True
-    )
-    _add_bridge_opcua(bridges)
     return parser
 
 

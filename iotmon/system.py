@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
 import uvicorn
 
 from eventing import topics
@@ -38,6 +39,11 @@ from iotmon.adapters.postgres import api_keys, db, users
 from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
+from iotmon.bridges import mqtt
+from iotmon.bridges.births import Registrar
+from iotmon.bridges.broker import EmbeddedBroker
+from iotmon.core.mqtt_config import Broker
+from iotmon.core.writers import Writer
 from iotmon.service import create_app, server_config
 from iotmon.simulator import Simulator
 
@@ -86,6 +92,8 @@ class System:
     generated_admin_password: str | None = None  # set when the first admin was made with a new password
     generated_gateway_key: str | None = None  # set when the `gateway` API key was made here
     transport: Transport | None = None
+    mqtt_url: str | None = None  # the embedded MQTT broker's, when it runs
+    mqtt_bridge: mqtt.MqttBridge | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -107,6 +115,8 @@ class System:
             self._stops.append(router.stop)
             if isinstance(transport, PostgresTransport):
                 self._stops.append(lambda: _drain(transport, router))
+            if self.settings.mqtt_port is not None:
+                self._start_mqtt(transport)
             simulator = self._start_simulator(transport) if self.simulate else None
             self._start_service(transport, transport_name, simulator, router)
         except BaseException:
@@ -125,6 +135,24 @@ class System:
         url = server.start()
         self._stops.append(server.stop)
         return url
+
+    def _start_mqtt(self, transport: Transport) -> None:
+        """The embedded broker, and the bridge from it to the transport (rules from IOTMON_MQTT_CONFIG, if set).
+
+        Devices the plant announces are registered as the `gateway` key would register them (every device)."""
+        assert self.settings.mqtt_port is not None
+        broker = EmbeddedBroker(self.settings.host, self.settings.mqtt_port).start()
+        self._stops.append(broker.stop)
+        self.mqtt_url = broker.url
+        configured = mqtt.load_config(None)
+        config = msgspec.structs.replace(
+            configured, broker=Broker(url=broker.url, version="3.1.1", client_id="iotmon-up-bridge")
+        )
+        pool = db.pool(self.database_url, max_size=1)
+        self._stops.append(pool.close)
+        registrar = Registrar(pool, Writer("embedded MQTT bridge", auto_register=True))
+        self.mqtt_bridge = mqtt.MqttBridge(config, transport, mqtt.translators(config), on_births=registrar).start()
+        self._stops.append(self.mqtt_bridge.stop)
 
     def _start_simulator(self, transport: Transport) -> Simulator:
         simulator = Simulator(transport, anomaly_rate=self.settings.anomaly_rate, seed=self.settings.seed)

@@ -1,24 +1,36 @@
 """`iotmon simulate`: live seed devices, load, or CSV replay, onto Kafka's `sensors-data`, or without Kafka
-through the REST API of a running service (`POST /api/readings` with a gateway key)."""
+through the REST API of a running service (`POST /api/readings` with a gateway key), or over MQTT as devices
+publish (`--via mqtt`: one QoS 1 message per reading under iotmon/<location>/<deviceId>/<sensorType>)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iotmon.adapters.settings import Settings
+
+if TYPE_CHECKING:
+    from iotmon.core.mqtt_config import Broker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mode", choices=["live", "load", "replay"], nargs="?", default="live")
     parser.add_argument("--health-port", type=int, default=3001, help="live mode: health endpoint port (0 = none)")
+    parser.add_argument(
+        "--via",
+        choices=["auto", "kafka", "api", "mqtt"],
+        default="auto",
+        help="auto: Kafka when KAFKA_BOOTSTRAP_SERVERS is set, else the API; mqtt: to IOTMON_MQTT_URL (default the"
+        " embedded broker of `iotmon up`, mqtt://127.0.0.1:$IOTMON_MQTT_PORT, MQTT 3.1.1)",
+    )
     api = parser.add_argument_group("without KAFKA_BOOTSTRAP_SERVERS: through the API of a running service")
     api.add_argument("--url", help="the service (default http://127.0.0.1:$PORT, as `iotmon up` serves)")
     api.add_argument("--api-key", help="a gateway API key (default $IOTMON_GATEWAY_KEY)")
@@ -62,8 +74,20 @@ def _serve_health(port: int, health: Callable[[], dict[str, Any]]) -> ThreadingH
     return server
 
 
+def mqtt_broker(settings: Settings, environ: Mapping[str, str] = os.environ) -> Broker:
+    """The broker to publish to: IOTMON_MQTT_URL (and the other IOTMON_MQTT_* settings), else `iotmon up`'s."""
+    from iotmon.core.mqtt_config import parse
+
+    if not environ.get("IOTMON_MQTT_URL"):
+        port = settings.mqtt_port or 1883
+        environ = {"IOTMON_MQTT_VERSION": "3.1.1", **environ, "IOTMON_MQTT_URL": f"mqtt://127.0.0.1:{port}"}
+    return parse("", "the MQTT settings", environ).broker
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from eventing.kafka import KafkaTransport
+    from eventing.mqtt import MqttPublisher
+    from iotmon.core.mqtt_config import ConfigError
     from iotmon.simulator import (
         Simulator,
         load_devices,
@@ -79,13 +103,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("error: replay needs --file", file=sys.stderr)
         return 2
     database_url = settings.database_url or ""
-    transport: KafkaTransport | ApiPublisher
+    transport: KafkaTransport | ApiPublisher | MqttPublisher
     min_interval_s = 0.0
-    if settings.kafka_bootstrap_servers:
+    via = args.via if args.via != "auto" else ("kafka" if settings.kafka_bootstrap_servers else "api")
+    if via == "mqtt":
         if args.mode != "live" and not database_url:
             print(f"error: set DATABASE_URL: {args.mode} registers its devices before it sends", file=sys.stderr)
             return 2
-        transport = KafkaTransport(settings.kafka_bootstrap_servers, "simulator")
+        try:
+            transport = MqttPublisher(mqtt_broker(settings))
+        except ConfigError as problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    elif via == "kafka" and not settings.kafka_bootstrap_servers:
+        print("error: --via kafka needs KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    elif via == "kafka":
+        if args.mode != "live" and not database_url:
+            print(f"error: set DATABASE_URL: {args.mode} registers its devices before it sends", file=sys.stderr)
+            return 2
+        transport = KafkaTransport(settings.server("KAFKA_BOOTSTRAP_SERVERS"), "simulator")
     elif key := args.api_key or settings.gateway_key:
         # Through the API the gateway key registers the devices, unless DATABASE_URL lets them be registered first.
         transport = ApiPublisher(args.url or f"http://127.0.0.1:{settings.port}", key)

@@ -26,7 +26,7 @@ TEST_JWT_KEYS = "test:" + "k" * 48
 @contextmanager
 def running_system(database_url: str, redis_url: str, data_dir: Path, **overrides: Any) -> Iterator[System]:
     """`iotmon up` without the simulator: the embedded event log, no rate limit, no cron ticks, no outbox relay
-    loop, unless overridden."""
+    loop, no MQTT broker, unless overridden."""
     settings = Settings(
         database_url=database_url,
         redis_url=redis_url,
@@ -39,6 +39,7 @@ def running_system(database_url: str, redis_url: str, data_dir: Path, **override
         tick_seconds=1e6,  # no escalate-cron ticks behind a test's back
         outbox_relay_s=1e6,  # nor relays of the outbox rows other tests' functions are about to relay
         gateway_key=GATEWAY_KEY,
+        mqtt_port=None,  # no embedded MQTT broker unless a test asks for one (mqtt_port=0: any free port)
     )
     system = System(dataclasses.replace(settings, **overrides), simulate=False)
     system.start()

@@ -54,6 +54,7 @@ class Up:
             "PORT": str(port),
             "IOTMON_DATA_DIR": str(data_dir),
             "PYTHONUNBUFFERED": "1",
+            "IOTMON_MQTT_PORT": "0",  # its embedded MQTT broker on any free port: never two on 1883
             **(env or {}),
         }
         self.log = log

@@ -16,8 +16,8 @@ from tests.support.paths import COMPOSE_SCHEMA, REPO
 COMPOSE = REPO / "compose-dev" / "compose.yaml"
 # How the router is told where each function listens (the router reads the same variable): name=url,name=url,…
 FUNCTION_URLS = "IOTMON_FUNCTION_URLS"
-SERVERS = {"kafka", "postgres", "redis"}
-PROCESSES = {"migrate", "router", "service", "simulator", "opcua-bridge", *FUNCTIONS}
+SERVERS = {"kafka", "postgres", "redis", "mosquitto"}
+PROCESSES = {"migrate", "router", "service", "simulator", "mqtt-bridge", "opcua-bridge", *FUNCTIONS}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,7 @@ def test_everything_waits_for_what_it_needs(compose):
     services = compose["services"]
     for name in SERVERS | set(FUNCTIONS) | {"service", "simulator"}:
         assert "healthcheck" in services[name], name
+    assert services["mqtt-bridge"]["depends_on"]["mosquitto"] == {"condition": "service_healthy"}
     for name in (*FUNCTIONS, "service"):
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}

@@ -50,6 +50,7 @@ KIND_OF = {
     "iotmon-service": "api-gateway",  # REST and Socket.IO in one service
     "iotmon-simulator": "iot-simulator",
     "iotmon-opcua-bridge": "data-ingestion",  # readings in, as ingest takes them
+    "iotmon-mqtt-bridge": "data-ingestion",  # the plant's messages in, as ingest takes them
 }
 
 layers = pytest.mark.parametrize("layer", list(LAYERS))
@@ -351,6 +352,7 @@ PRODUCES = {
     "iotmon-service": {topics.SENSORS_DATA, topics.ALERTS, topics.METRICS},  # readings, alert moves, DLQ replays
     "iotmon-simulator": {topics.SENSORS_DATA},
     "iotmon-opcua-bridge": {topics.SENSORS_DATA, topics.SENSORS_DATA_DLQ},  # readings, value changes that are none
+    "iotmon-mqtt-bridge": {topics.SENSORS_DATA, topics.SENSORS_DATA_DLQ},  # readings, and messages it cannot read
 }
 _OPERATIONS = ["Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction", "AlterConfigs",
                "DescribeConfigs", "IdempotentWrite", "All"]  # fmt: skip

@@ -41,6 +41,8 @@ export interface RejectedReading {
   /** Its position in a batch. */
   index?: number;
   event?: RejectedEvent;
+  /** Where it came from outside the system: the MQTT topic, the OPC UA node. */
+  origin?: string;
 }
 
 export interface Accepted {

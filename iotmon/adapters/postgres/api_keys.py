@@ -111,3 +111,15 @@ async def writer(conn: AsyncConnection[Any], key: str) -> Writer | None:
         return None
     name, devices, locations, auto_register = row
     return Writer(name, frozenset(devices), frozenset(locations), auto_register)
+
+
+def find_writer(conn: psycopg.Connection, key: str) -> Writer | None:
+    """Who writes with this key (a long-lived bridge looks it up once at start), or None if unknown or revoked."""
+    row = conn.execute(
+        "SELECT name, devices, locations, auto_register FROM api_keys WHERE secret_hash = %s AND revoked_at IS NULL",
+        (api_keys.digest(key),),
+    ).fetchone()
+    if row is None:
+        return None
+    name, devices, locations, auto_register = row
+    return Writer(name, frozenset(devices), frozenset(locations), auto_register)

@@ -80,6 +80,12 @@ class RejectedReading(Contract):
         msgspec.UNSET
     )
     event: RejectedEvent | msgspec.UnsetType = msgspec.UNSET
+    origin: (
+        Annotated[
+            str, msgspec.Meta(description="Where it came from outside the system: the MQTT topic, the OPC UA node.")
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class Accepted(Contract):

@@ -1,0 +1,183 @@
+"""`make bench`: MQTT messages through the bridge, into Kafka and end to end into PostgreSQL.
+
+A real Mosquitto and Kafka; the load is five `mosquitto_pub -l` clients (one per seed device, QoS 1, MQTT 5),
+each message a reading with the device's timestamp under the default topic convention.
+
+1. `mqtt_e2e_readings_per_s`: from the first publish to the last reading stored in PostgreSQL, through the
+   bridge (`iotmon bridge mqtt`, a process of its own as deployed), Kafka, the router and ingest;
+2. `mqtt_bridge_msgs_per_s`: from the first publish to the last message acknowledged by the bridge, once
+   Kafka has its reading (nothing consumes meanwhile).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg
+
+from eventing.kafka import KafkaTransport
+from eventing.router import Router
+from eventing.wiring import load_wiring
+from functions.ingest import Ingest
+from iotmon.adapters.postgres import db
+from iotmon.bridges.mqtt import MqttBridge, translators
+from iotmon.core.mqtt_config import parse
+from tests.support import processes, servers
+from tests.support.mosquitto import Mosquitto
+
+DEVICES = ("device-001", "device-002", "device-003", "device-004", "device-005")  # registered by the migrations
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def lines(device: str, count: int, start: datetime) -> bytes:
+    return b"".join(
+        msgspec.json.encode(
+            {"value": 20 + n % 50, "unit": "units", "timestamp": (start + timedelta(milliseconds=n)).isoformat()}
+        )
+        + b"\n"
+        for n in range(count)
+    )
+
+
+def publish(port: int, total: int, start: datetime) -> list[subprocess.Popen[bytes]]:
+    """Five mosquitto_pub -l clients, started together; each one's lines are written on a thread."""
+    per_device = total // len(DEVICES)
+    payloads = [lines(device, per_device, start) for device in DEVICES]
+    clients = [
+        subprocess.Popen(
+            [
+                "mosquitto_pub",
+                "-p",
+                str(port),
+                "-V",
+                "mqttv5",
+                "-q",
+                "1",
+                "-M",
+                "1000",
+                "-l",
+                "-t",
+                f"iotmon/bench/{device}/production",
+            ],
+            stdin=subprocess.PIPE,
+        )
+        for device in DEVICES
+    ]
+    for client, payload in zip(clients, payloads, strict=True):
+        threading.Thread(target=_feed, args=(client, payload), daemon=True).start()
+    return clients
+
+
+def _feed(client: subprocess.Popen[bytes], payload: bytes) -> None:
+    assert client.stdin is not None
+    client.stdin.write(payload)
+    client.stdin.close()
+
+
+def stored(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM sensor_readings").fetchone()
+        return int(row[0]) if row else 0
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> float:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.perf_counter()
+
+
+def ingest_router(transport: KafkaTransport, url: str) -> Router:
+    wiring = load_wiring()
+    subscriptions = tuple(
+        replace(s, group=f"{s.group}-bench-mqtt") for s in wiring.subscriptions if s.function == "ingest"
+    )
+    ingest = Ingest(db.pool(url), transport)
+    return Router(transport, replace(wiring, subscriptions=subscriptions, schedules=()), {"ingest": ingest})
+
+
+def measure(messages: int = 100_000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="iotmon-bench-mqtt-") as tmp, servers.postgres(Path(tmp) / "pg") as url:
+        db.migrate(url)
+        broker = Mosquitto(Path(tmp)).start()
+        try:
+            say("mqtt: starting the Kafka broker…")
+            with servers.kafka() as bootstrap:
+                transport = KafkaTransport(bootstrap, "bench-mqtt")
+                try:
+                    e2e, once = _end_to_end(broker, bootstrap, transport, url, messages, Path(tmp))
+                    through = _through_bridge(broker, transport, messages)
+                finally:
+                    transport.close()
+        finally:
+            broker.stop()
+    return {
+        "mqtt_bridge_msgs_per_s": round(through),
+        "mqtt_e2e_readings_per_s": round(e2e),
+        "mqtt_messages": messages,
+        "mqtt_stored_exactly_once": once,
+    }
+
+
+def _end_to_end(
+    broker: Mosquitto, bootstrap: str, transport: KafkaTransport, url: str, messages: int, tmp: Path
+) -> tuple[float, bool]:
+    """The bridge as its own process (`iotmon bridge mqtt`, as deployed), the router and ingest in this one."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": url, "IOTMON_MQTT_URL": broker.url,
+           "IOTMON_MQTT_CLIENT_ID": "bench-e2e-bridge", "IOTMON_LOG_LEVEL": "WARNING"}  # fmt: skip
+    log = tmp / "bridge.log"
+    bridge = processes.start(["bridge", "mqtt"], env, log)
+    router = ingest_router(transport, url).start()
+    try:
+        wait_until(lambda: "mqtt bridge:" in log.read_text(), 60, "the bridge did not start")
+        time.sleep(1)  # connected and subscribed
+        say(f"mqtt: {messages:,} messages end to end (Mosquitto → bridge → Kafka → ingest → PostgreSQL)…")
+        started = time.perf_counter()
+        clients = publish(broker.port, messages, datetime.now(UTC) - timedelta(minutes=10))
+        done = wait_until(lambda: stored(url) >= messages, 300, "readings not all stored")
+        for client in clients:
+            client.wait(30)
+        time.sleep(1)
+        once = stored(url) == messages
+    finally:
+        router.stop()
+        processes.stop([bridge])
+    return messages / (done - started), once
+
+
+def _through_bridge(broker: Mosquitto, transport: KafkaTransport, messages: int) -> float:
+    """The bridge in this process, nothing consuming: from the first publish to the last acknowledgement."""
+    config = parse(f"broker: {{url: '{broker.url}', version: '5', clientId: bench-bridge}}")
+    bridge = MqttBridge(config, transport, translators(config)).start()
+    try:
+        if not bridge.connected.wait(10):
+            raise RuntimeError("the bridge did not connect to Mosquitto")
+        time.sleep(0.5)  # its subscription in place
+        say(f"mqtt: {messages:,} messages through the bridge into Kafka…")
+        started = time.perf_counter()
+        clients = publish(broker.port, messages, datetime.now(UTC) - timedelta(minutes=20))
+        done = wait_until(lambda: bridge.counts.acknowledged >= messages, 300, "messages not all acknowledged")
+        for client in clients:
+            client.wait(30)
+    finally:
+        bridge.stop()
+    return messages / (done - started)
+
+
+if __name__ == "__main__":
+    print(measure())
