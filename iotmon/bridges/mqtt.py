@@ -3,7 +3,7 @@
 paho's network thread puts each message in a bounded inbox (when it is full the thread waits, so the broker
 stops sending: memory stays bounded); the bridge's worker takes up to `max_messages` of them, waiting up to
 `linger_ms` for more once it has one, and carries out their translations together: births registered,
-readings published as one batch event per device, rejections dead-lettered with the reason and the topic,
+readings published as one batch event per ordering key, rejections dead-lettered with the reason and the topic,
 replies published back, presence reported. Only then does it acknowledge the QoS 1 messages to the broker
 (paho's manual acks). A failure there acknowledges nothing: the worker tries again, and if the bridge dies
 first the broker delivers the messages again (persistent session). At least once, then; ingest stores a
@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,12 @@ from cloudevents.http import CloudEvent
 from eventing import mqtt, topics
 from eventing.events import batch_event, rejected_event
 from eventing.transport import Publisher
+from iotmon.bridges.presence import publish_presence
 from iotmon.core.bridging import Birth, Presence, Rejected, Translation, Translator
 from iotmon.core.mqtt_config import BridgeConfig, ConfigError, Subscription, endpoint, parse, rules
 from iotmon.core.mqtt_config import subscriptions as configured_subscriptions
-from iotmon.core.readings import as_json
+from iotmon.core.readings import as_json, ordering_key
+from iotmon.core.sparkplug.translator import SparkplugSettings, SparkplugTranslator
 from iotmon.core.topic_mapping import RulesTranslator
 
 log = logging.getLogger(__name__)
@@ -152,32 +155,38 @@ def subscriptions(config: BridgeConfig) -> list[Subscription]:
 
 
 def translators(config: BridgeConfig) -> list[Translator]:
-    """The translators a message is offered to, in order: the mapping rules (the user's, then the convention)."""
-    return [RulesTranslator(rules(config))]
+    """The translators a message is offered to, in order: Sparkplug B (its own namespace), then the mapping rules
+    (the user's, then the convention)."""
+    spb = config.sparkplug
+    found: list[Translator] = [RulesTranslator(rules(config))]
+    if spb.enabled:
+        settings = SparkplugSettings(
+            device_id=spb.device_id,
+            node_device_id=spb.node_device_id,
+            location=spb.location,
+            default_unit=spb.default_unit,
+            sensor_types=spb.sensor_types,
+            units=spb.units,
+        )
+        found.insert(0, SparkplugTranslator(settings))
+    return found
 
 
 def reading_events(readings: Sequence[Mapping[str, Any]]) -> list[CloudEvent]:
-    """One batch event per device (at most EVENT_READINGS readings each), keyed by the device, in arrival order."""
-    by_device: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    """One batch event per ordering key (at most EVENT_READINGS readings each), in arrival order: keyed as the API
+    and the presence reports key a device's events, so that all of them keep their order."""
+    by_key: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for reading in readings:
-        by_device[reading["deviceId"]].append(reading)
+        by_key[ordering_key(reading["deviceId"])].append(reading)
     return [
-        batch_event(group[start : start + EVENT_READINGS], SOURCE, key=device)
-        for device, group in by_device.items()
+        batch_event(group[start : start + EVENT_READINGS], SOURCE, key=key)
+        for key, group in by_key.items()
         for start in range(0, len(group), EVENT_READINGS)
     ]
 
 
 def dead_letters(rejected: Sequence[Rejected]) -> list[CloudEvent]:
     return [rejected_event(r.reason, r.original, None, origin=r.origin, source=SOURCE) for r in rejected]
-
-
-def _unhandled_presence(presence: Sequence[Presence]) -> None:
-    for change in presence[:5]:
-        log.warning(
-            "device presence reported but not handled here",
-            extra={"device": change.device_id, "state": change.state, "reason": change.reason},
-        )
 
 
 def _unregistered_births(births: Sequence[Birth]) -> None:
@@ -197,13 +206,14 @@ class MqttBridge:
         translators: Sequence[Translator],
         *,
         on_births: Births = _unregistered_births,
-        on_presence: PresenceHook = _unhandled_presence,
+        on_presence: PresenceHook | None = None,
     ) -> None:
         self.config = config
         self.publisher = publisher
         self.translators = tuple(translators)
         self.on_births = on_births
-        self.on_presence = on_presence
+        # By default a device the plant reports gone (or back) goes onto sensors-data with the readings.
+        self.on_presence = on_presence or partial(publish_presence, publisher)
         batching = config.batching
         self.inbox = Inbox(batching.max_in_flight, batching.max_in_flight_bytes)
         self.counts = Counts()

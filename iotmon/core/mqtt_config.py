@@ -16,6 +16,9 @@ rules:
     unit: celsius
     value: $.data.t
     timestamp: $.data.ts
+sparkplug:                                # Sparkplug B edge nodes on spBv1.0/# (on unless enabled: false)
+  deviceId: "{node}-{device}-{metric}"
+  units: {Temperature: celsius}
 ```
 """
 
@@ -32,6 +35,7 @@ import yaml
 from iotmon.core.topic_mapping import JsonPath, MappingError, Rule, Source, Template, TopicPattern
 
 DEFAULT_CONVENTION = "iotmon/{location}/{deviceId}/{sensorType}"
+SPARKPLUG_TOPICS = "spBv1.0/#"
 
 
 class _Config(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -83,11 +87,24 @@ class RuleConfig(_Config):
     timestamp: str | None = "$.timestamp"  # null: always the receive time
 
 
+class Sparkplug(_Config):
+    """Sparkplug B edge nodes (spBv1.0/#): how their metrics become devices (iotmon.core.sparkplug)."""
+
+    enabled: bool = True
+    device_id: str = "{node}-{device}-{metric}"  # placeholders: {group}, {node}, {device}, {metric}
+    node_device_id: str = "{node}-{metric}"  # the edge node's own metrics
+    location: str | None = "{group}"
+    default_unit: str = "none"  # when neither `units` nor the birth's engUnit/unit property says
+    sensor_types: dict[str, str] = msgspec.field(default_factory=dict)  # metric name → sensor type
+    units: dict[str, str] = msgspec.field(default_factory=dict)  # metric name → unit
+
+
 class BridgeConfig(_Config):
     broker: Broker = msgspec.field(default_factory=Broker)
     subscriptions: list[Subscription] = msgspec.field(default_factory=list)
     rules: list[RuleConfig] = msgspec.field(default_factory=list)
     default_convention: bool = True  # iotmon/<location>/<deviceId>/<sensorType> after the rules
+    sparkplug: Sparkplug = msgspec.field(default_factory=Sparkplug)
     batching: Batching = msgspec.field(default_factory=Batching)
 
 
@@ -165,10 +182,13 @@ def mqtt5(broker: Broker) -> bool:
 
 
 def subscriptions(config: BridgeConfig) -> list[Subscription]:
-    """What to subscribe to: as configured, else each rule's topics (and the default convention's) at QoS 1."""
+    """What to subscribe to: as configured, else each rule's topics (the default convention's and Sparkplug's
+    included) at QoS 1."""
     if config.subscriptions:
         return config.subscriptions
     topics = [rule.topic.subscription for rule in rules(config)]
+    if config.sparkplug.enabled:
+        topics.append(SPARKPLUG_TOPICS)
     return [Subscription(topic=topic) for topic in dict.fromkeys(topics)]
 
 

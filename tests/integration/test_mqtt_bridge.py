@@ -1,6 +1,7 @@
 """The MQTT bridge against a real Mosquitto (started here): conventions and rules, MQTT 3.1.1 and 5, TLS with a
 password, dead letters, acknowledgement only after the transport took the readings, broker restarts, and a
-bridge killed with QoS 1 messages in flight (nothing lost, nothing stored twice)."""
+bridge killed with QoS 1 messages in flight (nothing lost, nothing stored twice); Sparkplug B edge nodes (births
+registered, data read, a rebirth asked after a sequence gap, deaths reported at once)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,19 @@ from eventing.binding import decode, json_data
 from eventing.kafka import KafkaTransport
 from eventing.postgres import PostgresTransport
 from eventing.transport import Publisher
+from iotmon.adapters.postgres import db
+from iotmon.bridges.births import Registrar
 from iotmon.bridges.mqtt import MqttBridge, translators
 from iotmon.core.mqtt_config import BridgeConfig, parse
+from iotmon.core.readings import ordering_key
+from iotmon.core.sparkplug.payloads import decode as decode_sparkplug
+from iotmon.core.writers import Writer
 from iotmon.system import System
 from tests.support import processes
 from tests.support.database import sql
 from tests.support.mosquitto import PASSWORD, USERNAME, Mosquitto
 from tests.support.waiting import wait_for
+from tests.unit.test_sparkplug import DBIRTH_METRICS, DOUBLE, nbirth, payload
 
 CONVENTION = "iotmon/assembly-line-1/device-001/temperature"
 
@@ -106,7 +113,9 @@ def start(bridges: list[MqttBridge], cfg: BridgeConfig, publisher: Publisher) ->
     return bridge
 
 
-def test_the_default_convention_over_mqtt_5_becomes_batch_events_keyed_by_device(mosquitto, transport, bridges):
+def test_the_default_convention_over_mqtt_5_becomes_batch_events_under_the_devices_ordering_keys(
+    mosquitto, transport, bridges
+):
     bridge = start(bridges, config(mosquitto.url, "5"), transport)
     sent_at = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
     publish(mosquitto.port, [(CONVENTION, b'{"value": 72.5, "unit": "celsius"}')] * 3
@@ -114,12 +123,16 @@ def test_the_default_convention_over_mqtt_5_becomes_batch_events_keyed_by_device
             version=paho.MQTTv5)  # fmt: skip
     wait_for(lambda: bridge.counts.acknowledged == 4, 10, what=lambda: f"acknowledgements ({bridge.health()})")
     events = events_on(transport, topics.SENSORS_DATA)
-    by_key = {event["partitionkey"]: json_data(event)["readings"] for event in events}
     assert {event["type"] for event in events} == {"io.iotmon.reading.batch.v1"}
     assert {event["source"] for event in events} == {"/iotmon/bridges/mqtt"}
-    assert len(by_key["device-001"]) == 3 and by_key["device-001"][0]["location"] == "assembly-line-1"
-    assert by_key["device-002"][0]["value"] == 30
-    assert by_key["device-002"][0]["timestamp"] == sent_at.replace("+00:00", "Z")
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        for reading in json_data(event)["readings"]:
+            assert event["partitionkey"] == ordering_key(reading["deviceId"])  # as the API and presence reports
+            by_device.setdefault(reading["deviceId"], []).append(reading)
+    assert len(by_device["device-001"]) == 3 and by_device["device-001"][0]["location"] == "assembly-line-1"
+    assert by_device["device-002"][0]["value"] == 30
+    assert by_device["device-002"][0]["timestamp"] == sent_at.replace("+00:00", "Z")
 
 
 def test_user_rules_over_mqtt_3_1_1(mosquitto, transport, bridges):
@@ -258,7 +271,7 @@ def test_through_kafka(mosquitto, kafka_bootstrap, bridges):
             ),
             20,
         )
-        assert {r.key for r in records} <= {f"device-00{n}".encode() for n in range(1, 6)}
+        assert {r.key for r in records} <= {ordering_key(f"device-00{n}").encode() for n in range(1, 6)}
         assert all(dict(r.headers)["ce_type"] == b"io.iotmon.reading.batch.v1" for r in records)
         consumer.close()
     finally:
@@ -342,3 +355,64 @@ def test_the_simulator_publishes_its_devices_over_mqtt(mosquitto, transport, bri
     finally:
         assert processes.stop([simulator]) == [0]
     assert bridge.counts.rejected == 0
+
+
+# Sparkplug B: payloads encoded with the Sparkplug B protobuf schema (as tests/unit/test_sparkplug.py builds them).
+NODE, DEVICE = "spBv1.0/plant-7/{kind}/edge-1", "spBv1.0/plant-7/{kind}/edge-1/plc-1"
+
+
+def commands(port: int) -> list[bytes]:
+    """Collects what the bridge sends back to the edge node (NCMD)."""
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, message: received.append(message.payload)
+    client.connect("127.0.0.1", port)
+    client.subscribe(NODE.format(kind="NCMD"), qos=1)
+    client.loop_start()
+    assert subscribed.wait(10)
+    return received
+
+
+def test_an_edge_node_is_registered_read_asked_to_rebirth_and_its_device_reported_offline(
+    mosquitto, transport, bridges, own_database
+):
+    pool = db.pool(own_database)
+    cfg = config(mosquitto.url, "5")
+    bridge = MqttBridge(cfg, transport, translators(cfg), on_births=Registrar(pool, Writer("edge", auto_register=True)))
+    bridges.append(bridge.start())
+    assert bridge.connected.wait(10)
+    ncmd = commands(mosquitto.port)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    publish(mosquitto.port, [
+        (NODE.format(kind="NBIRTH"), nbirth(3)),
+        (DEVICE.format(kind="DBIRTH"), payload(*DBIRTH_METRICS, seq=1, timestamp=now - 2000)),
+        (DEVICE.format(kind="DDATA"), payload({"alias": 1, "datatype": DOUBLE, "double_value": 72.25}, seq=2,
+                                              timestamp=now - 1000)),
+        (DEVICE.format(kind="DDEATH"), payload(seq=3, timestamp=now)),
+        (NODE.format(kind="NDATA"), payload({"name": "Load", "datatype": DOUBLE, "double_value": 0.5}, seq=9,
+                                            timestamp=now)),  # a gap: 4 was next
+    ])  # fmt: skip
+    wait_for(lambda: bridge.counts.acknowledged == 5, 15, what=lambda: f"acknowledgements ({bridge.health()})")
+    # Births registered the numeric metrics as devices (with their unit), before any reading of them was queued.
+    registered = dict(sql(own_database, "SELECT device_id, unit FROM devices WHERE device_id LIKE 'edge-1-%%'"))
+    assert registered == {"edge-1-plc-1-Motor.Temperature": "celsius", "edge-1-plc-1-Running": "none",
+                          "edge-1-plc-1-Offset": "none"}  # fmt: skip
+    events = events_on(transport, topics.SENSORS_DATA)
+    temperatures = [
+        reading["value"]
+        for event in events
+        if event["type"] == "io.iotmon.reading.batch.v1"
+        for reading in json_data(event)["readings"]
+        if reading["deviceId"] == "edge-1-plc-1-Motor.Temperature"
+    ]
+    assert temperatures == [71.5, 72.25]  # the birth's value and the data's
+    offline = [json_data(e) for e in events if e["type"] == "io.iotmon.device.presence.v1"]
+    assert {(p["deviceId"], p["state"]) for p in offline} >= {("edge-1-plc-1-Motor.Temperature", "offline")}
+    gap = [json_data(e) for e in events_on(transport, topics.SENSORS_DATA_DLQ)]
+    assert any("seq 9 where 4 was expected" in letter["reason"] for letter in gap)
+    wait_for(lambda: ncmd, 10, what="the rebirth command")
+    (metric,) = decode_sparkplug(ncmd[0]).metrics
+    assert (metric.name, metric.boolean_value) == ("Node Control/Rebirth", True)
+    pool.close()

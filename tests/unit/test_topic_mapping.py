@@ -141,13 +141,17 @@ def test_user_rules_take_names_from_the_topic_and_values_from_json_paths():
     assert rules.translate("iotmon/l/device-001/temperature", b'{"value": 1, "unit": "c"}', NOW) is not None
 
 
-def test_subscriptions_default_to_the_rules_topics_at_qos_1():
+def test_subscriptions_default_to_the_rules_topics_and_sparkplugs_at_qos_1():
     config = parse(RULES)
     assert [(s.topic, s.qos) for s in mqtt_config.subscriptions(config)] == [
         ("plant/+/+/temp", 1),
         ("plant/+/+/flow/#", 1),
         ("raw/+", 1),
         ("iotmon/+/+/+", 1),
+        ("spBv1.0/#", 1),
+    ]
+    assert "spBv1.0/#" not in [
+        s.topic for s in mqtt_config.subscriptions(parse(RULES + "sparkplug: {enabled: false}\n"))
     ]
 
 
