@@ -8,6 +8,7 @@ that one device's events stay in order on one partition.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ PING = "dev.knative.sources.ping"
 JSON = "application/json"
 _PRESENCE_IDS = uuid.UUID("9d0c1f0e-5b7a-4c55-8a43-1f3e9b2d6c70")  # namespace of presence event ids
 _ATTRIBUTES = ("id", "type", "source", "subject", "time")  # of the refused event, kept in its dead letter
+BATCH_READINGS = 1000  # readings per batch event: ~200 kB, well under Kafka's 1 MB record limit
 MAX_ORIGINAL = 256 * 1024  # bytes of a rejected payload kept in its dead letter (Kafka records stop at 1 MB)
 
 
@@ -69,6 +71,19 @@ def reading_event(reading: Mapping[str, Any], source: str) -> CloudEvent:
 def batch_event(readings: Iterable[Mapping[str, Any]], source: str, key: str) -> CloudEvent:
     """Many readings in one event, as a gateway (or ingest, towards `metrics`) sends them."""
     return make_event(READING_BATCH, source, {"readings": list(readings)}, key=key, subject=key)
+
+
+def reading_batches(readings: Iterable[Mapping[str, Any]], source: str) -> list[CloudEvent]:
+    """Readings as batch events under their devices' ordering keys (iotmon.core.readings.ordering_key), each
+    device's in the order given, at most BATCH_READINGS to an event: how the API and the bridges queue readings."""
+    by_key: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for reading in readings:
+        by_key[ordering_key(reading["deviceId"])].append(reading)
+    return [
+        batch_event(group[start : start + BATCH_READINGS], source, key=key)
+        for key, group in by_key.items()
+        for start in range(0, len(group), BATCH_READINGS)
+    ]
 
 
 def presence_event(presence: DevicePresence, source: str) -> CloudEvent:

@@ -3,7 +3,7 @@
 paho's network thread puts each message in a bounded inbox (when it is full the thread waits, so the broker
 stops sending: memory stays bounded); the bridge's worker takes up to `max_messages` of them, waiting up to
 `linger_ms` for more once it has one, and carries out their translations together: births registered,
-readings published as one batch event per ordering key, rejections dead-lettered with the reason and the topic,
+readings published in batch events under the devices' ordering keys, rejections dead-lettered with the reason and the topic,
 replies published back, presence reported. Only then does it acknowledge the QoS 1 messages to the broker
 (paho's manual acks). A failure there acknowledges nothing: the worker tries again, and if the bridge dies
 first the broker delivers the messages again (persistent session). At least once, then; ingest stores a
@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,20 +28,19 @@ import paho.mqtt.client as paho
 from cloudevents.http import CloudEvent
 
 from eventing import mqtt, topics
-from eventing.events import batch_event, rejected_event
+from eventing.events import reading_batches, rejected_event
 from eventing.transport import Publisher
 from iotmon.bridges.presence import publish_presence
 from iotmon.core.bridging import Birth, Presence, Rejected, Translation, Translator
 from iotmon.core.mqtt_config import BridgeConfig, ConfigError, Subscription, endpoint, parse, rules
 from iotmon.core.mqtt_config import subscriptions as configured_subscriptions
-from iotmon.core.readings import as_json, ordering_key
+from iotmon.core.readings import as_json
 from iotmon.core.sparkplug.translator import SparkplugSettings, SparkplugTranslator
 from iotmon.core.topic_mapping import RulesTranslator
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/iotmon/bridges/mqtt"
-EVENT_READINGS = 1000  # readings per batch event: ~200 kB, well under Kafka's 1 MB record limit
 KEPT_OF_OVERSIZED = 1024  # bytes of an oversized payload kept for its dead letter
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -170,19 +169,6 @@ def translators(config: BridgeConfig) -> list[Translator]:
         )
         found.insert(0, SparkplugTranslator(settings))
     return found
-
-
-def reading_events(readings: Sequence[Mapping[str, Any]]) -> list[CloudEvent]:
-    """One batch event per ordering key (at most EVENT_READINGS readings each), in arrival order: keyed as the API
-    and the presence reports key a device's events, so that all of them keep their order."""
-    by_key: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for reading in readings:
-        by_key[ordering_key(reading["deviceId"])].append(reading)
-    return [
-        batch_event(group[start : start + EVENT_READINGS], SOURCE, key=key)
-        for key, group in by_key.items()
-        for start in range(0, len(group), EVENT_READINGS)
-    ]
 
 
 def dead_letters(rejected: Sequence[Rejected]) -> list[CloudEvent]:
@@ -356,7 +342,7 @@ class MqttBridge:
         if work.births:
             self.on_births(work.births)  # before the readings: ingest refuses a device it does not know
         if work.readings:
-            self.publisher.publish(topics.SENSORS_DATA, reading_events(work.readings))
+            self.publisher.publish(topics.SENSORS_DATA, reading_batches(work.readings, SOURCE))
         if work.rejected:
             self.publisher.publish(topics.SENSORS_DATA_DLQ, dead_letters(work.rejected))
             for rejected in work.rejected[:3]:

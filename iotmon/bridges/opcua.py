@@ -33,10 +33,10 @@ from asyncua.ua.attribute_ids import AttributeIds
 from cloudevents.http import CloudEvent
 
 from eventing import topics
-from eventing.events import batch_event, rejected_event
+from eventing.events import reading_batches, rejected_event
 from eventing.transport import Publisher
 from iotmon.core.bridging import Rejected
-from iotmon.core.opcua import PASSWORD_ENV, Node, OpcUaConfig, ValueChange, by_device, translate
+from iotmon.core.opcua import PASSWORD_ENV, Node, OpcUaConfig, ValueChange, translate
 
 log = logging.getLogger("iotmon.bridge.opcua")
 
@@ -228,7 +228,7 @@ class OpcUaBridge:
 
     async def _publish(self, batch: list[ValueChange], stop: asyncio.Event) -> bool:
         translation = translate(self.config, self._nodes, batch)
-        readings = [batch_event(group, SOURCE, key=device) for device, group in by_device(translation.readings)]
+        readings = reading_batches(translation.readings, SOURCE)
         letters = [dead_letter(rejected) for rejected in translation.rejected]
         try:
             if readings:
@@ -290,10 +290,7 @@ def value_change(node: Node, event: DataChangeEvent) -> ValueChange:
 
 def dead_letter(rejected: Rejected) -> CloudEvent:
     """A value change that cannot be a reading, on `sensors-data.dlq`: from this bridge, about its node."""
-    letter = rejected_event(rejected.reason, rejected.original, None)
-    letter["source"] = SOURCE
-    letter["subject"] = rejected.origin
-    return letter
+    return rejected_event(rejected.reason, rejected.original, None, origin=rejected.origin, source=SOURCE)
 
 
 def describe(config: OpcUaConfig) -> dict[str, Any]:

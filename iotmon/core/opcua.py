@@ -13,7 +13,6 @@ value that is no number becomes a `Rejected`, with the node id as its origin.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -221,15 +220,3 @@ def translate(config: OpcUaConfig, nodes: Mapping[str, Node], changes: Iterable[
         else:
             readings.append(result)
     return Translation(readings=tuple(readings), rejected=tuple(rejected))
-
-
-def by_device(readings: Iterable[Mapping[str, Any]], limit: int = 10_000) -> list[tuple[str, list[Mapping[str, Any]]]]:
-    """Readings grouped per device, in order, in groups of at most `limit` (one batch event each)."""
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for reading in readings:
-        groups[reading["deviceId"]].append(reading)
-    return [
-        (device, group[start : start + limit])
-        for device, group in groups.items()
-        for start in range(0, len(group), limit)
-    ]

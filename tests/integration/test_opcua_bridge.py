@@ -153,7 +153,7 @@ def test_a_bad_status_code_goes_to_the_dead_letter_topic_with_the_node_id(
 
     letters = [decode(r.headers, r.key, r.value) for r in transport.records(topics.SENSORS_DATA_DLQ)[before:]]
     (letter,) = [e for e in letters if e["source"] == SOURCE]
-    assert letter["subject"] == "ns=2;s=Press.Pressure"
+    assert json_data(letter)["origin"] == "ns=2;s=Press.Pressure"
     data = json_data(letter)
     assert data["reason"] == f"bad status BadSensorFailure (0x{ua.StatusCodes.BadSensorFailure:08X})"
     assert data["original"]["nodeId"] == "ns=2;s=Press.Pressure"

@@ -9,7 +9,7 @@ import pytest
 
 from iotmon.core.bridging import Rejected
 from iotmon.core.contracts.readings import Reading
-from iotmon.core.opcua import ConfigError, OpcUaConfig, ValueChange, by_device, parse_config, to_reading, translate
+from iotmon.core.opcua import ConfigError, OpcUaConfig, ValueChange, parse_config, to_reading, translate
 
 EXAMPLE = b"""
 server:
@@ -156,10 +156,4 @@ def test_a_batch_keeps_arrival_order_and_groups_by_device(config: OpcUaConfig) -
     assert [(r.origin, r.reason) for r in translation.rejected] == [
         ("ns=9;s=Nope", "node is not mapped"),
         ("ns=2;s=Line1.Oven.Temperature", "bad status Bad (0x80000000)"),
-    ]
-    readings = [{"deviceId": d, "n": i} for i, d in enumerate("aabab")]
-    assert [(d, [r["n"] for r in g]) for d, g in by_device(readings, limit=2)] == [
-        ("a", [0, 1]),
-        ("a", [3]),
-        ("b", [2, 4]),
     ]

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from eventing.events import BATCH_READINGS, reading_batches
 from iotmon.core.readings import ORDERING_KEYS, RETENTION, check_time, ordering_key, parse_batch, parse_reading
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -88,29 +89,20 @@ def test_time_checks():
     assert "older than the raw-data retention" in check_time(parse_reading({**GOOD, "timestamp": old}), NOW)
 
 
-def test_the_api_queues_a_request_in_few_events_each_device_in_order_under_one_key() -> None:
-    from iotmon.service.routes.readings import events
-
+def test_readings_are_queued_in_few_events_each_devices_in_order_under_its_ordering_key() -> None:
     readings = [
-        parse_reading(
-            {
-                "deviceId": f"dev-{n % 500}",
-                "timestamp": f"2026-01-01T00:00:{n // 500:02d}Z",
-                "sensorType": "temperature",
-                "value": n,
-                "unit": "celsius",
-            }
-        )
+        {"deviceId": f"dev-{n % 500}", "timestamp": f"2026-01-01T00:00:{n // 500:02d}Z", "value": n}
         for n in range(1000)
-    ]
-    queued = events(readings)
-    assert len(queued) <= ORDERING_KEYS
-    assert sum(len(event.data["readings"]) for event in queued) == 1000
+    ] + [{"deviceId": "busy", "timestamp": f"2026-01-01T01:00:00.{n:06d}Z", "value": n} for n in range(1500)]
+    queued = reading_batches(readings, "/tests")
+    assert len(queued) <= ORDERING_KEYS + 2 and all(len(e.data["readings"]) <= BATCH_READINGS for e in queued)
+    assert sum(len(event.data["readings"]) for event in queued) == 2500
+    by_device: dict[str, list[int]] = {}
     for event in queued:
-        key = event["partitionkey"]
-        got = event.data["readings"]
-        assert all(ordering_key(reading["deviceId"]) == key for reading in got)
-        for device in {reading["deviceId"] for reading in got}:
-            times = [reading["timestamp"] for reading in got if reading["deviceId"] == device]
-            assert times == sorted(times) and len(times) == 2
-    assert len({event["partitionkey"] for event in queued}) == len(queued)
+        for reading in event.data["readings"]:
+            assert ordering_key(reading["deviceId"]) == event["partitionkey"]
+            by_device.setdefault(reading["deviceId"], []).append(reading["value"])
+    assert by_device["busy"] == list(range(1500))  # over two events, in order
+    assert all(
+        values == sorted(values) and len(values) == 2 for device, values in by_device.items() if device != "busy"
+    )

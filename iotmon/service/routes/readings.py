@@ -7,17 +7,15 @@ queued."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import psycopg
-from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from eventing import topics
-from eventing.events import batch_event
+from eventing.events import reading_batches
 from iotmon.adapters.postgres import registry
 from iotmon.core.contracts.readings import Accepted, AcceptedMeta, Reading, ReadingBatch
 from iotmon.core.contracts.validation import Invalid, json_document
@@ -25,7 +23,6 @@ from iotmon.core.readings import (
     Rejection,
     batch_positions,
     check_time,
-    ordering_key,
     parse_batch,
     parse_reading,
     to_json,
@@ -107,14 +104,6 @@ def refusals(readings: list[Reading], entries: dict[str, registry.Entry], in_bat
     return problems
 
 
-def events(readings: list[Reading]) -> list[CloudEvent]:
-    """A batch event per ordering key, the readings in the order they came (so each device's stay in order)."""
-    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for reading in readings:
-        by_key[ordering_key(reading.device_id)].append(to_json(reading))
-    return [batch_event(group, SOURCE, key=key) for key, group in by_key.items()]
-
-
 def scope_refusal(writer: Writer, refused: list[str]) -> ApiError:
     named = ", ".join(refused[:NAMED_AT_MOST]) + (
         f" and {len(refused) - NAMED_AT_MOST} more" if len(refused) > NAMED_AT_MOST else ""
@@ -166,7 +155,7 @@ async def post_readings(request: Request) -> JSONResponse:
         raise ApiError(
             400, "VALIDATION_ERROR", f"{len(problems)} reading(s) are refused; nothing was accepted", problems
         )
-    queued = events(readings)
+    queued = reading_batches([to_json(reading) for reading in readings], SOURCE)
     try:
         await run_in_threadpool(context.transport.publish, topics.SENSORS_DATA, queued)
     except Exception as error:
