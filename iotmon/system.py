@@ -141,7 +141,8 @@ class System:
 
         Devices the plant announces are registered as the `gateway` key would register them (every device)."""
         assert self.settings.mqtt_port is not None
-        broker = EmbeddedBroker(self.settings.host, self.settings.mqtt_port).start()
+        # Loopback only, whatever HOST says: the embedded broker has no login (README: Connecting a real MQTT gateway).
+        broker = EmbeddedBroker("127.0.0.1", self.settings.mqtt_port).start()
         self._stops.append(broker.stop)
         self.mqtt_url = broker.url
         configured = mqtt.load_config(None)

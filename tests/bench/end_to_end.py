@@ -113,18 +113,15 @@ def distributed(url: str, redis_url: str, bootstrap: str, workdir: Path) -> Iter
             stop([router])
 
 
-def lag(consumer: Consumer, bootstrap: str) -> int:
-    """Records not yet committed by the system's consumer groups."""
+def lag(consumer: Consumer, probes: dict[str, Consumer]) -> int:
+    """Records not yet committed by the system's consumer groups (`probes`: a consumer in each group that never
+    joins it, made once: a new one per look would load the broker the bench measures)."""
     behind = 0
     for group, topic in GROUPS.items():
-        probe = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-        try:
-            partitions = [TopicPartition(topic, p) for p in consumer.list_topics(topic).topics[topic].partitions]
-            for tp in probe.committed(partitions, timeout=10):
-                high = consumer.get_watermark_offsets(tp, timeout=10)[1]
-                behind += high - max(tp.offset, 0)
-        finally:
-            probe.close()
+        partitions = [TopicPartition(topic, p) for p in consumer.list_topics(topic).topics[topic].partitions]
+        for tp in probes[group].committed(partitions, timeout=10):
+            high = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            behind += high - max(tp.offset, 0)
     return behind
 
 
@@ -137,14 +134,16 @@ def throughput(transport: KafkaTransport, bootstrap: str, readings: int, batch_s
         )
     ]
     watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-watcher"})
+    probes = {g: Consumer({"bootstrap.servers": bootstrap, "group.id": g, "enable.auto.commit": False}) for g in GROUPS}
     try:
         started = time.perf_counter()
         transport.publish(topics.SENSORS_DATA, events)
         time.sleep(0.5)
-        wait_for(lambda: lag(watcher, bootstrap) == 0, timeout=240, what="the consumer groups to catch up", every=0.1)
+        wait_for(lambda: lag(watcher, probes) == 0, timeout=240, what="the consumer groups to catch up", every=0.1)
         return readings / (time.perf_counter() - started)
     finally:
-        watcher.close()
+        for consumer in (watcher, *probes.values()):
+            consumer.close()
 
 
 class Listener:

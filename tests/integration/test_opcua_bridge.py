@@ -5,7 +5,6 @@ again after the server restarts, and connects with a username and password, or o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -238,7 +237,8 @@ def test_basic256sha256_sign_and_encrypt_with_a_client_certificate(
     plant = OpcUaTestServer(["Oven.Temperature", "Press.Pressure"], secure_in=tmp_path).start()
     try:
         uri = "urn:iotmon:opcua-bridge"
-        cert, key = asyncio.run(make_certificate(tmp_path, "client", uri, ExtendedKeyUsageOID.CLIENT_AUTH))
+        # on the server's own loop: an earlier test may have left one running in this thread
+        cert, key = plant.call(make_certificate(tmp_path, "client", uri, ExtendedKeyUsageOID.CLIENT_AUTH))
         plant.write("Oven.Temperature", 66.0, at=T0)
         security = {
             "policy": "Basic256Sha256",
