@@ -112,7 +112,7 @@ class EscalateCron:
                 dropped = self._retain(conn, now) if self.retention else {}
             faults.point("after-alert-commit")
             outbox.relay(conn, alert_sender(self.publisher))
-            active_alerts.store(self.redis, alerts.open_alerts(conn))
+            active_alerts.store(self.redis, alerts.open_alerts_document(conn))
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
 

@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from eventing.events import alert_sender
 from iotmon.adapters.postgres import alerts, outbox
 from iotmon.adapters.redis import active_alerts
-from iotmon.core.contracts.alerts import ActiveAlert
 from iotmon.service.context import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -43,9 +42,9 @@ async def after_moves(context: ServiceContext) -> bool:
     return published
 
 
-def _open_alerts(context: ServiceContext) -> list[ActiveAlert]:
+def _open_alerts(context: ServiceContext) -> bytes:
     with context.pool.connection() as conn:
-        return alerts.open_alerts(conn)
+        return alerts.open_alerts_document(conn)
 
 
 class OutboxRelay:

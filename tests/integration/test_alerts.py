@@ -26,6 +26,7 @@ from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
 from iotmon.adapters.redis.rule_state import state_key
+from iotmon.core.contracts.alerts import ActiveAlert
 from tests.support.database import sql
 from tests.support.paths import SCHEMA_DIR
 
@@ -410,6 +411,26 @@ def test_a_device_whose_readings_ingest_stored_is_not_offline_while_aggregate_ru
         now - timedelta(seconds=2),
     )
     assert [c for c in cron([ping()]) if c.device_id == "device-001"] == []
+
+
+def test_the_active_alerts_document_postgresql_builds_is_the_contracts_list(env):
+    pool = env.pool()
+    at = datetime(2026, 5, 1, 8, 30, 15, 123_456, tzinfo=UTC)
+    with pool.connection() as conn:
+        alerts.trigger(conn, "device-001", "threshold_exceeded", severity="high", message='over "85" °C',
+                       value=91.5, threshold=85.0, details={}, at=at, source=TESTS)  # fmt: skip
+        conn.execute("SELECT setval('alerts_id_seq', 1233)")  # an id past three digits
+        alerts.trigger(conn, "device-002", "device_offline", severity="critical", message="silent",
+                       value=None, threshold=30.0, details={}, at=at + timedelta(seconds=1), source=TESTS)  # fmt: skip
+        alerts.trigger(conn, "device-003", "data_anomaly", severity="low", message="odd",
+                       value=-0.07, threshold=None, details={}, at=at - timedelta(days=400), source=TESTS)  # fmt: skip
+        document = json.loads(alerts.open_alerts_document(conn))
+        expected = msgspec.to_builtins(alerts.open_alerts(conn))
+    assert document == expected
+    assert [a["id"] for a in document][::2] == ["alert-1234", "alert-1235"]  # newest first; ids past 999 whole
+    assert len(document[1]["id"]) == len("alert-001")  # ids below 100 padded to three digits
+    assert document[1]["timestamp"] == "2026-05-01T08:30:15.123Z"
+    msgspec.convert(document, list[ActiveAlert])  # the contract's names and types, nothing else
 
 
 def test_retention_drops_expired_data(env):

@@ -11,21 +11,21 @@ import redis
 import redis.asyncio as aioredis
 
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, cache_generation
-from iotmon.core.contracts.alerts import ActiveAlert
 
 _items = msgspec.json.Decoder(list[msgspec.Raw])  # counted, not read: cheap on every batch
 
 
-def store(client: redis.Redis, alerts: list[ActiveAlert]) -> None:
+def store(client: redis.Redis, document: bytes) -> None:
+    """`document`: the JSON list of ActiveAlert (iotmon.adapters.postgres.alerts.open_alerts_document)."""
     pipe = client.pipeline(transaction=False)
-    pipe.set(ALERTS_ACTIVE, msgspec.json.encode(alerts))
+    pipe.set(ALERTS_ACTIVE, document)
     pipe.incr(cache_generation("alerts"))
     pipe.execute()
 
 
-async def store_async(client: aioredis.Redis, alerts: list[ActiveAlert]) -> None:
+async def store_async(client: aioredis.Redis, document: bytes) -> None:
     async with client.pipeline(transaction=False) as pipe:
-        pipe.set(ALERTS_ACTIVE, msgspec.json.encode(alerts))
+        pipe.set(ALERTS_ACTIVE, document)
         pipe.incr(cache_generation("alerts"))
         await pipe.execute()
 

@@ -34,7 +34,6 @@ from iotmon.core.alerts import (
     alert_number,
 )
 from iotmon.core.contracts.alerts import (
-    ActiveAlert,
     AlertAnswer,
     AlertChange,
     AlertMoved,
@@ -222,9 +221,9 @@ class Move(Protocol):
 
 def _move_sync(
     pool: ConnectionPool, move: Move, number: int, actor: str, note: str | None
-) -> tuple[AlertChange, list[ActiveAlert]]:
+) -> tuple[AlertChange, bytes]:
     with pool.connection() as conn:
-        return move(conn, number, actor, note, source=SOURCE), alerts.open_alerts(conn)
+        return move(conn, number, actor, note, source=SOURCE), alerts.open_alerts_document(conn)
 
 
 async def _operator_move(request: Request, move: Move) -> JSONResponse:
