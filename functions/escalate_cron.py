@@ -111,8 +111,11 @@ class EscalateCron:
                 changes += self._offline(conn, now)
                 dropped = self._retain(conn, now) if self.retention else {}
             faults.point("after-alert-commit")
+            if changes:  # first, as evaluate-rule does
+                active_alerts.changed(self.redis, lambda: alerts.open_alerts_document(conn))
+            else:  # the minute's safety net: a document Redis lost, or one a writer left behind, is rewritten
+                active_alerts.rewrite(self.redis, lambda: alerts.open_alerts_document(conn))
             outbox.relay(conn, alert_sender(self.publisher))
-            active_alerts.store(self.redis, alerts.open_alerts_document(conn))
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
 

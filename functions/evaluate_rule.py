@@ -125,7 +125,7 @@ class EvaluateRule:
                 changes += [c for p in presences if (c := _presence(conn, p, devices.get(p.device_id))) is not None]
             faults.point("after-alert-commit")
             if changes:  # first, so that a dashboard hearing of a change never refetches a cached view without it
-                active_alerts.store(self.redis, alerts.open_alerts_document(conn))
+                active_alerts.changed(self.redis, lambda: alerts.open_alerts_document(conn))
             if changes or not self._relayed:
                 outbox.relay(conn, self._send)
                 self._relayed = True

@@ -27,24 +27,26 @@ def relay(context: ServiceContext) -> int:
 
 
 async def after_moves(context: ServiceContext) -> bool:
-    """After alert moves the service made: publish them and refresh `alerts:active`. Whether they went out (if
-    not, they wait in the outbox for the relay loop)."""
-    published = True
+    """After alert moves the service made: refresh `alerts:active` (first, as evaluate-rule does), then publish
+    them. Whether they went out (if not, they wait in the outbox for the relay loop)."""
+    try:
+        await active_alerts.changed_async(context.redis, lambda: active_document(context))
+    except Exception:
+        log.warning("could not refresh alerts:active", exc_info=True)
     try:
         await run_in_threadpool(relay, context)
     except Exception:
         log.exception("could not publish alert changes yet")
-        published = False
-    try:
-        await active_alerts.store_async(context.redis, await run_in_threadpool(_open_alerts, context))
-    except Exception:
-        log.warning("could not refresh alerts:active", exc_info=True)
-    return published
+        return False
+    return True
 
 
-def _open_alerts(context: ServiceContext) -> bytes:
-    with context.pool.connection() as conn:
-        return alerts.open_alerts_document(conn)
+async def active_document(context: ServiceContext) -> bytes:
+    def build() -> bytes:
+        with context.pool.connection() as conn:
+            return alerts.open_alerts_document(conn)
+
+    return await run_in_threadpool(build)
 
 
 class OutboxRelay:
@@ -75,3 +77,12 @@ class OutboxRelay:
             if failing or sent:
                 log.info("outbox relayed", extra={"changes": sent, "recovered": failing})
             failing = False
+            await self._rewrite_if_stale()
+
+    async def _rewrite_if_stale(self) -> None:
+        """`alerts:active` behind its generation (a writer's last change while another rewrote it): rewritten."""
+        try:
+            if await active_alerts.stale(self.context.redis):
+                await active_alerts.rewrite_async(self.context.redis, lambda: active_document(self.context))
+        except Exception:
+            log.warning("could not refresh alerts:active", exc_info=True)

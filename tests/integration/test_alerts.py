@@ -24,6 +24,7 @@ from eventing.memory import MemoryTransport
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import alerts
+from iotmon.adapters.redis import active_alerts
 from iotmon.adapters.redis.keys import ALERTS_ACTIVE, current
 from iotmon.adapters.redis.rule_state import state_key
 from iotmon.core.contracts.alerts import ActiveAlert
@@ -482,3 +483,37 @@ def test_a_device_whose_rule_state_is_lost_judges_its_next_reading_from_the_stor
     assert [(c.type, c.action) for c in changes] == [("data_anomaly", "triggered")]
     assert changes[0].details["expected"] == pytest.approx(50, abs=0.5)
     assert sql(env.url, "SELECT count(*) FROM alert_history")[0][0] == 1  # the history's own verdicts made nothing
+
+
+def test_alerts_active_is_rewritten_once_for_writers_at_once_and_never_left_behind(env):
+    """Writers that change alerts while another rewrites `alerts:active` leave it to that one; a rewrite never
+    replaces a newer document; one left behind shows as stale (the service's loop rewrites it)."""
+    pool = env.pool()
+    built: list[int] = []
+
+    def document() -> bytes:
+        with pool.connection() as conn:
+            built.append(1)
+            return alerts.open_alerts_document(conn)
+
+    def open_one(device: str) -> None:
+        with pool.connection() as conn:
+            alerts.trigger(conn, device, "threshold_exceeded", severity="high", message="over", value=91.0,
+                           threshold=85.0, details={}, at=datetime.now(UTC), source=TESTS)  # fmt: skip
+
+    open_one("device-001")
+    active_alerts.changed(env.redis, document)
+    assert [a["deviceId"] for a in json.loads(env.redis.get(ALERTS_ACTIVE))] == ["device-001"]
+    # Another writer is rewriting (it holds the lease): a change now only moves the generation.
+    env.redis.set(active_alerts.LEASE, "someone", px=active_alerts.LEASE_MS)
+    open_one("device-002")
+    active_alerts.changed(env.redis, document)
+    assert len(json.loads(env.redis.get(ALERTS_ACTIVE))) == 1 and len(built) == 1
+    assert active_alerts.is_stale(*env.redis.mget(active_alerts.STATE))
+    env.redis.delete(active_alerts.LEASE)
+    active_alerts.rewrite(env.redis, document)
+    assert {a["deviceId"] for a in json.loads(env.redis.get(ALERTS_ACTIVE))} == {"device-001", "device-002"}
+    assert not active_alerts.is_stale(*env.redis.mget(active_alerts.STATE))
+    # A slow rewrite that read an older generation does not replace the newer document.
+    env.redis.eval(active_alerts._STORE, 2, ALERTS_ACTIVE, active_alerts.COVERS, b"[]", 0)
+    assert len(json.loads(env.redis.get(ALERTS_ACTIVE))) == 2

@@ -42,7 +42,7 @@ def test_changes_made_by_the_functions_invalidate_too(url, clean_db, redis_url):
     assert httpx.get(f"{url}/api/alerts").headers["x-cache"] == "HIT"
     with psycopg.connect(clean_db, autocommit=True) as conn:  # as escalate-cron or evaluate-rule would
         alerts.resolve_open(conn, "device-002", "threshold_exceeded", at=datetime.now(UTC), source="/tests")
-        active_alerts.store(redis.Redis.from_url(redis_url), alerts.open_alerts(conn))
+        active_alerts.changed(redis.Redis.from_url(redis_url), lambda: alerts.open_alerts_document(conn))
     after = httpx.get(f"{url}/api/alerts", params={"status": "all"})
     assert after.headers["x-cache"] == "MISS"
     assert [a["status"] for a in after.json()["data"]["alerts"] if a["id"] == f"alert-{number:03d}"] == ["resolved"]

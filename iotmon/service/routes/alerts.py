@@ -21,7 +21,6 @@ from starlette.responses import StreamingResponse
 
 from iotmon.adapters import faults
 from iotmon.adapters.postgres import alerts
-from iotmon.adapters.redis import active_alerts
 from iotmon.core.alerts import (
     ALERT_TYPES,
     ALLOWED,
@@ -219,11 +218,9 @@ class Move(Protocol):
     ) -> AlertChange: ...
 
 
-def _move_sync(
-    pool: ConnectionPool, move: Move, number: int, actor: str, note: str | None
-) -> tuple[AlertChange, bytes]:
+def _move_sync(pool: ConnectionPool, move: Move, number: int, actor: str, note: str | None) -> AlertChange:
     with pool.connection() as conn:
-        return move(conn, number, actor, note, source=SOURCE), alerts.open_alerts_document(conn)
+        return move(conn, number, actor, note, source=SOURCE)
 
 
 async def _operator_move(request: Request, move: Move) -> JSONResponse:
@@ -232,9 +229,7 @@ async def _operator_move(request: Request, move: Move) -> JSONResponse:
     note = (await body_as(request, AlertNote, optional=True)).note
     actor = getattr(getattr(request.state, "user", None), "name", "anonymous")
     try:
-        change, active = await run_in_threadpool(
-            _move_sync, context.pool, move, number, actor, (note or "").strip() or None
-        )
+        change = await run_in_threadpool(_move_sync, context.pool, move, number, actor, (note or "").strip() or None)
     except AlertNotFound as missing:
         raise ApiError(404, "ALERT_NOT_FOUND", str(missing), {"alertId": alert_id(number)}) from None
     except InvalidTransition as invalid:
@@ -246,16 +241,7 @@ async def _operator_move(request: Request, move: Move) -> JSONResponse:
         }
         raise ApiError(409, "INVALID_TRANSITION", str(invalid), details) from None
     faults.point("after-alert-commit")
-    published = True
-    try:
-        await run_in_threadpool(outbox_relay.relay, context)
-    except Exception:  # committed with its outbox row: the relay loop sends it once it can
-        log.exception("could not publish the alert change yet", extra={"alertId": change.alert_id})
-        published = False
-    try:
-        await active_alerts.store_async(context.redis, active)
-    except Exception:
-        log.warning("could not refresh alerts:active", exc_info=True)
+    published = await outbox_relay.after_moves(context)  # (the outbox keeps it if it could not go out yet)
     answer = await _alert(context, number)
     return ok(
         AlertMoved(alert=answer.alert, change=change), AlertMovedMeta(action=change.action, event_published=published)
