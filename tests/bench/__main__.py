@@ -35,6 +35,8 @@ ROWS = [
     ("fleet: devices (1 reading/s each, embedded)", "fleet_devices"),
     ("fleet: readings/s sent", "fleet_readings_per_s"),
     ("fleet: most seconds of readings behind", "fleet_max_lag_s"),
+    ("fleet: seconds to clear the backlog after the load (None: not in FLEET_DRAIN_S)", "fleet_drain_s"),
+    ("fleet: events still behind then", "fleet_backlog_left_events"),
     ("fleet: devices with live value, windows, rule state", "fleet_devices_kept"),
     ("fleet: Redis bytes per device", "redis_bytes_per_device"),
     ("fleet: PostgreSQL bytes per stored reading", "pg_bytes_per_reading"),
