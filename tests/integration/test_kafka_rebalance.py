@@ -116,6 +116,32 @@ class Recorder:
         pass
 
 
+class Publisher:
+    """Publishes a round of events (one per key, numbered in order) every 10 ms until stopped."""
+
+    def __init__(self, transport: KafkaTransport, topic: str, keys: list[str]) -> None:
+        self.transport, self.topic, self.keys = transport, topic, keys
+        self.sent: set[tuple[str, int]] = set()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        for n in itertools.count():
+            if self._stopped.is_set():
+                return
+            self.transport.publish(self.topic, [make_event(READING, "/t", {"n": n}, key=k) for k in self.keys])
+            self.sent.update((k, n) for k in self.keys)
+            time.sleep(0.01)
+
+
 def test_a_partition_moved_while_its_events_are_in_flight_keeps_its_order(kafka_bootstrap: str) -> None:
     """Ordered delivery streams each partition on its own, with events in flight while the consumer polls: a
     member that loses a partition finishes and commits what it has in flight first, so the new owner never runs
@@ -125,15 +151,19 @@ def test_a_partition_moved_while_its_events_are_in_flight_keeps_its_order(kafka_
     transport.ensure_topics([topic], partitions=PARTITIONS)
     wiring = Wiring((KafkaSubscription("moved", (topic,), group, "fn", initial_offset="earliest"),), ())
     keys = [f"device-{n:03d}" for n in range(12)]
-    transport.publish(topic, [make_event(READING, "/t", {"n": n}, key=k) for n in range(150) for k in keys])
+    published = Publisher(transport, topic, keys)
     first, second = Recorder("fn"), Recorder("fn")
     routers = [Router(transport, wiring, {"fn": first}).start()]
     try:
+        published.start()  # keeps both routers busy until the handover is over, however long the join takes
         wait_for(lambda: len(first.deliveries) > 200, 60, "the first router to be busy")
         routers.append(Router(transport, wiring, {"fn": second}).start())  # takes half the partitions
         wait_for(lambda: second.deliveries, 60, "the second router to get partitions")
-        wait_for(lambda: {(k, n) for k, n, *_ in first.deliveries + second.deliveries} >= {(k, n) for n in range(150) for k in keys}, 120, "every event")  # fmt: skip
+        wait_for(lambda: len(second.deliveries) > 100, 60, "the second router to be busy")
+        published.stop()
+        wait_for(lambda: {(k, n) for k, n, *_ in first.deliveries + second.deliveries} >= published.sent, 120, "every event")  # fmt: skip
     finally:
+        published.stop()
         for router in routers:
             router.stop()
         transport.close()
