@@ -4,7 +4,10 @@ How it judges a reading, in the order the code does it:
 
 1. Expected value = a robust level (an exponentially weighted mean whose updates are clipped, so one
    spike barely moves it) plus a daily profile kept as DAY_BINS time-of-day offsets (linear between
-   bins). Slow drift is followed by the level; a daily cycle is learnt by the profile.
+   bins). Slow drift is followed by the level; a daily cycle is learnt by the profile. On top of it a
+   weekly profile learns each hour of the week's mean residual (WEEK_BINS offsets, once an hour), and joins
+   the expected value once three weeks are seen: a plant's weekend, or a city's, is then expected, and a
+   weekday that looks like a Sunday (a holiday, a line stopped) stands out instead of widening the band.
 2. Residual = reading − expected, measured in *robust standard deviations* of that side (a reading
    above the band and one below it have their own scale). Each side tracks two quantiles of past
    residuals (MID_P and TAIL_P), so a heavy-tailed series (tweet counts, bursty traffic) gets a wider
@@ -53,8 +56,8 @@ How it judges a reading, in the order the code does it:
 
 Every time constant is in seconds, a multiple of the device's reporting period (`period_s`), applied
 to the real gap between readings, so a burst or a gap does not change what "recent" means. The state
-is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours), whatever
-the rate or the duration.
+is a fixed set of numbers plus 5·DAY_BINS numbers (profile, time-of-day peaks and their hours) and
+WEEK_BINS weekly offsets, whatever the rate or the duration.
 
 The constants are one set for every series, chosen on the Numenta Anomaly Benchmark and on the
 simulator's injected anomalies; they are principled round values, not fitted per series.
@@ -72,6 +75,9 @@ DEFAULT_SENSITIVITY = 4.0  # robust standard deviations outside the expected val
 DAY_S = 86_400.0
 DAY_BINS = 24  # hourly offsets: enough for a daily cycle, 24 floats of state
 SEASON_DAYS = 3.0  # the daily profile forgets over ~3 days
+WEEK_BINS = 168  # hourly offsets over a week on top of the daily profile: how weekdays differ from each other
+WEEK_VISITS = 4.0  # the weekly profile forgets over ~4 weeks (each bin learns once a week)
+WEEK_AFTER_S = 21 * DAY_S  # ...and is part of the expected value once it has seen three of each weekday
 
 LEVEL_PERIODS = 30.0  # level time constant: slow enough not to chase a spike, fast enough for drift
 SHIFT_PERIODS = 10.0  # "recent" for the level-shift test
@@ -172,12 +178,17 @@ _FIELDS = (
     "vol_mid",
     "vol_tail",
     "repeat_cont",
+    "week",
+    "week_hour",
+    "week_sum",
+    "week_n",
 )
 
 
 class DetectorState:
-    """What one device's detector remembers: 26 numbers, DAY_BINS profile offsets and 2·DAY_BINS time-of-day peaks
-    (to three digits) with the hour each was set: about 2 KB as JSON, whatever the rate or how long it runs."""
+    """What one device's detector remembers: 29 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
+    with the hour each was set, and WEEK_BINS weekly offsets (peaks and offsets to three digits): under 4 KB as
+    JSON, whatever the rate or how long it runs."""
 
     __slots__ = _FIELDS
 
@@ -197,6 +208,10 @@ class DetectorState:
         self.repeat_cont = 0.0  # share of repeats that were followed by another (repeats come in runs)
         self.jitter = 0.0  # recent mean |change| between readings
         self.season = [0.0] * DAY_BINS
+        self.week = [0.0] * WEEK_BINS  # mean residual per hour of the week (to three digits)
+        self.week_hour = 0  # the epoch hour whose residuals are being summed...
+        self.week_sum = 0.0  # ...their sum
+        self.week_n = 0  # ...and how many
         self.range_hi = 0.0  # the long-run range of readings that were not gross errors
         self.range_lo = 0.0
         self.mid_hi = 0.0  # the MID_P quantile above, as a standard deviation
@@ -249,6 +264,10 @@ class DetectorState:
             "vol_mid": self.vol_mid,
             "vol_tail": self.vol_tail,
             "repeat_cont": self.repeat_cont,
+            "week": self.week[:],
+            "week_hour": self.week_hour,
+            "week_sum": self.week_sum,
+            "week_n": self.week_n,
         }
 
     @classmethod
@@ -290,6 +309,11 @@ class DetectorState:
         state.vol_mid = get("vol_mid", 0.0)
         state.vol_tail = get("vol_tail", 0.0)
         state.repeat_cont = get("repeat_cont", 0.0)
+        week = get("week")
+        state.week = [0.0] * WEEK_BINS if week is None else list(week)
+        state.week_hour = get("week_hour", 0)
+        state.week_sum = get("week_sum", 0.0)
+        state.week_n = get("week_n", 0)
         return state
 
 
@@ -310,6 +334,8 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     run = _track_repeats(state, x, decay, sens)
     i0, i1, f = _season_bins(t)
     expected = state.level + state.season[i0] * (1.0 - f) + state.season[i1] * f
+    if t - state.t_first >= WEEK_AFTER_S:
+        expected += _weekly(state, t)
     r = x - expected
     floor = REL_FLOOR * abs(state.level)
     floor = floor if floor > ABS_FLOOR else ABS_FLOOR
@@ -332,6 +358,7 @@ def observe(state: DetectorState, t: float, x: float, params: DetectorParams) ->
     reach = reach_hi if r >= 0.0 else reach_lo
     burst = _burst(state, abs(r) > BURST_Z * bulk, decay, sens)
     _learn(state, r, decay, sc, bulk, i0, i1, f, warm)
+    _learn_week(state, t, r if warm else max(-HUBER * sc, min(HUBER * sc, r)))
     _track_tails(state, r, decay, sc_hi, sc_lo, m_hi, m_lo)
     low, high = expected - reach_lo, expected + reach_hi
     if warm:
@@ -461,6 +488,32 @@ def _season_bins(t: float) -> tuple[int, int, float]:
     phase = (t % DAY_S) / DAY_S * DAY_BINS
     i0 = int(phase) % DAY_BINS
     return i0, (i0 + 1) % DAY_BINS, phase - int(phase)
+
+
+def _weekly(state: DetectorState, t: float) -> float:
+    """The weekly profile's offset at t: linear between the hourly means, each placed mid-hour."""
+    phase = t / 3600.0 - 0.5
+    hour = math.floor(phase)
+    f = phase - hour
+    week = state.week
+    return week[hour % WEEK_BINS] * (1.0 - f) + week[(hour + 1) % WEEK_BINS] * f
+
+
+def _learn_week(state: DetectorState, t: float, e: float) -> None:
+    """Sum this hour's clipped residuals; when the hour is over, its mean moves that hour-of-week's offset by
+    _WEEK_STEP (rounded to three digits: short in JSON, and the same live and in a backtest)."""
+    hour = int(t // 3600.0)
+    if hour != state.week_hour:
+        if state.week_n:
+            i = state.week_hour % WEEK_BINS
+            old = state.week[i]
+            state.week[i] = float(f"{old + _WEEK_STEP * (state.week_sum / state.week_n - old):.3g}")
+        state.week_hour, state.week_sum, state.week_n = hour, 0.0, 0
+    state.week_sum += e
+    state.week_n += 1
+
+
+_WEEK_STEP = 1.0 - math.exp(-1.0 / WEEK_VISITS)
 
 
 def _track_repeats(state: DetectorState, x: float, decay: _Decays, sens: float) -> int:
