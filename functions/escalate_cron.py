@@ -137,46 +137,24 @@ class EscalateCron:
                 (DEVICE_OFFLINE,),
             )
         }
-        changes = []
+        opening: list[alerts.Opening] = []
+        back: dict[str, dict[str, Any]] = {}  # device → its resolution's details
         for device, _, status in devices:
             last = seen.get(device)
             if last is None:
                 continue
             timeout = timeouts[device]
             silent = (now - last).total_seconds()
-            details = {
-                "lastSeen": alerts.iso(last),
-                "silentSeconds": round(silent, 1),
-                "timeoutSeconds": timeout,
-            }
+            details = {"lastSeen": alerts.iso(last), "silentSeconds": round(silent, 1), "timeoutSeconds": timeout}
             if silent > timeout and status == "active":
-                made = alerts.trigger(
-                    conn,
-                    device,
-                    DEVICE_OFFLINE,
-                    severity="high",
-                    message=f"{device} has sent no data for {silent:.0f} s (timeout {timeout:g} s)",
-                    value=None,
-                    threshold=timeout,
-                    details=details,
-                    at=now,
-                    source=SOURCE,
-                )
+                message = f"{device} has sent no data for {silent:.0f} s (timeout {timeout:g} s)"
+                opening.append(alerts.Opening(device, DEVICE_OFFLINE, "high", message, None, timeout, details))
             elif silent <= timeout and device in open_offline and _after(last, open_offline[device]):
-                made = alerts.resolve_open(
-                    conn,
-                    device,
-                    DEVICE_OFFLINE,
-                    at=now,
-                    source=SOURCE,
-                    note="data received again",
-                    details=details,
-                )
-            else:
-                made = None
-            if made is not None:
-                changes.append(made)
-        return changes
+                back[device] = details
+        # Set-based: a plant whose network drops (or comes back) moves thousands of alerts in one tick.
+        return alerts.trigger_many(conn, opening, at=now, source=SOURCE) + alerts.resolve_many(
+            conn, DEVICE_OFFLINE, back, at=now, source=SOURCE, note="data received again"
+        )
 
     def _last_seen(
         self, conn: psycopg.Connection, devices: list[tuple[str, float]], now: datetime

@@ -397,6 +397,40 @@ def test_device_offline_is_raised_and_resolved_when_data_returns(env):
         assert not list(VALIDATOR.iter_errors(data)), data
 
 
+def test_a_plant_going_silent_opens_every_offline_alert_in_one_tick_and_coming_back_resolves_them(env):
+    ids = [f"pump-{i:04d}" for i in range(2_000)]
+    sql(
+        env.url,
+        "INSERT INTO devices (device_id, name, device_type, location, unit) SELECT id, id, 'pressure', 'line-1', 'psi'"
+        " FROM unnest(%s::text[]) AS id",
+        ids,
+    )
+    now = datetime.now(UTC)
+
+    def last_seen(seconds_ago):
+        stamp = (now - timedelta(seconds=seconds_ago)).isoformat()
+        env.redis.mset({current(d): json.dumps({"value": 1, "timestamp": stamp, "status": "normal"}) for d in ids})
+
+    last_seen(60)  # the whole line went silent a minute ago
+    cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False, clock=lambda: now)
+    opened = [c for c in cron([ping()]) if c.device_id in ids]
+    assert len(opened) == len(ids) and {(c.action, c.type, c.severity) for c in opened} == {
+        ("triggered", "device_offline", "high")
+    }
+    assert all(c.details["silentSeconds"] == 60.0 and c.threshold == 30.0 for c in opened)
+    assert [c.sequence for c in opened] == sorted(c.sequence for c in opened)  # history rows in their order
+    assert cron([ping()]) == []  # still silent: nothing new
+    last_seen(1)  # back
+    resolved = cron([ping()])
+    assert sorted(c.device_id for c in resolved) == ids and {c.action for c in resolved} == {"resolved"}
+    assert sql(env.url, "SELECT action, count(*) FROM alert_history GROUP BY 1 ORDER BY 1") == [
+        ("resolved", 2_000),
+        ("triggered", 2_000),
+    ]
+    published = [t for t, data in events(env.transport) if data["deviceId"] in ids]
+    assert published.count("io.iotmon.alert.triggered.v1") == published.count("io.iotmon.alert.resolved.v1") == 2_000
+
+
 def test_a_device_whose_readings_ingest_stored_is_not_offline_while_aggregate_runs_behind(env):
     now = datetime.now(UTC)
     cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False)

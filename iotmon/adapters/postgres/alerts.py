@@ -18,8 +18,9 @@ do; operator moves (`acknowledge`, `resolve`) raise `AlertNotFound` or
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, LiteralString
@@ -134,6 +135,14 @@ def _lock(conn: psycopg.Connection, device_id: str, alert_type: str) -> None:
     )
 
 
+def _lock_many(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """`_lock` for many (device, type) pairs in one statement, in one order (so two such calls cannot deadlock)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 7301004)) FROM unnest(%s::text[]) AS k ORDER BY k",
+        (sorted({f"{device}/{kind}" for device, kind in keys}),),
+    )
+
+
 _MOVE = """
 WITH old AS (
   SELECT id, status FROM alerts WHERE {where} ORDER BY id FOR UPDATE
@@ -234,6 +243,68 @@ def trigger(
     return made
 
 
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """One alert `trigger_many` opens."""
+
+    device_id: str
+    alert_type: str
+    severity: str
+    message: str
+    value: float | None
+    threshold: float | None
+    details: Mapping[str, Any]
+
+
+_TRIGGER_MANY = """
+WITH input AS (
+  SELECT * FROM unnest(%(devices)s::varchar[], %(types)s::varchar[], %(messages)s::text[], %(severities)s::varchar[],
+                       %(values)s::numeric[], %(thresholds)s::numeric[], %(details)s::jsonb[])
+    AS i(device_id, alert_type, message, severity, value, threshold, details)
+), new AS (
+  INSERT INTO alerts (device_id, alert_type, message, severity, value, threshold, status, triggered_at, updated_at,
+                      details)
+  SELECT device_id, alert_type, message, severity, value, threshold, 'triggered', %(at)s, %(at)s, details FROM input i
+  WHERE NOT EXISTS (
+    SELECT 1 FROM alerts a WHERE a.device_id = i.device_id AND a.alert_type = i.alert_type
+      AND a.status = 'resolved' AND a.resolved_at >= %(at)s::timestamptz)
+  ON CONFLICT (device_id, alert_type) WHERE status <> 'resolved' DO NOTHING
+  RETURNING *
+), history AS (
+  INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, details, at)
+  SELECT id, 'triggered', NULL, 'triggered', %(actor)s, details, triggered_at FROM new ORDER BY id
+  RETURNING id AS seq, alert_id, action, actor, note, at
+)
+SELECT new.*, history.seq, history.action, history.actor, history.note, history.at
+FROM new JOIN history ON history.alert_id = new.id ORDER BY history.seq
+"""
+
+
+def trigger_many(
+    conn: psycopg.Connection, openings: Sequence[Opening], *, at: datetime, source: str
+) -> list[AlertChange]:
+    """`trigger` for many alerts in three statements whatever their number (a plant's network going down opens
+    thousands of `device_offline` at once): the ones already open, or resolved at or after `at`, are skipped."""
+    if not openings:
+        return []
+    params = {
+        "devices": [o.device_id for o in openings],
+        "types": [o.alert_type for o in openings],
+        "messages": [o.message for o in openings],
+        "severities": [o.severity for o in openings],
+        "values": [o.value for o in openings],
+        "thresholds": [o.threshold for o in openings],
+        "details": [Jsonb(dict(o.details)) for o in openings],
+        "at": at,
+        "actor": SYSTEM,
+    }
+    with _atomic(conn), conn.cursor(row_factory=dict_row) as cursor:
+        _lock_many(conn, [(o.device_id, o.alert_type) for o in openings])
+        made = [change(row) for row in cursor.execute(_TRIGGER_MANY, params).fetchall()]
+        outbox.add(conn, made, source)
+    return made
+
+
 def raise_severity(
     conn: psycopg.Connection,
     device_id: str,
@@ -328,6 +399,55 @@ def resolve_open(
             history=details,
         )
     return moved[0] if moved else None
+
+
+_RESOLVE_MANY = """
+WITH input AS (
+  SELECT * FROM unnest(%(devices)s::varchar[], %(details)s::jsonb[]) AS i(device_id, details)
+), old AS (
+  SELECT a.id, a.status, i.details AS step_details FROM alerts a JOIN input i ON a.device_id = i.device_id
+  WHERE a.alert_type = %(type)s AND a.status <> 'resolved' ORDER BY a.id FOR UPDATE OF a
+), moved AS (
+  UPDATE alerts a SET status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s, updated_at = %(at)s
+  FROM old WHERE a.id = old.id
+  RETURNING a.*, old.status AS from_status, old.step_details
+), history AS (
+  INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, note, details, at)
+  SELECT id, 'resolved', from_status, status, %(actor)s, %(note)s, step_details, %(at)s FROM moved ORDER BY id
+  RETURNING id AS seq, alert_id, action, actor, note, at
+)
+SELECT moved.*, history.seq, history.action, history.actor, history.note, history.at
+FROM moved JOIN history ON history.alert_id = moved.id ORDER BY history.seq
+"""
+
+
+def resolve_many(
+    conn: psycopg.Connection,
+    alert_type: str,
+    details: Mapping[str, Mapping[str, Any]],
+    *,
+    at: datetime,
+    source: str,
+    note: str | None = None,
+) -> list[AlertChange]:
+    """`resolve_open` for the open `alert_type` alerts of many devices in three statements: `details` maps each
+    device to its history row's details."""
+    if not details:
+        return []
+    devices = sorted(details)
+    params = {
+        "devices": devices,
+        "details": [Jsonb(dict(details[device])) for device in devices],
+        "type": alert_type,
+        "at": at,
+        "actor": SYSTEM,
+        "note": note,
+    }
+    with _atomic(conn), conn.cursor(row_factory=dict_row) as cursor:
+        _lock_many(conn, [(device, alert_type) for device in devices])
+        moved = [change(row) for row in cursor.execute(_RESOLVE_MANY, params).fetchall()]
+        outbox.add(conn, moved, source)
+    return moved
 
 
 def resolve_device(
