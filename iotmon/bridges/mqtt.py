@@ -29,6 +29,7 @@ from cloudevents.http import CloudEvent
 
 from eventing import mqtt, topics
 from eventing.events import reading_batches, rejected_event
+from eventing.mqtt_intake import Received
 from eventing.transport import Publisher
 from iotmon.bridges.presence import publish_presence
 from iotmon.core.bridging import Birth, Presence, Rejected, Translation, Translator
@@ -206,10 +207,10 @@ class MqttBridge:
         self.connected = threading.Event()
         self._connection = 0
         self._stopping = threading.Event()
-        self._client = mqtt.client(config.broker, manual_ack=True)
+        self._client = mqtt.bridge_client(config.broker)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self._client.on_received = self._on_received
         self._worker = threading.Thread(target=self._work, name="mqtt-bridge", daemon=True)
 
     @property
@@ -263,8 +264,8 @@ class MqttBridge:
                 "mqtt broker connection lost; reconnecting", extra={"broker": self.address, "reason": str(code)}
             )
 
-    def _on_message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        payload = bytes(message.payload)
+    def _on_received(self, message: Received) -> None:
+        payload = message.payload
         kept = payload if len(payload) <= self.config.batching.max_payload_bytes else payload[:KEPT_OF_OVERSIZED]
         received = Message(
             message.topic, kept, len(payload), message.qos, message.mid, self._connection, datetime.now(UTC)
@@ -354,12 +355,11 @@ class MqttBridge:
 
     def _acknowledge(self, batch: Sequence[Message]) -> None:
         current = self._connection
-        for message in batch:
-            # A message of an earlier connection is delivered again on this one: acknowledging its old id here
-            # would acknowledge another message.
-            if message.qos and message.connection == current:
-                self._client.ack(message.mid, message.qos)
-                self.counts.acknowledged += 1
+        # A message of an earlier connection is delivered again on this one: acknowledging its old id here
+        # would acknowledge another message. (The subscriptions are QoS 0 or 1: no QoS 2 message comes.)
+        mids = [message.mid for message in batch if message.qos == 1 and message.connection == current]
+        self._client.ack_many(mids)
+        self.counts.acknowledged += len(mids)
 
 
 def _rejection(reason: str, original: Any, topic: str) -> Translation:

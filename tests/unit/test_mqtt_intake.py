@@ -1,0 +1,109 @@
+"""The bridge's paho client shortcuts (eventing.mqtt_intake): its PUBLISH decoding agrees with paho's, its PUBACKs
+are paho's, its read-ahead socket serves paho's small reads, and the paho internals it relies on are there."""
+
+from __future__ import annotations
+
+import struct
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt import _packet
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from eventing.mqtt_intake import BridgeClient, ReadAhead, Received, decode_publish, pubacks
+
+PUBLISH = 0x30
+
+
+def publish_packet(topic: bytes, payload: bytes, qos: int, mid: int, properties: bytes | None) -> tuple[int, bytes]:
+    """A PUBLISH's fixed header byte and the rest of it (after the remaining length); properties None: MQTT 3.1.1."""
+    body = struct.pack("!H", len(topic)) + topic + (struct.pack("!H", mid) if qos else b"")
+    return PUBLISH | qos << 1, body + (properties if properties is not None else b"") + payload
+
+
+def content_type() -> bytes:
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = "application/json"
+    packed: bytes = properties.pack()
+    return packed
+
+
+@pytest.mark.parametrize("mqtt5", [False, True])
+@pytest.mark.parametrize("qos", [0, 1])
+@pytest.mark.parametrize("payload", [b'{"value": 1}', b"", "é".encode() * 200])
+def test_a_publish_is_decoded_as_paho_decodes_it(mqtt5: bool, qos: int, payload: bytes) -> None:
+    command, packet = publish_packet(b"iotmon/line/device-001/temp", payload, qos, 4242, b"\x00" if mqtt5 else None)
+    protocol = paho.MQTTv5 if mqtt5 else paho.MQTTv311
+    theirs = _packet.decode_publish(command, bytearray(packet), protocol)
+    ours = decode_publish(command, bytearray(packet), mqtt5)
+    assert ours == Received(theirs.topic.decode(), bytes(theirs.payload), theirs.qos, theirs.mid)
+
+
+@pytest.mark.parametrize(
+    ("command", "packet", "mqtt5"),
+    [
+        (*publish_packet(b"a/b", b"x", 2, 7, None), False),  # QoS 2: paho's handshake
+        (*publish_packet(b"a/b", b"x", 1, 7, content_type()), True),  # MQTT 5 properties
+        (*publish_packet(b"", b"x", 1, 7, b"\x00"), True),  # no topic: a topic alias, or malformed
+        (*publish_packet(b"\xff\xfe", b"x", 1, 7, None), False),  # a topic that is not UTF-8
+        (PUBLISH, b"\x00\x09a/b", False),  # shorter than its topic length says
+        (PUBLISH | 2, b"\x00\x09a/b", False),
+        (PUBLISH | 2, b"\x00\x03a/b\x00", False),  # cut in its message id
+        (PUBLISH | 2, b"\x00\x03a/b\x00\x07", True),  # no properties length
+    ],
+)
+def test_what_is_not_a_plain_publish_is_left_to_paho(command: int, packet: bytes, mqtt5: bool) -> None:
+    assert decode_publish(command, packet, mqtt5) is None
+
+
+def test_pubacks_are_paho_s_back_to_back() -> None:
+    mids = [1, 255, 256, 65535]
+    assert pubacks(mids) == b"".join(struct.pack("!BBH", paho.PUBACK, 2, mid) for mid in mids)
+    assert pubacks([]) == b""
+
+
+class Socket:
+    """A non-blocking socket's reads: the chunks given, then BlockingIOError."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.asked: list[int] = []
+
+    def recv(self, size: int) -> bytes:
+        self.asked.append(size)
+        if not self.chunks:
+            raise BlockingIOError
+        return self.chunks.pop(0)[:size]
+
+
+def test_read_ahead_serves_small_reads_from_one_large_one() -> None:
+    inner = Socket(b"\x30\x05hello\x40", b"")
+    sock = ReadAhead(inner)
+    assert [sock.recv(1), sock.recv(1), sock.pending(), sock.recv(100)] == [b"\x30", b"\x05", 6, b"hello\x40"]
+    assert len(inner.asked) == 1 and inner.asked[0] > 100_000
+    assert sock.pending() == 0
+    assert sock.recv(1) == b""  # the connection closed: paho sees its end as before
+    with pytest.raises(BlockingIOError):
+        sock.recv(1)
+
+
+def test_the_paho_internals_the_bridge_client_relies_on_are_there() -> None:
+    client = BridgeClient(CallbackAPIVersion.VERSION2, client_id="x", protocol=paho.MQTTv5, manual_ack=True)
+    for name in ("_create_socket", "_handle_publish", "_packet_queue", "loop_read"):
+        assert callable(getattr(paho.Client, name, None)), name
+    assert hasattr(client._in_callback_mutex, "acquire")
+    assert client._in_packet["command"] == 0 and client._in_packet["packet"] == bytearray()
+    assert client._manual_ack and client._protocol == paho.MQTTv5
+    received: list[Received] = []
+    client.on_received = received.append
+    command, packet = publish_packet(b"a/b", b"42", 1, 9, b"\x00")
+    client._in_packet.update(command=command, packet=bytearray(packet))
+    assert client._handle_publish() == paho.MQTT_ERR_SUCCESS
+    command, packet = publish_packet(b"a/b", b"43", 1, 10, content_type())  # paho's own path, the same way
+    client._in_packet.update(command=command, packet=bytearray(packet))
+    assert client._handle_publish() == paho.MQTT_ERR_SUCCESS
+    assert received == [Received("a/b", b"42", 1, 9), Received("a/b", b"43", 1, 10)]
+    client.ack_many([9, 10])
+    assert [bytes(p["packet"]) for p in client._out_packet] == [pubacks([9, 10])]
