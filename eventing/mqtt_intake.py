@@ -10,6 +10,8 @@ connection handling, sessions, TLS and reconnects, and shortens the three hot pa
 - the connection is read in large chunks, and every packet already read is handled before going back to select();
 - a QoS 0 or 1 PUBLISH without MQTT 5 properties (what plants send) is decoded here, straight into a `Received`;
   anything else (QoS 2, properties, a malformed packet) takes paho's own path and arrives the same way;
+- what one read brought is handed on together (`on_received` takes a list), so the bridge takes its inbox's lock
+  once for hundreds of messages;
 - `ack_many` queues the PUBACKs of a whole batch as one write.
 
 It reaches into paho's internals (`_create_socket`, `_handle_publish`, `_in_packet`, `_packet_queue`), which
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 READ_AHEAD = 256 * 1024  # bytes asked of the socket at a time: some 2,000 small messages
 PACKETS_PER_READ = 2000  # handled from the buffer before paho's loop may write (the acknowledgements) again
+BURST_BYTES = READ_AHEAD  # of payloads handed on together at most: what waits in a burst stays bounded
 _LENGTH = struct.Struct("!H")
 _PUBACK = 0x4002_0000  # a PUBACK is 0x40, remaining length 2, the message id: one big-endian 32-bit word
 
@@ -115,17 +118,20 @@ class ReadAhead:
         return getattr(self._sock, name)
 
 
-def _dropped(_message: Received) -> None:
+def _dropped(_messages: list[Received]) -> None:
     """No handler set yet: paho drops a message nobody handles too (unacknowledged, so it comes again)."""
 
 
 class BridgeClient(paho.Client):
-    """A paho client whose messages go to `on_received` (see the module's docstring); use it with manual_ack."""
+    """A paho client whose messages go to `on_received`, in order, in lists (see the module's docstring); use it
+    with manual_ack."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.on_received: Callable[[Received], None] = _dropped
+        self.on_received: Callable[[list[Received]], None] = _dropped
         self.on_message = self._from_paho
+        self._burst: list[Received] = []
+        self._burst_bytes = 0
 
     def ack_many(self, mids: Sequence[int]) -> None:
         """Acknowledge these QoS 1 messages (of the current connection) with one queued write."""
@@ -133,7 +139,16 @@ class BridgeClient(paho.Client):
             self._packet_queue(paho.PUBACK, pubacks(mids), 0, 1)
 
     def _from_paho(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        self.on_received(Received(message.topic, bytes(message.payload), message.qos, message.mid))
+        self._take(Received(message.topic, bytes(message.payload), message.qos, message.mid))
+
+    def _take(self, message: Received) -> None:
+        self._burst.append(message)
+        self._burst_bytes += len(message.payload)
+
+    def _hand_on(self) -> None:
+        burst, self._burst, self._burst_bytes = self._burst, [], 0
+        with self._in_callback_mutex:
+            self.on_received(burst)
 
     # paho's internals, shortened
 
@@ -141,13 +156,16 @@ class BridgeClient(paho.Client):
         return ReadAhead(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        """paho reads one packet a turn of its loop: read on while whole packets wait in the buffer."""
+        """paho reads one packet a turn of its loop: read on while packets wait in the buffer, then hand on what
+        came (also when the connection broke meanwhile: those messages are not acknowledged on a new one)."""
         rc = super().loop_read(max_packets)
         for _ in range(PACKETS_PER_READ):
             sock = self._sock
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, ReadAhead) or not sock.buffered:
+            if rc or not isinstance(sock, ReadAhead) or not sock.buffered or self._burst_bytes >= BURST_BYTES:
                 break
             rc = super().loop_read(max_packets)
+        if self._burst:
+            self._hand_on()
         return rc
 
     def _handle_publish(self) -> MQTTErrorCode:
@@ -158,6 +176,5 @@ class BridgeClient(paho.Client):
             )
         if received is None:
             return super()._handle_publish()
-        with self._in_callback_mutex:
-            self.on_received(received)
+        self._take(received)
         return MQTTErrorCode.MQTT_ERR_SUCCESS

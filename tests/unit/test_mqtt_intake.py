@@ -77,6 +77,9 @@ class Socket:
             raise BlockingIOError
         return self.chunks.pop(0)[:size]
 
+    def close(self) -> None:
+        self.chunks = []
+
 
 def test_read_ahead_serves_small_reads_from_one_large_one() -> None:
     inner = Socket(b"\x30\x05hello\x40", b"")
@@ -89,21 +92,30 @@ def test_read_ahead_serves_small_reads_from_one_large_one() -> None:
         sock.recv(1)
 
 
-def test_the_paho_internals_the_bridge_client_relies_on_are_there() -> None:
+def wire(command: int, packet: bytes) -> bytes:
+    """A whole packet as it comes over the connection (remaining lengths under 128 here)."""
+    assert len(packet) < 128
+    return bytes([command, len(packet)]) + packet
+
+
+def test_the_bridge_client_hands_on_what_one_read_brought_in_order_through_paho_s_own_reading() -> None:
     client = BridgeClient(CallbackAPIVersion.VERSION2, client_id="x", protocol=paho.MQTTv5, manual_ack=True)
-    for name in ("_create_socket", "_handle_publish", "_packet_queue", "loop_read"):
-        assert callable(getattr(paho.Client, name, None)), name
-    assert hasattr(client._in_callback_mutex, "acquire")
-    assert client._in_packet["command"] == 0 and client._in_packet["packet"] == bytearray()
-    assert client._manual_ack and client._protocol == paho.MQTTv5
-    received: list[Received] = []
-    client.on_received = received.append
-    command, packet = publish_packet(b"a/b", b"42", 1, 9, b"\x00")
-    client._in_packet.update(command=command, packet=bytearray(packet))
-    assert client._handle_publish() == paho.MQTT_ERR_SUCCESS
-    command, packet = publish_packet(b"a/b", b"43", 1, 10, content_type())  # paho's own path, the same way
-    client._in_packet.update(command=command, packet=bytearray(packet))
-    assert client._handle_publish() == paho.MQTT_ERR_SUCCESS
-    assert received == [Received("a/b", b"42", 1, 9), Received("a/b", b"43", 1, 10)]
+    bursts: list[list[Received]] = []
+    client.on_received = bursts.append
+    first = wire(*publish_packet(b"a/b", b"42", 1, 9, b"\x00"))
+    by_paho = wire(*publish_packet(b"a/c", b"43", 1, 10, content_type()))  # properties: paho's own path
+    qos_0 = wire(*publish_packet(b"a/d", b"44", 0, 0, b"\x00"))
+    client._sock = ReadAhead(Socket(first + by_paho + qos_0[:3], qos_0[3:]))
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert bursts == [
+        [Received("a/b", b"42", 1, 9), Received("a/c", b"43", 1, 10), Received("a/d", b"44", 0, 0)],
+    ]
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS and len(bursts) == 1  # nothing more: nothing handed on
+
+
+def test_a_batch_is_acknowledged_with_one_queued_write() -> None:
+    client = BridgeClient(CallbackAPIVersion.VERSION2, client_id="x", protocol=paho.MQTTv5, manual_ack=True)
+    assert callable(getattr(paho.Client, "_packet_queue", None))
     client.ack_many([9, 10])
+    client.ack_many([])
     assert [bytes(p["packet"]) for p in client._out_packet] == [pubacks([9, 10])]
