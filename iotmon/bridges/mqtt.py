@@ -2,18 +2,24 @@
 
 paho's network thread puts each message in a bounded inbox (when it is full the thread waits, so the broker
 stops sending: memory stays bounded); the bridge's worker takes up to `max_messages` of them, waiting up to
-`linger_ms` for more once it has one, and carries out their translations together: births registered,
-readings published in batch events under the devices' ordering keys, rejections dead-lettered with the reason and the topic,
-replies published back, presence reported. Only then does it acknowledge the QoS 1 messages to the broker
-(paho's manual acks). A failure there acknowledges nothing: the worker tries again, and if the bridge dies
-first the broker delivers the messages again (persistent session). At least once, then; ingest stores a
-reading once per (device, timestamp), so a message with the device's own timestamp is stored once.
+`linger_ms` for more once it has one, and translates them; its carrier then carries out each batch's translations
+together, in the order taken: births registered, readings published in batch events under the devices' ordering
+keys, rejections dead-lettered with the reason and the topic, replies published back, presence reported. Only
+then does it acknowledge the batch's QoS 1 messages to the broker (paho's manual acks). A failure there
+acknowledges nothing: the carrier tries again, and if the bridge dies first the broker delivers the messages
+again (persistent session). At least once, then; ingest stores a reading once per (device, timestamp), so a
+message with the device's own timestamp is stored once.
+
+The two threads make a pipeline: the next batch is translated while Kafka takes the one before (a publish
+waited some 70 ms in the benchmark, a third of the run when the worker did both). One translated batch waits for
+the carrier at most; the inbox counts every message until it is acknowledged, so the bounds hold all along.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -212,7 +218,10 @@ class MqttBridge:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_received = self._on_received
+        # The worker translates; the carrier carries out and acknowledges, one batch after the other.
+        self._translated: queue.Queue[tuple[list[Message], Work] | None] = queue.Queue(maxsize=1)
         self._worker = threading.Thread(target=self._work, name="mqtt-bridge", daemon=True)
+        self._carrier = threading.Thread(target=self._carry, name="mqtt-bridge-out", daemon=True)
 
     @property
     def address(self) -> str:
@@ -222,15 +231,19 @@ class MqttBridge:
     def start(self) -> MqttBridge:
         mqtt.connect_async(self._client, self.config.broker, receive_maximum=self.config.batching.max_in_flight)
         self._client.loop_start()
+        self._carrier.start()
         self._worker.start()
         log.info("mqtt bridge started", extra={"broker": self.address, "client_id": self.config.broker.client_id})
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the batch in hand (publish and acknowledge it), then leave; what is left stays with the broker."""
+        """Finish the batches in hand (publish and acknowledge them), then leave; what is left stays with the
+        broker."""
         self._stopping.set()
         self.inbox.close()
+        deadline = time.monotonic() + timeout
         self._worker.join(timeout)
+        self._carrier.join(max(0.0, deadline - time.monotonic()))
         self._client.disconnect()
         self._client.loop_stop()
         log.info("mqtt bridge stopped", extra={"counts": vars(self.counts)})
@@ -277,16 +290,35 @@ class MqttBridge:
     # the worker
 
     def _work(self) -> None:
+        """Take and translate batches until stopped (what the inbox still holds first), for the carrier."""
         batching = self.config.batching
-        while True:  # until stopped, handling what the inbox still holds first
-            batch = self.inbox.take(batching.max_messages, batching.linger_ms / 1000, timeout=0.2)
-            if not batch:
-                if self.inbox.closed:
-                    return
-                continue
+        try:
+            while True:
+                batch = self.inbox.take(batching.max_messages, batching.linger_ms / 1000, timeout=0.2)
+                if not batch:
+                    if self.inbox.closed:
+                        return
+                    continue
+                try:
+                    work = self._translate_all(batch)
+                except BaseException:
+                    self.inbox.done(batch)
+                    raise
+                self._translated.put((batch, work))  # waits while the carrier has one waiting already
+        finally:
+            self._translated.put(None)
+
+    def _carry(self) -> None:
+        """Carry out and acknowledge the translated batches in order. Once one is given up (the bridge stops while
+        it fails) none after it is acknowledged: the broker delivers them all again, in their order."""
+        given_up = False
+        while (translated := self._translated.get()) is not None:
+            batch, work = translated
             try:
-                if self._carry_out(self._translate_all(batch)):
+                if not given_up and self._carry_out(work):
                     self._acknowledge(batch)
+                else:
+                    given_up = True
             finally:
                 self.inbox.done(batch)
 
