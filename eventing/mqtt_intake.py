@@ -8,6 +8,7 @@ call lets go of the GIL the bridge's worker then holds for up to the switch inte
 connection handling, sessions, TLS and reconnects, and shortens the three hot paths:
 
 - the connection is read in large chunks, and every packet already read is handled before going back to select();
+  a PUBLISH that is whole in the buffer is taken from it directly, not byte by byte through paho's reading;
 - a QoS 0 or 1 PUBLISH without MQTT 5 properties (what plants send) is decoded here, straight into a `Received`;
   anything else (QoS 2, properties, a malformed packet) takes paho's own path and arrives the same way;
 - what one read brought is handed on together (`on_received` takes a list), so the bridge takes its inbox's lock
@@ -94,6 +95,23 @@ class ReadAhead:
         self._at += len(data)
         return data
 
+    def whole_packet(self) -> tuple[int, bytes, int] | None:
+        """The next packet if the buffer holds all of it: its fixed header byte, what follows its remaining
+        length, and where it ends (for `skip_to`); None if it does not (or its length is malformed: paho says so)."""
+        buffer, at = self._buffer, self._at
+        length = shift = 0
+        for position in range(at + 1, min(at + 5, len(buffer))):  # the remaining length: 1 to 4 bytes
+            byte = buffer[position]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                end = position + 1 + length
+                return (buffer[at], buffer[position + 1 : end], end) if end <= len(buffer) else None
+        return None
+
+    def skip_to(self, end: int) -> None:
+        self._at = end
+
     @property
     def buffered(self) -> int:
         return len(self._buffer) - self._at
@@ -158,15 +176,29 @@ class BridgeClient(paho.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """paho reads one packet a turn of its loop: read on while packets wait in the buffer, then hand on what
         came (also when the connection broke meanwhile: those messages are not acknowledged on a new one)."""
-        rc = super().loop_read(max_packets)
+        rc = super().loop_read(max_packets)  # paho's own reading keeps its keepalive clock and partial packets
         for _ in range(PACKETS_PER_READ):
             sock = self._sock
             if rc or not isinstance(sock, ReadAhead) or not sock.buffered or self._burst_bytes >= BURST_BYTES:
                 break
-            rc = super().loop_read(max_packets)
+            if self._in_packet["command"] == 0 and (received := self._buffered_publish(sock)) is not None:
+                self._take(received)
+            else:
+                rc = super().loop_read(max_packets)
         if self._burst:
             self._hand_on()
         return rc
+
+    def _buffered_publish(self, sock: ReadAhead) -> Received | None:
+        """The next packet, taken from the buffer, if it is a whole PUBLISH this module decodes; else None, and
+        it stays for paho."""
+        whole = sock.whole_packet()
+        if whole is None or whole[0] & 0xF0 != paho.PUBLISH or not self._manual_ack:
+            return None
+        received = decode_publish(whole[0], whole[1], self._protocol == paho.MQTTv5)
+        if received is not None:
+            sock.skip_to(whole[2])
+        return received
 
     def _handle_publish(self) -> MQTTErrorCode:
         received = None

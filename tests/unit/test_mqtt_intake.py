@@ -93,9 +93,13 @@ def test_read_ahead_serves_small_reads_from_one_large_one() -> None:
 
 
 def wire(command: int, packet: bytes) -> bytes:
-    """A whole packet as it comes over the connection (remaining lengths under 128 here)."""
-    assert len(packet) < 128
-    return bytes([command, len(packet)]) + packet
+    """A whole packet as it comes over the connection."""
+    length, remaining = len(packet), bytearray()
+    while True:
+        length, byte = divmod(length, 128)
+        remaining.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes([command]) + bytes(remaining) + packet
 
 
 def test_the_bridge_client_hands_on_what_one_read_brought_in_order_through_paho_s_own_reading() -> None:
@@ -104,13 +108,33 @@ def test_the_bridge_client_hands_on_what_one_read_brought_in_order_through_paho_
     client.on_received = bursts.append
     first = wire(*publish_packet(b"a/b", b"42", 1, 9, b"\x00"))
     by_paho = wire(*publish_packet(b"a/c", b"43", 1, 10, content_type()))  # properties: paho's own path
+    pingresp = wire(0xD0, b"")  # not a PUBLISH: paho's
+    big = wire(*publish_packet(b"a/e", b"7" * 300, 1, 11, b"\x00"))  # a remaining length of two bytes
     qos_0 = wire(*publish_packet(b"a/d", b"44", 0, 0, b"\x00"))
-    client._sock = ReadAhead(Socket(first + by_paho + qos_0[:3], qos_0[3:]))
+    client._sock = ReadAhead(Socket(first + by_paho + pingresp + big + qos_0[:3], qos_0[3:]))
     assert client.loop_read() == paho.MQTT_ERR_SUCCESS
     assert bursts == [
-        [Received("a/b", b"42", 1, 9), Received("a/c", b"43", 1, 10), Received("a/d", b"44", 0, 0)],
+        [
+            Received("a/b", b"42", 1, 9),
+            Received("a/c", b"43", 1, 10),
+            Received("a/e", b"7" * 300, 1, 11),
+            Received("a/d", b"44", 0, 0),
+        ],
     ]
     assert client.loop_read() == paho.MQTT_ERR_SUCCESS and len(bursts) == 1  # nothing more: nothing handed on
+
+
+def test_a_whole_packet_is_found_in_the_buffer_and_a_cut_one_is_not() -> None:
+    packet = wire(*publish_packet(b"a/e", b"7" * 300, 1, 11, b"\x00"))
+    sock = ReadAhead(Socket(packet + packet[:200]))
+    assert sock.recv(0) == b""  # the buffer filled
+    whole = sock.whole_packet()
+    assert whole is not None and whole[0] == packet[0] and whole[1] == packet[3:] and whole[2] == len(packet)
+    sock.skip_to(whole[2])
+    assert sock.whole_packet() is None and sock.buffered == 200
+    malformed = ReadAhead(Socket(b"\x30\xff\xff\xff\xff\x01"))  # a remaining length of five bytes
+    assert malformed.recv(0) == b"" and malformed.buffered == 6
+    assert malformed.whole_packet() is None  # left to paho, which says it is malformed
 
 
 def test_a_batch_is_acknowledged_with_one_queued_write() -> None:
