@@ -1,7 +1,8 @@
 """`make bench`: MQTT messages through the bridge, into Kafka and end to end into PostgreSQL.
 
-A real Mosquitto and Kafka; the load is five `mosquitto_pub -l` clients (one per seed device, QoS 1, MQTT 5),
-each message a reading with the device's timestamp under the default topic convention.
+A real Mosquitto and Kafka; the load is five MQTT 5 clients (one per seed device, QoS 1, up to 1,000 messages
+unacknowledged each) in a process of their own (tests.bench.mqtt_load), each message a reading with the device's
+timestamp under the default topic convention.
 
 1. `mqtt_e2e_readings_per_s`: from the first publish to the last reading stored in PostgreSQL, through the
    bridge (`iotmon bridge mqtt`, a process of its own as deployed), Kafka, the router and ingest, once a first
@@ -16,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import suppress
 from dataclasses import replace
@@ -34,64 +34,38 @@ from functions.ingest import Ingest
 from iotmon.adapters.postgres import db
 from iotmon.bridges.mqtt import MqttBridge, translators
 from iotmon.core.mqtt_config import parse
+from tests.bench.mqtt_load import DEVICES
 from tests.support import processes, servers
 from tests.support.mosquitto import Mosquitto
 
-DEVICES = ("device-001", "device-002", "device-003", "device-004", "device-005")  # registered by the migrations
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def lines(device: str, count: int, start: datetime) -> bytes:
-    return b"".join(
-        msgspec.json.encode(
-            {"value": 20 + n % 50, "unit": "units", "timestamp": (start + timedelta(milliseconds=n)).isoformat()}
-        )
-        + b"\n"
-        for n in range(count)
-    )
+class Load:
+    """The publishers (tests.bench.mqtt_load, a process of its own): connected, their packets made, waiting for
+    `go`."""
 
+    def __init__(self, port: int, messages: int, start: datetime) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.mqtt_load", str(port), str(messages), start.isoformat()],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the MQTT load did not start ({self.process.wait(10)})")
 
-def load(total: int, start: datetime) -> list[bytes]:
-    """Each device's lines, made before the clock starts: encoding 100,000 readings takes about half a second,
-    on the benchmark's own GIL, which the bridge measured in this process shares."""
-    per_device = total // len(DEVICES)
-    return [lines(device, per_device, start) for device in DEVICES]
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.close()
 
-
-def publish(port: int, payloads: list[bytes]) -> list[subprocess.Popen[bytes]]:
-    """Five mosquitto_pub -l clients, started together; each one's lines are written on a thread."""
-    clients = [
-        subprocess.Popen(
-            [
-                "mosquitto_pub",
-                "-p",
-                str(port),
-                "-V",
-                "mqttv5",
-                "-q",
-                "1",
-                "-M",
-                "1000",
-                "-l",
-                "-t",
-                f"iotmon/bench/{device}/production",
-            ],
-            stdin=subprocess.PIPE,
-        )
-        for device in DEVICES
-    ]
-    for client, payload in zip(clients, payloads, strict=True):
-        threading.Thread(target=_feed, args=(client, payload), daemon=True).start()
-    return clients
-
-
-def _feed(client: subprocess.Popen[bytes], payload: bytes) -> None:
-    assert client.stdin is not None
-    client.stdin.write(payload)
-    client.stdin.close()
+    def finish(self, timeout: float = 30) -> None:
+        if self.process.wait(timeout) != 0:
+            raise RuntimeError("the MQTT load failed: the broker did not acknowledge every message")
 
 
 def warm_up(port: int, conn: psycopg.Connection[Any], at: datetime, timeout: float = 60) -> None:
@@ -172,12 +146,11 @@ def _end_to_end(
             start = datetime.now(UTC) - timedelta(minutes=10)
             warm_up(broker.port, conn, start - timedelta(minutes=1))
             say(f"mqtt: {messages:,} messages end to end (Mosquitto → bridge → Kafka → ingest → PostgreSQL)…")
-            payloads = load(messages, start)
+            publishers = Load(broker.port, messages, start)
             started = time.perf_counter()
-            clients = publish(broker.port, payloads)
+            publishers.go()
             done = wait_until(lambda: stored(conn) >= messages + 1, 300, "readings not all stored")
-            for client in clients:
-                client.wait(30)
+            publishers.finish()
             time.sleep(1)
             once = stored(conn) == messages + 1
     finally:
@@ -195,12 +168,11 @@ def _through_bridge(broker: Mosquitto, transport: KafkaTransport, messages: int)
             raise RuntimeError("the bridge did not connect to Mosquitto")
         time.sleep(0.5)  # its subscription in place
         say(f"mqtt: {messages:,} messages through the bridge into Kafka…")
-        payloads = load(messages, datetime.now(UTC) - timedelta(minutes=20))
+        publishers = Load(broker.port, messages, datetime.now(UTC) - timedelta(minutes=20))
         started = time.perf_counter()
-        clients = publish(broker.port, payloads)
+        publishers.go()
         done = wait_until(lambda: bridge.counts.acknowledged >= messages, 300, "messages not all acknowledged")
-        for client in clients:
-            client.wait(30)
+        publishers.finish()
     finally:
         bridge.stop()
     return messages / (done - started)
