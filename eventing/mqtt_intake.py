@@ -5,7 +5,7 @@ to select(), read the packet in three `recv` calls (its type, its length, the re
 object (two dicts of some thirty entries, then cleared name by name) and an `MQTTMessage`, and per acknowledgement
 queued a packet, woke its loop through a socket pair and wrote four bytes with a `send` of their own. Each system
 call lets go of the GIL the bridge's worker then holds for up to the switch interval. `BridgeClient` keeps paho's
-connection handling, sessions, TLS and reconnects, and shortens the three hot paths:
+connection handling, sessions, TLS and reconnects, and shortens the hot paths:
 
 - the connection is read in large chunks, and every packet already read is handled before going back to select();
   a PUBLISH that is whole in the buffer is taken from it directly, not byte by byte through paho's reading;
