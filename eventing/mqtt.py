@@ -11,7 +11,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import paho.mqtt.client as paho
@@ -21,10 +21,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from eventing.events import READING, READING_BATCH
+from eventing.mqtt_intake import BridgeClient
 from eventing.transport import DeliveryError
 from iotmon.core.mqtt_config import Broker, endpoint, mqtt5
 
 log = logging.getLogger(__name__)
+Client = TypeVar("Client", bound=paho.Client)
 
 RECEIVE_MAXIMUM = 65_535  # MQTT 5's ceiling on the messages a broker may have unacknowledged with a client
 PUBLISH_TIMEOUT_S = 10.0
@@ -34,8 +36,17 @@ def client(
     broker: Broker, *, client_id: str | None = None, persistent: bool = True, manual_ack: bool = False
 ) -> paho.Client:
     """A paho client for the broker: its protocol version, credentials and TLS; not connected yet."""
+    return _made(paho.Client, broker, client_id=client_id, persistent=persistent, manual_ack=manual_ack)
+
+
+def bridge_client(broker: Broker) -> BridgeClient:
+    """A bridge's client (eventing.mqtt_intake): a persistent session, messages acknowledged by the bridge."""
+    return _made(BridgeClient, broker, client_id=None, persistent=True, manual_ack=True)
+
+
+def _made(kind: type[Client], broker: Broker, *, client_id: str | None, persistent: bool, manual_ack: bool) -> Client:
     version = paho.MQTTv5 if mqtt5(broker) else paho.MQTTv311
-    made = paho.Client(
+    made = kind(
         CallbackAPIVersion.VERSION2,
         client_id=client_id or broker.client_id,
         protocol=version,

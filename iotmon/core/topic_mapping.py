@@ -23,7 +23,8 @@ from typing import Any
 import msgspec
 
 from iotmon.core.bridging import Rejected, Translation
-from iotmon.core.readings import as_json, check_time, parse_reading
+from iotmon.core.contracts.common import DECIMAL_LIMIT
+from iotmon.core.readings import as_json, check_timestamp, parse_reading
 
 _NAMED = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -174,20 +175,19 @@ class Rule:
     def reading(self, captured: Mapping[str, str], payload: Any, received_at: datetime) -> dict[str, Any]:
         """The reading in the contract's JSON shape (not yet validated); ValueError says what is missing."""
         value = _number(self.value, payload)
-        fields = {
+        built: dict[str, Any] = {
             "deviceId": self.device_id.value(captured, payload),
             "sensorType": self.sensor_type.value(captured, payload),
             "unit": self.unit.value(captured, payload),
-            "location": self.location.value(captured, payload),
         }
-        for name in ("deviceId", "sensorType", "unit"):
-            if not fields[name]:
-                raise ValueError(f"no {name} in the message (topic pattern {'/'.join(self.topic.levels)})")
-        return {
-            **{name: text for name, text in fields.items() if text is not None},
-            "value": value,
-            "timestamp": _timestamp(self.timestamp, payload, received_at),
-        }
+        if not all(built.values()):
+            missing = next(name for name, text in built.items() if not text)
+            raise ValueError(f"no {missing} in the message (topic pattern {'/'.join(self.topic.levels)})")
+        if (location := self.location.value(captured, payload)) is not None:
+            built["location"] = location
+        built["value"] = value
+        built["timestamp"] = _timestamp(self.timestamp, payload, received_at)
+        return built
 
 
 def _number(path: JsonPath, payload: Any) -> float:
@@ -249,6 +249,7 @@ class RulesTranslator:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
+        self._valid = ValidLabels()
 
     @property
     def subscriptions(self) -> tuple[str, ...]:
@@ -257,17 +258,53 @@ class RulesTranslator:
     def translate(self, topic: str, payload: bytes, received_at: datetime) -> Translation | None:
         for rule in self.rules:
             if (captured := rule.topic.match(topic)) is not None:
-                return _translate(rule, captured, topic, payload, received_at)
+                return self._translate(rule, captured, topic, payload, received_at)
         return None
 
+    def _translate(
+        self, rule: Rule, captured: dict[str, str], topic: str, payload: bytes, received_at: datetime
+    ) -> Translation:
+        try:
+            document = decode_payload(payload)
+            built = rule.reading(captured, document, received_at)
+            if not self._valid.vouch_for(built):
+                parse_reading(built)  # validated here, so that a bad one is dead-lettered with its topic
+                self._valid.add(built)
+        except ValueError as error:
+            return Translation(rejected=(Rejected(str(error), as_json(payload), topic),))
+        if reason := check_timestamp(built["timestamp"], received_at):
+            return Translation(rejected=(Rejected(reason, as_json(payload), topic),))
+        return Translation(readings=(built,))
 
-def _translate(rule: Rule, captured: dict[str, str], topic: str, payload: bytes, received_at: datetime) -> Translation:
-    try:
-        document = decode_payload(payload)
-        built = rule.reading(captured, document, received_at)
-        reading = parse_reading(built)  # validated here, so that a bad one is dead-lettered with its topic
-    except ValueError as error:
-        return Translation(rejected=(Rejected(str(error), as_json(payload), topic),))
-    if reason := check_time(reading, received_at):
-        return Translation(rejected=(Rejected(reason, as_json(payload), topic),))
-    return Translation(readings=(built,))
+
+class ValidLabels:
+    """The device, sensor type, unit and location of readings the contract took, so that the next reading with
+    the same ones is not matched against their patterns again: that validation (parse_reading) was a third of a
+    message's translation, and a plant sends the same few thousand labels over and over.
+
+    What else a built reading holds is valid by construction or checked here the way the contract checks it:
+    the value a float within its bounds (NaN is not), the timestamp `_rfc3339`'s text, whose only way out of
+    the contract's pattern is a year before 1000."""
+
+    LIMIT = 100_000  # label sets remembered; past that the memory starts again
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[Any, ...]] = set()
+
+    @staticmethod
+    def _labels(built: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (built["deviceId"], built["sensorType"], built["unit"], built.get("location"))
+
+    def vouch_for(self, built: Mapping[str, Any]) -> bool:
+        value = built["value"]
+        return (
+            type(value) is float
+            and -DECIMAL_LIMIT <= value <= DECIMAL_LIMIT
+            and built["timestamp"][0] != "0"
+            and self._labels(built) in self._seen
+        )
+
+    def add(self, built: Mapping[str, Any]) -> None:
+        if len(self._seen) >= self.LIMIT:
+            self._seen.clear()
+        self._seen.add(self._labels(built))

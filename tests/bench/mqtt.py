@@ -1,10 +1,12 @@
 """`make bench`: MQTT messages through the bridge, into Kafka and end to end into PostgreSQL.
 
-A real Mosquitto and Kafka; the load is five `mosquitto_pub -l` clients (one per seed device, QoS 1, MQTT 5),
-each message a reading with the device's timestamp under the default topic convention.
+A real Mosquitto and Kafka; the load is five MQTT 5 clients (one per seed device, QoS 1, up to 1,000 messages
+unacknowledged each) in a process of their own (tests.bench.mqtt_load), each message a reading with the device's
+timestamp under the default topic convention.
 
 1. `mqtt_e2e_readings_per_s`: from the first publish to the last reading stored in PostgreSQL, through the
-   bridge (`iotmon bridge mqtt`, a process of its own as deployed), Kafka, the router and ingest;
+   bridge (`iotmon bridge mqtt`, a process of its own as deployed), Kafka, the router and ingest, once a first
+   reading has gone all the way (so that neither the bridge's subscription nor the router's group join is timed);
 2. `mqtt_bridge_msgs_per_s`: from the first publish to the last message acknowledged by the bridge, once
    Kafka has its reading (nothing consumes meanwhile).
 """
@@ -15,8 +17,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,65 +34,60 @@ from functions.ingest import Ingest
 from iotmon.adapters.postgres import db
 from iotmon.bridges.mqtt import MqttBridge, translators
 from iotmon.core.mqtt_config import parse
+from tests.bench.mqtt_load import DEVICES
 from tests.support import processes, servers
 from tests.support.mosquitto import Mosquitto
 
-DEVICES = ("device-001", "device-002", "device-003", "device-004", "device-005")  # registered by the migrations
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def lines(device: str, count: int, start: datetime) -> bytes:
-    return b"".join(
-        msgspec.json.encode(
-            {"value": 20 + n % 50, "unit": "units", "timestamp": (start + timedelta(milliseconds=n)).isoformat()}
-        )
-        + b"\n"
-        for n in range(count)
-    )
+class Load:
+    """The publishers (tests.bench.mqtt_load, a process of its own): connected, their packets made, waiting for
+    `go`."""
+
+    def __init__(self, port: int, messages: int, start: datetime) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.mqtt_load", str(port), str(messages), start.isoformat()],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the MQTT load did not start ({self.process.wait(10)})")
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.close()
+
+    def finish(self, timeout: float = 30) -> None:
+        if self.process.wait(timeout) != 0:
+            raise RuntimeError("the MQTT load failed: the broker did not acknowledge every message")
 
 
-def publish(port: int, total: int, start: datetime) -> list[subprocess.Popen[bytes]]:
-    """Five mosquitto_pub -l clients, started together; each one's lines are written on a thread."""
-    per_device = total // len(DEVICES)
-    payloads = [lines(device, per_device, start) for device in DEVICES]
-    clients = [
-        subprocess.Popen(
-            [
-                "mosquitto_pub",
-                "-p",
-                str(port),
-                "-V",
-                "mqttv5",
-                "-q",
-                "1",
-                "-M",
-                "1000",
-                "-l",
-                "-t",
-                f"iotmon/bench/{device}/production",
-            ],
-            stdin=subprocess.PIPE,
-        )
-        for device in DEVICES
-    ]
-    for client, payload in zip(clients, payloads, strict=True):
-        threading.Thread(target=_feed, args=(client, payload), daemon=True).start()
-    return clients
+def warm_up(port: int, conn: psycopg.Connection[Any], at: datetime, timeout: float = 60) -> None:
+    """One reading through the whole chain before the clock starts: once it is stored, the bridge is subscribed
+    and the router's consumers have their partitions (a group join took up to a second of the measured run). It
+    is sent again until then (one sent before the bridge subscribed is lost); ingest stores it once all the same."""
+    reading = msgspec.json.encode({"value": 1, "unit": "units", "timestamp": at.isoformat()})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        subprocess.run(["mosquitto_pub", "-p", str(port), "-V", "mqttv5", "-q", "1", "-t",
+                        f"iotmon/bench/{DEVICES[0]}/production", "-m", reading], check=True)  # fmt: skip
+        with suppress(TimeoutError):
+            wait_until(lambda: stored(conn) >= 1, 1, "")
+            return
+    raise TimeoutError(f"the first reading was not stored after {timeout:.0f} s")
 
 
-def _feed(client: subprocess.Popen[bytes], payload: bytes) -> None:
-    assert client.stdin is not None
-    client.stdin.write(payload)
-    client.stdin.close()
-
-
-def stored(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM sensor_readings").fetchone()
-        return int(row[0]) if row else 0
+def stored(conn: psycopg.Connection[Any]) -> int:
+    """Readings stored, on one connection kept open: a connection a poll had PostgreSQL start a backend 20 times a
+    second beside ingest."""
+    row = conn.execute("SELECT count(*) FROM sensor_readings").fetchone()
+    return int(row[0]) if row else 0
 
 
 def wait_until(condition: Any, timeout: float, what: str) -> float:
@@ -144,16 +141,18 @@ def _end_to_end(
     bridge = processes.start(["bridge", "mqtt"], env, log)
     router = ingest_router(transport, url).start()
     try:
-        wait_until(lambda: "mqtt bridge:" in log.read_text(), 60, "the bridge did not start")
-        time.sleep(1)  # connected and subscribed
-        say(f"mqtt: {messages:,} messages end to end (Mosquitto → bridge → Kafka → ingest → PostgreSQL)…")
-        started = time.perf_counter()
-        clients = publish(broker.port, messages, datetime.now(UTC) - timedelta(minutes=10))
-        done = wait_until(lambda: stored(url) >= messages, 300, "readings not all stored")
-        for client in clients:
-            client.wait(30)
-        time.sleep(1)
-        once = stored(url) == messages
+        with psycopg.connect(url, autocommit=True) as conn:
+            wait_until(lambda: "mqtt bridge:" in log.read_text(), 60, "the bridge did not start")
+            start = datetime.now(UTC) - timedelta(minutes=10)
+            warm_up(broker.port, conn, start - timedelta(minutes=1))
+            say(f"mqtt: {messages:,} messages end to end (Mosquitto → bridge → Kafka → ingest → PostgreSQL)…")
+            publishers = Load(broker.port, messages, start)
+            started = time.perf_counter()
+            publishers.go()
+            done = wait_until(lambda: stored(conn) >= messages + 1, 300, "readings not all stored")
+            publishers.finish()
+            time.sleep(1)
+            once = stored(conn) == messages + 1
     finally:
         router.stop()
         processes.stop([bridge])
@@ -169,11 +168,11 @@ def _through_bridge(broker: Mosquitto, transport: KafkaTransport, messages: int)
             raise RuntimeError("the bridge did not connect to Mosquitto")
         time.sleep(0.5)  # its subscription in place
         say(f"mqtt: {messages:,} messages through the bridge into Kafka…")
+        publishers = Load(broker.port, messages, datetime.now(UTC) - timedelta(minutes=20))
         started = time.perf_counter()
-        clients = publish(broker.port, messages, datetime.now(UTC) - timedelta(minutes=20))
+        publishers.go()
         done = wait_until(lambda: bridge.counts.acknowledged >= messages, 300, "messages not all acknowledged")
-        for client in clients:
-            client.wait(30)
+        publishers.finish()
     finally:
         bridge.stop()
     return messages / (done - started)

@@ -234,6 +234,42 @@ def test_qos_1_is_acknowledged_only_after_the_transport_took_the_readings(mosqui
     assert sorted(r["value"] for r in readings_on(transport)) == list(range(20))
 
 
+class Slow:
+    """A transport that takes its time over each publish and notes, as each begins, how many readings it had
+    taken and how many messages the bridge had acknowledged."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+        self.values: list[float] = []
+        self.at_start: list[tuple[int, int]] = []
+        self.busy = threading.Lock()
+        self.bridge: MqttBridge | None = None
+
+    def publish(self, topic: str, events: Sequence[CloudEvent]) -> None:
+        assert self.busy.acquire(blocking=False), "two publishes at once"
+        try:
+            self.at_start.append((len(self.values), self.bridge.counts.acknowledged if self.bridge else 0))
+            time.sleep(0.05)
+            self.inner.publish(topic, events)
+            self.values += [reading["value"] for event in events for reading in event.data["readings"]]
+        finally:
+            self.busy.release()
+
+
+def test_batches_translated_while_the_transport_is_busy_are_published_and_acknowledged_in_order(
+    mosquitto, transport, bridges
+):
+    slow = Slow(transport)
+    bridge = start(bridges, config(mosquitto.url, "5", "batching: {maxMessages: 50, lingerMs: 1}\n"), slow)
+    slow.bridge = bridge
+    publish(mosquitto.port, [(CONVENTION, json.dumps({"value": n, "unit": "celsius"})) for n in range(1000)])
+    wait_for(lambda: bridge.counts.acknowledged == 1000, 30, what=lambda: str(bridge.health()))
+    assert slow.values == list(range(1000))  # one device's readings, in the order sent
+    assert len(slow.at_start) >= 20
+    assert all(acknowledged <= taken for taken, acknowledged in slow.at_start)  # never ahead of the transport
+    assert [r["value"] for r in readings_on(transport)] == list(range(1000))
+
+
 def test_a_broker_restart_loses_nothing(mosquitto, transport, bridges):
     cfg = config(mosquitto.url, "3.1.1", client_id="restart-bridge")
     bridge = start(bridges, cfg, transport)

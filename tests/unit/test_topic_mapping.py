@@ -79,6 +79,26 @@ def test_a_bad_message_is_rejected_with_the_reason_and_its_topic(payload, reason
     assert reason in rejected.reason and rejected.origin == topic
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"value": 1e12, "unit": "celsius"}',
+        b'{"value": "nan", "unit": "celsius"}',
+        b'{"value": "-inf", "unit": "celsius"}',
+        b'{"value": 1, "unit": "celsius", "timestamp": "0999-01-01T00:00:00Z"}',
+    ],
+)
+def test_a_bad_value_or_time_is_refused_the_same_once_its_device_and_sensor_have_been_seen(payload):
+    """The translator remembers labels the contract took, never values or times: those are checked every time."""
+    topic = "iotmon/assembly-line-1/device-001/temperature"
+    seen = translator()
+    good = seen.translate(topic, b'{"value": 1, "unit": "celsius"}', NOW)
+    assert good is not None and good.readings
+    again, fresh = seen.translate(topic, payload, NOW), translator().translate(topic, payload, NOW)
+    assert again is not None and fresh is not None and not again.readings
+    assert again.rejected == fresh.rejected
+
+
 def test_an_invalid_device_id_from_the_topic_is_rejected():
     translation = translator().translate("iotmon/l/bad device/temperature", b'{"value": 1, "unit": "c"}', NOW)
     assert translation is not None and "deviceId" in translation.rejected[0].reason
