@@ -8,8 +8,9 @@ record is delivered again until its group commits past it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from cloudevents.http import CloudEvent
@@ -121,3 +122,30 @@ def within_bytes(records: list[Record], max_bytes: int | None) -> list[Record]:
 
 class DeliveryError(RuntimeError):
     """The transport did not accept an event; the caller should retry."""
+
+
+WAITING_SAMPLE = 64  # pending records looked at per feed: one or more per partition of a busy topic
+
+
+def waiting_s(transport: Transport, feeds: Iterable[tuple[str, str]], now: datetime) -> float:
+    """How long the oldest event that a consumer group has not handled yet has waited since it was made (its
+    CloudEvent time), over (topic, group) feeds; 0 when every group is caught up. The oldest among a sample of
+    the pending records: Kafka hands them over partition by partition."""
+    oldest = now
+    for topic, group in feeds:
+        _, records = transport.pending(topic, group, WAITING_SAMPLE)
+        for record in records:
+            made = _event_time(record)
+            if made is not None and made < oldest:
+                oldest = made
+    return (now - oldest).total_seconds()
+
+
+def _event_time(record: Record) -> datetime | None:
+    for name, value in record.headers:
+        if name == "ce_time":
+            try:
+                return datetime.fromisoformat(value.decode())
+            except ValueError:
+                return None
+    return None

@@ -34,7 +34,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import psycopg
@@ -43,7 +43,8 @@ from cloudevents.http import CloudEvent
 from psycopg_pool import ConnectionPool
 
 from eventing.events import alert_sender
-from eventing.transport import Publisher
+from eventing.transport import Publisher, waiting_s
+from eventing.wiring import Wiring, load_wiring
 from functions import environment
 from functions.serving import entry_point
 from iotmon.adapters import faults
@@ -87,6 +88,7 @@ class EscalateCron:
         offline_timeout_s: float | None = None,  # None: each device's devices.offline_timeout_s
         retention: bool = True,
         clock: Callable[[], datetime] = _utcnow,
+        waiting: Callable[[datetime], float] = lambda _now: 0.0,
     ) -> None:
         self.pool = pool
         self.redis = redis_client
@@ -95,6 +97,7 @@ class EscalateCron:
         self.offline_timeout_s = offline_timeout_s
         self.retention = retention
         self.clock = clock
+        self.waiting = waiting  # how long readings accepted have waited for ingest and aggregate (`feeds`)
         self.last_tick: dict[str, Any] = {}
 
     def __call__(self, events: Sequence[CloudEvent] = ()) -> list[AlertChange]:
@@ -128,6 +131,9 @@ class EscalateCron:
             return []
         timeouts = {device: float(self.offline_timeout_s or timeout) for device, timeout, _ in devices}
         seen = self._last_seen(conn, list(timeouts.items()), now)
+        # While the pipeline runs behind, the readings that would show a device alive may be queued still: a
+        # device is silent for how long the system has had its data, not for how long ago that was.
+        behind = self.waiting(now) if seen else 0.0
         # device → since when data resolves its open alert: any data for a timeout, newer data for a plant report
         open_offline: dict[str, datetime | None] = {
             device: triggered_at if reported else None
@@ -146,7 +152,9 @@ class EscalateCron:
             timeout = timeouts[device]
             silent = (now - last).total_seconds()
             details = {"lastSeen": alerts.iso(last), "silentSeconds": round(silent, 1), "timeoutSeconds": timeout}
-            if silent > timeout and status == "active":
+            if behind >= 1.0:
+                details["pipelineBehindSeconds"] = round(behind, 1)
+            if silent - behind > timeout and status == "active":  # the grace delays an alert, never a resolution
                 message = f"{device} has sent no data for {silent:.0f} s (timeout {timeout:g} s)"
                 opening.append(alerts.Opening(device, DEVICE_OFFLINE, "high", message, None, timeout, details))
             elif silent <= timeout and device in open_offline and _after(last, open_offline[device]):
@@ -210,7 +218,16 @@ def _instance() -> EscalateCron:
         environment.redis_client(),
         environment.kafka(),
         escalate_after_s=environment.settings().escalate_after_s,
+        waiting=partial(waiting_s, environment.kafka(), feeds(load_wiring())),
     )
+
+
+def feeds(wiring: Wiring) -> list[tuple[str, str]]:
+    """The (topic, consumer group) pairs whose progress shows a device alive: ingest's and aggregate's."""
+    return sorted({(topic, s.group) for s in wiring.subscriptions if s.function in LIVENESS for topic in s.topics})
+
+
+LIVENESS = ("ingest", "aggregate")  # PostgreSQL's last reading and Redis's current value: what `_last_seen` reads
 
 
 handle = entry_point(_instance)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 import uvicorn
@@ -27,10 +28,10 @@ from eventing import topics
 from eventing.kafka import KafkaTransport
 from eventing.postgres import PostgresTransport
 from eventing.router import Router
-from eventing.transport import Transport
+from eventing.transport import Transport, waiting_s
 from eventing.wiring import load_wiring
 from functions.aggregate import Aggregate
-from functions.escalate_cron import EscalateCron
+from functions.escalate_cron import EscalateCron, feeds
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
@@ -76,7 +77,11 @@ def make_functions(
         "aggregate": Aggregate(db.pool(database_url), store, LiveEmitter(redis_url)),
         "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
         "escalate-cron": EscalateCron(
-            db.pool(database_url), store, transport, escalate_after_s=settings.escalate_after_s
+            db.pool(database_url),
+            store,
+            transport,
+            escalate_after_s=settings.escalate_after_s,
+            waiting=partial(waiting_s, transport, feeds(load_wiring())),
         ),
         "notify": Notify(db.pool(database_url), store, LiveEmitter(redis_url), settings.channels),
     }

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import msgspec
 import pytest
@@ -19,8 +20,9 @@ from psycopg_pool import ConnectionPool
 
 from eventing import topics
 from eventing.binding import decode, json_data
-from eventing.events import PING, batch_event, make_event
+from eventing.events import PING, READING, batch_event, make_event
 from eventing.memory import MemoryTransport
+from eventing.transport import waiting_s
 from functions.escalate_cron import EscalateCron
 from functions.evaluate_rule import EvaluateRule
 from iotmon.adapters.postgres import alerts
@@ -429,6 +431,30 @@ def test_a_plant_going_silent_opens_every_offline_alert_in_one_tick_and_coming_b
     ]
     published = [t for t, data in events(env.transport) if data["deviceId"] in ids]
     assert published.count("io.iotmon.alert.triggered.v1") == published.count("io.iotmon.alert.resolved.v1") == 2_000
+
+
+def test_a_device_is_not_offline_for_readings_the_pipeline_has_not_reached_yet(env):
+    now = datetime.now(UTC)
+    env.redis.set(
+        current("device-001"),
+        json.dumps({"value": 70, "timestamp": (now - timedelta(seconds=60)).isoformat(), "status": "normal"}),
+    )
+    # Readings accepted 45 s ago wait for ingest (its group has committed nothing on sensors-data): the device's
+    # minute of silence is 15 s of silence in the data the system has had.
+    queued = make_event(READING, "/tests", readings([70.0])[0], key="device-001")
+    queued["time"] = (now - timedelta(seconds=45)).isoformat()
+    env.transport.publish(topics.SENSORS_DATA, [queued])
+    feeds = [(topics.SENSORS_DATA, "ingest")]
+    assert waiting_s(env.transport, feeds, now) == pytest.approx(45.0, abs=0.01)
+    waiting = partial(waiting_s, env.transport, feeds)
+    cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False, clock=lambda: now, waiting=waiting)
+    assert cron([ping()]) == []
+    later = now + timedelta(seconds=20)  # ingest still stuck at the same event: 80 s silent, 65 s behind
+    cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False, clock=lambda: later, waiting=waiting)
+    assert cron([ping()]) == []
+    sql(env.url, "UPDATE devices SET offline_timeout_s = 10 WHERE device_id = 'device-001'")
+    (opened,) = cron([ping()])  # 15 s of silence past what is queued: offline, and the alert says why so late
+    assert opened.details["silentSeconds"] == 80.0 and opened.details["pipelineBehindSeconds"] == 65.0
 
 
 def test_a_device_whose_readings_ingest_stored_is_not_offline_while_aggregate_runs_behind(env):
