@@ -222,6 +222,16 @@ def alert_latency(transport: KafkaTransport, listener: Listener, devices: list[s
     return np.array([(listener.seen[key] - t) * 1000 for key, t in sent.items()])
 
 
+@contextmanager
+def stores(directory: Path, devices: int) -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL (migrated, the load's devices registered: the readings of others are dead-lettered) and
+    Redis: (database URL, Redis URL)."""
+    with servers.postgres(directory / "pg") as url, servers.redis(directory / "redis") as redis_url:
+        db.migrate(url)
+        register_devices(url, load_devices(devices))
+        yield url, redis_url
+
+
 def measure(
     readings: int = 200_000,
     batch_size: int = 500,
@@ -230,32 +240,33 @@ def measure(
     latency_rate: float = 10.0,
     alerts: int = 20,
 ) -> dict[str, Any]:
-    with (
-        tempfile.TemporaryDirectory(prefix="iotmon-e2e-") as tmp,
-        servers.postgres(Path(tmp) / "pg") as url,
-        servers.redis(Path(tmp) / "redis") as redis_url,
-    ):
-        db.migrate(url)
-        breaching = alert_devices(url, alerts)
-        register_devices(url, load_devices(devices))  # readings of devices not registered are dead-lettered
-        say("end to end: starting the Kafka broker and `iotmon up` on it…")
-        with servers.kafka() as bootstrap, system(url, redis_url, bootstrap) as service:
-            transport = KafkaTransport(bootstrap, "bench-e2e")
-            listener = Listener(service, [device for device, *_ in SEED_DEVICES])
-            try:
-                say(
-                    f"end to end: reading → Socket.IO at {latency_readings / latency_rate * 1:.0f} s of {latency_rate:g} readings/s…"
-                )
-                readings_ms = reading_latency(transport, listener, latency_readings, latency_rate)
-                say(f"end to end: {alerts} out-of-range readings → alert-triggered…")
-                alerts_ms = alert_latency(transport, listener, breaching)
-                say(f"end to end: {readings:,} readings through every function…")
-                rate = throughput(transport, bootstrap, readings, batch_size, devices)
-            finally:
-                listener.close()
-                transport.close()
+    with tempfile.TemporaryDirectory(prefix="iotmon-e2e-") as tmp:
+        with stores(Path(tmp) / "in-process", devices) as (url, redis_url):
+            breaching = alert_devices(url, alerts)
+            say("end to end: starting the Kafka broker and `iotmon up` on it…")
+            with servers.kafka() as bootstrap, system(url, redis_url, bootstrap) as service:
+                transport = KafkaTransport(bootstrap, "bench-e2e")
+                listener = Listener(service, [device for device, *_ in SEED_DEVICES])
+                try:
+                    say(
+                        f"end to end: reading → Socket.IO at {latency_readings / latency_rate * 1:.0f} s of {latency_rate:g} readings/s…"
+                    )
+                    readings_ms = reading_latency(transport, listener, latency_readings, latency_rate)
+                    say(f"end to end: {alerts} out-of-range readings → alert-triggered…")
+                    alerts_ms = alert_latency(transport, listener, breaching)
+                    say(f"end to end: {readings:,} readings through every function…")
+                    rate = throughput(transport, bootstrap, readings, batch_size, devices)
+                finally:
+                    listener.close()
+                    transport.close()
+        # The same start as the in-process run (fresh PostgreSQL and Redis, the same devices): not its 200,000
+        # readings, open alerts and devices gone offline meanwhile, nor autovacuum catching up after them.
         say(f"end to end over HTTP: {readings:,} readings through the router and the five function servers…")
-        with servers.kafka() as bootstrap, distributed(url, redis_url, bootstrap, Path(tmp)):
+        with (
+            stores(Path(tmp) / "http", devices) as (url, redis_url),
+            servers.kafka() as bootstrap,
+            distributed(url, redis_url, bootstrap, Path(tmp)),
+        ):
             transport = KafkaTransport(bootstrap, "bench-http")
             try:
                 http_rate = throughput(transport, bootstrap, readings, batch_size, devices)
