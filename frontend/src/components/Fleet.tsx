@@ -5,7 +5,14 @@ import { keepPreviousData, useQueries, useQuery, useQueryClient } from "@tanstac
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
-import { deviceQuery, fleetQuery, queryKeys, type FleetFilters, type FleetPage } from "../api/queries";
+import {
+  deviceQuery,
+  FLEET_PAGE_SIZE as PAGE_SIZE,
+  fleetQuery,
+  queryKeys,
+  type FleetFilters,
+  type FleetPage,
+} from "../api/queries";
 import type { FleetCounts, FleetDevice, FleetGroup, FleetState } from "../api/types";
 import { fleetLive } from "../state/app";
 import { FLEET_STATES, withChange } from "../state/fleet";
@@ -25,7 +32,6 @@ function usePrefetchDevice(deviceId: string | undefined): () => void {
   };
 }
 
-export const PAGE_SIZE = 100; // devices per request
 export const ROW_HEIGHT = 44; // px, every row
 const LIST_HEIGHT = 480; // px, the list's box
 const REFRESH_MS = 15_000; // the values in the pages in view; states change live in between
