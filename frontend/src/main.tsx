@@ -1,3 +1,4 @@
+import { seedFirstView } from "./firstView"; // first: its request leaves before the rest is evaluated
 import { QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
@@ -10,6 +11,7 @@ import "./styles.css";
 document.documentElement.dataset.theme = preferences.get().theme; // before the first paint: no flash
 
 const queryClient = createQueryClient(); // the one cache of server state
+seedFirstView(queryClient);
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>

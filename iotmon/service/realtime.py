@@ -33,7 +33,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -45,7 +44,7 @@ from iotmon.adapters.postgres import alerts
 from iotmon.adapters.redis import keys, watched
 from iotmon.core import fleet, live
 from iotmon.core.alerts import alert_number
-from iotmon.core.contracts.fleet import FleetChange, FleetDevice, FleetStatus
+from iotmon.core.contracts.fleet import FleetChange, FleetStatus
 from iotmon.core.contracts.live import (
     Ack,
     ConnectionStatus,
@@ -61,7 +60,7 @@ from iotmon.core.timestamps import iso
 from iotmon.service import live_payloads
 from iotmon.service.access import Access
 from iotmon.service.context import ServiceContext
-from iotmon.service.fleet import FleetView
+from iotmon.service.fleet import FleetView, Snapshot
 from iotmon.service.health import dependencies, overall, statuses
 from iotmon.service.live_limits import EVENTS_PER_S, EventLimiter, Verdict
 from iotmon.service.live_manager import LiveManager, SentAlerts
@@ -371,7 +370,7 @@ class Realtime:
         async with self._lookups:
             snapshot = await self.fleet.snapshot()
         await self.sio.enter_room(sid, live.FLEET_ROOM)
-        await self._send(sid, live.FLEET_STATUS, _fleet_status(snapshot.devices, [], snapshot.taken_at))
+        await self._send(sid, live.FLEET_STATUS, _fleet_status(snapshot, []))
         return _plain(Ack(success=True))
 
     async def unsubscribe_fleet(self, sid: str, _data: Any = None) -> Any:
@@ -401,7 +400,7 @@ class Realtime:
         gone = before.keys() - self._fleet_seen.keys()
         if not changed and not gone:
             return
-        status = _fleet_status(snapshot.devices, changed, snapshot.taken_at)
+        status = _fleet_status(snapshot, changed)
         if len(changed) > FLEET_CHANGES_MAX or gone:
             status.changes, status.resync = [], True
         await self.sio.emit(live.FLEET_STATUS, _plain(status), room=live.FLEET_ROOM, ignore_queue=True)
@@ -545,9 +544,9 @@ async def _missed(
     return list(await (await cursor.execute(_MISSED_CHANGES_SQL, params)).fetchall())
 
 
-def _fleet_status(devices: list[FleetDevice], changes: list[FleetChange], taken_at: datetime) -> FleetStatus:
+def _fleet_status(snapshot: Snapshot, changes: list[FleetChange]) -> FleetStatus:
     return FleetStatus(
-        timestamp=iso(taken_at), totals=fleet.counts(devices), groups=fleet.groups(devices), changes=changes
+        timestamp=iso(snapshot.taken_at), totals=snapshot.totals, groups=snapshot.groups, changes=changes
     )
 
 

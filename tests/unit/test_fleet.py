@@ -84,3 +84,12 @@ def test_changes_are_the_devices_whose_state_or_worst_alert_moved():
         ("c", "warning", "low"),
         ("d", "normal", "normal"),
     ]
+
+
+def test_a_list_put_in_order_once_serves_every_search_in_that_order():
+    devices = [device("b", "normal", "line-1"), device("a", "warning", "line-2"), device("c", "critical", "line-1")]
+    by_state = fleet.ordered(devices, "status")
+    assert [d.device_id for d in by_state] == ["c", "a", "b"]
+    assert [d.device_id for d in fleet.ordered(devices, "id")] == ["a", "b", "c"]
+    assert fleet.matching(by_state, fleet.Search()) is by_state  # nothing narrows it: no copy of 10,000
+    assert [d.device_id for d in fleet.matching(by_state, fleet.Search(location="line-1"))] == ["c", "b"]

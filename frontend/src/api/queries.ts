@@ -52,6 +52,18 @@ export interface FleetPage extends Fleet {
   computedAt: string;
 }
 
+export const FLEET_PAGE_SIZE = 100; // devices per request
+
+/** The fleet filters an address carries (`/?status=critical&location=line-2`), so that a view can be shared. */
+export function fleetFilters(params: URLSearchParams): FleetFilters {
+  return {
+    q: params.get("q") ?? "",
+    status: params.get("status") ?? "",
+    type: params.get("type") ?? "",
+    location: params.get("location") ?? "",
+  };
+}
+
 export type Resolution = "raw" | "1m" | "5m" | "1h" | "auto";
 
 export const queryKeys = {
@@ -176,14 +188,16 @@ export const summaryQuery = (days = SUMMARY_DAYS) =>
   });
 
 /** The fleet's counts, groups and one page of the devices that match, the worst first: one request. */
+export async function fetchFleet(filters: FleetFilters, offset: number, limit: number): Promise<FleetPage> {
+  const reply = await request<Fleet>("GET", `/api/fleet${query({ ...filters, offset, limit })}`);
+  const matched = typeof reply.meta.matched === "number" ? reply.meta.matched : reply.data.devices.length;
+  return { ...reply.data, matched, computedAt: String(reply.meta.computedAt ?? "") };
+}
+
 export const fleetQuery = (filters: FleetFilters, offset: number, limit: number) =>
   queryOptions({
     queryKey: queryKeys.fleet(filters, offset, limit),
-    queryFn: async (): Promise<FleetPage> => {
-      const reply = await request<Fleet>("GET", `/api/fleet${query({ ...filters, offset, limit })}`);
-      const matched = typeof reply.meta.matched === "number" ? reply.meta.matched : reply.data.devices.length;
-      return { ...reply.data, matched, computedAt: String(reply.meta.computedAt ?? "") };
-    },
+    queryFn: () => fetchFleet(filters, offset, limit),
   });
 
 /** The devices' trends and hourly means (the nearest to an alert limit first): one request for the analytics. */

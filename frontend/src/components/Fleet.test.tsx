@@ -6,7 +6,7 @@ import { stubApi, WithMeta } from "../test-api";
 import { renderWithProviders } from "../test-render";
 import { OverviewView } from "../views/OverviewView";
 
-vi.mock("../components/Plot", () => ({ Plot: () => null, loadPlotly: vi.fn() }));
+vi.mock("../components/Plot", () => ({ Plot: () => null, loadPlotly: vi.fn(), prefetchPlotly: vi.fn() }));
 vi.mock("../live/socket", () => ({ watchFleet: () => () => undefined, watchDevice: () => () => undefined }));
 
 const TOTAL = 10_000;

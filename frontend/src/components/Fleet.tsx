@@ -5,14 +5,21 @@ import { keepPreviousData, useQueries, useQuery, useQueryClient } from "@tanstac
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router-dom";
-import { deviceQuery, fleetQuery, queryKeys, type FleetFilters, type FleetPage } from "../api/queries";
+import {
+  deviceQuery,
+  FLEET_PAGE_SIZE as PAGE_SIZE,
+  fleetQuery,
+  queryKeys,
+  type FleetFilters,
+  type FleetPage,
+} from "../api/queries";
 import type { FleetCounts, FleetDevice, FleetGroup, FleetState } from "../api/types";
 import { fleetLive } from "../state/app";
 import { FLEET_STATES, withChange } from "../state/fleet";
 import { useStore } from "../state/store";
 import { formatAgo, formatValue, titleCase, unitLabel } from "../util/format";
 import { Notice } from "./Notice";
-import { loadPlotly } from "./Plot";
+import { loadPlotly, prefetchPlotly } from "./Plot";
 
 /** Pointing at a device starts loading what its page needs first (its details and the charts' code), so that
  * by the click they are on their way. */
@@ -25,11 +32,21 @@ function usePrefetchDevice(deviceId: string | undefined): () => void {
   };
 }
 
-export const PAGE_SIZE = 100; // devices per request
 export const ROW_HEIGHT = 44; // px, every row
 const LIST_HEIGHT = 480; // px, the list's box
 const REFRESH_MS = 15_000; // the values in the pages in view; states change live in between
 const SEARCH_DELAY_MS = 250;
+const PREFETCH_WITHIN_MS = 5_000; // the charts' code is fetched when the browser is idle, or after this at the latest
+
+/** Run `work` when the browser has nothing else to do; returns a function that cancels it. */
+function whenIdle(work: () => void): () => void {
+  if (typeof requestIdleCallback !== "function") {
+    const timer = setTimeout(work, PREFETCH_WITHIN_MS);
+    return () => clearTimeout(timer);
+  }
+  const id = requestIdleCallback(work, { timeout: PREFETCH_WITHIN_MS });
+  return () => cancelIdleCallback(id);
+}
 
 export const NO_FILTERS: FleetFilters = { q: "", status: "", type: "", location: "" };
 
@@ -294,6 +311,9 @@ export function FleetOverview({ filters, onFilters }: { filters: FleetFilters; o
   const totals = (live ? heard.totals : null) ?? page?.totals;
   const groups = useMemo(() => (live ? heard.groups : null) ?? page?.groups ?? [], [live, heard.groups, page]);
   const locations = useMemo(() => groups.map((g) => g.location).sort(), [groups]);
+  // From the list, the next step is a device's page: its charts' code is fetched ahead once the list is on screen.
+  const shown = page !== undefined;
+  useEffect(() => (shown ? whenIdle(prefetchPlotly) : undefined), [shown]);
 
   return (
     <section className="card fleet" aria-label="Fleet">

@@ -3,7 +3,7 @@ import { live } from "../state/app";
 import { initialLive } from "../state/live";
 import { stubApi } from "../test-api";
 import { alertEvent } from "../test-fixtures";
-import { connectLive } from "./socket";
+import { connectLive, FIRST_LOAD_WAIT_MS } from "./socket";
 
 // A stand-in socket: the test calls the handlers connectLive registers, and answers what it emits.
 const handlers = new Map<string, (payload: unknown) => void>();
@@ -64,6 +64,41 @@ describe("the replay of missed alert changes", () => {
     asked()[1].ack?.({ success: true, replayed: 500, more: true, nextSince: 1040 });
     asked()[2].ack?.({ success: true, replayed: 7 });
     expect(asked().map((e) => e.payload)).toEqual([{ since: 40 }, { since: 540 }, { since: 1040 }]);
+    stop();
+  });
+});
+
+describe("the devices and open alerts from REST", () => {
+  let fetch: ReturnType<typeof stubApi>;
+  const loads = () => fetch.mock.calls.map(([input]) => new URL(String(input), "http://t").pathname).sort();
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    handlers.clear();
+    emitted.length = 0;
+    live.update(() => initialLive);
+    fetch = stubApi({ "/api/devices": { devices: [] }, "/api/alerts": { alerts: [] } });
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it("are loaded once, after the alerts room is joined: no change falls between the answer and the room", () => {
+    const stop = connectLive(null, { onAlert: vi.fn() });
+    handlers.get("connect")?.(undefined);
+    expect(loads()).toEqual([]); // not before the service has the socket in the room
+    emitted.find((e) => e.event === "subscribe-alerts")?.ack?.({ success: true, replayed: 0 });
+    expect(loads()).toEqual(["/api/alerts", "/api/devices"]);
+    vi.advanceTimersByTime(FIRST_LOAD_WAIT_MS * 2);
+    expect(loads()).toHaveLength(2); // no second load
+    stop();
+  });
+
+  it("do not wait for a socket that does not connect (a proxy holding WebSockets back)", () => {
+    const stop = connectLive(null, { onAlert: vi.fn() });
+    vi.advanceTimersByTime(FIRST_LOAD_WAIT_MS);
+    expect(loads()).toEqual(["/api/alerts", "/api/devices"]);
+    handlers.get("connect")?.(undefined); // when it connects at last: again, after the room is joined
+    emitted.find((e) => e.event === "subscribe-alerts")?.ack?.(undefined);
+    expect(loads()).toHaveLength(4);
     stop();
   });
 });

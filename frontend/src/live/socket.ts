@@ -6,6 +6,9 @@ import { applyFleetStatus } from "../state/fleet";
 import { applyAlertEvent, applyDeviceStatus, applySensorData, isNewAlertChange, type Connection } from "../state/live";
 
 export const LIVE_THROTTLE_MS = 250; // at most four re-renders a second from readings
+/** The first REST load waits this long for the socket's subscriptions (then it has no gap); past it, the page fills
+ * from REST at once (a proxy that holds WebSockets back), and again after the subscriptions when they come. */
+export const FIRST_LOAD_WAIT_MS = 1500;
 
 export interface LiveHandlers {
   onAlert(event: AlertEvent, resolved: boolean): void;
@@ -58,10 +61,14 @@ function setConnection(connection: Connection): void {
 }
 
 /** Join the alerts room, replaying what was missed after `since`: the service sends a long replay in pages,
- * each Ack saying where the next one starts. */
-function subscribeAlerts(socket: Socket, since: number | null): void {
-  socket.emit("subscribe-alerts", since === null ? {} : { since }, (ack: Ack) => {
-    if (ack.success && ack.more && ack.nextSince !== undefined) subscribeAlerts(socket, ack.nextSince);
+ * each Ack saying where the next one starts. `joined` runs once the service has the socket in the room (its first
+ * Ack), whatever the Ack says. */
+function subscribeAlerts(socket: Socket, since: number | null, joined: () => void): void {
+  let told = false;
+  socket.emit("subscribe-alerts", since === null ? {} : { since }, (ack: Ack | undefined) => {
+    if (!told) joined();
+    told = true;
+    if (ack?.success && ack.more && ack.nextSince !== undefined) subscribeAlerts(socket, ack.nextSince, () => {});
   });
 }
 
@@ -75,18 +82,23 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
   });
 
   current = socket;
-  refreshState(); // at once, so the page fills even where a proxy holds WebSockets back
+  // The devices and open alerts come from REST once the alerts room is joined: a change after that is heard live,
+  // one before it is in the answer, so nothing falls between them (a load before the subscription would need a
+  // second one after it). Where WebSockets are held back, the page does not wait for them past FIRST_LOAD_WAIT_MS.
+  const fallback = setTimeout(() => void refreshState(), FIRST_LOAD_WAIT_MS);
 
   socket.on("connect", () => {
     setConnection("online");
     const { lastSequence } = live.get();
     socket.emit("subscribe-system");
-    subscribeAlerts(socket, lastSequence);
+    subscribeAlerts(socket, lastSequence, () => {
+      clearTimeout(fallback);
+      // Missed readings are not replayed; the REST state catches up, then the watched devices stream again.
+      refreshState().then(() =>
+        watchedDevices.forEach((_count, deviceId) => socket.emit("subscribe-device", { deviceId })),
+      );
+    });
     if (fleetFollowers > 0) socket.emit("subscribe-fleet");
-    // Missed readings are not replayed; the REST state catches up, then the watched devices stream again.
-    refreshState().then(() =>
-      watchedDevices.forEach((_count, deviceId) => socket.emit("subscribe-device", { deviceId })),
-    );
     flushOutbox().catch(() => undefined);
   });
   socket.on("disconnect", () => setConnection("offline"));
@@ -120,6 +132,7 @@ export function connectLive(token: string | null, handlers: LiveHandlers): () =>
   socket.on("fleet-status", (status: FleetStatus) => fleetLive.update((state) => applyFleetStatus(state, status)));
 
   return () => {
+    clearTimeout(fallback);
     if (current === socket) current = null;
     socket.removeAllListeners();
     socket.disconnect();

@@ -3,10 +3,10 @@
 import { useQuery } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import { dashboardQuery, fleetQuery, type FleetFilters } from "../api/queries";
+import { dashboardQuery, FLEET_PAGE_SIZE, fleetFilters, fleetQuery, type FleetFilters } from "../api/queries";
 import { DeadLetterSummary } from "../components/DeadLetterSummary";
 import { DeviceCard } from "../components/DeviceCard";
-import { FleetOverview, NO_FILTERS, PAGE_SIZE } from "../components/Fleet";
+import { FleetOverview, NO_FILTERS } from "../components/Fleet";
 import { countBySeverity, SeverityCounts } from "../components/SeverityCounts";
 import { watchDevice, watchFleet } from "../live/socket";
 import { fleetLive, live, seedLive } from "../state/app";
@@ -19,18 +19,10 @@ const SPARKLINE_MINUTES = 10;
 /** Up to this many devices, each also has a live card with its gauge and sparkline (one subscription each). */
 export const CARDS_UP_TO = 12;
 
-/** The fleet filters, kept in the address (`/?status=critical&location=line-2`) so a view can be shared. */
+/** The fleet filters, kept in the address so a view can be shared. */
 function useFleetFilters(): [FleetFilters, (filters: FleetFilters) => void] {
   const [params, setParams] = useSearchParams();
-  const filters = useMemo<FleetFilters>(
-    () => ({
-      q: params.get("q") ?? "",
-      status: params.get("status") ?? "",
-      type: params.get("type") ?? "",
-      location: params.get("location") ?? "",
-    }),
-    [params],
-  );
+  const filters = useMemo(() => fleetFilters(params), [params]);
   const change = useCallback(
     (next: FleetFilters) =>
       setParams(Object.fromEntries(Object.entries(next).filter(([, value]) => value)), { replace: true }),
@@ -56,7 +48,7 @@ export function OverviewView() {
   const system = useStore(live, (s) => s.system);
   const [filters, setFilters] = useFleetFilters();
   // The whole fleet's counts, shared with the list's first page when no filter is set.
-  const fleet = useQuery({ ...fleetQuery(NO_FILTERS, 0, PAGE_SIZE), refetchInterval: DASHBOARD_REFRESH_MS });
+  const fleet = useQuery({ ...fleetQuery(NO_FILTERS, 0, FLEET_PAGE_SIZE), refetchInterval: DASHBOARD_REFRESH_MS });
   const heardTotals = useStore(fleetLive, (s) => s.totals);
   const totals = heardTotals ?? fleet.data?.totals;
   const small = totals !== undefined && totals.total <= CARDS_UP_TO;

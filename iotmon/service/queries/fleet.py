@@ -5,6 +5,7 @@ iotmon.service.fleet puts them together and keeps what did not change."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -85,7 +86,7 @@ async def last_stored(conn: AsyncConnection[Any], device_ids: list[str]) -> dict
     return {device: (value, at) for device, value, at in await cursor.fetchall()}
 
 
-async def current_raw(redis: aioredis.Redis, names: list[str]) -> list[bytes | None]:
+async def current_raw(redis: aioredis.Redis, names: Sequence[str | bytes]) -> list[bytes | None]:
     """The documents under `names` as stored (None where absent, or all None when Redis is down): the caller
     decodes only those that changed since it last looked."""
     if not names:

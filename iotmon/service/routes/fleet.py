@@ -90,14 +90,9 @@ async def get_fleet(request: Request) -> JSONResponse:
     offset = params.integer("offset", request.query_params.get("offset"), 0, 0, MAX_OFFSET)
     view: FleetView = request.app.state.fleet
     snapshot = await view.snapshot()
-    found = fleet.search(snapshot.devices, asked)
+    found = snapshot.search(asked)
     page = found[offset : offset + limit]
-    answer = Fleet(
-        totals=fleet.counts(snapshot.devices),
-        groups=fleet.groups(snapshot.devices),
-        types=sorted({device.type for device in snapshot.devices}),
-        devices=page,
-    )
+    answer = Fleet(totals=snapshot.totals, groups=snapshot.groups, types=snapshot.types, devices=page)
     meta = FleetMeta(
         matched=len(found), count=len(page), limit=limit, offset=offset, computed_at=iso(snapshot.taken_at)
     )
@@ -130,7 +125,7 @@ async def fleet_analytics(request: Request) -> JSONResponse:
     view: FleetView = request.app.state.fleet
     snapshot = await view.snapshot()
     rows = {row.device_id: row for row in snapshot.rows}
-    found = fleet.search(snapshot.devices, fleet.Search(asked.text, asked.states, asked.type, asked.location, "id"))
+    found = snapshot.search(fleet.Search(asked.text, asked.states, asked.type, asked.location, "id"))
     context = view.context
     now = datetime.now(UTC)
     days = await queries.day_stats(context.redis, [device.device_id for device in found])
