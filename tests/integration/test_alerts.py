@@ -478,6 +478,7 @@ def test_the_active_alerts_document_postgresql_builds_is_the_contracts_list(env)
     pool = env.pool()
     at = datetime(2026, 5, 1, 8, 30, 15, 123_456, tzinfo=UTC)
     with pool.connection() as conn:
+        conn.execute("SELECT setval('alerts_id_seq', 1, false)")  # an id below 100, whatever ran before
         alerts.trigger(conn, "device-001", "threshold_exceeded", severity="high", message='over "85" °C',
                        value=91.5, threshold=85.0, details={}, at=at, source=TESTS)  # fmt: skip
         conn.execute("SELECT setval('alerts_id_seq', 1233)")  # an id past three digits

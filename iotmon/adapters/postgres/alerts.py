@@ -145,13 +145,13 @@ def _lock_many(conn: psycopg.Connection, keys: Sequence[tuple[str, str]]) -> Non
 
 _MOVE = """
 WITH old AS (
-  SELECT id, status FROM alerts WHERE {where} ORDER BY id FOR UPDATE
+  SELECT id, status, {history} AS step_details FROM alerts WHERE {where} ORDER BY id FOR UPDATE
 ), moved AS (
   UPDATE alerts a SET {sets}, updated_at = %(at)s FROM old WHERE a.id = old.id
-  RETURNING a.*, old.status AS from_status
+  RETURNING a.*, old.status AS from_status, old.step_details
 ), history AS (
   INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, note, details, at)
-  SELECT id, %(action)s, from_status, status, %(actor)s, %(note)s, %(history)s, %(at)s FROM moved
+  SELECT id, %(action)s, from_status, status, %(actor)s, %(note)s, step_details, %(at)s FROM moved ORDER BY id
   RETURNING id AS seq, alert_id, action, actor, note, at
 )
 SELECT moved.*, history.seq, history.action, history.actor, history.note, history.at
@@ -171,17 +171,14 @@ def _move(
     actor: str = SYSTEM,
     note: str | None = None,
     history: Mapping[str, Any] | None = None,
+    by_device: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[AlertChange]:
-    """Change the open alerts matching `where`, write their history rows (one statement) and outbox rows."""
-    query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets))
-    values = {
-        **params,
-        "action": action,
-        "at": at,
-        "actor": actor,
-        "note": note,
-        "history": Jsonb(dict(history or {})),
-    }
+    """Change the open alerts matching `where`, write their history rows (one statement) and outbox rows. The
+    history rows' details: `history`, or each device's own from `by_device`."""
+    step = "%(history)s::jsonb -> device_id" if by_device is not None else "%(history)s::jsonb"
+    query = sql.SQL(_MOVE).format(where=sql.SQL(where), sets=sql.SQL(sets), history=sql.SQL(step))
+    details = {d: dict(v) for d, v in by_device.items()} if by_device is not None else dict(history or {})
+    values = {**params, "action": action, "at": at, "actor": actor, "note": note, "history": Jsonb(details)}
     with _atomic(conn), conn.cursor(row_factory=dict_row) as cursor:
         changes = [change(row) for row in cursor.execute(query, values).fetchall()]
         outbox.add(conn, changes, source)
@@ -401,26 +398,6 @@ def resolve_open(
     return moved[0] if moved else None
 
 
-_RESOLVE_MANY = """
-WITH input AS (
-  SELECT * FROM unnest(%(devices)s::varchar[], %(details)s::jsonb[]) AS i(device_id, details)
-), old AS (
-  SELECT a.id, a.status, i.details AS step_details FROM alerts a JOIN input i ON a.device_id = i.device_id
-  WHERE a.alert_type = %(type)s AND a.status <> 'resolved' ORDER BY a.id FOR UPDATE OF a
-), moved AS (
-  UPDATE alerts a SET status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s, updated_at = %(at)s
-  FROM old WHERE a.id = old.id
-  RETURNING a.*, old.status AS from_status, old.step_details
-), history AS (
-  INSERT INTO alert_history (alert_id, action, from_status, to_status, actor, note, details, at)
-  SELECT id, 'resolved', from_status, status, %(actor)s, %(note)s, step_details, %(at)s FROM moved ORDER BY id
-  RETURNING id AS seq, alert_id, action, actor, note, at
-)
-SELECT moved.*, history.seq, history.action, history.actor, history.note, history.at
-FROM moved JOIN history ON history.alert_id = moved.id ORDER BY history.seq
-"""
-
-
 def resolve_many(
     conn: psycopg.Connection,
     alert_type: str,
@@ -434,20 +411,19 @@ def resolve_many(
     device to its history row's details."""
     if not details:
         return []
-    devices = sorted(details)
-    params = {
-        "devices": devices,
-        "details": [Jsonb(dict(details[device])) for device in devices],
-        "type": alert_type,
-        "at": at,
-        "actor": SYSTEM,
-        "note": note,
-    }
-    with _atomic(conn), conn.cursor(row_factory=dict_row) as cursor:
-        _lock_many(conn, [(device, alert_type) for device in devices])
-        moved = [change(row) for row in cursor.execute(_RESOLVE_MANY, params).fetchall()]
-        outbox.add(conn, moved, source)
-    return moved
+    with _atomic(conn):
+        _lock_many(conn, [(device, alert_type) for device in details])
+        return _move(
+            conn,
+            "device_id = ANY(%(devices)s) AND alert_type = %(type)s AND status <> 'resolved'",
+            "status = 'resolved', resolved_at = %(at)s, resolved_by = %(actor)s",
+            {"devices": list(details), "type": alert_type},
+            action="resolved",
+            at=at,
+            source=source,
+            note=note,
+            by_device=details,
+        )
 
 
 def resolve_device(
