@@ -102,6 +102,7 @@ class EscalateCron:
 
     def __call__(self, events: Sequence[CloudEvent] = ()) -> list[AlertChange]:
         now = self.clock()
+        behind = self._behind(now)  # before the transaction: it may wait on the broker
         changes: list[AlertChange] = []
         with self.pool.connection() as conn:
             with conn.transaction():
@@ -111,7 +112,7 @@ class EscalateCron:
                     return []
                 cutoff = now - timedelta(seconds=self.escalate_after_s)
                 changes += alerts.escalate_due(conn, cutoff, at=now, source=SOURCE)
-                changes += self._offline(conn, now)
+                changes += self._offline(conn, now, behind)
                 dropped = self._retain(conn, now) if self.retention else {}
             faults.point("after-alert-commit")
             if changes:  # first, as evaluate-rule does
@@ -122,7 +123,16 @@ class EscalateCron:
         self.last_tick = {"skipped": False, "changes": len(changes), **dropped}
         return changes
 
-    def _offline(self, conn: psycopg.Connection, now: datetime) -> list[AlertChange]:
+    def _behind(self, now: datetime) -> float:
+        """How long readings accepted have waited for ingest and aggregate; 0 if that cannot be told now (the
+        broker down: the offline check then goes on without the grace rather than not at all)."""
+        try:
+            return self.waiting(now)
+        except Exception:
+            log.warning("could not tell how far the pipeline is behind", exc_info=True)
+            return 0.0
+
+    def _offline(self, conn: psycopg.Connection, now: datetime, behind: float) -> list[AlertChange]:
         devices = conn.execute(
             "SELECT device_id, offline_timeout_s, coalesce(status, 'active') FROM devices"
             " WHERE decommissioned_at IS NULL ORDER BY device_id"
@@ -131,9 +141,8 @@ class EscalateCron:
             return []
         timeouts = {device: float(self.offline_timeout_s or timeout) for device, timeout, _ in devices}
         seen = self._last_seen(conn, list(timeouts.items()), now)
-        # While the pipeline runs behind, the readings that would show a device alive may be queued still: a
-        # device is silent for how long the system has had its data, not for how long ago that was.
-        behind = self.waiting(now) if seen else 0.0
+        # While the pipeline runs behind (`behind` s), the readings that would show a device alive may be queued
+        # still: a device is silent for how long the system has had its data, not for how long ago that was.
         # device → since when data resolves its open alert: any data for a timeout, newer data for a plant report
         open_offline: dict[str, datetime | None] = {
             device: triggered_at if reported else None

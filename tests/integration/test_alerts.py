@@ -457,6 +457,20 @@ def test_a_device_is_not_offline_for_readings_the_pipeline_has_not_reached_yet(e
     assert opened.details["silentSeconds"] == 80.0 and opened.details["pipelineBehindSeconds"] == 65.0
 
 
+def test_a_broker_that_cannot_say_how_far_behind_the_pipeline_is_does_not_stop_the_offline_check(env):
+    now = datetime.now(UTC)
+    env.redis.set(
+        current("device-001"),
+        json.dumps({"value": 70, "timestamp": (now - timedelta(seconds=60)).isoformat(), "status": "normal"}),
+    )
+
+    def unreachable(_now: datetime) -> float:
+        raise RuntimeError("broker down")
+
+    cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False, clock=lambda: now, waiting=unreachable)
+    assert [(c.device_id, c.type) for c in cron([ping()])] == [("device-001", "device_offline")]
+
+
 def test_a_device_whose_readings_ingest_stored_is_not_offline_while_aggregate_runs_behind(env):
     now = datetime.now(UTC)
     cron = EscalateCron(env.pool(), env.redis, env.transport, retention=False)
