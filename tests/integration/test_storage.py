@@ -134,3 +134,24 @@ def test_the_functions_device_cache_looks_up_a_device_it_has_not_seen_once(clean
         assert "kiln-2" not in catalog.devices(["kiln-2"])  # not found once: not asked again until the next read
     finally:
         pool.close()
+
+
+def test_the_functions_device_cache_rereads_changed_rows_and_keeps_the_others(clean_db):
+    now = [0.0]
+    pool = db.pool(clean_db)
+    try:
+        catalog = DeviceCatalog(pool, ttl_s=5, clock=lambda: now[0])
+        first = catalog.devices()
+        sql(clean_db, "UPDATE devices SET alert_max = 99, status = 'maintenance' WHERE device_id = 'device-002'")
+        sql(clean_db, "UPDATE devices SET decommissioned_at = now() WHERE device_id = 'device-003'")
+        assert catalog.devices()["device-002"].rules.alert_max != 99  # cached until the ttl is over
+        now[0] = 5.0
+        again = catalog.devices()
+        assert again["device-002"].rules.alert_max == 99 and not again["device-002"].monitored
+        assert "device-003" not in again  # decommissioned since
+        assert again["device-001"] is first["device-001"]  # unchanged: the same object, not built again
+        sql(clean_db, "UPDATE devices SET decommissioned_at = NULL, alert_max = 5 WHERE device_id = 'device-003'")
+        now[0] = 10.0
+        assert catalog.devices()["device-003"].rules.alert_max == 5  # back in service, as it now is
+    finally:
+        pool.close()

@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from iotmon.core.rules import DeviceRules
@@ -41,6 +41,7 @@ class DeviceCatalog:
         self._devices: dict[str, DeviceInfo] = {}
         self._read_at = -float("inf")
         self._absent: set[str] = set()  # looked up since the last full read, and not found
+        self._rows: dict[str, tuple[Any, ...]] = {}  # each cached device's row as read
         self._lock = threading.Lock()  # functions-framework serves requests on several threads
 
     def devices(self, wanted: Collection[str] = ()) -> dict[str, DeviceInfo]:
@@ -57,10 +58,25 @@ class DeviceCatalog:
             return self._devices
 
     def _read(self, only: list[str] | None = None) -> dict[str, DeviceInfo]:
+        """The rows as DeviceInfo; a row unchanged since the last read keeps its DeviceInfo (rows are compared as
+        tuples, in C: a fleet's full re-read builds only what changed)."""
         where = "decommissioned_at IS NULL" + (" AND device_id = ANY(%(only)s)" if only is not None else "")
-        with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        with self.pool.connection() as conn, conn.cursor() as cursor:
             rows = cursor.execute(f"SELECT * FROM devices WHERE {where}", {"only": only}).fetchall()
-        return {
-            row["device_id"]: DeviceInfo(DeviceRules.from_row(row), row["unit"], row["status"] == "active")
-            for row in rows
-        }
+            names = [column.name for column in cursor.description or ()]
+        seen, known, key = self._rows, self._devices, names.index("device_id")
+        found: dict[str, DeviceInfo] = {}
+        for row in rows:
+            device_id = row[key]
+            info = known.get(device_id)
+            if info is None or seen.get(device_id) != row:
+                info = _info(dict(zip(names, row, strict=True)))
+                seen[device_id] = row
+            found[device_id] = info
+        if only is None:  # forget the rows of devices gone since
+            self._rows = {device_id: seen[device_id] for device_id in found}
+        return found
+
+
+def _info(row: dict[str, Any]) -> DeviceInfo:
+    return DeviceInfo(DeviceRules.from_row(row), row["unit"], row["status"] == "active")
