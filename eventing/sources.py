@@ -129,15 +129,16 @@ def unwrap(event: CloudEvent) -> CloudEvent:
 def readings_of(events: Sequence[CloudEvent]) -> tuple[list[Reading], list[str]]:
     """Every reading the events carry, and why each event that carries none is refused.
 
-    Readings on `metrics` were validated by ingest: a bad one among good ones is a contract break
-    upstream, logged and skipped.
+    Readings on `metrics` were validated by ingest, the topic's only writer: they are read with their types
+    checked, not their values again (iotmon.core.contracts.unchecked); a bad one among good ones is a contract
+    break upstream, logged and skipped.
     """
     found: list[Reading] = []
     refused: list[str] = []
     for event in events:
         if event["type"] == PRESENCE:
             continue  # on `metrics` beside readings: evaluate-rule's (presences_of), no reading in it
-        readings, bad = readings_in(event)
+        readings, bad = readings_in(event, checked=False)
         if bad and not readings:
             refused.append(f"event {event['id']}: {bad[0].reason}")
         elif bad:
@@ -146,9 +147,10 @@ def readings_of(events: Sequence[CloudEvent]) -> tuple[list[Reading], list[str]]
     return found, refused
 
 
-def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
+def readings_in(event: CloudEvent, checked: bool = True) -> tuple[list[Reading], list[Rejection]]:
     """The readings a reading or batch event carries (wrapped or not), and a rejection for each bad one
-    (or one for the whole event: another type, not JSON)."""
+    (or one for the whole event: another type, not JSON); `checked=False`: a batch's values are not checked
+    again (`parse_batch`)."""
     event = unwrap(event)
     data = event.get_data() or b""
     content_type = event.get("datacontenttype") or JSON
@@ -160,7 +162,7 @@ def readings_in(event: CloudEvent) -> tuple[list[Reading], list[Rejection]]:
         except ValueError as error:
             return [], [Rejection(str(error), as_json(data))]
     if event["type"] == READING_BATCH:
-        return parse_batch(data)
+        return parse_batch(data, checked)
     return [], [
         Rejection(f"unknown event type {event['type']!r} (expected {READING} or {READING_BATCH})", as_json(data))
     ]
