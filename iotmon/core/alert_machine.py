@@ -26,15 +26,17 @@ readings always give the same changes (and tests need no sleeping).
   and stays open, absorbing further breaches, until the value has been clear
   for the whole flap window; then it resolves.
 
-The state is a small dict-able dataclass, kept in Redis between batches; lost
+The state is a small msgspec struct, kept in Redis (as JSON) between batches; lost
 state simply starts closed (open alerts stay in PostgreSQL, the truth).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from iotmon.core.alerts import SEVERITIES
 from iotmon.core.rules import BREACH, CLEAR, NONE
@@ -55,49 +57,25 @@ class Settings:
     renew_quiet_s: float = 0.0  # ...and without a breach this long renews on a breach stronger than any it has seen
 
 
-@dataclass(slots=True)
-class MachineState:
+class MachineState(msgspec.Struct):
     open: bool = False
     breaches: int = 0  # consecutive breaches while closed
     breach_since: float | None = None  # the first of them
     severity: int = 0  # index into SEVERITIES while open
     clear_since: float | None = None  # since when the verdict has been CLEAR while open
     flapping: bool = False
-    transitions: list[float] = field(default_factory=list)  # enter/exit times within the flap window
+    transitions: list[float] = msgspec.field(default_factory=list)  # enter/exit times within the flap window
     opened_at: float | None = None  # when the open alert triggered (None: unknown, it never renews)
     peak: float = 0.0  # the strongest breach the open alert has seen
     breach_at: float | None = None  # ...and its latest breach
 
     def to_dict(self) -> dict[str, Any]:
-        return {  # written out: dataclasses.asdict deep-copies field by field, several times slower
-            "open": self.open,
-            "breaches": self.breaches,
-            "breach_since": self.breach_since,
-            "severity": self.severity,
-            "clear_since": self.clear_since,
-            "flapping": self.flapping,
-            "transitions": self.transitions[:],
-            "opened_at": self.opened_at,
-            "peak": self.peak,
-            "breach_at": self.breach_at,
-        }
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> MachineState:
-        if not data:
-            return cls()
-        return cls(
-            open=bool(data.get("open", False)),
-            breaches=int(data.get("breaches", 0)),
-            breach_since=data.get("breach_since"),
-            severity=int(data.get("severity", 0)),
-            clear_since=data.get("clear_since"),
-            flapping=bool(data.get("flapping", False)),
-            transitions=list(data.get("transitions", ())),  # JSON gives floats: a copy, not a conversion
-            opened_at=data.get("opened_at"),
-            peak=float(data.get("peak", 0.0)),
-            breach_at=data.get("breach_at"),
-        )
+        return msgspec.convert(data, cls) if data else cls()
 
     @property
     def severity_name(self) -> str:

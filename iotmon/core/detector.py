@@ -69,6 +69,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 DETECTOR = "robust level + daily profile"  # what alerts name as their detector
 DEFAULT_SENSITIVITY = 4.0  # robust standard deviations outside the expected value
 
@@ -146,175 +148,58 @@ class Observation:
     warming_up: bool
 
 
-_FIELDS = (
-    "n",
-    "t_first",
-    "t_last",
-    "x_last",
-    "level",
-    "mad",
-    "scale_hi",
-    "scale_lo",
-    "shift",
-    "quantum",
-    "repeat_rate",
-    "run",
-    "jitter",
-    "season",
-    "range_hi",
-    "range_lo",
-    "mid_hi",
-    "mid_lo",
-    "vol",
-    "vol_base",
-    "hill_hi",
-    "hill_lo",
-    "burst_rate",
-    "burst_recent",
-    "recur",
-    "recur_at",
-    "recur_seen",
-    "recur_hour",
-    "vol_mid",
-    "vol_tail",
-    "repeat_cont",
-    "week",
-    "week_hour",
-    "week_sum",
-    "week_n",
-)
-
-
-class DetectorState:
+class DetectorState(msgspec.Struct):
     """What one device's detector remembers: 29 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
     with the hour each was set, and WEEK_BINS weekly offsets (peaks and offsets to three digits): under 4 KB as
-    JSON, whatever the rate or how long it runs."""
+    JSON, whatever the rate or how long it runs. A msgspec struct: Redis's JSON decodes straight into it, and a
+    state saved by an older version loads too (a field added since starts as a new state's, one removed since is
+    ignored)."""
 
-    __slots__ = _FIELDS
-
-    def __init__(self) -> None:
-        self.n = 0  # readings seen (only to speed up the very first estimates)
-        self.t_first = 0.0
-        self.t_last = 0.0
-        self.x_last = 0.0
-        self.level = 0.0
-        self.mad = 0.0  # mean absolute residual, as a standard deviation (the warm-up scale)
-        self.scale_hi = 0.0  # robust standard deviation above the expected value
-        self.scale_lo = 0.0  # ...and below it
-        self.shift = 0.0  # recent mean residual
-        self.quantum = 0.0  # smallest change seen between readings (the sensor's resolution)
-        self.repeat_rate = 0.0  # share of readings identical to the previous one
-        self.run = 0  # identical readings in a row, now
-        self.repeat_cont = 0.0  # share of repeats that were followed by another (repeats come in runs)
-        self.jitter = 0.0  # recent mean |change| between readings
-        self.season = [0.0] * DAY_BINS
-        self.week = [0.0] * WEEK_BINS  # mean residual per hour of the week (to three digits)
-        self.week_hour = 0  # the epoch hour whose residuals are being summed...
-        self.week_sum = 0.0  # ...their sum
-        self.week_n = 0  # ...and how many
-        self.range_hi = 0.0  # the long-run range of readings that were not gross errors
-        self.range_lo = 0.0
-        self.mid_hi = 0.0  # the MID_P quantile above, as a standard deviation
-        self.mid_lo = 0.0
-        self.vol = 0.0  # recent mean absolute residual, as a standard deviation
-        self.vol_base = 0.0  # ...and its usual value
-        self.vol_mid = 0.0  # the MID_P quantile of the volatility test's fixed-rule score (0: not yet seen)
-        self.vol_tail = 0.0  # ...and its TAIL_P quantile
-        self.hill_hi = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
-        self.hill_lo = 0.0  # ...and below
-        self.burst_rate = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
-        self.burst_recent = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
-        self.recur = [0.0] * DAY_BINS  # decaying peak residual above the expected value seen on two days, per hour
-        self.recur_at = [0] * DAY_BINS  # ...and when it was set (epoch hour)
-        self.recur_seen = [0.0] * DAY_BINS  # peak residual above the expected value seen at all, per hour
-        self.recur_hour = [0] * DAY_BINS  # ...and when it was set (epoch hour)
+    n: int = 0  # readings seen (only to speed up the very first estimates)
+    t_first: float = 0.0
+    t_last: float = 0.0
+    x_last: float = 0.0
+    level: float = 0.0
+    mad: float = 0.0  # mean absolute residual, as a standard deviation (the warm-up scale)
+    scale_hi: float = 0.0  # robust standard deviation above the expected value
+    scale_lo: float = 0.0  # ...and below it
+    shift: float = 0.0  # recent mean residual
+    quantum: float = 0.0  # smallest change seen between readings (the sensor's resolution)
+    repeat_rate: float = 0.0  # share of readings identical to the previous one
+    run: int = 0  # identical readings in a row, now
+    jitter: float = 0.0  # recent mean |change| between readings
+    season: list[float] = msgspec.field(default_factory=lambda: [0.0] * DAY_BINS)
+    range_hi: float = 0.0  # the long-run range of readings that were not gross errors
+    range_lo: float = 0.0
+    mid_hi: float = 0.0  # the MID_P quantile above, as a standard deviation
+    mid_lo: float = 0.0
+    vol: float = 0.0  # recent mean absolute residual, as a standard deviation
+    vol_base: float = 0.0  # ...and its usual value
+    hill_hi: float = 0.0  # mean log(residual / MID_P quantile) of the residuals beyond it, above
+    hill_lo: float = 0.0  # ...and below
+    burst_rate: float = 0.0  # long-run share of readings beyond BURST_Z bulk standard deviations
+    burst_recent: float = 0.0  # how many came lately (a count decaying over BURST_PERIODS)
+    # per hourly bin: the decaying peak residual above the expected value seen on two days, and when it was set
+    # (epoch hour); the peak seen at all, and when
+    recur: list[float] = msgspec.field(default_factory=lambda: [0.0] * DAY_BINS)
+    recur_at: list[int] = msgspec.field(default_factory=lambda: [0] * DAY_BINS)
+    recur_seen: list[float] = msgspec.field(default_factory=lambda: [0.0] * DAY_BINS)
+    recur_hour: list[int] = msgspec.field(default_factory=lambda: [0] * DAY_BINS)
+    vol_mid: float = 0.0  # the MID_P quantile of the volatility test's fixed-rule score (0: not yet seen)
+    vol_tail: float = 0.0  # ...and its TAIL_P quantile
+    repeat_cont: float = 0.0  # share of repeats that were followed by another (repeats come in runs)
+    week: list[float] = msgspec.field(default_factory=lambda: [0.0] * WEEK_BINS)  # mean residual per hour of week
+    week_hour: int = 0  # the epoch hour whose residuals are being summed...
+    week_sum: float = 0.0  # ...their sum
+    week_n: int = 0  # ...and how many
 
     def to_dict(self) -> dict[str, Any]:
-        """The state as JSON-able values, keys in `_FIELDS` order (written out: this runs for every device in
-        every batch)."""
-        return {
-            "n": self.n,
-            "t_first": self.t_first,
-            "t_last": self.t_last,
-            "x_last": self.x_last,
-            "level": self.level,
-            "mad": self.mad,
-            "scale_hi": self.scale_hi,
-            "scale_lo": self.scale_lo,
-            "shift": self.shift,
-            "quantum": self.quantum,
-            "repeat_rate": self.repeat_rate,
-            "run": self.run,
-            "jitter": self.jitter,
-            "season": self.season[:],
-            "range_hi": self.range_hi,
-            "range_lo": self.range_lo,
-            "mid_hi": self.mid_hi,
-            "mid_lo": self.mid_lo,
-            "vol": self.vol,
-            "vol_base": self.vol_base,
-            "hill_hi": self.hill_hi,
-            "hill_lo": self.hill_lo,
-            "burst_rate": self.burst_rate,
-            "burst_recent": self.burst_recent,
-            "recur": self.recur[:],
-            "recur_at": self.recur_at[:],
-            "recur_seen": self.recur_seen[:],
-            "recur_hour": self.recur_hour[:],
-            "vol_mid": self.vol_mid,
-            "vol_tail": self.vol_tail,
-            "repeat_cont": self.repeat_cont,
-            "week": self.week[:],
-            "week_hour": self.week_hour,
-            "week_sum": self.week_sum,
-            "week_n": self.week_n,
-        }
+        built: dict[str, Any] = msgspec.to_builtins(self)  # (new lists: the dict shares nothing with the state)
+        return built
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorState:
-        """A state saved by `to_dict`, by this or an older version: a field added since it was saved starts as a
-        new state's, one removed since (the unusual-pattern test's counts) is ignored. JSON gives the numbers
-        their types already (a float is written with its point), so the lists are copied, not converted."""
-        state = cls.__new__(cls)
-        get = data.get
-        state.n = int(data["n"])
-        state.t_first = get("t_first", 0.0)
-        state.t_last = get("t_last", 0.0)
-        state.x_last = get("x_last", 0.0)
-        state.level = get("level", 0.0)
-        state.mad = get("mad", 0.0)
-        state.scale_hi = get("scale_hi", 0.0)
-        state.scale_lo = get("scale_lo", 0.0)
-        state.shift = get("shift", 0.0)
-        state.quantum = get("quantum", 0.0)
-        state.repeat_rate = get("repeat_rate", 0.0)
-        state.run = int(data["run"])
-        state.jitter = get("jitter", 0.0)
-        state.season = list(data["season"])
-        state.range_hi = get("range_hi", 0.0)
-        state.range_lo = get("range_lo", 0.0)
-        state.mid_hi = get("mid_hi", 0.0)
-        state.mid_lo = get("mid_lo", 0.0)
-        state.vol = get("vol", 0.0)
-        state.vol_base = get("vol_base", 0.0)
-        state.hill_hi = get("hill_hi", 0.0)
-        state.hill_lo = get("hill_lo", 0.0)
-        state.burst_rate = get("burst_rate", 0.0)
-        state.burst_recent = get("burst_recent", 0.0)
-        recur, recur_at, recur_seen, recur_hour = get("recur"), get("recur_at"), get("recur_seen"), get("recur_hour")
-        state.recur = [0.0] * DAY_BINS if recur is None else list(recur)
-        state.recur_at = [0] * DAY_BINS if recur_at is None else list(recur_at)
-        state.recur_seen = [0.0] * DAY_BINS if recur_seen is None else list(recur_seen)
-        state.recur_hour = [0] * DAY_BINS if recur_hour is None else list(recur_hour)
-        state.vol_mid = get("vol_mid", 0.0)
-        state.vol_tail = get("vol_tail", 0.0)
-        state.repeat_cont = get("repeat_cont", 0.0)
-        week = get("week")
-        state.week = [0.0] * WEEK_BINS if week is None else list(week)
-        state.week_hour = get("week_hour", 0)
-        state.week_sum = get("week_sum", 0.0)
-        state.week_n = get("week_n", 0)
-        return state
+        return msgspec.convert(data, cls)
 
 
 def observe(state: DetectorState, t: float, x: float, params: DetectorParams) -> Observation:

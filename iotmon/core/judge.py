@@ -13,8 +13,10 @@ about what evaluate-rule would have done.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
+
+import msgspec
 
 from iotmon.core import alert_machine, detector, online_trend, rules
 from iotmon.core.alert_machine import RENEW, RESOLVE, TRIGGER, MachineState
@@ -26,36 +28,22 @@ PERIOD_WEIGHT = 0.05  # how fast the learnt reporting period follows the interva
 GAP_CLIP = 10.0  # an interval longer than this many periods is a gap (the device was off), not its period
 
 
-@dataclass(slots=True)
-class DeviceState:
+class DeviceState(msgspec.Struct):
+    """A msgspec struct, as are its parts: Redis's JSON decodes straight into it (no dict in between)."""
+
     last_ts: float | None = None  # the newest reading judged (epoch seconds)
     interval_s: float | None = None  # the learnt reporting period
-    detector: detector.DetectorState = field(default_factory=detector.DetectorState)
-    trend: online_trend.TrendState = field(default_factory=online_trend.TrendState)
-    machines: dict[str, MachineState] = field(default_factory=dict)
+    detector: detector.DetectorState = msgspec.field(default_factory=detector.DetectorState)
+    trend: online_trend.TrendState = msgspec.field(default_factory=online_trend.TrendState)
+    machines: dict[str, MachineState] = msgspec.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "last_ts": self.last_ts,
-            "interval_s": self.interval_s,
-            "detector": self.detector.to_dict(),
-            "trend": self.trend.to_dict(),
-            "machines": {rule: machine.to_dict() for rule, machine in self.machines.items()},
-        }
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DeviceState:
-        if not data:
-            return cls()
-        return cls(
-            last_ts=data.get("last_ts"),
-            interval_s=data.get("interval_s"),
-            detector=detector.DetectorState.from_dict(data["detector"])
-            if data.get("detector")
-            else detector.DetectorState(),
-            trend=online_trend.TrendState.from_dict(data.get("trend")),
-            machines={rule: MachineState.from_dict(m) for rule, m in (data.get("machines") or {}).items()},
-        )
+        return msgspec.convert(data, cls) if data else cls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 MIN_EFFECTIVE = 8.0  # fewer effective readings than this: no line is fitted yet
 FORGOTTEN = 1e-9  # total weight below this: the history has faded, start again
 
 
-@dataclass(slots=True)
-class TrendState:
+class TrendState(msgspec.Struct):
+    """The line's weighted sums: a msgspec struct, so Redis's JSON decodes straight into it."""
+
     origin: float | None = None  # the value readings are measured from
     at: float | None = None  # the newest reading's time (u = 0)
     s0: float = 0.0  # Σw
@@ -36,23 +39,12 @@ class TrendState:
     qtt: float = 0.0  # Σw²·u²
 
     def to_dict(self) -> dict[str, Any]:
-        return {  # written out: dataclasses.asdict is several times slower
-            "origin": self.origin,
-            "at": self.at,
-            "s0": self.s0,
-            "st": self.st,
-            "stt": self.stt,
-            "sx": self.sx,
-            "stx": self.stx,
-            "sxx": self.sxx,
-            "q0": self.q0,
-            "qt": self.qt,
-            "qtt": self.qtt,
-        }
+        built: dict[str, Any] = msgspec.to_builtins(self)
+        return built
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TrendState:
-        return cls(**data) if data else cls()
+        return msgspec.convert(data, cls) if data else cls()
 
 
 @dataclass(frozen=True, slots=True)

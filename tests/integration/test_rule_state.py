@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from iotmon.adapters.redis.rule_state import RuleStates
+import msgspec
+
+from iotmon.adapters.redis.rule_state import RuleStates, state_key
 from iotmon.core.judge import DeviceState
 
 
@@ -28,3 +30,9 @@ def test_an_older_state_never_replaces_a_newer_one(redis):
     assert saved(states, "device-001", "device-002") == [(100.0, 2.0), (10.0, 1.0)]
     states.save({"device-001": state(101.0, 3.0)})
     assert saved(states, "device-001") == [(101.0, 3.0)]
+
+
+def test_a_state_saved_as_json_by_an_earlier_version_still_loads(redis):
+    earlier = state(100.0, 2.0)
+    redis.hset(state_key("device-001"), mapping={"lastTs": "100.0", "state": msgspec.json.encode(earlier.to_dict())})
+    assert RuleStates(redis).load(["device-001"]) == {"device-001": earlier}
