@@ -57,6 +57,7 @@ from functions.serving import entry_point
 from iotmon.adapters.postgres import alerts, rollups, window_history
 from iotmon.adapters.postgres.devices import DeviceCatalog, DeviceInfo
 from iotmon.adapters.redis import active_alerts, keys
+from iotmon.adapters.redis.documents import Document, Documents
 from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.redis.live_windows import (
     DEVICES_SEEN,
@@ -137,6 +138,7 @@ class Aggregate:
         self.redis = redis_client
         self.emitter = emitter
         self.windows = LiveWindows(redis_client)
+        self.documents = Documents(redis_client)
         self.watched = WatchedDevices(redis_client, clock)
         self.devices = DeviceCatalog(pool, config_ttl_s)
         self.rollups = RollupSchedule(rollup_interval_s)
@@ -286,6 +288,7 @@ class Aggregate:
         updated = iso(now_us)
         pipe = self.redis.pipeline(transaction=False)
         hours: dict[str, WindowStats] = {}
+        documents: list[Document] = []
         for device, items in by_device.items():
             window = windows[device]
             ranges = devices[device].ranges if device in devices else Ranges()
@@ -298,8 +301,10 @@ class Aggregate:
                 window.day, median_value=medians[device]["24h"], window_s=86_400, normal_span=span,
                 window_start=iso(window.day_start_us), window_end=iso(window.end_us), updated_at=updated,
             )  # fmt: skip
-            pipe.set(keys.stats(device, "1h"), _encode(hours[device]), ex=keys.STATS_TTL_S)
-            pipe.set(keys.stats(device, "24h"), _encode(day), ex=keys.STATS_TTL_S)
+            documents += (
+                (keys.stats(device, "1h"), _encode(hours[device]), keys.STATS_TTL_S),
+                (keys.stats(device, "24h"), _encode(day), keys.STATS_TTL_S),
+            )
             latest = items[-1]
             if latest.us >= window.end_us:  # a late batch does not replace a newer current value
                 current = LiveValue(
@@ -308,7 +313,8 @@ class Aggregate:
                     status=status(latest.value, ranges),
                     unit=latest.reading.unit,
                 )
-                pipe.set(keys.current(device), _encode(current), ex=keys.CURRENT_TTL_S)
+                documents.append((keys.current(device), _encode(current), keys.CURRENT_TTL_S))
+        self.documents.set_all(pipe, documents)
         # The system's figures read every device seen and every open alert: at most every system_interval_s.
         if system_due := time.monotonic() - self._system_at >= self.system_interval_s:
             pipe.get(keys.ALERTS_ACTIVE)
