@@ -37,6 +37,8 @@ ROWS = [
     ("fleet: most seconds of readings behind", "fleet_max_lag_s"),
     ("fleet: seconds to clear the backlog after the load (None: not in FLEET_DRAIN_S)", "fleet_drain_s"),
     ("fleet: events still behind then", "fleet_backlog_left_events"),
+    ("fleet: CPU µs per reading, `iotmon up`", "fleet_cpu_us_per_reading"),
+    ("fleet: CPU µs per reading, its PostgreSQL and Redis", "fleet_servers_cpu_us_per_reading"),
     ("fleet: devices with live value, windows, rule state", "fleet_devices_kept"),
     ("fleet: Redis bytes per device", "redis_bytes_per_device"),
     ("fleet: PostgreSQL bytes per stored reading", "pg_bytes_per_reading"),

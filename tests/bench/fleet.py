@@ -4,14 +4,17 @@
 from `iotmon simulate load`, sent through the REST API with the gateway key as a
 plant's gateways would. While it runs, every `SAMPLE_S`: how far behind the
 consumer groups are (seconds of readings not yet handled by ingest, aggregate
-and evaluate-rule) and the `iotmon up` process's RSS. Afterwards: that every
-device has its live value, statistics windows and rule state; Redis bytes per
-device; PostgreSQL bytes per stored reading; and one offline sweep
+and evaluate-rule) and the `iotmon up` process's RSS. Over the load and the
+drain: CPU time per reading of `iotmon up` and of its PostgreSQL and Redis, a
+figure that does not depend on what else the machine is doing. Afterwards: that
+every device has its live value, statistics windows and rule state; Redis bytes
+per device; PostgreSQL bytes per stored reading; and one offline sweep
 (escalate-cron's tick) over every device, timed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +22,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -88,6 +92,22 @@ class Sampler:
         self._thread.join()
 
 
+def cpu_seconds(process: psutil.Process, data_dir: Path) -> tuple[float, float]:
+    """CPU seconds (user + system) so far of `iotmon up` itself, and of the servers it started on its data
+    directory (PostgreSQL with its backends, Redis): the cost of the load whatever else the machine is doing."""
+    servers = {p.pid: p for p in server_processes(data_dir) if p.pid != process.pid}
+    for server in list(servers.values()):
+        with contextlib.suppress(psutil.Error):
+            servers.update((child.pid, child) for child in server.children(recursive=True))
+    total = 0.0
+    for server in servers.values():
+        with contextlib.suppress(psutil.Error):
+            times = server.cpu_times()
+            total += times.user + times.system
+    own = process.cpu_times()
+    return own.user + own.system, total
+
+
 def load_args(rate: float, url: str) -> list[str]:
     return [
         *("--devices", str(DEVICES), "--rate", str(rate), "--batch-size", str(BATCH), "--duration", str(RUN_S)),
@@ -141,11 +161,16 @@ def measure() -> dict[str, Any]:
             stdout=subprocess.PIPE,
             text=True,
         )
-        with Sampler(transport, psutil.Process(up.proc.pid)) as sampler:
+        process = psutil.Process(up.proc.pid)
+        cpu_before = cpu_seconds(process, data_dir)
+        with Sampler(transport, process) as sampler:
             out, _ = load.communicate(timeout=RUN_S + 300)
             assert load.returncode == 0, out
         sent = json_line(out)
         drained_s = drain(transport)
+        own_s, servers_s = (
+            after - before for after, before in zip(cpu_seconds(process, data_dir), cpu_before, strict=True)
+        )
         result = {
             "fleet_devices": DEVICES,
             "fleet_readings_per_s": round(sent["sent"] / sent["seconds"]),
@@ -154,6 +179,9 @@ def measure() -> dict[str, Any]:
             # after the load: how long the backlog took to clear, or what was left after DRAIN_S (not kept up)
             "fleet_drain_s": drained_s,
             "fleet_backlog_left_events": sum(transport.backlog().values()),
+            # CPU per reading sent, over the load and the drain (a little low if the backlog did not clear)
+            "fleet_cpu_us_per_reading": round(own_s / sent["sent"] * 1e6, 1),
+            "fleet_servers_cpu_us_per_reading": round(servers_s / sent["sent"] * 1e6, 1),
             **kept(client, [device.device_id for device in devices]),
             "redis_bytes_per_device": round(int(client.info("memory")["used_memory"]) / DEVICES),
             "pg_bytes_per_reading": round(pg_bytes_per_reading(database_url), 1),
