@@ -26,7 +26,7 @@ readings always give the same changes (and tests need no sleeping).
   and stays open, absorbing further breaches, until the value has been clear
   for the whole flap window; then it resolves.
 
-The state is a small msgspec struct, kept in Redis (as JSON) between batches; lost
+The state is a small msgspec struct, kept in Redis between batches; lost
 state simply starts closed (open alerts stay in PostgreSQL, the truth).
 """
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -68,14 +67,6 @@ class MachineState(msgspec.Struct):
     opened_at: float | None = None  # when the open alert triggered (None: unknown, it never renews)
     peak: float = 0.0  # the strongest breach the open alert has seen
     breach_at: float | None = None  # ...and its latest breach
-
-    def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)
-        return built
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> MachineState:
-        return msgspec.convert(data, cls) if data else cls()
 
     @property
     def severity_name(self) -> str:

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -152,7 +151,7 @@ class Observation:
 class DetectorState(msgspec.Struct):
     """What one device's detector remembers: 29 numbers, DAY_BINS profile offsets, 2·DAY_BINS time-of-day peaks
     with the hour each was set, and WEEK_BINS weekly offsets (peaks and offsets to three digits): under 4 KB as
-    JSON, whatever the rate or how long it runs. A msgspec struct: Redis's JSON decodes straight into it, and a
+    JSON, whatever the rate or how long it runs. A msgspec struct: what Redis keeps decodes straight into it, and a
     state saved by an older version loads too (a field added since starts as a new state's, one removed since is
     ignored)."""
 
@@ -193,14 +192,6 @@ class DetectorState(msgspec.Struct):
     week_hour: int = 0  # the epoch hour whose residuals are being summed...
     week_sum: float = 0.0  # ...their sum
     week_n: int = 0  # ...and how many
-
-    def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)  # (new lists: the dict shares nothing with the state)
-        return built
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DetectorState:
-        return msgspec.convert(data, cls)
 
 
 def observe(state: DetectorState, t: float, x: float, params: DetectorParams) -> Observation:

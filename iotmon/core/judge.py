@@ -3,8 +3,8 @@
 A device's `DeviceState` is everything its rules remember — the newest
 reading judged, its learnt reporting period, the anomaly detector's state,
 the trend line's sums and each rule's alert machine — bounded in size
-whatever the rate or the time a device has run, and JSON-serialisable (Redis
-keeps it between batches). `judge` folds readings into it in time order and
+whatever the rate or the time a device has run, and serialisable (Redis
+keeps it between batches, as MessagePack). `judge` folds readings into it in time order and
 returns the alert changes they make; the same readings from the same state
 always give the same changes, which is what makes a backtest tell the truth
 about what evaluate-rule would have done.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import msgspec
 
@@ -29,21 +28,13 @@ GAP_CLIP = 10.0  # an interval longer than this many periods is a gap (the devic
 
 
 class DeviceState(msgspec.Struct):
-    """A msgspec struct, as are its parts: Redis's JSON decodes straight into it (no dict in between)."""
+    """A msgspec struct, as are its parts: what Redis keeps decodes straight into it (no dict in between)."""
 
     last_ts: float | None = None  # the newest reading judged (epoch seconds)
     interval_s: float | None = None  # the learnt reporting period
     detector: detector.DetectorState = msgspec.field(default_factory=detector.DetectorState)
     trend: online_trend.TrendState = msgspec.field(default_factory=online_trend.TrendState)
     machines: dict[str, MachineState] = msgspec.field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)
-        return built
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> DeviceState:
-        return msgspec.convert(data, cls) if data else cls()
 
 
 @dataclass(frozen=True, slots=True)

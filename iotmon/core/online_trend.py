@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -37,14 +36,6 @@ class TrendState(msgspec.Struct):
     q0: float = 0.0  # Σw²   (the squared weights give the slope's standard error)
     qt: float = 0.0  # Σw²·u
     qtt: float = 0.0  # Σw²·u²
-
-    def to_dict(self) -> dict[str, Any]:
-        built: dict[str, Any] = msgspec.to_builtins(self)
-        return built
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> TrendState:
-        return msgspec.convert(data, cls) if data else cls()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,5 +34,5 @@ def test_an_older_state_never_replaces_a_newer_one(redis):
 
 def test_a_state_saved_as_json_by_an_earlier_version_still_loads(redis):
     earlier = state(100.0, 2.0)
-    redis.hset(state_key("device-001"), mapping={"lastTs": "100.0", "state": msgspec.json.encode(earlier.to_dict())})
+    redis.hset(state_key("device-001"), mapping={"lastTs": "100.0", "state": msgspec.json.encode(earlier)})
     assert RuleStates(redis).load(["device-001"]) == {"device-001": earlier}

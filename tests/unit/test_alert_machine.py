@@ -1,5 +1,7 @@
 """The per-(device, rule) alert state machine: pure, on reading timestamps (no servers)."""
 
+import msgspec
+
 from iotmon.core.alert_machine import (
     FLAPPING,
     RENEW,
@@ -152,8 +154,7 @@ def test_an_alert_renews_only_where_asked_and_never_when_its_opening_is_unknown(
 def test_state_round_trips_through_a_dict_and_open_state_rebuilds():
     state = MachineState()
     run(state, [(0, BREACH, 2), (1, BREACH, 2), (2, BREACH, 2), (3, CLEAR, 0)])
-    assert MachineState.from_dict(state.to_dict()) == state
-    assert MachineState.from_dict(None) == MachineState()
+    assert msgspec.convert(msgspec.to_builtins(state), MachineState) == state
     rebuilt = opened("high")
     assert rebuilt.open and rebuilt.severity_name == "high"
 
@@ -169,7 +170,7 @@ def test_a_breach_asked_to_last_enters_once_it_has_lasted_and_a_break_starts_aga
     assert run(state, [(56, BREACH, 0)], lasting) == [(56, TRIGGER)]
     both = Settings(breach_count=3, breach_for_s=5)
     assert run(MachineState(), [(0, BREACH, 0), (10, BREACH, 0), (11, BREACH, 0)], both) == [(11, TRIGGER)]
-    assert MachineState.from_dict(state.to_dict()) == state
+    assert msgspec.convert(msgspec.to_builtins(state), MachineState) == state
 
 
 def test_a_statistical_band_clears_through_readings_near_its_edge_not_through_breaches():

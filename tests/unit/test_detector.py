@@ -4,6 +4,7 @@ import json
 import math
 import random
 
+import msgspec
 import pytest
 
 from iotmon.core.detector import DetectorParams, DetectorState, Observation, _reach, _volatility, observe
@@ -294,7 +295,7 @@ def test_the_state_stays_small_whatever_the_duration():
     for i in range(100_000):
         observe(state, 1_700_000_000.0 + 30.0 * i, 10 + rng.gauss(0, 1), params)
         if i in (20_000, 99_999):
-            data = state.to_dict()
+            data = msgspec.to_builtins(state)
             shapes.append({key: len(value) if isinstance(value, list) else 1 for key, value in data.items()})
             sizes.append(len(json.dumps(data)))
     assert shapes[0] == shapes[1]  # nothing grows with the number of readings
@@ -310,7 +311,7 @@ def test_a_state_restored_from_json_gives_identical_observations():
     expected: list[Observation] = [observe(straight, t, x, params) for t, x in zip(times, values, strict=True)]
     state, got = DetectorState(), []
     for t, x in zip(times, values, strict=True):
-        state = DetectorState.from_dict(json.loads(json.dumps(state.to_dict())))
+        state = msgspec.convert(json.loads(json.dumps(msgspec.to_builtins(state))), DetectorState)
         got.append(observe(state, t, x, params))
     assert got == expected
 
@@ -321,8 +322,8 @@ def test_a_state_saved_before_the_time_of_day_peaks_existed_still_loads():
     for t, x in zip(times, noisy(times), strict=True):
         observe(state, t, x, params)
     added = ("vol_mid", "vol_tail", "repeat_cont")  # fields added since, as the time-of-day peaks
-    old = {k: v for k, v in state.to_dict().items() if not k.startswith("recur") and k not in added}
-    restored = DetectorState.from_dict(json.loads(json.dumps(old)))
+    old = {k: v for k, v in msgspec.to_builtins(state).items() if not k.startswith("recur") and k not in added}
+    restored = msgspec.convert(json.loads(json.dumps(old)), DetectorState)
     assert restored.recur == [0.0] * len(state.recur) and restored.recur_hour == [0] * len(state.recur)
     assert (restored.vol_mid, restored.vol_tail, restored.repeat_cont) == (0.0, 0.0, 0.0)
     assert observe(restored, times[-1] + 3.0, 50.0, params).score < 0.5
@@ -336,9 +337,9 @@ def test_a_state_saved_with_the_pattern_tests_counts_still_loads_and_judges_alik
     state = DetectorState()
     for t, x in zip(times[:1000], values[:1000], strict=True):
         observe(state, t, x, params)
-    old = state.to_dict() | {"context": 12, "surprise": 0.7, "transitions": [0.5] * 125}
-    restored = DetectorState.from_dict(json.loads(json.dumps(old)))
-    assert restored.to_dict() == state.to_dict()
+    old = msgspec.to_builtins(state) | {"context": 12, "surprise": 0.7, "transitions": [0.5] * 125}
+    restored = msgspec.convert(json.loads(json.dumps(old)), DetectorState)
+    assert msgspec.to_builtins(restored) == msgspec.to_builtins(state)
     rest = list(zip(times[1000:], values[1000:], strict=True))
     assert [observe(restored, t, x, params) for t, x in rest] == [observe(state, t, x, params) for t, x in rest]
 

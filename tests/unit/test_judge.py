@@ -79,7 +79,7 @@ def test_batches_in_any_split_give_the_same_changes_as_one_and_a_redelivery_chan
         batch = readings[i : i + 37]
         split += judge.judge(TEMPERATURE, state, batch)
         assert judge.judge(TEMPERATURE, state, batch) == []  # redelivered
-        state = DeviceState.from_dict(json.loads(json.dumps(state.to_dict())))  # as Redis keeps it
+        state = msgspec.convert(json.loads(json.dumps(msgspec.to_builtins(state))), DeviceState)  # as Redis keeps it
     assert split == whole and ("threshold_exceeded", TRIGGER) in moves(whole)
 
 
@@ -102,19 +102,19 @@ def test_every_part_of_the_state_goes_through_json_and_comes_back_equal():
     readings = [*steady(2_000), (T0 + 4_000.0, 90.0), (T0 + 4_002.0, 50.0)]
     judge.judge(TEMPERATURE, state, readings)
     assert state.machines  # the alert machines are part of it too
-    data = json.loads(json.dumps(state.to_dict()))
+    data = json.loads(json.dumps(msgspec.to_builtins(state)))
     assert list(data["detector"]) == list(detector.DetectorState.__struct_fields__)
-    restored = DeviceState.from_dict(data)
-    assert restored == state and restored.to_dict() == state.to_dict()
+    restored = msgspec.convert(data, DeviceState)
+    assert restored == state and msgspec.to_builtins(restored) == msgspec.to_builtins(state)
     assert msgspec.json.decode(msgspec.json.encode(state), type=DeviceState) == state  # as Redis keeps it
 
 
 def test_the_state_stays_small_however_long_the_device_runs():
     state = DeviceState()
     judge.judge(TEMPERATURE, state, steady(20_000, period=1.0))
-    size = len(json.dumps(state.to_dict()))
+    size = len(json.dumps(msgspec.to_builtins(state)))
     judge.judge(TEMPERATURE, state, steady(20_000, start=20_000, period=1.0, seed=1))
-    assert len(json.dumps(state.to_dict())) <= size + 200 and size < 4096
+    assert len(json.dumps(msgspec.to_builtins(state))) <= size + 200 and size < 4096
 
 
 def test_any_sensitivity_the_contract_allows_is_judged():
