@@ -87,7 +87,12 @@ class Router:
         functions: Mapping[str, Function | Core],
         *,
         tick_seconds: float | None = None,
+        share: tuple[int, int] = (0, 1),
     ) -> None:
+        """`share` (k, n): this router is the k-th of n processes sharing the wiring (`iotmon up --workers n`); it
+        runs the group members m with m mod n = k, and the schedules only when k = 0."""
+        if not 0 <= share[0] < share[1]:
+            raise ValueError(f"share {share[0]}/{share[1]} is not one of 0/n … n-1/n")
         missing = {s.function for s in wiring.subscriptions + wiring.schedules} - set(functions)
         if missing:
             raise ValueError(f"the manifests route to functions that are not running: {sorted(missing)}")
@@ -95,6 +100,7 @@ class Router:
         self.wiring = wiring
         self.functions = {name: as_function(name, target) for name, target in functions.items()}
         self.tick_seconds = tick_seconds
+        self.share = share
         self.counts: Counter[str] = Counter()  # delivered / retried / dead_lettered
         self._counts_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -109,12 +115,12 @@ class Router:
     def start(self) -> Router:
         for subscription in self.wiring.subscriptions:
             for topic in subscription.topics:
-                for member in range(subscription.consumers):
+                for member in range(self.share[0], subscription.consumers, self.share[1]):
                     name = f"source:{subscription.name}:{topic}:{member}"
                     # Join now, so that nothing published after start() is missed.
                     self._consumers[name] = (subscription.group, self._join(subscription, topic, member))
                     self._spawn(name, self._consume, subscription, topic, member)
-        for schedule in self.wiring.schedules:
+        for schedule in self.wiring.schedules if self.share[0] == 0 else ():
             self._spawn(f"ping:{schedule.name}", self._ping, schedule)
         return self
 

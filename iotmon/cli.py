@@ -95,6 +95,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         settings = dataclasses.replace(settings, port=args.port)
     if args.no_mqtt:
         settings = dataclasses.replace(settings, mqtt_port=None)
+    if args.workers is not None:
+        settings = dataclasses.replace(settings, workers=args.workers)
+    if settings.workers < 1:
+        print(
+            f"iotmon: {settings.workers} workers? `iotmon up` needs at least 1 (--workers, IOTMON_WORKERS)",
+            file=sys.stderr,
+        )
+        return 2
     if settings.tick_seconds is None:  # embedded: check escalation and offline devices every 10 s, not every minute
         settings = dataclasses.replace(settings, tick_seconds=EMBEDDED_TICK_S)
     system = System(settings, fresh=args.fresh or settings.fresh, simulate=not args.no_simulator)
@@ -168,7 +176,7 @@ too. The functions are idempotent: a letter sent twice changes nothing.
 def _event_log(settings: Settings) -> Iterator[Transport]:
     """The transport the system runs on: Kafka when configured, else the event log in PostgreSQL."""
     from eventing.postgres import PostgresTransport
-    from iotmon.system import kafka_transport
+    from iotmon.workers import kafka_transport
 
     if settings.kafka_bootstrap_servers:
         with contextlib.closing(kafka_transport(settings)) as kafka:
@@ -279,12 +287,27 @@ def _function_urls(args: argparse.Namespace, settings: Settings, wiring: Wiring)
         return None
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """One of `iotmon up --workers n`'s processes (it starts them; iotmon.workers)."""
+    from iotmon.workers import run_worker
+
+    _fewer_malloc_arenas()
+    k, _, n = args.share.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n)):
+        print(f"iotmon worker: --share {args.share} is not k/n with 0 <= k < n", file=sys.stderr)
+        return 2
+    if not _has_servers(settings, "a worker", ("DATABASE_URL", "REDIS_URL")):
+        return 2
+    run_worker(settings, (int(k), int(n)), _stop_requested(), sys.stdout)
+    return 0
+
+
 def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     """Local distributed mode: KafkaSource and PingSource, delivering over HTTP to `iotmon func run` servers."""
     from eventing.http_sink import OverHttp
     from eventing.router import Router
     from eventing.wiring import load_wiring
-    from iotmon.system import kafka_transport
+    from iotmon.workers import kafka_transport
 
     if not _has_servers(settings, "the router", ("KAFKA_BOOTSTRAP_SERVERS",)):
         return 2
@@ -332,7 +355,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from iotmon.service import create_app, server_config
-    from iotmon.system import kafka_transport
+    from iotmon.workers import kafka_transport
 
     if not _has_servers(settings, "the service"):
         return 2
@@ -665,7 +688,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--no-mqtt", action="store_true", help="no embedded MQTT broker and bridge (also IOTMON_MQTT_PORT=off)"
     )
+    up.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing the functions' work, one per core at most (default $IOTMON_WORKERS or 1)",
+    )
     up.set_defaults(run=cmd_up)
+
+    worker = commands.add_parser("worker", help="one of `iotmon up --workers N`'s processes (it starts them)")
+    worker.add_argument(
+        "--share", required=True, metavar="K/N", help="the K-th of N (0 < K < N; 0 is `iotmon up` itself)"
+    )
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="apply the SQL migrations in schema/").set_defaults(run=cmd_migrate)
 

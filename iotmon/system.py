@@ -19,26 +19,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 
 import msgspec
 import uvicorn
 
-from eventing import topics
-from eventing.kafka import KafkaTransport
 from eventing.postgres import PostgresTransport
 from eventing.router import Router
-from eventing.transport import Transport, waiting_s
+from eventing.transport import Transport
 from eventing.wiring import load_wiring
-from functions.aggregate import Aggregate
-from functions.escalate_cron import EscalateCron, feeds
-from functions.evaluate_rule import EvaluateRule
-from functions.ingest import Ingest
-from functions.notify import Notify
 from iotmon.adapters.embedded import EmbeddedPostgres, EmbeddedRedis, wipe
 from iotmon.adapters.postgres import api_keys, db, users
-from iotmon.adapters.redis import clients
-from iotmon.adapters.redis.live_emitter import LiveEmitter
 from iotmon.adapters.settings import Settings
 from iotmon.bridges import mqtt
 from iotmon.bridges.births import Registrar
@@ -47,44 +37,12 @@ from iotmon.core.mqtt_config import Broker
 from iotmon.core.writers import Writer
 from iotmon.service import create_app, server_config
 from iotmon.simulator import Simulator
+from iotmon.workers import Routers, make_functions, make_transport, start_workers
 
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 30.0
 DRAIN_REPORT_EVERY_S = 5.0
-
-
-def kafka_transport(settings: Settings) -> KafkaTransport:
-    kafka = KafkaTransport(settings.server("KAFKA_BOOTSTRAP_SERVERS"), "iotmon")
-    kafka.ensure_topics(topics.ALL)
-    return kafka
-
-
-def make_transport(settings: Settings, database_url: str) -> tuple[Transport, str]:
-    """Kafka when KAFKA_BOOTSTRAP_SERVERS names it, else the event log in the system's PostgreSQL."""
-    if settings.kafka_bootstrap_servers:
-        return kafka_transport(settings), "kafka"
-    return PostgresTransport(database_url), "postgres"
-
-
-def make_functions(
-    settings: Settings, database_url: str, redis_url: str, transport: Transport
-) -> dict[str, Ingest | Aggregate | EvaluateRule | EscalateCron | Notify]:
-    """The functions the manifests route to, by Knative service name (each with its own connections)."""
-    store = clients.client(redis_url)
-    return {
-        "ingest": Ingest(db.pool(database_url), transport),
-        "aggregate": Aggregate(db.pool(database_url), store, LiveEmitter(redis_url)),
-        "evaluate-rule": EvaluateRule(db.pool(database_url), store, transport),
-        "escalate-cron": EscalateCron(
-            db.pool(database_url),
-            store,
-            transport,
-            escalate_after_s=settings.escalate_after_s,
-            waiting=partial(waiting_s, transport, feeds(load_wiring())),
-        ),
-        "notify": Notify(db.pool(database_url), store, LiveEmitter(redis_url), settings.channels),
-    }
 
 
 @dataclass
@@ -116,14 +74,19 @@ class System:
             self._stops.append(transport.close)
             functions = make_functions(self.settings, self.database_url, self.redis_url, transport)
             self._stops.extend(function.pool.close for function in functions.values())
-            router = Router(transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds).start()
+            workers = self.settings.workers
+            router = Router(
+                transport, load_wiring(), functions, tick_seconds=self.settings.tick_seconds, share=(0, workers)
+            ).start()
             self._stops.append(router.stop)
+            others = start_workers(workers, self.database_url, self.redis_url)
+            self._stops.extend(worker.stop for worker in others)
             if isinstance(transport, PostgresTransport):
                 self._stops.append(lambda: _drain(transport, router))
             if self.settings.mqtt_port is not None:
                 self._start_mqtt(transport)
             simulator = self._start_simulator(transport) if self.simulate else None
-            self._start_service(transport, transport_name, simulator, router)
+            self._start_service(transport, transport_name, simulator, Routers(router, others))
         except BaseException:
             self.stop()
             raise
@@ -167,7 +130,7 @@ class System:
         return simulator
 
     def _start_service(
-        self, transport: Transport, transport_name: str, simulator: Simulator | None, router: Router
+        self, transport: Transport, transport_name: str, simulator: Simulator | None, routers: Routers
     ) -> None:
         app = create_app(
             self.database_url,
@@ -176,7 +139,7 @@ class System:
             transport_name,
             simulator,
             self.settings,
-            router,
+            routers,
         )
         server = uvicorn.Server(server_config(app, self.settings.host, self.settings.port))
         thread = threading.Thread(target=server.run, name="service", daemon=True)

@@ -23,6 +23,7 @@
 | IOTMON_OUTBOX_RELAY_S | 1 | the service publishes alert changes still in the outbox this often |
 | K_SERVICE | iotmon | the Kafka client id (Knative sets it to the function's name) |
 | IOTMON_FRESH | unset | set: `iotmon up` forgets its data directory first |
+| IOTMON_WORKERS | 1 | `iotmon up`: processes sharing the functions' work (iotmon.workers; 2 on a 2-core machine under a fleet's load) |
 | IOTMON_MQTT_PORT | 1883 | `iotmon up`: the embedded MQTT broker's port on HOST (0: any free port; `off`: no broker, no bridge) |
 | IOTMON_FUNCTION_URLS | unset | `iotmon router`: `<service>=<url>,…`, where each function listens |
 | IOTMON_FUNCTIONS_BASE_PORT | 8081 | `iotmon router`: the first port of the default function URLs |
@@ -87,6 +88,7 @@ class Settings:
     client_id: str = "iotmon"
     fresh: bool = False
     mqtt_port: int | None = 1883  # the embedded MQTT broker's; None: none
+    workers: int = 1  # `iotmon up`'s processes running functions
     function_urls: tuple[str, ...] = ()  # "<service>=<url>" items
     functions_base_port: int | None = None
     channels: ChannelConfig = field(default_factory=ChannelConfig)
@@ -120,6 +122,7 @@ class Settings:
             outbox_relay_s=env.number("IOTMON_OUTBOX_RELAY_S", float, 1.0),
             client_id=env.text("K_SERVICE") or "iotmon",
             fresh=bool(env.text("IOTMON_FRESH")),
+            workers=env.number("IOTMON_WORKERS", int, 1),
             mqtt_port=None
             if (env.text("IOTMON_MQTT_PORT") or "").lower() == "off"
             else env.number("IOTMON_MQTT_PORT", int, 1883),

@@ -29,7 +29,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from eventing.router import Router
 from eventing.transport import Transport
 from iotmon.adapters import signing_keys
 from iotmon.adapters.postgres import db, users
@@ -40,7 +39,7 @@ from iotmon.service.cache import ResponseCache
 from iotmon.service.context import DATABASE_WAIT_S, REDIS_TIMEOUT_S, HasHealth, ServiceContext
 from iotmon.service.fleet import FleetView
 from iotmon.service.gateway_keys import GatewayKeys
-from iotmon.service.metrics import Metrics
+from iotmon.service.metrics import Metrics, RouterFigures
 from iotmon.service.outbox_relay import OutboxRelay
 from iotmon.service.password_work import PasswordWork
 from iotmon.service.realtime import WEBSOCKET_OPTIONS, Realtime
@@ -170,7 +169,7 @@ def create_app(
     transport_name: str,
     simulator: HasHealth | None = None,
     settings: Settings | None = None,
-    router: Router | None = None,
+    router: RouterFigures | None = None,
 ) -> ASGIApp:
     context = ServiceContext(
         db=db.async_pool(database_url, wait_s=DATABASE_WAIT_S),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -10,12 +11,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventing.router import Router
 from iotmon.service.openapi import Reply, documented
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Any other method a client makes up is counted as OTHER: one label value each would grow /metrics without bound.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RouterFigures(Protocol):
+    """What the metrics read of the local router (eventing.router), or of several added up (iotmon.workers)."""
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+    def lag(self) -> Mapping[tuple[str, str], int]: ...
 
 
 class Metrics:
@@ -39,8 +48,8 @@ class Metrics:
         self.requests.labels(method, endpoint, str(status)).inc()
         self.latency.labels(method, endpoint).observe(seconds)
 
-    def watch_router(self, router: Router) -> None:
-        self.registry.register(RouterCollector(router.counts, router.lag))
+    def watch_router(self, router: RouterFigures) -> None:
+        self.registry.register(RouterCollector(router))
 
     @documented(
         responses={200: Reply("Prometheus text exposition format.", media_type="text/plain")},
@@ -55,17 +64,18 @@ class Metrics:
 class RouterCollector:
     """Events the local router delivered, retried and dead-lettered, and how far its consumers lag."""
 
-    def __init__(self, counts: Mapping[str, int], lag: Callable[[], Mapping[tuple[str, str], int]]) -> None:
-        self.counts, self.lag = counts, lag
+    def __init__(self, router: RouterFigures) -> None:
+        self.router = router
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         events = CounterMetricFamily("iotmon_router_events", "Events handled by the local router", labels=["outcome"])
+        counts = self.router.counts
         for outcome in ("delivered", "retried", "dead_lettered"):
-            events.add_metric([outcome], self.counts.get(outcome, 0))
+            events.add_metric([outcome], counts.get(outcome, 0))
         yield events
         lag = GaugeMetricFamily(
             "iotmon_consumer_lag", "Records not yet consumed, per group and topic", labels=["group", "topic"]
         )
-        for (group, topic), behind in self.lag().items():
+        for (group, topic), behind in self.router.lag().items():
             lag.add_metric([group, topic], behind)
         yield lag

@@ -4,8 +4,9 @@
 from `iotmon simulate load`, sent through the REST API with the gateway key as a
 plant's gateways would. While it runs, every `SAMPLE_S`: how far behind the
 consumer groups are (seconds of readings not yet handled by ingest, aggregate
-and evaluate-rule) and the `iotmon up` process's RSS. Over the load and the
-drain: CPU time per reading of `iotmon up` and of its PostgreSQL and Redis, a
+and evaluate-rule) and the RSS of `iotmon up` with its worker (`--workers 2`:
+one process per core). Over the load and the
+drain: CPU time per reading of `iotmon up` (with its worker) and of its PostgreSQL and Redis, a
 figure that does not depend on what else the machine is doing. Afterwards: that
 every device has its live value, statistics windows and rule state; Redis bytes
 per device; PostgreSQL bytes per stored reading; and one offline sweep
@@ -41,6 +42,7 @@ from tests.support.up import for_bench, iotmon_command, redis_sockets, server_pr
 DEVICES = int(os.environ.get("FLEET_DEVICES", 10_000))
 RUN_S = float(os.environ.get("FLEET_S", 600))  # the issue's 10 minutes; FLEET_S=60 for a quick look
 BATCH = 500
+WORKERS = 2  # `iotmon up --workers`: one process per core of this machine
 SAMPLE_S = 5.0
 DRAIN_S = float(os.environ.get("FLEET_DRAIN_S", 120))  # the wait for the backlog to clear after the load
 # One reading in 500 anomalous: a plant's rate, not the stress benchmarks' 5 % (at 10,000 readings a second that
@@ -69,7 +71,7 @@ class Sampler:
         while not self._stop.wait(SAMPLE_S):
             behind = {key: n for key, n in self.transport.backlog().items() if key[0] in READINGS_TOPICS and n}
             self.lags.append(max((self._age(*key) for key in behind), default=0.0))
-            self.rss.append(self.process.memory_info().rss)
+            self.rss.append(rss(self.process))
             say(
                 f"fleet: {sum(behind.values()):,} events behind ({self.lags[-1]:.1f} s), RSS {self.rss[-1] / 2**20:.0f} MiB"
             )
@@ -92,9 +94,28 @@ class Sampler:
         self._thread.join()
 
 
+def with_workers(process: psutil.Process) -> list[psutil.Process]:
+    """`iotmon up` and its worker processes (one may be starting again)."""
+    workers = []
+    for child in process.children():
+        with contextlib.suppress(psutil.Error):
+            if "worker" in child.cmdline():
+                workers.append(child)
+    return [process, *workers]
+
+
+def rss(process: psutil.Process) -> int:
+    """Resident memory of `iotmon up` with its workers."""
+    total = 0
+    for member in with_workers(process):
+        with contextlib.suppress(psutil.Error):
+            total += member.memory_info().rss
+    return total
+
+
 def cpu_seconds(process: psutil.Process, data_dir: Path) -> tuple[float, float]:
-    """CPU seconds (user + system) so far of `iotmon up` itself, and of the servers it started on its data
-    directory (PostgreSQL with its backends, Redis): the cost of the load whatever else the machine is doing."""
+    """CPU seconds (user + system) so far of `iotmon up` with its workers, and of the servers it started on its
+    data directory (PostgreSQL with its backends, Redis): the cost of the load whatever else the machine is doing."""
     servers = {p.pid: p for p in server_processes(data_dir) if p.pid != process.pid}
     for server in list(servers.values()):
         with contextlib.suppress(psutil.Error):
@@ -104,8 +125,12 @@ def cpu_seconds(process: psutil.Process, data_dir: Path) -> tuple[float, float]:
         with contextlib.suppress(psutil.Error):
             times = server.cpu_times()
             total += times.user + times.system
-    own = process.cpu_times()
-    return own.user + own.system, total
+    own = 0.0
+    for member in with_workers(process):
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            own += times.user + times.system
+    return own, total
 
 
 def load_args(rate: float, url: str) -> list[str]:
@@ -147,7 +172,7 @@ def sweep_ms(database_url: str, client: redis.Redis, transport: PostgresTranspor
 
 def measure() -> dict[str, Any]:
     rate = float(DEVICES)  # one reading a second each
-    with for_bench("iotmon-bench-fleet-") as (up, url, data_dir):
+    with for_bench("iotmon-bench-fleet-", ["--workers", str(WORKERS)]) as (up, url, data_dir):
         database_url = running_postgres(data_dir / "postgres")
         assert database_url is not None
         client = redis.Redis.from_url(f"unix://{redis_sockets(server_processes(data_dir))[0]}")

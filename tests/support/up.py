@@ -182,13 +182,13 @@ def kill_leftovers(data_dir: Path, also: tuple[str, ...] = ()) -> None:
 
 
 @contextlib.contextmanager
-def for_bench(prefix: str) -> Iterator[tuple[Up, str, Path]]:
-    """`iotmon up --no-simulator` on a fresh data directory with no rate limit, as the benchmarks run it: the
-    process, its base URL and its data directory; stopped (and whatever it left, killed) afterwards."""
+def for_bench(prefix: str, args: Sequence[str] = ()) -> Iterator[tuple[Up, str, Path]]:
+    """`iotmon up --no-simulator` (and `args`) on a fresh data directory with no rate limit, as the benchmarks
+    run it: the process, its base URL and its data directory; stopped (and whatever it left, killed) afterwards."""
     with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
         data_dir = Path(scratch) / "data"
         env = {"IOTMON_RATE_LIMIT": "1000000000", "IOTMON_LOG_LEVEL": "WARNING"}
-        up = Up(free_port(), data_dir, Path(scratch) / "up.log", fresh=True, env=env, args=["--no-simulator"])
+        up = Up(free_port(), data_dir, Path(scratch) / "up.log", fresh=True, env=env, args=["--no-simulator", *args])
         try:
             yield up, up.wait_for_url(), data_dir
         finally:

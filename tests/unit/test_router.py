@@ -4,8 +4,10 @@ Runs on the in-process transport; the functions are small recorders written here
 """
 
 import base64
+import dataclasses
 import threading
 import time
+import zlib
 
 import msgspec
 import pytest
@@ -197,3 +199,38 @@ def test_ping_sources_fire_on_their_tick():
     assert pings[0]["type"] == PING
     assert pings[0]["source"].endswith("/pingsources/every-minute")
     assert pings[0].get_data() == '{"job": "escalate"}'
+
+
+def test_routers_sharing_the_wiring_split_the_members_and_only_the_first_fires_pings():
+    """`iotmon up --workers 2`: router k of n runs the members m with m mod n = k, and the schedules if k = 0."""
+    transport = MemoryTransport(partitions=4)
+    subscription = dataclasses.replace(SUBSCRIPTION, consumers=2)
+    schedule = PingSchedule("every-minute", "* * * * *", "cron", data="{}")
+    seen: list[list] = [[], []]
+    pinged: list[list] = [[], []]
+    routers = [
+        Router(
+            transport,
+            Wiring((subscription,), (schedule,)),
+            {"fn": seen[k].extend, "cron": pinged[k].extend},
+            tick_seconds=0.05,
+            share=(k, 2),
+        ).start()
+        for k in range(2)
+    ]
+    try:
+        keys = [f"device-{n}" for n in range(40)]
+        transport.publish("in", [make_event("t", "/s", {"key": key}, key=key) for key in keys])
+        wait_for(lambda: len(seen[0]) + len(seen[1]) == len(keys) and len(pinged[0]) >= 2)
+    finally:
+        for router in routers:
+            router.stop()
+    for k in range(2):  # member k of 2 reads partitions k and k + 2
+        got = {msgspec.json.decode(event.get_data())["key"] for event in seen[k]}
+        assert got == {key for key in keys if zlib.crc32(key.encode()) % 4 % 2 == k}
+    assert pinged[1] == []
+
+
+def test_a_share_outside_its_count_is_refused():
+    with pytest.raises(ValueError, match="share 2/2"):
+        Router(MemoryTransport(), wiring(), {"fn": print}, share=(2, 2))
