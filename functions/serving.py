@@ -24,6 +24,7 @@ from cloudevents.http import CloudEvent
 from werkzeug.exceptions import BadRequest, InternalServerError
 
 from eventing.delivery import Rejected
+from iotmon.adapters import gc_tuning
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def entry_point(core: Callable[[], Callable[[Sequence[CloudEvent]], object]]) ->
         _whole_body()
         with first:
             function = core()
+            gc_tuning.tune()  # a server that handles events (not a process that only imports this)
         try:
             function([_data_as_sent(event)])
         except Rejected as rejected:

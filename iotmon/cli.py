@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import msgspec
 
 from eventing import endpoints
-from iotmon.adapters import logs, signing_keys
+from iotmon.adapters import gc_tuning, logs, signing_keys
 from iotmon.adapters.postgres import api_keys, db, users
 from iotmon.adapters.settings import SERVERS, Settings
 from iotmon.core.contracts.system import DEAD_LETTER_KINDS, DeadLetterGroup
@@ -114,6 +114,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     started, stop = time.monotonic(), _stop_requested()
     try:
         url = system.start()
+        gc_tuning.tune()
         mqtt = (
             f"\n  MQTT broker: {system.mqtt_url}   (publish to iotmon/<location>/<deviceId>/<sensorType>)"
             if system.mqtt_url
@@ -318,6 +319,7 @@ def cmd_router(args: argparse.Namespace, settings: Settings) -> int:
     transport = kafka_transport(settings)
     functions = {name: OverHttp(name, url) for name, url in urls.items()}
     router = Router(transport, wiring, functions, tick_seconds=settings.tick_seconds).start()
+    gc_tuning.tune()
     print(
         f"router running: {len(wiring.subscriptions)} Kafka source(s), {len(wiring.schedules)} schedule(s), delivering to\n"
         + "".join(f"  {name:<14} {url}\n" for name, url in sorted(urls.items())),
@@ -369,6 +371,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server = uvicorn.Server(server_config(app, settings.host, args.port or settings.port))
     thread = threading.Thread(target=server.run, name="service", daemon=True)
     thread.start()  # in a thread, so that Ctrl-C and SIGTERM reach the orderly stop below
+    gc_tuning.tune()
     try:
         _wait_for(stop)
     finally:

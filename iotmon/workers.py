@@ -34,6 +34,7 @@ from functions.escalate_cron import EscalateCron, feeds
 from functions.evaluate_rule import EvaluateRule
 from functions.ingest import Ingest
 from functions.notify import Notify
+from iotmon.adapters import gc_tuning
 from iotmon.adapters.postgres import db
 from iotmon.adapters.redis import clients
 from iotmon.adapters.redis.live_emitter import LiveEmitter
@@ -94,6 +95,7 @@ def run_worker(settings: Settings, share: tuple[int, int], stop: threading.Event
     transport, _ = make_transport(settings, settings.database_url)
     functions = make_functions(settings, settings.database_url, settings.redis_url, transport)
     router = Router(transport, load_wiring(), functions, tick_seconds=settings.tick_seconds, share=share).start()
+    gc_tuning.tune()
     log.info("worker running", extra={"share": f"{share[0]}/{share[1]}"})
     try:
         while not stop.wait(REPORT_EVERY_S) and os.getppid() == parent:

@@ -82,9 +82,7 @@ class DeviceCatalog:
 
 
 _VERSIONS = "SELECT device_id, xmin::text FROM devices WHERE decommissioned_at IS NULL"
-_ROWS = (
-    "SELECT xmin::text AS row_version, * FROM devices WHERE decommissioned_at IS NULL AND device_id = ANY(%(ids)s)"
-)
+_ROWS = "SELECT xmin::text AS row_version, * FROM devices WHERE decommissioned_at IS NULL AND device_id = ANY(%(ids)s)"
 
 
 def _info(row: dict[str, Any]) -> DeviceInfo:
