@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 import msgspec
 import psycopg
@@ -104,6 +104,9 @@ def micros(timestamp: str) -> int:
 def iso(us: int) -> str:
     spec = "milliseconds" if us % 1000 == 0 else "microseconds"
     return window_history.at(us).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_window_start = lru_cache(maxsize=256)(iso)  # windows start on whole minutes and hours: few values, many devices
 
 
 def group_readings(events: Sequence[CloudEvent]) -> tuple[dict[str, list[Item]], list[str]]:
@@ -292,14 +295,14 @@ class Aggregate:
         for device, items in by_device.items():
             window = windows[device]
             ranges = devices[device].ranges if device in devices else Ranges()
-            span = ranges.normal_span
+            span, end = ranges.normal_span, iso(window.end_us)
             hours[device] = summary(
                 window.hour, median_value=medians[device]["1h"], window_s=3600, normal_span=span,
-                window_start=iso(window.hour_start_us), window_end=iso(window.end_us), updated_at=updated,
+                window_start=_window_start(window.hour_start_us), window_end=end, updated_at=updated,
             )  # fmt: skip
             day = summary(
                 window.day, median_value=medians[device]["24h"], window_s=86_400, normal_span=span,
-                window_start=iso(window.day_start_us), window_end=iso(window.end_us), updated_at=updated,
+                window_start=_window_start(window.day_start_us), window_end=end, updated_at=updated,
             )  # fmt: skip
             documents += (
                 (keys.stats(device, "1h"), _encode(hours[device]), keys.STATS_TTL_S),
