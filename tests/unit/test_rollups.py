@@ -3,6 +3,7 @@ interval, and a skipped one once its hour is over, so every hour ends up final."
 
 from __future__ import annotations
 
+from iotmon.core.budget import Budget
 from iotmon.core.rollups import RollupSchedule
 
 HOUR = 490_000  # an hour number since the epoch
@@ -67,3 +68,22 @@ def test_what_was_done_hours_ago_is_forgotten_and_a_new_hour_starts_afresh():
     later = HOUR + 5
     assert schedule.due([(A, later)], later, now=101.0) == [(A, later)]  # another hour: not held back by HOUR's
     assert schedule.due([(A, later)], later, now=102.0) == []
+
+
+def test_a_budget_holds_back_current_hours_finished_hours_first_then_never_done_then_stalest():
+    schedule = RollupSchedule(interval_s=10, budget=Budget(rate=1.0, burst=2.0))
+    c = "device-003"
+    assert schedule.due([(A, HOUR)], HOUR, now=0.0) == [(A, HOUR)]
+    assert schedule.due([(B, HOUR)], HOUR, now=5.0) == [(B, HOUR)]
+    everyone = [(A, HOUR), (B, HOUR), (c, HOUR)]
+    assert schedule.due(everyone, HOUR, now=11.0) == [(A, HOUR), (c, HOUR)]  # c never done, A the stalest
+    assert schedule.due(everyone, HOUR, now=11.5) == []  # B is due, but the budget is spent
+    # The hour is over: the hours held back are made final before the new hour's, within the budget.
+    assert schedule.due([(A, HOUR + 1)], HOUR + 1, now=12.0) == [(A, HOUR)]
+    assert schedule.due([(A, HOUR + 1)], HOUR + 1, now=15.0) == [(B, HOUR), (c, HOUR)]
+    assert schedule.due([(A, HOUR + 1)], HOUR + 1, now=16.0) == [(A, HOUR + 1)]
+
+
+def test_a_late_readings_past_hour_goes_at_once_whatever_the_budget():
+    schedule = RollupSchedule(interval_s=10, budget=Budget(rate=1.0, burst=0.0))
+    assert schedule.due([(A, HOUR - 3)], HOUR, now=0.0) == [(A, HOUR - 3)]
