@@ -40,7 +40,7 @@ def database() -> ConnectionPool:
 
 @cache
 def redis_client() -> redis.Redis:
-    return clients.client(settings().server("REDIS_URL"))
+    return clients.client(settings().server("REDIS_URL"), clients.BATCH_TIMEOUT_S)
 
 
 @cache

@@ -66,7 +66,7 @@ def make_functions(
     settings: Settings, database_url: str, redis_url: str, transport: Transport
 ) -> dict[str, Ingest | Aggregate | EvaluateRule | EscalateCron | Notify]:
     """The functions the manifests route to, by Knative service name (each with its own connections)."""
-    store = clients.client(redis_url)
+    store = clients.client(redis_url, clients.BATCH_TIMEOUT_S)
     return {
         "ingest": Ingest(db.pool(database_url), transport),
         "aggregate": Aggregate(db.pool(database_url), store, LiveEmitter(redis_url)),
