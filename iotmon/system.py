@@ -1,4 +1,5 @@
-"""The whole system in one process (`iotmon up`): the same code as the cluster.
+"""The whole system in one process (`iotmon up`), or with worker processes sharing the functions' work
+(`--workers`, iotmon.workers): the same code as the cluster.
 
 PostgreSQL and Redis are embedded unless DATABASE_URL / REDIS_URL name real
 ones; events go through an event log in PostgreSQL (eventing.postgres: what
