@@ -680,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iotmon", description="Real-time monitoring for a manufacturing line.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="run the whole system in one process, or a few (--workers; embedded by default)")
+    up = commands.add_parser(
+        "up", help="run the whole system in one process, or a few (--workers; embedded by default)"
+    )
     up.add_argument("--port", type=int, help="HTTP port (default $PORT or 8080)")
     up.add_argument(
         "--fresh",
